@@ -1,0 +1,81 @@
+// The cache, laid out exactly as huggingface_hub lays out a hub cache, so Python tools and ours
+// share one directory:
+//
+//   <root>/                                 $KERNELS_CACHE | $HF_HUB_CACHE | $HF_HOME/hub |
+//                                           ${XDG_CACHE_HOME:-~/.cache}/huggingface/hub
+//     kernels.lock                          the lock a server's loader reads by default
+//     .locks/kernels--<org>--<name>/<etag>.lock
+//     kernels--<org>--<name>/
+//       refs/<ref>                          40-hex commit, no trailing newline
+//       blobs/<etag>                        etag = git sha1 (40 hex) or sha256 (64 hex)
+//       snapshots/<commit>/<path>           relative symlink to ../../blobs/<etag> (or a copy)
+//       trees/<commit>.json                 the tree at that commit (repo_tree.h)
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kernels/lockfile/error.h"
+#include "kernels/lockfile/repo_tree.h"
+
+namespace kernels {
+
+// Environment lookup, injectable for tests. Returns nullopt for unset variables.
+using EnvLookup = std::function<std::optional<std::string>(std::string_view)>;
+EnvLookup process_env();
+
+// The cache root the environment selects (see the table above). "~" is expanded.
+std::filesystem::path resolve_cache_root(const EnvLookup& env = process_env());
+
+// Lockfile the loader reads: $KERNELS_LOCKFILE, else <cache root>/kernels.lock.
+std::filesystem::path resolve_lockfile_path(const EnvLookup& env = process_env());
+
+// "kernels--org--name"
+std::string repo_folder_name(std::string_view repo_id);
+
+class CacheLayout {
+ public:
+  explicit CacheLayout(std::filesystem::path root);
+
+  const std::filesystem::path& root() const { return root_; }
+  std::filesystem::path lockfile_path() const;  // <root>/kernels.lock
+  std::filesystem::path repo_dir(std::string_view repo_id) const;
+  std::filesystem::path blobs_dir(std::string_view repo_id) const;
+  std::filesystem::path blob_path(std::string_view repo_id, std::string_view etag) const;
+  std::filesystem::path snapshot_dir(std::string_view repo_id, std::string_view commit) const;
+  std::filesystem::path snapshot_file(std::string_view repo_id, std::string_view commit,
+                                      std::string_view repo_path) const;
+  std::filesystem::path ref_path(std::string_view repo_id, std::string_view ref) const;
+  std::filesystem::path tree_path(std::string_view repo_id, std::string_view commit) const;
+  std::filesystem::path lock_path(std::string_view repo_id, std::string_view etag) const;
+
+  // refs: written atomically, no trailing newline; read with surrounding whitespace stripped.
+  Result<void> write_ref(std::string_view repo_id, std::string_view ref,
+                         std::string_view commit) const;
+  Result<std::string> read_ref(std::string_view repo_id, std::string_view ref) const;
+
+  Result<void> write_tree(std::string_view repo_id, std::string_view commit,
+                          const RepoTree& tree) const;
+  Result<RepoTree> read_tree(std::string_view repo_id, std::string_view commit) const;
+
+  // Creates snapshots/<commit>/<repo_path> pointing at blobs/<etag>: a relative symlink, or in
+  // copy mode (symlinks unsupported, or HF_HUB_DISABLE_SYMLINKS=1) a copy published atomically.
+  // An existing correct link is left alone, so a read-only cache with everything present works.
+  Result<void> link_snapshot_file(std::string_view repo_id, std::string_view commit,
+                                  std::string_view repo_path, std::string_view etag) const;
+
+  // Repos present (folder names decoded back to "org/name").
+  std::vector<std::string> list_repos() const;
+
+ private:
+  std::filesystem::path root_;
+};
+
+// Probed once per directory: can we create a relative symlink there?
+bool symlinks_supported(const std::filesystem::path& dir, const EnvLookup& env = process_env());
+
+}  // namespace kernels

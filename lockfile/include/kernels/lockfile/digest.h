@@ -1,0 +1,77 @@
+// Streaming digests on OpenSSL EVP: SHA-256 and the git blob SHA-1 that the Hub reports as a
+// regular file's oid (sha1("blob <size>\0" + content)).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "kernels/lockfile/error.h"
+
+namespace kernels {
+
+std::string to_hex(std::span<const std::uint8_t> bytes);  // lowercase
+// Accepts lowercase or uppercase hex of any even length; fails on anything else.
+Result<std::string> hex_to_bytes(std::string_view hex);
+bool is_lower_hex(std::string_view s, std::size_t length);
+
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(Sha256&&) noexcept;
+  Sha256& operator=(Sha256&&) noexcept;
+  void update(std::span<const std::uint8_t> bytes);
+  void update(std::string_view bytes);
+  std::array<std::uint8_t, 32> finish();  // once
+  std::string finish_hex();
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
+// Git blob SHA-1: the size is part of the header, so it must be known up front (the Hub tree
+// gives it). finish() fails if fewer or more bytes than `size` were fed.
+class GitBlobSha1 {
+ public:
+  explicit GitBlobSha1(std::uint64_t size);
+  ~GitBlobSha1();
+  GitBlobSha1(GitBlobSha1&&) noexcept;
+  GitBlobSha1& operator=(GitBlobSha1&&) noexcept;
+  void update(std::span<const std::uint8_t> bytes);
+  void update(std::string_view bytes);
+  Result<std::array<std::uint8_t, 20>> finish();
+  Result<std::string> finish_hex();
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+  std::uint64_t expected_;
+  std::uint64_t seen_ = 0;
+};
+
+// What a file's content must hash to: a git blob sha1 (40 hex) for regular Hub files, a sha256
+// (64 hex) for LFS/Xet files. This is also the file's blob name (etag) in the cache.
+struct FileDigest {
+  enum class Kind { git_sha1, sha256 };
+  Kind kind = Kind::sha256;
+  std::string hex;  // lowercase
+
+  // 40 hex -> git_sha1, 64 hex -> sha256, anything else -> error.
+  static Result<FileDigest> from_etag(std::string_view etag);
+};
+
+// Hashes `bytes` the way `digest.kind` says and compares; the error names both digests.
+Result<void> check_bytes(std::span<const std::uint8_t> bytes, const FileDigest& digest,
+                         std::string_view object);
+// Streams the file from disk (follows symlinks).
+Result<std::string> sha256_file(const std::filesystem::path& path);
+Result<std::string> git_blob_sha1_file(const std::filesystem::path& path);
+Result<void> check_file(const std::filesystem::path& path, const FileDigest& digest);
+
+}  // namespace kernels
