@@ -1,0 +1,108 @@
+// The Hub client: the Hugging Face Hub protocol for kernel repos over libcurl, for http(s)://
+// endpoints and file:///dir mirrors (a directory laid out like the URL paths requested).
+//
+// Requests per repo: one refs call, one recursive tree listing (all Link pages), one GET per file.
+// No per-file HEAD. Retries with backoff on 408/429/5xx and network errors (honouring
+// Retry-After), no retry of permanent errors, stall detection, parallel transfers, Range resume of
+// our own partial files, bearer token never sent to another host/port after a redirect and never
+// printed.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kernels/lockfile/digest.h"
+#include "kernels/lockfile/error.h"
+#include "kernels/lockfile/repo_tree.h"
+
+namespace kernels::cli {
+
+struct HubOptions {
+  std::string endpoint = "https://huggingface.co";  // HF_ENDPOINT, trailing '/' stripped
+  std::optional<std::string> token;                 // HF_TOKEN / HF_TOKEN_PATH / $HF_HOME/token
+  bool offline = false;                             // --offline / HF_HUB_OFFLINE
+  int jobs = 8;                                     // parallel transfers
+  int max_retries = 5;
+  std::chrono::milliseconds backoff_initial{1000};
+  std::chrono::milliseconds backoff_max{8000};
+  std::chrono::milliseconds retry_after_cap{60000};  // never sleep longer than this per retry
+  std::chrono::seconds connect_timeout{10};
+  std::chrono::seconds stall_timeout{30};  // abort a transfer that moves < 1 byte/s this long
+  std::string user_agent;                  // "kernels-cpp/<version>"
+};
+
+// Reads HF_ENDPOINT, HF_TOKEN, HUGGING_FACE_HUB_TOKEN, HF_TOKEN_PATH, HF_HOME, HF_HUB_OFFLINE
+// (1/ON/YES/TRUE), and validates SSL_CERT_FILE / CURL_CA_BUNDLE / HTTPS_PROXY: a bad value is an
+// ErrorCode::usage error naming the variable.
+Result<HubOptions> hub_options_from_env();
+
+struct GitRef {
+  std::string name;    // "v1", "main"
+  std::string commit;  // targetCommit, 40 hex
+};
+
+struct RepoRefs {
+  std::vector<GitRef> branches;
+  std::vector<GitRef> tags;
+  // Branches named v<N> (N parses as an integer), N -> commit; later duplicates win (Python rule).
+  std::map<int, std::string> versions() const;
+};
+
+struct DownloadRequest {
+  std::string repo_id;
+  std::string revision;  // a commit sha
+  std::string path;      // repo-relative file path
+  FileDigest digest;     // checked while streaming
+  std::uint64_t size = 0;
+  std::filesystem::path temp_path;  // where bytes go; an existing partial file here is resumed
+};
+
+struct TransferStats {
+  std::uint64_t requests = 0;  // HTTP requests sent (every retry and page counts)
+  std::uint64_t bytes = 0;     // body bytes received
+};
+
+// Progress callbacks arrive on the calling thread.
+struct ProgressSink {
+  virtual ~ProgressSink() = default;
+  virtual void on_start(std::uint64_t total_bytes, std::size_t files) = 0;
+  virtual void on_bytes(std::uint64_t bytes_done) = 0;
+  virtual void on_file_done(const DownloadRequest& request, const Result<void>& result) = 0;
+};
+
+class HubClient {
+ public:
+  static Result<std::unique_ptr<HubClient>> create(HubOptions options);
+  virtual ~HubClient() = default;
+
+  virtual Result<RepoRefs> list_refs(const std::string& repo_id) = 0;
+  // GET /api/kernels/{repo}/revision/{rev} -> "sha".
+  virtual Result<std::string> resolve_revision(const std::string& repo_id,
+                                               const std::string& revision) = 0;
+  // GET /api/kernels/{repo}/tree/{rev}[/{path}]?recursive=true|false, following Link pages.
+  virtual Result<RepoTree> list_tree(const std::string& repo_id, const std::string& revision,
+                                     const std::string& path = "", bool recursive = true) = 0;
+  // GET /kernels/{repo}/resolve/{rev}/{path} into memory (small files: kernel-status.toml,
+  // metadata). nullopt when the Hub says EntryNotFound (404).
+  virtual Result<std::optional<std::string>> fetch_text(const std::string& repo_id,
+                                                        const std::string& revision,
+                                                        const std::string& path,
+                                                        std::size_t max_bytes = 1 << 20) = 0;
+  // Parallel downloads. Each file's size and digest are checked while it streams; on success the
+  // verified bytes are in request.temp_path (the caller publishes them). One Result per request.
+  virtual std::vector<Result<void>> download(std::span<const DownloadRequest> requests,
+                                             ProgressSink* progress = nullptr) = 0;
+
+  virtual TransferStats stats() const = 0;
+};
+
+}  // namespace kernels::cli
