@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds, prepares the Python compatibility
+# oracle (the `kernels` package from PyPI, in a venv under the build directory), then runs every
+# test through CTest. GPU tests are reported as skipped, with the reason, on machines without a GPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir="${KERNELS_BUILD_DIR:-build}"
+
+scripts/install-deps.sh
+scripts/build.sh
+if [ -x scripts/setup-python-oracle.sh ]; then
+  scripts/setup-python-oracle.sh "$build_dir/python-oracle"
+fi
+ctest --test-dir "$build_dir" --output-on-failure -j "${KERNELS_TEST_JOBS:-2}" "$@"
