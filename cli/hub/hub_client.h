@@ -6,6 +6,22 @@
 // Retry-After), no retry of permanent errors, stall detection, parallel transfers, Range resume of
 // our own partial files, bearer token never sent to another host/port after a redirect and never
 // printed.
+//
+// Mirror layout (HF_ENDPOINT=file:///dir, or any static web server serving such a directory).
+// Every file is exactly what the Hub answers at the URL path of the same name; the client never
+// relies on a query string, so a static server that ignores queries can serve a mirror:
+//   api/kernels/{org}/{name}/refs               refs JSON: {"branches":[{"name","ref",
+//                                               "targetCommit"}],"converts":[],"tags":[...]}
+//   api/kernels/{org}/{name}/revision/{rev}     revision JSON with at least {"id","sha"}; one file
+//                                               per branch or tag name (v1, main) and per 40-hex
+//                                               commit the mirror holds
+//   api/kernels/{org}/{name}/tree/{commit}      the whole recursive tree listing as one JSON array
+//                                               (serialize_tree_listing), files and directories
+//   kernels/{org}/{name}/resolve/{commit}/{path}  the file's bytes (LFS files: the real content,
+//                                               not the pointer)
+// {rev} in a path is percent-encoded like the Hub does (quote(rev, safe="")), so a branch
+// "refs/pr/1" is the file "revision/refs%2Fpr%2F1". Over http(s) the same paths are requested
+// with "?recursive=true&expand=false" on tree listings, which a static server ignores.
 #pragma once
 
 #include <atomic>
@@ -18,6 +34,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kernels/lockfile/digest.h"
@@ -38,12 +55,36 @@ struct HubOptions {
   std::chrono::seconds connect_timeout{10};
   std::chrono::seconds stall_timeout{30};  // abort a transfer that moves < 1 byte/s this long
   std::string user_agent;                  // "kernels-cpp/<version>"
+
+  // CA certificates (CURLOPT_CAINFO / CURLOPT_CAPATH): libcurl does not read these variables
+  // itself. ca_source names the variable they came from, for error messages.
+  std::optional<std::string> ca_file;  // CURL_CA_BUNDLE, SSL_CERT_FILE, REQUESTS_CA_BUNDLE
+  std::optional<std::string> ca_dir;   // SSL_CERT_DIR
+  std::string ca_source;
+  // Proxy (CURLOPT_PROXY / CURLOPT_NOPROXY). hub_options_from_env picks the variable libcurl
+  // would use for the endpoint's scheme; proxy_source names it, for error messages.
+  std::optional<std::string> proxy;
+  std::string proxy_source;
+  std::optional<std::string> no_proxy;  // NO_PROXY / no_proxy
+
+  // Where log lines go (the CLI prints warnings always and debug lines with -v). Tokens, URL
+  // credentials and signed-URL queries are redacted before a line reaches the sink. Called on
+  // the thread that called the HubClient method.
+  enum class LogLevel { warning, info, debug };
+  std::function<void(LogLevel, std::string_view)> log;
+  bool log_wire = false;  // also log libcurl's request/response headers (debug level, redacted)
 };
 
 // Reads HF_ENDPOINT, HF_TOKEN, HUGGING_FACE_HUB_TOKEN, HF_TOKEN_PATH, HF_HOME, HF_HUB_OFFLINE
 // (1/ON/YES/TRUE), and validates SSL_CERT_FILE / CURL_CA_BUNDLE / HTTPS_PROXY: a bad value is an
 // ErrorCode::usage error naming the variable.
 Result<HubOptions> hub_options_from_env();
+
+// The token lookup alone: HF_TOKEN, HUGGING_FACE_HUB_TOKEN, then the file HF_TOKEN_PATH (default
+// $HF_HOME/token, $HF_HOME defaulting to $XDG_CACHE_HOME/huggingface or ~/.cache/huggingface);
+// whitespace and "\r\n" trimmed; an empty token is no token. A HF_TOKEN_PATH that is set but
+// unreadable is an ErrorCode::usage error naming the variable.
+Result<std::optional<std::string>> hub_token_from_env();
 
 struct GitRef {
   std::string name;    // "v1", "main"
