@@ -1,0 +1,263 @@
+#include "kernels/attention/launch_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace kernels::attention {
+namespace {
+
+constexpr KernelInfo kTable[] = {
+#include "kernel_table.inc"
+};
+
+constexpr std::size_t kWorkspaceAlign = 256;
+constexpr int kHeadDims[] = {64, 96, 128, 192, 256};
+
+std::size_t align_up(std::size_t x, std::size_t a) { return (x + a - 1) / a * a; }
+
+int round_head_dim(int d) {
+  for (int x : kHeadDims)
+    if (d <= x) return x;
+  return -1;
+}
+
+const char* dtype_name(DType t) { return t == DType::bf16 ? "bf16" : "fp16"; }
+
+const KernelInfo* find_forward(const FwdParams& p) {
+  const int d = round_head_dim(p.d);
+  const int dv = round_head_dim(p.dv);
+  for (const KernelInfo& k : kTable)
+    if (k.kind == KernelKind::forward && k.head_dim == d && k.head_dim_v == dv &&
+        k.dtype == p.dtype)
+      return &k;
+  return nullptr;
+}
+
+const KernelInfo* find_combine(const KernelInfo& fwd) {
+  for (const KernelInfo& k : kTable)
+    if (k.kind == KernelKind::combine && k.head_dim_v == fwd.head_dim_v && k.dtype == fwd.dtype)
+      return &k;
+  return nullptr;
+}
+
+// Query rows of one (batch, kv head): the h/h_k query heads of a kv head are packed into the row
+// tile, so every key and value byte is read once per kv head.
+long long packed_rows(const FwdParams& p) {
+  return static_cast<long long>(p.seqlen_q) * (p.h / std::max(p.h_k, 1));
+}
+
+long long ceil_div(long long a, long long b) { return (a + b - 1) / b; }
+
+// FA3's num_splits_heuristic (hopper/heuristics.h) with FA2's eligibility rule: split only when
+// the blocks do not already fill the GPU, and pick the smallest split count whose wave
+// efficiency is within 85% of the best.
+int heuristic_splits(long long total_blocks, long long slots, long long n_blocks) {
+  if (total_blocks >= 0.8 * slots || n_blocks <= 4) return 1;
+  const int max_splits =
+      static_cast<int>(std::min<long long>({kMaxSplits, slots, n_blocks}));
+  auto eligible = [&](int s) {
+    return s == 1 || ceil_div(n_blocks, s) != ceil_div(n_blocks, s - 1);
+  };
+  std::vector<double> eff(max_splits + 1, 0.0);
+  double best = 0.0;
+  for (int s = 1; s <= max_splits; ++s) {
+    if (!eligible(s)) continue;
+    const double waves = static_cast<double>(total_blocks) * s / static_cast<double>(slots);
+    eff[s] = waves / std::ceil(waves);
+    best = std::max(best, eff[s]);
+  }
+  for (int s = 1; s <= max_splits; ++s)
+    if (eligible(s) && eff[s] >= 0.85 * best) return s;
+  return 1;
+}
+
+Error usage(std::string what, std::string object, std::string hint = {}) {
+  return make_error(ErrorCode::usage, std::move(what), std::move(object), std::move(hint));
+}
+
+bool aligned16(const void* ptr) { return reinterpret_cast<std::uintptr_t>(ptr) % 16 == 0; }
+bool stride_ok(int64_t s) { return s % 8 == 0; }
+
+}  // namespace
+
+std::span<const KernelInfo> kernel_table() { return {kTable, std::size(kTable)}; }
+
+int choose_num_splits(const FwdParams& p, const DeviceFacts& device) {
+  const KernelInfo* k = find_forward(p);
+  if (k == nullptr || p.h_k <= 0 || p.b <= 0 || p.seqlen_k <= 0) return 1;
+  const long long n_blocks = ceil_div(p.seqlen_k, k->block_n);
+  if (p.num_splits > 0)
+    return static_cast<int>(std::clamp<long long>(
+        std::min<long long>(p.num_splits, n_blocks), 1, kMaxSplits));
+  const long long m_blocks = ceil_div(std::max<long long>(packed_rows(p), 1), k->block_m);
+  const long long total = m_blocks * p.h_k * p.b;
+  // Blocks resident per SM: our kernels are limited by shared memory or by registers (two
+  // 4-warp blocks at ~255 registers per thread); count at most two.
+  long long per_sm = 1;
+  if (device.max_smem_per_block_optin >= 2 * static_cast<std::size_t>(k->smem_bytes) &&
+      k->threads <= 128)
+    per_sm = 2;
+  const long long slots = std::max<long long>(device.sm_count, 1) * per_sm;
+  return heuristic_splits(total, slots, n_blocks);
+}
+
+std::size_t workspace_size(const FwdParams& p, const DeviceFacts& device) {
+  const int splits = choose_num_splits(p, device);
+  if (splits <= 1) return 0;
+  const std::size_t rows = static_cast<std::size_t>(splits) * p.h * std::max(p.total_q, 0);
+  return align_up(rows * p.dv * sizeof(float), kWorkspaceAlign) +
+         align_up(rows * sizeof(float), kWorkspaceAlign);
+}
+
+Result<LaunchPlan> plan_forward(FwdParams p, const DeviceFacts& device, void* workspace,
+                                std::size_t workspace_bytes) {
+  if (p.abi_version != kParamsAbiVersion)
+    return make_error(ErrorCode::internal,
+                      "params ABI version " + std::to_string(p.abi_version) +
+                          " does not match the kernels' " + std::to_string(kParamsAbiVersion),
+                      "FwdParams.abi_version", "rebuild the caller against this params.h");
+  if (device.cc_major < 8)
+    return make_error(ErrorCode::no_device,
+                      "compute capability " + std::to_string(device.cc_major) + "." +
+                          std::to_string(device.cc_minor) + " is below 8.0",
+                      "device", "the built-in attention kernels need an Ampere GPU or newer");
+  if (p.dtype != DType::bf16 && p.dtype != DType::fp16)
+    return usage("dtype must be fp16 or bf16", "FwdParams.dtype");
+  if (p.d <= 0 || p.d > 256 || p.d % 8 != 0)
+    return usage("head dim " + std::to_string(p.d) + " is not covered", "FwdParams.d",
+                 "head dims are multiples of 8 up to 256");
+  if (p.dv <= 0 || p.dv > 256 || p.dv % 8 != 0)
+    return usage("v head dim " + std::to_string(p.dv) + " is not covered", "FwdParams.dv",
+                 "v head dims are multiples of 8 up to 256");
+  const KernelInfo* fwd = find_forward(p);
+  if (fwd == nullptr)
+    return usage("no built-in kernel for head dims (" + std::to_string(p.d) + ", " +
+                     std::to_string(p.dv) + ") " + dtype_name(p.dtype),
+                 "FwdParams.d/dv", "dv may differ from d only for d in (128,192], dv in (96,128]");
+  if (p.b < 0 || p.h <= 0 || p.h_k <= 0 || p.h % p.h_k != 0)
+    return usage("heads h=" + std::to_string(p.h) + ", h_k=" + std::to_string(p.h_k) +
+                     ", b=" + std::to_string(p.b) + " are not valid",
+                 "FwdParams.h/h_k/b", "h must be a positive multiple of h_k");
+  if (p.seqlen_q < 0 || p.seqlen_k < 0 || p.total_q < 0)
+    return usage("negative sequence length", "FwdParams.seqlen_q/seqlen_k/total_q");
+  if (p.page_table != nullptr && p.cu_seqlens_k != nullptr)
+    return usage("page_table and cu_seqlens_k are mutually exclusive",
+                 "FwdParams.page_table/cu_seqlens_k");
+  if (p.page_table != nullptr && (p.page_size < 1 || p.num_pages < 1))
+    return usage("paged KV needs page_size >= 1 and num_pages >= 1",
+                 "FwdParams.page_size/num_pages");
+  if (p.window_left < -1 || p.window_right < -1)
+    return usage("window sizes must be >= -1", "FwdParams.window_left/window_right");
+  if (!(p.softcap >= 0.0f)) return usage("softcap must be >= 0", "FwdParams.softcap");
+  if (p.num_splits < 0 || p.num_splits > 256)
+    return usage("num_splits " + std::to_string(p.num_splits) + " is outside [0, 256]",
+                 "FwdParams.num_splits");
+  if ((p.lse != nullptr) != (p.lse_layout != LseLayout::none))
+    return usage("lse and lse_layout must be given together", "FwdParams.lse/lse_layout");
+  if (p.lse_layout == LseLayout::head_total_q && p.cu_seqlens_q == nullptr)
+    return usage("the (h, total_q) LSE layout needs varlen q", "FwdParams.lse_layout",
+                 "use LseLayout::batch_head_seq for batched q");
+  if (p.cu_seqlens_q == nullptr && p.total_q != p.b * p.seqlen_q)
+    return usage("total_q must equal b*seqlen_q for batched q", "FwdParams.total_q");
+  if (static_cast<std::size_t>(fwd->smem_bytes) > device.max_smem_per_block_optin)
+    return make_error(ErrorCode::no_device,
+                      std::string(fwd->name) + " needs " + std::to_string(fwd->smem_bytes) +
+                          " bytes of shared memory, the device allows " +
+                          std::to_string(device.max_smem_per_block_optin),
+                      "device");
+
+  LaunchPlan plan;
+  if (p.total_q == 0 || p.b == 0) return plan;  // no query row: nothing to write
+
+  for (const void* ptr : {p.q, p.k, p.v, static_cast<const void*>(p.out)})
+    if (ptr == nullptr || !aligned16(ptr))
+      return usage("q, k, v and out must be non-null and 16-byte aligned", "FwdParams.q/k/v/out");
+  for (int64_t s : {p.q_batch_stride, p.q_row_stride, p.q_head_stride, p.k_batch_stride,
+                    p.k_row_stride, p.k_head_stride, p.v_batch_stride, p.v_row_stride,
+                    p.v_head_stride})
+    if (!stride_ok(s))
+      return usage("q/k/v strides must be multiples of 8 elements (16 bytes)",
+                   "FwdParams.*_stride");
+
+  const int splits = choose_num_splits(p, device);
+  p.num_splits = splits;
+  const long long m_blocks = ceil_div(std::max<long long>(packed_rows(p), 1), fwd->block_m);
+  const long long grid_z = static_cast<long long>(p.b) * splits;
+  if (m_blocks > 0x7fffffffLL || p.h_k > 65535 || grid_z > 65535)
+    return usage("grid too large: " + std::to_string(m_blocks) + " x " + std::to_string(p.h_k) +
+                     " x " + std::to_string(grid_z),
+                 "FwdParams.seqlen_q/h_k/b");
+
+  if (splits > 1) {
+    const std::size_t need = workspace_size(p, device);
+    if (workspace == nullptr || workspace_bytes < need ||
+        reinterpret_cast<std::uintptr_t>(workspace) % kWorkspaceAlign != 0)
+      return usage("workspace of " + std::to_string(workspace_bytes) + " bytes at " +
+                       (workspace ? "an address" : "nullptr") + " does not fit " +
+                       std::to_string(splits) + " splits (" + std::to_string(need) +
+                       " bytes, 256-byte aligned)",
+                   "workspace", "allocate workspace_size() bytes, or pass num_splits = 1");
+    const std::size_t rows = static_cast<std::size_t>(splits) * p.h * p.total_q;
+    auto* base = static_cast<unsigned char*>(workspace);
+    p.out_accum = reinterpret_cast<float*>(base);
+    p.lse_accum =
+        reinterpret_cast<float*>(base + align_up(rows * p.dv * sizeof(float), kWorkspaceAlign));
+  } else {
+    p.out_accum = nullptr;
+    p.lse_accum = nullptr;
+  }
+
+  KernelLaunch& f = plan.launches[0];
+  f.kind = KernelKind::forward;
+  f.kernel_name = fwd->name;
+  f.grid[0] = static_cast<unsigned>(m_blocks);
+  f.grid[1] = static_cast<unsigned>(p.h_k);
+  f.grid[2] = static_cast<unsigned>(grid_z);
+  f.block[0] = static_cast<unsigned>(fwd->threads);
+  f.smem_bytes = static_cast<unsigned>(fwd->smem_bytes);
+  f.fwd = p;
+  plan.count = 1;
+  plan.num_splits = splits;
+
+  if (splits > 1) {
+    const KernelInfo* comb = find_combine(*fwd);
+    if (comb == nullptr)
+      return make_error(ErrorCode::internal, "no combine kernel for " + std::string(fwd->name),
+                        "kernel_table()");
+    KernelLaunch& c = plan.launches[1];
+    c.kind = KernelKind::combine;
+    c.kernel_name = comb->name;
+    c.grid[0] = static_cast<unsigned>(ceil_div(p.total_q, comb->block_m));
+    c.grid[1] = static_cast<unsigned>(p.h);
+    c.block[0] = static_cast<unsigned>(comb->threads);
+    c.smem_bytes = 0;
+    c.combine = CombineParams{};
+    CombineParams& cp = c.combine;
+    cp.abi_version = kParamsAbiVersion;
+    cp.dtype = p.dtype;
+    cp.out_accum = p.out_accum;
+    cp.lse_accum = p.lse_accum;
+    cp.out = p.out;
+    cp.out_batch_stride = p.out_batch_stride;
+    cp.out_row_stride = p.out_row_stride;
+    cp.out_head_stride = p.out_head_stride;
+    cp.lse = p.lse;
+    cp.lse_layout = p.lse_layout;
+    cp.sinks = p.sinks;
+    cp.cu_seqlens_q = p.cu_seqlens_q;
+    cp.b = p.b;
+    cp.h = p.h;
+    cp.dv = p.dv;
+    cp.seqlen_q = p.seqlen_q;
+    cp.total_q = p.total_q;
+    cp.num_splits = splits;
+    if (c.grid[0] > 0x7fffffffu || p.h > 65535)
+      return usage("combine grid too large", "FwdParams.total_q/h");
+    plan.count = 2;
+  }
+  return plan;
+}
+
+}  // namespace kernels::attention
