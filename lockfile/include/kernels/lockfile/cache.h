@@ -37,9 +37,21 @@ std::filesystem::path resolve_lockfile_path(const EnvLookup& env = process_env()
 // "kernels--org--name"
 std::string repo_folder_name(std::string_view repo_id);
 
+// Ids and names are validated before any path join: a repo id must pass is_repo_id, a commit is
+// 40 lowercase hex, an etag 40 or 64 lowercase hex, a ref and a repo path pass is_safe_repo_path.
+// The path accessors cannot fail, so for invalid input they return a path under /dev/null, which
+// can never be created or opened (nothing under it is reachable); the Result-returning members
+// and check_names() say what is wrong.
 class CacheLayout {
  public:
   explicit CacheLayout(std::filesystem::path root);
+  // `env` decides copy mode (HF_HUB_DISABLE_SYMLINKS); tests inject it.
+  CacheLayout(std::filesystem::path root, EnvLookup env);
+
+  // ErrorCode::unsafe naming the first invalid argument; empty views are not checked.
+  static Result<void> check_names(std::string_view repo_id, std::string_view commit = {},
+                                  std::string_view repo_path = {}, std::string_view etag = {},
+                                  std::string_view ref = {});
 
   const std::filesystem::path& root() const { return root_; }
   std::filesystem::path lockfile_path() const;  // <root>/kernels.lock
@@ -68,12 +80,20 @@ class CacheLayout {
   Result<void> link_snapshot_file(std::string_view repo_id, std::string_view commit,
                                   std::string_view repo_path, std::string_view etag) const;
 
-  // Repos present (folder names decoded back to "org/name").
+  // Repos present (folder names decoded back to "org/name"), sorted.
   std::vector<std::string> list_repos() const;
 
  private:
   std::filesystem::path root_;
+  EnvLookup env_;
 };
+
+// The relative symlink target for snapshots/<commit>/<repo_path>: "../../blobs/<etag>" plus one
+// "../" per directory level of repo_path.
+std::string snapshot_link_target(std::string_view repo_path, std::string_view etag);
+
+// HF_HUB_DISABLE_SYMLINKS and friends: "1", "ON", "YES", "TRUE" in any case.
+bool env_truthy(const EnvLookup& env, std::string_view name);
 
 // Probed once per directory: can we create a relative symlink there?
 bool symlinks_supported(const std::filesystem::path& dir, const EnvLookup& env = process_env());

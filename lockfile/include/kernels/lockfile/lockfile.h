@@ -7,6 +7,7 @@
 //   [ { "dependency": { "repo-id": "org/name", "version": 1 }, "lock": { "commit": "<40 hex>" } } ]
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -19,6 +20,8 @@
 namespace kernels {
 
 inline constexpr std::string_view kHashTypeGitLfsConcat = "git_lfs_concat";
+// read_lockfile refuses larger files (a real lock with 100 kernels is well under 1 MiB).
+inline constexpr std::size_t kMaxLockfileBytes = std::size_t{16} << 20;
 
 struct VariantLock {
   std::string hash;  // "sha256-" + 64 lowercase hex

@@ -26,6 +26,7 @@ struct TreeEntry {
   std::string oid;      // git blob sha1 (40 hex) for files
   std::uint64_t size = 0;
   std::optional<LfsInfo> lfs;
+  std::string xet_hash;  // Hub "xetHash" / cache "xet_hash"; empty when absent
 
   // sha256 for LFS files, git sha1 otherwise; also the blob name in the cache.
   FileDigest digest() const;
@@ -41,7 +42,9 @@ using RepoTree = std::vector<TreeEntry>;
 Result<RepoTree> parse_tree_listing(std::string_view json, std::string_view source);
 
 // The cache's trees/<commit>.json: {"format_version":1,"files":{"<path>":{"size":N,"blob_id":"..",
-// "lfs_sha256":"..","lfs_size":N}}}; files only.
+// "lfs_sha256":"..","lfs_size":N,"xet_hash":".."}}}; files only, sorted by path, written exactly as
+// huggingface_hub's _tree_cache.py does (json.dump(indent=1)). An unknown format_version is an
+// error (a newer writer); callers treat it as a cache miss.
 std::string serialize_tree_cache(const RepoTree& tree);
 Result<RepoTree> parse_tree_cache(std::string_view json, std::string_view source);
 

@@ -1,0 +1,362 @@
+#include "kernels/lockfile/cache.h"
+
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "file_read.h"
+#include "kernels/lockfile/atomic.h"
+#include "kernels/lockfile/digest.h"
+#include "kernels/lockfile/lockfile.h"
+
+namespace kernels {
+
+namespace fs = std::filesystem;
+
+EnvLookup process_env() {
+  return [](std::string_view name) -> std::optional<std::string> {
+    const char* v = std::getenv(std::string(name).c_str());
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+bool env_truthy(const EnvLookup& env, std::string_view name) {
+  auto v = env(name);
+  if (!v) return false;
+  std::string u = *v;
+  std::transform(u.begin(), u.end(), u.begin(), [](unsigned char c) { return std::toupper(c); });
+  return u == "1" || u == "ON" || u == "YES" || u == "TRUE";
+}
+
+namespace {
+
+std::optional<std::string> nonempty(const EnvLookup& env, std::string_view name) {
+  auto v = env(name);
+  if (!v || v->empty()) return std::nullopt;
+  return v;
+}
+
+std::string home_dir(const EnvLookup& env) {
+  if (auto h = nonempty(env, "HOME")) return *h;
+  // HOME unset (some daemons, containers): the password database still knows.
+  if (const passwd* pw = ::getpwuid(::getuid()); pw != nullptr && pw->pw_dir != nullptr) {
+    return pw->pw_dir;
+  }
+  return "/";
+}
+
+fs::path expand_user(const std::string& p, const EnvLookup& env) {
+  if (p == "~") return home_dir(env);
+  if (p.rfind("~/", 0) == 0) return fs::path(home_dir(env)) / p.substr(2);
+  return p;
+}
+
+const fs::path& invalid_path() {
+  static const fs::path p = "/dev/null/kernels-invalid-cache-path";
+  return p;
+}
+
+bool is_ref_name(std::string_view ref) {
+  if (!is_safe_repo_path(ref) || ref.size() > 255) return false;
+  return std::all_of(ref.begin(), ref.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-' || c == '/' || c == '+';
+  });
+}
+
+bool is_etag(std::string_view etag) { return is_lower_hex(etag, 40) || is_lower_hex(etag, 64); }
+
+Error unsafe(std::string what, std::string_view object) {
+  return make_error(ErrorCode::unsafe, std::move(what), std::string(object),
+                    "names that reach the cache must be plain Hub ids, hex digests and "
+                    "relative repo paths");
+}
+
+Result<void> make_dirs(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return make_error(ErrorCode::io, "cannot create directory: " + ec.message(), dir.string(),
+                      "check that the cache directory is writable");
+  }
+  return ok();
+}
+
+}  // namespace
+
+fs::path resolve_cache_root(const EnvLookup& env) {
+  if (auto v = nonempty(env, "KERNELS_CACHE")) return expand_user(*v, env);
+  if (auto v = nonempty(env, "HF_HUB_CACHE")) return expand_user(*v, env);
+  if (auto v = nonempty(env, "HUGGINGFACE_HUB_CACHE")) return expand_user(*v, env);
+  if (auto v = nonempty(env, "HF_HOME")) return expand_user(*v, env) / "hub";
+  fs::path xdg;
+  if (auto v = nonempty(env, "XDG_CACHE_HOME")) xdg = expand_user(*v, env);
+  else xdg = fs::path(home_dir(env)) / ".cache";
+  return xdg / "huggingface" / "hub";
+}
+
+fs::path resolve_lockfile_path(const EnvLookup& env) {
+  if (auto v = nonempty(env, "KERNELS_LOCKFILE")) return expand_user(*v, env);
+  return resolve_cache_root(env) / "kernels.lock";
+}
+
+std::string repo_folder_name(std::string_view repo_id) {
+  std::string out = "kernels--";
+  for (char c : repo_id) {
+    if (c == '/') out += "--";
+    else out += c;
+  }
+  return out;
+}
+
+std::string snapshot_link_target(std::string_view repo_path, std::string_view etag) {
+  std::string out = "../../";
+  for (char c : repo_path) {
+    if (c == '/') out += "../";
+  }
+  out += "blobs/";
+  out += etag;
+  return out;
+}
+
+CacheLayout::CacheLayout(fs::path root) : root_(std::move(root)), env_(process_env()) {}
+CacheLayout::CacheLayout(fs::path root, EnvLookup env)
+    : root_(std::move(root)), env_(std::move(env)) {}
+
+Result<void> CacheLayout::check_names(std::string_view repo_id, std::string_view commit,
+                                      std::string_view repo_path, std::string_view etag,
+                                      std::string_view ref) {
+  if (!is_repo_id(repo_id)) return unsafe("invalid repo id: expected \"org/name\"", repo_id);
+  if (!commit.empty() && !is_commit_sha(commit)) {
+    return unsafe("invalid commit: expected 40 lowercase hex digits", commit);
+  }
+  if (!repo_path.empty() && !is_safe_repo_path(repo_path)) {
+    return unsafe("unsafe repo path: expected a relative path without \"..\" or \".\" parts",
+                  repo_path);
+  }
+  if (!etag.empty() && !is_etag(etag)) {
+    return unsafe("invalid etag: expected 40 or 64 lowercase hex digits", etag);
+  }
+  if (!ref.empty() && !is_ref_name(ref)) return unsafe("invalid ref name", ref);
+  return ok();
+}
+
+fs::path CacheLayout::lockfile_path() const { return root_ / "kernels.lock"; }
+
+fs::path CacheLayout::repo_dir(std::string_view repo_id) const {
+  if (!is_repo_id(repo_id)) return invalid_path();
+  return root_ / repo_folder_name(repo_id);
+}
+
+fs::path CacheLayout::blobs_dir(std::string_view repo_id) const {
+  if (!is_repo_id(repo_id)) return invalid_path();
+  return repo_dir(repo_id) / "blobs";
+}
+
+fs::path CacheLayout::blob_path(std::string_view repo_id, std::string_view etag) const {
+  if (!check_names(repo_id, {}, {}, etag) || etag.empty()) return invalid_path();
+  return blobs_dir(repo_id) / std::string(etag);
+}
+
+fs::path CacheLayout::snapshot_dir(std::string_view repo_id, std::string_view commit) const {
+  if (!check_names(repo_id, commit) || commit.empty()) return invalid_path();
+  return repo_dir(repo_id) / "snapshots" / std::string(commit);
+}
+
+fs::path CacheLayout::snapshot_file(std::string_view repo_id, std::string_view commit,
+                                    std::string_view repo_path) const {
+  if (!check_names(repo_id, commit, repo_path) || commit.empty() || repo_path.empty()) {
+    return invalid_path();
+  }
+  return snapshot_dir(repo_id, commit) / std::string(repo_path);
+}
+
+fs::path CacheLayout::ref_path(std::string_view repo_id, std::string_view ref) const {
+  if (!check_names(repo_id, {}, {}, {}, ref) || ref.empty()) return invalid_path();
+  return repo_dir(repo_id) / "refs" / std::string(ref);
+}
+
+fs::path CacheLayout::tree_path(std::string_view repo_id, std::string_view commit) const {
+  if (!check_names(repo_id, commit) || commit.empty()) return invalid_path();
+  return repo_dir(repo_id) / "trees" / (std::string(commit) + ".json");
+}
+
+fs::path CacheLayout::lock_path(std::string_view repo_id, std::string_view etag) const {
+  if (!check_names(repo_id, {}, {}, etag) || etag.empty()) return invalid_path();
+  return root_ / ".locks" / repo_folder_name(repo_id) / (std::string(etag) + ".lock");
+}
+
+Result<void> CacheLayout::write_ref(std::string_view repo_id, std::string_view ref,
+                                    std::string_view commit) const {
+  if (ref.empty()) return unsafe("empty ref name", ref);
+  if (commit.empty()) return unsafe("empty commit", commit);
+  if (auto c = check_names(repo_id, commit, {}, {}, ref); !c) return c;
+  const fs::path p = ref_path(repo_id, ref);
+  if (auto d = make_dirs(p.parent_path()); !d) return d;
+  return write_atomic(p, commit);  // huggingface_hub reads refs without stripping: no newline
+}
+
+Result<std::string> CacheLayout::read_ref(std::string_view repo_id, std::string_view ref) const {
+  if (ref.empty()) return unsafe("empty ref name", ref);
+  if (auto c = check_names(repo_id, {}, {}, {}, ref); !c) return std::move(c).error();
+  const fs::path p = ref_path(repo_id, ref);
+  auto text = read_small_file(p, 4096, ErrorCode::offline_not_cached,
+                              "fetch the kernel once while online");
+  if (!text) return std::move(text).error();
+  std::string_view s = *text;
+  const auto first = s.find_first_not_of(" \t\r\n");
+  const auto last = s.find_last_not_of(" \t\r\n");
+  s = first == std::string_view::npos ? std::string_view() : s.substr(first, last - first + 1);
+  if (!is_commit_sha(s)) {
+    return make_error(ErrorCode::lockfile_invalid,
+                      "ref does not hold a commit id (40 lowercase hex digits)", p.string(),
+                      "delete the ref file; it is rewritten on the next online fetch");
+  }
+  return std::string(s);
+}
+
+Result<void> CacheLayout::write_tree(std::string_view repo_id, std::string_view commit,
+                                     const RepoTree& tree) const {
+  if (commit.empty()) return unsafe("empty commit", commit);
+  if (auto c = check_names(repo_id, commit); !c) return c;
+  for (const TreeEntry& e : tree) {
+    if (!is_safe_repo_path(e.path)) return unsafe("unsafe path in tree", e.path);
+  }
+  const fs::path p = tree_path(repo_id, commit);
+  if (auto d = make_dirs(p.parent_path()); !d) return d;
+  return write_atomic(p, serialize_tree_cache(tree));
+}
+
+Result<RepoTree> CacheLayout::read_tree(std::string_view repo_id, std::string_view commit) const {
+  if (commit.empty()) return unsafe("empty commit", commit);
+  if (auto c = check_names(repo_id, commit); !c) return std::move(c).error();
+  const fs::path p = tree_path(repo_id, commit);
+  auto text = read_small_file(p, std::size_t{256} << 20, ErrorCode::offline_not_cached,
+                              "fetch the kernel once while online");
+  if (!text) return std::move(text).error();
+  return parse_tree_cache(*text, p.string());
+}
+
+namespace {
+
+// Reads a symlink's target, or nullopt when `p` is not a symlink.
+std::optional<std::string> read_link(const fs::path& p) {
+  std::error_code ec;
+  if (!fs::is_symlink(fs::symlink_status(p, ec))) return std::nullopt;
+  auto t = fs::read_symlink(p, ec);
+  if (ec) return std::nullopt;
+  return t.string();
+}
+
+Result<void> copy_into_place(const fs::path& blob, const fs::path& target) {
+  const fs::path temp = unique_temp_path(target);
+  std::error_code ec;
+  fs::copy_file(blob, temp, fs::copy_options::overwrite_existing, ec);
+  if (ec) {
+    fs::remove(temp, ec);
+    return make_error(ErrorCode::io, "cannot copy blob into the snapshot: " + ec.message(),
+                      target.string());
+  }
+  auto r = publish_file(temp, target);
+  if (!r) fs::remove(temp, ec);
+  return r;
+}
+
+}  // namespace
+
+Result<void> CacheLayout::link_snapshot_file(std::string_view repo_id, std::string_view commit,
+                                             std::string_view repo_path,
+                                             std::string_view etag) const {
+  if (commit.empty() || repo_path.empty() || etag.empty()) {
+    return unsafe("empty commit, repo path or etag", repo_path);
+  }
+  if (auto c = check_names(repo_id, commit, repo_path, etag); !c) return c;
+  const fs::path blob = blob_path(repo_id, etag);
+  const fs::path target = snapshot_file(repo_id, commit, repo_path);
+  const std::string link = snapshot_link_target(repo_path, etag);
+  auto digest = FileDigest::from_etag(etag);
+  if (!digest) return std::move(digest).error();
+
+  std::error_code ec;
+  // Already in place: do nothing at all, so a read-only cache that is complete keeps working.
+  if (auto existing = read_link(target); existing && *existing == link) {
+    if (fs::is_regular_file(target, ec)) return ok();
+  }
+  const bool copy_mode = !symlinks_supported(root_, env_);
+  if (copy_mode && fs::is_regular_file(fs::symlink_status(target, ec)) &&
+      check_file(target, *digest)) {
+    return ok();
+  }
+  if (!fs::is_regular_file(blob, ec)) {
+    return make_error(ErrorCode::io, "blob is not in the cache", blob.string(),
+                      "download the file before linking it into a snapshot");
+  }
+  if (auto d = make_dirs(target.parent_path()); !d) return d;
+  if (copy_mode) return copy_into_place(blob, target);
+
+  // A new link under a temp name, then rename over whatever is there (a stale link or file).
+  const fs::path temp = unique_temp_path(target);
+  fs::create_symlink(link, temp, ec);
+  if (ec) {
+    return make_error(ErrorCode::io, "cannot create symlink: " + ec.message(), temp.string());
+  }
+  fs::rename(temp, target, ec);
+  if (ec) {
+    std::error_code ignore;
+    fs::remove(temp, ignore);
+    return make_error(ErrorCode::io, "cannot move symlink into place: " + ec.message(),
+                      target.string(), "a directory may be in the way; remove it");
+  }
+  return fsync_directory(target.parent_path());
+}
+
+std::vector<std::string> CacheLayout::list_repos() const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  fs::directory_iterator it(root_, ec);
+  if (ec) return out;
+  for (const auto& entry : it) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("kernels--", 0) != 0) continue;
+    const std::string rest = name.substr(9);
+    const auto sep = rest.find("--");
+    if (sep == std::string::npos) continue;
+    std::string id = rest.substr(0, sep) + "/" + rest.substr(sep + 2);
+    std::error_code e2;
+    if (is_repo_id(id) && entry.is_directory(e2)) out.push_back(std::move(id));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool symlinks_supported(const fs::path& dir, const EnvLookup& env) {
+  if (env_truthy(env, "HF_HUB_DISABLE_SYMLINKS")) return false;
+  static std::mutex mu;
+  static std::map<std::string, bool> probed;
+  std::error_code ec;
+  fs::path key = fs::absolute(dir, ec);
+  if (ec) key = dir;
+  std::lock_guard<std::mutex> lock(mu);
+  if (auto it = probed.find(key.string()); it != probed.end()) return it->second;
+  fs::create_directories(key, ec);
+  const fs::path probe = unique_temp_path(key / ".symlink-probe");
+  std::error_code create_ec;
+  fs::create_symlink("target-of-probe", probe, create_ec);
+  if (!create_ec) fs::remove(probe, ec);
+  // A read-only cache cannot be probed; symlinks are then assumed (the hub's own default), and
+  // nothing will be written anyway.
+  const bool result = !create_ec || create_ec == std::errc::read_only_file_system ||
+                      create_ec == std::errc::permission_denied;
+  probed.emplace(key.string(), result);
+  return result;
+}
+
+}  // namespace kernels

@@ -1,0 +1,140 @@
+#include "kernels/lockfile/pyproject.h"
+
+#include <algorithm>
+#include <climits>
+#include <tuple>
+
+#include <toml++/toml.h>
+
+#include "file_read.h"
+#include "kernels/lockfile/lockfile.h"
+
+namespace kernels {
+
+namespace {
+
+constexpr std::size_t kMaxPyprojectBytes = std::size_t{4} << 20;
+
+std::string where(std::string_view source, const toml::source_position& p) {
+  const auto line = p.line == 0 ? 1u : p.line;
+  const auto column = p.column == 0 ? 1u : p.column;
+  return std::string(source) + ":" + std::to_string(line) + ":" + std::to_string(column);
+}
+
+Error invalid(std::string what, std::string object, std::string hint = {}) {
+  return make_error(ErrorCode::lockfile_invalid, std::move(what), std::move(object),
+                    std::move(hint));
+}
+
+const char* toml_type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    default: return "nothing";
+  }
+}
+
+std::string dependency_example(std::string_view repo_id) {
+  return "write \"" + std::string(repo_id) + "\" = 1 to use the kernel's branch v1";
+}
+
+Result<std::vector<KernelDependency>> parse_impl(std::string_view text, std::string_view source) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    return invalid(std::string(e.description()), where(source, e.source().begin),
+                   "fix the TOML syntax");
+  }
+  const toml::node* tool = root.get("tool");
+  const toml::table* kernels_table = nullptr;
+  if (tool != nullptr && tool->is_table()) {
+    const toml::node* k = tool->as_table()->get("kernels");
+    if (k != nullptr && k->is_table()) kernels_table = k->as_table();
+  }
+  const toml::node* deps_node = kernels_table ? kernels_table->get("dependencies") : nullptr;
+  if (deps_node == nullptr) {
+    const auto pos = kernels_table ? kernels_table->source().begin : toml::source_position{1, 1};
+    return invalid("no [tool.kernels.dependencies] table", where(source, pos),
+                   "add one, e.g.\n  [tool.kernels.dependencies]\n  \"kernels-community/relu\" = 1");
+  }
+  if (!deps_node->is_table()) {
+    return invalid(std::string("expected [tool.kernels.dependencies] to be a table, found ") +
+                       toml_type_name(*deps_node),
+                   where(source, deps_node->source().begin));
+  }
+  const toml::table& deps = *deps_node->as_table();
+
+  // toml::table is an unordered map; file order is recovered from each key's source position.
+  struct Item {
+    toml::source_position pos;
+    const toml::key* key;
+    const toml::node* value;
+  };
+  std::vector<Item> items;
+  for (auto&& [key, value] : deps) items.push_back({key.source().begin, &key, &value});
+  std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
+    return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column);
+  });
+
+  std::vector<KernelDependency> out;
+  for (const Item& it : items) {
+    const std::string repo_id(it.key->str());
+    if (!is_repo_id(repo_id)) {
+      return invalid("malformed repo id \"" + repo_id +
+                         "\": expected \"org/name\" (letters, digits, '-', '_', '.'; no \"--\" "
+                         "or \"..\")",
+                     where(source, it.pos), "use the Hub id, e.g. \"kernels-community/relu\"");
+    }
+    const toml::node& v = *it.value;
+    const std::string at = where(source, v.source().begin);
+    if (v.is_string()) {
+      return invalid("version specifier \"" + v.as_string()->get() + "\" for \"" + repo_id +
+                         "\" is no longer supported: expected an integer major version",
+                     at,
+                     "string (PEP 440) specifiers were removed in kernels 0.14; " +
+                         dependency_example(repo_id));
+    }
+    if (!v.is_integer()) {
+      return invalid(std::string("expected an integer version for \"") + repo_id + "\", found " +
+                         toml_type_name(v),
+                     at, dependency_example(repo_id));
+    }
+    const std::int64_t n = v.as_integer()->get();
+    if (n < 0 || n > INT_MAX) {
+      return invalid("version " + std::to_string(n) + " for \"" + repo_id +
+                         "\" is out of range: expected a non-negative integer",
+                     at, dependency_example(repo_id));
+    }
+    out.push_back({repo_id, static_cast<int>(n)});
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<KernelDependency>> parse_pyproject(std::string_view text,
+                                                      std::string_view source) {
+  try {
+    return parse_impl(text, source);
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::internal, std::string("pyproject reader failed: ") + e.what(),
+                      std::string(source));
+  }
+}
+
+Result<std::vector<KernelDependency>> read_pyproject(const std::filesystem::path& path) {
+  auto bytes = read_small_file(path, kMaxPyprojectBytes, ErrorCode::io,
+                               "run the command in a project directory that has a pyproject.toml");
+  if (!bytes) return std::move(bytes).error();
+  return parse_pyproject(*bytes, path.string());
+}
+
+}  // namespace kernels
