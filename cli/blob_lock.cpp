@@ -1,0 +1,126 @@
+#include "blob_lock.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <system_error>
+#include <thread>
+
+namespace kernels::cli {
+namespace {
+
+enum class Attempt { acquired, busy, unsupported };
+
+Attempt lock_once(int fd) {
+  if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return Attempt::acquired;
+  if (errno == EWOULDBLOCK || errno == EINTR) return Attempt::busy;
+  return Attempt::unsupported;  // ENOLCK, EOPNOTSUPP, ...: behave as if locked
+}
+
+int open_lock_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path.parent_path(), ec);
+  // 0664: a cache shared by a group stays lockable by all its members.
+  return ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0664);
+}
+
+}  // namespace
+
+BlobLockPolicy BlobLockPolicy::from_env() {
+  BlobLockPolicy policy;
+  if (const char* off = std::getenv("KERNELS_DISABLE_FLOCK"); off && *off && std::string_view(off) != "0") {
+    policy.enabled = false;
+  }
+  if (const char* t = std::getenv("KERNELS_LOCK_TIMEOUT"); t && *t) {
+    double seconds = 0;
+    std::string_view s(t);
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), seconds);
+    if (ec == std::errc() && p == s.data() + s.size() && seconds >= 0) {
+      policy.timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+    }
+  }
+  return policy;
+}
+
+BlobLock::~BlobLock() { release(); }
+
+BlobLock::BlobLock(BlobLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+
+BlobLock& BlobLock::operator=(BlobLock&& other) noexcept {
+  if (this != &other) {
+    release();
+    fd_ = other.fd_;
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+void BlobLock::release() {
+  if (fd_ >= 0) {
+    ::flock(fd_, LOCK_UN);
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+std::optional<BlobLock> BlobLock::try_acquire(const std::filesystem::path& path,
+                                              const BlobLockPolicy& policy) {
+  BlobLock lock;
+  if (!policy.enabled) return lock;
+  int fd = open_lock_file(path);
+  if (fd < 0) return lock;  // read-only cache: nothing to coordinate with
+  switch (lock_once(fd)) {
+    case Attempt::acquired:
+      lock.fd_ = fd;
+      return lock;
+    case Attempt::unsupported:
+      ::close(fd);
+      return lock;
+    case Attempt::busy:
+      ::close(fd);
+      return std::nullopt;
+  }
+  ::close(fd);
+  return std::nullopt;
+}
+
+Result<BlobLock> BlobLock::acquire(const std::filesystem::path& path, const BlobLockPolicy& policy) {
+  BlobLock lock;
+  if (!policy.enabled) return lock;
+  int fd = open_lock_file(path);
+  if (fd < 0) return lock;
+  auto deadline = std::chrono::steady_clock::now() + policy.timeout;
+  auto pause = std::chrono::milliseconds(5);
+  for (;;) {
+    switch (lock_once(fd)) {
+      case Attempt::acquired:
+        lock.fd_ = fd;
+        return lock;
+      case Attempt::unsupported:
+        ::close(fd);
+        return lock;
+      case Attempt::busy:
+        break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::close(fd);
+      return make_error(ErrorCode::lock_timeout,
+                        "another process held this download lock for longer than " +
+                            std::to_string(policy.timeout.count() / 1000.0).substr(0, 6) + " s",
+                        path.string(),
+                        "if no other `kernels download` is running, the lock holder is stuck on "
+                        "a slow transfer; raise KERNELS_LOCK_TIMEOUT (seconds) or set "
+                        "KERNELS_DISABLE_FLOCK=1");
+    }
+    std::this_thread::sleep_for(pause);
+    if (pause < std::chrono::milliseconds(200)) pause *= 2;
+  }
+}
+
+}  // namespace kernels::cli

@@ -1,0 +1,46 @@
+// Per-blob advisory lock: .locks/kernels--org--name/<etag>.lock, held with flock while one
+// process downloads that blob, so racing processes do not fetch the same bytes twice.
+//
+// Correctness never depends on it: every download goes to a unique temp file, is verified, and
+// is renamed into place, so a lock that silently does nothing (NFS, Lustre, GPFS) only costs
+// duplicate transfers. KERNELS_DISABLE_FLOCK=1 turns locking off (to test exactly that), and
+// KERNELS_LOCK_TIMEOUT (seconds, default 600) bounds the wait; lock files are never deleted.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+
+#include "kernels/lockfile/error.h"
+
+namespace kernels::cli {
+
+struct BlobLockPolicy {
+  bool enabled = true;
+  std::chrono::milliseconds timeout{600'000};
+  static BlobLockPolicy from_env();
+};
+
+class BlobLock {
+ public:
+  BlobLock() = default;
+  ~BlobLock();
+  BlobLock(BlobLock&& other) noexcept;
+  BlobLock& operator=(BlobLock&& other) noexcept;
+  BlobLock(const BlobLock&) = delete;
+  BlobLock& operator=(const BlobLock&) = delete;
+
+  // Non-blocking: nullopt when another process holds it. A lock file that cannot be created
+  // (read-only cache) or a filesystem without flock counts as acquired: see above.
+  static std::optional<BlobLock> try_acquire(const std::filesystem::path& path,
+                                             const BlobLockPolicy& policy);
+  // Waits up to policy.timeout, then ErrorCode::lock_timeout naming the lock file.
+  static Result<BlobLock> acquire(const std::filesystem::path& path, const BlobLockPolicy& policy);
+
+  void release();
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace kernels::cli

@@ -1,0 +1,280 @@
+#include "cache_inventory.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <system_error>
+
+#include "project.h"
+
+namespace kernels::cli {
+namespace fs = std::filesystem;
+namespace {
+
+std::time_t last_use_of(const struct stat& st) { return std::max(st.st_atime, st.st_mtime); }
+
+std::vector<fs::path> children(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    out.push_back(it->path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+fs::path snapshots_root(const CacheLayout& cache, const std::string& repo_id) {
+  return cache.snapshot_dir(repo_id, "0").parent_path();
+}
+fs::path refs_root(const CacheLayout& cache, const std::string& repo_id) {
+  return cache.ref_path(repo_id, "main").parent_path();
+}
+
+bool is_temp_file(const fs::path& p) {
+  std::string name = p.filename().string();
+  return name.size() > 11 && name.compare(name.size() - 11, 11, ".incomplete") == 0;
+}
+
+// ref name -> commit, for every file under refs/ (nested: "pr/1").
+std::map<std::string, std::string> read_refs(const CacheLayout& cache, const std::string& repo_id) {
+  std::map<std::string, std::string> refs;
+  fs::path root = refs_root(cache, repo_id);
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    std::string name = fs::relative(it->path(), root, ec).generic_string();
+    Result<std::string> commit = cache.read_ref(repo_id, name);
+    if (commit) refs[name] = *commit;
+  }
+  return refs;
+}
+
+// Blob etags the given revisions still need: symlink targets in their snapshots, and every
+// file their cached trees list (copy-mode snapshots hold no links).
+std::set<std::string> referenced_blobs(const CacheLayout& cache, const std::string& repo_id,
+                                       const std::vector<std::string>& commits) {
+  std::set<std::string> etags;
+  for (const std::string& commit : commits) {
+    std::error_code ec;
+    fs::path snap = cache.snapshot_dir(repo_id, commit);
+    for (auto it = fs::recursive_directory_iterator(snap, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (it->is_symlink(ec)) etags.insert(fs::read_symlink(it->path(), ec).filename().string());
+    }
+    if (Result<RepoTree> tree = cache.read_tree(repo_id, commit)) {
+      for (const TreeEntry& e : *tree) {
+        if (e.is_file) etags.insert(e.digest().hex);
+      }
+    }
+  }
+  return etags;
+}
+
+Result<void> remove_path(const fs::path& path) {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  if (ec) {
+    return make_error(ErrorCode::io, "cannot remove: " + ec.message(), path.string(),
+                      "check that the cache is writable by this user");
+  }
+  return ok();
+}
+
+// Blobs and old temp files that `remaining` commits do not need.
+void collect_unreferenced_blobs(const CacheLayout& cache, const std::string& repo_id,
+                                const std::vector<std::string>& remaining,
+                                std::vector<PruneAction>& actions) {
+  std::set<std::string> keep = referenced_blobs(cache, repo_id, remaining);
+  std::time_t now = std::time(nullptr);
+  for (const fs::path& blob : children(cache.blobs_dir(repo_id))) {
+    struct stat st{};
+    if (::lstat(blob.c_str(), &st) != 0) continue;
+    std::string name = blob.filename().string();
+    if (is_temp_file(blob)) {
+      // An in-flight download writes its temp file continuously; an hour of silence is debris.
+      if (now - st.st_mtime >= 3600) {
+        actions.push_back({"temp file", repo_id, blob.string(), static_cast<std::uint64_t>(st.st_size)});
+      }
+      continue;
+    }
+    if (!keep.count(name)) {
+      actions.push_back({"blob", repo_id, blob.string(), static_cast<std::uint64_t>(st.st_size)});
+    }
+  }
+}
+
+Result<void> apply(const std::vector<PruneAction>& actions) {
+  for (const PruneAction& a : actions) {
+    if (Result<void> r = remove_path(a.path); !r) return r;
+  }
+  return ok();
+}
+
+void collect_revision_removal(const CacheLayout& cache, const std::string& repo_id,
+                              const std::string& commit,
+                              const std::map<std::string, std::string>& refs,
+                              std::vector<PruneAction>& actions) {
+  actions.push_back({"revision", repo_id, cache.snapshot_dir(repo_id, commit).string(), 0});
+  std::error_code ec;
+  if (fs::exists(cache.tree_path(repo_id, commit), ec)) {
+    actions.push_back({"tree", repo_id, cache.tree_path(repo_id, commit).string(), 0});
+  }
+  for (const auto& [name, target] : refs) {
+    if (target == commit) actions.push_back({"ref", repo_id, cache.ref_path(repo_id, name).string(), 0});
+  }
+}
+
+}  // namespace
+
+bool RevisionInfo::complete() const {
+  if (!tree_cached) return false;
+  for (const auto& v : variants) {
+    if (!v.complete()) return false;
+  }
+  return true;
+}
+
+RepoInfo scan_repo(const CacheLayout& cache, const std::string& repo_id) {
+  RepoInfo info;
+  info.repo_id = repo_id;
+  for (const fs::path& blob : children(cache.blobs_dir(repo_id))) {
+    struct stat st{};
+    if (::lstat(blob.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (is_temp_file(blob)) {
+      ++info.temp_files;
+      continue;
+    }
+    ++info.blobs;
+    info.blob_bytes += static_cast<std::uint64_t>(st.st_size);
+    info.last_used = std::max(info.last_used, last_use_of(st));
+  }
+  std::map<std::string, std::string> refs = read_refs(cache, repo_id);
+  for (const fs::path& snap : children(snapshots_root(cache, repo_id))) {
+    RevisionInfo rev;
+    rev.commit = snap.filename().string();
+    for (const auto& [name, commit] : refs) {
+      if (commit == rev.commit) rev.refs.push_back(name);
+    }
+    Result<RepoTree> tree = cache.read_tree(repo_id, rev.commit);
+    rev.tree_cached = tree.ok();
+    std::set<std::string> seen_targets;
+    std::map<std::string, VariantPresence> variants;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(snap, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      struct stat st{};
+      if (::stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      std::string rel = fs::relative(it->path(), snap, ec).generic_string();
+      std::string target = it->is_symlink(ec) ? fs::read_symlink(it->path(), ec).string() : rel;
+      if (seen_targets.insert(target).second) rev.bytes += static_cast<std::uint64_t>(st.st_size);
+      rev.last_used = std::max(rev.last_used, last_use_of(st));
+      if (rel.rfind("build/", 0) == 0 && rel.find('/', 6) != std::string::npos) {
+        std::string v = rel.substr(6, rel.find('/', 6) - 6);
+        auto& p = variants[v];
+        p.variant = v;
+        ++p.files_present;
+        p.bytes += static_cast<std::uint64_t>(st.st_size);
+      } else {
+        ++rev.other_files;
+      }
+    }
+    if (tree) {
+      for (auto& [name, presence] : variants) {
+        presence.files_expected = variant_files(*tree, name).size();
+      }
+    }
+    for (auto& [name, presence] : variants) rev.variants.push_back(presence);
+    info.last_used = std::max(info.last_used, rev.last_used);
+    info.revisions.push_back(std::move(rev));
+  }
+  return info;
+}
+
+std::vector<RepoInfo> scan_cache(const CacheLayout& cache) {
+  std::vector<RepoInfo> repos;
+  std::vector<std::string> ids = cache.list_repos();
+  std::sort(ids.begin(), ids.end());
+  for (const std::string& id : ids) repos.push_back(scan_repo(cache, id));
+  return repos;
+}
+
+Result<std::vector<PruneAction>> prune_cache(const CacheLayout& cache, const LockedRevisions& keep,
+                                             bool dry_run) {
+  std::vector<PruneAction> actions;
+  std::vector<std::string> ids = cache.list_repos();
+  std::sort(ids.begin(), ids.end());
+  for (const std::string& repo_id : ids) {
+    std::map<std::string, std::string> refs = read_refs(cache, repo_id);
+    std::vector<std::string> remaining;
+    for (const fs::path& snap : children(snapshots_root(cache, repo_id))) {
+      std::string commit = snap.filename().string();
+      if (keep.count({repo_id, commit})) {
+        remaining.push_back(commit);
+      } else {
+        collect_revision_removal(cache, repo_id, commit, refs, actions);
+      }
+    }
+    if (remaining.empty()) {
+      // Nothing of this repo is referenced: the whole folder goes (its .locks/ files stay).
+      actions.push_back({"repo", repo_id, cache.repo_dir(repo_id).string(), 0});
+      for (const fs::path& blob : children(cache.blobs_dir(repo_id))) {
+        std::error_code ec;
+        auto size = fs::file_size(blob, ec);
+        actions.push_back({is_temp_file(blob) ? "temp file" : "blob", repo_id, blob.string(),
+                           ec ? 0 : static_cast<std::uint64_t>(size)});
+      }
+      continue;
+    }
+    collect_unreferenced_blobs(cache, repo_id, remaining, actions);
+  }
+  if (!dry_run) {
+    if (Result<void> r = apply(actions); !r) return r.error();
+  }
+  return actions;
+}
+
+Result<std::vector<PruneAction>> remove_from_cache(const CacheLayout& cache,
+                                                   const std::string& repo_id,
+                                                   const std::string& commit) {
+  std::vector<PruneAction> actions;
+  std::error_code ec;
+  if (!fs::exists(cache.repo_dir(repo_id), ec)) {
+    return make_error(ErrorCode::usage, "not in the cache", repo_id,
+                      "`kernels cache ls` lists what the cache holds");
+  }
+  if (commit.empty()) {
+    actions.push_back({"repo", repo_id, cache.repo_dir(repo_id).string(), 0});
+    if (Result<void> r = apply(actions); !r) return r.error();
+    return actions;
+  }
+  std::map<std::string, std::string> refs = read_refs(cache, repo_id);
+  std::string resolved = commit;
+  if (auto it = refs.find(commit); it != refs.end()) resolved = it->second;
+  if (!fs::exists(cache.snapshot_dir(repo_id, resolved), ec)) {
+    return make_error(ErrorCode::usage, "no such revision in the cache", repo_id + "@" + commit,
+                      "`kernels cache show " + repo_id + "` lists its revisions");
+  }
+  collect_revision_removal(cache, repo_id, resolved, refs, actions);
+  std::vector<std::string> remaining;
+  for (const fs::path& snap : children(snapshots_root(cache, repo_id))) {
+    if (snap.filename().string() != resolved) remaining.push_back(snap.filename().string());
+  }
+  collect_unreferenced_blobs(cache, repo_id, remaining, actions);
+  if (Result<void> r = apply(actions); !r) return r.error();
+  return actions;
+}
+
+std::string format_time(std::time_t t) {
+  if (t == 0) return "-";
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M", &tm);
+  return buffer;
+}
+
+}  // namespace kernels::cli

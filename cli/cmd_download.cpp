@@ -1,0 +1,213 @@
+// `kernels download [PROJECT_DIR] [--all-variants] [--variant NAME]...`: every locked sha into the
+// cache, verified before it becomes visible; a warm cache is a stat-only no-op with no request.
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "commands.h"
+#include "kernels/lockfile/atomic.h"
+#include "kernels/lockfile/variant_hash.h"
+
+namespace kernels::cli {
+namespace {
+
+struct DownloadArgs {
+  std::string project_dir = ".";
+  bool all_variants = false;
+  std::vector<std::string> variants;
+  SystemOptions system;
+};
+
+std::optional<std::string> file_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The lock's variant hashes, recomputed from the tree, must match before a byte is fetched: a
+// Hub (or mirror) that now serves different files for the locked commit is caught here.
+Result<void> check_against_lock(const KernelLock& locked, const RepoTree& tree,
+                                const std::vector<std::string>& variants, const Console& console) {
+  std::map<std::string, VariantLock> computed = compute_variant_hashes(tree);
+  for (const std::string& v : variants) {
+    if (!is_hashed_variant(v)) {
+      console.debug(locked.repo_id + ": " + v +
+                    " is not covered by kernels.lock hashes; its files are verified one by one");
+      continue;
+    }
+    auto want = locked.variants.find(v);
+    if (want == locked.variants.end()) {
+      return make_error(ErrorCode::integrity_mismatch, "No lock found for build variant: " + v,
+                        locked.repo_id + "@" + locked.sha,
+                        "run `kernels lock` again to lock every variant of this commit");
+    }
+    auto got = computed.find(v);
+    std::string got_hash = got == computed.end() ? std::string("(no files)") : got->second.hash;
+    if (got == computed.end() || got->second.hash != want->second.hash) {
+      return make_error(ErrorCode::integrity_mismatch,
+                        "Lock file specifies kernel with hash " + want->second.hash +
+                            ", but the Hub's file list gives hash: " + got_hash + " (variant " + v + ")",
+                        locked.repo_id + "@" + locked.sha,
+                        "nothing was downloaded; the Hub or mirror serves different files for the "
+                        "locked commit than when it was locked");
+    }
+  }
+  return ok();
+}
+
+struct Outcome {
+  std::optional<Error> first_error;
+  void record(const Error& e) {
+    if (!first_error) first_error = e;
+  }
+};
+
+Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
+  const Console& console = ctx.console();
+  std::filesystem::path dir(args.project_dir);
+  Result<Lockfile> lock = read_project_lock(dir);
+  if (!lock) return lock.error();
+  std::map<std::string, int> versions = project_versions(dir);
+
+  std::optional<DriverFacts> driver;  // probed only when a cubin variant has to be chosen
+  Outcome outcome;
+  std::size_t fetched_files = 0;
+  std::uint64_t fetched_bytes = 0;
+
+  for (const KernelLock& locked : lock->kernels) {
+    console.info("Downloading `" + locked.repo_id + "` with SHA: " + locked.sha);
+    Result<RepoTree> tree = ctx.tree(locked.repo_id, locked.sha);
+    if (!tree) {
+      console.error(tree.error());
+      outcome.record(tree.error());
+      continue;
+    }
+    std::vector<std::string> names = tree_variants(*tree);
+    std::vector<std::string> selected;
+    if (!args.variants.empty()) {
+      for (const std::string& v : args.variants) {
+        if (std::find(names.begin(), names.end(), v) != names.end()) selected.push_back(v);
+      }
+      if (selected.empty()) {
+        Error e = make_error(ErrorCode::no_variant, "none of the requested variants exists",
+                             locked.repo_id + "@" + locked.sha,
+                             "`kernels info " + locked.repo_id + " --revision " + locked.sha +
+                                 "` lists its variants");
+        console.error(e);
+        outcome.record(e);
+        continue;
+      }
+    } else if (args.all_variants) {
+      selected = names;
+    } else {
+      bool has_cubin = std::any_of(names.begin(), names.end(),
+                                   [](const std::string& n) { return n.rfind("cubin-", 0) == 0; });
+      if (has_cubin && !driver && args.system.compute_capability.empty()) driver = probe_driver();
+      DriverFacts facts = driver ? *driver : DriverFacts{};
+      Result<TargetSystems> targets = describe_targets(args.system, facts);
+      if (!targets) return targets.error();
+      VariantChoice choice = choose_variants(names, *targets, facts.problem);
+      for (const std::string& note : choice.notes) console.info(note);
+      if (choice.chosen.empty()) {
+        Error e = make_error(ErrorCode::no_variant,
+                             "Cannot find a build variant for this system in " + locked.repo_id +
+                                 " (revision: " + locked.sha + ")" +
+                                 (choice.trace.empty() ? "" : ":\n\n" + choice.trace),
+                             locked.repo_id,
+                             "`kernels variant` shows this machine's facts; --all-variants fetches "
+                             "every variant");
+        console.error(e);
+        outcome.record(e);
+        continue;
+      }
+      selected = choice.chosen;
+    }
+    for (const std::string& v : selected) console.debug(locked.repo_id + ": variant " + v);
+
+    if (Result<void> checked = check_against_lock(locked, *tree, selected, console); !checked) {
+      console.error(checked.error());
+      outcome.record(checked.error());
+      continue;
+    }
+
+    std::vector<TreeEntry> files;
+    for (const std::string& v : selected) {
+      std::vector<TreeEntry> f = variant_files(*tree, v);
+      files.insert(files.end(), f.begin(), f.end());
+    }
+    InstallReport report = install_files(ctx.cache(), locked.repo_id, locked.sha, files,
+                                         ctx.hub_access(locked.repo_id + "@" + locked.sha),
+                                         console, ctx.locks());
+    fetched_files += report.fetched;
+    fetched_bytes += report.bytes_fetched;
+    for (const Error& e : report.errors) {
+      console.error(e);
+      outcome.record(e);
+    }
+    if (!report.ok()) continue;
+    if (report.fetched > 0 || report.linked > 0) {
+      console.info("  " + std::to_string(selected.size()) + " variant" +
+                   (selected.size() == 1 ? "" : "s") + ", " + std::to_string(report.files) +
+                   " files: fetched " + std::to_string(report.fetched) + " (" +
+                   format_bytes(report.bytes_fetched) + "), " +
+                   std::to_string(report.already_cached) + " already cached");
+    } else {
+      console.debug("  all " + std::to_string(report.files) + " files already cached");
+    }
+
+    // refs/vN lets a later offline `version=N` load find this commit (Python never writes it).
+    std::optional<int> version = locked.version;
+    if (!version) {
+      if (auto it = versions.find(locked.repo_id); it != versions.end()) version = it->second;
+    }
+    if (version) {
+      std::string ref = "v" + std::to_string(*version);
+      Result<std::string> current = ctx.cache().read_ref(locked.repo_id, ref);
+      if (!current || *current != locked.sha) {
+        if (Result<void> w = ctx.cache().write_ref(locked.repo_id, ref, locked.sha); !w) {
+          console.warn("could not write refs/" + ref + ": " + w.error().message());
+        }
+      }
+    }
+  }
+
+  // The loader reads <cache>/kernels.lock with no configuration; copy only when it differs, so
+  // a warm run (and a read-only cache) writes nothing.
+  if (!outcome.first_error) {
+    std::optional<std::string> project_bytes = file_bytes(dir / "kernels.lock");
+    std::filesystem::path cache_lock = ctx.cache().lockfile_path();
+    if (project_bytes && file_bytes(cache_lock) != project_bytes) {
+      if (Result<void> w = write_atomic(cache_lock, *project_bytes); !w) {
+        console.warn("could not copy kernels.lock into the cache: " + w.error().message());
+      }
+    }
+  }
+  if (fetched_files > 0) {
+    console.info("Fetched " + std::to_string(fetched_files) + " files (" + format_bytes(fetched_bytes) +
+                 ") in " + std::to_string(ctx.hub_requests()) + " Hub requests");
+  }
+  if (outcome.first_error) {
+    Error e = *outcome.first_error;
+    return make_error(e.code, "download incomplete (first problem: " + e.what + ")", e.object, e.hint);
+  }
+  return ok();
+}
+
+}  // namespace
+
+void add_download_command(CLI::App& app, CommandFn& chosen) {
+  auto args = std::make_shared<DownloadArgs>();
+  CLI::App* cmd = app.add_subcommand("download", "Download locked kernels into the cache");
+  cmd->add_option("project_dir", args->project_dir, "Project directory with kernels.lock (default: .)");
+  cmd->add_flag("--all-variants", args->all_variants, "Download every build variant");
+  cmd->add_option("--variant", args->variants, "Download this variant (repeatable)");
+  add_system_options(*cmd, args->system);
+  cmd->callback([args, &chosen] {
+    chosen = [args](CommandContext& ctx) { return run_download(ctx, *args); };
+  });
+}
+
+}  // namespace kernels::cli

@@ -1,0 +1,150 @@
+#include "console.h"
+
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+
+namespace kernels::cli {
+namespace {
+
+void write_all(int fd, std::string_view text) {
+  while (!text.empty()) {
+    ssize_t n = ::write(fd, text.data(), text.size());
+    if (n <= 0) return;  // a closed pipe is not worth dying for
+    text.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void line_to_stderr(std::string_view prefix, std::string_view line) {
+  std::string text;
+  text.reserve(prefix.size() + line.size() + 1);
+  text.append(prefix).append(line).push_back('\n');
+  write_all(2, text);
+}
+
+class TerminalProgress final : public ProgressSink {
+ public:
+  explicit TerminalProgress(std::string label) : label_(std::move(label)) {}
+  ~TerminalProgress() override {
+    if (drawn_) write_all(2, "\r\x1b[2K");
+  }
+  void on_start(std::uint64_t total_bytes, std::size_t files) override {
+    total_ = total_bytes;
+    files_ = files;
+    start_ = std::chrono::steady_clock::now();
+  }
+  void on_bytes(std::uint64_t bytes_done) override {
+    done_ = bytes_done;
+    auto now = std::chrono::steady_clock::now();
+    if (drawn_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
+    last_draw_ = now;
+    draw(now);
+  }
+  void on_file_done(const DownloadRequest&, const Result<void>&) override { ++files_done_; }
+
+ private:
+  void draw(std::chrono::steady_clock::time_point now) {
+    double elapsed = std::chrono::duration<double>(now - start_).count();
+    double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
+    std::string eta = "--";
+    if (rate > 0 && total_ >= done_) {
+      eta = format_duration(std::chrono::duration<double>(static_cast<double>(total_ - done_) / rate));
+    }
+    constexpr int kWidth = 24;
+    int filled = total_ ? static_cast<int>(kWidth * static_cast<double>(done_) / static_cast<double>(total_)) : 0;
+    if (filled > kWidth) filled = kWidth;
+    std::string bar(static_cast<std::size_t>(filled), '#');
+    bar.append(static_cast<std::size_t>(kWidth - filled), ' ');
+    char buffer[256];
+    std::snprintf(buffer, sizeof buffer, "\r\x1b[2K%s [%s] %s / %s  %s/s  ETA %s  (%zu/%zu files)",
+                  label_.c_str(), bar.c_str(), format_bytes(done_).c_str(),
+                  format_bytes(total_).c_str(), format_bytes(static_cast<std::uint64_t>(rate)).c_str(),
+                  eta.c_str(), files_done_, files_);
+    write_all(2, buffer);
+    drawn_ = true;
+  }
+
+  std::string label_;
+  std::uint64_t total_ = 0;
+  std::uint64_t done_ = 0;
+  std::size_t files_ = 0;
+  std::size_t files_done_ = 0;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_draw_{};
+};
+
+}  // namespace
+
+Console::Console(ConsoleOptions options) : options_(options) {
+  stderr_tty_ = ::isatty(2) == 1;
+  const char* no_color = std::getenv("NO_COLOR");
+  const char* term = std::getenv("TERM");
+  color_ = stderr_tty_ && !(no_color && *no_color) && !(term && std::string_view(term) == "dumb");
+}
+
+void Console::out(std::string_view text) const { write_all(1, text); }
+
+void Console::info(std::string_view line) const {
+  if (!options_.quiet) line_to_stderr("", line);
+}
+
+void Console::warn(std::string_view line) const {
+  if (!options_.quiet) line_to_stderr(color_ ? "\x1b[33mwarning\x1b[0m: " : "warning: ", line);
+}
+
+void Console::debug(std::string_view line) const {
+  if (options_.verbosity > 0 && !options_.quiet) line_to_stderr("debug: ", line);
+}
+
+void Console::error(const Error& error) const {
+  line_to_stderr(color_ ? "\x1b[31merror\x1b[0m: " : "error: ", error.message());
+}
+
+std::string Console::green(std::string_view text) const {
+  return color_ ? "\x1b[32m" + std::string(text) + "\x1b[0m" : std::string(text);
+}
+std::string Console::red(std::string_view text) const {
+  return color_ ? "\x1b[31m" + std::string(text) + "\x1b[0m" : std::string(text);
+}
+std::string Console::bold(std::string_view text) const {
+  return color_ ? "\x1b[1m" + std::string(text) + "\x1b[0m" : std::string(text);
+}
+
+std::unique_ptr<ProgressSink> Console::progress(std::string label) const {
+  if (!stderr_tty_ || options_.quiet) return nullptr;
+  return std::make_unique<TerminalProgress>(std::move(label));
+}
+
+std::string format_bytes(std::uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while (value >= 1024.0 && unit < 4) {
+    value /= 1024.0;
+    ++unit;
+  }
+  char buffer[32];
+  if (unit == 0) {
+    std::snprintf(buffer, sizeof buffer, "%" PRIu64 " B", bytes);
+  } else {
+    std::snprintf(buffer, sizeof buffer, "%.1f %s", value, kUnits[unit]);
+  }
+  return buffer;
+}
+
+std::string format_duration(std::chrono::duration<double> seconds) {
+  double s = seconds.count();
+  char buffer[32];
+  if (s < 60) {
+    std::snprintf(buffer, sizeof buffer, "%.1fs", s);
+  } else {
+    auto total = static_cast<long long>(s);
+    std::snprintf(buffer, sizeof buffer, "%lldm%02llds", total / 60, total % 60);
+  }
+  return buffer;
+}
+
+}  // namespace kernels::cli

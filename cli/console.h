@@ -1,0 +1,57 @@
+// What the program says, and where: data on stdout, logs and progress on stderr. Progress bars
+// only when stderr is a terminal; colour only on a terminal and when NO_COLOR is unset or empty;
+// --quiet silences everything on stderr except errors.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "hub/hub_client.h"
+#include "kernels/lockfile/error.h"
+
+namespace kernels::cli {
+
+struct ConsoleOptions {
+  bool quiet = false;
+  int verbosity = 0;  // -v count
+  bool json = false;  // listings print JSON on stdout
+};
+
+class Console {
+ public:
+  explicit Console(ConsoleOptions options);
+
+  const ConsoleOptions& options() const { return options_; }
+  bool json() const { return options_.json; }
+  bool stderr_is_tty() const { return stderr_tty_; }
+
+  // stdout, exactly as given.
+  void out(std::string_view text) const;
+  // stderr lines; info and warn are silenced by --quiet, debug needs -v.
+  void info(std::string_view line) const;
+  void warn(std::string_view line) const;
+  void debug(std::string_view line) const;
+  void error(const Error& error) const;
+
+  // "\x1b[...m" + text + reset when colour is on; text otherwise.
+  std::string green(std::string_view text) const;
+  std::string red(std::string_view text) const;
+  std::string bold(std::string_view text) const;
+
+  // A progress bar (bytes, rate, ETA) redrawn in place on a TTY at most 10 times a second; on a
+  // non-TTY or with --quiet it draws nothing (the per-file log lines say what happens).
+  std::unique_ptr<ProgressSink> progress(std::string label) const;
+
+ private:
+  ConsoleOptions options_;
+  bool stderr_tty_ = false;
+  bool color_ = false;
+};
+
+std::string format_bytes(std::uint64_t bytes);  // "1.5 MiB"
+std::string format_duration(std::chrono::duration<double> seconds);  // "1m05s", "3.2s"
+
+}  // namespace kernels::cli

@@ -1,0 +1,161 @@
+#include "installer.h"
+
+#include <sys/stat.h>
+
+#include <map>
+#include <optional>
+#include <system_error>
+
+#include "kernels/lockfile/atomic.h"
+
+namespace kernels::cli {
+namespace {
+
+bool regular_file_of_size(const std::filesystem::path& path, std::uint64_t size) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) return false;  // follows the snapshot symlink
+  return S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) == size;
+}
+
+struct BlobJob {
+  const TreeEntry* entry = nullptr;  // first entry with this etag
+  std::filesystem::path blob;
+  std::filesystem::path lock;
+  std::optional<BlobLock> held;
+};
+
+// Fetches `jobs` (all locked by us or lock-free) in one parallel batch and publishes each.
+void fetch_batch(const CacheLayout& cache, const std::string& repo_id, const std::string& commit,
+                 std::vector<BlobJob*>& jobs, HubClient& hub, const Console& console,
+                 InstallReport& report, std::map<std::string, Error>& failed) {
+  if (jobs.empty()) return;
+  std::vector<DownloadRequest> requests;
+  requests.reserve(jobs.size());
+  std::uint64_t total = 0;
+  for (BlobJob* job : jobs) {
+    DownloadRequest r;
+    r.repo_id = repo_id;
+    r.revision = commit;
+    r.path = job->entry->path;
+    r.digest = job->entry->digest();
+    r.size = job->entry->content_size();
+    r.temp_path = unique_temp_path(job->blob);
+    total += r.size;
+    requests.push_back(std::move(r));
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(cache.blobs_dir(repo_id), ec);
+  auto progress = console.progress("Downloading " + repo_id);
+  if (progress) progress->on_start(total, requests.size());
+  std::vector<Result<void>> results = hub.download(requests, progress.get());
+  progress.reset();
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const DownloadRequest& r = requests[i];
+    Result<void> result = i < results.size()
+                              ? results[i]
+                              : Result<void>(make_error(ErrorCode::internal,
+                                                        "the Hub client returned no result",
+                                                        r.path));
+    if (result.ok()) result = publish_file(r.temp_path, jobs[i]->blob);
+    if (!result.ok()) {
+      std::filesystem::remove(r.temp_path, ec);
+      failed.emplace(jobs[i]->entry->digest().hex, result.error());
+    } else {
+      ++report.fetched;
+      report.bytes_fetched += r.size;
+      console.debug("fetched " + repo_id + "/" + r.path + " (" + format_bytes(r.size) + ")");
+    }
+    jobs[i]->held.reset();  // release the blob lock as soon as the blob is published
+  }
+}
+
+}  // namespace
+
+bool snapshot_file_present(const CacheLayout& cache, const std::string& repo_id,
+                           const std::string& commit, const TreeEntry& entry) {
+  return regular_file_of_size(cache.snapshot_file(repo_id, commit, entry.path), entry.content_size());
+}
+
+InstallReport install_files(const CacheLayout& cache, const std::string& repo_id,
+                            const std::string& commit, const std::vector<TreeEntry>& files,
+                            const HubAccess& hub, const Console& console,
+                            const BlobLockPolicy& locks) {
+  InstallReport report;
+  report.files = files.size();
+  std::vector<const TreeEntry*> to_link;
+  std::map<std::string, BlobJob> jobs;  // by etag: two paths with one content share a blob
+  for (const TreeEntry& entry : files) {
+    if (!entry.is_file) continue;
+    if (snapshot_file_present(cache, repo_id, commit, entry)) {
+      ++report.already_cached;
+      continue;
+    }
+    to_link.push_back(&entry);
+    std::string etag = entry.digest().hex;
+    if (jobs.count(etag)) continue;
+    std::filesystem::path blob = cache.blob_path(repo_id, etag);
+    if (regular_file_of_size(blob, entry.content_size())) continue;
+    BlobJob job;
+    job.entry = &entry;
+    job.blob = blob;
+    job.lock = cache.lock_path(repo_id, etag);
+    jobs.emplace(etag, std::move(job));
+  }
+
+  std::map<std::string, Error> failed;
+  if (!jobs.empty()) {
+    Result<HubClient*> client = hub();
+    if (!client) {
+      for (auto& [etag, job] : jobs) failed.emplace(etag, client.error());
+    } else {
+      // First pass: blobs nobody else is fetching. Second pass: wait (bounded) for the rest,
+      // and fetch only what the other process did not publish.
+      std::vector<BlobJob*> mine, waiting;
+      for (auto& [etag, job] : jobs) {
+        job.held = BlobLock::try_acquire(job.lock, locks);
+        if (!job.held) {
+          waiting.push_back(&job);
+        } else if (regular_file_of_size(job.blob, job.entry->content_size())) {
+          job.held.reset();
+        } else {
+          mine.push_back(&job);
+        }
+      }
+      fetch_batch(cache, repo_id, commit, mine, **client, console, report, failed);
+      std::vector<BlobJob*> still_missing;
+      for (BlobJob* job : waiting) {
+        Result<BlobLock> lock = BlobLock::acquire(job->lock, locks);
+        if (!lock) {
+          failed.emplace(job->entry->digest().hex, lock.error());
+          continue;
+        }
+        job->held = std::move(*lock);
+        if (regular_file_of_size(job->blob, job->entry->content_size())) {
+          job->held.reset();
+        } else {
+          still_missing.push_back(job);
+        }
+      }
+      fetch_batch(cache, repo_id, commit, still_missing, **client, console, report, failed);
+    }
+  }
+
+  for (const TreeEntry* entry : to_link) {
+    std::string etag = entry->digest().hex;
+    if (auto it = failed.find(etag); it != failed.end()) {
+      Error e = it->second;
+      if (e.object.empty()) e.object = repo_id + "/" + entry->path;
+      report.errors.push_back(std::move(e));
+      continue;
+    }
+    Result<void> linked = cache.link_snapshot_file(repo_id, commit, entry->path, etag);
+    if (!linked) {
+      report.errors.push_back(linked.error());
+    } else {
+      ++report.linked;
+    }
+  }
+  return report;
+}
+
+}  // namespace kernels::cli

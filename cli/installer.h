@@ -1,0 +1,46 @@
+// The download engine: makes a set of files of one repo at one commit present in the cache.
+//
+// For each file: if snapshots/<commit>/<path> already resolves to a file of the expected size,
+// nothing happens (the cache only ever holds verified bytes, so the warm path is stat-only and
+// makes no request). Otherwise the blob is fetched under its per-blob lock into a unique temp
+// file, checked while it streams (size and sha256 / git-blob sha1 from the tree listing), renamed
+// into blobs/<etag>, and linked into the snapshot. A blob that another process published while we
+// waited for its lock is used as is.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "blob_lock.h"
+#include "console.h"
+#include "hub/hub_client.h"
+#include "kernels/lockfile/cache.h"
+#include "kernels/lockfile/repo_tree.h"
+
+namespace kernels::cli {
+
+// Made on first use, so a warm run never builds a Hub client at all.
+using HubAccess = std::function<Result<HubClient*>()>;
+
+struct InstallReport {
+  std::size_t files = 0;           // files asked for
+  std::size_t already_cached = 0;  // present before we started
+  std::size_t linked = 0;          // snapshot entries created this run
+  std::size_t fetched = 0;         // downloaded by us
+  std::uint64_t bytes_fetched = 0;
+  std::vector<Error> errors;       // one per file that could not be made present
+  bool ok() const { return errors.empty(); }
+};
+
+// True when snapshots/<commit>/<path> resolves to a regular file of the entry's content size.
+bool snapshot_file_present(const CacheLayout& cache, const std::string& repo_id,
+                           const std::string& commit, const TreeEntry& entry);
+
+InstallReport install_files(const CacheLayout& cache, const std::string& repo_id,
+                            const std::string& commit, const std::vector<TreeEntry>& files,
+                            const HubAccess& hub, const Console& console,
+                            const BlobLockPolicy& locks);
+
+}  // namespace kernels::cli

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Python `kernels` package (the reference implementation our CLI must match) into a
+# virtual environment, for the compatibility tests and scripts/bench_cli.sh.
+#
+#   scripts/setup-python-oracle.sh [VENV_DIR]     (default: build/python-oracle)
+#
+# Prints the venv path on success. Safe to run again: an existing venv with the pinned version is
+# kept. Exits non-zero (and the tests then skip, saying why) when PyPI cannot be reached.
+set -euo pipefail
+
+KERNELS_VERSION="${KERNELS_PY_VERSION:-0.16.0}"
+venv="${1:-build/python-oracle}"
+
+if [ -x "$venv/bin/python" ] &&
+   "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('kernels') != '$KERNELS_VERSION')" 2>/dev/null; then
+  echo "$venv"
+  exit 0
+fi
+
+python3 -m venv "$venv" >&2
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "kernels==$KERNELS_VERSION" >&2
+"$venv/bin/python" -c "import kernels, huggingface_hub; print('python-oracle: kernels', kernels.__version__ if hasattr(kernels, '__version__') else '$KERNELS_VERSION', 'huggingface_hub', huggingface_hub.__version__)" >&2
+echo "$venv"
