@@ -1,0 +1,308 @@
+// Writing packs: tar (pax) + zstd through libarchive, regular files only, content verified as it
+// is read from the cache or mirror.
+#include "pack/pack.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "kernels/lockfile/atomic.h"
+#include "kernels/lockfile/cache.h"
+#include "kernels/lockfile/digest.h"
+#include "kernels/lockfile/repo_tree.h"
+#include "kernels/lockfile/variant_hash.h"
+#include "pack/pack_paths.h"
+
+namespace kernels::cli {
+
+namespace fs = std::filesystem;
+
+std::string_view pack_kind_name(PackKind kind) {
+  return kind == PackKind::cache ? "cache" : "mirror";
+}
+
+namespace {
+
+struct ArchiveDeleter {
+  void operator()(archive* a) const { archive_write_free(a); }
+};
+
+class PackWriter {
+ public:
+  static Result<PackWriter> open(const fs::path& temp_path) {
+    std::unique_ptr<archive, ArchiveDeleter> a(archive_write_new());
+    if (!a || archive_write_add_filter_zstd(a.get()) != ARCHIVE_OK ||
+        archive_write_set_format_pax_restricted(a.get()) != ARCHIVE_OK ||
+        archive_write_open_filename(a.get(), temp_path.c_str()) != ARCHIVE_OK) {
+      return make_error(ErrorCode::io,
+                        std::string("cannot create archive: ") +
+                            (a ? archive_error_string(a.get()) ? archive_error_string(a.get())
+                                                               : "unknown error"
+                               : "out of memory"),
+                        temp_path.string());
+    }
+    return PackWriter(std::move(a), temp_path);
+  }
+
+  Result<void> add_bytes(const std::string& name, std::string_view bytes) {
+    return add(name, bytes.size(), [&](auto&& write) { return write(bytes.data(), bytes.size()); });
+  }
+
+  // Streams `source` into the archive as `name`, hashing it on the way: the archive only ever
+  // holds bytes that matched `digest`.
+  Result<void> add_verified_file(const std::string& name, const fs::path& source,
+                                 const FileDigest& digest, std::uint64_t size) {
+    std::ifstream in(source, std::ios::binary);
+    if (!in) {
+      return make_error(ErrorCode::offline_not_cached, "file is missing from the cache",
+                        source.string(), "run `kernels download` (or `kernels verify --repair`)");
+    }
+    Sha256 sha;
+    GitBlobSha1 git(size);
+    auto r = add(name, size, [&](auto&& write) -> Result<void> {
+      std::vector<char> buf(1 << 20);
+      std::uint64_t left = size;
+      while (left > 0) {
+        in.read(buf.data(), static_cast<std::streamsize>(std::min<std::uint64_t>(left, buf.size())));
+        const auto got = static_cast<std::size_t>(in.gcount());
+        if (got == 0) break;
+        const std::string_view chunk(buf.data(), got);
+        if (digest.kind == FileDigest::Kind::sha256) sha.update(chunk); else git.update(chunk);
+        if (auto w = write(buf.data(), got); !w) return w;
+        left -= got;
+      }
+      if (left != 0 || in.peek() != std::char_traits<char>::eof()) {
+        return make_error(ErrorCode::integrity_mismatch,
+                          "size differs from the tree (" + std::to_string(size) + " bytes)",
+                          source.string(), "run `kernels verify --repair`");
+      }
+      return ok();
+    });
+    if (!r) return r;
+    std::string actual;
+    if (digest.kind == FileDigest::Kind::sha256) {
+      actual = sha.finish_hex();
+    } else {
+      auto h = git.finish_hex();
+      if (!h) return h.error();
+      actual = *h;
+    }
+    if (actual != digest.hex) {
+      return make_error(ErrorCode::integrity_mismatch,
+                        "content hash " + actual + " does not match " + digest.hex,
+                        source.string(), "run `kernels verify --repair` before packing");
+    }
+    ++files_;
+    bytes_ += size;
+    return ok();
+  }
+
+  Result<void> close() {
+    if (archive_write_close(a_.get()) != ARCHIVE_OK) {
+      return make_error(ErrorCode::io, std::string("cannot finish archive: ") +
+                                           archive_error_string(a_.get()),
+                        path_.string());
+    }
+    return ok();
+  }
+
+  std::uint64_t files() const { return files_; }
+  std::uint64_t bytes() const { return bytes_; }
+
+ private:
+  PackWriter(std::unique_ptr<archive, ArchiveDeleter> a, fs::path path)
+      : a_(std::move(a)), path_(std::move(path)) {}
+
+  template <class Body>
+  Result<void> add(const std::string& name, std::uint64_t size, Body&& body) {
+    std::unique_ptr<archive_entry, decltype(&archive_entry_free)> e(archive_entry_new(),
+                                                                    archive_entry_free);
+    archive_entry_set_pathname(e.get(), name.c_str());
+    archive_entry_set_filetype(e.get(), AE_IFREG);
+    archive_entry_set_perm(e.get(), 0644);
+    archive_entry_set_size(e.get(), static_cast<la_int64_t>(size));
+    if (archive_write_header(a_.get(), e.get()) != ARCHIVE_OK) {
+      return make_error(ErrorCode::io, std::string("cannot add entry: ") +
+                                           archive_error_string(a_.get()),
+                        name);
+    }
+    auto write = [&](const void* data, std::size_t n) -> Result<void> {
+      if (archive_write_data(a_.get(), data, n) != static_cast<la_ssize_t>(n)) {
+        return make_error(ErrorCode::io, std::string("cannot write entry data: ") +
+                                             archive_error_string(a_.get()),
+                          name);
+      }
+      return ok();
+    };
+    return body(write);
+  }
+
+  std::unique_ptr<archive, ArchiveDeleter> a_;
+  fs::path path_;
+  std::uint64_t files_ = 0;
+  std::uint64_t bytes_ = 0;
+};
+
+Result<std::string> read_small_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(ErrorCode::offline_not_cached, "file is missing", path.string());
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return s;
+}
+
+std::string pack_manifest(PackKind kind) {
+  return nlohmann::json{{"format_version", kPackFormatVersion}, {"kind", pack_kind_name(kind)}}
+      .dump();
+}
+
+// The files of `variant` in `tree`, or an empty list when the tree has none.
+std::vector<const TreeEntry*> variant_files(const RepoTree& tree, const std::string& variant) {
+  std::vector<const TreeEntry*> out;
+  const std::string prefix = "build/" + variant + "/";
+  for (const auto& e : tree) {
+    if (e.is_file && e.path.compare(0, prefix.size(), prefix) == 0) out.push_back(&e);
+  }
+  return out;
+}
+
+template <class Fill>
+Result<PackSummary> write_pack(PackKind kind, const fs::path& archive_path, Fill&& fill) {
+  if (archive_path.has_parent_path()) {
+    std::error_code ec;
+    fs::create_directories(archive_path.parent_path(), ec);
+  }
+  const fs::path temp = unique_temp_path(archive_path);
+  auto cleanup = [&] { std::error_code ec; fs::remove(temp, ec); };
+  auto writer = PackWriter::open(temp);
+  if (!writer) return writer.error();
+  Result<void> r = writer->add_bytes(std::string(kPackManifestName), pack_manifest(kind));
+  if (r) r = fill(*writer);
+  if (r) r = writer->close();
+  if (r) r = publish_file(temp, archive_path);
+  if (!r) {
+    cleanup();
+    return r.error();
+  }
+  return PackSummary{kind, writer->files(), writer->bytes()};
+}
+
+}  // namespace
+
+Result<PackSummary> pack_cache(const fs::path& cache_root, const Lockfile& lock,
+                               const fs::path& archive_path) {
+  const CacheLayout cache(cache_root);
+  return write_pack(PackKind::cache, archive_path, [&](PackWriter& w) -> Result<void> {
+    for (const auto& k : lock.kernels) {
+      auto tree = cache.read_tree(k.repo_id, k.sha);
+      if (!tree) {
+        return make_error(ErrorCode::offline_not_cached,
+                          "not in the cache: " + k.repo_id + "@" + k.sha,
+                          cache.tree_path(k.repo_id, k.sha).string(),
+                          "run `kernels download` for this project first");
+      }
+      const std::string folder = repo_folder_name(k.repo_id);
+      if (auto r = w.add_bytes(folder + "/trees/" + k.sha + ".json", serialize_tree_cache(*tree));
+          !r) {
+        return r;
+      }
+      std::error_code ec;
+      for (const auto& ref : fs::recursive_directory_iterator(cache.repo_dir(k.repo_id) / "refs", ec)) {
+        if (!ref.is_regular_file()) continue;
+        auto text = read_small_file(ref.path());
+        if (text && *text == k.sha) {
+          const auto rel = fs::relative(ref.path(), cache.repo_dir(k.repo_id)).generic_string();
+          if (auto r = w.add_bytes(folder + "/" + rel, *text); !r) return r;
+        }
+      }
+      int packed_variants = 0;
+      for (const auto& [variant, _] : k.variants) {
+        const auto files = variant_files(*tree, variant);
+        bool present = !files.empty();
+        for (const auto* e : files) {
+          present = present && fs::exists(cache.snapshot_file(k.repo_id, k.sha, e->path), ec);
+        }
+        if (!present) continue;
+        for (const auto* e : files) {
+          const FileDigest d = e->digest();
+          if (auto r = w.add_verified_file(folder + "/blobs/" + d.hex,
+                                           cache.snapshot_file(k.repo_id, k.sha, e->path), d,
+                                           e->content_size());
+              !r) {
+            return r;
+          }
+        }
+        ++packed_variants;
+      }
+      if (packed_variants == 0) {
+        return make_error(ErrorCode::offline_not_cached,
+                          "no locked variant of " + k.repo_id + " is complete in the cache",
+                          cache.snapshot_dir(k.repo_id, k.sha).string(),
+                          "run `kernels download` (or `kernels download --all-variants`) first");
+      }
+    }
+    return ok();
+  });
+}
+
+Result<PackSummary> pack_mirror(const fs::path& mirror_dir, const Lockfile& lock,
+                                const fs::path& archive_path) {
+  return write_pack(PackKind::mirror, archive_path, [&](PackWriter& w) -> Result<void> {
+    for (const auto& k : lock.kernels) {
+      const MirrorPaths paths(k.repo_id);
+      auto tree_text = read_small_file(mirror_dir / paths.tree(k.sha));
+      if (!tree_text) {
+        return make_error(ErrorCode::offline_not_cached,
+                          "the mirror has no tree for " + k.repo_id + "@" + k.sha,
+                          (mirror_dir / paths.tree(k.sha)).string(),
+                          "run `kernels mirror --to " + mirror_dir.string() + "` first");
+      }
+      auto tree = parse_tree_listing(*tree_text, (mirror_dir / paths.tree(k.sha)).string());
+      if (!tree) return tree.error();
+      if (auto r = w.add_bytes(paths.tree(k.sha), *tree_text); !r) return r;
+      std::error_code ec;
+      if (auto refs = read_small_file(mirror_dir / paths.refs())) {
+        if (auto r = w.add_bytes(paths.refs(), *refs); !r) return r;
+      }
+      for (const auto& rev : fs::directory_iterator(mirror_dir / paths.revision_dir(), ec)) {
+        auto text = read_small_file(rev.path());
+        if (!text) continue;
+        auto doc = nlohmann::json::parse(*text, nullptr, false);
+        if (doc.is_object() && doc.value("sha", "") == k.sha) {
+          const std::string name = paths.revision(rev.path().filename().string());
+          if (auto r = w.add_bytes(name, *text); !r) return r;
+        }
+      }
+      int packed_variants = 0;
+      for (const auto& [variant, _] : k.variants) {
+        const auto files = variant_files(*tree, variant);
+        bool present = !files.empty();
+        for (const auto* e : files) {
+          present = present && fs::exists(mirror_dir / paths.resolve(k.sha, e->path), ec);
+        }
+        if (!present) continue;
+        for (const auto* e : files) {
+          if (auto r = w.add_verified_file(paths.resolve(k.sha, e->path),
+                                           mirror_dir / paths.resolve(k.sha, e->path),
+                                           e->digest(), e->content_size());
+              !r) {
+            return r;
+          }
+        }
+        ++packed_variants;
+      }
+      if (packed_variants == 0) {
+        return make_error(ErrorCode::offline_not_cached,
+                          "no locked variant of " + k.repo_id + " is complete in the mirror",
+                          mirror_dir.string(), "run `kernels mirror` for this project first");
+      }
+    }
+    return ok();
+  });
+}
+
+}  // namespace kernels::cli

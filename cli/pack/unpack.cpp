@@ -1,0 +1,407 @@
+// Reading packs. The archive is hostile until proven otherwise: only tar (pax/ustar) with zstd or
+// no compression is read; only regular files and directories with safe relative paths are
+// extracted, into a staging directory inside the destination; every file is verified against the
+// caller's lockfile; only then is anything moved to where a reader would look.
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <vector>
+
+#include "kernels/lockfile/atomic.h"
+#include "kernels/lockfile/cache.h"
+#include "kernels/lockfile/digest.h"
+#include "kernels/lockfile/repo_tree.h"
+#include "kernels/lockfile/variant_hash.h"
+#include "pack/pack.h"
+#include "pack/pack_paths.h"
+
+namespace kernels::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+Error refused(const fs::path& archive_path, std::string what) {
+  return make_error(ErrorCode::unsafe, std::move(what), archive_path.string(),
+                    "the archive was refused and nothing was unpacked; make it again with "
+                    "`kernels pack` from a trusted cache or mirror");
+}
+
+Error mismatch(std::string what, std::string object) {
+  return make_error(ErrorCode::integrity_mismatch, std::move(what), std::move(object),
+                    "the archive does not match this project's kernels.lock; nothing was "
+                    "unpacked");
+}
+
+struct ReadDeleter {
+  void operator()(archive* a) const { archive_read_free(a); }
+};
+
+// Deletes the staging directory on every path out of unpack().
+struct StagingDir {
+  fs::path path;
+  ~StagingDir() {
+    std::error_code ec;
+    if (!path.empty()) fs::remove_all(path, ec);
+  }
+};
+
+// A name that could mean something else on another OS (drive letters) is refused everywhere.
+bool is_portable_entry_name(std::string_view name) {
+  return is_safe_repo_path(name) && !(name.size() >= 2 && name[1] == ':');
+}
+
+struct Extracted {
+  std::map<std::string, std::uint64_t> files;  // relative path -> size
+};
+
+Result<Extracted> extract_to_staging(const fs::path& archive_path, const fs::path& staging,
+                                     const PackLimits& limits) {
+  std::unique_ptr<archive, ReadDeleter> a(archive_read_new());
+  if (!a) return make_error(ErrorCode::internal, "out of memory", archive_path.string());
+  archive_read_support_format_tar(a.get());
+  archive_read_support_filter_zstd(a.get());
+  if (archive_read_open_filename(a.get(), archive_path.c_str(), 1 << 16) != ARCHIVE_OK) {
+    const char* msg = archive_error_string(a.get());
+    return refused(archive_path,
+                   std::string("not a tar or tar.zst archive: ") + (msg ? msg : "unreadable"));
+  }
+  Extracted out;
+  std::set<std::string> seen;
+  std::uint64_t total = 0, entries = 0;
+  archive_entry* e = nullptr;
+  for (;;) {
+    const int rc = archive_read_next_header(a.get(), &e);
+    if (rc == ARCHIVE_EOF) break;
+    if (rc != ARCHIVE_OK) {
+      const char* msg = archive_error_string(a.get());
+      return refused(archive_path, std::string("malformed archive: ") + (msg ? msg : "bad header"));
+    }
+    if (++entries > limits.max_entries) {
+      return refused(archive_path,
+                     "more than " + std::to_string(limits.max_entries) + " entries");
+    }
+    const char* raw = archive_entry_pathname(e);
+    std::string name = raw ? raw : "";
+    const auto type = archive_entry_filetype(e);
+    if (type == AE_IFDIR && !name.empty() && name.back() == '/') name.pop_back();
+    if (name.size() > limits.max_path_bytes || !is_portable_entry_name(name)) {
+      return refused(archive_path, "unsafe entry name \"" + name.substr(0, 200) +
+                                       "\": only relative paths without \"..\", \".\", "
+                                       "backslashes, drive letters or control characters");
+    }
+    if (archive_entry_hardlink(e) != nullptr) {
+      return refused(archive_path, "entry \"" + name + "\" is a hard link; links are not allowed");
+    }
+    if (type != AE_IFREG && type != AE_IFDIR) {
+      const char* kind = type == AE_IFLNK ? "a symbolic link"
+                         : type == AE_IFCHR || type == AE_IFBLK ? "a device file"
+                         : type == AE_IFIFO ? "a FIFO"
+                         : type == AE_IFSOCK ? "a socket" : "not a regular file";
+      return refused(archive_path, "entry \"" + name + "\" is " + kind +
+                                       "; only regular files and directories are allowed");
+    }
+    if (!seen.insert(name).second) {
+      return refused(archive_path, "entry \"" + name + "\" appears twice");
+    }
+    const fs::path target = staging / name;
+    std::error_code ec;
+    if (type == AE_IFDIR) {
+      fs::create_directories(target, ec);
+      if (ec) return refused(archive_path, "cannot create directory \"" + name + "\": " + ec.message());
+      continue;
+    }
+    if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0) {
+      return refused(archive_path, "entry \"" + name + "\" has no valid size");
+    }
+    const auto declared = static_cast<std::uint64_t>(archive_entry_size(e));
+    if (declared > limits.max_total_bytes - std::min(total, limits.max_total_bytes)) {
+      return refused(archive_path, "content exceeds the limit of " +
+                                       std::to_string(limits.max_total_bytes) + " bytes");
+    }
+    fs::create_directories(target.parent_path(), ec);
+    if (ec) return refused(archive_path, "cannot place \"" + name + "\": " + ec.message());
+    const int fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      return refused(archive_path, "cannot create \"" + name + "\" in the staging directory");
+    }
+    std::uint64_t written = 0;
+    Result<void> r = ok();
+    for (;;) {
+      const void* buf = nullptr;
+      size_t size = 0;
+      la_int64_t offset = 0;
+      const int d = archive_read_data_block(a.get(), &buf, &size, &offset);
+      if (d == ARCHIVE_EOF) break;
+      if (d != ARCHIVE_OK) {
+        const char* msg = archive_error_string(a.get());
+        r = refused(archive_path, "truncated or corrupt data in \"" + name + "\": " +
+                                      (msg ? msg : "read error"));
+        break;
+      }
+      if (static_cast<std::uint64_t>(offset) != written || written + size > declared) {
+        r = refused(archive_path, "entry \"" + name + "\" holds more data than its header says "
+                                  "(or sparse data)");
+        break;
+      }
+      const char* p = static_cast<const char*>(buf);
+      std::size_t left = size;
+      while (left > 0) {
+        const ssize_t n = ::write(fd, p, left);
+        if (n <= 0) {
+          r = make_error(ErrorCode::io, "cannot write to the staging directory", target.string());
+          break;
+        }
+        p += n;
+        left -= static_cast<std::size_t>(n);
+      }
+      if (!r) break;
+      written += size;
+    }
+    ::close(fd);
+    if (!r) return r.error();
+    if (written != declared) {
+      return refused(archive_path, "entry \"" + name + "\" is truncated");
+    }
+    total += written;
+    out.files.emplace(name, written);
+  }
+  return out;
+}
+
+// What verification allows to become visible, relative path -> what kind of file it is.
+struct Verified {
+  std::set<std::string> files;
+  struct Link {
+    std::string repo, commit, path, etag;
+  };
+  std::vector<Link> links;  // cache kind: snapshot links to create after publishing
+};
+
+Result<std::string> read_staged(const fs::path& p) {
+  std::FILE* f = std::fopen(p.c_str(), "rb");
+  if (!f) return make_error(ErrorCode::io, "cannot read staged file", p.string());
+  std::string s;
+  char buf[65536];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
+  std::fclose(f);
+  return s;
+}
+
+// Verifies the files of every locked variant that the pack holds; each repo must bring at least
+// one complete variant. `file_for(entry)` names the staged file holding an entry's content.
+template <class FileFor>
+Result<void> verify_variants(const KernelLock& k, const RepoTree& tree, const fs::path& staging,
+                             const Extracted& x, const fs::path& archive_path, Verified& v,
+                             FileFor&& file_for, bool link) {
+  const auto hashes = compute_variant_hashes(tree);
+  int complete = 0;
+  for (const auto& [variant, locked] : k.variants) {
+    std::vector<const TreeEntry*> files;
+    for (const auto& e : tree) {
+      if (e.is_file && e.path.rfind("build/" + variant + "/", 0) == 0) files.push_back(&e);
+    }
+    std::size_t present = 0;
+    for (const auto* e : files) present += x.files.count(file_for(*e));
+    if (present == 0) continue;
+    if (present != files.size()) {
+      return mismatch("variant " + variant + " is incomplete in the archive (" +
+                          std::to_string(present) + " of " + std::to_string(files.size()) +
+                          " files)",
+                      archive_path.string());
+    }
+    auto h = hashes.find(variant);
+    if (h == hashes.end() || h->second.hash != locked.hash) {
+      return mismatch("variant " + variant + " of " + k.repo_id + " hashes to " +
+                          (h == hashes.end() ? std::string("nothing") : h->second.hash) +
+                          ", the lock says " + locked.hash,
+                      archive_path.string());
+    }
+    for (const auto* e : files) {
+      const std::string name = file_for(*e);
+      if (auto r = check_file(staging / name, e->digest()); !r) {
+        return mismatch("file " + e->path + " of " + k.repo_id + ": " + r.error().what,
+                        archive_path.string());
+      }
+      v.files.insert(name);
+      if (link) v.links.push_back({k.repo_id, k.sha, e->path, e->digest().hex});
+    }
+    ++complete;
+  }
+  if (complete == 0) {
+    return mismatch("the archive holds no complete locked variant of " + k.repo_id + "@" + k.sha,
+                    archive_path.string());
+  }
+  return ok();
+}
+
+Result<void> verify_cache_pack(const Lockfile& lock, const fs::path& staging, const Extracted& x,
+                               const fs::path& archive_path, Verified& v) {
+  for (const auto& k : lock.kernels) {
+    const std::string folder = repo_folder_name(k.repo_id);
+    const std::string tree_name = folder + "/trees/" + k.sha + ".json";
+    if (!x.files.count(tree_name)) {
+      return mismatch("the archive has no tree for " + k.repo_id + "@" + k.sha,
+                      archive_path.string());
+    }
+    auto text = read_staged(staging / tree_name);
+    if (!text) return text.error();
+    auto tree = parse_tree_cache(*text, archive_path.string() + ":" + tree_name);
+    if (!tree) return tree.error();
+    v.files.insert(tree_name);
+    auto r = verify_variants(k, *tree, staging, x, archive_path, v,
+                             [&](const TreeEntry& e) { return folder + "/blobs/" + e.digest().hex; },
+                             true);
+    if (!r) return r;
+    for (const auto& [name, size] : x.files) {
+      if (name.rfind(folder + "/refs/", 0) != 0) continue;
+      auto ref = read_staged(staging / name);
+      if (!ref || *ref != k.sha) {
+        return mismatch("ref " + name + " does not point at the locked commit " + k.sha,
+                        archive_path.string());
+      }
+      v.files.insert(name);
+    }
+  }
+  return ok();
+}
+
+Result<void> verify_mirror_pack(const Lockfile& lock, const fs::path& staging, const Extracted& x,
+                                const fs::path& archive_path, Verified& v) {
+  std::set<std::string> locked_shas;
+  for (const auto& k : lock.kernels) locked_shas.insert(k.sha);
+  for (const auto& k : lock.kernels) {
+    const MirrorPaths paths(k.repo_id);
+    if (!x.files.count(paths.tree(k.sha))) {
+      return mismatch("the archive has no tree listing for " + k.repo_id + "@" + k.sha,
+                      archive_path.string());
+    }
+    auto text = read_staged(staging / paths.tree(k.sha));
+    if (!text) return text.error();
+    auto tree = parse_tree_listing(*text, archive_path.string() + ":" + paths.tree(k.sha));
+    if (!tree) return tree.error();
+    v.files.insert(paths.tree(k.sha));
+    auto r = verify_variants(k, *tree, staging, x, archive_path, v,
+                             [&](const TreeEntry& e) { return paths.resolve(k.sha, e.path); },
+                             false);
+    if (!r) return r;
+    if (x.files.count(paths.refs())) {
+      auto refs = read_staged(staging / paths.refs());
+      auto doc = refs ? nlohmann::json::parse(*refs, nullptr, false) : nlohmann::json();
+      if (!doc.is_object() || !doc.contains("branches") || !doc["branches"].is_array()) {
+        return mismatch("refs of " + k.repo_id + " is not a refs listing", archive_path.string());
+      }
+      v.files.insert(paths.refs());
+    }
+    for (const auto& [name, size] : x.files) {
+      if (name.rfind(paths.revision_dir() + "/", 0) != 0) continue;
+      auto rev = read_staged(staging / name);
+      auto doc = rev ? nlohmann::json::parse(*rev, nullptr, false) : nlohmann::json();
+      if (!doc.is_object() || !doc.contains("sha") || !doc["sha"].is_string() ||
+          !locked_shas.count(doc["sha"].get<std::string>())) {
+        return mismatch("revision file " + name + " does not name a locked commit",
+                        archive_path.string());
+      }
+      v.files.insert(name);
+    }
+  }
+  return ok();
+}
+
+}  // namespace
+
+Result<PackSummary> unpack(const fs::path& archive_path, const fs::path& destination,
+                           const Lockfile& lock, const PackLimits& limits) {
+  std::error_code ec;
+  if (!fs::is_regular_file(archive_path, ec)) {
+    return make_error(ErrorCode::usage, "not a regular file", archive_path.string(),
+                      "give the path of an archive made by `kernels pack`");
+  }
+  fs::create_directories(destination, ec);
+  if (ec) {
+    return make_error(ErrorCode::io, "cannot create destination: " + ec.message(),
+                      destination.string());
+  }
+  StagingDir staging{unique_temp_path(destination / ".kernels-unpack")};
+  fs::create_directory(staging.path, ec);
+  if (ec) {
+    staging.path.clear();
+    return make_error(ErrorCode::io, "cannot create staging directory: " + ec.message(),
+                      destination.string());
+  }
+
+  auto extracted = extract_to_staging(archive_path, staging.path, limits);
+  if (!extracted) return extracted.error();
+
+  if (!extracted->files.count(std::string(kPackManifestName))) {
+    return refused(archive_path, "no kernels-pack.json: not an archive made by `kernels pack`");
+  }
+  auto manifest_text = read_staged(staging.path / std::string(kPackManifestName));
+  if (!manifest_text) return manifest_text.error();
+  const auto manifest = nlohmann::json::parse(*manifest_text, nullptr, false);
+  if (!manifest.is_object() || manifest.value("format_version", 0) != kPackFormatVersion ||
+      !manifest.contains("kind") || !manifest["kind"].is_string()) {
+    return make_error(ErrorCode::lockfile_invalid,
+                      "kernels-pack.json must be {\"format_version\": 1, \"kind\": ...}",
+                      archive_path.string(), "this archive was made by another version of kernels");
+  }
+  const std::string kind_name = manifest["kind"];
+  if (kind_name != "cache" && kind_name != "mirror") {
+    return make_error(ErrorCode::lockfile_invalid, "unknown pack kind \"" + kind_name + "\"",
+                      archive_path.string());
+  }
+  const PackKind kind = kind_name == "cache" ? PackKind::cache : PackKind::mirror;
+
+  Verified verified;
+  verified.files.insert(std::string(kPackManifestName));
+  auto v = kind == PackKind::cache
+               ? verify_cache_pack(lock, staging.path, *extracted, archive_path, verified)
+               : verify_mirror_pack(lock, staging.path, *extracted, archive_path, verified);
+  if (!v) return v.error();
+  for (const auto& [name, size] : extracted->files) {
+    if (!verified.files.count(name)) {
+      return refused(archive_path, "entry \"" + name + "\" is not referenced by kernels.lock");
+    }
+  }
+
+  // Publish: content-addressed blobs and file bytes first, listings and refs last, so a reader
+  // that sees a ref or a tree finds everything it points at.
+  PackSummary summary{kind, 0, 0};
+  std::vector<std::pair<int, std::string>> order;
+  for (const auto& [name, size] : extracted->files) {
+    if (name == kPackManifestName) continue;
+    const bool listing = name.find("/refs") != std::string::npos ||
+                         name.find("/trees/") != std::string::npos ||
+                         name.find("/tree/") != std::string::npos ||
+                         name.find("/revision/") != std::string::npos;
+    order.emplace_back(listing ? 1 : 0, name);
+    summary.bytes += size;
+  }
+  std::sort(order.begin(), order.end());
+  for (const auto& [_, name] : order) {
+    const fs::path final_path = destination / name;
+    fs::create_directories(final_path.parent_path(), ec);
+    if (ec) {
+      return make_error(ErrorCode::io, "cannot create directory: " + ec.message(),
+                        final_path.parent_path().string());
+    }
+    if (auto r = publish_file(staging.path / name, final_path); !r) return r.error();
+    ++summary.files;
+  }
+  if (kind == PackKind::cache) {
+    const CacheLayout cache(destination);
+    for (const auto& l : verified.links) {
+      if (auto r = cache.link_snapshot_file(l.repo, l.commit, l.path, l.etag); !r) return r.error();
+    }
+  }
+  return summary;
+}
+
+}  // namespace kernels::cli

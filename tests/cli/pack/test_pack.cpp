@@ -1,0 +1,99 @@
+// Pack/unpack round trips: a cache and a mirror survive the trip byte for byte, and the unpacked
+// cache verifies against the lock.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include "kernels/lockfile/cache.h"
+#include "kernels/lockfile/variant_hash.h"
+#include "pack/pack.h"
+#include "pack_fixture.h"
+
+namespace fs = std::filesystem;
+using namespace pack_test;
+
+TEST_CASE("a packed cache unpacks into an empty cache that verifies against the lock", "[pack]") {
+  Fixture f;
+  const fs::path archive = f.dir.path / "cache.tar.zst";
+  auto packed = kernels::cli::pack_cache(f.cache, f.lock, archive);
+  REQUIRE(packed.ok());
+  CHECK(packed->files == 4);  // two variants, two files each; README is not locked
+
+  const fs::path fresh = f.dir.path / "fresh-cache";
+  auto unpacked = kernels::cli::unpack(archive, fresh, f.lock);
+  INFO((unpacked ? "" : unpacked.error().message()));
+  REQUIRE(unpacked.ok());
+  CHECK(unpacked->kind == kernels::cli::PackKind::cache);
+
+  const kernels::CacheLayout layout(fresh);
+  auto tree = layout.read_tree(f.repo, f.sha);
+  REQUIRE(tree.ok());
+  for (const auto& [variant, locked] : f.lock.kernels[0].variants) {
+    auto check = kernels::check_variant_on_disk(layout.snapshot_dir(f.repo, f.sha), variant, *tree,
+                                                locked);
+    CHECK(check.ok());
+  }
+  CHECK(layout.read_ref(f.repo, "v1").value() == f.sha);
+  CHECK(slurp(layout.snapshot_file(f.repo, f.sha, "build/cubin-cu130-sm90a/attention.cubin")) ==
+        f.files["build/cubin-cu130-sm90a/attention.cubin"]);
+  // Nothing of the staging directory is left behind.
+  for (const auto& e : fs::directory_iterator(fresh)) {
+    CHECK(e.path().filename().string().find(".kernels-unpack") == std::string::npos);
+  }
+}
+
+TEST_CASE("a packed mirror unpacks into a mirror with identical files", "[pack]") {
+  Fixture f;
+  const fs::path archive = f.dir.path / "mirror.tar.zst";
+  REQUIRE(kernels::cli::pack_mirror(f.mirror, f.lock, archive).ok());
+  const fs::path out = f.dir.path / "mirror-copy";
+  auto unpacked = kernels::cli::unpack(archive, out, f.lock);
+  INFO((unpacked ? "" : unpacked.error().message()));
+  REQUIRE(unpacked.ok());
+  CHECK(unpacked->kind == kernels::cli::PackKind::mirror);
+  for (const auto& e : fs::recursive_directory_iterator(f.mirror)) {
+    if (!e.is_regular_file()) continue;
+    const auto rel = fs::relative(e.path(), f.mirror);
+    if (rel.generic_string().ends_with("README.md")) {
+      CHECK_FALSE(fs::exists(out / rel));  // not referenced by the lock, so not packed
+      continue;
+    }
+    CHECK(slurp(out / rel) == slurp(e.path()));
+  }
+}
+
+TEST_CASE("unpacking the same archive twice is a no-op that still verifies", "[pack]") {
+  Fixture f;
+  const fs::path archive = f.dir.path / "cache.tar.zst";
+  REQUIRE(kernels::cli::pack_cache(f.cache, f.lock, archive).ok());
+  const fs::path fresh = f.dir.path / "fresh";
+  REQUIRE(kernels::cli::unpack(archive, fresh, f.lock).ok());
+  auto again = kernels::cli::unpack(archive, fresh, f.lock);
+  INFO((again ? "" : again.error().message()));
+  CHECK(again.ok());
+}
+
+TEST_CASE("packing refuses a cache whose blob was corrupted", "[pack]") {
+  Fixture f;
+  const kernels::CacheLayout layout(f.cache);
+  const auto path = layout.snapshot_file(f.repo, f.sha, "build/cubin-cu130-sm80/attention.cubin");
+  const auto target = fs::canonical(path);
+  { std::fstream s(target, std::ios::in | std::ios::out | std::ios::binary); s.seekp(10); s.put('X'); }
+  auto packed = kernels::cli::pack_cache(f.cache, f.lock, f.dir.path / "bad.tar.zst");
+  REQUIRE_FALSE(packed.ok());
+  CHECK(packed.error().code == kernels::ErrorCode::integrity_mismatch);
+  CHECK_FALSE(fs::exists(f.dir.path / "bad.tar.zst"));
+}
+
+TEST_CASE("unpack refuses an archive that does not match a different lock", "[pack]") {
+  Fixture f;
+  const fs::path archive = f.dir.path / "cache.tar.zst";
+  REQUIRE(kernels::cli::pack_cache(f.cache, f.lock, archive).ok());
+  kernels::Lockfile other = f.lock;
+  other.kernels[0].variants.begin()->second.hash = "sha256-" + std::string(64, '0');
+  const fs::path fresh = f.dir.path / "fresh";
+  auto r = kernels::cli::unpack(archive, fresh, other);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == kernels::ErrorCode::integrity_mismatch);
+  CHECK(fs::is_empty(fresh));  // nothing visible, staging removed
+}
