@@ -19,9 +19,9 @@
 //                                               (serialize_tree_listing), files and directories
 //   kernels/{org}/{name}/resolve/{commit}/{path}  the file's bytes (LFS files: the real content,
 //                                               not the pointer)
-// {rev} in a path is percent-encoded like the Hub does (quote(rev, safe="")), so a branch
-// "refs/pr/1" is the file "revision/refs%2Fpr%2F1". Over http(s) the same paths are requested
-// with "?recursive=true&expand=false" on tree listings, which a static server ignores.
+// On disk the names are the decoded URL paths (what a static server maps a URL to); over http(s)
+// {rev} and {path} are percent-encoded like the Hub expects, and tree listings are requested with
+// "?recursive=true&expand=false", which a static server ignores.
 #pragma once
 
 #include <atomic>
@@ -82,8 +82,9 @@ Result<HubOptions> hub_options_from_env();
 
 // The token lookup alone: HF_TOKEN, HUGGING_FACE_HUB_TOKEN, then the file HF_TOKEN_PATH (default
 // $HF_HOME/token, $HF_HOME defaulting to $XDG_CACHE_HOME/huggingface or ~/.cache/huggingface);
-// whitespace and "\r\n" trimmed; an empty token is no token. A HF_TOKEN_PATH that is set but
-// unreadable is an ErrorCode::usage error naming the variable.
+// whitespace and "\r\n" trimmed; an empty token is no token; a missing token file is no token
+// (as in huggingface_hub), but one that exists and cannot be read is an ErrorCode::usage error
+// naming the variable. HF_HUB_DISABLE_IMPLICIT_TOKEN (truthy) means no token.
 Result<std::optional<std::string>> hub_token_from_env();
 
 struct GitRef {

@@ -1,0 +1,269 @@
+#include "body_sink.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <system_error>
+#include <vector>
+
+namespace kernels::cli::hub {
+namespace {
+
+bool parse_u64(std::string_view s, std::uint64_t& out) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+struct ContentRange {
+  std::uint64_t start = 0;
+  std::uint64_t end = 0;
+  std::optional<std::uint64_t> total;
+};
+
+// "bytes 100-999/1000" or "bytes 100-999/*".
+std::optional<ContentRange> parse_content_range(std::string_view v) {
+  if (v.substr(0, 6) != "bytes ") return std::nullopt;
+  v.remove_prefix(6);
+  auto dash = v.find('-');
+  auto slash = v.find('/');
+  if (dash == std::string_view::npos || slash == std::string_view::npos || dash > slash)
+    return std::nullopt;
+  ContentRange r;
+  if (!parse_u64(v.substr(0, dash), r.start) ||
+      !parse_u64(v.substr(dash + 1, slash - dash - 1), r.end) || r.end < r.start)
+    return std::nullopt;
+  auto total = v.substr(slash + 1);
+  if (total != "*") {
+    std::uint64_t t = 0;
+    if (!parse_u64(total, t)) return std::nullopt;
+    r.total = t;
+  }
+  return r;
+}
+
+Result<void> refuse_content_encoding(const Headers& headers, const std::string& object) {
+  auto encoding = header(headers, "content-encoding");
+  if (!encoding) return ok();
+  std::string e = *encoding;
+  std::transform(e.begin(), e.end(), e.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (e.empty() || e == "identity") return ok();
+  return make_error(ErrorCode::http_permanent,
+                    "the server sent Content-Encoding: " + *encoding +
+                        "; the bytes on the wire would not be the file's bytes",
+                    object,
+                    "serve files as-is, without compression (check the mirror's web server and "
+                    "any proxy in between)");
+}
+
+}  // namespace
+
+Result<std::uint64_t> MemorySink::begin_attempt() {
+  body_.clear();
+  return std::uint64_t{0};
+}
+
+Result<void> MemorySink::on_response(long, const Headers& headers) {
+  body_.clear();
+  if (auto refused = refuse_content_encoding(headers, object_); !refused) return refused;
+  return ok();
+}
+
+Result<void> MemorySink::write(std::span<const std::uint8_t> bytes) {
+  if (body_.size() + bytes.size() > max_bytes_) {
+    return make_error(ErrorCode::integrity_mismatch,
+                      "answer larger than " + std::to_string(max_bytes_) + " bytes", object_,
+                      "check HF_ENDPOINT: the server sent far more than a Hub would");
+  }
+  body_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  return ok();
+}
+
+ContentHasher::ContentHasher(FileDigest::Kind kind, std::uint64_t size)
+    : state_(kind == FileDigest::Kind::sha256 ? std::variant<Sha256, GitBlobSha1>(Sha256())
+                                              : std::variant<Sha256, GitBlobSha1>(
+                                                    GitBlobSha1(size))) {}
+
+void ContentHasher::update(std::span<const std::uint8_t> bytes) {
+  std::visit([&](auto& h) { h.update(bytes); }, state_);
+}
+
+Result<std::string> ContentHasher::finish_hex() {
+  if (auto* sha = std::get_if<Sha256>(&state_)) return sha->finish_hex();
+  return std::get<GitBlobSha1>(state_).finish_hex();
+}
+
+FileSink::FileSink(const DownloadRequest& request, std::string object)
+    : request_(request), object_(std::move(object)), etag_("\"" + request.digest.hex + "\"") {}
+
+FileSink::~FileSink() { close_file(); }
+
+void FileSink::close_file() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+Error FileSink::io_error(std::string what, int err) {
+  return make_error(ErrorCode::io, what + ": " + std::strerror(err),
+                    request_.temp_path.string(),
+                    "check that the cache directory is writable and the disk is not full");
+}
+
+void FileSink::discard() {
+  close_file();
+  std::error_code ec;
+  std::filesystem::remove(request_.temp_path, ec);
+  held_ = 0;
+}
+
+Error FileSink::integrity_error(std::string what) {
+  discard();
+  return make_error(ErrorCode::integrity_mismatch, std::move(what), object_,
+                    "the server or mirror sent other bytes than the Hub listed; nothing was "
+                    "stored. If it persists, the mirror is out of date or tampered with");
+}
+
+Result<void> FileSink::restart_from_zero() {
+  if (::ftruncate(fd_, 0) != 0) return io_error("cannot truncate", errno);
+  if (::lseek(fd_, 0, SEEK_SET) != 0) return io_error("cannot seek", errno);
+  held_ = 0;
+  hasher_ = std::make_unique<ContentHasher>(request_.digest.kind, request_.size);
+  return ok();
+}
+
+Result<bool> FileSink::already_complete() {
+  std::error_code ec;
+  auto size = std::filesystem::file_size(request_.temp_path, ec);
+  if (ec || size != request_.size) return false;
+  if (check_file(request_.temp_path, request_.digest)) {
+    held_ = size;
+    return true;
+  }
+  std::filesystem::remove(request_.temp_path, ec);
+  return false;
+}
+
+Result<std::uint64_t> FileSink::begin_attempt() {
+  close_file();
+  std::error_code ec;
+  if (request_.temp_path.has_parent_path())
+    std::filesystem::create_directories(request_.temp_path.parent_path(), ec);
+  fd_ = ::open(request_.temp_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) return io_error("cannot open the download's temp file", errno);
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) return io_error("cannot stat", errno);
+  auto existing = static_cast<std::uint64_t>(st.st_size);
+  if (!S_ISREG(st.st_mode)) {
+    close_file();
+    return make_error(ErrorCode::io, "temp path is not a regular file",
+                      request_.temp_path.string(), "remove it and retry");
+  }
+  if (existing >= request_.size) {
+    // Never ask for an empty range: a full-size (or larger) partial file starts over.
+    if (auto r = restart_from_zero(); !r) return std::move(r).error();
+    requested_offset_ = 0;
+    return std::uint64_t{0};
+  }
+  // The digest covers the whole file, so the prefix we keep is read back into the hasher.
+  hasher_ = std::make_unique<ContentHasher>(request_.digest.kind, request_.size);
+  std::vector<std::uint8_t> buffer(1 << 20);
+  std::uint64_t done = 0;
+  while (done < existing) {
+    auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), existing - done));
+    auto got = ::pread(fd_, buffer.data(), want, static_cast<off_t>(done));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return io_error("cannot read back the partial download", errno);
+    }
+    if (got == 0) break;
+    hasher_->update({buffer.data(), static_cast<std::size_t>(got)});
+    done += static_cast<std::uint64_t>(got);
+  }
+  if (::lseek(fd_, static_cast<off_t>(done), SEEK_SET) < 0) return io_error("cannot seek", errno);
+  held_ = done;
+  requested_offset_ = done;
+  return done;
+}
+
+Result<void> FileSink::on_response(long status, const Headers& headers) {
+  if (auto refused = refuse_content_encoding(headers, object_); !refused) return refused;
+  if (auto etag = header(headers, "etag")) etag_ = *etag;
+  std::uint64_t start = 0;
+  if (status == 206) {
+    auto range = header(headers, "content-range");
+    auto parsed = range ? parse_content_range(*range) : std::nullopt;
+    if (requested_offset_ == 0 || !parsed || parsed->start != requested_offset_ ||
+        (parsed->total && *parsed->total != request_.size)) {
+      // Never splice: drop what we hold, and let the retry fetch the whole file.
+      auto asked = requested_offset_;
+      if (auto r = restart_from_zero(); !r) return r;
+      requested_offset_ = 0;
+      return make_error(ErrorCode::network,
+                        "asked for bytes " + std::to_string(asked) +
+                            "- but the server answered Content-Range: " + range.value_or("(none)"),
+                        object_, "the server's Range support is broken; retrying from zero");
+    }
+    start = parsed->start;
+  } else if (held_ != 0) {
+    // 200 to a Range request (or an If-Range mismatch): the whole body follows.
+    if (auto r = restart_from_zero(); !r) return r;
+  }
+  if (auto length = header(headers, "content-length")) {
+    std::uint64_t n = 0;
+    if (parse_u64(*length, n) && start + n > request_.size) {
+      return integrity_error("the server announces " + std::to_string(start + n) +
+                             " bytes, the Hub listed " + std::to_string(request_.size));
+    }
+  }
+  return ok();
+}
+
+Result<void> FileSink::write(std::span<const std::uint8_t> bytes) {
+  if (held_ + bytes.size() > request_.size) {
+    return integrity_error("received more than the " + std::to_string(request_.size) +
+                           " bytes the Hub listed");
+  }
+  const std::uint8_t* p = bytes.data();
+  std::size_t left = bytes.size();
+  while (left > 0) {
+    auto n = ::write(fd_, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return io_error("cannot write the download", errno);
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  hasher_->update(bytes);
+  held_ += bytes.size();
+  return ok();
+}
+
+Result<void> FileSink::finish() {
+  if (held_ < request_.size) {
+    return make_error(ErrorCode::network,
+                      "the connection ended after " + std::to_string(held_) + " of " +
+                          std::to_string(request_.size) + " bytes",
+                      object_, "the transfer was cut short; it resumes on retry");
+  }
+  auto actual = hasher_->finish_hex();
+  if (!actual) return integrity_error(actual.error().what);
+  if (*actual != request_.digest.hex) {
+    return integrity_error(std::string("digest mismatch: expected ") +
+                           (request_.digest.kind == FileDigest::Kind::sha256 ? "sha256 "
+                                                                               : "git-sha1 ") +
+                           request_.digest.hex + ", got " + *actual);
+  }
+  if (::fsync(fd_) != 0) return io_error("cannot fsync the download", errno);
+  close_file();
+  return ok();
+}
+
+}  // namespace kernels::cli::hub

@@ -1,0 +1,95 @@
+// Where a response body goes, checked while it streams: a bounded memory buffer for API answers,
+// and a file with a running digest and a hard size cap for downloads. Internal to kernels_hub.
+//
+// Error classes decide what the transfer does next: ErrorCode::network means "transient, retry
+// (and resume what is held)"; any other code ends the transfer at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <variant>
+
+#include "hub_client.h"
+#include "hub_protocol.h"
+
+namespace kernels::cli::hub {
+
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  // Before each attempt: the offset to resume from (0 = ask for the whole body).
+  virtual Result<std::uint64_t> begin_attempt() = 0;
+  // The final 2xx answer's status and headers, before its first body byte.
+  virtual Result<void> on_response(long status, const Headers& headers) = 0;
+  virtual Result<void> write(std::span<const std::uint8_t> bytes) = 0;
+  // The transfer ended cleanly; checks completeness (and the digest).
+  virtual Result<void> finish() = 0;
+  virtual std::uint64_t bytes_held() const = 0;
+};
+
+class MemorySink final : public BodySink {
+ public:
+  MemorySink(std::size_t max_bytes, std::string object)
+      : max_bytes_(max_bytes), object_(std::move(object)) {}
+  Result<std::uint64_t> begin_attempt() override;
+  Result<void> on_response(long status, const Headers& headers) override;
+  Result<void> write(std::span<const std::uint8_t> bytes) override;
+  Result<void> finish() override { return ok(); }
+  std::uint64_t bytes_held() const override { return body_.size(); }
+  std::string take() { return std::move(body_); }
+
+ private:
+  std::size_t max_bytes_;
+  std::string object_;
+  std::string body_;
+};
+
+// Git blob SHA-1 or SHA-256, as a FileDigest says.
+class ContentHasher {
+ public:
+  ContentHasher(FileDigest::Kind kind, std::uint64_t size);
+  void update(std::span<const std::uint8_t> bytes);
+  Result<std::string> finish_hex();
+
+ private:
+  std::variant<Sha256, GitBlobSha1> state_;
+};
+
+class FileSink final : public BodySink {
+ public:
+  FileSink(const DownloadRequest& request, std::string object);
+  ~FileSink() override;
+  FileSink(const FileSink&) = delete;
+  FileSink& operator=(const FileSink&) = delete;
+
+  // The temp file already holds exactly the expected bytes (a finished earlier attempt): true,
+  // and no request is needed. A full-size file with other bytes is discarded.
+  Result<bool> already_complete();
+  Result<std::uint64_t> begin_attempt() override;
+  Result<void> on_response(long status, const Headers& headers) override;
+  Result<void> write(std::span<const std::uint8_t> bytes) override;
+  Result<void> finish() override;
+  std::uint64_t bytes_held() const override { return held_; }
+  // Drops the partial file: the next attempt starts from zero.
+  void discard();
+  // The last Hub ETag seen for this file (for If-Range); the expected digest until one is seen.
+  const std::string& if_range_etag() const { return etag_; }
+
+ private:
+  Result<void> restart_from_zero();
+  Error integrity_error(std::string what);
+  Error io_error(std::string what, int err);
+  void close_file();
+
+  DownloadRequest request_;
+  std::string object_;
+  int fd_ = -1;
+  std::uint64_t held_ = 0;
+  std::uint64_t requested_offset_ = 0;
+  std::unique_ptr<ContentHasher> hasher_;
+  std::string etag_;
+};
+
+}  // namespace kernels::cli::hub

@@ -1,0 +1,183 @@
+// HubClient over http(s): the protocol calls on top of HttpEngine.
+#include <set>
+
+#include "body_sink.h"
+#include "http_engine.h"
+#include "hub_clients.h"
+#include "hub_protocol.h"
+
+namespace kernels::cli::hub {
+namespace {
+
+constexpr std::size_t kMaxApiAnswer = 64u << 20;  // a tree page of a huge repo is a few MiB
+constexpr int kMaxTreePages = 100000;
+
+class HttpHubClient final : public HubClient {
+ public:
+  HttpHubClient(HubOptions options, std::unique_ptr<HttpEngine> engine)
+      : options_(std::move(options)), engine_(std::move(engine)) {}
+
+  Result<RepoRefs> list_refs(const std::string& repo_id) override {
+    if (auto r = check_repo_id(repo_id); !r) return std::move(r).error();
+    auto body = get_json(url(refs_path(repo_id)), repo_id);
+    if (!body) return std::move(body).error();
+    return parse_refs(*body, url(refs_path(repo_id)));
+  }
+
+  Result<std::string> resolve_revision(const std::string& repo_id,
+                                       const std::string& revision) override {
+    if (auto r = check_repo_id(repo_id); !r) return std::move(r).error();
+    if (auto r = check_revision(revision); !r) return std::move(r).error();
+    auto target = url(revision_path(repo_id, revision));
+    auto body = get_json(target, repo_id + "@" + revision);
+    if (!body) return std::move(body).error();
+    return parse_revision_sha(*body, target);
+  }
+
+  Result<RepoTree> list_tree(const std::string& repo_id, const std::string& revision,
+                             const std::string& path, bool recursive) override {
+    if (auto r = check_repo_id(repo_id); !r) return std::move(r).error();
+    if (auto r = check_revision(revision); !r) return std::move(r).error();
+    if (!path.empty() && !is_safe_repo_path(path)) {
+      return make_error(ErrorCode::usage, "unsafe repo path", path);
+    }
+    std::string next = url(tree_path(repo_id, revision, path)) +
+                       (recursive ? "?recursive=true&expand=false" : "?recursive=false&expand=false");
+    RepoTree tree;
+    std::set<std::string> seen;
+    for (int page = 0; page < kMaxTreePages; ++page) {
+      if (!seen.insert(next).second) {
+        return make_error(ErrorCode::lockfile_invalid, "tree pagination loops back to a page",
+                          redact_url(next, engine_->endpoint_origin()),
+                          "the server's Link headers are broken; check HF_ENDPOINT");
+      }
+      HttpOutcome outcome;
+      auto body = get_json(next, repo_id + "@" + revision, &outcome);
+      if (!body) return std::move(body).error();
+      auto entries = parse_tree_listing(*body, redact_url(next, engine_->endpoint_origin()));
+      if (!entries) return std::move(entries).error();
+      tree.insert(tree.end(), std::make_move_iterator(entries->begin()),
+                  std::make_move_iterator(entries->end()));
+      auto link = header(outcome.headers, "link");
+      auto next_url = link ? next_link(*link) : std::nullopt;
+      if (!next_url) return tree;
+      next = absolute(outcome.final_url.empty() ? next : outcome.final_url, *next_url);
+    }
+    return make_error(ErrorCode::lockfile_invalid, "more than 100000 tree pages",
+                      repo_id + "@" + revision, "the server's Link headers never end");
+  }
+
+  Result<std::optional<std::string>> fetch_text(const std::string& repo_id,
+                                                const std::string& revision,
+                                                const std::string& path,
+                                                std::size_t max_bytes) override {
+    if (auto r = check_repo_id(repo_id); !r) return std::move(r).error();
+    if (auto r = check_revision(revision); !r) return std::move(r).error();
+    if (!is_safe_repo_path(path)) return make_error(ErrorCode::usage, "unsafe repo path", path);
+    if (options_.offline) return offline_error(repo_id + "@" + revision + ": " + path);
+    auto object = repo_id + "@" + revision + ": " + path;
+    MemorySink sink(max_bytes, object);
+    auto outcome = engine_->get({url(resolve_path(repo_id, revision, path)), &sink, object});
+    if (!outcome.result) {
+      auto code = header(outcome.headers, "x-error-code");
+      // A static mirror answers a bare 404; the Hub says EntryNotFound.
+      if (outcome.status == 404 && (!code || *code == "EntryNotFound")) {
+        return std::optional<std::string>();
+      }
+      return std::move(outcome.result).error();
+    }
+    return std::optional<std::string>(sink.take());
+  }
+
+  std::vector<Result<void>> download(std::span<const DownloadRequest> requests,
+                                     ProgressSink* progress) override {
+    std::vector<Result<void>> results(requests.size());
+    std::vector<std::unique_ptr<FileSink>> sinks(requests.size());
+    std::vector<HttpRequest> http;
+    std::vector<std::size_t> http_index;
+    std::uint64_t total = 0;
+    for (const auto& r : requests) total += r.size;
+    if (progress) progress->on_start(total, requests.size());
+
+    std::uint64_t finished_bytes = 0;  // bytes of files already done before the transfers
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      const auto& request = requests[i];
+      auto object = download_object(request);
+      auto valid = options_.offline ? Result<void>(offline_error(object))
+                                    : check_download_request(request);
+      if (!valid) {
+        results[i] = std::move(valid);
+        if (progress) progress->on_file_done(request, results[i]);
+        continue;
+      }
+      sinks[i] = std::make_unique<FileSink>(request, object);
+      auto complete = sinks[i]->already_complete();
+      if (complete && *complete) {
+        finished_bytes += request.size;
+        if (progress) progress->on_file_done(request, results[i]);
+        continue;
+      }
+      http.push_back({url(resolve_path(request.repo_id, request.revision, request.path)),
+                      sinks[i].get(), object, true});
+      http_index.push_back(i);
+    }
+    if (http.empty()) return results;
+
+    HttpCallbacks callbacks;
+    if (progress) {
+      callbacks.tick = [&] {
+        std::uint64_t held = finished_bytes;
+        for (auto i : http_index) held += sinks[i]->bytes_held();
+        progress->on_bytes(held);
+      };
+      callbacks.done = [&](std::size_t k, const HttpOutcome& outcome) {
+        progress->on_file_done(requests[http_index[k]], outcome.result);
+      };
+    }
+    auto outcomes = engine_->run(http, callbacks);
+    for (std::size_t k = 0; k < outcomes.size(); ++k) {
+      results[http_index[k]] = std::move(outcomes[k].result);
+    }
+    return results;
+  }
+
+  TransferStats stats() const override { return engine_->stats(); }
+
+ private:
+  std::string url(const std::string& path) const { return options_.endpoint + "/" + path; }
+
+  static std::string absolute(const std::string& base, const std::string& link) {
+    if (link.find("://") != std::string::npos) return link;
+    auto scheme_end = base.find("://");
+    auto host_end = base.find('/', scheme_end == std::string::npos ? 0 : scheme_end + 3);
+    if (!link.empty() && link.front() == '/') return base.substr(0, host_end) + link;
+    auto dir_end = base.rfind('/', base.find('?'));
+    return base.substr(0, dir_end + 1) + link;
+  }
+
+  Result<std::string> get_json(const std::string& target, const std::string& object,
+                               HttpOutcome* outcome_out = nullptr) {
+    if (options_.offline) return offline_error(object);
+    MemorySink sink(kMaxApiAnswer, object);
+    auto outcome = engine_->get({target, &sink, object});
+    if (!outcome.result) {
+      Error error = outcome.result.error();
+      return error;
+    }
+    if (outcome_out) *outcome_out = std::move(outcome);
+    return sink.take();
+  }
+
+  HubOptions options_;
+  std::unique_ptr<HttpEngine> engine_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<HubClient>> make_http_hub_client(HubOptions options) {
+  auto engine = HttpEngine::create(options);
+  if (!engine) return std::move(engine).error();
+  return std::unique_ptr<HubClient>(new HttpHubClient(std::move(options), std::move(*engine)));
+}
+
+}  // namespace kernels::cli::hub

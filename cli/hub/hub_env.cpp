@@ -1,0 +1,185 @@
+// HubOptions from the environment, with the same variables and precedence as huggingface_hub,
+// plus the CA and proxy variables that libcurl leaves to the program.
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "hub_client.h"
+#include "hub_protocol.h"
+
+#ifndef KERNELS_HUB_VERSION
+#define KERNELS_HUB_VERSION "0"
+#endif
+
+namespace kernels::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::optional<std::string> env(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return std::nullopt;
+  return std::string(v);
+}
+
+bool truthy(const char* name) {
+  auto v = env(name);
+  if (!v) return false;
+  std::string s = *v;
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return s == "1" || s == "ON" || s == "YES" || s == "TRUE";
+}
+
+std::string trim(std::string s) {
+  auto not_space = [](unsigned char c) { return !std::isspace(c); };
+  s.erase(s.begin(), std::find_if(s.begin(), s.end(), not_space));
+  s.erase(std::find_if(s.rbegin(), s.rend(), not_space).base(), s.end());
+  return s;
+}
+
+fs::path hf_home() {
+  if (auto home = env("HF_HOME")) return *home;
+  if (auto xdg = env("XDG_CACHE_HOME")) return fs::path(*xdg) / "huggingface";
+  return fs::path(env("HOME").value_or("/")) / ".cache" / "huggingface";
+}
+
+Result<void> check_path_variable(const char* name, bool directory) {
+  auto value = env(name);
+  if (!value) return ok();
+  std::error_code ec;
+  bool good = directory ? fs::is_directory(*value, ec) : fs::is_regular_file(*value, ec);
+  if (!good) {
+    return make_error(ErrorCode::usage,
+                      std::string(name) + " names " +
+                          (directory ? "no existing directory" : "no existing file"),
+                      *value, std::string("fix or unset ") + name);
+  }
+  return ok();
+}
+
+Result<void> check_proxy(const std::string& value, const char* name) {
+  CURLU* u = curl_url();
+  auto code = curl_url_set(u, CURLUPART_URL, value.c_str(), CURLU_GUESS_SCHEME);
+  std::string scheme;
+  if (code == CURLUE_OK) {
+    char* s = nullptr;
+    if (curl_url_get(u, CURLUPART_SCHEME, &s, 0) == CURLUE_OK) scheme = s;
+    curl_free(s);
+  }
+  curl_url_cleanup(u);
+  if (code != CURLUE_OK) {
+    return make_error(ErrorCode::usage,
+                      std::string(name) + " is not a proxy URL: " + curl_url_strerror(code),
+                      hub::redact_url(value, ""),
+                      std::string("set ") + name + " to http://host:port, or unset it");
+  }
+  static const char* known[] = {"http", "https", "socks4", "socks4a", "socks5", "socks5h"};
+  if (std::none_of(std::begin(known), std::end(known), [&](const char* k) { return scheme == k; })) {
+    return make_error(ErrorCode::usage, std::string(name) + " has an unsupported scheme \"" + scheme + "\"",
+                      hub::redact_url(value, ""),
+                      std::string("set ") + name + " to http://host:port, or unset it");
+  }
+  return ok();
+}
+
+}  // namespace
+
+Result<std::optional<std::string>> hub_token_from_env() {
+  if (truthy("HF_HUB_DISABLE_IMPLICIT_TOKEN")) return std::optional<std::string>();
+  for (const char* name : {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"}) {
+    if (auto v = env(name)) {
+      auto token = trim(*v);
+      if (!token.empty()) return std::optional<std::string>(token);
+    }
+  }
+  auto from_variable = env("HF_TOKEN_PATH").has_value();
+  fs::path path = from_variable ? fs::path(*env("HF_TOKEN_PATH")) : hf_home() / "token";
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::optional<std::string>();
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (in) text << in.rdbuf();
+  if (!in || fs::is_directory(path, ec)) {
+    auto var = from_variable ? std::string("HF_TOKEN_PATH") : std::string("HF_HOME");
+    return make_error(ErrorCode::usage, "cannot read the token file", path.string(),
+                      "fix its permissions, or fix or unset " + var);
+  }
+  auto token = trim(text.str());
+  if (token.empty()) return std::optional<std::string>();
+  return std::optional<std::string>(token);
+}
+
+Result<HubOptions> hub_options_from_env() {
+  HubOptions options;
+  if (auto endpoint = env("HF_ENDPOINT")) {
+    options.endpoint = *endpoint;
+  } else if (truthy("HUGGINGFACE_CO_STAGING")) {
+    options.endpoint = "https://hub-ci.huggingface.co";
+  }
+  while (options.endpoint.size() > 1 && options.endpoint.back() == '/') options.endpoint.pop_back();
+  bool is_file = options.endpoint.rfind("file://", 0) == 0;
+  bool is_https = options.endpoint.rfind("https://", 0) == 0;
+  if (!is_file && !is_https && options.endpoint.rfind("http://", 0) != 0) {
+    return make_error(ErrorCode::usage, "HF_ENDPOINT is neither http(s):// nor file://",
+                      options.endpoint, "set HF_ENDPOINT to https://host or file:///dir");
+  }
+
+  auto token = hub_token_from_env();
+  if (!token) return std::move(token).error();
+  options.token = std::move(*token);
+  options.offline = truthy("HF_HUB_OFFLINE") || truthy("TRANSFORMERS_OFFLINE");
+  options.user_agent = "kernels-cpp/" KERNELS_HUB_VERSION;
+
+  // libcurl reads none of these; the curl tool's order, then Python requests' variable.
+  for (const char* name : {"CURL_CA_BUNDLE", "SSL_CERT_FILE"}) {
+    if (auto r = check_path_variable(name, false); !r) return std::move(r).error();
+  }
+  if (auto r = check_path_variable("SSL_CERT_DIR", true); !r) return std::move(r).error();
+  for (const char* name : {"CURL_CA_BUNDLE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"}) {
+    if (auto v = env(name)) {
+      if (std::string(name) == "REQUESTS_CA_BUNDLE") {
+        if (auto r = check_path_variable(name, false); !r) return std::move(r).error();
+      }
+      options.ca_file = *v;
+      options.ca_source = name;
+      break;
+    }
+  }
+  if (auto dir = env("SSL_CERT_DIR")) {
+    options.ca_dir = *dir;
+    if (options.ca_source.empty()) options.ca_source = "SSL_CERT_DIR";
+  }
+
+  // The variables libcurl itself would use for the endpoint's scheme (http_proxy is lowercase
+  // only, by libcurl's rule), made explicit so a bad value fails loudly and names its variable.
+  if (!is_file) {
+    std::vector<const char*> names;
+    if (is_https) names = {"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+    else names = {"http_proxy", "all_proxy", "ALL_PROXY"};
+    for (const char* name : names) {
+      if (auto v = env(name)) {
+        if (auto r = check_proxy(*v, name); !r) return std::move(r).error();
+        options.proxy = *v;
+        options.proxy_source = name;
+        break;
+      }
+    }
+    for (const char* name : {"no_proxy", "NO_PROXY"}) {
+      if (auto v = env(name)) {
+        options.no_proxy = *v;
+        break;
+      }
+    }
+  }
+  return options;
+}
+
+}  // namespace kernels::cli
