@@ -23,6 +23,9 @@ void add_versions_command(CLI::App& app, CommandFn& chosen);
 void add_info_command(CLI::App& app, CommandFn& chosen);
 void add_variant_command(CLI::App& app, CommandFn& chosen);
 void add_cache_command(CLI::App& app, CommandFn& chosen);
+void add_mirror_command(CLI::App& app, CommandFn& chosen);
+void add_pack_command(CLI::App& app, CommandFn& chosen);
+void add_unpack_command(CLI::App& app, CommandFn& chosen);
 
 // --torch, --cuda, ... (system_probe.h), shared by download and variant.
 void add_system_options(CLI::App& command, SystemOptions& options);

@@ -55,6 +55,9 @@ int run(int argc, char** argv) {
   add_info_command(app, chosen);
   add_variant_command(app, chosen);
   add_cache_command(app, chosen);
+  add_mirror_command(app, chosen);
+  add_pack_command(app, chosen);
+  add_unpack_command(app, chosen);
 
   try {
     app.parse(argc, argv);

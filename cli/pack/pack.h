@@ -53,6 +53,10 @@ Result<PackSummary> unpack(const std::filesystem::path& archive_path,
                            const std::filesystem::path& destination, const Lockfile& lock,
                            const PackLimits& limits = {});
 
+// The kind an archive made by pack_cache/pack_mirror declares in its first entry, read without
+// extracting anything.
+Result<PackKind> read_pack_kind(const std::filesystem::path& archive_path);
+
 std::string_view pack_kind_name(PackKind kind);
 
 }  // namespace kernels::cli

@@ -315,7 +315,44 @@ Result<void> verify_mirror_pack(const Lockfile& lock, const fs::path& staging, c
   return ok();
 }
 
+Result<PackKind> parse_pack_manifest(const std::string& text, const fs::path& archive_path) {
+  const auto manifest = nlohmann::json::parse(text, nullptr, false);
+  if (!manifest.is_object() || manifest.value("format_version", 0) != kPackFormatVersion ||
+      !manifest.contains("kind") || !manifest["kind"].is_string()) {
+    return make_error(ErrorCode::lockfile_invalid,
+                      "kernels-pack.json must be {\"format_version\": 1, \"kind\": ...}",
+                      archive_path.string(), "this archive was made by another version of kernels");
+  }
+  const std::string kind = manifest["kind"];
+  if (kind == "cache") return PackKind::cache;
+  if (kind == "mirror") return PackKind::mirror;
+  return make_error(ErrorCode::lockfile_invalid, "unknown pack kind \"" + kind + "\"",
+                    archive_path.string());
+}
+
 }  // namespace
+
+Result<PackKind> read_pack_kind(const fs::path& archive_path) {
+  std::unique_ptr<archive, ReadDeleter> a(archive_read_new());
+  if (!a) return make_error(ErrorCode::internal, "out of memory", archive_path.string());
+  archive_read_support_format_tar(a.get());
+  archive_read_support_filter_zstd(a.get());
+  archive_entry* e = nullptr;
+  if (archive_read_open_filename(a.get(), archive_path.c_str(), 1 << 16) != ARCHIVE_OK ||
+      archive_read_next_header(a.get(), &e) != ARCHIVE_OK) {
+    return refused(archive_path, "not a tar or tar.zst archive");
+  }
+  const char* name = archive_entry_pathname(e);
+  if (!name || kPackManifestName != name || archive_entry_filetype(e) != AE_IFREG ||
+      archive_entry_size(e) <= 0 || archive_entry_size(e) > 4096) {
+    return refused(archive_path, "no kernels-pack.json first: not an archive made by `kernels pack`");
+  }
+  std::string text(static_cast<std::size_t>(archive_entry_size(e)), '\0');
+  if (archive_read_data(a.get(), text.data(), text.size()) != static_cast<la_ssize_t>(text.size())) {
+    return refused(archive_path, "truncated kernels-pack.json");
+  }
+  return parse_pack_manifest(text, archive_path);
+}
 
 Result<PackSummary> unpack(const fs::path& archive_path, const fs::path& destination,
                            const Lockfile& lock, const PackLimits& limits) {
@@ -345,19 +382,9 @@ Result<PackSummary> unpack(const fs::path& archive_path, const fs::path& destina
   }
   auto manifest_text = read_staged(staging.path / std::string(kPackManifestName));
   if (!manifest_text) return manifest_text.error();
-  const auto manifest = nlohmann::json::parse(*manifest_text, nullptr, false);
-  if (!manifest.is_object() || manifest.value("format_version", 0) != kPackFormatVersion ||
-      !manifest.contains("kind") || !manifest["kind"].is_string()) {
-    return make_error(ErrorCode::lockfile_invalid,
-                      "kernels-pack.json must be {\"format_version\": 1, \"kind\": ...}",
-                      archive_path.string(), "this archive was made by another version of kernels");
-  }
-  const std::string kind_name = manifest["kind"];
-  if (kind_name != "cache" && kind_name != "mirror") {
-    return make_error(ErrorCode::lockfile_invalid, "unknown pack kind \"" + kind_name + "\"",
-                      archive_path.string());
-  }
-  const PackKind kind = kind_name == "cache" ? PackKind::cache : PackKind::mirror;
+  auto kind_result = parse_pack_manifest(*manifest_text, archive_path);
+  if (!kind_result) return kind_result.error();
+  const PackKind kind = *kind_result;
 
   Verified verified;
   verified.files.insert(std::string(kPackManifestName));

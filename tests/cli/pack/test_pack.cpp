@@ -97,3 +97,17 @@ TEST_CASE("unpack refuses an archive that does not match a different lock", "[pa
   CHECK(r.error().code == kernels::ErrorCode::integrity_mismatch);
   CHECK(fs::is_empty(fresh));  // nothing visible, staging removed
 }
+
+TEST_CASE("read_pack_kind names the kind without extracting anything", "[pack]") {
+  Fixture f;
+  REQUIRE(kernels::cli::pack_mirror(f.mirror, f.lock, f.dir.path / "m.tar.zst").ok());
+  REQUIRE(kernels::cli::pack_cache(f.cache, f.lock, f.dir.path / "c.tar.zst").ok());
+  CHECK(kernels::cli::read_pack_kind(f.dir.path / "m.tar.zst").value() ==
+        kernels::cli::PackKind::mirror);
+  CHECK(kernels::cli::read_pack_kind(f.dir.path / "c.tar.zst").value() ==
+        kernels::cli::PackKind::cache);
+  std::ofstream(f.dir.path / "junk.tar.zst") << "not an archive";
+  auto junk = kernels::cli::read_pack_kind(f.dir.path / "junk.tar.zst");
+  REQUIRE_FALSE(junk.ok());
+  CHECK(junk.error().code == kernels::ErrorCode::unsafe);
+}
