@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 build_dir="${KERNELS_BUILD_DIR:-build}"
 jobs="${KERNELS_BUILD_JOBS:-$(nproc)}"
 if [ ! -f "$build_dir/build.ninja" ]; then
-  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  # KERNELS_CMAKE_ARGS: extra configure arguments, e.g. "-DKERNELS_BUILD_TESTS=OFF".
+  # shellcheck disable=SC2086
+  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo ${KERNELS_CMAKE_ARGS:-}
 fi
 cmake --build "$build_dir" -j "$jobs"
