@@ -1,0 +1,349 @@
+#include "bundle.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "kernels/attention/launch_plan.h"
+#include "kernels/lockfile/cache.h"
+#include "kernels/lockfile/digest.h"
+#include "kernels/lockfile/lockfile.h"
+#include "kernels/lockfile/variant_hash.h"
+
+namespace kernels::loader {
+namespace {
+
+constexpr std::string_view kImageFile = "attention.cubin";
+constexpr std::string_view kManifestFile = "manifest.json";
+constexpr std::uint64_t kMaxFileBytes = 4ull << 30;
+
+const char* dtype_text(attention::DType d) { return d == attention::DType::bf16 ? "bf16" : "fp16"; }
+
+BundleOutcome fail(BundleOutcome out, FallbackReason reason, Error error) {
+  out.reason = reason;
+  out.error = std::move(error);
+  return out;
+}
+
+bool excluded_from_hash(std::string_view rel) {
+  if (rel.ends_with(".pyc")) return true;
+  std::size_t start = 0;
+  while (start <= rel.size()) {
+    const std::size_t end = std::min(rel.find('/', start), rel.size());
+    if (rel.substr(start, end - start) == "__pycache__") return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+// Reads a whole regular file (symlinks into blobs/ are followed, as the cache is laid out that
+// way) whose size must be `expected`.
+Result<std::vector<std::uint8_t>> read_exact(const std::filesystem::path& path,
+                                             std::uint64_t expected) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int e = errno;
+    return make_error(e == ENOENT ? ErrorCode::offline_not_cached : ErrorCode::io,
+                      std::string("cannot open: ") + std::strerror(e), path.string(),
+                      "run `kernels download` for this project");
+  }
+  struct stat st {};
+  std::vector<std::uint8_t> bytes;
+  Error error;
+  bool good = ::fstat(fd, &st) == 0;
+  if (!good) error = make_error(ErrorCode::io, std::string("fstat: ") + std::strerror(errno), path.string());
+  if (good && !S_ISREG(st.st_mode)) {
+    good = false;
+    error = make_error(ErrorCode::unsafe, "not a regular file", path.string());
+  }
+  if (good && static_cast<std::uint64_t>(st.st_size) != expected) {
+    good = false;
+    error = make_error(ErrorCode::integrity_mismatch,
+                       "size " + std::to_string(st.st_size) + " differs from the locked tree's " +
+                           std::to_string(expected),
+                       path.string(), "re-run `kernels download`; the cached file is damaged");
+  }
+  if (good && expected > kMaxFileBytes) {
+    good = false;
+    error = make_error(ErrorCode::unsafe, "file larger than 4 GiB", path.string());
+  }
+  if (good) {
+    bytes.resize(expected);
+    std::uint64_t done = 0;
+    while (done < expected) {
+      const ssize_t n = ::read(fd, bytes.data() + done, expected - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        good = false;
+        error = make_error(ErrorCode::io, n == 0 ? "file shrank while being read"
+                                                 : std::string("read: ") + std::strerror(errno),
+                           path.string());
+        break;
+      }
+      done += static_cast<std::uint64_t>(n);
+    }
+  }
+  ::close(fd);
+  if (!good) return error;
+  return bytes;
+}
+
+}  // namespace
+
+std::string_view fallback_reason_name(FallbackReason reason) {
+  switch (reason) {
+    case FallbackReason::none: return "none";
+    case FallbackReason::forced_builtin: return "forced_builtin";
+    case FallbackReason::lockfile_missing: return "lockfile_missing";
+    case FallbackReason::lockfile_invalid: return "lockfile_invalid";
+    case FallbackReason::repo_not_locked: return "repo_not_locked";
+    case FallbackReason::no_variant: return "no_variant";
+    case FallbackReason::not_downloaded: return "not_downloaded";
+    case FallbackReason::integrity_mismatch: return "integrity_mismatch";
+    case FallbackReason::abi_mismatch: return "abi_mismatch";
+    case FallbackReason::load_failed: return "load_failed";
+    case FallbackReason::shape_not_covered: return "shape_not_covered";
+  }
+  return "unknown";
+}
+
+Result<BundleManifest> parse_bundle_manifest(std::string_view text, std::string_view source) {
+  auto invalid = [&](std::string what) {
+    return make_error(ErrorCode::lockfile_invalid, std::move(what), std::string(source),
+                      "the bundle's manifest.json is malformed; re-publish the bundle");
+  };
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    return invalid(std::string("not JSON: ") + e.what());
+  }
+  if (!j.is_object()) return invalid("top level is not an object");
+  BundleManifest m;
+  try {
+    m.format_version = j.at("format_version").get<int>();
+    if (m.format_version != 1)
+      return invalid("format_version " + std::to_string(m.format_version) + " is not 1");
+    m.family = j.at("family").get<std::string>();
+    m.params_abi = j.at("params_abi").get<std::uint32_t>();
+    m.arch = j.at("arch").get<std::string>();
+    m.cuda = j.value("cuda", std::string());
+    for (const auto& k : j.at("kernels")) {
+      ManifestKernel mk;
+      mk.name = k.at("name").get<std::string>();
+      mk.head_dim = k.value("head_dim", 0);
+      mk.head_dim_v = k.value("head_dim_v", mk.head_dim);
+      mk.dtype = k.value("dtype", std::string());
+      mk.threads = k.value("threads", 0);
+      mk.smem_bytes = k.value("smem_bytes", 0);
+      m.kernels.push_back(std::move(mk));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return invalid(std::string("missing or mistyped field: ") + e.what());
+  }
+  return m;
+}
+
+Result<std::set<std::string>> check_manifest(const BundleManifest& m, std::string_view family,
+                                             const VariantName& variant, std::string_view source) {
+  auto mismatch = [&](std::string what) {
+    return make_error(ErrorCode::no_variant, std::move(what), std::string(source),
+                      "the bundle was built for another loader; lock a bundle built with params ABI " +
+                          std::to_string(attention::kParamsAbiVersion));
+  };
+  if (m.family != family)
+    return mismatch("family \"" + m.family + "\" is not the requested \"" + std::string(family) + "\"");
+  if (m.params_abi != attention::kParamsAbiVersion)
+    return mismatch("params ABI " + std::to_string(m.params_abi) + " differs from this library's " +
+                    std::to_string(attention::kParamsAbiVersion));
+  const std::string want_arch =
+      "sm" + std::to_string(variant.sm) + (variant.arch_specific ? "a" : "");
+  if (m.arch != want_arch)
+    return mismatch("arch \"" + m.arch + "\" does not match the variant's " + want_arch);
+  std::map<std::string_view, const attention::KernelInfo*> table;
+  for (const auto& info : attention::kernel_table()) table.emplace(info.name, &info);
+  std::set<std::string> covered;
+  for (const auto& k : m.kernels) {
+    auto it = table.find(k.name);
+    if (it == table.end())
+      return mismatch("kernel \"" + k.name + "\" is unknown to this library's launch plan");
+    const auto& info = *it->second;
+    if (info.threads != k.threads || info.smem_bytes != k.smem_bytes ||
+        info.head_dim != k.head_dim || info.head_dim_v != k.head_dim_v ||
+        k.dtype != dtype_text(info.dtype))
+      return mismatch("kernel \"" + k.name + "\" has another configuration (threads " +
+                      std::to_string(k.threads) + ", smem " + std::to_string(k.smem_bytes) +
+                      ", head dims " + std::to_string(k.head_dim) + "/" + std::to_string(k.head_dim_v) +
+                      ", " + k.dtype + ") than the launch plan assumes (threads " +
+                      std::to_string(info.threads) + ", smem " + std::to_string(info.smem_bytes) +
+                      ", head dims " + std::to_string(info.head_dim) + "/" +
+                      std::to_string(info.head_dim_v) + ", " + dtype_text(info.dtype) + ")");
+    covered.insert(k.name);
+  }
+  if (covered.empty()) return mismatch("the manifest lists no kernels");
+  return covered;
+}
+
+std::string variant_hash_of(const std::vector<MemoryFile>& files) {
+  std::vector<const MemoryFile*> sorted;
+  for (const auto& f : files)
+    if (!excluded_from_hash(f.rel_path)) sorted.push_back(&f);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const MemoryFile* a, const MemoryFile* b) { return a->rel_path < b->rel_path; });
+  Sha256 concat;
+  for (const MemoryFile* f : sorted) {
+    std::string hex;
+    if (f->lfs) {
+      Sha256 h;
+      h.update(std::span<const std::uint8_t>(f->bytes));
+      hex = h.finish_hex();
+    } else {
+      GitBlobSha1 h(f->bytes.size());
+      h.update(std::span<const std::uint8_t>(f->bytes));
+      auto r = h.finish_hex();
+      hex = r ? *r : std::string(40, '0');
+    }
+    concat.update(f->rel_path);
+    auto raw = hex_to_bytes(hex);
+    if (raw) concat.update(*raw);
+  }
+  return "sha256-" + concat.finish_hex();
+}
+
+BundleOutcome find_verified_bundle(const BundleRequest& req) {
+  BundleOutcome out;
+  out.repo_id = req.repo_id;
+  const std::string lock_object = req.lockfile.string();
+  auto lock = read_lockfile(req.lockfile);
+  if (!lock) {
+    const bool missing = lock.error().code == ErrorCode::lockfile_missing;
+    Error e = lock.error();
+    if (missing && e.hint.empty())
+      e.hint = "run `kernels lock` and `kernels download`, or set KERNELS_LOCKFILE";
+    return fail(std::move(out), missing ? FallbackReason::lockfile_missing
+                                        : FallbackReason::lockfile_invalid,
+                std::move(e));
+  }
+  const KernelLock* entry = lock->find(req.repo_id);
+  if (entry == nullptr)
+    return fail(std::move(out), FallbackReason::repo_not_locked,
+                make_error(ErrorCode::lockfile_stale, "no entry for " + req.repo_id, lock_object,
+                           "add the repo to [tool.kernels.dependencies] and run `kernels lock`, or "
+                           "name the locked repo with KERNELS_FA3_REPO / KERNELS_FA4_REPO"));
+  out.sha = entry->sha;
+
+  std::vector<std::string> names;
+  for (const auto& [name, _] : entry->variants) names.push_back(name);
+  SystemInfo system;
+  system.backend = Backend{"cuda", req.driver_cuda};
+  system.driver_cuda = req.driver_cuda;
+  system.compute_capability = req.compute_capability;
+  const VariantSelection selection = select_variant(names, system);
+  if (!selection.chosen) {
+    std::string listing;
+    for (const auto& d : selection.trace) listing += "\n  " + d.variant + ": " + d.reason;
+    return fail(std::move(out), FallbackReason::no_variant,
+                make_error(ErrorCode::no_variant,
+                           "no locked variant of " + req.repo_id + " fits compute capability " +
+                               req.compute_capability.str() + " with a CUDA " +
+                               req.driver_cuda.str() + " driver; available:" +
+                               (listing.empty() ? std::string(" none") : listing),
+                           lock_object, "lock a bundle built for this GPU, or use the built-in kernels"));
+  }
+  const std::string variant = *selection.chosen;
+  out.variant = variant;
+  auto vname = parse_variant_name(variant);
+  if (!vname || vname->kind != VariantName::Kind::cubin)
+    return fail(std::move(out), FallbackReason::no_variant,
+                make_error(ErrorCode::no_variant, "variant " + variant + " is not a cubin variant",
+                           lock_object, "lock a cubin-cu<MAJ><MIN>-sm<CC> variant"));
+  const VariantLock& vlock = entry->variants.at(variant);
+
+  const CacheLayout cache(req.cache_root);
+  auto tree = cache.read_tree(req.repo_id, entry->sha);
+  if (!tree) {
+    Error e = tree.error();
+    e.hint = "run `kernels download` so the cache holds " + req.repo_id + "@" + entry->sha;
+    return fail(std::move(out), FallbackReason::not_downloaded, std::move(e));
+  }
+  const auto tree_hashes = compute_variant_hashes(*tree);
+  const auto th = tree_hashes.find(variant);
+  if (th == tree_hashes.end() || th->second.hash != vlock.hash)
+    return fail(std::move(out), FallbackReason::integrity_mismatch,
+                make_error(ErrorCode::integrity_mismatch,
+                           "the cached tree of " + variant + " hashes to " +
+                               (th == tree_hashes.end() ? std::string("nothing") : th->second.hash) +
+                               ", the lock pins " + vlock.hash,
+                           cache.tree_path(req.repo_id, entry->sha).string(),
+                           "re-run `kernels download`; if it persists, the lock is stale"));
+
+  const std::string prefix = "build/" + variant + "/";
+  std::vector<MemoryFile> files;
+  for (const TreeEntry& t : *tree) {
+    if (!t.is_file || !std::string_view(t.path).starts_with(prefix)) continue;
+    const auto path = cache.snapshot_file(req.repo_id, entry->sha, t.path);
+    auto bytes = read_exact(path, t.content_size());
+    if (!bytes) {
+      const auto code = bytes.error().code;
+      return fail(std::move(out),
+                  code == ErrorCode::offline_not_cached ? FallbackReason::not_downloaded
+                                                        : FallbackReason::integrity_mismatch,
+                  std::move(bytes).error());
+    }
+    const FileDigest digest = t.digest();
+    if (auto r = check_bytes(*bytes, digest, path.string()); !r)
+      return fail(std::move(out), FallbackReason::integrity_mismatch, r.error());
+    files.push_back({t.path.substr(prefix.size()), digest.kind == FileDigest::Kind::sha256,
+                     std::move(*bytes)});
+  }
+  // The lock's hash, recomputed over the bytes that will be handed to the driver.
+  const std::string computed = variant_hash_of(files);
+  if (computed != vlock.hash)
+    return fail(std::move(out), FallbackReason::integrity_mismatch,
+                make_error(ErrorCode::integrity_mismatch,
+                           "bytes in memory hash to " + computed + ", the lock pins " + vlock.hash,
+                           cache.snapshot_dir(req.repo_id, entry->sha).string() + "/" + prefix,
+                           "re-run `kernels download`"));
+
+  auto find_file = [&](std::string_view name) -> MemoryFile* {
+    for (auto& f : files)
+      if (f.rel_path == name) return &f;
+    return nullptr;
+  };
+  const std::string manifest_object =
+      cache.snapshot_file(req.repo_id, entry->sha, prefix + std::string(kManifestFile)).string();
+  MemoryFile* manifest_file = find_file(kManifestFile);
+  MemoryFile* image_file = find_file(kImageFile);
+  if (manifest_file == nullptr || image_file == nullptr)
+    return fail(std::move(out), FallbackReason::abi_mismatch,
+                make_error(ErrorCode::no_variant,
+                           std::string("the variant has no ") +
+                               std::string(manifest_file == nullptr ? kManifestFile : kImageFile),
+                           cache.snapshot_dir(req.repo_id, entry->sha).string() + "/" + prefix,
+                           "a loader bundle holds attention.cubin and manifest.json"));
+  auto manifest = parse_bundle_manifest(
+      std::string_view(reinterpret_cast<const char*>(manifest_file->bytes.data()),
+                       manifest_file->bytes.size()),
+      manifest_object);
+  if (!manifest) return fail(std::move(out), FallbackReason::abi_mismatch, manifest.error());
+  auto covered = check_manifest(*manifest, req.family, *vname, manifest_object);
+  if (!covered) return fail(std::move(out), FallbackReason::abi_mismatch, covered.error());
+
+  VerifiedBundle bundle;
+  bundle.repo_id = req.repo_id;
+  bundle.sha = entry->sha;
+  bundle.variant = variant;
+  bundle.image = std::move(image_file->bytes);
+  bundle.manifest = std::move(*manifest);
+  bundle.covered = std::move(*covered);
+  out.bundle = std::move(bundle);
+  return out;
+}
+
+}  // namespace kernels::loader

@@ -1,0 +1,86 @@
+// A community kernel bundle: found through kernels.lock in the CLI's cache, read into memory,
+// verified against the lock over exactly those bytes, and its manifest checked against this
+// library's params ABI. Loading the verified image is the caller's job (same buffer).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kernels/lockfile/error.h"
+#include "kernels/lockfile/variant.h"
+#include "kernels/loader/loader.h"
+
+namespace kernels::loader {
+
+
+struct ManifestKernel {
+  std::string name;
+  int head_dim = 0;
+  int head_dim_v = 0;
+  std::string dtype;  // "fp16" | "bf16"
+  int threads = 0;
+  int smem_bytes = 0;
+};
+
+struct BundleManifest {
+  int format_version = 0;
+  std::string family;  // "fa3" | "fa4"
+  std::uint32_t params_abi = 0;
+  std::string arch;  // "sm90a"
+  std::string cuda;  // "13.0"
+  std::vector<ManifestKernel> kernels;
+};
+
+Result<BundleManifest> parse_bundle_manifest(std::string_view json, std::string_view source);
+
+// Checks a manifest against what this library can launch: family, params ABI, arch of the
+// variant, and for every kernel it lists, the configuration the launch plan assumes (a kernel
+// with another block size or shared memory would be launched wrongly). Returns the names of the
+// plan's kernels the manifest covers.
+Result<std::set<std::string>> check_manifest(const BundleManifest& manifest,
+                                             std::string_view family,
+                                             const VariantName& variant,
+                                             std::string_view source);
+
+struct BundleRequest {
+  std::filesystem::path lockfile;
+  std::filesystem::path cache_root;
+  std::string repo_id;
+  std::string family;  // expected manifest family
+  MajorMinor driver_cuda;
+  MajorMinor compute_capability;
+};
+
+struct VerifiedBundle {
+  std::string repo_id, sha, variant;
+  std::vector<std::uint8_t> image;  // attention.cubin, the bytes that were verified
+  BundleManifest manifest;
+  std::set<std::string> covered;  // kernels the plan may take from this bundle
+};
+
+struct BundleOutcome {
+  std::optional<VerifiedBundle> bundle;
+  FallbackReason reason = FallbackReason::none;  // when !bundle
+  Error error;                                   // when !bundle
+  // Filled as far as the search got, for the source report.
+  std::string repo_id, sha, variant;
+};
+
+// Lockfile -> lock entry -> variant -> tree -> files in memory -> hashes -> manifest. Zero network.
+BundleOutcome find_verified_bundle(const BundleRequest& request);
+
+// The variant hash (git_lfs_concat) of files held in memory: paths relative to the variant
+// directory, each hashed as the tree says (sha256 for LFS files, git blob sha1 otherwise).
+struct MemoryFile {
+  std::string rel_path;
+  bool lfs = false;
+  std::vector<std::uint8_t> bytes;
+};
+std::string variant_hash_of(const std::vector<MemoryFile>& files);
+
+}  // namespace kernels::loader

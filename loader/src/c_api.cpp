@@ -1,0 +1,241 @@
+// The C ABI: one process-wide Loader, created by kernels_loader_init or the first call. Errors
+// become a status and a per-thread message; no exception crosses this boundary.
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <string>
+
+#include "kernels/kernels_loader.h"
+#include "kernels/loader/loader.h"
+
+namespace {
+
+using kernels::Error;
+using kernels::ErrorCode;
+using kernels::loader::Loader;
+
+thread_local std::string t_last_error;
+
+std::mutex g_mutex;
+std::unique_ptr<Loader> g_loader;
+std::atomic<Loader*> g_loader_fast{nullptr};
+Error g_init_error;
+bool g_init_failed = false;
+std::string g_init_key;
+kl_log_sink g_sink = nullptr;
+void* g_sink_user = nullptr;
+
+int fail(const Error& e) {
+  t_last_error = e.message();
+  return static_cast<int>(e.code);
+}
+
+std::string options_key(const kl_options* o) {
+  if (o == nullptr) return "<defaults>";
+  auto s = [](const char* p) { return p ? std::string(p) : std::string("<env>"); };
+  return s(o->lockfile) + "|" + s(o->cache_dir) + "|" + s(o->fa3_repo) + "|" + s(o->fa4_repo) +
+         "|" + std::to_string(o->force_builtin);
+}
+
+int init_locked(const kl_options* o) {
+  const std::string key = options_key(o);
+  if (g_loader || g_init_failed) {
+    if (o != nullptr && key != g_init_key)
+      return fail(kernels::make_error(ErrorCode::usage,
+                                      "kernels_loader_init called again with different options",
+                                      "kernels_loader_init",
+                                      "initialise once, before the first attention call"));
+    if (g_init_failed) return fail(g_init_error);
+    return KL_OK;
+  }
+  kernels::loader::Options options;
+  if (o != nullptr) {
+    if (o->struct_size != sizeof(kl_options))
+      return fail(kernels::make_error(ErrorCode::usage, "kl_options.struct_size mismatch",
+                                      "kernels_loader_init",
+                                      "initialise it with kernels_loader_options_init()"));
+    if (o->lockfile) options.lockfile = o->lockfile;
+    if (o->cache_dir) options.cache_dir = o->cache_dir;
+    if (o->fa3_repo) options.fa3_repo = o->fa3_repo;
+    if (o->fa4_repo) options.fa4_repo = o->fa4_repo;
+    if (o->force_builtin >= 0) options.force_builtin = o->force_builtin != 0;
+  }
+  if (g_sink != nullptr) {
+    kl_log_sink sink = g_sink;
+    void* user = g_sink_user;
+    options.log = [sink, user](kernels::loader::LogLevel level, std::string_view msg) {
+      const std::string text(msg);
+      sink(static_cast<int>(level), text.c_str(), user);
+    };
+  }
+  g_init_key = key;
+  auto loader = Loader::create(std::move(options));
+  if (!loader) {
+    g_init_failed = true;
+    g_init_error = loader.error();
+    return fail(g_init_error);
+  }
+  g_loader = std::move(*loader);
+  g_loader_fast.store(g_loader.get(), std::memory_order_release);
+  return KL_OK;
+}
+
+Loader* get_loader(int* status) {
+  if (Loader* l = g_loader_fast.load(std::memory_order_acquire)) return l;
+  std::lock_guard lock(g_mutex);
+  *status = init_locked(nullptr);
+  return g_loader.get();
+}
+
+template <class F>
+int guarded(F&& f) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    t_last_error = "kernels_loader: out of host memory";
+    return KL_ERR_INTERNAL;
+  } catch (const std::exception& e) {
+    t_last_error = std::string("kernels_loader: internal error: ") + e.what();
+    return KL_ERR_INTERNAL;
+  } catch (...) {
+    t_last_error = "kernels_loader: internal error";
+    return KL_ERR_INTERNAL;
+  }
+}
+
+int null_arg(const char* what) {
+  t_last_error = std::string("kernels_loader: ") + what + " is NULL";
+  return KL_ERR_INVALID_ARGUMENT;
+}
+
+}  // namespace
+
+extern "C" {
+
+void kernels_loader_options_init(kl_options* o) {
+  if (o == nullptr) return;
+  std::memset(o, 0, sizeof *o);
+  o->struct_size = sizeof *o;
+  o->force_builtin = -1;
+}
+
+void kernels_loader_varlen_args_init(kl_varlen_args* a) {
+  if (a == nullptr) return;
+  std::memset(a, 0, sizeof *a);
+  a->struct_size = sizeof *a;
+  a->ver = 3;
+  a->max_seqlen_q = -1;
+  a->max_seqlen_k = -1;
+  a->window_left = a->window_right = -1;
+  a->num_splits = 1;  // FA3's varlen default
+  a->pack_gqa = -1;
+}
+
+void kernels_loader_kvcache_args_init(kl_kvcache_args* a) {
+  if (a == nullptr) return;
+  std::memset(a, 0, sizeof *a);
+  a->struct_size = sizeof *a;
+  a->ver = 3;
+  a->max_seqlen_q = -1;
+  a->window_left = a->window_right = -1;
+  a->rotary_interleaved = 1;
+  a->num_splits = 0;  // FA3's kvcache default: heuristic
+  a->pack_gqa = -1;
+}
+
+int kernels_loader_init(const kl_options* options) {
+  return guarded([&] {
+    std::lock_guard lock(g_mutex);
+    return init_locked(options);
+  });
+}
+
+void kernels_loader_set_log_sink(kl_log_sink sink, void* user) {
+  std::lock_guard lock(g_mutex);
+  g_sink = sink;
+  g_sink_user = user;
+}
+
+int kernels_loader_varlen_workspace_size(const kl_varlen_args* args, void* stream, size_t* bytes) {
+  if (args == nullptr) return null_arg("args");
+  if (bytes == nullptr) return null_arg("bytes");
+  return guarded([&] {
+    int status = KL_OK;
+    Loader* l = get_loader(&status);
+    if (l == nullptr) return status;
+    auto r = l->varlen_workspace_size(*args, stream);
+    if (!r) return fail(r.error());
+    *bytes = *r;
+    return static_cast<int>(KL_OK);
+  });
+}
+
+int kernels_loader_flash_attn_varlen_func(const kl_varlen_args* args, void* stream) {
+  if (args == nullptr) return null_arg("args");
+  return guarded([&] {
+    int status = KL_OK;
+    Loader* l = get_loader(&status);
+    if (l == nullptr) return status;
+    auto r = l->flash_attn_varlen_func(*args, stream);
+    return r ? static_cast<int>(KL_OK) : fail(r.error());
+  });
+}
+
+int kernels_loader_kvcache_workspace_size(const kl_kvcache_args* args, void* stream, size_t* bytes) {
+  if (args == nullptr) return null_arg("args");
+  if (bytes == nullptr) return null_arg("bytes");
+  return guarded([&] {
+    int status = KL_OK;
+    Loader* l = get_loader(&status);
+    if (l == nullptr) return status;
+    auto r = l->kvcache_workspace_size(*args, stream);
+    if (!r) return fail(r.error());
+    *bytes = *r;
+    return static_cast<int>(KL_OK);
+  });
+}
+
+int kernels_loader_flash_attn_with_kvcache(const kl_kvcache_args* args, void* stream) {
+  if (args == nullptr) return null_arg("args");
+  return guarded([&] {
+    int status = KL_OK;
+    Loader* l = get_loader(&status);
+    if (l == nullptr) return status;
+    auto r = l->flash_attn_with_kvcache(*args, stream);
+    return r ? static_cast<int>(KL_OK) : fail(r.error());
+  });
+}
+
+int kernels_loader_device_source(int device, int ver, kl_source_info* info) {
+  if (info == nullptr) return null_arg("info");
+  return guarded([&] {
+    std::memset(info, 0, sizeof *info);
+    int status = KL_OK;
+    Loader* l = get_loader(&status);
+    if (l == nullptr) return status;
+    auto r = l->device_source(device, ver);
+    if (!r) return fail(r.error());
+    auto copy = [](char* dst, std::size_t cap, const std::string& s) {
+      const std::size_t n = std::min(cap - 1, s.size());
+      std::memcpy(dst, s.data(), n);
+      dst[n] = '\0';
+    };
+    info->source = static_cast<int32_t>(r->source);
+    info->reason_code =
+        r->reason == kernels::loader::FallbackReason::none ? KL_OK : static_cast<int>(r->why.code);
+    if (r->reason != kernels::loader::FallbackReason::none)
+      copy(info->reason, sizeof info->reason,
+           std::string(kernels::loader::fallback_reason_name(r->reason)) + ": " + r->why.message());
+    copy(info->repo_id, sizeof info->repo_id, r->repo_id);
+    copy(info->sha, sizeof info->sha, r->sha);
+    copy(info->variant, sizeof info->variant, r->variant);
+    return static_cast<int>(KL_OK);
+  });
+}
+
+const char* kernels_loader_last_error(void) { return t_last_error.c_str(); }
+
+int kernels_loader_abi_version(void) { return KERNELS_LOADER_ABI_VERSION; }
+
+}  // extern "C"

@@ -1,0 +1,483 @@
+// The loader: per-device, per-family state created lazily and published through atomics, so a
+// call after the first on a device takes no lock. Everything a call needs from the driver is
+// resolved when the device is first used (functions, shared-memory attributes), so a call is
+// validation + plan + at most two cuLaunchKernel.
+#include "kernels/loader/loader.h"
+
+#include <array>
+#include <atomic>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+#include <vector>
+
+#include "bundle.h"
+#include "kernels/attention/launch_plan.h"
+#include "validate.h"
+
+#ifdef KERNELS_HAVE_BUILTIN_IMAGE
+#include "kernels/attention/builtin_image.h"
+#endif
+
+namespace kernels::loader {
+namespace {
+
+constexpr int kFamilies = 2;  // ver 3, ver 4
+int family_index(int ver) { return ver == 4 ? 1 : 0; }
+const char* family_name(int ver) { return ver == 4 ? "fa4" : "fa3"; }
+constexpr unsigned kDefaultSmemLimit = 48 * 1024;
+
+using FunctionMap = std::unordered_map<std::string_view, Function>;
+
+bool truthy(const std::optional<std::string>& v) {
+  if (!v) return false;
+  std::string s;
+  for (char c : *v) s += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s == "1" || s == "true" || s == "yes" || s == "y" || s == "on";
+}
+
+// A verified bundle loaded into the driver; shared by every device that selects it.
+struct LoadedBundle {
+  BundleOutcome outcome;  // outcome.bundle set when verification passed
+  FallbackReason reason = FallbackReason::none;
+  Error error;
+  Library library = nullptr;
+  std::unordered_map<std::string_view, Kernel> kernels;  // keys: kernel_table() names
+};
+
+struct FamilyState {
+  DeviceSource source;
+  FunctionMap bundle_functions;  // empty unless source.source == bundle
+};
+
+struct DeviceState {
+  DeviceProperties props;
+  Context context = nullptr;
+  FunctionMap builtin_functions;
+  std::mutex family_mutex;
+  std::array<std::atomic<FamilyState*>, kFamilies> family{};
+  std::array<std::unique_ptr<FamilyState>, kFamilies> family_owned;
+};
+
+struct Slot {
+  std::mutex mutex;
+  std::atomic<DeviceState*> state{nullptr};
+  std::unique_ptr<DeviceState> owned;
+};
+
+Error from_violation(const ArgViolation& v, std::string_view entry) {
+  return make_error(ErrorCode::usage, v.message + " [" + v.rule + "]",
+                    std::string(entry) + ": " + v.argument, v.hint);
+}
+
+}  // namespace
+
+struct Loader::Impl {
+  Options options;
+  std::shared_ptr<Driver> driver;
+  std::filesystem::path lockfile, cache_root;
+  std::string repos[kFamilies];
+  bool force_builtin = false;
+
+  Library builtin_library = nullptr;
+  std::unordered_map<std::string_view, Kernel> builtin_kernels;
+  std::unordered_map<std::string_view, const attention::KernelInfo*> table;
+
+  std::vector<std::unique_ptr<Slot>> slots;
+
+  std::mutex bundles_mutex;
+  std::map<std::string, std::shared_ptr<LoadedBundle>> bundles;  // by family + cc + driver
+
+  std::mutex log_mutex;
+  std::set<FallbackReason> warned;
+
+  ~Impl() {
+    for (auto& [_, b] : bundles)
+      if (b->library != nullptr) driver->unload_library(b->library);
+    if (builtin_library != nullptr) driver->unload_library(builtin_library);
+    for (std::size_t i = 0; i < slots.size(); ++i)
+      if (slots[i]->owned) driver->release_primary_context(static_cast<int>(i));
+  }
+
+  void log(LogLevel level, const std::string& message) {
+    if (options.log) {
+      options.log(level, message);
+    } else if (level >= LogLevel::warning) {
+      std::fprintf(stderr, "kernels_loader: %s: %s\n", level == LogLevel::warning ? "warning" : "error",
+                   message.c_str());
+    }
+  }
+
+  void warn_once(FallbackReason reason, const std::string& message) {
+    {
+      std::lock_guard lock(log_mutex);
+      if (!warned.insert(reason).second) return;
+    }
+    log(LogLevel::warning, message);
+  }
+
+  Result<void> load_builtin(std::span<const std::uint8_t> image) {
+    auto lib = driver->load_library(image, "built-in attention kernels");
+    if (!lib) return lib.error();
+    builtin_library = *lib;
+    for (const auto& info : attention::kernel_table()) {
+      auto k = driver->library_kernel(builtin_library, info.name);
+      if (!k) {
+        Error e = k.error();
+        e.what = "the built-in image lacks kernel " + std::string(info.name) + ": " + e.what;
+        e.hint = "this library was built inconsistently; rebuild it";
+        return e;
+      }
+      builtin_kernels.emplace(info.name, *k);
+    }
+    return ok();
+  }
+
+  // Resolves kernels in one context and raises their shared-memory limit once.
+  Result<void> resolve_functions(const std::unordered_map<std::string_view, Kernel>& kernels,
+                                 Context context, FunctionMap& out) {
+    for (const auto& [name, kernel] : kernels) {
+      auto fn = driver->kernel_function(kernel, context);
+      if (!fn) return fn.error();
+      const auto it = table.find(name);
+      if (it != table.end() && static_cast<unsigned>(it->second->smem_bytes) > kDefaultSmemLimit) {
+        if (auto r = driver->set_max_dynamic_smem(*fn, context, it->second->smem_bytes); !r)
+          return r.error();
+      }
+      out.emplace(name, *fn);
+    }
+    return ok();
+  }
+
+  Result<DeviceState*> device_state(int ordinal) {
+    if (ordinal < 0 || ordinal >= static_cast<int>(slots.size()))
+      return make_error(ErrorCode::no_device,
+                        "device " + std::to_string(ordinal) + " does not exist (" +
+                            std::to_string(slots.size()) + " visible)",
+                        "cuda:" + std::to_string(ordinal));
+    Slot& slot = *slots[ordinal];
+    if (DeviceState* s = slot.state.load(std::memory_order_acquire)) return s;
+    std::lock_guard lock(slot.mutex);
+    if (DeviceState* s = slot.state.load(std::memory_order_acquire)) return s;
+    auto state = std::make_unique<DeviceState>();
+    auto props = driver->device_properties(ordinal);
+    if (!props) return props.error();
+    state->props = *props;
+    auto ctx = driver->retain_primary_context(ordinal);
+    if (!ctx) return ctx.error();
+    state->context = *ctx;
+    if (auto r = resolve_functions(builtin_kernels, state->context, state->builtin_functions); !r) {
+      driver->release_primary_context(ordinal);
+      Error e = r.error();
+      e.what = "the built-in kernels do not load on cuda:" + std::to_string(ordinal) + " (" +
+               state->props.name + ", sm_" + std::to_string(state->props.compute_capability.major) +
+               std::to_string(state->props.compute_capability.minor) + "): " + e.what;
+      return e;
+    }
+    slot.owned = std::move(state);
+    slot.state.store(slot.owned.get(), std::memory_order_release);
+    return slot.owned.get();
+  }
+
+  std::shared_ptr<LoadedBundle> loaded_bundle(int ver, const DeviceProperties& props,
+                                              MajorMinor driver_cuda) {
+    const std::string key = std::string(family_name(ver)) + "/" + props.compute_capability.str() +
+                            "/" + driver_cuda.str();
+    std::lock_guard lock(bundles_mutex);
+    if (auto it = bundles.find(key); it != bundles.end()) return it->second;
+    auto b = std::make_shared<LoadedBundle>();
+    BundleRequest req{lockfile, cache_root, repos[family_index(ver)], family_name(ver), driver_cuda,
+                      props.compute_capability};
+    b->outcome = find_verified_bundle(req);
+    if (!b->outcome.bundle) {
+      b->reason = b->outcome.reason;
+      b->error = b->outcome.error;
+    } else {
+      const VerifiedBundle& vb = *b->outcome.bundle;
+      auto lib = driver->load_library(vb.image, vb.repo_id + "@" + vb.sha + ":" + vb.variant);
+      if (!lib) {
+        b->reason = FallbackReason::load_failed;
+        b->error = lib.error();
+      } else {
+        b->library = *lib;
+        for (const std::string& name : vb.covered) {
+          const auto it = table.find(name);
+          auto k = driver->library_kernel(b->library, it->first.data());
+          if (!k) {
+            b->reason = FallbackReason::load_failed;
+            b->error = make_error(ErrorCode::no_variant,
+                                  "the manifest lists kernel " + name + " but the image lacks it: " +
+                                      k.error().what,
+                                  vb.repo_id + "@" + vb.sha + ":" + vb.variant,
+                                  "the bundle is inconsistent; re-publish it");
+            break;
+          }
+          b->kernels.emplace(it->first, *k);
+        }
+        if (b->reason != FallbackReason::none) {
+          driver->unload_library(b->library);
+          b->library = nullptr;
+          b->kernels.clear();
+        }
+      }
+    }
+    bundles.emplace(key, b);
+    return b;
+  }
+
+  FamilyState* family_state(DeviceState& dev, int ver) {
+    const int fi = family_index(ver);
+    if (FamilyState* f = dev.family[fi].load(std::memory_order_acquire)) return f;
+    std::lock_guard lock(dev.family_mutex);
+    if (FamilyState* f = dev.family[fi].load(std::memory_order_acquire)) return f;
+    auto fam = std::make_unique<FamilyState>();
+    DeviceSource& src = fam->source;
+    const std::string where = "cuda:" + std::to_string(dev.props.ordinal) + " (ver=" +
+                              std::to_string(ver) + ", " + family_name(ver) + ")";
+    if (force_builtin) {
+      src.reason = FallbackReason::forced_builtin;
+      src.why = make_error(ErrorCode::usage, "KERNELS_USE_BUILTIN is set", "KERNELS_USE_BUILTIN");
+    } else if (auto cuda = driver->cuda_version(); !cuda) {
+      src.reason = FallbackReason::no_variant;
+      src.why = cuda.error();
+    } else {
+      auto b = loaded_bundle(ver, dev.props, *cuda);
+      src.repo_id = b->outcome.repo_id;
+      src.sha = b->outcome.sha;
+      src.variant = b->outcome.variant;
+      src.reason = b->reason;
+      src.why = b->error;
+      if (b->reason == FallbackReason::none) {
+        if (auto r = resolve_functions(b->kernels, dev.context, fam->bundle_functions); !r) {
+          src.reason = FallbackReason::load_failed;
+          src.why = r.error();
+          fam->bundle_functions.clear();
+        }
+      }
+    }
+    if (src.reason == FallbackReason::none) {
+      src.source = Source::bundle;
+      log(LogLevel::info, where + ": using " + src.repo_id + "@" + src.sha + " variant " + src.variant);
+    } else if (ver == 3) {
+      src.source = Source::builtin;
+      warn_once(src.reason, where + ": using the built-in attention kernels (" +
+                                std::string(fallback_reason_name(src.reason)) + "): " +
+                                src.why.message());
+    } else {
+      src.source = Source::unavailable;
+      log(LogLevel::error, where + ": no kernels (" + std::string(fallback_reason_name(src.reason)) +
+                               "): " + src.why.message());
+    }
+    dev.family_owned[fi] = std::move(fam);
+    dev.family[fi].store(dev.family_owned[fi].get(), std::memory_order_release);
+    return dev.family_owned[fi].get();
+  }
+
+  // The stream's device, set up on first use. Only primary contexts are served.
+  Result<DeviceState*> stream_device(Stream stream) {
+    auto ctx = driver->stream_context(stream);
+    if (!ctx) return ctx.error();
+    for (const auto& slot : slots) {
+      DeviceState* s = slot->state.load(std::memory_order_acquire);
+      if (s != nullptr && s->context == *ctx) return s;
+    }
+    auto ordinal = driver->context_device(*ctx);
+    if (!ordinal) return ordinal.error();
+    auto dev = device_state(*ordinal);
+    if (!dev) return dev;
+    if ((*dev)->context != *ctx)
+      return make_error(ErrorCode::usage,
+                        "the stream belongs to a context that is not the primary context of cuda:" +
+                            std::to_string(*ordinal),
+                        "stream",
+                        "use streams of the device's primary context (the runtime API and PyTorch do)");
+    return dev;
+  }
+
+  static attention::DeviceFacts facts(const DeviceProperties& p, int sm_margin) {
+    return {p.compute_capability.major, p.compute_capability.minor, p.sm_count - sm_margin,
+            p.max_smem_per_block_optin};
+  }
+
+  struct Prepared {
+    DeviceState* dev = nullptr;
+    ValidatedCall call;
+    attention::DeviceFacts facts{};
+  };
+
+  template <class Args, class Validate>
+  Result<Prepared> prepare(const Args& args, Stream stream, Validate validate, std::string_view entry) {
+    auto dev = stream_device(stream);
+    if (!dev) return dev.error();
+    Prepared p;
+    p.dev = *dev;
+    p.call = validate(args, p.dev->props);
+    if (p.call.violation) return from_violation(*p.call.violation, entry);
+    p.facts = facts(p.dev->props, args.sm_margin);
+    return p;
+  }
+
+  Result<void> run(Prepared& p, int ver, void* workspace, std::size_t workspace_bytes,
+                   Stream stream, std::string_view entry) {
+    FamilyState* fam = family_state(*p.dev, ver);
+    if (fam->source.source == Source::unavailable)
+      return make_error(ErrorCode::no_variant,
+                        std::string("ver=") + std::to_string(ver) + " (" + family_name(ver) +
+                            ") has no kernels for cuda:" + std::to_string(p.dev->props.ordinal) +
+                            ": " + std::string(fallback_reason_name(fam->source.reason)) + ": " +
+                            fam->source.why.message(),
+                        std::string(entry) + ": ver",
+                        ver == 4 ? "ver=4 is served only by a locked, downloaded FA4 bundle "
+                                   "(KERNELS_FA4_REPO); use ver=3 for the built-in kernels"
+                                 : "");
+    if (p.call.empty) return ok();
+    auto plan = attention::plan_forward(p.call.params, p.facts, workspace, workspace_bytes);
+    if (!plan) {
+      Error e = plan.error();
+      e.object = std::string(entry) + ": " + e.object;
+      return e;
+    }
+    Function fns[2] = {nullptr, nullptr};
+    for (unsigned i = 0; i < plan->count; ++i) {
+      const char* name = plan->launches[i].kernel_name;
+      if (fam->source.source == Source::bundle) {
+        if (auto it = fam->bundle_functions.find(name); it != fam->bundle_functions.end()) {
+          fns[i] = it->second;
+          continue;
+        }
+        if (ver == 4)
+          return make_error(ErrorCode::no_variant,
+                            std::string("the FA4 bundle has no kernel ") + name + " for this shape",
+                            std::string(entry), "lock an FA4 bundle that covers this head dim and dtype");
+        warn_once(FallbackReason::shape_not_covered,
+                  "cuda:" + std::to_string(p.dev->props.ordinal) + ": bundle " +
+                      fam->source.repo_id + "@" + fam->source.sha + " has no kernel " + name +
+                      "; this shape uses the built-in kernels");
+      }
+      auto it = p.dev->builtin_functions.find(name);
+      if (it == p.dev->builtin_functions.end())
+        return make_error(ErrorCode::internal,
+                          std::string("the launch plan names kernel ") + name +
+                              " which the built-in image lacks",
+                          std::string(entry), "please report this");
+      fns[i] = it->second;
+    }
+    for (unsigned i = 0; i < plan->count; ++i) {
+      const auto& l = plan->launches[i];
+      void* params = const_cast<void*>(l.params_ptr());
+      LaunchConfig cfg;
+      cfg.function = fns[i];
+      cfg.context = p.dev->context;
+      cfg.stream = stream;
+      for (int d = 0; d < 3; ++d) {
+        cfg.grid[d] = l.grid[d];
+        cfg.block[d] = l.block[d];
+      }
+      cfg.smem_bytes = l.smem_bytes;
+      cfg.args = &params;
+      if (auto r = driver->launch(cfg); !r) {
+        Error e = r.error();
+        e.object = std::string(entry) + ": " + l.kernel_name;
+        return e;
+      }
+    }
+    return ok();
+  }
+};
+
+Loader::Loader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Loader::~Loader() = default;
+
+Result<std::unique_ptr<Loader>> Loader::create(Options options) {
+  auto impl = std::make_unique<Impl>();
+  if (!options.env) options.env = process_env();
+  const EnvLookup& env = options.env;
+  impl->lockfile = options.lockfile ? *options.lockfile : resolve_lockfile_path(env);
+  impl->cache_root = options.cache_dir ? *options.cache_dir : resolve_cache_root(env);
+  auto repo = [&](const std::optional<std::string>& opt, std::string_view var, std::string_view def) {
+    if (opt && !opt->empty()) return *opt;
+    if (auto v = env(var); v && !v->empty()) return *v;
+    return std::string(def);
+  };
+  impl->repos[0] = repo(options.fa3_repo, "KERNELS_FA3_REPO", kDefaultFa3Repo);
+  impl->repos[1] = repo(options.fa4_repo, "KERNELS_FA4_REPO", kDefaultFa4Repo);
+  impl->force_builtin =
+      options.force_builtin ? *options.force_builtin : truthy(env("KERNELS_USE_BUILTIN"));
+  for (const auto& info : attention::kernel_table()) impl->table.emplace(info.name, &info);
+
+  std::span<const std::uint8_t> image;
+  if (options.builtin_image) {
+    image = *options.builtin_image;
+  } else {
+#ifdef KERNELS_HAVE_BUILTIN_IMAGE
+    const auto bytes = attention::builtin_image();
+    image = std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                                          bytes.size());
+#endif
+  }
+  if (image.empty())
+    return make_error(ErrorCode::no_variant, "this build carries no built-in attention kernels",
+                      "libkernels_loader", "rebuild with nvcc available (KERNELS_WITH_CUDA=ON)");
+
+  if (options.driver) {
+    impl->driver = options.driver;
+  } else {
+    auto d = open_cuda_driver();
+    if (!d) return d.error();
+    impl->driver = *d;
+  }
+  auto count = impl->driver->device_count();
+  if (!count) return count.error();
+  if (*count <= 0)
+    return make_error(ErrorCode::no_device, "no CUDA device is visible", impl->driver->describe(),
+                      "check CUDA_VISIBLE_DEVICES and nvidia-smi");
+  for (int i = 0; i < *count; ++i) impl->slots.push_back(std::make_unique<Slot>());
+  impl->options = std::move(options);
+  if (auto r = impl->load_builtin(image); !r) {
+    Error e = r.error();
+    e.what = "the built-in attention kernels failed to load: " + e.what;
+    return e;
+  }
+  return std::unique_ptr<Loader>(new Loader(std::move(impl)));
+}
+
+Result<std::size_t> Loader::varlen_workspace_size(const kl_varlen_args& args, Stream stream) {
+  auto p = impl_->prepare(args, stream, validate_varlen, "flash_attn_varlen_func");
+  if (!p) return p.error();
+  if (p->call.empty) return std::size_t{0};
+  return attention::workspace_size(p->call.params, p->facts);
+}
+
+Result<void> Loader::flash_attn_varlen_func(const kl_varlen_args& args, Stream stream) {
+  auto p = impl_->prepare(args, stream, validate_varlen, "flash_attn_varlen_func");
+  if (!p) return p.error();
+  return impl_->run(*p, args.ver, args.workspace, args.workspace_bytes, stream,
+                    "flash_attn_varlen_func");
+}
+
+Result<std::size_t> Loader::kvcache_workspace_size(const kl_kvcache_args& args, Stream stream) {
+  auto p = impl_->prepare(args, stream, validate_kvcache, "flash_attn_with_kvcache");
+  if (!p) return p.error();
+  if (p->call.empty) return std::size_t{0};
+  return attention::workspace_size(p->call.params, p->facts);
+}
+
+Result<void> Loader::flash_attn_with_kvcache(const kl_kvcache_args& args, Stream stream) {
+  auto p = impl_->prepare(args, stream, validate_kvcache, "flash_attn_with_kvcache");
+  if (!p) return p.error();
+  return impl_->run(*p, args.ver, args.workspace, args.workspace_bytes, stream,
+                    "flash_attn_with_kvcache");
+}
+
+Result<DeviceSource> Loader::device_source(int device, int ver) {
+  if (ver != 3 && ver != 4)
+    return make_error(ErrorCode::usage, "unknown flash attention version " + std::to_string(ver),
+                      "ver", "ver is 3 or 4");
+  auto dev = impl_->device_state(device);
+  if (!dev) return dev.error();
+  return impl_->family_state(**dev, ver)->source;
+}
+
+}  // namespace kernels::loader
