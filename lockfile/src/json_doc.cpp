@@ -104,8 +104,8 @@ void append_utf8(std::string& out, char32_t cp) {
 
 class Parser {
  public:
-  Parser(std::string_view text, std::string_view source, int max_depth)
-      : s_(text), source_(source), max_depth_(max_depth) {}
+  Parser(std::string_view text, std::string_view source, Limits limits)
+      : s_(text), source_(source), max_depth_(limits.max_depth), max_values_(limits.max_values) {}
 
   Result<Value> run() {
     if (auto e = precheck()) return std::move(*e);
@@ -176,6 +176,10 @@ class Parser {
 
   bool parse_value(Value& v, int depth) {
     if (i_ >= s_.size()) return set_error(i_, "unexpected end of file: expected a value");
+    if (++values_ > max_values_) {
+      return set_error(i_, "more than " + std::to_string(max_values_) + " JSON values",
+                       "this is far larger than any file this tool writes; regenerate it");
+    }
     v.offset = i_;
     const char c = s_[i_];
     switch (c) {
@@ -414,15 +418,17 @@ class Parser {
   std::string_view s_;
   std::string_view source_;
   int max_depth_;
+  std::size_t max_values_;
+  std::size_t values_ = 0;
   std::size_t i_ = 0;
   std::optional<Error> error_;
 };
 
 }  // namespace
 
-Result<Value> parse(std::string_view text, std::string_view source, int max_depth) {
+Result<Value> parse(std::string_view text, std::string_view source, Limits limits) {
   try {
-    return Parser(text, source, max_depth).run();
+    return Parser(text, source, limits).run();
   } catch (const std::bad_alloc&) {
     return make_error(ErrorCode::lockfile_invalid, "out of memory while parsing JSON",
                       std::string(source), "the file is far larger than any real one");

@@ -41,11 +41,14 @@ struct Member {
 
 const char* type_name(Value::Type type);
 
-inline constexpr int kMaxDepth = 64;
+struct Limits {
+  int max_depth = 64;                     // bounds the parser's recursion, so its stack
+  std::size_t max_values = std::size_t{1} << 18;  // bounds memory (~100 bytes per value)
+};
 
 // Parses one document. Errors are ErrorCode::lockfile_invalid with Error::object
 // "<source>:<line>:<column>".
-Result<Value> parse(std::string_view text, std::string_view source, int max_depth = kMaxDepth);
+Result<Value> parse(std::string_view text, std::string_view source, Limits limits = {});
 
 // "<source>:<line>:<column>" for a byte offset (1-based line; column counts code points).
 std::string location(std::string_view text, std::string_view source, std::size_t offset);

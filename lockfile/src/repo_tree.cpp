@@ -89,8 +89,11 @@ class TreeReader {
     return h;
   }
 
+  // A tree of 10^5 files is about 10^6 values; the cap stays far above that.
+  static constexpr json::Limits kTreeLimits{64, std::size_t{1} << 24};
+
   Result<RepoTree> listing() const {
-    auto doc = json::parse(text_, source_);
+    auto doc = json::parse(text_, source_, kTreeLimits);
     if (!doc) return std::move(doc).error();
     if (doc->type != json::Value::Type::array) {
       return at(doc->offset, std::string("expected a JSON array of tree entries, found ") +
@@ -155,7 +158,7 @@ class TreeReader {
   }
 
   Result<RepoTree> cache() const {
-    auto doc = json::parse(text_, source_);
+    auto doc = json::parse(text_, source_, kTreeLimits);
     if (!doc) return std::move(doc).error();
     if (doc->type != json::Value::Type::object) {
       return at(doc->offset, std::string("expected a JSON object {\"format_version\", "
