@@ -72,6 +72,16 @@ bool is_ref_name(std::string_view ref) {
   });
 }
 
+// A revision directory name: a commit normally, but any single safe path component is accepted
+// by the path accessors so callers can list what is on disk; writers require a commit.
+bool is_path_component(std::string_view s) {
+  if (s.empty() || s.size() > 255 || s == "." || s == "..") return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-' || c == '+';
+  });
+}
+
 bool is_etag(std::string_view etag) { return is_lower_hex(etag, 40) || is_lower_hex(etag, 64); }
 
 Error unsafe(std::string what, std::string_view object) {
@@ -166,27 +176,50 @@ fs::path CacheLayout::blob_path(std::string_view repo_id, std::string_view etag)
   return blobs_dir(repo_id) / std::string(etag);
 }
 
+fs::path CacheLayout::snapshots_dir(std::string_view repo_id) const {
+  if (!is_repo_id(repo_id)) return invalid_path();
+  return repo_dir(repo_id) / "snapshots";
+}
+
+fs::path CacheLayout::refs_dir(std::string_view repo_id) const {
+  if (!is_repo_id(repo_id)) return invalid_path();
+  return repo_dir(repo_id) / "refs";
+}
+
+fs::path CacheLayout::trees_dir(std::string_view repo_id) const {
+  if (!is_repo_id(repo_id)) return invalid_path();
+  return repo_dir(repo_id) / "trees";
+}
+
 fs::path CacheLayout::snapshot_dir(std::string_view repo_id, std::string_view commit) const {
-  if (!check_names(repo_id, commit) || commit.empty()) return invalid_path();
-  return repo_dir(repo_id) / "snapshots" / std::string(commit);
+  if (!is_repo_id(repo_id) || !is_path_component(commit)) return invalid_path();
+  return snapshots_dir(repo_id) / std::string(commit);
 }
 
 fs::path CacheLayout::snapshot_file(std::string_view repo_id, std::string_view commit,
                                     std::string_view repo_path) const {
-  if (!check_names(repo_id, commit, repo_path) || commit.empty() || repo_path.empty()) {
+  if (!is_safe_repo_path(repo_path)) return invalid_path();
+  const fs::path dir = snapshot_dir(repo_id, commit);
+  if (dir == invalid_path()) return dir;
+  return dir / std::string(repo_path);
+}
+
+fs::path CacheLayout::no_exist_path(std::string_view repo_id, std::string_view commit,
+                                    std::string_view repo_path) const {
+  if (!is_repo_id(repo_id) || !is_path_component(commit) || !is_safe_repo_path(repo_path)) {
     return invalid_path();
   }
-  return snapshot_dir(repo_id, commit) / std::string(repo_path);
+  return repo_dir(repo_id) / ".no_exist" / std::string(commit) / std::string(repo_path);
 }
 
 fs::path CacheLayout::ref_path(std::string_view repo_id, std::string_view ref) const {
   if (!check_names(repo_id, {}, {}, {}, ref) || ref.empty()) return invalid_path();
-  return repo_dir(repo_id) / "refs" / std::string(ref);
+  return refs_dir(repo_id) / std::string(ref);
 }
 
 fs::path CacheLayout::tree_path(std::string_view repo_id, std::string_view commit) const {
-  if (!check_names(repo_id, commit) || commit.empty()) return invalid_path();
-  return repo_dir(repo_id) / "trees" / (std::string(commit) + ".json");
+  if (!is_repo_id(repo_id) || !is_path_component(commit)) return invalid_path();
+  return trees_dir(repo_id) / (std::string(commit) + ".json");
 }
 
 fs::path CacheLayout::lock_path(std::string_view repo_id, std::string_view etag) const {

@@ -72,6 +72,30 @@ TEST_CASE("layout paths are exactly huggingface_hub's", "[cache]") {
   CHECK(c.tree_path(kRepo, kCommit) ==
         "/c/kernels--kernels-community--relu/trees/" + kCommit + ".json");
   CHECK(c.lock_path(kRepo, kEtag) == "/c/.locks/kernels--kernels-community--relu/" + kEtag + ".lock");
+  CHECK(c.snapshots_dir(kRepo) == "/c/kernels--kernels-community--relu/snapshots");
+  CHECK(c.refs_dir(kRepo) == "/c/kernels--kernels-community--relu/refs");
+  CHECK(c.trees_dir(kRepo) == "/c/kernels--kernels-community--relu/trees");
+  CHECK(c.no_exist_path(kRepo, kCommit, "kernel-status.toml") ==
+        "/c/kernels--kernels-community--relu/.no_exist/" + kCommit + "/kernel-status.toml");
+}
+
+TEST_CASE("path accessors accept any safe revision directory name; writers need a commit",
+          "[cache]") {
+  CacheLayout c("/c");
+  // A cache listing walks snapshots/ and names whatever directories it finds.
+  CHECK(c.snapshot_dir(kRepo, "0").parent_path() == c.snapshots_dir(kRepo));
+  CHECK(c.tree_path(kRepo, "main") == c.trees_dir(kRepo) / "main.json");
+  for (const char* bad : {"", ".", "..", "a/b", "../x", "a\\b"}) {
+    INFO(bad);
+    CHECK(c.snapshot_dir(kRepo, bad).string().rfind("/dev/null/", 0) == 0);
+    CHECK(c.tree_path(kRepo, bad).string().rfind("/dev/null/", 0) == 0);
+  }
+  kernels::test::ScratchDir dir;
+  CacheLayout real(dir.path());
+  auto w = real.write_tree(kRepo, "main", {});
+  REQUIRE_FALSE(w.ok());
+  CHECK(w.error().code == ErrorCode::unsafe);
+  CHECK_FALSE(real.link_snapshot_file(kRepo, "main", "a.txt", kEtag).ok());
 }
 
 TEST_CASE("invalid ids and traversal paths never reach a path join", "[cache]") {

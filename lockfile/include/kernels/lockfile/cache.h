@@ -10,6 +10,7 @@
 //       blobs/<etag>                        etag = git sha1 (40 hex) or sha256 (64 hex)
 //       snapshots/<commit>/<path>           relative symlink to ../../blobs/<etag> (or a copy)
 //       trees/<commit>.json                 the tree at that commit (repo_tree.h)
+//       .no_exist/<commit>/<path>           empty marker: the Hub said this file does not exist
 #pragma once
 
 #include <filesystem>
@@ -37,11 +38,13 @@ std::filesystem::path resolve_lockfile_path(const EnvLookup& env = process_env()
 // "kernels--org--name"
 std::string repo_folder_name(std::string_view repo_id);
 
-// Ids and names are validated before any path join: a repo id must pass is_repo_id, a commit is
-// 40 lowercase hex, an etag 40 or 64 lowercase hex, a ref and a repo path pass is_safe_repo_path.
-// The path accessors cannot fail, so for invalid input they return a path under /dev/null, which
-// can never be created or opened (nothing under it is reachable); the Result-returning members
-// and check_names() say what is wrong.
+// Ids and names are validated before any path join: a repo id must pass is_repo_id, an etag is 40
+// or 64 lowercase hex, a ref and a repo path pass is_safe_repo_path. Writers (write_ref,
+// write_tree, link_snapshot_file) require a commit of 40 lowercase hex; the path accessors accept
+// any single safe path component as the revision directory, so a cache listing can name what is
+// on disk. The accessors cannot fail, so for invalid input they return a path under /dev/null,
+// which can never be created or opened (nothing under it is reachable); the Result-returning
+// members and check_names() say what is wrong.
 class CacheLayout {
  public:
   explicit CacheLayout(std::filesystem::path root);
@@ -58,12 +61,17 @@ class CacheLayout {
   std::filesystem::path repo_dir(std::string_view repo_id) const;
   std::filesystem::path blobs_dir(std::string_view repo_id) const;
   std::filesystem::path blob_path(std::string_view repo_id, std::string_view etag) const;
+  std::filesystem::path snapshots_dir(std::string_view repo_id) const;  // .../snapshots
+  std::filesystem::path refs_dir(std::string_view repo_id) const;       // .../refs
+  std::filesystem::path trees_dir(std::string_view repo_id) const;      // .../trees
   std::filesystem::path snapshot_dir(std::string_view repo_id, std::string_view commit) const;
   std::filesystem::path snapshot_file(std::string_view repo_id, std::string_view commit,
                                       std::string_view repo_path) const;
   std::filesystem::path ref_path(std::string_view repo_id, std::string_view ref) const;
   std::filesystem::path tree_path(std::string_view repo_id, std::string_view commit) const;
   std::filesystem::path lock_path(std::string_view repo_id, std::string_view etag) const;
+  std::filesystem::path no_exist_path(std::string_view repo_id, std::string_view commit,
+                                      std::string_view repo_path) const;
 
   // refs: written atomically, no trailing newline; read with surrounding whitespace stripped.
   Result<void> write_ref(std::string_view repo_id, std::string_view ref,
