@@ -181,6 +181,11 @@ Result<LaunchPlan> plan_forward(FwdParams p, const DeviceFacts& device, void* wo
       return usage("q/k/v strides must be multiples of 8 elements (16 bytes)",
                    "FwdParams.*_stride");
 
+  for (int64_t s : {p.out_batch_stride, p.out_row_stride, p.out_head_stride})
+    if (s % 2 != 0)
+      return usage("out strides must be even (the kernels store element pairs)",
+                   "FwdParams.out_*_stride");
+
   const int splits = choose_num_splits(p, device);
   p.num_splits = splits;
   const long long m_blocks = ceil_div(std::max<long long>(packed_rows(p), 1), fwd->block_m);

@@ -1,0 +1,439 @@
+// Attention forward (FlashAttention-2 structure, FA3 semantics) with mma.sync, ldmatrix and
+// cp.async. One block computes kBlockM packed query rows of one (batch, kv head, split): the
+// h/h_k query heads that share a kv head are packed into the rows (row m = position m / G, head
+// m % G), so each K/V byte is read once per kv head. Causal, window, softcap, paging, varlen,
+// sinks, LSE and splits are runtime flags; head dims and dtype are template parameters.
+//
+// Pipeline per key block (FA2): wait K -> issue V load -> S = Q K^T -> mask, online softmax ->
+// wait V -> issue next K load -> O += P V. Keys are walked from the last block down, so the
+// blocks that need masks come first and the rest run unmasked.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/attention/params.h"
+#include "kernels/common/mma.cuh"
+#include "kernels/common/softmax.cuh"
+#include "kernels/common/swizzle.cuh"
+
+namespace kernels::attention {
+
+constexpr int pad64(int x) { return (x + 63) / 64 * 64; }
+
+template <int D_, int DV_, int Warps_, int BlockM_, int BlockN_, class T_>
+struct FwdTraits {
+  using T = T_;
+  static constexpr int D = D_;
+  static constexpr int DV = DV_;
+  static constexpr int kWarps = Warps_;
+  static constexpr int kThreads = 32 * Warps_;
+  static constexpr int kBlockM = BlockM_;
+  static constexpr int kBlockN = BlockN_;
+  static constexpr int kRowsPerWarp = kBlockM / kWarps;
+  static constexpr int kMT = kRowsPerWarp / 16;  // 16-row mma tiles per warp
+  static constexpr int kNT = kBlockN / 8;        // 8-column tiles of S
+  static constexpr int kOT = DV / 8;             // 8-column tiles of O
+  static constexpr int kDPad = pad64(D);
+  static constexpr int kDVPad = pad64(DV);
+  static constexpr int kSmemQ = kBlockM * kDPad;  // elements
+  static constexpr int kSmemK = kBlockN * kDPad;
+  static constexpr int kSmemV = kBlockN * kDVPad;
+  static constexpr int kSmemBytes = 2 * (kSmemQ + kSmemK + kSmemV);
+
+  static_assert(kBlockM % (16 * kWarps) == 0, "each warp owns whole 16-row mma tiles");
+  static_assert(kBlockN % 16 == 0 && D % 16 == 0 && DV % 16 == 0, "mma k and n multiples");
+  static_assert(kSmemBytes <= 227 * 1024, "shared memory budget of one sm_90 block");
+  static_assert(kSmemBytes <= 163 * 1024, "shared memory budget of one sm_80 block");
+};
+
+namespace detail {
+
+struct BatchInfo {
+  int bi;
+  int sq;          // query positions of this batch
+  int sk;          // keys of this batch
+  int64_t q_row0;  // element offset of (position 0, head 0) in q
+  int64_t o_row0;  // same in out
+  int acc_row0;    // row of position 0 in the split accumulators / varlen LSE
+};
+
+__device__ __forceinline__ BatchInfo batch_info(const FwdParams& p, int bi) {
+  BatchInfo b;
+  b.bi = bi;
+  if (p.cu_seqlens_q != nullptr) {
+    const int start = p.cu_seqlens_q[bi];
+    b.sq = p.cu_seqlens_q[bi + 1] - start;
+    b.q_row0 = static_cast<int64_t>(start) * p.q_row_stride;
+    b.o_row0 = static_cast<int64_t>(start) * p.out_row_stride;
+    b.acc_row0 = start;
+  } else {
+    b.sq = p.seqlen_q;
+    b.q_row0 = static_cast<int64_t>(bi) * p.q_batch_stride;
+    b.o_row0 = static_cast<int64_t>(bi) * p.out_batch_stride;
+    b.acc_row0 = bi * p.seqlen_q;
+  }
+  if (p.seqused_k != nullptr)
+    b.sk = p.seqused_k[bi];
+  else if (p.cu_seqlens_k != nullptr)
+    b.sk = p.cu_seqlens_k[bi + 1] - p.cu_seqlens_k[bi];
+  else
+    b.sk = p.seqlen_k;
+  return b;
+}
+
+// Element offset of key/value row j of batch bi (head offset added by the caller).
+__device__ __forceinline__ int64_t kv_row_offset(const FwdParams& p, int bi, int j,
+                                                 int64_t batch_stride, int64_t row_stride) {
+  if (p.page_table != nullptr) {
+    const int page_idx = j / p.page_size;
+    const int page = p.page_table[bi * p.page_table_batch_stride + page_idx];
+    return static_cast<int64_t>(page) * batch_stride +
+           static_cast<int64_t>(j - page_idx * p.page_size) * row_stride;
+  }
+  if (p.cu_seqlens_k != nullptr)
+    return static_cast<int64_t>(p.cu_seqlens_k[bi] + j) * row_stride;
+  return static_cast<int64_t>(bi) * batch_stride + static_cast<int64_t>(j) * row_stride;
+}
+
+// Copies `Rows` rows of `Cols` b16 elements into a swizzled tile; rows or 16-byte chunks that
+// are not valid (past the sequence, or past the runtime head dim) are zero-filled.
+// `base` is any valid address of the tensor: a zero-filling copy still names a source.
+template <class Tr, int Rows, int Cols, class RowPtr>
+__device__ __forceinline__ void load_tile(typename Tr::T* smem, const typename Tr::T* base,
+                                          int cols_valid, RowPtr row_ptr) {
+  constexpr int kChunks = Cols / 8;
+  constexpr int kTotal = Rows * kChunks;
+  const int tid = threadIdx.x;
+  if constexpr (Tr::kThreads % kChunks == 0 && kTotal % Tr::kThreads == 0 &&
+                (Tr::kThreads / kChunks) % 8 == 0) {
+    // Each thread keeps one chunk column and walks rows in steps that preserve row & 7, so the
+    // swizzled destination is one base plus constants.
+    constexpr int kRowStep = Tr::kThreads / kChunks;
+    const int row0 = tid / kChunks;
+    const int col = (tid % kChunks) * 8;
+    const uint32_t dst0 = device::smem_addr(smem + device::SwizzledTile<Rows>::offset(row0, col));
+    const bool col_ok = col < cols_valid;
+#pragma unroll
+    for (int it = 0; it < kTotal / Tr::kThreads; ++it) {
+      const typename Tr::T* src = row_ptr(row0 + it * kRowStep);
+      const bool valid = src != nullptr && col_ok;
+      device::cp_async_16(dst0 + it * kRowStep * 128, valid ? src + col : base, valid);
+    }
+  } else {
+#pragma unroll
+    for (int it = 0; it < (kTotal + Tr::kThreads - 1) / Tr::kThreads; ++it) {
+      const int id = tid + it * Tr::kThreads;
+      if (kTotal % Tr::kThreads == 0 || id < kTotal) {
+        const int row = id / kChunks;
+        const int col = (id % kChunks) * 8;
+        const typename Tr::T* src = row_ptr(row);
+        const bool valid = src != nullptr && col < cols_valid;
+        device::cp_async_16(device::smem_addr(smem + device::SwizzledTile<Rows>::offset(row, col)),
+                            valid ? src + col : base, valid);
+      }
+    }
+  }
+}
+
+}  // namespace detail
+
+template <class Tr>
+__device__ __forceinline__ void attention_forward(const FwdParams& p) {
+  using T = typename Tr::T;
+  using Mma = device::MmaOp<T>;
+  constexpr int kBlockM = Tr::kBlockM;
+  constexpr int kBlockN = Tr::kBlockN;
+  constexpr int kMT = Tr::kMT;
+  constexpr int kNT = Tr::kNT;
+  constexpr int kOT = Tr::kOT;
+  constexpr float kLog2e = 1.4426950408889634f;
+
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  T* sQ = reinterpret_cast<T*>(smem_raw);
+  T* sK = sQ + Tr::kSmemQ;
+  T* sV = sK + Tr::kSmemK;
+
+  const int num_splits = p.num_splits > 0 ? p.num_splits : 1;
+  const int bi = blockIdx.z / num_splits;
+  const int split = blockIdx.z - bi * num_splits;
+  const int hk = blockIdx.y;
+  const int m_block = gridDim.x - 1 - blockIdx.x;  // heaviest (causal) blocks first
+  const int group = p.h / p.h_k;
+
+  const detail::BatchInfo b = detail::batch_info(p, bi);
+  const int m0 = m_block * kBlockM;
+  if (m0 >= b.sq * group) return;
+
+  const int tid = threadIdx.x;
+  const int warp = tid / 32;
+  const int lane = tid % 32;
+
+  // Key range of this block: bottom-right aligned causal / window bounds of its positions.
+  const int offset = b.sk - b.sq;
+  const bool has_right = p.is_causal || p.window_right >= 0;
+  const int right = p.is_causal ? (p.window_right >= 0 ? min(p.window_right, 0) : 0)
+                                : p.window_right;
+  const bool has_left = p.window_left >= 0;
+  const int i_min = m0 / group;
+  const int i_max = min((m0 + kBlockM - 1) / group, b.sq - 1);
+  int n_hi = b.sk;
+  if (has_right) n_hi = max(0, min(n_hi, i_max + offset + right + 1));
+  int n_lo = 0;
+  if (has_left) n_lo = max(0, i_min + offset - p.window_left);
+  int nb_min = n_lo / kBlockN;
+  int nb_max = n_hi > n_lo ? (n_hi + kBlockN - 1) / kBlockN : nb_min;
+  if (num_splits > 1) {
+    const int per = (nb_max - nb_min + num_splits - 1) / num_splits;
+    const int lo = nb_min + split * per;
+    nb_max = min(nb_max, lo + per);
+    nb_min = min(lo, nb_max);
+  }
+
+  const T* q = static_cast<const T*>(p.q);
+  const T* k = static_cast<const T*>(p.k);
+  const T* v = static_cast<const T*>(p.v);
+
+  // Q tile.
+  detail::load_tile<Tr, kBlockM, Tr::D>(sQ, q, p.d, [&](int row) -> const T* {
+    const int mm = m0 + row;
+    const int i = mm / group;
+    if (i >= b.sq) return nullptr;
+    const int head = hk * group + (mm - i * group);
+    return q + b.q_row0 + static_cast<int64_t>(i) * p.q_row_stride +
+           static_cast<int64_t>(head) * p.q_head_stride;
+  });
+  auto load_k = [&](int nb) {
+    detail::load_tile<Tr, kBlockN, Tr::D>(sK, k, p.d, [&](int row) -> const T* {
+      const int j = nb * kBlockN + row;
+      if (j >= b.sk) return nullptr;
+      return k + detail::kv_row_offset(p, bi, j, p.k_batch_stride, p.k_row_stride) +
+             static_cast<int64_t>(hk) * p.k_head_stride;
+    });
+  };
+  auto load_v = [&](int nb) {
+    detail::load_tile<Tr, kBlockN, Tr::DV>(sV, v, p.dv, [&](int row) -> const T* {
+      const int j = nb * kBlockN + row;
+      if (j >= b.sk) return nullptr;
+      return v + detail::kv_row_offset(p, bi, j, p.v_batch_stride, p.v_row_stride) +
+             static_cast<int64_t>(hk) * p.v_head_stride;
+    });
+  };
+  if (nb_max > nb_min) load_k(nb_max - 1);
+  device::cp_async_commit();
+
+  float acc_o[kMT][kOT][4];
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+    for (int ot = 0; ot < kOT; ++ot)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc_o[mt][ot][e] = 0.0f;
+  float row_max[kMT][2];  // running max of the log2-domain scores
+  float row_sum[kMT][2];  // this lane's partial sum (quad-reduced at the end)
+  // Key bounds per owned row: keys [lo_j, hi_j] are visible.
+  int lo_j[kMT][2], hi_j[kMT][2];
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      row_max[mt][r] = -INFINITY;
+      row_sum[mt][r] = 0.0f;
+      const int mm = m0 + warp * Tr::kRowsPerWarp + mt * 16 + lane / 4 + r * 8;
+      const int i = mm / group;
+      hi_j[mt][r] = b.sk - 1;
+      if (has_right) hi_j[mt][r] = min(hi_j[mt][r], i + offset + right);
+      lo_j[mt][r] = has_left ? i + offset - p.window_left : 0;
+    }
+
+  const bool softcap_on = p.softcap > 0.0f;
+  const float score_scale = softcap_on ? p.softmax_scale / p.softcap : p.softmax_scale * kLog2e;
+  const float cap_scale = p.softcap * kLog2e;
+
+  const int warp_row0 = warp * Tr::kRowsPerWarp;
+  using QTile = device::SwizzledTile<kBlockM>;
+  using KVTile = device::SwizzledTile<kBlockN>;
+  // Lane bases for the ldmatrix reads (see SwizzledTile::lane_base).
+  const uint32_t q_lane = QTile::lane_base(device::smem_addr(sQ), warp_row0 + lane % 16,
+                                           (lane / 16) * 8);
+  const uint32_t k_lane = KVTile::lane_base(device::smem_addr(sK), (lane / 16) * 8 + lane % 8,
+                                            ((lane / 8) % 2) * 8);
+  const uint32_t v_lane = KVTile::lane_base(device::smem_addr(sV), ((lane / 8) % 2) * 8 + lane % 8,
+                                            (lane / 16) * 8);
+  for (int nb = nb_max - 1; nb >= nb_min; --nb) {
+    device::cp_async_wait<0>();
+    __syncthreads();  // K[nb] (and Q) landed; every warp is done with V[nb+1]
+    load_v(nb);
+    device::cp_async_commit();
+
+    float s[kMT][kNT][4];
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[mt][nt][e] = 0.0f;
+
+#pragma unroll
+    for (int ks = 0; ks < Tr::D / 16; ++ks) {
+      uint32_t a[kMT][4];
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt)
+        device::ldmatrix_x4(a[mt], QTile::at(q_lane, mt * 16, ks * 16));
+#pragma unroll
+      for (int nt2 = 0; nt2 < kNT / 2; ++nt2) {
+        uint32_t bk[4];
+        device::ldmatrix_x4(bk, KVTile::at(k_lane, nt2 * 16, ks * 16));
+#pragma unroll
+        for (int mt = 0; mt < kMT; ++mt) {
+          Mma::run(s[mt][2 * nt2], a[mt], bk[0], bk[1]);
+          Mma::run(s[mt][2 * nt2 + 1], a[mt], bk[2], bk[3]);
+        }
+      }
+    }
+
+    // Scores in the log2 domain, masked where needed.
+    const int n0 = nb * kBlockN;
+    const bool need_mask = n0 + kBlockN > b.sk ||
+                           (has_right && n0 + kBlockN - 1 > i_min + offset + right) ||
+                           (has_left && n0 < i_max + offset - p.window_left);
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          float x = s[mt][nt][e];
+          x = softcap_on ? cap_scale * tanhf(x * score_scale) : x * score_scale;
+          if (need_mask) {
+            const int r = e / 2;
+            const int j = n0 + nt * 8 + (lane % 4) * 2 + (e % 2);
+            if (j > hi_j[mt][r] || j < lo_j[mt][r]) x = -INFINITY;
+          }
+          s[mt][nt][e] = x;
+        }
+
+    // Online softmax.
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        float mx = row_max[mt][r];
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt)
+          mx = fmaxf(mx, fmaxf(s[mt][nt][2 * r], s[mt][nt][2 * r + 1]));
+        mx = device::quad_max(mx);
+        // A row with no visible key so far keeps max -inf; use 0 so exp2 gives 0, not NaN.
+        const float base = mx == -INFINITY ? 0.0f : mx;
+        const float correction = device::fast_exp2(row_max[mt][r] - base);
+        row_max[mt][r] = mx;
+        float sum = 0.0f;
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt) {
+          const float p0 = device::fast_exp2(s[mt][nt][2 * r] - base);
+          const float p1 = device::fast_exp2(s[mt][nt][2 * r + 1] - base);
+          s[mt][nt][2 * r] = p0;
+          s[mt][nt][2 * r + 1] = p1;
+          sum += p0 + p1;
+        }
+        row_sum[mt][r] = row_sum[mt][r] * correction + sum;
+#pragma unroll
+        for (int ot = 0; ot < kOT; ++ot) {
+          acc_o[mt][ot][2 * r] *= correction;
+          acc_o[mt][ot][2 * r + 1] *= correction;
+        }
+      }
+
+    device::cp_async_wait<0>();
+    __syncthreads();  // V[nb] landed; every warp is done with K[nb]
+    if (nb > nb_min) load_k(nb - 1);
+    device::cp_async_commit();
+
+#pragma unroll
+    for (int ks = 0; ks < kBlockN / 16; ++ks) {
+      uint32_t a[kMT][4];
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt) {
+        a[mt][0] = Mma::pack(s[mt][2 * ks][0], s[mt][2 * ks][1]);
+        a[mt][1] = Mma::pack(s[mt][2 * ks][2], s[mt][2 * ks][3]);
+        a[mt][2] = Mma::pack(s[mt][2 * ks + 1][0], s[mt][2 * ks + 1][1]);
+        a[mt][3] = Mma::pack(s[mt][2 * ks + 1][2], s[mt][2 * ks + 1][3]);
+      }
+#pragma unroll
+      for (int ot2 = 0; ot2 < kOT / 2; ++ot2) {
+        uint32_t bv[4];
+        device::ldmatrix_x4_trans(bv, KVTile::at(v_lane, ks * 16, ot2 * 16));
+#pragma unroll
+        for (int mt = 0; mt < kMT; ++mt) {
+          Mma::run(acc_o[mt][2 * ot2], a[mt], bv[0], bv[1]);
+          Mma::run(acc_o[mt][2 * ot2 + 1], a[mt], bv[2], bv[3]);
+        }
+      }
+    }
+  }
+  device::cp_async_wait<0>();
+
+  // Epilogue: normalise, add the sink (unsplit only; the combine adds it once), write out + LSE.
+  const bool split_mode = num_splits > 1;
+  const float kLn2 = 0.6931471805599453f;
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int mm = m0 + warp_row0 + mt * 16 + lane / 4 + r * 8;
+      const int i = mm / group;
+      const int head = hk * group + (mm - i * group);
+      float sum = device::quad_sum(row_sum[mt][r]);
+      float mx = row_max[mt][r];
+      if (!split_mode && p.sinks != nullptr && i < b.sq) {
+        const float sink = p.sinks[head] * kLog2e;
+        const float new_max = fmaxf(mx, sink);
+        const float corr = mx == -INFINITY ? 0.0f : device::fast_exp2(mx - new_max);
+        sum = sum * corr + device::fast_exp2(sink - new_max);
+#pragma unroll
+        for (int ot = 0; ot < kOT; ++ot) {
+          acc_o[mt][ot][2 * r] *= corr;
+          acc_o[mt][ot][2 * r + 1] *= corr;
+        }
+        mx = new_max;
+      }
+      const bool empty = !(sum > 0.0f);  // also catches NaN
+      const float inv = empty ? 0.0f : 1.0f / sum;
+      const float lse = empty ? -INFINITY : (mx + log2f(sum)) * kLn2;
+      if (i >= b.sq) continue;
+      if (split_mode) {
+        const int64_t acc_row =
+            (static_cast<int64_t>(split) * p.h + head) * p.total_q + b.acc_row0 + i;
+        float* dst = p.out_accum + acc_row * p.dv;
+#pragma unroll
+        for (int ot = 0; ot < kOT; ++ot) {
+          const int col = ot * 8 + (lane % 4) * 2;
+          if (col < p.dv)
+            *reinterpret_cast<float2*>(dst + col) =
+                make_float2(acc_o[mt][ot][2 * r] * inv, acc_o[mt][ot][2 * r + 1] * inv);
+        }
+        if (lane % 4 == 0) p.lse_accum[acc_row] = lse;
+      } else {
+        T* dst = static_cast<T*>(p.out) + b.o_row0 + static_cast<int64_t>(i) * p.out_row_stride +
+                 static_cast<int64_t>(head) * p.out_head_stride;
+#pragma unroll
+        for (int ot = 0; ot < kOT; ++ot) {
+          const int col = ot * 8 + (lane % 4) * 2;
+          if (col < p.dv)
+            *reinterpret_cast<uint32_t*>(dst + col) =
+                Mma::pack(acc_o[mt][ot][2 * r] * inv, acc_o[mt][ot][2 * r + 1] * inv);
+        }
+        if (p.lse != nullptr && lane % 4 == 0) {
+          const int64_t idx = p.lse_layout == LseLayout::head_total_q
+                                  ? static_cast<int64_t>(head) * p.total_q + b.acc_row0 + i
+                                  : (static_cast<int64_t>(bi) * p.h + head) * p.seqlen_q + i;
+          p.lse[idx] = lse;
+        }
+      }
+    }
+}
+
+}  // namespace kernels::attention

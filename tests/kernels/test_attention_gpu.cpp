@@ -1,0 +1,251 @@
+// The built-in attention kernels against the CPU reference, on the GPU. Fresh random inputs
+// every run; outputs poisoned with NaN before each launch.
+//
+// Pass rule (FA3, hopper/test_flash_attn.py): max|out - ref_fp64| <= rtol * max|ref_lowp - ref_fp64|
+// + atol, with rtol = 2 (3 with softcap) and atol = 2 * max|(ref + 0.3 - 0.3) - ref| evaluated in
+// the dtype (the rounding noise of the dtype near 0.3). LSE: relative error below 1e-3 of
+// (1 + |lse|), and -inf exactly where the reference has -inf.
+#include <catch2/catch.hpp>
+
+#include <random>
+#include <string>
+
+#include "attention_case.h"
+#include "gpu_harness.h"
+#include "support/skip.h"
+
+using kernels::attention::DType;
+using kernels::test::AttentionCase;
+using kernels::test::CaseResult;
+using kernels::test::KvLayout;
+
+namespace {
+
+constexpr double kLseTol = 1e-3;
+
+std::mt19937& rng() {
+  static std::mt19937 gen(std::random_device{}());
+  return gen;
+}
+
+#define KERNELS_REQUIRE_GPU()                                          \
+  do {                                                                 \
+    if (!kernels::test::gpu().available)                               \
+      KERNELS_SKIP("no CUDA device: " + kernels::test::gpu().reason);  \
+  } while (0)
+
+CaseResult check(const AttentionCase& c) {
+  INFO(c.describe());
+  CaseResult r = kernels::test::run_case(c, rng());
+  INFO("splits=" << r.splits_used << " err=" << r.err << " err_low=" << r.err_low
+                 << " atol=" << r.atol << " unwritten=" << r.unwritten << " lse_err=" << r.lse_err
+                 << " lse_inf_mismatch=" << r.lse_mismatch_inf);
+  REQUIRE(r.error.empty());
+  const double rtol = c.softcap > 0 ? 3.0 : 2.0;
+  CHECK(r.unwritten == 0);
+  CHECK(r.err <= rtol * r.err_low + r.atol);
+  if (c.lse) {
+    CHECK(r.lse_mismatch_inf == 0);
+    CHECK(r.lse_err <= kLseTol);
+  }
+  return r;
+}
+
+struct HeadDims {
+  int d, dv;
+};
+constexpr HeadDims kHeadDims[] = {{64, 64}, {96, 96}, {128, 128}, {192, 192}, {192, 128}, {256, 256}};
+
+}  // namespace
+
+TEST_CASE("varlen: every head dim and dtype, ragged batch with an empty sequence", "[gpu]") {
+  KERNELS_REQUIRE_GPU();
+  for (DType t : {DType::bf16, DType::fp16})
+    for (HeadDims hd : kHeadDims)
+      for (bool causal : {false, true}) {
+        AttentionCase c;
+        c.dtype = t;
+        c.d = hd.d;
+        c.dv = hd.dv;
+        c.h = 4;
+        c.h_k = 2;
+        c.sq = {113, 0, 257, 1};
+        c.sk = {203, 0, 257, 77};
+        c.causal = causal;
+        check(c);
+      }
+}
+
+TEST_CASE("varlen: head dims below the template (d=80, d=40) and MQA", "[gpu]") {
+  KERNELS_REQUIRE_GPU();
+  for (int d : {40, 80, 136}) {
+    AttentionCase c;
+    c.d = c.dv = d;
+    c.h = 6;
+    c.h_k = 1;
+    c.sq = {64, 130};
+    c.sk = {200, 129};
+    c.causal = d == 80;
+    check(c);
+  }
+}
+
+TEST_CASE("seqlen_q > seqlen_k: causal rows that see nothing give 0 and -inf", "[gpu]") {
+  KERNELS_REQUIRE_GPU();
+  for (bool varlen : {true, false}) {
+    AttentionCase c;
+    c.varlen_q = varlen;
+    c.kv = varlen ? KvLayout::varlen : KvLayout::cache;
+    c.sq = {239, 239};
+    c.sk = {1, 150};
+    c.causal = true;
+    check(c);
+    c.causal = false;
+    c.sq = {799, 799};
+    c.sk = {3, 0};
+    check(c);
+  }
+}
+
+TEST_CASE("paged KV: page sizes 1, 16, 64, 256 with shuffled page tables", "[gpu]") {
+  KERNELS_REQUIRE_GPU();
+  for (int page : {1, 16, 64, 256})
+    for (bool causal : {false, true}) {
+      AttentionCase c;
+      c.kv = KvLayout::paged;
+      c.page_size = page;
+      c.h = 8;
+      c.h_k = 2;
+      c.sq = {1, 7, 0, 33};
+      c.sk = {339, 64, 17, 1000};
+      c.causal = causal;
+      c.num_splits = 0;
+      check(c);
+    }
+}
+
+TEST_CASE("kvcache: batched q over a contiguous cache with cache_seqlens", "[gpu]") {
+  KERNELS_REQUIRE_GPU();
+  for (HeadDims hd : kHeadDims) {
+    AttentionCase c;
+    c.d = hd.d;
+    c.dv = hd.dv;
+    c.varlen_q = false;
+    c.kv = KvLayout::cache;
+    c.cache_extra = 37;
+    c.h = 6;
+    c.h_k = 3;
+    c.sq = {3, 3, 3};
+    c.sk = {799, 0, 128};
+    c.causal = true;
+    c.num_splits = 0;
+    check(c);
+  }
+}
+
+TEST_CASE("each feature alone: window, softcap, sinks, lse off, strides", "[gpu]") {
+  KERNELS_REQUIRE_GPU();
+  AttentionCase base;
+  base.sq = {200, 64};
+  base.sk = {300, 64};
+  base.h = 4;
+  base.h_k = 4;
+  {
+    AttentionCase c = base;
+    c.window_left = 37;
+    c.window_right = 5;
+    check(c);
+  }
+  {
+    AttentionCase c = base;
+    c.window_left = 64;
+    c.causal = true;
+    check(c);
+  }
+  {
+    AttentionCase c = base;
+    c.window_left = 0;
+    c.window_right = 0;  // diagonal only
+    check(c);
+  }
+  {
+    AttentionCase c = base;
+    c.softcap = 15.0f;
+    check(c);
+  }
+  {
+    AttentionCase c = base;
+    c.sinks = true;
+    check(c);
+  }
+  {
+    AttentionCase c = base;
+    c.lse = false;
+    check(c);
+  }
+  {
+    AttentionCase c = base;
+    c.padded_strides = true;
+    c.kv = KvLayout::paged;
+    c.page_size = 16;
+    check(c);
+  }
+}
+
+TEST_CASE("features combined, with split-KV (num_splits 0, 1, 3)", "[gpu]") {
+  KERNELS_REQUIRE_GPU();
+  for (DType t : {DType::bf16, DType::fp16})
+    for (int splits : {0, 1, 3})
+      for (KvLayout kv : {KvLayout::paged, KvLayout::varlen}) {
+        AttentionCase c;
+        c.dtype = t;
+        c.kv = kv;
+        c.page_size = 64;
+        c.h = 8;
+        c.h_k = 2;
+        c.sq = {1, 5, 130};
+        c.sk = {2000, 700, 900};
+        c.causal = true;
+        c.window_left = 300;
+        c.softcap = 30.0f;
+        c.sinks = true;
+        c.num_splits = splits;
+        check(c);
+      }
+}
+
+TEST_CASE("split-KV decode over long contexts, every head dim", "[gpu]") {
+  KERNELS_REQUIRE_GPU();
+  for (HeadDims hd : kHeadDims) {
+    AttentionCase c;
+    c.d = hd.d;
+    c.dv = hd.dv;
+    c.kv = KvLayout::paged;
+    c.page_size = 16;
+    c.h = 8;
+    c.h_k = 1;
+    c.sq = {1, 1};
+    c.sk = {4000, 1500};
+    c.num_splits = 0;
+    c.sinks = hd.d == 64;
+    const CaseResult r = check(c);
+    CHECK(r.splits_used > 1);  // the heuristic splits a 2-sequence decode
+  }
+}
+
+TEST_CASE("num_splits = 1 is bitwise deterministic", "[gpu]") {
+  KERNELS_REQUIRE_GPU();
+  AttentionCase c;
+  c.kv = KvLayout::paged;
+  c.page_size = 16;
+  c.sq = {17, 1};
+  c.sk = {1500, 900};
+  c.causal = true;
+  c.num_splits = 1;
+  std::mt19937 a(1234), b(1234);
+  const CaseResult r1 = kernels::test::run_case(c, a);
+  const CaseResult r2 = kernels::test::run_case(c, b);
+  REQUIRE(r1.error.empty());
+  REQUIRE(r2.error.empty());
+  CHECK(r1.raw_out == r2.raw_out);
+}
