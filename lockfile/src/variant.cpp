@@ -209,6 +209,9 @@ std::optional<std::string> reject_reason(const VariantName& v, const SystemInfo&
     return std::nullopt;
   }
   if (v.kind == K::noarch) {
+    // torch-* noarch variants are Python packages for torch: a described system without torch
+    // (the C++ loader's) cannot use them. Python always has torch here, so its rule is unchanged.
+    if (!sys.torch) return "needs torch, torch is not available";
     std::string sys_name = sys.backend.name == "cann" ? "npu" : sys.backend.name;
     if (v.noarch_backend == "universal" || v.noarch_backend == sys_name) return std::nullopt;
     return "backend " + v.noarch_backend + " does not match the system backend " + sys_name;

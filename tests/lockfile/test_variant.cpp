@@ -287,6 +287,15 @@ TEST_CASE("cubin variants never change the Hugging Face choice", "[variant]") {
   CHECK(decision(sel, "cubin-cu128-sm90a").accepted);
 }
 
+TEST_CASE("without torch, noarch torch-* variants are rejected and a cubin is chosen", "[variant]") {
+  SystemInfo s = gpu({12, 8}, {9, 0});
+  s.backend = Backend{"cuda", MajorMinor{12, 8}};
+  auto sel = select_variant({"torch-cuda", "torch-universal", "cubin-cu128-sm90a"}, s);
+  CHECK(sel.chosen == "cubin-cu128-sm90a");
+  CHECK(decision(sel, "torch-cuda").reason == "needs torch, torch is not available");
+  CHECK(decision(sel, "torch-universal").reason == "needs torch, torch is not available");
+}
+
 TEST_CASE("format_trace prints the Python kernels trace lines", "[variant]") {
   auto sel = select_variant({"torch-cuda", "torch-universal", "torch-rocm"},
                             cuda_system({12, 8}));
