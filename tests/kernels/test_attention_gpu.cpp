@@ -249,3 +249,37 @@ TEST_CASE("num_splits = 1 is bitwise deterministic", "[gpu]") {
   REQUIRE(r2.error.empty());
   CHECK(r1.raw_out == r2.raw_out);
 }
+
+// Small enough for compute-sanitizer (memcheck, racecheck): every code path once, on tiny
+// shapes: varlen and batched q; varlen, cache and paged K/V (page 1 and 16); masks; sinks;
+// split-KV with the combine kernel.
+TEST_CASE("sanitizer subset", "[gpu][sanitize]") {
+  KERNELS_REQUIRE_GPU();
+  for (HeadDims hd : {HeadDims{64, 64}, HeadDims{96, 96}, HeadDims{192, 128}}) {
+    AttentionCase c;
+    c.d = hd.d;
+    c.dv = hd.dv;
+    c.h = 4;
+    c.h_k = 2;
+    c.sq = {70, 0, 3};
+    c.sk = {130, 5, 0};
+    c.causal = true;
+    c.window_left = 40;
+    c.sinks = true;
+    check(c);
+    c.kv = KvLayout::paged;
+    c.page_size = hd.d == 64 ? 1 : 16;
+    c.num_splits = 3;
+    c.sq = {1, 2, 1};
+    c.sk = {300, 17, 0};
+    check(c);
+    c.varlen_q = false;
+    c.kv = KvLayout::cache;
+    c.cache_extra = 3;
+    c.sq = {5, 5};
+    c.sk = {100, 1};
+    c.num_splits = 0;
+    c.softcap = 20.0f;
+    check(c);
+  }
+}
