@@ -142,6 +142,8 @@ Result<BundleManifest> parse_bundle_manifest(std::string_view text, std::string_
       mk.dtype = k.value("dtype", std::string());
       mk.threads = k.value("threads", 0);
       mk.smem_bytes = k.value("smem_bytes", 0);
+      mk.block_m = k.value("block_m", 0);
+      mk.block_n = k.value("block_n", 0);
       m.kernels.push_back(std::move(mk));
     }
   } catch (const nlohmann::json::exception& e) {
@@ -176,7 +178,8 @@ Result<std::set<std::string>> check_manifest(const BundleManifest& m, std::strin
     const auto& info = *it->second;
     if (info.threads != k.threads || info.smem_bytes != k.smem_bytes ||
         info.head_dim != k.head_dim || info.head_dim_v != k.head_dim_v ||
-        k.dtype != dtype_text(info.dtype))
+        k.dtype != dtype_text(info.dtype) || (k.block_m != 0 && k.block_m != info.block_m) ||
+        (k.block_n != 0 && k.block_n != info.block_n))
       return mismatch("kernel \"" + k.name + "\" has another configuration (threads " +
                       std::to_string(k.threads) + ", smem " + std::to_string(k.smem_bytes) +
                       ", head dims " + std::to_string(k.head_dim) + "/" + std::to_string(k.head_dim_v) +

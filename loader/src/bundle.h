@@ -25,6 +25,8 @@ struct ManifestKernel {
   std::string dtype;  // "fp16" | "bf16"
   int threads = 0;
   int smem_bytes = 0;
+  int block_m = 0;  // 0 when the manifest does not say
+  int block_n = 0;
 };
 
 struct BundleManifest {

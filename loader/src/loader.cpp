@@ -135,14 +135,16 @@ struct Loader::Impl {
     return ok();
   }
 
-  // Resolves kernels in one context and raises their shared-memory limit once.
+  // Resolves kernels in one context and raises their shared-memory limit once. Kernels needing
+  // more than the device offers stay at the default limit: the plan never picks them there.
   Result<void> resolve_functions(const std::unordered_map<std::string_view, Kernel>& kernels,
-                                 Context context, FunctionMap& out) {
+                                 const DeviceProperties& props, Context context, FunctionMap& out) {
     for (const auto& [name, kernel] : kernels) {
       auto fn = driver->kernel_function(kernel, context);
       if (!fn) return fn.error();
       const auto it = table.find(name);
-      if (it != table.end() && static_cast<unsigned>(it->second->smem_bytes) > kDefaultSmemLimit) {
+      if (it != table.end() && static_cast<unsigned>(it->second->smem_bytes) > kDefaultSmemLimit &&
+          static_cast<std::size_t>(it->second->smem_bytes) <= props.max_smem_per_block_optin) {
         if (auto r = driver->set_max_dynamic_smem(*fn, context, it->second->smem_bytes); !r)
           return r.error();
       }
@@ -168,7 +170,7 @@ struct Loader::Impl {
     auto ctx = driver->retain_primary_context(ordinal);
     if (!ctx) return ctx.error();
     state->context = *ctx;
-    if (auto r = resolve_functions(builtin_kernels, state->context, state->builtin_functions); !r) {
+    if (auto r = resolve_functions(builtin_kernels, state->props, state->context, state->builtin_functions); !r) {
       driver->release_primary_context(ordinal);
       Error e = r.error();
       e.what = "the built-in kernels do not load on cuda:" + std::to_string(ordinal) + " (" +
@@ -250,7 +252,7 @@ struct Loader::Impl {
       src.reason = b->reason;
       src.why = b->error;
       if (b->reason == FallbackReason::none) {
-        if (auto r = resolve_functions(b->kernels, dev.context, fam->bundle_functions); !r) {
+        if (auto r = resolve_functions(b->kernels, dev.props, dev.context, fam->bundle_functions); !r) {
           src.reason = FallbackReason::load_failed;
           src.why = r.error();
           fam->bundle_functions.clear();

@@ -1,0 +1,150 @@
+// Smaller pieces: image bounds checks, manifest parsing, the C ABI's edges.
+#include <catch2/catch.hpp>
+
+#include <cstring>
+
+#include "bundle.h"  // loader/src
+#include "kernels/kernels_loader.h"
+#include "kernels/loader/driver.h"
+
+using namespace kernels;
+using namespace kernels::loader;
+
+namespace {
+
+template <class T>
+void put(std::vector<std::uint8_t>& b, std::size_t off, T v) {
+  std::memcpy(b.data() + off, &v, sizeof v);
+}
+
+// A minimal ELF64 image with one PROGBITS section at [offset, offset+size).
+std::vector<std::uint8_t> elf(std::uint64_t sec_offset, std::uint64_t sec_size) {
+  std::vector<std::uint8_t> b(64 + 2 * 64 + 32, 0);
+  b[0] = 0x7F, b[1] = 'E', b[2] = 'L', b[3] = 'F', b[4] = 2, b[5] = 1;
+  put<std::uint64_t>(b, 0x28, 64);  // e_shoff
+  put<std::uint16_t>(b, 0x3A, 64);  // e_shentsize
+  put<std::uint16_t>(b, 0x3C, 2);   // e_shnum (null section + one)
+  const std::size_t sh = 64 + 64;
+  put<std::uint32_t>(b, sh + 4, 1);  // SHT_PROGBITS
+  put<std::uint64_t>(b, sh + 0x18, sec_offset);
+  put<std::uint64_t>(b, sh + 0x20, sec_size);
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("image bounds: a consistent ELF passes", "[loader][image]") {
+  const auto b = elf(192, 32);
+  CHECK(check_image_bounds(b, "x").ok());
+}
+
+TEST_CASE("image bounds: an ELF section past the end is refused", "[loader][image]") {
+  const auto b = elf(192, 33);
+  auto r = check_image_bounds(b, "x");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == ErrorCode::unsafe);
+  CHECK(r.error().what.find("section 1") != std::string::npos);
+}
+
+TEST_CASE("image bounds: a truncated ELF section table is refused", "[loader][image]") {
+  auto b = elf(192, 32);
+  b.resize(150);
+  CHECK_FALSE(check_image_bounds(b, "x").ok());
+}
+
+TEST_CASE("image bounds: a fatbin whose declared size exceeds the buffer is refused",
+          "[loader][image]") {
+  std::vector<std::uint8_t> b(64, 0);
+  put<std::uint32_t>(b, 0, 0xBA55ED50u);
+  put<std::uint16_t>(b, 4, 1);
+  put<std::uint16_t>(b, 6, 16);
+  put<std::uint64_t>(b, 8, 48);
+  CHECK(check_image_bounds(b, "x").ok());
+  put<std::uint64_t>(b, 8, 49);
+  CHECK_FALSE(check_image_bounds(b, "x").ok());
+}
+
+TEST_CASE("image bounds: PTX must be NUL-terminated; empty images are refused", "[loader][image]") {
+  const std::string ptx = ".version 8.0\n.target sm_80\n";
+  std::vector<std::uint8_t> b(ptx.begin(), ptx.end());
+  CHECK_FALSE(check_image_bounds(b, "x").ok());
+  b.push_back(0);
+  CHECK(check_image_bounds(b, "x").ok());
+  CHECK_FALSE(check_image_bounds({}, "x").ok());
+}
+
+TEST_CASE("manifest: the kernels generator's manifest parses", "[loader][manifest]") {
+  auto m = parse_bundle_manifest(R"({"format_version":1,"family":"fa3","params_abi":1,
+      "arch":"sm90a","cuda":"13.0","kernels":[{"name":"k","head_dim":64,"head_dim_v":64,
+      "dtype":"bf16","threads":128,"smem_bytes":32768,"block_m":128,"block_n":64}]})",
+                                 "manifest.json");
+  REQUIRE(m.ok());
+  CHECK(m->family == "fa3");
+  CHECK(m->params_abi == 1);
+  REQUIRE(m->kernels.size() == 1);
+  CHECK(m->kernels[0].smem_bytes == 32768);
+  CHECK(m->kernels[0].block_n == 64);
+}
+
+TEST_CASE("manifest: malformed manifests are errors naming the file", "[loader][manifest]") {
+  for (const char* text :
+       {"", "[]", R"({"format_version":2,"family":"fa3","params_abi":1,"arch":"sm90a","kernels":[]})",
+        R"({"format_version":1,"params_abi":1,"arch":"sm90a","kernels":[]})",
+        R"({"format_version":1,"family":"fa3","params_abi":"1","arch":"sm90a","kernels":[]})",
+        R"({"format_version":1,"family":"fa3","params_abi":1,"arch":"sm90a","kernels":[{}]})"}) {
+    auto m = parse_bundle_manifest(text, "some/manifest.json");
+    INFO(text);
+    REQUIRE_FALSE(m.ok());
+    CHECK(m.error().object == "some/manifest.json");
+  }
+}
+
+TEST_CASE("C ABI: defaults mirror FA3's Python defaults", "[loader][c_abi]") {
+  kl_varlen_args v;
+  kernels_loader_varlen_args_init(&v);
+  CHECK(v.struct_size == sizeof v);
+  CHECK(v.ver == 3);
+  CHECK(v.window_left == -1);
+  CHECK(v.window_right == -1);
+  CHECK(v.num_splits == 1);  // varlen default
+  CHECK(v.pack_gqa == -1);
+  CHECK(v.softmax_scale == 0.0);
+  CHECK(v.q.data == nullptr);
+  kl_kvcache_args k;
+  kernels_loader_kvcache_args_init(&k);
+  CHECK(k.num_splits == 0);  // kvcache default: heuristic
+  CHECK(k.rotary_interleaved == 1);
+  CHECK(kernels_loader_abi_version() == KERNELS_LOADER_ABI_VERSION);
+}
+
+TEST_CASE("C ABI: NULL arguments are errors, not crashes", "[loader][c_abi]") {
+  CHECK(kernels_loader_flash_attn_varlen_func(nullptr, nullptr) == KL_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(kernels_loader_last_error()).find("args") != std::string::npos);
+  CHECK(kernels_loader_flash_attn_with_kvcache(nullptr, nullptr) == KL_ERR_INVALID_ARGUMENT);
+  kl_varlen_args v;
+  kernels_loader_varlen_args_init(&v);
+  CHECK(kernels_loader_varlen_workspace_size(&v, nullptr, nullptr) == KL_ERR_INVALID_ARGUMENT);
+  CHECK(kernels_loader_device_source(0, 3, nullptr) == KL_ERR_INVALID_ARGUMENT);
+}
+
+TEST_CASE("C ABI: initialisation reports the machine's state with a status and a message",
+          "[loader][c_abi]") {
+  const int rc = kernels_loader_init(nullptr);
+  if (rc == KL_OK) {
+    kl_source_info info;
+    REQUIRE(kernels_loader_device_source(0, 3, &info) == KL_OK);
+    CHECK((info.source == KL_SOURCE_BUILTIN || info.source == KL_SOURCE_BUNDLE));
+  } else {
+    // No GPU (CI), or a build without built-in kernels.
+    CHECK((rc == KL_ERR_NO_DEVICE || rc == KL_ERR_NO_VARIANT));
+    CHECK(std::strlen(kernels_loader_last_error()) > 0);
+    // Every later call reports the same failure instead of retrying or crashing.
+    kl_varlen_args v;
+    kernels_loader_varlen_args_init(&v);
+    CHECK(kernels_loader_flash_attn_varlen_func(&v, nullptr) == rc);
+  }
+  kl_options other;
+  kernels_loader_options_init(&other);
+  other.force_builtin = 1;
+  CHECK(kernels_loader_init(&other) == KL_ERR_INVALID_ARGUMENT);
+}

@@ -1,0 +1,350 @@
+// Validation before launch (sglang-fa3-api.md §8): one test per rule, each starting from a valid
+// call, breaking exactly one thing, and checking the rule, the argument named, and that nothing
+// was launched.
+#include <catch2/catch.hpp>
+
+#include <functional>
+
+#include "loader/harness.h"
+
+using namespace kernels;
+using namespace kernels::loader;
+using namespace kernels::loader::testing;
+
+namespace {
+
+struct Outcome {
+  bool ok = false;
+  Error error;
+  std::size_t launches = 0;
+};
+
+Outcome run_varlen(const std::function<void(kl_varlen_args&)>& breaker, int d = 128) {
+  Harness h;
+  auto l = h.make();
+  REQUIRE(l.ok());
+  auto a = valid_varlen(d);
+  breaker(a);
+  auto r = (*l)->flash_attn_varlen_func(a, fake_stream(0));
+  Outcome o;
+  o.ok = r.ok();
+  if (!r) o.error = r.error();
+  o.launches = h.driver->launches().size();
+  return o;
+}
+
+Outcome run_kvcache(const std::function<void(kl_kvcache_args&)>& breaker, int d = 128) {
+  Harness h;
+  auto l = h.make();
+  REQUIRE(l.ok());
+  auto a = valid_kvcache_paged(d);
+  breaker(a);
+  auto r = (*l)->flash_attn_with_kvcache(a, fake_stream(0));
+  Outcome o;
+  o.ok = r.ok();
+  if (!r) o.error = r.error();
+  o.launches = h.driver->launches().size();
+  return o;
+}
+
+void expect(const Outcome& o, const std::string& rule, const std::string& argument) {
+  INFO(o.error.message());
+  REQUIRE_FALSE(o.ok);
+  CHECK(o.error.code == ErrorCode::usage);
+  CHECK(o.error.what.find("[" + rule + "]") != std::string::npos);
+  CHECK(o.error.object.find(argument) != std::string::npos);
+  CHECK(o.launches == 0);
+}
+
+}  // namespace
+
+TEST_CASE("valid calls pass validation and launch", "[loader][validation]") {
+  CHECK(run_varlen([](kl_varlen_args&) {}).launches == 1);
+  CHECK(run_kvcache([](kl_kvcache_args&) {}).launches == 1);
+  // Batched q over a contiguous cache.
+  CHECK(run_kvcache([](kl_kvcache_args& a) {
+          a.page_table = {};
+          a.k_cache = tensor(fake_ptr(12), KL_DTYPE_BFLOAT16, {2, 64, 2, 128});
+          a.v_cache = tensor(fake_ptr(13), KL_DTYPE_BFLOAT16, {2, 64, 2, 128});
+        }).launches == 1);
+  // Paged varlen (FA4's form): page_table + seqused_k, no cu_seqlens_k.
+  CHECK(run_varlen([](kl_varlen_args& a) {
+          a.cu_seqlens_k = {};
+          a.k = tensor(fake_ptr(2), KL_DTYPE_BFLOAT16, {16, 16, 2, 128});
+          a.v = tensor(fake_ptr(3), KL_DTYPE_BFLOAT16, {16, 16, 2, 128});
+          a.page_table = tensor(fake_ptr(8), KL_DTYPE_INT32, {2, 4});
+          a.seqused_k = tensor(fake_ptr(9), KL_DTYPE_INT32, {2});
+        }).launches == 1);
+  // Empty batch: nothing to do, nothing launched, no error.
+  auto empty = run_varlen([](kl_varlen_args& a) {
+    a.q.shape[0] = 0;
+    a.out.shape[0] = 0;
+    a.softmax_lse = {};
+    a.max_seqlen_q = 0;
+  });
+  CHECK(empty.ok);
+  CHECK(empty.launches == 0);
+}
+
+TEST_CASE("rule struct_size: an args struct from another ABI", "[loader][validation]") {
+  expect(run_varlen([](kl_varlen_args& a) { a.struct_size -= 8; }), "struct_size", "args");
+  expect(run_kvcache([](kl_kvcache_args& a) { a.struct_size = 0; }), "struct_size", "args");
+}
+
+TEST_CASE("rule ver: only 3 and 4", "[loader][validation]") {
+  expect(run_varlen([](kl_varlen_args& a) { a.ver = 2; }), "ver", "ver");
+}
+
+TEST_CASE("rule required: q, k, v, out, cu_seqlens", "[loader][validation]") {
+  expect(run_varlen([](kl_varlen_args& a) { a.q = {}; }), "required", "q");
+  expect(run_varlen([](kl_varlen_args& a) { a.out = {}; }), "required", "out");
+  expect(run_varlen([](kl_varlen_args& a) { a.cu_seqlens_q = {}; }), "required", "cu_seqlens_q");
+  expect(run_varlen([](kl_varlen_args& a) { a.cu_seqlens_k = {}; }), "required", "cu_seqlens_k");
+  expect(run_kvcache([](kl_kvcache_args& a) { a.v_cache = {}; }), "required", "v_cache");
+}
+
+TEST_CASE("rule device: every tensor on the stream's device, none on the host",
+          "[loader][validation]") {
+  expect(run_varlen([](kl_varlen_args& a) { a.k.device = 1; }), "device", "k");
+  expect(run_varlen([](kl_varlen_args& a) { a.cu_seqlens_q.device = -1; }), "device",
+         "cu_seqlens_q");
+  expect(run_kvcache([](kl_kvcache_args& a) { a.page_table.device = -1; }), "device", "page_table");
+}
+
+TEST_CASE("rule dtype: q is float16 or bfloat16 (fp8 refused by these kernels)",
+          "[loader][validation]") {
+  expect(run_varlen([](kl_varlen_args& a) { a.q.dtype = KL_DTYPE_FLOAT32; }), "dtype", "q");
+  auto fp8 = run_varlen([](kl_varlen_args& a) {
+    a.q.dtype = a.k.dtype = a.v.dtype = KL_DTYPE_FLOAT8_E4M3;
+  });
+  expect(fp8, "dtype", "q");
+  CHECK(fp8.error.what.find("float8") != std::string::npos);
+}
+
+TEST_CASE("rule dtype_mismatch: k and v have q's dtype", "[loader][validation]") {
+  expect(run_varlen([](kl_varlen_args& a) { a.k.dtype = KL_DTYPE_FLOAT16; }), "dtype_mismatch", "k");
+  expect(run_kvcache([](kl_kvcache_args& a) { a.v_cache.dtype = KL_DTYPE_FLOAT16; }),
+         "dtype_mismatch", "v_cache");
+}
+
+TEST_CASE("rule out_dtype: out has q's dtype", "[loader][validation]") {
+  expect(run_varlen([](kl_varlen_args& a) { a.out.dtype = KL_DTYPE_FLOAT32; }), "out_dtype", "out");
+}
+
+TEST_CASE("rule index_dtype: index tensors are int32", "[loader][validation]") {
+  expect(run_varlen([](kl_varlen_args& a) { a.cu_seqlens_k.dtype = KL_DTYPE_INT64; }),
+         "index_dtype", "cu_seqlens_k");
+  expect(run_kvcache([](kl_kvcache_args& a) { a.page_table.dtype = KL_DTYPE_INT64; }),
+         "index_dtype", "page_table");
+  expect(run_kvcache([](kl_kvcache_args& a) { a.cache_seqlens.dtype = KL_DTYPE_INT64; }),
+         "index_dtype", "cache_seqlens");
+}
+
+TEST_CASE("rule lse_dtype and sinks_dtype and descale_dtype: float32", "[loader][validation]") {
+  expect(run_varlen([](kl_varlen_args& a) { a.softmax_lse.dtype = KL_DTYPE_BFLOAT16; }), "lse_dtype",
+         "softmax_lse");
+  expect(run_varlen([](kl_varlen_args& a) {
+           a.sinks = tensor(fake_ptr(20), KL_DTYPE_BFLOAT16, {8});
+         }),
+         "sinks_dtype", "sinks");
+  expect(run_varlen([](kl_varlen_args& a) {
+           a.k_descale = tensor(fake_ptr(21), KL_DTYPE_BFLOAT16, {2, 2});
+         }),
+         "descale_dtype", "k_descale");
+}
+
+TEST_CASE("rule rank: varlen q is 3-D, batched q 4-D, paged caches 4-D", "[loader][validation]") {
+  expect(run_varlen([](kl_varlen_args& a) { a.q = tensor(fake_ptr(1), KL_DTYPE_BFLOAT16, {2, 32, 8, 128}); }),
+         "rank", "q");
+  expect(run_kvcache([](kl_kvcache_args& a) { a.q = tensor(fake_ptr(11), KL_DTYPE_BFLOAT16, {2, 8, 128}); }),
+         "rank", "q");
+  expect(run_kvcache([](kl_kvcache_args& a) { a.k_cache = tensor(fake_ptr(12), KL_DTYPE_BFLOAT16, {256, 2, 128}); }),
+         "rank", "k_cache");
+}
+
+TEST_CASE("rule last_dim_stride: q, k, v, out contiguous in the last dimension",
+          "[loader][validation]") {
+  expect(run_varlen([](kl_varlen_args& a) { a.q.stride[2] = 2; }), "last_dim_stride", "q");
+  expect(run_varlen([](kl_varlen_args& a) { a.v.stride[2] = 2; }), "last_dim_stride", "v");
+  expect(run_varlen([](kl_varlen_args& a) { a.out.stride[2] = 2; }), "last_dim_stride", "out");
+  expect(run_kvcache([](kl_kvcache_args& a) { a.k_cache.stride[3] = 2; }), "last_dim_stride",
+         "k_cache");
+}
+
+TEST_CASE("rule contiguous: 1-D index tensors, LSE and sinks are contiguous", "[loader][validation]") {
+  expect(run_varlen([](kl_varlen_args& a) { a.cu_seqlens_q.stride[0] = 2; }), "contiguous",
+         "cu_seqlens_q");
+  expect(run_varlen([](kl_varlen_args& a) { a.softmax_lse.stride[0] = 1; }), "contiguous",
+         "softmax_lse");
+}
+
+TEST_CASE("rule index_contiguous: page_table's last dimension is contiguous", "[loader][validation]") {
+  expect(run_kvcache([](kl_kvcache_args& a) { a.page_table.stride[1] = 2; }), "index_contiguous",
+         "page_table");
+}
+
+TEST_CASE("rule shape: extents agree across tensors", "[loader][validation]") {
+  expect(run_varlen([](kl_varlen_args& a) { a.out.shape[1] = 4; }), "shape", "out");
+  expect(run_varlen([](kl_varlen_args& a) { a.cu_seqlens_k.shape[0] = 4; }), "shape", "cu_seqlens_k");
+  expect(run_varlen([](kl_varlen_args& a) { a.k.shape[2] = 64; a.k.stride[1] = 64; a.k.stride[0] = 128; }),
+         "shape", "k");
+  expect(run_varlen([](kl_varlen_args& a) { a.v.shape[0] = 63; }), "shape", "v");
+  expect(run_varlen([](kl_varlen_args& a) { a.softmax_lse.shape[1] = 65; }), "shape", "softmax_lse");
+  expect(run_varlen([](kl_varlen_args& a) { a.sinks = tensor(fake_ptr(20), KL_DTYPE_FLOAT32, {2}); }),
+         "shape", "sinks");
+  expect(run_kvcache([](kl_kvcache_args& a) { a.cache_seqlens.shape[0] = 3; }), "shape",
+         "cache_seqlens");
+  expect(run_kvcache([](kl_kvcache_args& a) { a.softmax_lse = tensor(fake_ptr(17), KL_DTYPE_FLOAT32, {8, 2}); }),
+         "shape", "softmax_lse");
+  expect(run_varlen([](kl_varlen_args& a) { a.q.shape[0] = -1; }), "shape", "q");
+}
+
+TEST_CASE("rule gqa_ratio: h_k divides h", "[loader][validation]") {
+  expect(run_varlen([](kl_varlen_args& a) {
+           a.k = tensor(fake_ptr(2), KL_DTYPE_BFLOAT16, {64, 3, 128});
+           a.v = tensor(fake_ptr(3), KL_DTYPE_BFLOAT16, {64, 3, 128});
+         }),
+         "gqa_ratio", "k");
+}
+
+TEST_CASE("rule head_dim_max: head dim at most 256", "[loader][validation]") {
+  expect(run_varlen([](kl_varlen_args&) {}, 320), "head_dim_max", "q");
+}
+
+TEST_CASE("rule head_dim_multiple: head dims are multiples of 8", "[loader][validation]") {
+  expect(run_varlen([](kl_varlen_args&) {}, 100), "head_dim_multiple", "q");
+  expect(run_varlen([](kl_varlen_args& a) {
+           a.v = tensor(fake_ptr(3), KL_DTYPE_BFLOAT16, {64, 2, 100});
+           a.out = tensor(fake_ptr(4), KL_DTYPE_BFLOAT16, {64, 8, 100});
+         }),
+         "head_dim_multiple", "v");
+}
+
+TEST_CASE("rule head_dim_v: dv != d only for the MLA shapes", "[loader][validation]") {
+  expect(run_varlen([](kl_varlen_args& a) {
+           a.v = tensor(fake_ptr(3), KL_DTYPE_BFLOAT16, {64, 2, 64});
+           a.out = tensor(fake_ptr(4), KL_DTYPE_BFLOAT16, {64, 8, 64});
+         }),
+         "head_dim_v", "v");
+  // 192 x 128 (DeepSeek prefill) is allowed and launches.
+  CHECK(run_varlen([](kl_varlen_args& a) {
+          a.v = tensor(fake_ptr(3), KL_DTYPE_BFLOAT16, {64, 2, 128});
+          a.out = tensor(fake_ptr(4), KL_DTYPE_BFLOAT16, {64, 8, 128});
+        }, 192).launches == 1);
+}
+
+TEST_CASE("rule missing_companion: arguments that need another", "[loader][validation]") {
+  expect(run_varlen([](kl_varlen_args& a) { a.max_seqlen_q = -1; }), "missing_companion", "max_seqlen_q");
+  expect(run_varlen([](kl_varlen_args& a) { a.max_seqlen_k = -1; }), "missing_companion", "max_seqlen_k");
+  expect(run_kvcache([](kl_kvcache_args& a) { a.cache_seqlens = {}; }), "missing_companion",
+         "cache_seqlens");
+  expect(run_kvcache([](kl_kvcache_args& a) { a.k = tensor(fake_ptr(30), KL_DTYPE_BFLOAT16, {2, 1, 2, 128}); }),
+         "missing_companion", "v");
+  expect(run_kvcache([](kl_kvcache_args& a) { a.rotary_cos = tensor(fake_ptr(31), KL_DTYPE_BFLOAT16, {64, 32}); }),
+         "missing_companion", "rotary_sin");
+  expect(run_kvcache([](kl_kvcache_args& a) {
+           a.rotary_cos = tensor(fake_ptr(31), KL_DTYPE_BFLOAT16, {64, 32});
+           a.rotary_sin = tensor(fake_ptr(32), KL_DTYPE_BFLOAT16, {64, 32});
+         }),
+         "missing_companion", "k");
+  expect(run_kvcache([](kl_kvcache_args& a) {
+           a.q = tensor(fake_ptr(11), KL_DTYPE_BFLOAT16, {2, 8, 128});
+           a.out = tensor(fake_ptr(16), KL_DTYPE_BFLOAT16, {2, 8, 128});
+           a.cu_seqlens_q = tensor(fake_ptr(18), KL_DTYPE_INT32, {3});
+         }),
+         "missing_companion", "max_seqlen_q");
+  expect(run_varlen([](kl_varlen_args& a) {
+           a.cu_seqlens_k = {};
+           a.k = tensor(fake_ptr(2), KL_DTYPE_BFLOAT16, {16, 16, 2, 128});
+           a.v = tensor(fake_ptr(3), KL_DTYPE_BFLOAT16, {16, 16, 2, 128});
+           a.page_table = tensor(fake_ptr(8), KL_DTYPE_INT32, {2, 4});
+         }),
+         "missing_companion", "seqused_k");
+}
+
+TEST_CASE("rule mutually_exclusive: page_table with cu_seqlens_k or cache_batch_idx",
+          "[loader][validation]") {
+  expect(run_varlen([](kl_varlen_args& a) { a.page_table = tensor(fake_ptr(8), KL_DTYPE_INT32, {2, 4}); }),
+         "mutually_exclusive", "page_table");
+  expect(run_kvcache([](kl_kvcache_args& a) { a.cache_batch_idx = tensor(fake_ptr(33), KL_DTYPE_INT32, {2}); }),
+         "mutually_exclusive", "cache_batch_idx");
+}
+
+TEST_CASE("rule batch_mismatch: page_table rows / cache batch equal the query batch",
+          "[loader][validation]") {
+  expect(run_kvcache([](kl_kvcache_args& a) { a.page_table = tensor(fake_ptr(14), KL_DTYPE_INT32, {3, 4}); }),
+         "batch_mismatch", "page_table");
+  expect(run_kvcache([](kl_kvcache_args& a) {
+           a.page_table = {};
+           a.k_cache = tensor(fake_ptr(12), KL_DTYPE_BFLOAT16, {3, 64, 2, 128});
+           a.v_cache = tensor(fake_ptr(13), KL_DTYPE_BFLOAT16, {3, 64, 2, 128});
+         }),
+         "batch_mismatch", "k_cache");
+}
+
+TEST_CASE("rule value_range: scalars inside their ranges", "[loader][validation]") {
+  expect(run_varlen([](kl_varlen_args& a) { a.num_splits = -1; }), "value_range", "num_splits");
+  expect(run_varlen([](kl_varlen_args& a) { a.num_splits = 257; }), "value_range", "num_splits");
+  expect(run_varlen([](kl_varlen_args& a) { a.softcap = -1.0f; }), "value_range", "softcap");
+  expect(run_varlen([](kl_varlen_args& a) { a.window_left = -2; }), "value_range", "window_size");
+  expect(run_varlen([](kl_varlen_args& a) { a.attention_chunk = -1; }), "value_range",
+         "attention_chunk");
+  expect(run_varlen([](kl_varlen_args& a) { a.sm_margin = 132; }), "value_range", "sm_margin");
+  expect(run_varlen([](kl_varlen_args& a) { a.softmax_scale = -0.5; }), "value_range", "softmax_scale");
+  expect(run_varlen([](kl_varlen_args& a) { a.max_seqlen_q = 65; }), "value_range", "max_seqlen_q");
+  expect(run_varlen([](kl_varlen_args& a) { a.max_seqlen_k = 65; }), "value_range", "max_seqlen_k");
+  expect(run_varlen([](kl_varlen_args& a) { a.pack_gqa = 2; }), "value_range", "pack_gqa");
+}
+
+TEST_CASE("rule unsupported: features these kernels lack are refused, never ignored",
+          "[loader][validation]") {
+  expect(run_varlen([](kl_varlen_args& a) { a.qv = tensor(fake_ptr(40), KL_DTYPE_BFLOAT16, {64, 8, 512}); }),
+         "unsupported", "qv");
+  expect(run_varlen([](kl_varlen_args& a) { a.seqused_q = tensor(fake_ptr(41), KL_DTYPE_INT32, {2}); }),
+         "unsupported", "seqused_q");
+  expect(run_varlen([](kl_varlen_args& a) { a.attention_chunk = 128; }), "unsupported",
+         "attention_chunk");
+  expect(run_kvcache([](kl_kvcache_args& a) {
+           a.k = tensor(fake_ptr(30), KL_DTYPE_BFLOAT16, {2, 1, 2, 128});
+           a.v = tensor(fake_ptr(34), KL_DTYPE_BFLOAT16, {2, 1, 2, 128});
+         }),
+         "unsupported", "k");
+  expect(run_kvcache([](kl_kvcache_args& a) {
+           a.page_table = {};
+           a.k_cache = tensor(fake_ptr(12), KL_DTYPE_BFLOAT16, {2, 64, 2, 128});
+           a.v_cache = tensor(fake_ptr(13), KL_DTYPE_BFLOAT16, {2, 64, 2, 128});
+           a.cache_leftpad = tensor(fake_ptr(35), KL_DTYPE_INT32, {2});
+         }),
+         "unsupported", "cache_leftpad");
+  expect(run_kvcache([](kl_kvcache_args& a) {
+           a.scheduler_metadata = tensor(fake_ptr(36), KL_DTYPE_INT32, {16});
+         }),
+         "unsupported", "scheduler_metadata");
+}
+
+TEST_CASE("shapes the kernels do not cover are refused by the plan before launch",
+          "[loader][validation]") {
+  // d <= 64 with dv 512 is FA3-legal (absorbed MLA) but has no kernel here.
+  auto o = run_varlen([](kl_varlen_args& a) {
+    a.v = tensor(fake_ptr(3), KL_DTYPE_BFLOAT16, {64, 2, 512});
+    a.out = tensor(fake_ptr(4), KL_DTYPE_BFLOAT16, {64, 8, 512});
+  }, 64);
+  REQUIRE_FALSE(o.ok);
+  CHECK(o.error.code == ErrorCode::usage);
+  CHECK(o.launches == 0);
+  // Misaligned data pointer.
+  auto m = run_varlen([](kl_varlen_args& a) { a.q.data = static_cast<char*>(a.q.data) + 2; });
+  REQUIRE_FALSE(m.ok);
+  CHECK(m.launches == 0);
+}
+
+TEST_CASE("workspace-size queries validate too", "[loader][validation]") {
+  Harness h;
+  auto l = h.make();
+  REQUIRE(l.ok());
+  auto a = valid_varlen();
+  a.k.dtype = KL_DTYPE_FLOAT16;
+  auto r = (*l)->varlen_workspace_size(a, fake_stream(0));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().what.find("[dtype_mismatch]") != std::string::npos);
+}
