@@ -1,0 +1,248 @@
+// Tokens (sources, scope, redaction) and the environment: endpoint, offline, CA and proxy.
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+#include "hub_test_support.h"
+
+using namespace kernels;
+using namespace kernels::hub_test;
+using cli::hub_options_from_env;
+using cli::hub_token_from_env;
+
+namespace {
+
+constexpr const char* kRepo = "org/auth";
+const std::string kToken = "hf_SENTINEL_4c1f9b2e";
+
+}  // namespace
+
+TEST_CASE("the token goes to the Hub port only, never to the LFS port after the redirect") {
+  FakeHub hub;
+  hub.add_repo(kRepo).branch("v1", {{"a.txt", "a\n"}, {"k.so", random_bytes(4000, 5), true}});
+  auto commit = hub.repo(kRepo).commit("v1");
+  hub.require_token(kToken);
+  TempDir dir;
+  auto options = fast_options(hub.endpoint());
+  options.token = kToken;
+  auto client = make_client(options);
+  auto requests = requests_for(fetch_tree(*client, kRepo, commit), kRepo, commit, dir.path());
+  auto results = client->download(requests);
+  for (const auto& r : results) REQUIRE(r.ok());
+  CHECK(hub.authorization_headers_seen(hub.port()) == hub.request_count() - 1);
+  CHECK(hub.authorization_headers_seen(hub.lfs_port()) == 0);
+  for (const auto& r : hub.requests()) {
+    if (r.port == hub.port()) CHECK(r.authorization == "Bearer " + kToken);
+  }
+}
+
+TEST_CASE("the token never appears in logs, even the wire log; Authorization is redacted") {
+  FakeHub hub;
+  hub.add_repo(kRepo).branch("v1", {{"k.so", random_bytes(4000, 6), true}});
+  auto commit = hub.repo(kRepo).commit("v1");
+  hub.require_token(kToken);
+  hub.fault(FakeHub::refs_path(kRepo), Fault::http(503, 1));
+  std::vector<std::string> lines;
+  auto options = fast_options(hub.endpoint());
+  options.token = kToken;
+  options.log_wire = true;
+  options.log = [&](HubOptions::LogLevel, std::string_view line) { lines.emplace_back(line); };
+  auto client = make_client(options);
+  REQUIRE(client->list_refs(kRepo).ok());
+  TempDir dir;
+  auto r = request_for(*client, kRepo, commit, "k.so", dir.path());
+  REQUIRE(client->download({&r, 1})[0].ok());
+  REQUIRE(client->list_refs("org/nope").error().code == ErrorCode::http_permanent);
+
+  REQUIRE(lines.size() > 10);
+  bool saw_redacted_header = false;
+  for (const auto& line : lines) {
+    INFO(line);
+    CHECK(line.find(kToken) == std::string::npos);
+    CHECK(line.find("SENTINEL") == std::string::npos);
+    saw_redacted_header |= line.find("Authorization: <redacted>") != std::string::npos;
+  }
+  CHECK(saw_redacted_header);
+}
+
+TEST_CASE("token sources: HF_TOKEN, then HUGGING_FACE_HUB_TOKEN, then the token file") {
+  auto env = clean_hub_env();
+  TempDir dir;
+  CHECK_FALSE(hub_token_from_env()->has_value());
+
+  env.set("HF_HOME", dir.path().string());
+  write_file(dir / "token", "  hf_from_home\r\n");
+  CHECK(hub_token_from_env()->value() == "hf_from_home");
+
+  write_file(dir / "other-token", "hf_from_path\n");
+  env.set("HF_TOKEN_PATH", (dir / "other-token").string());
+  CHECK(hub_token_from_env()->value() == "hf_from_path");
+
+  env.set("HUGGING_FACE_HUB_TOKEN", "hf_legacy");
+  CHECK(hub_token_from_env()->value() == "hf_legacy");
+
+  env.set("HF_TOKEN", " hf_env \n");
+  CHECK(hub_token_from_env()->value() == "hf_env");
+
+  env.set("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1");
+  CHECK_FALSE(hub_token_from_env()->has_value());
+}
+
+TEST_CASE("token file: missing means no token, an empty file means no token, unreadable fails") {
+  auto env = clean_hub_env();
+  TempDir dir;
+  env.set("HF_TOKEN_PATH", (dir / "absent").string());
+  CHECK_FALSE(hub_token_from_env()->has_value());
+  write_file(dir / "empty", "\r\n");
+  env.set("HF_TOKEN_PATH", (dir / "empty").string());
+  CHECK_FALSE(hub_token_from_env()->has_value());
+  fs::create_directories(dir / "a-directory");
+  env.set("HF_TOKEN_PATH", (dir / "a-directory").string());
+  auto bad = hub_token_from_env();
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().code == ErrorCode::usage);
+  CHECK_THAT(bad.error().hint, Catch::Contains("HF_TOKEN_PATH"));
+}
+
+TEST_CASE("hub_options_from_env: endpoint, trailing slash, offline, token") {
+  auto env = clean_hub_env();
+  auto defaults = hub_options_from_env();
+  REQUIRE(defaults.ok());
+  CHECK(defaults->endpoint == "https://huggingface.co");
+  CHECK_FALSE(defaults->offline);
+  CHECK_FALSE(defaults->token.has_value());
+
+  env.set("HF_ENDPOINT", "http://127.0.0.1:9/mirror//");
+  env.set("HF_HUB_OFFLINE", "yes");
+  env.set("HF_TOKEN", "hf_x");
+  auto o = hub_options_from_env();
+  REQUIRE(o.ok());
+  CHECK(o->endpoint == "http://127.0.0.1:9/mirror");
+  CHECK(o->offline);
+  CHECK(o->token == "hf_x");
+
+  env.set("HF_HUB_OFFLINE", "0");
+  CHECK_FALSE(hub_options_from_env()->offline);
+
+  env.set("HF_ENDPOINT", "ftp://example.org");
+  auto bad = hub_options_from_env();
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().code == ErrorCode::usage);
+  CHECK_THAT(bad.error().what, Catch::Contains("HF_ENDPOINT"));
+}
+
+TEST_CASE("a CA variable naming a missing file fails loudly and names the variable") {
+  for (const char* name : {"SSL_CERT_FILE", "CURL_CA_BUNDLE", "SSL_CERT_DIR"}) {
+    INFO(name);
+    auto env = clean_hub_env();
+    env.set(name, "/nonexistent/ca.pem");
+    auto o = hub_options_from_env();
+    REQUIRE_FALSE(o.ok());
+    CHECK(o.error().code == ErrorCode::usage);
+    CHECK_THAT(o.error().what, Catch::Contains(name));
+    CHECK_THAT(o.error().hint, Catch::Contains(name));
+  }
+}
+
+TEST_CASE("CA variables are passed on: CURL_CA_BUNDLE wins over SSL_CERT_FILE") {
+  auto env = clean_hub_env();
+  TempDir dir;
+  write_file(dir / "a.pem", "x");
+  write_file(dir / "b.pem", "x");
+  env.set("SSL_CERT_FILE", (dir / "b.pem").string());
+  auto o = hub_options_from_env();
+  REQUIRE(o.ok());
+  CHECK(o->ca_file == (dir / "b.pem").string());
+  CHECK(o->ca_source == "SSL_CERT_FILE");
+  env.set("CURL_CA_BUNDLE", (dir / "a.pem").string());
+  o = hub_options_from_env();
+  REQUIRE(o.ok());
+  CHECK(o->ca_file == (dir / "a.pem").string());
+  CHECK(o->ca_source == "CURL_CA_BUNDLE");
+}
+
+TEST_CASE("a CA file that does not exist is refused by HubClient::create too") {
+  auto options = fast_options("https://127.0.0.1:9");
+  options.ca_file = "/nonexistent/ca.pem";
+  options.ca_source = "SSL_CERT_FILE";
+  auto client = HubClient::create(options);
+  REQUIRE_FALSE(client.ok());
+  CHECK(client.error().code == ErrorCode::usage);
+  CHECK_THAT(client.error().what, Catch::Contains("SSL_CERT_FILE"));
+}
+
+TEST_CASE("an unparsable proxy variable fails loudly and names the variable") {
+  auto env = clean_hub_env();
+  env.set("HTTPS_PROXY", "ftp://proxy.example:21");
+  auto o = hub_options_from_env();
+  REQUIRE_FALSE(o.ok());
+  CHECK(o.error().code == ErrorCode::usage);
+  CHECK_THAT(o.error().what, Catch::Contains("HTTPS_PROXY"));
+}
+
+TEST_CASE("a proxy that refuses connections fails with a network error naming the variable") {
+  FakeHub hub;
+  hub.add_repo(kRepo).branch("v1", {{"a.txt", "a\n"}});
+  auto env = clean_hub_env();
+  env.set("HF_ENDPOINT", hub.endpoint());
+  env.set("http_proxy", "http://127.0.0.1:1");
+  auto o = hub_options_from_env();
+  REQUIRE(o.ok());
+  CHECK(o->proxy_source == "http_proxy");
+  auto options = fast_options(hub.endpoint());
+  options.proxy = o->proxy;
+  options.proxy_source = o->proxy_source;
+  options.max_retries = 1;
+  auto client = make_client(options);
+  auto refs = client->list_refs(kRepo);
+  REQUIRE_FALSE(refs.ok());
+  CHECK(refs.error().code == ErrorCode::network);
+  CHECK_THAT(refs.error().hint, Catch::Contains("http_proxy"));
+  CHECK(hub.request_count() == 0);
+
+  // NO_PROXY exempts the endpoint: the same proxy setting then does not matter.
+  env.set("NO_PROXY", "127.0.0.1");
+  auto bypass = hub_options_from_env();
+  REQUIRE(bypass.ok());
+  options.no_proxy = bypass->no_proxy;
+  auto direct = make_client(options);
+  CHECK(direct->list_refs(kRepo).ok());
+  CHECK(hub.request_count() == 1);
+}
+
+TEST_CASE("redirects: loops end, non-http(s) targets are refused, foreign ports get no token") {
+  FakeHub hub;
+  hub.add_repo(kRepo).branch("v1", {{"a.txt", "a\n"}});
+  FakeHub other;
+  other.add_repo(kRepo).branch("v1", {{"a.txt", "a\n"}});
+  auto options = fast_options(hub.endpoint());
+  options.token = kToken;
+  auto client = make_client(options);
+
+  hub.fault(FakeHub::refs_path(kRepo), Fault::redirect(FakeHub::refs_path(kRepo), -1));
+  auto loop = client->list_refs(kRepo);
+  REQUIRE_FALSE(loop.ok());
+  CHECK(loop.error().code == ErrorCode::http_permanent);
+  CHECK_THAT(loop.error().what, Catch::Contains("redirects"));
+  CHECK(hub.request_count() == 11);
+
+  FakeHub file_redirect;
+  file_redirect.add_repo(kRepo);
+  file_redirect.fault(FakeHub::refs_path(kRepo), Fault::redirect("file:///etc/passwd"));
+  auto to_file = make_client(fast_options(file_redirect.endpoint()))->list_refs(kRepo);
+  REQUIRE_FALSE(to_file.ok());
+  CHECK(to_file.error().code == ErrorCode::http_permanent);
+  CHECK_THAT(to_file.error().what, Catch::Contains("unsupported URL"));
+
+  FakeHub cross;
+  cross.add_repo(kRepo);
+  cross.fault(FakeHub::refs_path(kRepo),
+              Fault::redirect(other.endpoint() + FakeHub::refs_path(kRepo)));
+  auto cross_options = fast_options(cross.endpoint());
+  cross_options.token = kToken;
+  auto moved = make_client(cross_options)->list_refs(kRepo);
+  REQUIRE(moved.ok());
+  CHECK(cross.authorization_headers_seen(cross.port()) == 1);
+  CHECK(other.request_count() == 1);
+  CHECK(other.authorization_headers_seen(other.port()) == 0);
+}

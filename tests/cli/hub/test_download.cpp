@@ -1,0 +1,310 @@
+// Downloads against the fake Hub: redirects, parallelism, resume, and every way a body can lie.
+#include <catch2/catch.hpp>
+
+#include "hub_test_support.h"
+
+using namespace kernels;
+using namespace kernels::hub_test;
+
+namespace {
+
+constexpr const char* kRepo = "org/files";
+
+struct Fixture {
+  FakeHub hub;
+  TempDir dir;
+  std::string small = "hello, kernels\n";
+  std::string big = random_bytes(200000, 7);
+  std::string lfs = random_bytes(150000, 8);
+  std::string commit;
+
+  Fixture() {
+    hub.add_repo(kRepo).branch("v1", {{"small.txt", small}, {"big.bin", big}, {"build/k.so", lfs, true}});
+    commit = hub.repo(kRepo).commit("v1");
+  }
+  DownloadRequest request(HubClient& client, const std::string& path) {
+    auto r = request_for(client, kRepo, commit, path, dir.path());
+    hub.reset_counts();
+    return r;
+  }
+  std::string path_of(const std::string& file) const { return FakeHub::resolve_path(kRepo, commit, file); }
+};
+
+struct RecordingProgress : cli::ProgressSink {
+  std::uint64_t total = 0;
+  std::size_t files = 0;
+  std::uint64_t last_bytes = 0;
+  std::size_t done = 0;
+  void on_start(std::uint64_t t, std::size_t f) override { total = t, files = f; }
+  void on_bytes(std::uint64_t b) override { last_bytes = b; }
+  void on_file_done(const DownloadRequest&, const Result<void>&) override { ++done; }
+};
+
+}  // namespace
+
+TEST_CASE("regular and LFS files download and verify; LFS goes through a 302 to the LFS port") {
+  Fixture f;
+  auto client = make_client(fast_options(f.hub.endpoint()));
+  auto requests = requests_for(fetch_tree(*client, kRepo, f.commit), kRepo, f.commit, f.dir.path());
+  REQUIRE(requests.size() == 3);
+  f.hub.reset_counts();
+  auto before = client->stats().requests;
+  RecordingProgress progress;
+  auto results = client->download(requests, &progress);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    INFO(requests[i].path);
+    REQUIRE(results[i].ok());
+  }
+  for (const auto& r : requests) {
+    std::string expected = r.path == "small.txt" ? f.small : r.path == "big.bin" ? f.big : f.lfs;
+    CHECK(read_file(r.temp_path) == expected);
+  }
+  // One GET per regular file; the LFS file is one GET on the Hub (302) and one on the LFS port.
+  CHECK(client->stats().requests - before == 4);
+  CHECK(f.hub.request_count(f.path_of("build/k.so")) == 1);
+  auto lfs_requests = 0;
+  for (const auto& r : f.hub.requests()) lfs_requests += r.port == f.hub.lfs_port();
+  CHECK(lfs_requests == 1);
+  CHECK(progress.files == 3);
+  CHECK(progress.done == 3);
+  CHECK(progress.total == f.small.size() + f.big.size() + f.lfs.size());
+}
+
+TEST_CASE("whole flow for one repo: refs + tree + one GET per file, no HEAD") {
+  FakeHub hub;
+  std::vector<FakeFile> files;
+  for (int i = 0; i < 12; ++i) files.push_back({"build/v/f" + std::to_string(i), random_bytes(1000 + i, i)});
+  hub.add_repo("org/flow").branch("v1", files);
+  TempDir dir;
+  auto client = make_client(fast_options(hub.endpoint()));
+  auto refs = client->list_refs("org/flow");
+  REQUIRE(refs.ok());
+  auto commit = refs->versions().at(1);
+  auto tree = client->list_tree("org/flow", commit);
+  REQUIRE(tree.ok());
+  auto requests = requests_for(*tree, "org/flow", commit, dir.path());
+  auto results = client->download(requests);
+  for (const auto& r : results) REQUIRE(r.ok());
+  CHECK(client->stats().requests == requests.size() + 2);
+  CHECK(client->stats().requests <= requests.size() + 3);
+  for (const auto& r : hub.requests()) CHECK(r.method == "GET");
+}
+
+TEST_CASE("parallel download of many files: all correct, one request each") {
+  FakeHub hub;
+  std::vector<FakeFile> files;
+  for (int i = 0; i < 48; ++i) {
+    files.push_back({"build/many/f" + std::to_string(i) + ".bin", random_bytes(20000 + 97 * i, 100 + i), i % 4 == 0});
+  }
+  hub.add_repo("org/many").branch("v1", files);
+  auto commit = hub.repo("org/many").commit("v1");
+  TempDir dir;
+  auto options = fast_options(hub.endpoint());
+  options.jobs = 8;
+  auto client = make_client(options);
+  auto requests = requests_for(fetch_tree(*client, "org/many", commit), "org/many", commit, dir.path());
+  REQUIRE(requests.size() == 48);
+  hub.reset_counts();
+  auto results = client->download(requests);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    INFO(requests[i].path);
+    REQUIRE(results[i].ok());
+    auto index = std::stoi(requests[i].path.substr(std::string("build/many/f").size()));
+    CHECK(read_file(requests[i].temp_path) == random_bytes(20000 + 97 * index, 100 + index));
+  }
+  CHECK(hub.request_count() == 48 + 12);  // 12 LFS files: a 302 and a blob GET each
+}
+
+TEST_CASE("resume: a partial temp file is continued with Range and If-Range, digest over all") {
+  Fixture f;
+  auto client = make_client(fast_options(f.hub.endpoint()));
+  auto r = f.request(*client, "big.bin");
+  write_file(r.temp_path, f.big.substr(0, 50000));
+  auto bytes_before = client->stats().bytes;
+  auto results = client->download({&r, 1});
+  REQUIRE(results[0].ok());
+  CHECK(read_file(r.temp_path) == f.big);
+  auto log = f.hub.requests();
+  REQUIRE(log.size() == 1);
+  CHECK(log[0].range == "bytes=50000-");
+  CHECK(log[0].if_range == "\"" + r.digest.hex + "\"");
+  CHECK(client->stats().bytes - bytes_before == f.big.size() - 50000);
+}
+
+TEST_CASE("resume of an LFS file: the Range goes to the LFS port after the redirect") {
+  Fixture f;
+  auto client = make_client(fast_options(f.hub.endpoint()));
+  auto r = f.request(*client, "build/k.so");
+  write_file(r.temp_path, f.lfs.substr(0, 1000));
+  auto results = client->download({&r, 1});
+  REQUIRE(results[0].ok());
+  CHECK(read_file(r.temp_path) == f.lfs);
+  bool saw_range_on_lfs = false;
+  for (const auto& rec : f.hub.requests())
+    saw_range_on_lfs |= rec.port == f.hub.lfs_port() && rec.range == "bytes=1000-";
+  CHECK(saw_range_on_lfs);
+}
+
+TEST_CASE("resume of a partial file holding wrong bytes fails the digest and deletes it") {
+  Fixture f;
+  auto client = make_client(fast_options(f.hub.endpoint()));
+  auto r = f.request(*client, "big.bin");
+  write_file(r.temp_path, std::string(50000, 'Z'));
+  auto results = client->download({&r, 1});
+  REQUIRE_FALSE(results[0].ok());
+  CHECK(results[0].error().code == ErrorCode::integrity_mismatch);
+  CHECK_FALSE(fs::exists(r.temp_path));
+}
+
+TEST_CASE("a 200 answer to a Range request restarts from zero") {
+  Fixture f;
+  auto client = make_client(fast_options(f.hub.endpoint()));
+  auto r = f.request(*client, "big.bin");
+  write_file(r.temp_path, f.big.substr(0, 70000));
+  f.hub.fault(f.path_of("big.bin"), Fault::body(Fault::Kind::ignore_range));
+  auto results = client->download({&r, 1});
+  REQUIRE(results[0].ok());
+  CHECK(read_file(r.temp_path) == f.big);
+  CHECK(f.hub.request_count() == 1);
+}
+
+TEST_CASE("a 206 that starts at the wrong offset is never spliced: retried from zero") {
+  Fixture f;
+  auto client = make_client(fast_options(f.hub.endpoint()));
+  auto r = f.request(*client, "big.bin");
+  write_file(r.temp_path, f.big.substr(0, 70000));
+  f.hub.fault(f.path_of("big.bin"), Fault::body(Fault::Kind::wrong_range_start));
+  auto results = client->download({&r, 1});
+  REQUIRE(results[0].ok());
+  CHECK(read_file(r.temp_path) == f.big);
+  auto log = f.hub.requests();
+  REQUIRE(log.size() == 2);
+  CHECK(log[0].range == "bytes=70000-");
+  CHECK(log[1].range.empty());
+}
+
+TEST_CASE("truncated body (Content-Length larger than the body) is resumed on retry") {
+  Fixture f;
+  auto client = make_client(fast_options(f.hub.endpoint()));
+  auto r = f.request(*client, "big.bin");
+  f.hub.fault(f.path_of("big.bin"), Fault::body(Fault::Kind::truncate, 1, 60000));
+  auto results = client->download({&r, 1});
+  REQUIRE(results[0].ok());
+  CHECK(read_file(r.temp_path) == f.big);
+  auto log = f.hub.requests();
+  REQUIRE(log.size() == 2);
+  CHECK(log[1].range == "bytes=60000-");
+}
+
+TEST_CASE("truncated body without Content-Length (clean close) is caught and resumed") {
+  Fixture f;
+  auto client = make_client(fast_options(f.hub.endpoint()));
+  auto r = f.request(*client, "big.bin");
+  f.hub.fault(f.path_of("big.bin"), Fault::body(Fault::Kind::truncate_no_length, 1, 30000));
+  auto results = client->download({&r, 1});
+  REQUIRE(results[0].ok());
+  CHECK(read_file(r.temp_path) == f.big);
+  auto log = f.hub.requests();
+  REQUIRE(log.size() == 2);
+  CHECK(log[1].range == "bytes=30000-");
+}
+
+TEST_CASE("a body truncated on every attempt ends in a network error; the partial file stays") {
+  Fixture f;
+  auto options = fast_options(f.hub.endpoint());
+  options.max_retries = 2;
+  auto client = make_client(options);
+  auto r = f.request(*client, "big.bin");
+  // Every attempt delivers 1000 more bytes and then the connection drops.
+  f.hub.fault(f.path_of("big.bin"), Fault::body(Fault::Kind::truncate, -1, 1000));
+  auto results = client->download({&r, 1});
+  REQUIRE_FALSE(results[0].ok());
+  CHECK(results[0].error().code == ErrorCode::network);
+  CHECK_THAT(results[0].error().what, Catch::Contains("3 attempts"));
+  CHECK(f.hub.request_count() == 3);
+  REQUIRE(fs::exists(r.temp_path));
+  CHECK(read_file(r.temp_path) == f.big.substr(0, 3000));
+}
+
+TEST_CASE("one extra byte aborts at once with integrity_mismatch; nothing is kept, no retry") {
+  Fixture f;
+  auto client = make_client(fast_options(f.hub.endpoint()));
+  auto r = f.request(*client, "big.bin");
+  f.hub.fault(f.path_of("big.bin"), Fault::body(Fault::Kind::extra_byte));
+  auto results = client->download({&r, 1});
+  REQUIRE_FALSE(results[0].ok());
+  CHECK(results[0].error().code == ErrorCode::integrity_mismatch);
+  CHECK_FALSE(fs::exists(r.temp_path));
+  CHECK(f.hub.request_count() == 1);
+}
+
+TEST_CASE("one flipped byte fails with integrity_mismatch naming both digests; nothing kept") {
+  Fixture f;
+  auto client = make_client(fast_options(f.hub.endpoint()));
+  for (std::string file : {"big.bin", "build/k.so"}) {
+    INFO(file);
+    auto r = f.request(*client, file);
+    auto fault_path = file == "big.bin" ? f.path_of(file) : FakeHub::lfs_path(r.digest.hex);
+    f.hub.fault(fault_path, Fault::body(Fault::Kind::flip_byte));
+    auto results = client->download({&r, 1});
+    REQUIRE_FALSE(results[0].ok());
+    CHECK(results[0].error().code == ErrorCode::integrity_mismatch);
+    CHECK_THAT(results[0].error().what, Catch::Contains("expected"));
+    CHECK_THAT(results[0].error().what, Catch::Contains(r.digest.hex));
+    CHECK_THAT(results[0].error().what, Catch::Contains("got"));
+    CHECK_FALSE(fs::exists(r.temp_path));
+  }
+}
+
+TEST_CASE("Content-Encoding on a file download is refused, not decoded and not retried") {
+  Fixture f;
+  auto client = make_client(fast_options(f.hub.endpoint()));
+  auto r = f.request(*client, "small.txt");
+  f.hub.fault(f.path_of("small.txt"), Fault::body(Fault::Kind::content_encoding));
+  auto results = client->download({&r, 1});
+  REQUIRE_FALSE(results[0].ok());
+  CHECK(results[0].error().code == ErrorCode::http_permanent);
+  CHECK_THAT(results[0].error().what, Catch::Contains("Content-Encoding"));
+  CHECK(f.hub.request_count() == 1);
+  for (const auto& rec : f.hub.requests()) CHECK(rec.accept_encoding == "identity");
+}
+
+TEST_CASE("a stalled transfer (headers, then silence) is aborted by the stall window and retried") {
+  Fixture f;
+  auto client = make_client(fast_options(f.hub.endpoint()));
+  auto r = f.request(*client, "big.bin");
+  // libcurl averages speed over the last few seconds, so a stall right after a burst of bytes is
+  // seen only once the burst leaves that window; a stall before the first byte is seen at once.
+  f.hub.fault(f.path_of("big.bin"), Fault::stalled(0, std::chrono::milliseconds(6000)));
+  auto start = std::chrono::steady_clock::now();
+  auto results = client->download({&r, 1});
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  REQUIRE(results[0].ok());
+  CHECK(read_file(r.temp_path) == f.big);
+  // stall_timeout is 1 s: detected after about 1-2 s, well before the server's 6 s stall ends.
+  CHECK(elapsed >= std::chrono::milliseconds(900));
+  CHECK(elapsed < std::chrono::milliseconds(4500));
+  CHECK(f.hub.request_count() == 2);
+}
+
+TEST_CASE("a temp file that already holds the verified bytes needs no request") {
+  Fixture f;
+  auto client = make_client(fast_options(f.hub.endpoint()));
+  auto r = f.request(*client, "big.bin");
+  write_file(r.temp_path, f.big);
+  auto results = client->download({&r, 1});
+  REQUIRE(results[0].ok());
+  CHECK(f.hub.request_count() == 0);
+}
+
+TEST_CASE("one failing file does not stop the others; each gets its own result") {
+  Fixture f;
+  auto client = make_client(fast_options(f.hub.endpoint()));
+  auto requests = requests_for(fetch_tree(*client, kRepo, f.commit), kRepo, f.commit, f.dir.path());
+  f.hub.fault(f.path_of("small.txt"), Fault::body(Fault::Kind::flip_byte));
+  auto results = client->download(requests);
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    INFO(requests[i].path);
+    CHECK(results[i].ok() == (requests[i].path != "small.txt"));
+  }
+}
