@@ -46,7 +46,7 @@ std::map<std::string, std::string> read_refs(const CacheLayout& cache, const std
   for (auto it = fs::recursive_directory_iterator(root, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (!it->is_regular_file(ec)) continue;
-    std::string name = fs::relative(it->path(), root, ec).generic_string();
+    std::string name = it->path().lexically_relative(root).generic_string();
     Result<std::string> commit = cache.read_ref(repo_id, name);
     if (commit) refs[name] = *commit;
   }
@@ -168,7 +168,7 @@ RepoInfo scan_repo(const CacheLayout& cache, const std::string& repo_id) {
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
       struct stat st{};
       if (::stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-      std::string rel = fs::relative(it->path(), snap, ec).generic_string();
+      std::string rel = it->path().lexically_relative(snap).generic_string();
       std::string target = it->is_symlink(ec) ? fs::read_symlink(it->path(), ec).string() : rel;
       if (seen_targets.insert(target).second) rev.bytes += static_cast<std::uint64_t>(st.st_size);
       rev.last_used = std::max(rev.last_used, last_use_of(st));

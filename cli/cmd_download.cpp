@@ -203,7 +203,9 @@ void add_download_command(CLI::App& app, CommandFn& chosen) {
   CLI::App* cmd = app.add_subcommand("download", "Download locked kernels into the cache");
   cmd->add_option("project_dir", args->project_dir, "Project directory with kernels.lock (default: .)");
   cmd->add_flag("--all-variants", args->all_variants, "Download every build variant");
-  cmd->add_option("--variant", args->variants, "Download this variant (repeatable)");
+  cmd->add_option("--variant", args->variants, "Download this variant (repeatable)")
+      ->expected(1)
+      ->allow_extra_args(false);
   add_system_options(*cmd, args->system);
   cmd->callback([args, &chosen] {
     chosen = [args](CommandContext& ctx) { return run_download(ctx, *args); };

@@ -9,6 +9,7 @@
 set -euo pipefail
 
 KERNELS_VERSION="${KERNELS_PY_VERSION:-0.16.0}"
+HUB_VERSION="${HF_HUB_PY_VERSION:-2.4.0}"
 venv="${1:-build/python-oracle}"
 
 if [ -x "$venv/bin/python" ] &&
@@ -18,6 +19,6 @@ if [ -x "$venv/bin/python" ] &&
 fi
 
 python3 -m venv "$venv" >&2
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "kernels==$KERNELS_VERSION" >&2
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "kernels==$KERNELS_VERSION" "huggingface_hub==$HUB_VERSION" >&2
 "$venv/bin/python" -c "import kernels, huggingface_hub; print('python-oracle: kernels', kernels.__version__ if hasattr(kernels, '__version__') else '$KERNELS_VERSION', 'huggingface_hub', huggingface_hub.__version__)" >&2
 echo "$venv"

@@ -1,0 +1,108 @@
+// `kernels cache ls | show | verify | prune | rm | path`.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "project_fixture.h"
+
+using namespace kernels::test;
+
+TEST_CASE("cache ls and show describe repos, revisions, refs, variants and completeness", "[cache]") {
+  LockedProject p;
+  REQUIRE(p.download({"--variant", "cubin-cu130-sm90a"}).exit_code == 0);
+  ProcessResult ls = p.run({"cache", "ls"});
+  INFO(ls.err);
+  REQUIRE(ls.exit_code == 0);
+  CHECK(ls.out.find("org/attn") != std::string::npos);
+  CHECK(ls.out.find(" ok") != std::string::npos);
+
+  ProcessResult json = p.run({"--json", "cache", "ls"});
+  REQUIRE(json.exit_code == 0);
+  auto doc = nlohmann::json::parse(json.out);
+  REQUIRE(doc["repos"].size() == 1);
+  CHECK(doc["repos"][0]["repo_id"] == "org/attn");
+  CHECK(doc["repos"][0]["revisions"][0]["commit"] == p.commit);
+  CHECK(doc["repos"][0]["revisions"][0]["refs"][0] == "v1");
+  CHECK(doc["repos"][0]["revisions"][0]["complete"] == true);
+
+  fs::remove(p.layout().snapshot_file("org/attn", p.commit, p.entry_of("cubin-cu130-sm90a", false).path));
+  ProcessResult show = p.run({"cache", "show", "org/attn"});
+  INFO(show.out);
+  REQUIRE(show.exit_code == 0);
+  CHECK(show.out.find(p.commit + "  [v1]") != std::string::npos);
+  CHECK(show.out.find("incomplete (1 files missing)") != std::string::npos);
+  CHECK(show.out.find("cubin-cu130-sm90a  3/4 files") != std::string::npos);
+
+  ProcessResult path = p.run({"cache", "path"});
+  CHECK(path.out == p.cache.string() + "\n");
+}
+
+TEST_CASE("cache verify re-hashes every file and names the corrupt ones", "[cache]") {
+  LockedProject p;
+  REQUIRE(p.download().exit_code == 0);
+  CHECK(p.run({"cache", "verify"}).exit_code == 0);
+  kernels::TreeEntry e = p.entry_of("cubin-cu130-sm80", true);
+  fs::path blob = p.layout().blob_path("org/attn", e.digest().hex);
+  write_file(blob, std::string(e.content_size(), 'Z'));
+  ProcessResult r = p.run({"cache", "verify"});
+  CHECK(r.exit_code == 6);
+  CHECK(r.out.find("CORRUPT org/attn@" + p.commit + " " + e.path) != std::string::npos);
+}
+
+TEST_CASE("cache prune keeps what a lockfile references and removes the rest, dry run first", "[cache]") {
+  LockedProject p;
+  REQUIRE(p.download({"--variant", "cubin-cu130-sm80"}).exit_code == 0);
+  // A second, unreferenced revision: v2 downloaded through another project.
+  std::string v2 = p.repo.publish(2, make_variant_files("cubin-cu130-sm80", 2, 500, 99));
+  fs::path other = p.dir / "other";
+  write_file(other / "pyproject.toml", "[tool.kernels.dependencies]\n\"org/attn\" = 2\n");
+  REQUIRE(p.run({"lock", other.string()}).exit_code == 0);
+  ProcessResult dl2 = p.run({"download", "--all-variants", other.string()});
+  REQUIRE(dl2.exit_code == 0);
+  // <cache>/kernels.lock is now the v2 project's; keep v1 through --lockfile only in the last run.
+  auto layout = p.layout();
+  fs::path v1_snapshot = layout.snapshot_dir("org/attn", p.commit);
+  fs::path v2_snapshot = layout.snapshot_dir("org/attn", v2);
+
+  ProcessResult dry = p.run({"cache", "prune", "--dry-run"});
+  INFO(dry.out << dry.err);
+  REQUIRE(dry.exit_code == 0);
+  CHECK(dry.out.find("would remove revision " + v1_snapshot.string()) != std::string::npos);
+  CHECK(fs::exists(v1_snapshot));
+
+  ProcessResult kept = p.run({"cache", "prune", "--lockfile", (p.project / "kernels.lock").string()});
+  REQUIRE(kept.exit_code == 0);
+  CHECK(fs::exists(v1_snapshot));
+  CHECK(fs::exists(v2_snapshot));
+
+  ProcessResult pruned = p.run({"cache", "prune"});
+  INFO(pruned.out);
+  REQUIRE(pruned.exit_code == 0);
+  CHECK_FALSE(fs::exists(v1_snapshot));
+  CHECK(fs::exists(v2_snapshot));
+  CHECK_FALSE(fs::exists(layout.tree_path("org/attn", p.commit)));
+  CHECK(p.run({"verify", other.string()}).exit_code == 0);
+  // v1's blobs are gone too, so its verify now fails.
+  CHECK(p.run({"verify", p.project.string()}).exit_code == 6);
+}
+
+TEST_CASE("cache prune refuses to run with no lockfile to keep", "[cache]") {
+  TempDir dir;
+  ProcessResult r = run_kernels({"cache", "prune"}, dir / "cache", "file:///x");
+  CHECK(r.exit_code == 3);
+}
+
+TEST_CASE("cache rm removes one revision or a whole repo", "[cache]") {
+  LockedProject p;
+  REQUIRE(p.download().exit_code == 0);
+  ProcessResult bad = p.run({"cache", "rm", "org/none"});
+  CHECK(bad.exit_code == 2);
+  ProcessResult by_ref = p.run({"cache", "rm", "org/attn@v1"});
+  INFO(by_ref.out << by_ref.err);
+  REQUIRE(by_ref.exit_code == 0);
+  CHECK_FALSE(fs::exists(p.layout().snapshot_dir("org/attn", p.commit)));
+  CHECK(fs::is_empty(p.layout().blobs_dir("org/attn")));
+  REQUIRE(p.download().exit_code == 0);
+  REQUIRE(p.run({"cache", "rm", "org/attn"}).exit_code == 0);
+  CHECK_FALSE(fs::exists(p.layout().repo_dir("org/attn")));
+}

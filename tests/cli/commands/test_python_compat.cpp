@@ -1,0 +1,123 @@
+// Compatibility with the Python `kernels` package (pinned in scripts/setup-python-oracle.sh,
+// installed into <build>/python-oracle by scripts/test.sh): the same kernels.lock bytes from the
+// same Hub, and Python finds offline what our download wrote.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include "harness.h"
+#include "servers.h"
+#include "support/skip.h"
+
+using namespace kernels::test;
+
+namespace {
+
+std::string oracle_python() {
+  const char* env = std::getenv("KERNELS_PYTHON_ORACLE");
+  fs::path venv = env && *env ? fs::path(env) : fs::path(KERNELS_PYTHON_ORACLE);
+  fs::path python = venv / "bin/python";
+  return ::access(python.c_str(), X_OK) == 0 ? python.string() : std::string();
+}
+
+// A repo of torch variants only: Python hashes build/torch* alone, so only such a repo can give
+// identical locks (our lock also hashes cubin-* variants, which Python does not know).
+std::string publish_torch_repo(MirrorRepo& repo) {
+  std::vector<MirrorFile> files = make_variant_files("torch210-cxx11-cu128-x86_64-linux", 6, 4000, 51);
+  auto more = make_variant_files("torch29-cxx11-cu126-x86_64-linux", 5, 3000, 52);
+  files.insert(files.end(), more.begin(), more.end());
+  more = make_variant_files("torch-cuda", 2, 100, 53);
+  files.insert(files.end(), more.begin(), more.end());
+  files.push_back({"build/torch-cuda/__init__.py", "from ._ops import ops\n", false});
+  files.push_back({"README.md", "# demo\n", false});
+  return repo.publish(1, files);
+}
+
+ProcessResult run_python(const std::string& python, const std::vector<std::string>& args,
+                         const std::map<std::string, std::optional<std::string>>& env) {
+  ProcessSpec spec;
+  spec.argv = {python};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.env = env;
+  spec.timeout = std::chrono::seconds(300);
+  return run_process(spec);
+}
+
+}  // namespace
+
+TEST_CASE("Python kernels lock and ours write byte-identical kernels.lock from the same Hub", "[python]") {
+  std::string python = oracle_python();
+  if (python.empty()) {
+    KERNELS_SKIP("the Python kernels package is not installed (run scripts/setup-python-oracle.sh " +
+                 std::string(KERNELS_PYTHON_ORACLE) + ")");
+  }
+  TempDir dir("kernels-py");
+  MirrorRepo repo(dir / "mirror", "org/demo");
+  MirrorRepo other(dir / "mirror", "org/second");
+  publish_torch_repo(repo);
+  other.publish(1, make_variant_files("torch-cpu", 3, 200, 54));
+  other.publish(2, make_variant_files("torch-cpu", 3, 200, 55));  // Python warns: v2 exists
+  std::string why;
+  auto hub = FakeHubProcess::start(dir / "mirror", why);
+  if (!hub) KERNELS_SKIP(why);
+  std::string toml = "[tool.kernels.dependencies]\n\"org/second\" = 1\n\"org/demo\" = 1\n";
+  write_file(dir / "py/pyproject.toml", toml);
+  write_file(dir / "cpp/pyproject.toml", toml);
+  std::map<std::string, std::optional<std::string>> env = {
+      {"HF_ENDPOINT", hub->endpoint()}, {"HF_HOME", (dir / "hf-home").string()},
+      {"KERNELS_CACHE", (dir / "py-cache").string()}, {"HF_HUB_OFFLINE", std::nullopt},
+      {"HF_TOKEN", std::nullopt}, {"HF_HUB_DISABLE_TELEMETRY", std::nullopt},
+      {"DISABLE_TELEMETRY", std::nullopt}, {"DO_NOT_TRACK", std::nullopt}};
+  ProcessResult py = run_python(python, {"-c", "import sys; from kernels.cli import main; sys.argv=['kernels','lock',sys.argv[1]]; main()",
+                                         (dir / "py").string()},
+                                env);
+  INFO(py.out << py.err);
+  REQUIRE(py.exit_code == 0);
+  ProcessResult ours = run_kernels({"lock", (dir / "cpp").string()}, dir / "cache", hub->endpoint());
+  INFO(ours.err);
+  REQUIRE(ours.exit_code == 0);
+  CHECK(read_file(dir / "cpp/kernels.lock") == read_file(dir / "py/kernels.lock"));
+  CHECK(py.err.find("You are using version 1 of 'org/second', but version 2 is available.") != std::string::npos);
+  CHECK(ours.err.find("You are using version 1 of 'org/second', but version 2 is available.") != std::string::npos);
+}
+
+TEST_CASE("Python kernels finds offline what our download wrote, and its hash check passes", "[python]") {
+  std::string python = oracle_python();
+  if (python.empty()) {
+    KERNELS_SKIP("the Python kernels package is not installed (run scripts/setup-python-oracle.sh " +
+                 std::string(KERNELS_PYTHON_ORACLE) + ")");
+  }
+  TempDir dir("kernels-py");
+  MirrorRepo repo(dir / "mirror", "org/demo");
+  std::string commit = publish_torch_repo(repo);
+  write_file(dir / "project/pyproject.toml", "[tool.kernels.dependencies]\n\"org/demo\" = 1\n");
+  std::string endpoint = file_endpoint(dir / "mirror");
+  REQUIRE(run_kernels({"lock", (dir / "project").string()}, dir / "cache", endpoint).exit_code == 0);
+  ProcessResult dl = run_kernels({"download", "--all-variants", (dir / "project").string()}, dir / "cache", endpoint);
+  INFO(dl.err);
+  REQUIRE(dl.exit_code == 0);
+  // Offline, no endpoint at all: Python resolves the commit, the snapshot (trees/<commit>.json
+  // completeness check of huggingface_hub) and re-hashes every variant against the lock.
+  const char* script = R"PY(
+import json, sys
+from kernels.lockfile import KernelLock
+from kernels.utils import install_kernel_all_variants
+from huggingface_hub import snapshot_download
+lock = [KernelLock.from_json(e) for e in json.load(open(sys.argv[1]))][0]
+build = install_kernel_all_variants(lock.repo_id, revision=lock.sha, local_files_only=True,
+                                    variant_locks=lock.variants)
+print(sorted(p.name for p in build.iterdir()))
+path = snapshot_download(lock.repo_id, repo_type="kernel", revision="v1", local_files_only=True,
+                         allow_patterns="build/*", ignore_patterns=["*.pyc", "**/__pycache__/**"])
+print(path)
+)PY";
+  ProcessResult py = run_python(python, {"-c", script, (dir / "project/kernels.lock").string()},
+                                {{"HF_HUB_OFFLINE", "1"}, {"KERNELS_CACHE", (dir / "cache").string()},
+                                 {"HF_HUB_CACHE", (dir / "cache").string()}, {"HF_HOME", (dir / "hf-home").string()},
+                                 {"HF_ENDPOINT", "http://127.0.0.1:9"}});
+  INFO(py.out << py.err);
+  REQUIRE(py.exit_code == 0);
+  CHECK(py.out.find("['torch-cuda', 'torch210-cxx11-cu128-x86_64-linux', 'torch29-cxx11-cu126-x86_64-linux']") !=
+        std::string::npos);
+  CHECK(py.out.find("snapshots/" + commit) != std::string::npos);
+}
