@@ -19,7 +19,9 @@ import sys
 PARAMS_ABI = 1  # must equal kernels::attention::kParamsAbiVersion (checked by a test)
 
 # (head_dim, head_dim_v, warps, block_m, block_n). Shared memory: Q tile + one K and one V tile,
-# rows padded to a multiple of 64 elements (the swizzle works on 128-byte rows).
+# rows padded to a multiple of 64 elements (the swizzle works on 128-byte rows). The block_m = 64
+# variants serve calls with at most 64 packed query rows (decode: seqlen_q * h/h_k), where a
+# 128-row tile would be mostly padding; their names end in _m64.
 CONFIGS = [
     (64, 64, 4, 128, 64),
     (96, 96, 4, 128, 64),
@@ -27,6 +29,11 @@ CONFIGS = [
     (192, 192, 8, 128, 64),
     (192, 128, 8, 128, 64),
     (256, 256, 4, 64, 64),
+    (64, 64, 4, 64, 64),
+    (96, 96, 4, 64, 64),
+    (128, 128, 4, 64, 64),
+    (192, 192, 4, 64, 64),
+    (192, 128, 4, 64, 64),
 ]
 DTYPES = [("bf16", "__nv_bfloat16", 1), ("fp16", "__half", 0)]
 COMBINE_THREADS = 128
@@ -37,9 +44,12 @@ def pad64(x):
     return (x + 63) // 64 * 64
 
 
-def fwd_name(d, dv, dt):
+def fwd_name(d, dv, block_m, dt):
     hd = f"hd{d}" if d == dv else f"hd{d}x{dv}"
-    return f"kernels_attn_fwd_{hd}_{dt}"
+    # The widest tile of a head dim keeps the plain name; narrower ones say their rows.
+    widest = max(c[3] for c in CONFIGS if c[0] == d and c[1] == dv)
+    tile = "" if block_m == widest else f"_m{block_m}"
+    return f"kernels_attn_fwd_{hd}{tile}_{dt}"
 
 
 def combine_name(dv, dt):
@@ -54,7 +64,7 @@ def kernels():
     out = []
     for dt, ctype, dcode in DTYPES:
         for d, dv, warps, bm, bn in CONFIGS:
-            out.append(dict(kind="forward", name=fwd_name(d, dv, dt), head_dim=d, head_dim_v=dv,
+            out.append(dict(kind="forward", name=fwd_name(d, dv, bm, dt), head_dim=d, head_dim_v=dv,
                             dtype=dt, ctype=ctype, dcode=dcode, threads=32 * warps,
                             smem_bytes=fwd_smem(d, dv, bm, bn), block_m=bm, block_n=bn,
                             warps=warps))

@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/attention/params.h"
 #include "kernels/common/mma.cuh"
@@ -83,20 +84,6 @@ __device__ __forceinline__ BatchInfo batch_info(const FwdParams& p, int bi) {
   else
     b.sk = p.seqlen_k;
   return b;
-}
-
-// Element offset of key/value row j of batch bi (head offset added by the caller).
-__device__ __forceinline__ int64_t kv_row_offset(const FwdParams& p, int bi, int j,
-                                                 int64_t batch_stride, int64_t row_stride) {
-  if (p.page_table != nullptr) {
-    const int page_idx = j / p.page_size;
-    const int page = p.page_table[bi * p.page_table_batch_stride + page_idx];
-    return static_cast<int64_t>(page) * batch_stride +
-           static_cast<int64_t>(j - page_idx * p.page_size) * row_stride;
-  }
-  if (p.cu_seqlens_k != nullptr)
-    return static_cast<int64_t>(p.cu_seqlens_k[bi] + j) * row_stride;
-  return static_cast<int64_t>(bi) * batch_stride + static_cast<int64_t>(j) * row_stride;
 }
 
 // Copies `Rows` rows of `Cols` b16 elements into a swizzled tile; rows or 16-byte chunks that
@@ -206,21 +193,45 @@ __device__ __forceinline__ void attention_forward(const FwdParams& p) {
     return q + b.q_row0 + static_cast<int64_t>(i) * p.q_row_stride +
            static_cast<int64_t>(head) * p.q_head_stride;
   });
+  // K/V rows: a page lookup per row when paged, else one base pointer plus j * row stride.
+  const bool paged = p.page_table != nullptr;
+  const int64_t kv_batch_row0 =
+      p.cu_seqlens_k != nullptr ? static_cast<int64_t>(p.cu_seqlens_k[bi]) : 0;
+  const T* k_base = k + static_cast<int64_t>(hk) * p.k_head_stride +
+                    (paged ? 0
+                           : (p.cu_seqlens_k != nullptr ? kv_batch_row0 * p.k_row_stride
+                                                        : static_cast<int64_t>(bi) * p.k_batch_stride));
+  const T* v_base = v + static_cast<int64_t>(hk) * p.v_head_stride +
+                    (paged ? 0
+                           : (p.cu_seqlens_k != nullptr ? kv_batch_row0 * p.v_row_stride
+                                                        : static_cast<int64_t>(bi) * p.v_batch_stride));
+  const int32_t* page_row =
+      paged ? p.page_table + static_cast<int64_t>(bi) * p.page_table_batch_stride : nullptr;
+  auto load_kv = [&](T* smem, const T* base, int cols_valid, int64_t batch_stride,
+                     int64_t row_stride, int nb, auto cols_tag) {
+    constexpr int kCols = decltype(cols_tag)::value;
+    if (paged) {
+      detail::load_tile<Tr, kBlockN, kCols>(smem, base, cols_valid, [&](int row) -> const T* {
+        const int j = nb * kBlockN + row;
+        if (j >= b.sk) return nullptr;
+        const int page_idx = j / p.page_size;
+        return base + static_cast<int64_t>(page_row[page_idx]) * batch_stride +
+               static_cast<int64_t>(j - page_idx * p.page_size) * row_stride;
+      });
+    } else {
+      detail::load_tile<Tr, kBlockN, kCols>(smem, base, cols_valid, [&](int row) -> const T* {
+        const int j = nb * kBlockN + row;
+        return j < b.sk ? base + static_cast<int64_t>(j) * row_stride : nullptr;
+      });
+    }
+  };
   auto load_k = [&](int nb) {
-    detail::load_tile<Tr, kBlockN, Tr::D>(sK, k, p.d, [&](int row) -> const T* {
-      const int j = nb * kBlockN + row;
-      if (j >= b.sk) return nullptr;
-      return k + detail::kv_row_offset(p, bi, j, p.k_batch_stride, p.k_row_stride) +
-             static_cast<int64_t>(hk) * p.k_head_stride;
-    });
+    load_kv(sK, k_base, p.d, p.k_batch_stride, p.k_row_stride, nb,
+            std::integral_constant<int, Tr::D>{});
   };
   auto load_v = [&](int nb) {
-    detail::load_tile<Tr, kBlockN, Tr::DV>(sV, v, p.dv, [&](int row) -> const T* {
-      const int j = nb * kBlockN + row;
-      if (j >= b.sk) return nullptr;
-      return v + detail::kv_row_offset(p, bi, j, p.v_batch_stride, p.v_row_stride) +
-             static_cast<int64_t>(hk) * p.v_head_stride;
-    });
+    load_kv(sV, v_base, p.dv, p.v_batch_stride, p.v_row_stride, nb,
+            std::integral_constant<int, Tr::DV>{});
   };
   if (nb_max > nb_min) load_k(nb_max - 1);
   device::cp_async_commit();
@@ -232,7 +243,7 @@ __device__ __forceinline__ void attention_forward(const FwdParams& p) {
     for (int ot = 0; ot < kOT; ++ot)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc_o[mt][ot][e] = 0.0f;
-  float row_max[kMT][2];  // running max of the log2-domain scores
+  float row_max[kMT][2];  // running max of the raw (capped, unscaled) scores
   float row_sum[kMT][2];  // this lane's partial sum (quad-reduced at the end)
   // Key bounds per owned row: keys [lo_j, hi_j] are visible.
   int lo_j[kMT][2], hi_j[kMT][2];
@@ -249,11 +260,14 @@ __device__ __forceinline__ void attention_forward(const FwdParams& p) {
       lo_j[mt][r] = has_left ? i + offset - p.window_left : 0;
     }
 
+  // Softcap: s = softcap * tanh(scale * qk / softcap); the softcap factor joins the exp2 scale.
   const bool softcap_on = p.softcap > 0.0f;
-  const float score_scale = softcap_on ? p.softmax_scale / p.softcap : p.softmax_scale * kLog2e;
-  const float cap_scale = p.softcap * kLog2e;
+  const float cap_in = softcap_on ? p.softmax_scale / p.softcap : 1.0f;
+  const float scale_log2 = (softcap_on ? p.softcap : p.softmax_scale) * kLog2e;
 
   const int warp_row0 = warp * Tr::kRowsPerWarp;
+  // Warps whose rows are all padding (decode: a few packed rows) skip the math, not the barriers.
+  const bool warp_active = m0 + warp_row0 < b.sq * group;
   using QTile = device::SwizzledTile<kBlockM>;
   using KVTile = device::SwizzledTile<kBlockN>;
   // Lane bases for the ldmatrix reads (see SwizzledTile::lane_base).
@@ -270,111 +284,119 @@ __device__ __forceinline__ void attention_forward(const FwdParams& p) {
     device::cp_async_commit();
 
     float s[kMT][kNT][4];
-#pragma unroll
-    for (int mt = 0; mt < kMT; ++mt)
-#pragma unroll
-      for (int nt = 0; nt < kNT; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) s[mt][nt][e] = 0.0f;
-
-#pragma unroll
-    for (int ks = 0; ks < Tr::D / 16; ++ks) {
-      uint32_t a[kMT][4];
+    if (warp_active) {
 #pragma unroll
       for (int mt = 0; mt < kMT; ++mt)
-        device::ldmatrix_x4(a[mt], QTile::at(q_lane, mt * 16, ks * 16));
-#pragma unroll
-      for (int nt2 = 0; nt2 < kNT / 2; ++nt2) {
-        uint32_t bk[4];
-        device::ldmatrix_x4(bk, KVTile::at(k_lane, nt2 * 16, ks * 16));
-#pragma unroll
-        for (int mt = 0; mt < kMT; ++mt) {
-          Mma::run(s[mt][2 * nt2], a[mt], bk[0], bk[1]);
-          Mma::run(s[mt][2 * nt2 + 1], a[mt], bk[2], bk[3]);
-        }
-      }
-    }
-
-    // Scores in the log2 domain, masked where needed.
-    const int n0 = nb * kBlockN;
-    const bool need_mask = n0 + kBlockN > b.sk ||
-                           (has_right && n0 + kBlockN - 1 > i_min + offset + right) ||
-                           (has_left && n0 < i_max + offset - p.window_left);
-#pragma unroll
-    for (int mt = 0; mt < kMT; ++mt)
-#pragma unroll
-      for (int nt = 0; nt < kNT; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          float x = s[mt][nt][e];
-          x = softcap_on ? cap_scale * tanhf(x * score_scale) : x * score_scale;
-          if (need_mask) {
-            const int r = e / 2;
-            const int j = n0 + nt * 8 + (lane % 4) * 2 + (e % 2);
-            if (j > hi_j[mt][r] || j < lo_j[mt][r]) x = -INFINITY;
-          }
-          s[mt][nt][e] = x;
-        }
-
-    // Online softmax.
-#pragma unroll
-    for (int mt = 0; mt < kMT; ++mt)
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        float mx = row_max[mt][r];
 #pragma unroll
         for (int nt = 0; nt < kNT; ++nt)
-          mx = fmaxf(mx, fmaxf(s[mt][nt][2 * r], s[mt][nt][2 * r + 1]));
-        mx = device::quad_max(mx);
-        // A row with no visible key so far keeps max -inf; use 0 so exp2 gives 0, not NaN.
-        const float base = mx == -INFINITY ? 0.0f : mx;
-        const float correction = device::fast_exp2(row_max[mt][r] - base);
-        row_max[mt][r] = mx;
-        float sum = 0.0f;
 #pragma unroll
-        for (int nt = 0; nt < kNT; ++nt) {
-          const float p0 = device::fast_exp2(s[mt][nt][2 * r] - base);
-          const float p1 = device::fast_exp2(s[mt][nt][2 * r + 1] - base);
-          s[mt][nt][2 * r] = p0;
-          s[mt][nt][2 * r + 1] = p1;
-          sum += p0 + p1;
-        }
-        row_sum[mt][r] = row_sum[mt][r] * correction + sum;
+          for (int e = 0; e < 4; ++e) s[mt][nt][e] = 0.0f;
+
 #pragma unroll
-        for (int ot = 0; ot < kOT; ++ot) {
-          acc_o[mt][ot][2 * r] *= correction;
-          acc_o[mt][ot][2 * r + 1] *= correction;
+      for (int ks = 0; ks < Tr::D / 16; ++ks) {
+        uint32_t a[kMT][4];
+#pragma unroll
+        for (int mt = 0; mt < kMT; ++mt)
+          device::ldmatrix_x4(a[mt], QTile::at(q_lane, mt * 16, ks * 16));
+#pragma unroll
+        for (int nt2 = 0; nt2 < kNT / 2; ++nt2) {
+          uint32_t bk[4];
+          device::ldmatrix_x4(bk, KVTile::at(k_lane, nt2 * 16, ks * 16));
+#pragma unroll
+          for (int mt = 0; mt < kMT; ++mt) {
+            Mma::run(s[mt][2 * nt2], a[mt], bk[0], bk[1]);
+            Mma::run(s[mt][2 * nt2 + 1], a[mt], bk[2], bk[3]);
+          }
         }
       }
+
+      if (softcap_on) {
+#pragma unroll
+        for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+          for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) s[mt][nt][e] = tanhf(s[mt][nt][e] * cap_in);
+      }
+      const int n0 = nb * kBlockN;
+      const bool need_mask = n0 + kBlockN > b.sk ||
+                             (has_right && n0 + kBlockN - 1 > i_min + offset + right) ||
+                             (has_left && n0 < i_max + offset - p.window_left);
+      if (need_mask) {
+#pragma unroll
+        for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+          for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const int j = n0 + nt * 8 + (lane % 4) * 2 + (e % 2);
+              if (j > hi_j[mt][e / 2] || j < lo_j[mt][e / 2]) s[mt][nt][e] = -INFINITY;
+            }
+      }
+
+      // Online softmax: p = exp2(s * scale_log2 - max * scale_log2), one FFMA and one MUFU.
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          float mx = row_max[mt][r];
+#pragma unroll
+          for (int nt = 0; nt < kNT; ++nt)
+            mx = fmaxf(mx, fmaxf(s[mt][nt][2 * r], s[mt][nt][2 * r + 1]));
+          mx = device::quad_max(mx);
+          // A row with no visible key so far keeps max -inf; use 0 so exp2 gives 0, not NaN.
+          const float base = mx == -INFINITY ? 0.0f : mx * scale_log2;
+          const float correction = device::fast_exp2(row_max[mt][r] * scale_log2 - base);
+          row_max[mt][r] = mx;
+          float sum = 0.0f;
+#pragma unroll
+          for (int nt = 0; nt < kNT; ++nt) {
+            const float p0 = device::fast_exp2(fmaf(s[mt][nt][2 * r], scale_log2, -base));
+            const float p1 = device::fast_exp2(fmaf(s[mt][nt][2 * r + 1], scale_log2, -base));
+            s[mt][nt][2 * r] = p0;
+            s[mt][nt][2 * r + 1] = p1;
+            sum += p0 + p1;
+          }
+          row_sum[mt][r] = row_sum[mt][r] * correction + sum;
+#pragma unroll
+          for (int ot = 0; ot < kOT; ++ot) {
+            acc_o[mt][ot][2 * r] *= correction;
+            acc_o[mt][ot][2 * r + 1] *= correction;
+          }
+        }
+    }
 
     device::cp_async_wait<0>();
     __syncthreads();  // V[nb] landed; every warp is done with K[nb]
     if (nb > nb_min) load_k(nb - 1);
     device::cp_async_commit();
 
+    if (warp_active) {
 #pragma unroll
-    for (int ks = 0; ks < kBlockN / 16; ++ks) {
-      uint32_t a[kMT][4];
-#pragma unroll
-      for (int mt = 0; mt < kMT; ++mt) {
-        a[mt][0] = Mma::pack(s[mt][2 * ks][0], s[mt][2 * ks][1]);
-        a[mt][1] = Mma::pack(s[mt][2 * ks][2], s[mt][2 * ks][3]);
-        a[mt][2] = Mma::pack(s[mt][2 * ks + 1][0], s[mt][2 * ks + 1][1]);
-        a[mt][3] = Mma::pack(s[mt][2 * ks + 1][2], s[mt][2 * ks + 1][3]);
-      }
-#pragma unroll
-      for (int ot2 = 0; ot2 < kOT / 2; ++ot2) {
-        uint32_t bv[4];
-        device::ldmatrix_x4_trans(bv, KVTile::at(v_lane, ks * 16, ot2 * 16));
+      for (int ks = 0; ks < kBlockN / 16; ++ks) {
+        uint32_t a[kMT][4];
 #pragma unroll
         for (int mt = 0; mt < kMT; ++mt) {
-          Mma::run(acc_o[mt][2 * ot2], a[mt], bv[0], bv[1]);
-          Mma::run(acc_o[mt][2 * ot2 + 1], a[mt], bv[2], bv[3]);
+          a[mt][0] = Mma::pack(s[mt][2 * ks][0], s[mt][2 * ks][1]);
+          a[mt][1] = Mma::pack(s[mt][2 * ks][2], s[mt][2 * ks][3]);
+          a[mt][2] = Mma::pack(s[mt][2 * ks + 1][0], s[mt][2 * ks + 1][1]);
+          a[mt][3] = Mma::pack(s[mt][2 * ks + 1][2], s[mt][2 * ks + 1][3]);
+        }
+#pragma unroll
+        for (int ot2 = 0; ot2 < kOT / 2; ++ot2) {
+          uint32_t bv[4];
+          device::ldmatrix_x4_trans(bv, KVTile::at(v_lane, ks * 16, ot2 * 16));
+#pragma unroll
+          for (int mt = 0; mt < kMT; ++mt) {
+            Mma::run(acc_o[mt][2 * ot2], a[mt], bv[0], bv[1]);
+            Mma::run(acc_o[mt][2 * ot2 + 1], a[mt], bv[2], bv[3]);
+          }
         }
       }
     }
   }
   device::cp_async_wait<0>();
+  if (!warp_active) return;  // no barrier follows
 
   // Epilogue: normalise, add the sink (unsplit only; the combine adds it once), write out + LSE.
   const bool split_mode = num_splits > 1;
@@ -387,7 +409,7 @@ __device__ __forceinline__ void attention_forward(const FwdParams& p) {
       const int i = mm / group;
       const int head = hk * group + (mm - i * group);
       float sum = device::quad_sum(row_sum[mt][r]);
-      float mx = row_max[mt][r];
+      float mx = row_max[mt][r] * scale_log2;  // log2 domain from here on
       if (!split_mode && p.sinks != nullptr && i < b.sq) {
         const float sink = p.sinks[head] * kLog2e;
         const float new_max = fmaxf(mx, sink);

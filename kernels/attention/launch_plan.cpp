@@ -25,14 +25,24 @@ int round_head_dim(int d) {
 
 const char* dtype_name(DType t) { return t == DType::bf16 ? "bf16" : "fp16"; }
 
+long long packed_rows(const FwdParams& p);
+
+// The forward kernel for the call's head dims and dtype: the widest row tile, or the narrowest
+// tile that still holds every packed query row (decode), so few rows are padding.
 const KernelInfo* find_forward(const FwdParams& p) {
   const int d = round_head_dim(p.d);
   const int dv = round_head_dim(p.dv);
-  for (const KernelInfo& k : kTable)
-    if (k.kind == KernelKind::forward && k.head_dim == d && k.head_dim_v == dv &&
-        k.dtype == p.dtype)
-      return &k;
-  return nullptr;
+  const long long rows = packed_rows(p);
+  const KernelInfo* widest = nullptr;
+  const KernelInfo* fitting = nullptr;
+  for (const KernelInfo& k : kTable) {
+    if (k.kind != KernelKind::forward || k.head_dim != d || k.head_dim_v != dv ||
+        k.dtype != p.dtype)
+      continue;
+    if (widest == nullptr || k.block_m > widest->block_m) widest = &k;
+    if (rows <= k.block_m && (fitting == nullptr || k.block_m < fitting->block_m)) fitting = &k;
+  }
+  return fitting != nullptr ? fitting : widest;
 }
 
 const KernelInfo* find_combine(const KernelInfo& fwd) {
@@ -93,12 +103,12 @@ int choose_num_splits(const FwdParams& p, const DeviceFacts& device) {
         std::min<long long>(p.num_splits, n_blocks), 1, kMaxSplits));
   const long long m_blocks = ceil_div(std::max<long long>(packed_rows(p), 1), k->block_m);
   const long long total = m_blocks * p.h_k * p.b;
-  // Blocks resident per SM: our kernels are limited by shared memory or by registers (two
-  // 4-warp blocks at ~255 registers per thread); count at most two.
-  long long per_sm = 1;
-  if (device.max_smem_per_block_optin >= 2 * static_cast<std::size_t>(k->smem_bytes) &&
-      k->threads <= 128)
-    per_sm = 2;
+  // Blocks resident per SM: limited by shared memory and by registers (a 128-row 4-warp block
+  // uses ~255 registers per thread, two fit; a 64-row block about half that).
+  const long long reg_limit = k->block_m >= 128 ? 2 : 4;
+  const long long smem_limit = std::max<long long>(
+      1, static_cast<long long>(device.max_smem_per_block_optin) / std::max(k->smem_bytes, 1));
+  const long long per_sm = std::min(reg_limit, smem_limit);
   const long long slots = std::max<long long>(device.sm_count, 1) * per_sm;
   return heuristic_splits(total, slots, n_blocks);
 }

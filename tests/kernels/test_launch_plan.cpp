@@ -63,7 +63,8 @@ TEST_CASE("kernel table covers every head dim and dtype with unique names", "[pl
       CHECK(k.smem_bytes <= 163 * 1024);  // also fits an sm_80 block
     }
   }
-  CHECK(forward == 12);  // {64,96,128,192,256,192x128} x {bf16,fp16}
+  // {64,96,128,192,256,192x128} x {bf16,fp16}, plus 64-row tiles for all but 256.
+  CHECK(forward == 22);
   for (int d : {64, 96, 128, 192, 256})
     for (DType t : {DType::bf16, DType::fp16}) {
       FwdParams p = decode_params(4096);
@@ -132,6 +133,25 @@ TEST_CASE("decode splits the keys, sizes the workspace and adds the combine laun
   CHECK(choose_num_splits(p, h100()) == 3);
   p.seqlen_k = 64;
   CHECK(choose_num_splits(p, h100()) == 1);
+}
+
+TEST_CASE("decode takes the 64-row tile, prefill the 128-row tile", "[plan]") {
+  FwdParams p = decode_params(4096);
+  p.num_splits = 1;
+  auto plan = plan_forward(p, h100(), nullptr, 0);
+  REQUIRE(plan.ok());
+  CHECK(std::string(plan->launches[0].kernel_name) == "kernels_attn_fwd_hd128_m64_bf16");
+  CHECK(plan->launches[0].block[0] == 128);
+  p.seqlen_q = 17;  // 17 * 4 packed rows > 64
+  p.total_q = p.b * p.seqlen_q;
+  plan = plan_forward(p, h100(), nullptr, 0);
+  REQUIRE(plan.ok());
+  CHECK(std::string(plan->launches[0].kernel_name) == "kernels_attn_fwd_hd128_bf16");
+  CHECK(plan->launches[0].grid[0] == 1);  // ceil(68 / 128)
+  p.d = p.dv = 256;  // one tile size only
+  plan = plan_forward(p, h100(), nullptr, 0);
+  REQUIRE(plan.ok());
+  CHECK(std::string(plan->launches[0].kernel_name) == "kernels_attn_fwd_hd256_bf16");
 }
 
 TEST_CASE("big prefill does not split", "[plan]") {
