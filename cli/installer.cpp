@@ -31,7 +31,6 @@ void fetch_batch(const CacheLayout& cache, const std::string& repo_id, const std
   if (jobs.empty()) return;
   std::vector<DownloadRequest> requests;
   requests.reserve(jobs.size());
-  std::uint64_t total = 0;
   for (BlobJob* job : jobs) {
     DownloadRequest r;
     r.repo_id = repo_id;
@@ -40,13 +39,11 @@ void fetch_batch(const CacheLayout& cache, const std::string& repo_id, const std
     r.digest = job->entry->digest();
     r.size = job->entry->content_size();
     r.temp_path = unique_temp_path(job->blob);
-    total += r.size;
     requests.push_back(std::move(r));
   }
   std::error_code ec;
   std::filesystem::create_directories(cache.blobs_dir(repo_id), ec);
-  auto progress = console.progress("Downloading " + repo_id);
-  if (progress) progress->on_start(total, requests.size());
+  auto progress = console.progress("Downloading " + repo_id);  // the client reports on_start
   std::vector<Result<void>> results = hub.download(requests, progress.get());
   progress.reset();
   for (std::size_t i = 0; i < jobs.size(); ++i) {
