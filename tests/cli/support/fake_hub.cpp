@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <deque>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -102,12 +103,28 @@ RepoTree tree_of(const Commit& commit) {
   return tree;
 }
 
-std::vector<std::string> split_path(const std::string& path) {
+std::string percent_decode(const std::string& s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// Splits the raw request target (before '?') on '/', then decodes each segment, so a revision
+// sent as one encoded segment ("refs%2Fheads%2Fv1", as huggingface_hub does) stays one segment.
+std::vector<std::string> split_path(const std::string& target) {
   std::vector<std::string> parts;
   std::string part;
-  std::istringstream in(path);
+  std::istringstream in(target.substr(0, target.find('?')));
   while (std::getline(in, part, '/')) {
-    if (!part.empty()) parts.push_back(part);
+    if (!part.empty()) parts.push_back(percent_decode(part));
   }
   return parts;
 }
@@ -175,15 +192,19 @@ struct FakeHub::State {
   std::vector<RequestRecord> log;
   std::atomic<bool> stopping{false};
 
-  httplib::Server hub;
-  httplib::Server lfs;
+  std::unique_ptr<httplib::Server> hub;
+  std::unique_ptr<httplib::Server> lfs;
   std::thread hub_thread;
   std::thread lfs_thread;
   int port = 0;
   int lfs_port = 0;
 
   // Under mu.
-  std::optional<std::string> commit_of(const RepoState& repo, const std::string& rev) const {
+  std::optional<std::string> commit_of(const RepoState& repo, std::string rev) const {
+    // Full ref names, as huggingface_hub sends them: refs/heads/<branch>, refs/tags/<tag>.
+    for (const char* prefix : {"refs/heads/", "refs/tags/"}) {
+      if (rev.rfind(prefix, 0) == 0) rev = rev.substr(std::string(prefix).size());
+    }
     for (auto it = repo.branches.rbegin(); it != repo.branches.rend(); ++it)
       if (it->first == rev) return it->second;
     for (auto it = repo.tags.rbegin(); it != repo.tags.rend(); ++it)
@@ -283,7 +304,7 @@ void FakeHub::State::serve_bytes(const httplib::Request& req, httplib::Response&
 
 void FakeHub::State::route_hub(const httplib::Request& req, httplib::Response& res,
                                const std::optional<Fault>& fault) {
-  auto parts = split_path(req.path);
+  auto parts = split_path(req.target);
   std::lock_guard<std::mutex> lock(mu);
   if (parts.size() == 4 && parts[0] == "api" && parts[1] == "organizations" &&
       parts[3] == "overview") {
@@ -426,7 +447,7 @@ void FakeHub::State::handle(int server_port, const httplib::Request& req,
     return;
   }
   if (server_port == lfs_port) {
-    auto parts = split_path(req.path);
+    auto parts = split_path(req.target);
     std::shared_ptr<const std::string> content;
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -490,30 +511,50 @@ FakeHub::FakeHub(Options options) : state_(std::make_unique<State>()) { start(op
 void FakeHub::start(Options options) {
   auto& s = *state_;
   s.page_size = options.tree_page_size;
-  for (auto* server : {&s.hub, &s.lfs}) {
+  tls_ = !options.tls_cert_file.empty() && !options.tls_key_file.empty();
+  if (tls_) {
+    s.hub = std::make_unique<httplib::SSLServer>(options.tls_cert_file.c_str(),
+                                                 options.tls_key_file.c_str());
+  } else {
+    s.hub = std::make_unique<httplib::Server>();
+  }
+  s.lfs = std::make_unique<httplib::Server>();
+  for (auto* server : {s.hub.get(), s.lfs.get()}) {
     server->new_task_queue = [] { return new httplib::ThreadPool(32); };
     server->set_keep_alive_timeout(2);
     server->set_read_timeout(5, 0);
     server->set_write_timeout(5, 0);
+    if (options.request_log) {
+      auto log = options.request_log;
+      auto* st = &s;
+      server->set_logger([log, st](const httplib::Request& req, const httplib::Response& res) {
+        log(req.method + " " + req.target + " -> " + std::to_string(res.status) + " (port " +
+            std::to_string(req.local_port == st->lfs_port ? st->lfs_port : st->port) + ")");
+      });
+    }
   }
-  s.hub.Get(".*", [&s](const httplib::Request& req, httplib::Response& res) {
+  s.hub->Get(".*", [&s](const httplib::Request& req, httplib::Response& res) {
     s.handle(s.port, req, res);
   });
-  s.lfs.Get(".*", [&s](const httplib::Request& req, httplib::Response& res) {
+  s.lfs->Get(".*", [&s](const httplib::Request& req, httplib::Response& res) {
     s.handle(s.lfs_port, req, res);
   });
-  s.port = options.port ? (s.hub.bind_to_port("127.0.0.1", options.port) ? options.port : -1)
-                        : s.hub.bind_to_any_port("127.0.0.1");
-  s.lfs_port = s.lfs.bind_to_any_port("127.0.0.1");
+  if (tls_ && !s.hub->is_valid()) {
+    s.port = -1;
+  } else {
+    s.port = options.port ? (s.hub->bind_to_port("127.0.0.1", options.port) ? options.port : -1)
+                          : s.hub->bind_to_any_port("127.0.0.1");
+  }
+  s.lfs_port = s.lfs->bind_to_any_port("127.0.0.1");
   port_ = s.port;
   lfs_port_ = s.lfs_port;
-  if (s.port > 0) s.hub_thread = std::thread([&s] { s.hub.listen_after_bind(); });
-  if (s.lfs_port > 0) s.lfs_thread = std::thread([&s] { s.lfs.listen_after_bind(); });
+  if (s.port > 0) s.hub_thread = std::thread([&s] { s.hub->listen_after_bind(); });
+  if (s.lfs_port > 0) s.lfs_thread = std::thread([&s] { s.lfs->listen_after_bind(); });
   // httplib's stop() does nothing before the accept loop runs, so a hub destroyed right after
   // construction would never stop: wait (bounded) until both loops are up.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < deadline &&
-         ((s.port > 0 && !s.hub.is_running()) || (s.lfs_port > 0 && !s.lfs.is_running()))) {
+         ((s.port > 0 && !s.hub->is_running()) || (s.lfs_port > 0 && !s.lfs->is_running()))) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
@@ -521,8 +562,8 @@ void FakeHub::start(Options options) {
 FakeHub::~FakeHub() {
   auto& s = *state_;
   s.stopping = true;
-  s.hub.stop();
-  s.lfs.stop();
+  s.hub->stop();
+  s.lfs->stop();
   if (s.hub_thread.joinable()) s.hub_thread.join();
   if (s.lfs_thread.joinable()) s.lfs_thread.join();
 }
@@ -555,7 +596,9 @@ void FakeHub::set_trusted_publisher(bool trusted) {
   state_->trusted = trusted;
 }
 
-std::string FakeHub::endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+std::string FakeHub::endpoint() const {
+  return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
+}
 
 std::string FakeHub::refs_path(const std::string& repo_id) {
   return "/api/kernels/" + repo_id + "/refs";

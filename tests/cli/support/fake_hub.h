@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -99,6 +100,12 @@ class FakeHub {
   struct Options {
     int port = 0;  // 0: any free port
     std::size_t tree_page_size = 1000;
+    // With both set, the Hub port speaks TLS (https://127.0.0.1:<port>); the LFS port stays
+    // plain http, so an LFS redirect from it is an https -> http downgrade.
+    std::string tls_cert_file;
+    std::string tls_key_file;
+    // Called once per answered request: "METHOD target -> status (port N)".
+    std::function<void(const std::string&)> request_log;
   };
   FakeHub();
   explicit FakeHub(Options options);
@@ -117,7 +124,7 @@ class FakeHub {
   void set_tree_page_size(std::size_t n);
   void set_trusted_publisher(bool trusted);
 
-  std::string endpoint() const;  // http://127.0.0.1:<port>
+  std::string endpoint() const;  // http(s)://127.0.0.1:<port>
   int port() const { return port_; }
   int lfs_port() const { return lfs_port_; }
 
@@ -149,6 +156,7 @@ class FakeHub {
   std::unique_ptr<State> state_;
   int port_ = 0;
   int lfs_port_ = 0;
+  bool tls_ = false;
 };
 
 }  // namespace kernels::testing

@@ -1,17 +1,20 @@
 // fake_hub_server: the fake Hub as a program, for scripts and the Python-compatibility test.
 //
 //   fake_hub_server --mirror DIR [--port N] [--print-port] [--max-seconds S] [--page-size N]
+//                   [--log-requests]
 //
 // Serves the mirror directory (the layout in cli/hub/hub_client.h) with the full Hub protocol on
 // 127.0.0.1, LFS files redirected to a second port. With --print-port it prints the Hub port on
 // stdout once it is listening. It exits on SIGTERM or SIGINT, or after --max-seconds (default
-// 600), so a forgotten server never outlives its test by long.
+// 600), so a forgotten server never outlives its test by long. --log-requests prints one line
+// per answered request on stderr ("GET /api/kernels/... -> 200 (port N)").
 #include <signal.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <mutex>
 #include <string>
 
 #include "fake_hub.h"
@@ -21,7 +24,7 @@ namespace {
 int usage(const char* why) {
   std::cerr << "fake_hub_server: " << why << "\n"
             << "usage: fake_hub_server --mirror DIR [--port N] [--print-port] [--max-seconds S] "
-               "[--page-size N]\n";
+               "[--page-size N] [--log-requests]\n";
   return 2;
 }
 
@@ -33,6 +36,7 @@ int main(int argc, char** argv) {
   bool print_port = false;
   long max_seconds = 600;
   std::size_t page_size = 1000;
+  bool log_requests = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
@@ -52,6 +56,8 @@ int main(int argc, char** argv) {
       if (!v) return usage("--max-seconds needs a number");
       max_seconds = std::atol(v);
       if (max_seconds <= 0) return usage("--max-seconds must be positive");
+    } else if (arg == "--log-requests") {
+      log_requests = true;
     } else if (arg == "--page-size") {
       auto v = value();
       if (!v || std::atol(v) <= 0) return usage("--page-size needs a positive number");
@@ -71,6 +77,13 @@ int main(int argc, char** argv) {
   kernels::testing::FakeHub::Options options;
   options.port = port;
   options.tree_page_size = page_size;
+  std::mutex log_mutex;
+  if (log_requests) {
+    options.request_log = [&log_mutex](const std::string& line) {
+      std::lock_guard<std::mutex> lock(log_mutex);
+      std::cerr << line << "\n";
+    };
+  }
   kernels::testing::FakeHub hub(options);
   if (hub.port() <= 0 || hub.lfs_port() <= 0) {
     std::cerr << "fake_hub_server: cannot listen on 127.0.0.1:" << port << "\n";
