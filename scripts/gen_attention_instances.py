@@ -18,22 +18,23 @@ import sys
 
 PARAMS_ABI = 1  # must equal kernels::attention::kParamsAbiVersion (checked by a test)
 
-# (head_dim, head_dim_v, warps, block_m, block_n). Shared memory: Q tile + one K and one V tile,
-# rows padded to a multiple of 64 elements (the swizzle works on 128-byte rows). The block_m = 64
-# variants serve calls with at most 64 packed query rows (decode: seqlen_q * h/h_k), where a
-# 128-row tile would be mostly padding; their names end in _m64.
+# (head_dim, head_dim_v, warps, block_m, block_n, stages). Shared memory: the Q tile plus a ring of
+# `stages` K/V tile pairs, rows padded to a multiple of 64 elements (the swizzle works on 128-byte
+# rows); every prefill tile stays at or under 96 KiB. The block_m = 64 variants serve calls with
+# at most 64 packed query rows (decode: seqlen_q * h/h_k), where a 128-row tile would be mostly
+# padding; they keep one more K/V pair in flight, since decode is bound by memory latency.
 CONFIGS = [
-    (64, 64, 4, 128, 64),
-    (96, 96, 4, 128, 64),
-    (128, 128, 4, 128, 64),
-    (192, 192, 8, 128, 64),
-    (192, 128, 8, 128, 64),
-    (256, 256, 4, 64, 64),
-    (64, 64, 4, 64, 64),
-    (96, 96, 4, 64, 64),
-    (128, 128, 4, 64, 64),
-    (192, 192, 4, 64, 64),
-    (192, 128, 4, 64, 64),
+    (64, 64, 4, 128, 64, 2),
+    (96, 96, 4, 128, 64, 2),
+    (128, 128, 4, 128, 64, 2),
+    (192, 192, 8, 128, 32, 2),
+    (192, 128, 8, 128, 32, 2),
+    (256, 256, 4, 64, 32, 2),
+    (64, 64, 4, 64, 64, 3),
+    (96, 96, 4, 64, 64, 3),
+    (128, 128, 4, 64, 64, 3),
+    (192, 192, 4, 64, 32, 3),
+    (192, 128, 4, 64, 32, 3),
 ]
 DTYPES = [("bf16", "__nv_bfloat16", 1), ("fp16", "__half", 0)]
 COMBINE_THREADS = 128
@@ -56,18 +57,18 @@ def combine_name(dv, dt):
     return f"kernels_attn_combine_hd{dv}_{dt}"
 
 
-def fwd_smem(d, dv, block_m, block_n):
-    return 2 * (block_m * pad64(d) + block_n * pad64(d) + block_n * pad64(dv))
+def fwd_smem(d, dv, block_m, block_n, stages):
+    return 2 * (block_m * pad64(d) + stages * block_n * (pad64(d) + pad64(dv)))
 
 
 def kernels():
     out = []
     for dt, ctype, dcode in DTYPES:
-        for d, dv, warps, bm, bn in CONFIGS:
+        for d, dv, warps, bm, bn, stages in CONFIGS:
             out.append(dict(kind="forward", name=fwd_name(d, dv, bm, dt), head_dim=d, head_dim_v=dv,
                             dtype=dt, ctype=ctype, dcode=dcode, threads=32 * warps,
-                            smem_bytes=fwd_smem(d, dv, bm, bn), block_m=bm, block_n=bn,
-                            warps=warps))
+                            smem_bytes=fwd_smem(d, dv, bm, bn, stages), block_m=bm, block_n=bn,
+                            warps=warps, stages=stages))
         for dv in sorted({c[1] for c in CONFIGS}):
             out.append(dict(kind="combine", name=combine_name(dv, dt), head_dim=dv, head_dim_v=dv,
                             dtype=dt, ctype=ctype, dcode=dcode, threads=COMBINE_THREADS,
@@ -89,12 +90,14 @@ def write_if_changed(path, text):
 
 def instance_source(k):
     if k["kind"] == "forward":
+        traits = (f'kernels::attention::FwdTraits<{k["head_dim"]}, {k["head_dim_v"]}, {k["warps"]}, '
+                  f'{k["block_m"]}, {k["block_n"]}, {k["stages"]}, {k["ctype"]}>')
         return (HEADER + '#include "kernels/attention/fwd_kernel.cuh"\n\n'
+                f'static_assert({traits}::kSmemBytes == {k["smem_bytes"]},\n'
+                f'              "the host kernel table must match the traits");\n\n'
                 f'extern "C" __global__ void __launch_bounds__({k["threads"]})\n'
                 f'{k["name"]}(const __grid_constant__ kernels::attention::FwdParams params) {{\n'
-                f'  kernels::attention::attention_forward<kernels::attention::FwdTraits<'
-                f'{k["head_dim"]}, {k["head_dim_v"]}, {k["warps"]}, {k["block_m"]}, {k["block_n"]}, '
-                f'{k["ctype"]}>>(params);\n}}\n')
+                f'  kernels::attention::attention_forward<{traits}>(params);\n}}\n')
     return (HEADER + '#include "kernels/attention/combine_kernel.cuh"\n\n'
             f'extern "C" __global__ void __launch_bounds__({k["threads"]})\n'
             f'{k["name"]}(const __grid_constant__ kernels::attention::CombineParams params) {{\n'

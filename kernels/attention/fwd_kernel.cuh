@@ -4,9 +4,10 @@
 // m % G), so each K/V byte is read once per kv head. Causal, window, softcap, paging, varlen,
 // sinks, LSE and splits are runtime flags; head dims and dtype are template parameters.
 //
-// Pipeline per key block (FA2): wait K -> issue V load -> S = Q K^T -> mask, online softmax ->
-// wait V -> issue next K load -> O += P V. Keys are walked from the last block down, so the
-// blocks that need masks come first and the rest run unmasked.
+// Pipeline: a ring of kStages K/V tile pairs filled by cp.async; while block i is computed
+// (S = Q K^T, mask, online softmax, O += P V) the next kStages-1 blocks are in flight, and one
+// barrier per block both publishes block i and frees the slot of block i-1. Keys are walked from
+// the last block down, so the blocks that need masks come first and the rest run unmasked.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -25,7 +26,7 @@ namespace kernels::attention {
 
 constexpr int pad64(int x) { return (x + 63) / 64 * 64; }
 
-template <int D_, int DV_, int Warps_, int BlockM_, int BlockN_, class T_>
+template <int D_, int DV_, int Warps_, int BlockM_, int BlockN_, int Stages_, class T_>
 struct FwdTraits {
   using T = T_;
   static constexpr int D = D_;
@@ -34,6 +35,7 @@ struct FwdTraits {
   static constexpr int kThreads = 32 * Warps_;
   static constexpr int kBlockM = BlockM_;
   static constexpr int kBlockN = BlockN_;
+  static constexpr int kStages = Stages_;  // K/V tile pairs in the cp.async ring
   static constexpr int kRowsPerWarp = kBlockM / kWarps;
   static constexpr int kMT = kRowsPerWarp / 16;  // 16-row mma tiles per warp
   static constexpr int kNT = kBlockN / 8;        // 8-column tiles of S
@@ -43,8 +45,9 @@ struct FwdTraits {
   static constexpr int kSmemQ = kBlockM * kDPad;  // elements
   static constexpr int kSmemK = kBlockN * kDPad;
   static constexpr int kSmemV = kBlockN * kDVPad;
-  static constexpr int kSmemBytes = 2 * (kSmemQ + kSmemK + kSmemV);
+  static constexpr int kSmemBytes = 2 * (kSmemQ + kStages * (kSmemK + kSmemV));
 
+  static_assert(kStages >= 2, "the ring keeps at least one K/V pair in flight");
   static_assert(kBlockM % (16 * kWarps) == 0, "each warp owns whole 16-row mma tiles");
   static_assert(kBlockN % 16 == 0 && D % 16 == 0 && DV % 16 == 0, "mma k and n multiples");
   static_assert(kSmemBytes <= 227 * 1024, "shared memory budget of one sm_90 block");
@@ -142,7 +145,7 @@ __device__ __forceinline__ void attention_forward(const FwdParams& p) {
   extern __shared__ __align__(128) unsigned char smem_raw[];
   T* sQ = reinterpret_cast<T*>(smem_raw);
   T* sK = sQ + Tr::kSmemQ;
-  T* sV = sK + Tr::kSmemK;
+  T* sV = sK + Tr::kStages * Tr::kSmemK;
 
   const int num_splits = p.num_splits > 0 ? p.num_splits : 1;
   const int bi = blockIdx.z / num_splits;
@@ -225,16 +228,19 @@ __device__ __forceinline__ void attention_forward(const FwdParams& p) {
       });
     }
   };
-  auto load_k = [&](int nb) {
-    load_kv(sK, k_base, p.d, p.k_batch_stride, p.k_row_stride, nb,
-            std::integral_constant<int, Tr::D>{});
+  auto load_block = [&](int it) {  // the it-th key block from the top, into ring slot it % S
+    const int nb = nb_max - 1 - it;
+    if (nb >= nb_min) {
+      const int slot = it % Tr::kStages;
+      load_kv(sK + slot * Tr::kSmemK, k_base, p.d, p.k_batch_stride, p.k_row_stride, nb,
+              std::integral_constant<int, Tr::D>{});
+      load_kv(sV + slot * Tr::kSmemV, v_base, p.dv, p.v_batch_stride, p.v_row_stride, nb,
+              std::integral_constant<int, Tr::DV>{});
+    }
+    device::cp_async_commit();  // one group per block, empty or not, so the counting holds
   };
-  auto load_v = [&](int nb) {
-    load_kv(sV, v_base, p.dv, p.v_batch_stride, p.v_row_stride, nb,
-            std::integral_constant<int, Tr::DV>{});
-  };
-  if (nb_max > nb_min) load_k(nb_max - 1);
-  device::cp_async_commit();
+#pragma unroll
+  for (int st = 0; st < Tr::kStages - 1; ++st) load_block(st);  // Q rides in the first group
 
   float acc_o[kMT][kOT][4];
 #pragma unroll
@@ -245,19 +251,12 @@ __device__ __forceinline__ void attention_forward(const FwdParams& p) {
       for (int e = 0; e < 4; ++e) acc_o[mt][ot][e] = 0.0f;
   float row_max[kMT][2];  // running max of the raw (capped, unscaled) scores
   float row_sum[kMT][2];  // this lane's partial sum (quad-reduced at the end)
-  // Key bounds per owned row: keys [lo_j, hi_j] are visible.
-  int lo_j[kMT][2], hi_j[kMT][2];
 #pragma unroll
   for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       row_max[mt][r] = -INFINITY;
       row_sum[mt][r] = 0.0f;
-      const int mm = m0 + warp * Tr::kRowsPerWarp + mt * 16 + lane / 4 + r * 8;
-      const int i = mm / group;
-      hi_j[mt][r] = b.sk - 1;
-      if (has_right) hi_j[mt][r] = min(hi_j[mt][r], i + offset + right);
-      lo_j[mt][r] = has_left ? i + offset - p.window_left : 0;
     }
 
   // Softcap: s = softcap * tanh(scale * qk / softcap); the softcap factor joins the exp2 scale.
@@ -277,11 +276,14 @@ __device__ __forceinline__ void attention_forward(const FwdParams& p) {
                                             ((lane / 8) % 2) * 8);
   const uint32_t v_lane = KVTile::lane_base(device::smem_addr(sV), ((lane / 8) % 2) * 8 + lane % 8,
                                             (lane / 16) * 8);
-  for (int nb = nb_max - 1; nb >= nb_min; --nb) {
-    device::cp_async_wait<0>();
-    __syncthreads();  // K[nb] (and Q) landed; every warp is done with V[nb+1]
-    load_v(nb);
-    device::cp_async_commit();
+  for (int it = 0; nb_max - 1 - it >= nb_min; ++it) {
+    const int nb = nb_max - 1 - it;
+    const int slot = it % Tr::kStages;
+    device::cp_async_wait<Tr::kStages - 2>();
+    __syncthreads();  // block it landed for everyone; every warp is done with block it-1's slot
+    load_block(it + Tr::kStages - 1);
+    const uint32_t k_slot = k_lane + slot * (Tr::kSmemK * 2);
+    const uint32_t v_slot = v_lane + slot * (Tr::kSmemV * 2);
 
     float s[kMT][kNT][4];
     if (warp_active) {
@@ -301,7 +303,7 @@ __device__ __forceinline__ void attention_forward(const FwdParams& p) {
 #pragma unroll
         for (int nt2 = 0; nt2 < kNT / 2; ++nt2) {
           uint32_t bk[4];
-          device::ldmatrix_x4(bk, KVTile::at(k_lane, nt2 * 16, ks * 16));
+          device::ldmatrix_x4(bk, KVTile::at(k_slot, nt2 * 16, ks * 16));
 #pragma unroll
           for (int mt = 0; mt < kMT; ++mt) {
             Mma::run(s[mt][2 * nt2], a[mt], bk[0], bk[1]);
@@ -323,15 +325,22 @@ __device__ __forceinline__ void attention_forward(const FwdParams& p) {
                              (has_right && n0 + kBlockN - 1 > i_min + offset + right) ||
                              (has_left && n0 < i_max + offset - p.window_left);
       if (need_mask) {
+        // Row bounds are recomputed here (few blocks need masks) rather than held in registers.
 #pragma unroll
         for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
-          for (int nt = 0; nt < kNT; ++nt)
+          for (int r = 0; r < 2; ++r) {
+            const int i = (m0 + warp_row0 + mt * 16 + lane / 4 + r * 8) / group;
+            const int hi_j = has_right ? min(b.sk - 1, i + offset + right) : b.sk - 1;
+            const int lo_j = has_left ? i + offset - p.window_left : 0;
 #pragma unroll
-            for (int e = 0; e < 4; ++e) {
-              const int j = n0 + nt * 8 + (lane % 4) * 2 + (e % 2);
-              if (j > hi_j[mt][e / 2] || j < lo_j[mt][e / 2]) s[mt][nt][e] = -INFINITY;
-            }
+            for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+              for (int e = 0; e < 2; ++e) {
+                const int j = n0 + nt * 8 + (lane % 4) * 2 + e;
+                if (j > hi_j || j < lo_j) s[mt][nt][2 * r + e] = -INFINITY;
+              }
+          }
       }
 
       // Online softmax: p = exp2(s * scale_log2 - max * scale_log2), one FFMA and one MUFU.
@@ -364,14 +373,7 @@ __device__ __forceinline__ void attention_forward(const FwdParams& p) {
             acc_o[mt][ot][2 * r + 1] *= correction;
           }
         }
-    }
 
-    device::cp_async_wait<0>();
-    __syncthreads();  // V[nb] landed; every warp is done with K[nb]
-    if (nb > nb_min) load_k(nb - 1);
-    device::cp_async_commit();
-
-    if (warp_active) {
 #pragma unroll
       for (int ks = 0; ks < kBlockN / 16; ++ks) {
         uint32_t a[kMT][4];
@@ -385,7 +387,7 @@ __device__ __forceinline__ void attention_forward(const FwdParams& p) {
 #pragma unroll
         for (int ot2 = 0; ot2 < kOT / 2; ++ot2) {
           uint32_t bv[4];
-          device::ldmatrix_x4_trans(bv, KVTile::at(v_lane, ks * 16, ot2 * 16));
+          device::ldmatrix_x4_trans(bv, KVTile::at(v_slot, ks * 16, ot2 * 16));
 #pragma unroll
           for (int mt = 0; mt < kMT; ++mt) {
             Mma::run(acc_o[mt][2 * ot2], a[mt], bv[0], bv[1]);
