@@ -272,7 +272,7 @@ Result<RepoTree> CacheLayout::read_tree(std::string_view repo_id, std::string_vi
   if (commit.empty()) return unsafe("empty commit", commit);
   if (auto c = check_names(repo_id, commit); !c) return std::move(c).error();
   const fs::path p = tree_path(repo_id, commit);
-  auto text = read_small_file(p, std::size_t{256} << 20, ErrorCode::offline_not_cached,
+  auto text = read_small_file(p, std::size_t{64} << 20, ErrorCode::offline_not_cached,
                               "fetch the kernel once while online");
   if (!text) return std::move(text).error();
   return parse_tree_cache(*text, p.string());

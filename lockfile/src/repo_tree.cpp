@@ -89,8 +89,8 @@ class TreeReader {
     return h;
   }
 
-  // A tree of 10^5 files is about 10^6 values; the cap stays far above that.
-  static constexpr json::Limits kTreeLimits{64, std::size_t{1} << 24};
+  // A tree of 10^5 files is about 5*10^5 values; the cap (~200 MB worst case) stays above that.
+  static constexpr json::Limits kTreeLimits{64, std::size_t{1} << 21};
 
   Result<RepoTree> listing() const {
     auto doc = json::parse(text_, source_, kTreeLimits);

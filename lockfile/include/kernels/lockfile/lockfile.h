@@ -47,13 +47,23 @@ struct Lockfile {
   const KernelLock* find(std::string_view repo_id) const;
 };
 
-// Strict: errors carry "<source>:<line>:<column>" in Error::object and ErrorCode::lockfile_invalid.
+// Strict: errors carry "<source>:<line>:<column>" in Error::object and ErrorCode::lockfile_invalid,
+// and say what was expected. Rejected: anything but one UTF-8 JSON document (BOM, UTF-16, NUL,
+// trailing garbage, trailing commas), duplicate keys at any level, nesting deeper than 64 levels,
+// wrong types, a sha that is not 40 lowercase hex, a hash that is not "sha256-" + 64 lowercase hex,
+// a hash_type other than git_lfs_concat, unknown keys in a variant object (Python's @strict
+// VariantLock), a variant name that is not one directory name, two entries for one repo, and in
+// the list form any unknown key (kernels-data's deny_unknown_fields). Unknown keys of a
+// repo_array entry are ignored, as Python's KernelLock.from_json ignores them. A missing
+// hash_type means git_lfs_concat (the dataclass default). Column numbers count code points.
+// Never throws.
 Result<Lockfile> parse_lockfile(std::string_view text, std::string_view source = "kernels.lock");
 // Reads the whole file once (regular files only, size-capped) and parses that buffer.
 // A missing file gives ErrorCode::lockfile_missing.
 Result<Lockfile> read_lockfile(const std::filesystem::path& path);
 
-// The exact bytes Python's `kernels lock` writes for this lock (repo_array form).
+// The exact bytes Python's `kernels lock` writes for this lock (repo_array form, whatever
+// lock.form says; a dependency_list lock is written with its commits and no variants).
 std::string serialize_lockfile(const Lockfile& lock);
 // serialize_lockfile + write_atomic.
 Result<void> write_lockfile(const std::filesystem::path& path, const Lockfile& lock);
