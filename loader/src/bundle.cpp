@@ -42,10 +42,16 @@ bool excluded_from_hash(std::string_view rel) {
   return false;
 }
 
+struct ReadFile {
+  std::vector<std::uint8_t> bytes;
+  std::string digest_hex;
+};
+
 // Reads a whole regular file (symlinks into blobs/ are followed, as the cache is laid out that
-// way) whose size must be `expected`.
-Result<std::vector<std::uint8_t>> read_exact(const std::filesystem::path& path,
-                                             std::uint64_t expected) {
+// way) whose size must be `expected`, hashing each chunk while it is still in cache: the digest
+// is of exactly the bytes returned.
+Result<ReadFile> read_and_hash(const std::filesystem::path& path, std::uint64_t expected,
+                               FileDigest::Kind kind) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int e = errno;
@@ -54,7 +60,7 @@ Result<std::vector<std::uint8_t>> read_exact(const std::filesystem::path& path,
                       "run `kernels download` for this project");
   }
   struct stat st {};
-  std::vector<std::uint8_t> bytes;
+  ReadFile out;
   Error error;
   bool good = ::fstat(fd, &st) == 0;
   if (!good) error = make_error(ErrorCode::io, std::string("fstat: ") + std::strerror(errno), path.string());
@@ -74,10 +80,15 @@ Result<std::vector<std::uint8_t>> read_exact(const std::filesystem::path& path,
     error = make_error(ErrorCode::unsafe, "file larger than 4 GiB", path.string());
   }
   if (good) {
-    bytes.resize(expected);
+    Sha256 sha256;
+    GitBlobSha1 sha1(expected);
+    out.bytes.reserve(expected);
+    constexpr std::size_t kChunk = 1 << 20;
     std::uint64_t done = 0;
     while (done < expected) {
-      const ssize_t n = ::read(fd, bytes.data() + done, expected - done);
+      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, expected - done));
+      out.bytes.resize(done + want);
+      const ssize_t n = ::read(fd, out.bytes.data() + done, want);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         good = false;
@@ -86,12 +97,26 @@ Result<std::vector<std::uint8_t>> read_exact(const std::filesystem::path& path,
                            path.string());
         break;
       }
+      const std::span<const std::uint8_t> chunk(out.bytes.data() + done, static_cast<std::size_t>(n));
+      if (kind == FileDigest::Kind::sha256)
+        sha256.update(chunk);
+      else
+        sha1.update(chunk);
       done += static_cast<std::uint64_t>(n);
+      out.bytes.resize(done);
+    }
+    if (good) {
+      if (kind == FileDigest::Kind::sha256) {
+        out.digest_hex = sha256.finish_hex();
+      } else {
+        auto hex = sha1.finish_hex();
+        if (hex) out.digest_hex = *hex;
+      }
     }
   }
   ::close(fd);
   if (!good) return error;
-  return bytes;
+  return out;
 }
 
 }  // namespace
@@ -193,6 +218,22 @@ Result<std::set<std::string>> check_manifest(const BundleManifest& m, std::strin
   return covered;
 }
 
+namespace {
+
+std::string digest_of(const MemoryFile& f) {
+  if (f.lfs) {
+    Sha256 h;
+    h.update(std::span<const std::uint8_t>(f.bytes));
+    return h.finish_hex();
+  }
+  GitBlobSha1 h(f.bytes.size());
+  h.update(std::span<const std::uint8_t>(f.bytes));
+  auto r = h.finish_hex();
+  return r ? *r : std::string();
+}
+
+}  // namespace
+
 std::string variant_hash_of(const std::vector<MemoryFile>& files) {
   std::vector<const MemoryFile*> sorted;
   for (const auto& f : files)
@@ -201,17 +242,8 @@ std::string variant_hash_of(const std::vector<MemoryFile>& files) {
             [](const MemoryFile* a, const MemoryFile* b) { return a->rel_path < b->rel_path; });
   Sha256 concat;
   for (const MemoryFile* f : sorted) {
-    std::string hex;
-    if (f->lfs) {
-      Sha256 h;
-      h.update(std::span<const std::uint8_t>(f->bytes));
-      hex = h.finish_hex();
-    } else {
-      GitBlobSha1 h(f->bytes.size());
-      h.update(std::span<const std::uint8_t>(f->bytes));
-      auto r = h.finish_hex();
-      hex = r ? *r : std::string(40, '0');
-    }
+    // Files checked against the tree carry their digest already: each byte is hashed once.
+    const std::string hex = f->digest_hex.empty() ? digest_of(*f) : f->digest_hex;
     concat.update(f->rel_path);
     auto raw = hex_to_bytes(hex);
     if (raw) concat.update(*raw);
@@ -291,19 +323,24 @@ BundleOutcome find_verified_bundle(const BundleRequest& req) {
   for (const TreeEntry& t : *tree) {
     if (!t.is_file || !std::string_view(t.path).starts_with(prefix)) continue;
     const auto path = cache.snapshot_file(req.repo_id, entry->sha, t.path);
-    auto bytes = read_exact(path, t.content_size());
-    if (!bytes) {
-      const auto code = bytes.error().code;
+    const FileDigest digest = t.digest();
+    auto read = read_and_hash(path, t.content_size(), digest.kind);
+    if (!read) {
+      const auto code = read.error().code;
       return fail(std::move(out),
                   code == ErrorCode::offline_not_cached ? FallbackReason::not_downloaded
                                                         : FallbackReason::integrity_mismatch,
-                  std::move(bytes).error());
+                  std::move(read).error());
     }
-    const FileDigest digest = t.digest();
-    if (auto r = check_bytes(*bytes, digest, path.string()); !r)
-      return fail(std::move(out), FallbackReason::integrity_mismatch, r.error());
-    files.push_back({t.path.substr(prefix.size()), digest.kind == FileDigest::Kind::sha256,
-                     std::move(*bytes)});
+    MemoryFile file{t.path.substr(prefix.size()), digest.kind == FileDigest::Kind::sha256,
+                    std::move(read->bytes), std::move(read->digest_hex)};
+    if (file.digest_hex != digest.hex)
+      return fail(std::move(out), FallbackReason::integrity_mismatch,
+                  make_error(ErrorCode::integrity_mismatch,
+                             "content hashes to " + file.digest_hex + ", the locked tree says " +
+                                 digest.hex,
+                             path.string(), "re-run `kernels download`; the cached file is damaged"));
+    files.push_back(std::move(file));
   }
   // The lock's hash, recomputed over the bytes that will be handed to the driver.
   const std::string computed = variant_hash_of(files);

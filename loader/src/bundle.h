@@ -82,6 +82,7 @@ struct MemoryFile {
   std::string rel_path;
   bool lfs = false;
   std::vector<std::uint8_t> bytes;
+  std::string digest_hex;  // of `bytes`, as `lfs` says; computed when empty
 };
 std::string variant_hash_of(const std::vector<MemoryFile>& files);
 

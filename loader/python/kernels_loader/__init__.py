@@ -1,0 +1,350 @@
+"""FlashAttention-3's Python entry points over libkernels_loader.so (ctypes; no build against torch).
+
+    import kernels_loader
+    out = kernels_loader.flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k,
+                                                max_seqlen_q, max_seqlen_k, causal=True)
+    out, lse = kernels_loader.flash_attn_with_kvcache(q, k_cache, v_cache, cache_seqlens=lens,
+                                                      page_table=table, causal=True,
+                                                      return_softmax_lse=True)
+
+Same parameters and semantics as FA3's (sgl-kernel) functions, plus `ver` (3 or 4) and `out`.
+Calls run on torch's current stream; out, softmax_lse and the workspace are allocated with torch,
+so a call is capturable in a CUDA graph. Arguments are validated by the library before anything
+is launched; errors raise KernelsLoaderError (a RuntimeError) with the library's message.
+
+The library is found through $KERNELS_LOADER_LIBRARY, else next to this package (a build tree
+copies it there), else the build tree's loader/ directory.
+"""
+
+import ctypes
+import logging
+import os
+import threading
+
+__all__ = [
+    "flash_attn_varlen_func",
+    "flash_attn_with_kvcache",
+    "device_source",
+    "init",
+    "KernelsLoaderError",
+]
+
+_log = logging.getLogger("kernels_loader")
+
+KL_OK = 0
+KL_ERR_INVALID_ARGUMENT = 2
+KL_ERR_NO_VARIANT = 12
+KL_ERR_NO_DEVICE = 14
+
+_DTYPE_NONE, _F16, _BF16, _F32, _I32, _E4M3, _I64 = 0, 1, 2, 3, 4, 5, 6
+
+
+class KernelsLoaderError(RuntimeError):
+    """A failed call: `status` is the library's status code (kernels' exit-code table)."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+class _Tensor(ctypes.Structure):
+    _fields_ = [
+        ("data", ctypes.c_void_p),
+        ("dtype", ctypes.c_int32),
+        ("ndim", ctypes.c_int32),
+        ("shape", ctypes.c_int64 * 4),
+        ("stride", ctypes.c_int64 * 4),
+        ("device", ctypes.c_int32),
+        ("reserved", ctypes.c_int32),
+    ]
+
+
+_T = _Tensor
+
+
+class _VarlenArgs(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32), ("ver", ctypes.c_int32),
+        ("q", _T), ("k", _T), ("v", _T), ("cu_seqlens_q", _T), ("cu_seqlens_k", _T),
+        ("max_seqlen_q", ctypes.c_int64), ("max_seqlen_k", ctypes.c_int64),
+        ("seqused_q", _T), ("seqused_k", _T), ("page_table", _T),
+        ("softmax_scale", ctypes.c_double), ("causal", ctypes.c_int32),
+        ("window_left", ctypes.c_int32), ("window_right", ctypes.c_int32),
+        ("attention_chunk", ctypes.c_int32), ("softcap", ctypes.c_float),
+        ("num_splits", ctypes.c_int32), ("pack_gqa", ctypes.c_int32), ("sm_margin", ctypes.c_int32),
+        ("qv", _T), ("q_descale", _T), ("k_descale", _T), ("v_descale", _T), ("sinks", _T),
+        ("out", _T), ("softmax_lse", _T),
+        ("workspace", ctypes.c_void_p), ("workspace_bytes", ctypes.c_size_t),
+    ]
+
+
+class _KvcacheArgs(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32), ("ver", ctypes.c_int32),
+        ("q", _T), ("k_cache", _T), ("v_cache", _T), ("k", _T), ("v", _T), ("qv", _T),
+        ("rotary_cos", _T), ("rotary_sin", _T), ("cache_seqlens", _T), ("cache_batch_idx", _T),
+        ("cache_leftpad", _T), ("page_table", _T), ("cu_seqlens_q", _T), ("cu_seqlens_k_new", _T),
+        ("max_seqlen_q", ctypes.c_int64), ("rotary_seqlens", _T),
+        ("q_descale", _T), ("k_descale", _T), ("v_descale", _T),
+        ("softmax_scale", ctypes.c_double), ("causal", ctypes.c_int32),
+        ("window_left", ctypes.c_int32), ("window_right", ctypes.c_int32),
+        ("attention_chunk", ctypes.c_int32), ("softcap", ctypes.c_float),
+        ("rotary_interleaved", ctypes.c_int32), ("scheduler_metadata", _T),
+        ("num_splits", ctypes.c_int32), ("pack_gqa", ctypes.c_int32), ("sm_margin", ctypes.c_int32),
+        ("sinks", _T), ("out", _T), ("softmax_lse", _T),
+        ("workspace", ctypes.c_void_p), ("workspace_bytes", ctypes.c_size_t),
+    ]
+
+
+class _Options(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("lockfile", ctypes.c_char_p), ("cache_dir", ctypes.c_char_p),
+        ("fa3_repo", ctypes.c_char_p), ("fa4_repo", ctypes.c_char_p),
+        ("force_builtin", ctypes.c_int32),
+    ]
+
+
+class _SourceInfo(ctypes.Structure):
+    _fields_ = [
+        ("source", ctypes.c_int32), ("reason_code", ctypes.c_int32),
+        ("reason", ctypes.c_char * 512), ("repo_id", ctypes.c_char * 128),
+        ("sha", ctypes.c_char * 48), ("variant", ctypes.c_char * 64),
+    ]
+
+
+_SINK = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
+
+
+def _on_log(level, message, _user):
+    _log.log(_LEVELS.get(level, logging.WARNING), "%s", message.decode("utf-8", "replace"))
+
+
+_sink_ref = _SINK(_on_log)  # kept alive for the life of the process
+_lib = None
+_lib_lock = threading.Lock()
+
+
+def _library_path():
+    env = os.environ.get("KERNELS_LOADER_LIBRARY")
+    if env:
+        return env
+    here = os.path.dirname(os.path.abspath(__file__))
+    for candidate in (os.path.join(here, "libkernels_loader.so"),
+                      os.path.join(here, "..", "..", "libkernels_loader.so")):
+        if os.path.exists(candidate):
+            return candidate
+    raise KernelsLoaderError(
+        KL_ERR_NO_DEVICE,
+        "libkernels_loader.so not found next to %s\nhint: set KERNELS_LOADER_LIBRARY to its path"
+        % here)
+
+
+def _library():
+    global _lib
+    if _lib is not None:
+        return _lib
+    with _lib_lock:
+        if _lib is None:
+            lib = ctypes.CDLL(_library_path())
+            lib.kernels_loader_last_error.restype = ctypes.c_char_p
+            lib.kernels_loader_set_log_sink.argtypes = [_SINK, ctypes.c_void_p]
+            for name, argt in (("varlen", _VarlenArgs), ("kvcache", _KvcacheArgs)):
+                ws = getattr(lib, "kernels_loader_%s_workspace_size" % name)
+                ws.argtypes = [ctypes.POINTER(argt), ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t)]
+                getattr(lib, "kernels_loader_%s_args_init" % name).argtypes = [ctypes.POINTER(argt)]
+            lib.kernels_loader_flash_attn_varlen_func.argtypes = [ctypes.POINTER(_VarlenArgs),
+                                                                  ctypes.c_void_p]
+            lib.kernels_loader_flash_attn_with_kvcache.argtypes = [ctypes.POINTER(_KvcacheArgs),
+                                                                   ctypes.c_void_p]
+            lib.kernels_loader_device_source.argtypes = [ctypes.c_int, ctypes.c_int,
+                                                         ctypes.POINTER(_SourceInfo)]
+            lib.kernels_loader_init.argtypes = [ctypes.POINTER(_Options)]
+            lib.kernels_loader_set_log_sink(_sink_ref, None)
+            _lib = lib
+    return _lib
+
+
+def _check(status):
+    if status != KL_OK:
+        raise KernelsLoaderError(status, _library().kernels_loader_last_error().decode("utf-8", "replace"))
+
+
+def init(lockfile=None, cache_dir=None, fa3_repo=None, fa4_repo=None, force_builtin=None):
+    """Optional explicit start-up (loads and checks the built-in kernels). The first call does it
+    with the environment's settings otherwise."""
+    lib = _library()
+    o = _Options()
+    o.struct_size = ctypes.sizeof(_Options)
+    enc = lambda s: None if s is None else os.fsencode(s)
+    o.lockfile, o.cache_dir = enc(lockfile), enc(cache_dir)
+    o.fa3_repo, o.fa4_repo = enc(fa3_repo), enc(fa4_repo)
+    o.force_builtin = -1 if force_builtin is None else int(bool(force_builtin))
+    _check(lib.kernels_loader_init(ctypes.byref(o)))
+
+
+def device_source(device=0, ver=3):
+    """Which kernels serve (device, ver): {"source": "bundle"|"builtin"|"unavailable", ...}."""
+    info = _SourceInfo()
+    _check(_library().kernels_loader_device_source(int(device), int(ver), ctypes.byref(info)))
+    return {
+        "source": {1: "bundle", 2: "builtin"}.get(info.source, "unavailable"),
+        "reason": info.reason.decode(),
+        "reason_code": info.reason_code,
+        "repo_id": info.repo_id.decode(),
+        "sha": info.sha.decode(),
+        "variant": info.variant.decode(),
+    }
+
+
+def _dtype_code(torch, dtype):
+    table = {torch.float16: _F16, torch.bfloat16: _BF16, torch.float32: _F32, torch.int32: _I32,
+             torch.int64: _I64}
+    e4m3 = getattr(torch, "float8_e4m3fn", None)
+    if e4m3 is not None:
+        table[e4m3] = _E4M3
+    return table.get(dtype, 99)
+
+
+def _tensor(torch, t, name):
+    out = _Tensor()
+    if t is None:
+        return out
+    if not isinstance(t, torch.Tensor):
+        raise TypeError("%s must be a torch.Tensor or None, got %s" % (name, type(t).__name__))
+    if t.dim() > 4:
+        raise KernelsLoaderError(KL_ERR_INVALID_ARGUMENT, "%s has %d dimensions (at most 4)" % (name, t.dim()))
+    out.data = t.data_ptr() if t.numel() > 0 else 16  # an empty tensor is still "given"
+    out.dtype = _dtype_code(torch, t.dtype)
+    out.ndim = t.dim()
+    for i, (s, st) in enumerate(zip(t.shape, t.stride())):
+        out.shape[i] = s
+        out.stride[i] = st
+    out.device = t.device.index if t.is_cuda else -1
+    return out
+
+
+def _stream(torch, device):
+    return ctypes.c_void_p(torch.cuda.current_stream(device).cuda_stream)
+
+
+def _sinks(sinks):
+    # FA3 takes bf16 sinks; these kernels read fp32 (a tiny (h,) conversion, capturable).
+    if sinks is not None and sinks.dtype != __import__("torch").float32:
+        return sinks.float()
+    return sinks
+
+
+def _refuse(**unsupported):
+    for name, value in unsupported.items():
+        if value is not None:
+            raise KernelsLoaderError(KL_ERR_INVALID_ARGUMENT,
+                                     "%s is not supported by kernels_loader [unsupported]" % name)
+
+
+def _fill_common(a, softmax_scale, causal, window_size, softcap, num_splits, pack_gqa, sm_margin, ver):
+    a.softmax_scale = 0.0 if softmax_scale is None else float(softmax_scale)
+    a.causal = int(bool(causal))
+    a.window_left, a.window_right = int(window_size[0]), int(window_size[1])
+    a.softcap = float(softcap or 0.0)
+    a.num_splits = int(num_splits)
+    a.pack_gqa = -1 if pack_gqa is None else int(bool(pack_gqa))
+    a.sm_margin = int(sm_margin)
+    a.ver = int(ver)
+
+
+def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=None, max_seqlen_k=None,
+                           seqused_q=None, seqused_k=None, page_table=None, softmax_scale=None,
+                           causal=False, qv=None, q_descale=None, k_descale=None, v_descale=None,
+                           window_size=(-1, -1), attention_chunk=0, softcap=0.0, num_splits=1,
+                           pack_gqa=None, sm_margin=0, return_softmax_lse=False, sinks=None,
+                           score_mod=None, aux_tensors=None, ver=3, out=None):
+    import torch
+
+    _refuse(score_mod=score_mod, aux_tensors=aux_tensors)
+    lib = _library()
+    total_q, h = q.shape[0], q.shape[1]
+    dv = v.shape[-1]
+    if out is None:
+        out = torch.empty((total_q, h, dv), dtype=q.dtype, device=q.device)
+    lse = torch.empty((h, total_q), dtype=torch.float32, device=q.device) if return_softmax_lse else None
+    sinks = _sinks(sinks)
+    a = _VarlenArgs()
+    lib.kernels_loader_varlen_args_init(ctypes.byref(a))
+    keep = (q, k, v, cu_seqlens_q, cu_seqlens_k, out, lse, sinks)  # alive through the call
+    for name, t in (("q", q), ("k", k), ("v", v), ("cu_seqlens_q", cu_seqlens_q),
+                    ("cu_seqlens_k", cu_seqlens_k), ("seqused_q", seqused_q), ("seqused_k", seqused_k),
+                    ("page_table", page_table), ("qv", qv), ("q_descale", q_descale),
+                    ("k_descale", k_descale), ("v_descale", v_descale), ("sinks", sinks),
+                    ("out", out), ("softmax_lse", lse)):
+        setattr(a, name, _tensor(torch, t, name))
+    a.max_seqlen_q = -1 if max_seqlen_q is None else int(max_seqlen_q)
+    a.max_seqlen_k = -1 if max_seqlen_k is None else int(max_seqlen_k)
+    a.attention_chunk = int(attention_chunk or 0)
+    _fill_common(a, softmax_scale, causal, window_size, softcap, num_splits, pack_gqa, sm_margin, ver)
+    stream = _stream(torch, q.device)
+    nbytes = ctypes.c_size_t(0)
+    _check(lib.kernels_loader_varlen_workspace_size(ctypes.byref(a), stream, ctypes.byref(nbytes)))
+    ws = torch.empty(nbytes.value, dtype=torch.uint8, device=q.device) if nbytes.value else None
+    if ws is not None:
+        a.workspace, a.workspace_bytes = ws.data_ptr(), nbytes.value
+    _check(lib.kernels_loader_flash_attn_varlen_func(ctypes.byref(a), stream))
+    del keep
+    return (out, lse) if return_softmax_lse else out
+
+
+def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, qv=None, rotary_cos=None,
+                            rotary_sin=None, cache_seqlens=None, cache_batch_idx=None,
+                            cache_leftpad=None, page_table=None, cu_seqlens_q=None,
+                            cu_seqlens_k_new=None, max_seqlen_q=None, rotary_seqlens=None,
+                            q_descale=None, k_descale=None, v_descale=None, softmax_scale=None,
+                            causal=False, window_size=(-1, -1), attention_chunk=None, softcap=0.0,
+                            rotary_interleaved=True, scheduler_metadata=None, num_splits=0,
+                            pack_gqa=None, sm_margin=0, return_softmax_lse=False, sinks=None,
+                            score_mod=None, aux_tensors=None, ver=3, out=None):
+    import torch
+
+    _refuse(score_mod=score_mod, aux_tensors=aux_tensors)
+    lib = _library()
+    varlen_q = cu_seqlens_q is not None
+    batch = cu_seqlens_q.numel() - 1 if varlen_q else q.shape[0]
+    if isinstance(cache_seqlens, int):
+        # The batch comes from q (or cu_seqlens_q), never from k_cache, which is pages when paged.
+        cache_seqlens = torch.full((batch,), cache_seqlens, dtype=torch.int32, device=q.device)
+    dv = v_cache.shape[-1]
+    if out is None:
+        out = torch.empty((*q.shape[:-1], dv), dtype=q.dtype, device=q.device)
+    lse = None
+    if return_softmax_lse:
+        if varlen_q:
+            lse = torch.empty((q.shape[1], q.shape[0]), dtype=torch.float32, device=q.device)
+        else:
+            lse = torch.empty((q.shape[0], q.shape[2], q.shape[1]), dtype=torch.float32, device=q.device)
+    sinks = _sinks(sinks)
+    a = _KvcacheArgs()
+    lib.kernels_loader_kvcache_args_init(ctypes.byref(a))
+    keep = (q, k_cache, v_cache, cache_seqlens, page_table, cu_seqlens_q, out, lse, sinks)
+    for name, t in (("q", q), ("k_cache", k_cache), ("v_cache", v_cache), ("k", k), ("v", v),
+                    ("qv", qv), ("rotary_cos", rotary_cos), ("rotary_sin", rotary_sin),
+                    ("cache_seqlens", cache_seqlens), ("cache_batch_idx", cache_batch_idx),
+                    ("cache_leftpad", cache_leftpad), ("page_table", page_table),
+                    ("cu_seqlens_q", cu_seqlens_q), ("cu_seqlens_k_new", cu_seqlens_k_new),
+                    ("rotary_seqlens", rotary_seqlens), ("q_descale", q_descale),
+                    ("k_descale", k_descale), ("v_descale", v_descale),
+                    ("scheduler_metadata", scheduler_metadata), ("sinks", sinks), ("out", out),
+                    ("softmax_lse", lse)):
+        setattr(a, name, _tensor(torch, t, name))
+    a.max_seqlen_q = -1 if max_seqlen_q is None else int(max_seqlen_q)
+    a.attention_chunk = int(attention_chunk or 0)
+    a.rotary_interleaved = int(bool(rotary_interleaved))
+    _fill_common(a, softmax_scale, causal, window_size, softcap, num_splits, pack_gqa, sm_margin, ver)
+    stream = _stream(torch, q.device)
+    nbytes = ctypes.c_size_t(0)
+    _check(lib.kernels_loader_kvcache_workspace_size(ctypes.byref(a), stream, ctypes.byref(nbytes)))
+    ws = torch.empty(nbytes.value, dtype=torch.uint8, device=q.device) if nbytes.value else None
+    if ws is not None:
+        a.workspace, a.workspace_bytes = ws.data_ptr(), nbytes.value
+    _check(lib.kernels_loader_flash_attn_with_kvcache(ctypes.byref(a), stream))
+    del keep
+    return (out, lse) if return_softmax_lse else out
