@@ -10,7 +10,6 @@
 #include "kernels/lockfile/atomic.h"
 #include "kernels/lockfile/lockfile.h"
 #include "support.h"
-#include "support/skip.h"
 
 using namespace kernels;
 namespace fs = std::filesystem;
@@ -60,15 +59,28 @@ TEST_CASE("a missing directory fails with an io error naming the temp file", "[a
 }
 
 TEST_CASE("a read-only directory keeps the old lockfile intact", "[atomic]") {
-  if (::geteuid() == 0) KERNELS_SKIP("running as root: directory permissions are not enforced");
+  // The write runs in a child process: as root it first drops to uid/gid 65534 (nobody), for whom
+  // a root-owned 0755 directory is read-only; otherwise the directory is made 0555.
   kernels::test::ScratchDir dir;
   const auto p = dir / "kernels.lock";
   REQUIRE(write_atomic(p, "old").ok());
-  fs::permissions(dir.path(), fs::perms::owner_read | fs::perms::owner_exec);
-  auto r = write_lockfile(p, Lockfile{});
+  const bool root = ::geteuid() == 0;
+  fs::permissions(dir.path(), root ? fs::perms(0755) : fs::perms(0555));
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (root && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(3);
+    auto r = write_lockfile(p, Lockfile{});
+    if (r.ok()) ::_exit(0);
+    ::_exit(r.error().code == ErrorCode::io && r.error().hint.find("writable") != std::string::npos
+                ? 42
+                : 1);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
   fs::permissions(dir.path(), fs::perms::owner_all);
-  REQUIRE_FALSE(r.ok());
-  CHECK(r.error().hint.find("writable") != std::string::npos);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 42);  // 0: the write succeeded; 1: wrong error; 3: setuid failed
   CHECK(kernels::test::slurp(p) == "old");
   CHECK(kernels::test::count_files_containing(dir.path(), ".incomplete") == 0);
 }
