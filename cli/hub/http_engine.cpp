@@ -334,6 +334,7 @@ Result<void> HttpEngine::start(Job& job) {
     return make_error(ErrorCode::internal, "curl_multi_add_handle failed", "libcurl");
   }
   ++stats_.requests;
+  if (url_origin(job.url) == endpoint_origin_) ++stats_.hub_requests;
   job.state = Job::State::running;
   log(HubOptions::LogLevel::debug,
       "GET " + redact_url(job.url, endpoint_origin_) +

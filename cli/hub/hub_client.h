@@ -109,8 +109,11 @@ struct DownloadRequest {
 };
 
 struct TransferStats {
-  std::uint64_t requests = 0;  // HTTP requests sent (every retry and page counts)
+  std::uint64_t requests = 0;  // HTTP requests sent (every retry, page and redirect hop counts)
   std::uint64_t bytes = 0;     // body bytes received
+  // Of `requests`, those sent to the endpoint's own origin: what the Hub's rate limits count.
+  // An LFS file is one Hub request plus one on the CDN host it redirects to.
+  std::uint64_t hub_requests = 0;
 };
 
 // Progress callbacks arrive on the calling thread.
@@ -121,6 +124,7 @@ struct ProgressSink {
   virtual void on_file_done(const DownloadRequest& request, const Result<void>& result) = 0;
 };
 
+// One HubClient is used from one thread at a time; it keeps its connections open between calls.
 class HubClient {
  public:
   static Result<std::unique_ptr<HubClient>> create(HubOptions options);
@@ -141,6 +145,8 @@ class HubClient {
                                                         std::size_t max_bytes = 1 << 20) = 0;
   // Parallel downloads. Each file's size and digest are checked while it streams; on success the
   // verified bytes are in request.temp_path (the caller publishes them). One Result per request.
+  // After an integrity failure the temp file is gone; after a network failure it keeps the bytes
+  // received, and the next download() of the same request resumes from them.
   virtual std::vector<Result<void>> download(std::span<const DownloadRequest> requests,
                                              ProgressSink* progress = nullptr) = 0;
 

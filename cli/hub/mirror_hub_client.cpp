@@ -169,6 +169,7 @@ class MirrorHubClient final : public HubClient {
   Result<std::optional<std::string>> read_small(const fs::path& file,
                                                 std::size_t max_bytes = kMaxApiAnswer) {
     ++stats_.requests;
+    ++stats_.hub_requests;
     int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       if (errno == ENOENT || errno == ENOTDIR) return std::optional<std::string>();
@@ -210,6 +211,7 @@ class MirrorHubClient final : public HubClient {
     if (complete && *complete) return ok();
     auto file = resolve_file(request.repo_id, request.revision, request.path);
     ++stats_.requests;
+    ++stats_.hub_requests;
     int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       if (errno == ENOENT || errno == ENOTDIR) return missing(request.repo_id, file, "EntryNotFound");

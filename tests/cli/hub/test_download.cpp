@@ -65,6 +65,7 @@ TEST_CASE("regular and LFS files download and verify; LFS goes through a 302 to 
   auto lfs_requests = 0;
   for (const auto& r : f.hub.requests()) lfs_requests += r.port == f.hub.lfs_port();
   CHECK(lfs_requests == 1);
+  CHECK(client->stats().hub_requests - before == 3);
   CHECK(progress.files == 3);
   CHECK(progress.done == 3);
   CHECK(progress.total == f.small.size() + f.big.size() + f.lfs.size());
@@ -282,6 +283,23 @@ TEST_CASE("a stalled transfer (headers, then silence) is aborted by the stall wi
   REQUIRE(results[0].ok());
   CHECK(read_file(r.temp_path) == f.big);
   // stall_timeout is 1 s: detected after about 1-2 s, well before the server's 6 s stall ends.
+  CHECK(elapsed >= std::chrono::milliseconds(900));
+  CHECK(elapsed < std::chrono::milliseconds(4500));
+  CHECK(f.hub.request_count() == 2);
+}
+
+TEST_CASE("a server that accepts but never answers is timed out by the stall window and retried") {
+  Fixture f;
+  auto client = make_client(fast_options(f.hub.endpoint()));
+  auto r = f.request(*client, "small.txt");
+  Fault silent;
+  silent.kind = Fault::Kind::no_answer;
+  silent.stall = std::chrono::milliseconds(6000);
+  f.hub.fault(f.path_of("small.txt"), silent);
+  auto start = std::chrono::steady_clock::now();
+  auto results = client->download({&r, 1});
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  REQUIRE(results[0].ok());
   CHECK(elapsed >= std::chrono::milliseconds(900));
   CHECK(elapsed < std::chrono::milliseconds(4500));
   CHECK(f.hub.request_count() == 2);

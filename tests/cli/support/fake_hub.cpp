@@ -440,6 +440,7 @@ void FakeHub::State::handle(int server_port, const httplib::Request& req,
     res.set_content("injected fault", "text/plain");
     return;
   }
+  if (fault && fault->kind == Fault::Kind::no_answer) sleep_bounded(fault->stall);
   if (fault && fault->kind == Fault::Kind::redirect) {
     res.status = 302;
     res.set_header("Location", fault->location);

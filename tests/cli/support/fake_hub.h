@@ -46,6 +46,7 @@ struct Fault {
     wrong_range_start,   // a Range request gets 206 "bytes 0-..." and the whole body
     content_encoding,    // the right bytes, labelled Content-Encoding: gzip
     redirect,            // 302 to `location` (absolute, or a path on the same server)
+    no_answer,           // accept the request, send nothing for `stall` (bounded), then answer
   };
   Kind kind = Kind::status;
   int times = 1;  // requests it applies to; -1: every request
