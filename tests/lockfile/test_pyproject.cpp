@@ -53,6 +53,22 @@ TEST_CASE("file order is kept even when it is not sorted", "[pyproject]") {
   }
 }
 
+TEST_CASE("inline tables and dotted keys keep file order too", "[pyproject]") {
+  auto inline_table = parse_pyproject(
+      "[tool.kernels]\ndependencies = { \"z/z\" = 3, \"a/a\" = 1, \"m/m\" = 2 }\n");
+  REQUIRE(inline_table.ok());
+  REQUIRE(inline_table->size() == 3);
+  CHECK((*inline_table)[0].repo_id == "z/z");
+  CHECK((*inline_table)[1].repo_id == "a/a");
+  CHECK((*inline_table)[2].repo_id == "m/m");
+  auto dotted = parse_pyproject(
+      "tool.kernels.dependencies.\"y/y\" = 1\ntool.kernels.dependencies.\"b/b\" = 2\n");
+  REQUIRE(dotted.ok());
+  REQUIRE(dotted->size() == 2);
+  CHECK((*dotted)[0] == KernelDependency{"y/y", 1});
+  CHECK((*dotted)[1] == KernelDependency{"b/b", 2});
+}
+
 TEST_CASE("an empty dependencies table gives no dependencies", "[pyproject]") {
   auto deps = parse_pyproject("[tool.kernels.dependencies]\n");
   REQUIRE(deps.ok());

@@ -140,3 +140,52 @@ TEST_CASE("eight processes linking the same snapshot files all succeed", "[robus
     }
   }
 }
+
+TEST_CASE("a lockfile rewritten while it is read is always seen whole", "[robustness]") {
+  kernels::test::ScratchDir dir;
+  const auto p = dir / "kernels.lock";
+  const auto lock_a = read_lockfile(
+      kernels::test::hf_fixtures() / "kernels@8ac69fc5/kernels/tests/kernel_locking/kernels.lock");
+  const auto lock_b = read_lockfile(
+      kernels::test::hf_fixtures() / "kernels@8ac69fc5/kernels/tests/layer_locking/kernels.lock");
+  REQUIRE(lock_a.ok());
+  REQUIRE(lock_b.ok());
+  REQUIRE(write_lockfile(p, *lock_a).ok());
+  const pid_t writer = ::fork();
+  REQUIRE(writer >= 0);
+  if (writer == 0) {
+    for (int i = 0; i < 300; ++i) {
+      if (!write_lockfile(p, i % 2 ? *lock_a : *lock_b).ok()) ::_exit(1);
+    }
+    ::_exit(0);
+  }
+  int reads = 0, bad = 0;
+  for (int i = 0; i < 300; ++i) {
+    auto r = read_lockfile(p);
+    ++reads;
+    if (!r.ok() || (r->kernels != lock_a->kernels && r->kernels != lock_b->kernels)) ++bad;
+  }
+  int status = 0;
+  REQUIRE(::waitpid(writer, &status, 0) == writer);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(reads == 300);
+  CHECK(bad == 0);
+}
+
+TEST_CASE("a valid but non-canonical lock parses and re-serializes canonically", "[robustness]") {
+  // Unsorted variant keys, other whitespace, hash_type first: what a hand edit produces.
+  const std::string sha = "d649efb56fb249ac8f7a57fa1866728ad0c60e52";
+  const std::string hash = "sha256-" + std::string(64, 'a');
+  const std::string messy = "[{\"variants\":{\"torch-xpu\":{\"hash_type\":\"git_lfs_concat\",\"hash\":\"" +
+                            hash + "\"},\"torch-cpu\":{\"hash\":\"" + hash +
+                            "\"}},\"sha\":\"" + sha + "\",\"repo_id\":\"org/name\"}]\n";
+  auto lock = parse_lockfile(messy);
+  REQUIRE(lock.ok());
+  const std::string canonical = serialize_lockfile(*lock);
+  CHECK(canonical != messy);
+  CHECK(canonical.find("torch-cpu") < canonical.find("torch-xpu"));
+  auto again = parse_lockfile(canonical);
+  REQUIRE(again.ok());
+  CHECK(serialize_lockfile(*again) == canonical);  // a fixed point: `--locked` can compare bytes
+}
