@@ -1,7 +1,13 @@
 // Variant names (Hugging Face grammar + cubin-cu<MAJ><MIN>-sm<CC>[a]) and variant selection.
 #include <catch2/catch.hpp>
 
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "kernels/lockfile/lockfile.h"
 #include "kernels/lockfile/variant.h"
+#include "support.h"
 
 using namespace kernels;
 
@@ -107,6 +113,57 @@ TEST_CASE("cubin names: greedy cu parsing, sm major/minor, arch-specific suffix"
   auto c = parse_variant_name("cubin-cu129-sm120");
   REQUIRE(c.ok());
   CHECK(c->sm == 120);
+}
+
+namespace {
+
+// The name spelled back from the parsed fields.
+std::string spell(const VariantName& v) {
+  const std::string fw = std::to_string(v.framework.major) + std::to_string(v.framework.minor);
+  const std::string tail = "-" + v.backend.str() + "-" + v.cpu + "-" + v.os;
+  switch (v.kind) {
+    case VariantName::Kind::torch: return "torch" + fw + (v.cxxabi ? "-" + *v.cxxabi : "") + tail;
+    case VariantName::Kind::torch_stable_abi: return "torch-stable-abi" + fw + tail;
+    case VariantName::Kind::tvm_ffi: return "tvm-ffi" + fw + tail;
+    case VariantName::Kind::noarch: return "torch-" + v.noarch_backend;
+    case VariantName::Kind::cubin:
+      return "cubin-cu" + std::to_string(v.cuda.major) + std::to_string(v.cuda.minor) + "-sm" +
+             std::to_string(v.sm) + (v.arch_specific ? "a" : "");
+  }
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("every variant in the real locks and in build-variants.json parses and spells back",
+          "[variant]") {
+  std::set<std::string> names;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(kernels::test::hf_fixtures())) {
+    if (entry.path().filename() != "kernels.lock") continue;
+    auto lock = read_lockfile(entry.path());
+    REQUIRE(lock.ok());
+    for (const auto& k : lock->kernels) {
+      for (const auto& [name, _] : k.variants) names.insert(name);
+    }
+  }
+  const auto matrix = nlohmann::json::parse(kernels::test::slurp(
+      kernels::test::hf_fixtures() / "kernels@8ac69fc5/nix-builder/build-variants.json"));
+  for (const auto& [system, backends] : matrix.items()) {
+    for (const auto& [backend, list] : backends.items()) {
+      for (const auto& n : list) names.insert(n.get<std::string>());
+    }
+  }
+  REQUIRE(names.size() > 80);
+  for (const std::string& name : names) {
+    INFO(name);
+    auto v = parse_variant_name(name);
+    if (name == "torch-ext") {  // kernels < 0.12 hashed build/torch-ext/ (raw prefix rule)
+      CHECK_FALSE(v.ok());
+      continue;
+    }
+    REQUIRE(v.ok());
+    CHECK(spell(*v) == name);
+  }
 }
 
 TEST_CASE("names outside the grammar are rejected with the reason", "[variant]") {
