@@ -261,7 +261,8 @@ Result<void> FileSink::finish() {
                                                                                : "git-sha1 ") +
                            request_.digest.hex + ", got " + *actual);
   }
-  if (::fsync(fd_) != 0) return io_error("cannot fsync the download", errno);
+  // No fsync here: it would stall every parallel transfer on this thread, and the caller's
+  // publish_file() fsyncs the temp file before the rename anyway.
   close_file();
   return ok();
 }

@@ -144,7 +144,8 @@ class HubClient {
                                                         const std::string& path,
                                                         std::size_t max_bytes = 1 << 20) = 0;
   // Parallel downloads. Each file's size and digest are checked while it streams; on success the
-  // verified bytes are in request.temp_path (the caller publishes them). One Result per request.
+  // verified bytes are in request.temp_path, closed but not fsynced (the caller publishes them
+  // with publish_file(), which fsyncs before the rename). One Result per request.
   // After an integrity failure the temp file is gone; after a network failure it keeps the bytes
   // received, and the next download() of the same request resumes from them.
   virtual std::vector<Result<void>> download(std::span<const DownloadRequest> requests,
