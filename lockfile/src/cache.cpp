@@ -53,10 +53,47 @@ std::string home_dir(const EnvLookup& env) {
   return "/";
 }
 
-fs::path expand_user(const std::string& p, const EnvLookup& env) {
-  if (p == "~") return home_dir(env);
-  if (p.rfind("~/", 0) == 0) return fs::path(home_dir(env)) / p.substr(2);
-  return p;
+// Python's os.path.expandvars: $NAME and ${NAME} are replaced when NAME is set, left as written
+// otherwise.
+std::string expand_vars(const std::string& p, const EnvLookup& env) {
+  auto name_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  };
+  std::string out;
+  for (std::size_t i = 0; i < p.size();) {
+    if (p[i] != '$') {
+      out += p[i++];
+      continue;
+    }
+    std::size_t start = i + 1, end = start;
+    const bool braced = start < p.size() && p[start] == '{';
+    if (braced) {
+      end = p.find('}', start + 1);
+      if (end == std::string::npos) {
+        out += p.substr(i);
+        break;
+      }
+      const std::string name = p.substr(start + 1, end - start - 1);
+      auto v = name.empty() ? std::nullopt : env(name);
+      out += v ? *v : p.substr(i, end + 1 - i);
+      i = end + 1;
+      continue;
+    }
+    while (end < p.size() && name_char(p[end])) ++end;
+    const std::string name = p.substr(start, end - start);
+    auto v = name.empty() ? std::nullopt : env(name);
+    out += v ? *v : p.substr(i, end - i);
+    i = std::max(end, i + 1);
+  }
+  return out;
+}
+
+// expanduser, then expandvars, as huggingface_hub's constants.py does.
+fs::path expand_user(const std::string& raw, const EnvLookup& env) {
+  std::string p = raw;
+  if (p == "~") p = home_dir(env);
+  else if (p.rfind("~/", 0) == 0) p = home_dir(env) + p.substr(1);
+  return expand_vars(p, env);
 }
 
 const fs::path& invalid_path() {

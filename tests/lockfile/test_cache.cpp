@@ -49,6 +49,18 @@ TEST_CASE("cache root precedence: KERNELS_CACHE, HF_HUB_CACHE, HF_HOME, XDG, HOM
   CHECK(resolve_cache_root(env_of({{"HF_HOME", "~"}, {"HOME", "/home/u"}})) == "/home/u/hub");
 }
 
+TEST_CASE("cache paths expand $VAR and ${VAR} like os.path.expandvars", "[cache]") {
+  CHECK(resolve_cache_root(env_of({{"HF_HOME", "$SCRATCH/hf"}, {"SCRATCH", "/scratch/u"}})) ==
+        "/scratch/u/hf/hub");
+  CHECK(resolve_cache_root(env_of({{"HF_HUB_CACHE", "${SCRATCH}x/hub"}, {"SCRATCH", "/s"}})) ==
+        "/sx/hub");
+  // Unset variables and a lone '$' stay as written, as Python leaves them.
+  CHECK(resolve_cache_root(env_of({{"HF_HUB_CACHE", "/a/$NOPE/${NOPE}/$/b"}})) ==
+        "/a/$NOPE/${NOPE}/$/b");
+  CHECK(resolve_cache_root(env_of({{"XDG_CACHE_HOME", "~/$D"}, {"HOME", "/h"}, {"D", "c"}})) ==
+        "/h/c/huggingface/hub");
+}
+
 TEST_CASE("resolve_lockfile_path: KERNELS_LOCKFILE, else <root>/kernels.lock", "[cache]") {
   CHECK(resolve_lockfile_path(env_of({{"KERNELS_LOCKFILE", "/srv/kernels.lock"},
                                       {"KERNELS_CACHE", "/k"}})) == "/srv/kernels.lock");

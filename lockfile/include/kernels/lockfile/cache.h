@@ -29,7 +29,9 @@ namespace kernels {
 using EnvLookup = std::function<std::optional<std::string>(std::string_view)>;
 EnvLookup process_env();
 
-// The cache root the environment selects (see the table above). "~" is expanded.
+// The cache root the environment selects (see the table above; HUGGINGFACE_HUB_CACHE is read
+// after HF_HUB_CACHE, empty values count as unset). "~" and $VAR / ${VAR} are expanded as
+// huggingface_hub does (expanduser, then expandvars).
 std::filesystem::path resolve_cache_root(const EnvLookup& env = process_env());
 
 // Lockfile the loader reads: $KERNELS_LOCKFILE, else <cache root>/kernels.lock.
