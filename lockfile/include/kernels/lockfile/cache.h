@@ -85,7 +85,9 @@ class CacheLayout {
   Result<RepoTree> read_tree(std::string_view repo_id, std::string_view commit) const;
 
   // Creates snapshots/<commit>/<repo_path> pointing at blobs/<etag>: a relative symlink, or in
-  // copy mode (symlinks unsupported, or HF_HUB_DISABLE_SYMLINKS=1) a copy published atomically.
+  // copy mode (symlinks unsupported, or HF_HUB_DISABLE_SYMLINKS=1) a copy published atomically
+  // (the blob stays in blobs/, unlike huggingface_hub, which moves new blobs in copy mode; in
+  // copy mode an existing snapshot file is re-hashed and replaced when it does not match).
   // An existing correct link is left alone, so a read-only cache with everything present works.
   Result<void> link_snapshot_file(std::string_view repo_id, std::string_view commit,
                                   std::string_view repo_path, std::string_view etag) const;
