@@ -121,3 +121,40 @@ print(path)
         std::string::npos);
   CHECK(py.out.find("snapshots/" + commit) != std::string::npos);
 }
+
+TEST_CASE("what Python kernels downloaded, our download finds offline and our verify accepts", "[python]") {
+  std::string python = oracle_python();
+  if (python.empty()) {
+    KERNELS_SKIP("the Python kernels package is not installed (run scripts/setup-python-oracle.sh " +
+                 std::string(KERNELS_PYTHON_ORACLE) + ")");
+  }
+  TempDir dir("kernels-py");
+  MirrorRepo repo(dir / "mirror", "org/demo");
+  publish_torch_repo(repo);
+  std::string why;
+  auto hub = FakeHubProcess::start(dir / "mirror", why);
+  if (!hub) KERNELS_SKIP(why);
+  write_file(dir / "project/pyproject.toml", "[tool.kernels.dependencies]\n\"org/demo\" = 1\n");
+  std::map<std::string, std::optional<std::string>> env = {
+      {"HF_ENDPOINT", hub->endpoint()}, {"HF_HOME", (dir / "hf-home").string()},
+      {"KERNELS_CACHE", (dir / "cache").string()}, {"HF_HUB_OFFLINE", std::nullopt},
+      {"HF_TOKEN", std::nullopt}, {"HF_HUB_DISABLE_TELEMETRY", std::nullopt},
+      {"DISABLE_TELEMETRY", std::nullopt}, {"DO_NOT_TRACK", std::nullopt}};
+  const char* cli = "import sys; from kernels.cli import main; sys.argv=['kernels']+sys.argv[1:]; main()";
+  ProcessResult lock = run_python(python, {"-c", cli, "lock", (dir / "project").string()}, env);
+  INFO(lock.err);
+  REQUIRE(lock.exit_code == 0);
+  ProcessResult dl = run_python(python, {"-c", cli, "download", "--all-variants", (dir / "project").string()}, env);
+  INFO(dl.err);
+  REQUIRE(dl.exit_code == 0);
+
+  ProcessResult ours = run_kernels({"--offline", "download", "--all-variants", (dir / "project").string()},
+                                   dir / "cache", "http://127.0.0.1:9");
+  INFO(ours.err);
+  CHECK(ours.exit_code == 0);
+  ProcessResult verify = run_kernels({"verify", (dir / "project").string()}, dir / "cache", "http://127.0.0.1:9",
+                                     {{"HF_HUB_OFFLINE", "1"}});
+  INFO(verify.out << verify.err);
+  CHECK(verify.exit_code == 0);
+  CHECK(verify.out.find("OK      org/demo torch210-cxx11-cu128-x86_64-linux (6 files)") != std::string::npos);
+}
