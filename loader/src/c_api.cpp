@@ -18,7 +18,9 @@ using kernels::loader::Loader;
 thread_local std::string t_last_error;
 
 std::mutex g_mutex;
-std::unique_ptr<Loader> g_loader;
+// Never destroyed: at process exit the driver may already be shutting down, and a server never
+// wants attention kernels unloaded under a late call from another thread.
+Loader* g_loader = nullptr;
 std::atomic<Loader*> g_loader_fast{nullptr};
 Error g_init_error;
 bool g_init_failed = false;
@@ -76,8 +78,8 @@ int init_locked(const kl_options* o) {
     g_init_error = loader.error();
     return fail(g_init_error);
   }
-  g_loader = std::move(*loader);
-  g_loader_fast.store(g_loader.get(), std::memory_order_release);
+  g_loader = loader->release();
+  g_loader_fast.store(g_loader, std::memory_order_release);
   return KL_OK;
 }
 
@@ -85,7 +87,7 @@ Loader* get_loader(int* status) {
   if (Loader* l = g_loader_fast.load(std::memory_order_acquire)) return l;
   std::lock_guard lock(g_mutex);
   *status = init_locked(nullptr);
-  return g_loader.get();
+  return g_loader;
 }
 
 template <class F>

@@ -236,6 +236,43 @@ def _sinks(sinks):
     return sinks
 
 
+def _debug_checks_enabled():
+    return os.environ.get("KERNELS_LOADER_DEBUG_CHECKS", "") in ("1", "true", "yes")
+
+
+def _check_values(cu_seqlens=(), max_seqlens=(), totals=(), cache_seqlens=None, page_table=None,
+                  page_size=None, num_pages=None):
+    """FA3 trusts these values and reads out of bounds when they are wrong. Checking them needs
+    the values on the host (a synchronisation), so it runs only with KERNELS_LOADER_DEBUG_CHECKS=1."""
+    for name, cu, max_len, total in zip(("cu_seqlens_q", "cu_seqlens_k"), cu_seqlens, max_seqlens, totals):
+        if cu is None:
+            continue
+        c = cu.tolist()
+        bad = None
+        if not c or c[0] != 0:
+            bad = "must start at 0"
+        elif any(b < a for a, b in zip(c, c[1:])):
+            bad = "must be non-decreasing"
+        elif total is not None and c[-1] != total:
+            bad = "ends at %d but the tensor has %d rows" % (c[-1], total)
+        elif max_len is not None and max(b - a for a, b in zip(c, c[1:]) or [0]) > max_len:
+            bad = "has a sequence longer than max_seqlen (%d)" % max_len
+        if bad:
+            raise KernelsLoaderError(KL_ERR_INVALID_ARGUMENT, "%s %s [values]" % (name, bad))
+    if cache_seqlens is not None and page_table is not None:
+        lens = cache_seqlens.tolist()
+        capacity = page_table.shape[1] * page_size
+        if any(n < 0 or n > capacity for n in lens):
+            raise KernelsLoaderError(KL_ERR_INVALID_ARGUMENT,
+                                     "cache_seqlens exceeds page_table capacity %d [values]" % capacity)
+        for b, n in enumerate(lens):
+            used = page_table[b, : -(-n // page_size)].tolist() if n else []
+            if any(p < 0 or p >= num_pages for p in used):
+                raise KernelsLoaderError(KL_ERR_INVALID_ARGUMENT,
+                                         "page_table row %d names a page outside [0, %d) [values]"
+                                         % (b, num_pages))
+
+
 def _refuse(**unsupported):
     for name, value in unsupported.items():
         if value is not None:
@@ -270,6 +307,12 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=Non
         out = torch.empty((total_q, h, dv), dtype=q.dtype, device=q.device)
     lse = torch.empty((h, total_q), dtype=torch.float32, device=q.device) if return_softmax_lse else None
     sinks = _sinks(sinks)
+    if _debug_checks_enabled():
+        paged = page_table is not None
+        _check_values((cu_seqlens_q, None if paged else cu_seqlens_k), (max_seqlen_q, max_seqlen_k),
+                      (q.shape[0], None if paged else k.shape[0]),
+                      seqused_k if paged else None, page_table,
+                      k.shape[1] if paged else None, k.shape[0] if paged else None)
     a = _VarlenArgs()
     lib.kernels_loader_varlen_args_init(ctypes.byref(a))
     keep = (q, k, v, cu_seqlens_q, cu_seqlens_k, out, lse, sinks)  # alive through the call
@@ -322,6 +365,9 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, qv=None, rotary
         else:
             lse = torch.empty((q.shape[0], q.shape[2], q.shape[1]), dtype=torch.float32, device=q.device)
     sinks = _sinks(sinks)
+    if _debug_checks_enabled():
+        _check_values((cu_seqlens_q,), (max_seqlen_q,), (q.shape[0],), cache_seqlens, page_table,
+                      k_cache.shape[1] if page_table is not None else None, k_cache.shape[0])
     a = _KvcacheArgs()
     lib.kernels_loader_kvcache_args_init(ctypes.byref(a))
     keep = (q, k_cache, v_cache, cache_seqlens, page_table, cu_seqlens_q, out, lse, sinks)
