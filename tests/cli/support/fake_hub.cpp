@@ -522,6 +522,9 @@ void FakeHub::start(Options options) {
   s.lfs = std::make_unique<httplib::Server>();
   for (auto* server : {s.hub.get(), s.lfs.get()}) {
     server->new_task_queue = [] { return new httplib::ThreadPool(32); };
+    // Headers and body go out in separate writes; without TCP_NODELAY, Nagle plus the client's
+    // delayed ACK holds every small answer for ~40 ms.
+    server->set_tcp_nodelay(true);
     server->set_keep_alive_timeout(2);
     server->set_read_timeout(5, 0);
     server->set_write_timeout(5, 0);
