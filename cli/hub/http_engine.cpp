@@ -479,21 +479,33 @@ std::vector<HttpOutcome> HttpEngine::run(std::span<HttpRequest> requests,
     --remaining;
     if (callbacks.done) callbacks.done(job.index, job.outcome);
   };
+  // Jobs never started run in order; jobs waiting for a retry or a redirect hop sit in `delayed`
+  // until their time comes, and go first when it has.
+  std::size_t next_fresh = 0;
+  std::vector<Job*> delayed;
+  auto launch = [&](Job& job) {
+    if (auto started = start(job); !started) {
+      job.release_handle(multi);
+      job.outcome.result = std::move(started).error();
+      job.state = Job::State::done;
+      finish_job(job);
+      return;
+    }
+    ++running;
+  };
 
   while (remaining > 0) {
     auto now = Clock::now();
-    for (auto& job : jobs) {
-      if (running >= max_running) break;
-      if (job->state != Job::State::waiting || job->not_before > now) continue;
-      if (auto started = start(*job); !started) {
-        job->release_handle(multi);
-        job->outcome.result = std::move(started).error();
-        job->state = Job::State::done;
-        finish_job(*job);
+    for (auto it = delayed.begin(); it != delayed.end() && running < max_running;) {
+      if ((*it)->not_before > now) {
+        ++it;
         continue;
       }
-      ++running;
+      Job* job = *it;
+      it = delayed.erase(it);
+      launch(*job);
     }
+    while (running < max_running && next_fresh < jobs.size()) launch(*jobs[next_fresh++]);
     if (remaining == 0) break;
 
     int still_running = 0;
@@ -509,17 +521,21 @@ std::vector<HttpOutcome> HttpEngine::run(std::span<HttpRequest> requests,
       finish_attempt(*job, code);
       --running;
       if (job->state == Job::State::done) finish_job(*job);
+      if (job->state == Job::State::waiting) delayed.push_back(job);
       if (callbacks.tick) callbacks.tick();
     }
     if (remaining == 0) break;
 
-    // Sleep until there is socket activity, a retry is due, or the next progress tick.
+    // Sleep until there is socket activity, a retry is due, or the next progress tick. A job
+    // that could start now makes the wait zero only when there is a free slot for it.
     milliseconds wait{100};
     now = Clock::now();
-    for (auto& job : jobs) {
-      if (job->state != Job::State::waiting) continue;
-      auto until = std::chrono::duration_cast<milliseconds>(job->not_before - now);
-      wait = std::max(milliseconds{0}, std::min(wait, until));
+    if (running < max_running) {
+      if (next_fresh < jobs.size()) wait = milliseconds{0};
+      for (const Job* job : delayed) {
+        auto until = std::chrono::duration_cast<milliseconds>(job->not_before - now);
+        wait = std::max(milliseconds{0}, std::min(wait, until));
+      }
     }
     if (running > 0) {
       curl_multi_poll(multi, nullptr, 0, static_cast<int>(wait.count()), nullptr);

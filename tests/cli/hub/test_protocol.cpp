@@ -281,3 +281,56 @@ TEST_CASE("URL redaction removes credentials, and queries of foreign origins") {
   CHECK(hub::url_origin("HTTPS://H.example/x") == "https://h.example:443");
   CHECK(hub::url_origin("http://127.0.0.1:8080/x") == "http://127.0.0.1:8080");
 }
+
+TEST_CASE("hostile API answers are lockfile_invalid errors, never crashes or hangs") {
+  FakeHub hub;
+  add_relu(hub);
+  auto client = make_client(fast_options(hub.endpoint()));
+  const std::string repo = "kernels-community/relu";
+  auto refs_answer = [&](std::string body) {
+    hub.fault(FakeHub::refs_path(repo), Fault::answer(200, std::move(body)));
+    return client->list_refs(repo);
+  };
+  for (std::string body : {std::string("not json"), std::string("[]"), std::string(100000, '['),
+                           std::string(R"({"branches": {"v1": 1}})"),
+                           std::string(R"({"branches": [{"name": "v1", "targetCommit": "XYZ"}]})"),
+                           std::string(R"({"branches": [{"name": "v1"}]})")}) {
+    INFO(body.substr(0, 60));
+    auto refs = refs_answer(body);
+    REQUIRE_FALSE(refs.ok());
+    CHECK(refs.error().code == ErrorCode::lockfile_invalid);
+  }
+  hub.fault(FakeHub::revision_path(repo, "v1"), Fault::answer(200, R"({"id": "x", "sha": 42})"));
+  CHECK(client->resolve_revision(repo, "v1").error().code == ErrorCode::lockfile_invalid);
+
+  auto commit = hub.repo(repo).commit("v1");
+  hub.fault(FakeHub::tree_path(repo, commit),
+            Fault::answer(200, R"([{"type":"file","path":"../../etc/passwd","oid":")" +
+                                   std::string(40, 'a') + R"(","size":1}])"));
+  CHECK(client->list_tree(repo, commit).error().code == ErrorCode::lockfile_invalid);
+}
+
+TEST_CASE("a Link header that points back to a page already read ends the listing with an error") {
+  FakeHub hub;
+  add_relu(hub);
+  auto commit = hub.repo("kernels-community/relu").commit("v1");
+  auto self = hub.endpoint() + FakeHub::tree_path("kernels-community/relu", commit) +
+              "?recursive=true&expand=false";
+  hub.fault(FakeHub::tree_path("kernels-community/relu", commit),
+            Fault::answer(200, "[]", {{"Link", "<" + self + ">; rel=\"next\""}}, -1));
+  auto client = make_client(fast_options(hub.endpoint()));
+  auto tree = client->list_tree("kernels-community/relu", commit);
+  REQUIRE_FALSE(tree.ok());
+  CHECK(tree.error().code == ErrorCode::lockfile_invalid);
+  CHECK_THAT(tree.error().what, Catch::Contains("loops"));
+  CHECK(hub.request_count() == 1);
+}
+
+TEST_CASE("fetch_text refuses an answer larger than max_bytes while it streams") {
+  FakeHub hub;
+  add_relu(hub);
+  auto client = make_client(fast_options(hub.endpoint()));
+  auto text = client->fetch_text("kernels-community/relu", "v1", "build/torch-cuda/_ops.py", 4);
+  REQUIRE_FALSE(text.ok());
+  CHECK(text.error().code == ErrorCode::integrity_mismatch);
+}

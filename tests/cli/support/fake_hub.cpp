@@ -156,6 +156,17 @@ Fault Fault::http(int status, int times, std::string retry_after) {
   return f;
 }
 
+Fault Fault::answer(int status, std::string body, std::map<std::string, std::string> headers,
+                    int times) {
+  Fault f;
+  f.kind = Kind::answer;
+  f.status = status;
+  f.answer_body = std::move(body);
+  f.headers = std::move(headers);
+  f.times = times;
+  return f;
+}
+
 Fault Fault::redirect(std::string location, int times) {
   Fault f;
   f.kind = Kind::redirect;
@@ -441,6 +452,12 @@ void FakeHub::State::handle(int server_port, const httplib::Request& req,
     return;
   }
   if (fault && fault->kind == Fault::Kind::no_answer) sleep_bounded(fault->stall);
+  if (fault && fault->kind == Fault::Kind::answer) {
+    res.status = fault->status;
+    for (const auto& [name, value] : fault->headers) res.set_header(name, value);
+    res.set_content(fault->answer_body, "application/json");
+    return;
+  }
   if (fault && fault->kind == Fault::Kind::redirect) {
     res.status = 302;
     res.set_header("Location", fault->location);

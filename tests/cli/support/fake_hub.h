@@ -47,6 +47,7 @@ struct Fault {
     content_encoding,    // the right bytes, labelled Content-Encoding: gzip
     redirect,            // 302 to `location` (absolute, or a path on the same server)
     no_answer,           // accept the request, send nothing for `stall` (bounded), then answer
+    answer,              // answer `status` with `answer_body` and `headers` instead of the real answer
   };
   Kind kind = Kind::status;
   int times = 1;  // requests it applies to; -1: every request
@@ -56,7 +57,11 @@ struct Fault {
   std::size_t keep_bytes = 0;
   std::chrono::milliseconds stall{0};
   std::string location;
+  std::string answer_body;
+  std::map<std::string, std::string> headers;
 
+  static Fault answer(int status, std::string body, std::map<std::string, std::string> headers = {},
+                      int times = 1);
   static Fault redirect(std::string location, int times = 1);
   static Fault http(int status, int times = 1, std::string retry_after = {});
   static Fault body(Kind kind, int times = 1, std::size_t keep_bytes = 0);
