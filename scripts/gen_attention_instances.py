@@ -58,7 +58,8 @@ def combine_name(dv, dt):
 
 
 def fwd_smem(d, dv, block_m, block_n, stages):
-    return 2 * (block_m * pad64(d) + stages * block_n * (pad64(d) + pad64(dv)))
+    # + (page, slot) int pairs for each key row of two blocks (paged K/V)
+    return 2 * (block_m * pad64(d) + stages * block_n * (pad64(d) + pad64(dv))) + 2 * block_n * 8
 
 
 def kernels():

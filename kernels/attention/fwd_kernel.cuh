@@ -45,7 +45,10 @@ struct FwdTraits {
   static constexpr int kSmemQ = kBlockM * kDPad;  // elements
   static constexpr int kSmemK = kBlockN * kDPad;
   static constexpr int kSmemV = kBlockN * kDVPad;
-  static constexpr int kSmemBytes = 2 * (kSmemQ + kStages * (kSmemK + kSmemV));
+  // Paged K/V: (page, slot) of every key row of two blocks (the one whose copies are being
+  // issued and the one after it), 8 bytes each.
+  static constexpr int kSmemPageBytes = 2 * kBlockN * 8;
+  static constexpr int kSmemBytes = 2 * (kSmemQ + kStages * (kSmemK + kSmemV)) + kSmemPageBytes;
 
   static_assert(kStages >= 2, "the ring keeps at least one K/V pair in flight");
   static_assert(kBlockM % (16 * kWarps) == 0, "each warp owns whole 16-row mma tiles");
@@ -146,6 +149,7 @@ __device__ __forceinline__ void attention_forward(const FwdParams& p) {
   T* sQ = reinterpret_cast<T*>(smem_raw);
   T* sK = sQ + Tr::kSmemQ;
   T* sV = sK + Tr::kStages * Tr::kSmemK;
+  int2* sPage = reinterpret_cast<int2*>(sV + Tr::kStages * Tr::kSmemV);
 
   const int num_splits = p.num_splits > 0 ? p.num_splits : 1;
   const int bi = blockIdx.z / num_splits;
@@ -196,7 +200,10 @@ __device__ __forceinline__ void attention_forward(const FwdParams& p) {
     return q + b.q_row0 + static_cast<int64_t>(i) * p.q_row_stride +
            static_cast<int64_t>(head) * p.q_head_stride;
   });
-  // K/V rows: a page lookup per row when paged, else one base pointer plus j * row stride.
+  // K/V rows: one base pointer plus j * row stride, or, when paged, (page, slot) from sPage.
+  // The page table is read once per key row, by the last kBlockN threads (padding warps in
+  // decode), one block ahead into a register and stored to sPage before the barrier that
+  // precedes the block's copies, so its latency hides behind a block of math.
   const bool paged = p.page_table != nullptr;
   const int64_t kv_batch_row0 =
       p.cu_seqlens_k != nullptr ? static_cast<int64_t>(p.cu_seqlens_k[bi]) : 0;
@@ -210,16 +217,24 @@ __device__ __forceinline__ void attention_forward(const FwdParams& p) {
                                                         : static_cast<int64_t>(bi) * p.v_batch_stride));
   const int32_t* page_row =
       paged ? p.page_table + static_cast<int64_t>(bi) * p.page_table_batch_stride : nullptr;
+  const int page_tid = tid - (Tr::kThreads - kBlockN);  // >= 0: this thread reads page entries
+  auto page_entry = [&](int it) -> int2 {  // (page, slot) of row page_tid of block it
+    const int nb = nb_max - 1 - it;
+    const int j = nb * kBlockN + page_tid;
+    if (nb < nb_min || j >= b.sk) return make_int2(-1, 0);
+    const int idx = j / p.page_size;
+    return make_int2(page_row[idx], j - idx * p.page_size);
+  };
   auto load_kv = [&](T* smem, const T* base, int cols_valid, int64_t batch_stride,
-                     int64_t row_stride, int nb, auto cols_tag) {
+                     int64_t row_stride, int nb, int page_block, auto cols_tag) {
     constexpr int kCols = decltype(cols_tag)::value;
     if (paged) {
+      const int2* pages = sPage + (page_block % 2) * kBlockN;
       detail::load_tile<Tr, kBlockN, kCols>(smem, base, cols_valid, [&](int row) -> const T* {
-        const int j = nb * kBlockN + row;
-        if (j >= b.sk) return nullptr;
-        const int page_idx = j / p.page_size;
-        return base + static_cast<int64_t>(page_row[page_idx]) * batch_stride +
-               static_cast<int64_t>(j - page_idx * p.page_size) * row_stride;
+        const int2 ps = pages[row];
+        if (ps.x < 0) return nullptr;
+        return base + static_cast<int64_t>(ps.x) * batch_stride +
+               static_cast<int64_t>(ps.y) * row_stride;
       });
     } else {
       detail::load_tile<Tr, kBlockN, kCols>(smem, base, cols_valid, [&](int row) -> const T* {
@@ -232,15 +247,28 @@ __device__ __forceinline__ void attention_forward(const FwdParams& p) {
     const int nb = nb_max - 1 - it;
     if (nb >= nb_min) {
       const int slot = it % Tr::kStages;
-      load_kv(sK + slot * Tr::kSmemK, k_base, p.d, p.k_batch_stride, p.k_row_stride, nb,
+      load_kv(sK + slot * Tr::kSmemK, k_base, p.d, p.k_batch_stride, p.k_row_stride, nb, it,
               std::integral_constant<int, Tr::D>{});
-      load_kv(sV + slot * Tr::kSmemV, v_base, p.dv, p.v_batch_stride, p.v_row_stride, nb,
+      load_kv(sV + slot * Tr::kSmemV, v_base, p.dv, p.v_batch_stride, p.v_row_stride, nb, it,
               std::integral_constant<int, Tr::DV>{});
     }
     device::cp_async_commit();  // one group per block, empty or not, so the counting holds
   };
+  int2 next_page = make_int2(-1, 0);
+  if (paged) {
+    if (page_tid >= 0) {
+#pragma unroll
+      for (int st = 0; st < Tr::kStages - 1; ++st) {
+        static_assert(Tr::kStages <= 3, "the prologue's page entries must fit the two page slots");
+        sPage[(st % 2) * kBlockN + page_tid] = page_entry(st);
+      }
+    }
+    __syncthreads();
+    if (page_tid >= 0) next_page = page_entry(Tr::kStages - 1);
+  }
 #pragma unroll
   for (int st = 0; st < Tr::kStages - 1; ++st) load_block(st);  // Q rides in the first group
+  if (paged) __syncthreads();  // the prologue's page entries are read; their slots may be reused
 
   float acc_o[kMT][kOT][4];
 #pragma unroll
@@ -280,8 +308,11 @@ __device__ __forceinline__ void attention_forward(const FwdParams& p) {
     const int nb = nb_max - 1 - it;
     const int slot = it % Tr::kStages;
     device::cp_async_wait<Tr::kStages - 2>();
+    if (paged && page_tid >= 0)
+      sPage[((it + Tr::kStages - 1) % 2) * kBlockN + page_tid] = next_page;
     __syncthreads();  // block it landed for everyone; every warp is done with block it-1's slot
     load_block(it + Tr::kStages - 1);
+    if (paged && page_tid >= 0) next_page = page_entry(it + Tr::kStages);
     const uint32_t k_slot = k_lane + slot * (Tr::kSmemK * 2);
     const uint32_t v_slot = v_lane + slot * (Tr::kSmemV * 2);
 

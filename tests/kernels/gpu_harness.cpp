@@ -1,7 +1,11 @@
 #include "gpu_harness.h"
 
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "kernels/attention/builtin_image.h"
 
@@ -32,12 +36,27 @@ Loaded load() {
   l.gpu.facts.cc_minor = prop.minor;
   l.gpu.facts.sm_count = prop.multiProcessorCount;
   l.gpu.facts.max_smem_per_block_optin = prop.sharedMemPerBlockOptin;
-  const auto image = attention::builtin_image();
-  err = cudaLibraryLoadData(&l.library, image.data(), nullptr, nullptr, 0, nullptr, nullptr, 0);
+  // KERNELS_ATTENTION_IMAGE=<file> runs the same tests against another image of the same
+  // kernels, e.g. the sm90a bundle's attention.cubin.
+  std::vector<unsigned char> file_image;
+  std::string image_name = "builtin image";
+  if (const char* path = std::getenv("KERNELS_ATTENTION_IMAGE"); path != nullptr && *path) {
+    std::ifstream in(path, std::ios::binary);
+    file_image.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (file_image.empty()) {
+      l.gpu.reason = std::string("cannot read KERNELS_ATTENTION_IMAGE ") + path;
+      return l;
+    }
+    image_name = path;
+  }
+  const void* image = file_image.empty() ? static_cast<const void*>(attention::builtin_image().data())
+                                         : file_image.data();
+  err = cudaLibraryLoadData(&l.library, image, nullptr, nullptr, 0, nullptr, nullptr, 0);
   if (err != cudaSuccess) {
-    l.gpu.reason = std::string("cudaLibraryLoadData(builtin image): ") + cudaGetErrorString(err);
+    l.gpu.reason = "cudaLibraryLoadData(" + image_name + "): " + cudaGetErrorString(err);
     return l;
   }
+  l.gpu.image = image_name;
   l.gpu.available = true;
   return l;
 }

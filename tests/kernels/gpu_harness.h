@@ -17,6 +17,7 @@ struct Gpu {
   std::string reason;  // why not available
   attention::DeviceFacts facts;
   std::string name;
+  std::string image;  // which image the kernels come from
 };
 
 // Loads the image once; later calls return the same state.
