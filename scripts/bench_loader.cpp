@@ -2,6 +2,7 @@
 //
 //   bench_loader cpu                 verification of a synthetic 50 MB bundle (lockfile parse,
 //                                    read + hash + manifest), and validation + plan per call.
+//   bench_loader make-cache <bundle_dir> <root>   a locked cache holding the bundle.
 //   bench_loader gpu <bundle_dir>    on a GPU: driver open + built-in load, bundle verify + load
 //                                    (real cubin, padded to 50 MB of verified bytes), first
 //                                    launch, and the C ABI's per-call host time against a bare
@@ -231,7 +232,15 @@ int bench_gpu(const std::filesystem::path& bundle_dir) {
     return median(per_call);
   };
   int failures = 0;
-  const double abi = timed([&] { failures += kernels_loader_flash_attn_varlen_func(&args, stream) != KL_OK; });
+  std::string first_error;
+  auto note = [&](bool ok, const std::string& what) {
+    if (ok) return;
+    if (failures++ == 0) first_error = what;
+  };
+  const double abi = timed([&] {
+    const int rc = kernels_loader_flash_attn_varlen_func(&args, stream);
+    note(rc == KL_OK, rc == KL_OK ? std::string() : kernels_loader_last_error());
+  });
   report("gpu.call.c_abi_varlen (validate+plan+launch)", abi, "us");
 
   // The same launch, bare: one cuLaunchKernel with the plan's params.
@@ -258,23 +267,48 @@ int bench_gpu(const std::filesystem::path& bundle_dir) {
   std::copy(plan->launches[0].block, plan->launches[0].block + 3, cfg.block);
   cfg.smem_bytes = plan->launches[0].smem_bytes;
   cfg.args = &params;
-  const double bare = timed([&] { failures += !(*driver)->launch(cfg).ok(); });
+  if (!lib || !ctx || !kernel || !fn)
+    return std::fprintf(stderr, "bare launch setup failed\n"), 1;
+  if (plan->launches[0].smem_bytes > 48 * 1024) {
+    auto r = (*driver)->set_max_dynamic_smem(*fn, *ctx, static_cast<int>(plan->launches[0].smem_bytes));
+    if (!r) return std::fprintf(stderr, "%s\n", r.error().message().c_str()), 1;
+  }
+  const double bare = timed([&] {
+    auto r = (*driver)->launch(cfg);
+    note(r.ok(), r.ok() ? std::string() : r.error().message());
+  });
   report("gpu.call.bare_cuLaunchKernel", bare, "us");
   report("gpu.call.loader_overhead (c_abi - bare)", abi - bare, "us");
   cudaStreamSynchronize(stream);
-  if (failures) std::fprintf(stderr, "%d failed calls\n", failures);
+  if (failures) std::fprintf(stderr, "%d failed calls; first: %s\n", failures, first_error.c_str());
   return failures != 0;
 }
 
 }  // namespace
 #endif
 
+// A cache at <root> holding the bundle as kernels-community/attention-fa3, locked at
+// <root>/kernels.lock: what `kernels download` leaves, for the Python tests on a real bundle.
+int make_cache(const std::filesystem::path& bundle_dir, const std::filesystem::path& root) {
+  std::filesystem::create_directories(root);
+  const std::string variant = bundle_dir.filename().string();
+  auto repo = add_repo(root, "kernels-community/attention-fa3",
+                       {{variant,
+                         {BundleFile{"attention.cubin", read_file(bundle_dir / "attention.cubin"), true},
+                          BundleFile{"manifest.json", read_file(bundle_dir / "manifest.json"), false}}}});
+  write_lock(root / "kernels.lock", {repo});
+  std::printf("cache %s: %s@%s %s\n", root.c_str(), repo.repo_id.c_str(), repo.sha.c_str(),
+              variant.c_str());
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "cpu";
   if (mode == "cpu") return bench_cpu();
+  if (mode == "make-cache" && argc > 3) return make_cache(argv[2], argv[3]);
 #ifdef KERNELS_BENCH_HAVE_CUDART
   if (mode == "gpu" && argc > 2) return bench_gpu(argv[2]);
 #endif
-  std::fprintf(stderr, "usage: bench_loader cpu | gpu <bundle_dir>\n");
+  std::fprintf(stderr, "usage: bench_loader cpu | gpu <bundle_dir> | make-cache <bundle_dir> <root>\n");
   return 2;
 }

@@ -21,6 +21,9 @@ work=$(mktemp -d); cd "$work"
 echo "== tests_loader"; "$carry/bin/tests_loader" 2>&1 | tee "$out/tests_loader.log" | grep -E "SKIPPED|FAILED|passed|failed|test cases" | head -40
 echo "== example"; "$carry/bin/kernels_loader_example"; echo "example exit status $?"
 echo "== python"; python3 "$root/tests/loader/test_python_loader.py" 2>&1 | tee "$out/python.log"
+echo "== python, real bundle in a real cache"
+"$carry/bin/bench_loader" make-cache "$KERNELS_BUNDLE_SM90A_DIR" "$work/cache"
+KERNELS_CACHE=$work/cache python3 "$root/tests/loader/test_python_loader.py" 2>&1 | tee "$out/python_bundle.log"
 echo "== bench cpu"; "$carry/bin/bench_loader" cpu 2>&1 | tee "$out/bench_cpu.txt"
 echo "== bench gpu"; "$carry/bin/bench_loader" gpu "$KERNELS_BUNDLE_SM90A_DIR" 2>&1 | tee "$out/bench_gpu.txt"
 echo "== memcheck [gpu]"; timeout 150 compute-sanitizer --tool memcheck --print-limit 20 \

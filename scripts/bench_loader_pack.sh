@@ -12,4 +12,5 @@ cp "$build/loader/libkernels_loader.so" "$dst/lib/"
 cp -r "$build/bundle/cubin-"*-sm90a "$dst/bundle/"
 # Only used when the machine lacks them (the script checks with ldd).
 cp -L /lib/x86_64-linux-gnu/libcrypto.so.3 /lib/x86_64-linux-gnu/libstdc++.so.6 "$dst/syslib/"
+strip --strip-debug "$dst"/bin/* "$dst"/lib/*.so
 du -sh "$dst"

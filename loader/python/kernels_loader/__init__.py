@@ -328,7 +328,8 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=Non
     _fill_common(a, softmax_scale, causal, window_size, softcap, num_splits, pack_gqa, sm_margin, ver)
     stream = _stream(torch, q.device)
     nbytes = ctypes.c_size_t(0)
-    _check(lib.kernels_loader_varlen_workspace_size(ctypes.byref(a), stream, ctypes.byref(nbytes)))
+    if a.num_splits != 1:  # num_splits=1 never splits, so it needs no workspace
+        _check(lib.kernels_loader_varlen_workspace_size(ctypes.byref(a), stream, ctypes.byref(nbytes)))
     ws = torch.empty(nbytes.value, dtype=torch.uint8, device=q.device) if nbytes.value else None
     if ws is not None:
         a.workspace, a.workspace_bytes = ws.data_ptr(), nbytes.value
@@ -387,7 +388,8 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, qv=None, rotary
     _fill_common(a, softmax_scale, causal, window_size, softcap, num_splits, pack_gqa, sm_margin, ver)
     stream = _stream(torch, q.device)
     nbytes = ctypes.c_size_t(0)
-    _check(lib.kernels_loader_kvcache_workspace_size(ctypes.byref(a), stream, ctypes.byref(nbytes)))
+    if a.num_splits != 1:  # num_splits=1 never splits, so it needs no workspace
+        _check(lib.kernels_loader_kvcache_workspace_size(ctypes.byref(a), stream, ctypes.byref(nbytes)))
     ws = torch.empty(nbytes.value, dtype=torch.uint8, device=q.device) if nbytes.value else None
     if ws is not None:
         a.workspace, a.workspace_bytes = ws.data_ptr(), nbytes.value
