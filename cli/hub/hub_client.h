@@ -19,6 +19,9 @@
 //                                               (serialize_tree_listing), files and directories
 //   kernels/{org}/{name}/resolve/{commit}/{path}  the file's bytes (LFS files: the real content,
 //                                               not the pointer)
+// Files are stored under their commit only: over file:// a branch or tag name is mapped to its
+// commit first, but a static web server can answer resolve/ requests by commit only, so callers
+// pass commits (as `kernels download` does, from the lock).
 // On disk the names are the decoded URL paths (what a static server maps a URL to); over http(s)
 // {rev} and {path} are percent-encoded like the Hub expects, and tree listings are requested with
 // "?recursive=true&expand=false", which a static server ignores.

@@ -108,7 +108,11 @@ class MirrorHubClient final : public HubClient {
     if (auto r = check_revision_file(revision); !r) return std::move(r).error();
     if (!is_safe_repo_path(path)) return make_error(ErrorCode::usage, "unsafe repo path", path);
     if (options_.offline) return offline_error(repo_id + "@" + revision + ": " + path);
-    auto file = resolve_file(repo_id, revision, path);
+    // The mirror stores files by commit; a branch or tag name is looked up first.
+    auto commit = is_lower_hex(revision, 40) ? Result<std::string>(revision)
+                                             : resolve_revision(repo_id, revision);
+    if (!commit) return std::move(commit).error();
+    auto file = resolve_file(repo_id, *commit, path);
     auto text = read_small(file, max_bytes);
     if (!text) return std::move(text).error();
     if (!*text) {
@@ -209,7 +213,11 @@ class MirrorHubClient final : public HubClient {
     FileSink sink(request, object);
     auto complete = sink.already_complete();
     if (complete && *complete) return ok();
-    auto file = resolve_file(request.repo_id, request.revision, request.path);
+    auto commit = is_lower_hex(request.revision, 40)
+                      ? Result<std::string>(request.revision)
+                      : resolve_revision(request.repo_id, request.revision);
+    if (!commit) return std::move(commit).error();
+    auto file = resolve_file(request.repo_id, *commit, request.path);
     ++stats_.requests;
     ++stats_.hub_requests;
     int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);

@@ -171,6 +171,19 @@ TEST_CASE("file:// mirror: missing repo, revision and file map like the Hub's 40
   CHECK_THAT(results[0].error().what, Catch::Contains("file not found"));
 }
 
+TEST_CASE("file:// mirror: files can be read by branch name too (mapped to the commit)") {
+  MirrorFixture f;
+  auto client = make_client(fast_options(f.file_endpoint()));
+  auto text = client->fetch_text(kRepo, "v1", "build/torch-cuda/_ops.py");
+  REQUIRE(text.ok());
+  REQUIRE(text->has_value());
+  CHECK(**text == "ops = 1\n");
+  auto r = request_for(*client, kRepo, f.commit, "build/torch-cuda/_k.abi3.so", f.dir / "out");
+  r.revision = "first";
+  REQUIRE(client->download({&r, 1})[0].ok());
+  CHECK(read_file(r.temp_path) == f.so);
+}
+
 TEST_CASE("file:// mirror: a missing directory is a usage error at create") {
   auto client = HubClient::create(fast_options("file:///nonexistent/mirror/dir"));
   REQUIRE_FALSE(client.ok());
