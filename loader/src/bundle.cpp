@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -22,6 +24,7 @@ namespace {
 constexpr std::string_view kImageFile = "attention.cubin";
 constexpr std::string_view kManifestFile = "manifest.json";
 constexpr std::uint64_t kMaxFileBytes = 4ull << 30;
+constexpr std::uint64_t kChunk = 1 << 20;
 
 const char* dtype_text(attention::DType d) { return d == attention::DType::bf16 ? "bf16" : "fp16"; }
 
@@ -43,13 +46,91 @@ bool excluded_from_hash(std::string_view rel) {
 }
 
 struct ReadFile {
-  std::vector<std::uint8_t> bytes;
+  Bytes bytes;
   std::string digest_hex;
 };
 
+// Hashes bytes as they arrive: sha256 for LFS files, the git blob sha1 otherwise.
+class ContentHasher {
+ public:
+  ContentHasher(FileDigest::Kind kind, std::uint64_t size) : kind_(kind), sha1_(size) {}
+  void update(std::span<const std::uint8_t> chunk) {
+    if (kind_ == FileDigest::Kind::sha256)
+      sha256_.update(chunk);
+    else
+      sha1_.update(chunk);
+  }
+  std::string finish() {
+    if (kind_ == FileDigest::Kind::sha256) return sha256_.finish_hex();
+    auto hex = sha1_.finish_hex();
+    return hex ? *hex : std::string();
+  }
+
+ private:
+  FileDigest::Kind kind_;
+  Sha256 sha256_;
+  GitBlobSha1 sha1_;
+};
+
+// Reads `size` bytes of `fd` into `dst`, hashing each chunk once it is in. Large files are read
+// by a second thread so that reading (page faults, copies) overlaps hashing; the digest is
+// always of exactly the bytes left in `dst`. Returns 0 or an errno (-1: the file shrank).
+int read_hashing(int fd, std::uint8_t* dst, std::uint64_t size, ContentHasher& hasher) {
+  auto read_some = [fd, dst, size](std::uint64_t done) -> std::int64_t {
+    for (;;) {
+      const ssize_t n = ::read(fd, dst + done, std::min(kChunk, size - done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return -errno;
+      if (n == 0) return -1000000;  // shrank
+      return n;
+    }
+  };
+  auto as_errno = [](std::int64_t r) { return r == -1000000 ? -1 : static_cast<int>(-r); };
+  if (size < 8 * kChunk) {
+    std::uint64_t done = 0;
+    while (done < size) {
+      const std::int64_t n = read_some(done);
+      if (n < 0) return as_errno(n);
+      hasher.update({dst + done, static_cast<std::size_t>(n)});
+      done += static_cast<std::uint64_t>(n);
+    }
+    return 0;
+  }
+  constexpr std::uint64_t kFailed = ~std::uint64_t{0};
+  std::atomic<std::uint64_t> ready{0};
+  std::int64_t reader_error = 0;
+  std::thread reader([&] {
+    std::uint64_t done = 0;
+    while (done < size) {
+      const std::int64_t n = read_some(done);
+      if (n < 0) {
+        reader_error = n;
+        ready.store(kFailed, std::memory_order_release);
+        ready.notify_one();
+        return;
+      }
+      done += static_cast<std::uint64_t>(n);
+      ready.store(done, std::memory_order_release);
+      ready.notify_one();
+    }
+  });
+  std::uint64_t hashed = 0;
+  while (hashed < size) {
+    std::uint64_t r = ready.load(std::memory_order_acquire);
+    while (r == hashed) {
+      ready.wait(r, std::memory_order_acquire);
+      r = ready.load(std::memory_order_acquire);
+    }
+    if (r == kFailed) break;
+    hasher.update({dst + hashed, static_cast<std::size_t>(r - hashed)});
+    hashed = r;
+  }
+  reader.join();
+  return reader_error != 0 ? as_errno(reader_error) : 0;
+}
+
 // Reads a whole regular file (symlinks into blobs/ are followed, as the cache is laid out that
-// way) whose size must be `expected`, hashing each chunk while it is still in cache: the digest
-// is of exactly the bytes returned.
+// way) whose size must be `expected`, and the digest of exactly the bytes returned.
 Result<ReadFile> read_and_hash(const std::filesystem::path& path, std::uint64_t expected,
                                FileDigest::Kind kind) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -80,38 +161,16 @@ Result<ReadFile> read_and_hash(const std::filesystem::path& path, std::uint64_t 
     error = make_error(ErrorCode::unsafe, "file larger than 4 GiB", path.string());
   }
   if (good) {
-    Sha256 sha256;
-    GitBlobSha1 sha1(expected);
-    out.bytes.reserve(expected);
-    constexpr std::size_t kChunk = 1 << 20;
-    std::uint64_t done = 0;
-    while (done < expected) {
-      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, expected - done));
-      out.bytes.resize(done + want);
-      const ssize_t n = ::read(fd, out.bytes.data() + done, want);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        good = false;
-        error = make_error(ErrorCode::io, n == 0 ? "file shrank while being read"
-                                                 : std::string("read: ") + std::strerror(errno),
-                           path.string());
-        break;
-      }
-      const std::span<const std::uint8_t> chunk(out.bytes.data() + done, static_cast<std::size_t>(n));
-      if (kind == FileDigest::Kind::sha256)
-        sha256.update(chunk);
-      else
-        sha1.update(chunk);
-      done += static_cast<std::uint64_t>(n);
-      out.bytes.resize(done);
-    }
-    if (good) {
-      if (kind == FileDigest::Kind::sha256) {
-        out.digest_hex = sha256.finish_hex();
-      } else {
-        auto hex = sha1.finish_hex();
-        if (hex) out.digest_hex = *hex;
-      }
+    out.bytes.resize(expected);
+    ContentHasher hasher(kind, expected);
+    if (const int e = read_hashing(fd, out.bytes.data(), expected, hasher); e != 0) {
+      good = false;
+      error = make_error(ErrorCode::io,
+                         e == -1 ? std::string("file shrank while being read")
+                                 : std::string("read: ") + std::strerror(e),
+                         path.string());
+    } else {
+      out.digest_hex = hasher.finish();
     }
   }
   ::close(fd);

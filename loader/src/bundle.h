@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "kernels/lockfile/error.h"
@@ -49,6 +50,25 @@ Result<std::set<std::string>> check_manifest(const BundleManifest& manifest,
                                              const VariantName& variant,
                                              std::string_view source);
 
+// Bytes read from the cache: a vector whose resize() leaves the new bytes uninitialised, so a
+// 50 MB file is not zero-filled just before read() overwrites it.
+template <class T>
+struct NoInitAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = NoInitAllocator<U>;
+  };
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+using Bytes = std::vector<std::uint8_t, NoInitAllocator<std::uint8_t>>;
+
 struct BundleRequest {
   std::filesystem::path lockfile;
   std::filesystem::path cache_root;
@@ -60,7 +80,7 @@ struct BundleRequest {
 
 struct VerifiedBundle {
   std::string repo_id, sha, variant;
-  std::vector<std::uint8_t> image;  // attention.cubin, the bytes that were verified
+  Bytes image;  // attention.cubin, the bytes that were verified
   BundleManifest manifest;
   std::set<std::string> covered;  // kernels the plan may take from this bundle
 };
@@ -81,7 +101,7 @@ BundleOutcome find_verified_bundle(const BundleRequest& request);
 struct MemoryFile {
   std::string rel_path;
   bool lfs = false;
-  std::vector<std::uint8_t> bytes;
+  Bytes bytes;
   std::string digest_hex;  // of `bytes`, as `lfs` says; computed when empty
 };
 std::string variant_hash_of(const std::vector<MemoryFile>& files);

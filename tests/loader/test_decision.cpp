@@ -497,7 +497,7 @@ TEST_CASE("the in-memory variant hash equals the lockfile library's", "[loader]"
   const auto repo = add_repo(dir.path(), "org/name", {{"cubin-cu130-sm90a", files}});
   const auto expected = compute_variant_hashes(repo.tree).at("cubin-cu130-sm90a").hash;
   std::vector<MemoryFile> mem;
-  for (const auto& f : files) mem.push_back({f.rel_path, f.lfs, f.bytes});
+  for (const auto& f : files) mem.push_back({f.rel_path, f.lfs, Bytes(f.bytes.begin(), f.bytes.end()), {}});
   CHECK(variant_hash_of(mem) == expected);
   mem[0].bytes[12] ^= 1;
   CHECK(variant_hash_of(mem) != expected);

@@ -198,13 +198,19 @@ def device_source(device=0, ver=3):
     }
 
 
+_dtype_table = None
+
+
 def _dtype_code(torch, dtype):
-    table = {torch.float16: _F16, torch.bfloat16: _BF16, torch.float32: _F32, torch.int32: _I32,
-             torch.int64: _I64}
-    e4m3 = getattr(torch, "float8_e4m3fn", None)
-    if e4m3 is not None:
-        table[e4m3] = _E4M3
-    return table.get(dtype, 99)
+    global _dtype_table
+    if _dtype_table is None:
+        table = {torch.float16: _F16, torch.bfloat16: _BF16, torch.float32: _F32,
+                 torch.int32: _I32, torch.int64: _I64}
+        e4m3 = getattr(torch, "float8_e4m3fn", None)
+        if e4m3 is not None:
+            table[e4m3] = _E4M3
+        _dtype_table = table
+    return _dtype_table.get(dtype, 99)
 
 
 def _tensor(torch, t, name):
@@ -215,18 +221,36 @@ def _tensor(torch, t, name):
         raise TypeError("%s must be a torch.Tensor or None, got %s" % (name, type(t).__name__))
     if t.dim() > 4:
         raise KernelsLoaderError(KL_ERR_INVALID_ARGUMENT, "%s has %d dimensions (at most 4)" % (name, t.dim()))
-    out.data = t.data_ptr() if t.numel() > 0 else 16  # an empty tensor is still "given"
+    ptr = t.data_ptr()
+    out.data = ptr if ptr else 16  # an empty tensor is still "given"
     out.dtype = _dtype_code(torch, t.dtype)
-    out.ndim = t.dim()
-    for i, (s, st) in enumerate(zip(t.shape, t.stride())):
-        out.shape[i] = s
-        out.stride[i] = st
-    out.device = t.device.index if t.is_cuda else -1
+    n = t.dim()
+    out.ndim = n
+    out.shape[:n] = t.shape
+    out.stride[:n] = t.stride()
+    dev = t.device
+    out.device = dev.index if dev.type == "cuda" else -1
     return out
 
 
 def _stream(torch, device):
+    raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)  # cheap; torch.cuda's is not
+    if raw is not None:
+        return ctypes.c_void_p(raw(device.index if device.index is not None else torch.cuda.current_device()))
     return ctypes.c_void_p(torch.cuda.current_stream(device).cuda_stream)
+
+
+_templates = {}
+
+
+def _blank(struct, init_name):
+    """A defaults-filled args struct: initialised once through the library, then copied."""
+    t = _templates.get(struct)
+    if t is None:
+        t = struct()
+        getattr(_library(), init_name)(ctypes.byref(t))
+        _templates[struct] = t
+    return struct.from_buffer_copy(t)
 
 
 def _sinks(sinks):
@@ -313,15 +337,15 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=Non
                       (q.shape[0], None if paged else k.shape[0]),
                       seqused_k if paged else None, page_table,
                       k.shape[1] if paged else None, k.shape[0] if paged else None)
-    a = _VarlenArgs()
-    lib.kernels_loader_varlen_args_init(ctypes.byref(a))
+    a = _blank(_VarlenArgs, "kernels_loader_varlen_args_init")
     keep = (q, k, v, cu_seqlens_q, cu_seqlens_k, out, lse, sinks)  # alive through the call
     for name, t in (("q", q), ("k", k), ("v", v), ("cu_seqlens_q", cu_seqlens_q),
                     ("cu_seqlens_k", cu_seqlens_k), ("seqused_q", seqused_q), ("seqused_k", seqused_k),
                     ("page_table", page_table), ("qv", qv), ("q_descale", q_descale),
                     ("k_descale", k_descale), ("v_descale", v_descale), ("sinks", sinks),
                     ("out", out), ("softmax_lse", lse)):
-        setattr(a, name, _tensor(torch, t, name))
+        if t is not None:
+            setattr(a, name, _tensor(torch, t, name))
     a.max_seqlen_q = -1 if max_seqlen_q is None else int(max_seqlen_q)
     a.max_seqlen_k = -1 if max_seqlen_k is None else int(max_seqlen_k)
     a.attention_chunk = int(attention_chunk or 0)
@@ -369,8 +393,7 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, qv=None, rotary
     if _debug_checks_enabled():
         _check_values((cu_seqlens_q,), (max_seqlen_q,), (q.shape[0],), cache_seqlens, page_table,
                       k_cache.shape[1] if page_table is not None else None, k_cache.shape[0])
-    a = _KvcacheArgs()
-    lib.kernels_loader_kvcache_args_init(ctypes.byref(a))
+    a = _blank(_KvcacheArgs, "kernels_loader_kvcache_args_init")
     keep = (q, k_cache, v_cache, cache_seqlens, page_table, cu_seqlens_q, out, lse, sinks)
     for name, t in (("q", q), ("k_cache", k_cache), ("v_cache", v_cache), ("k", k), ("v", v),
                     ("qv", qv), ("rotary_cos", rotary_cos), ("rotary_sin", rotary_sin),
@@ -381,7 +404,8 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, qv=None, rotary
                     ("k_descale", k_descale), ("v_descale", v_descale),
                     ("scheduler_metadata", scheduler_metadata), ("sinks", sinks), ("out", out),
                     ("softmax_lse", lse)):
-        setattr(a, name, _tensor(torch, t, name))
+        if t is not None:
+            setattr(a, name, _tensor(torch, t, name))
     a.max_seqlen_q = -1 if max_seqlen_q is None else int(max_seqlen_q)
     a.attention_chunk = int(attention_chunk or 0)
     a.rotary_interleaved = int(bool(rotary_interleaved))
