@@ -151,6 +151,16 @@ Result<bool> FileSink::already_complete() {
 }
 
 Result<std::uint64_t> FileSink::begin_attempt() {
+  // A redirect hop (or a retry that received nothing) continues with the open file and hasher,
+  // instead of hashing the prefix again.
+  if (fd_ >= 0 && hasher_) {
+    struct stat st {};
+    if (::fstat(fd_, &st) == 0 && static_cast<std::uint64_t>(st.st_size) == held_ &&
+        held_ < request_.size) {
+      requested_offset_ = held_;
+      return held_;
+    }
+  }
   close_file();
   std::error_code ec;
   if (request_.temp_path.has_parent_path())

@@ -45,8 +45,16 @@ std::string trim(std::string s) {
   return s;
 }
 
+// "~" and "~/..." as Python's os.path.expanduser reads them (the HOME variable).
+std::string expand_user(std::string path) {
+  if (path == "~" || path.rfind("~/", 0) == 0) {
+    if (auto home = env("HOME")) path = *home + path.substr(1);
+  }
+  return path;
+}
+
 fs::path hf_home() {
-  if (auto home = env("HF_HOME")) return *home;
+  if (auto home = env("HF_HOME")) return expand_user(*home);
   if (auto xdg = env("XDG_CACHE_HOME")) return fs::path(*xdg) / "huggingface";
   return fs::path(env("HOME").value_or("/")) / ".cache" / "huggingface";
 }
@@ -101,7 +109,7 @@ Result<std::optional<std::string>> hub_token_from_env() {
     }
   }
   auto from_variable = env("HF_TOKEN_PATH").has_value();
-  fs::path path = from_variable ? fs::path(*env("HF_TOKEN_PATH")) : hf_home() / "token";
+  fs::path path = from_variable ? fs::path(expand_user(*env("HF_TOKEN_PATH"))) : hf_home() / "token";
   std::error_code ec;
   if (!fs::exists(path, ec)) return std::optional<std::string>();
   std::ifstream in(path, std::ios::binary);

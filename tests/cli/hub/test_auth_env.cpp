@@ -88,6 +88,19 @@ TEST_CASE("token sources: HF_TOKEN, then HUGGING_FACE_HUB_TOKEN, then the token 
   CHECK_FALSE(hub_token_from_env()->has_value());
 }
 
+TEST_CASE("token file paths expand a leading ~ like Python's expanduser") {
+  auto env = clean_hub_env();
+  TempDir dir;
+  env.set("HOME", dir.path().string());
+  write_file(dir / "tokens" / "hf", "hf_home_relative\n");
+  env.set("HF_TOKEN_PATH", "~/tokens/hf");
+  CHECK(hub_token_from_env()->value() == "hf_home_relative");
+  env.set("HF_TOKEN_PATH", std::nullopt);
+  write_file(dir / "hfhome" / "token", "hf_in_hf_home\n");
+  env.set("HF_HOME", "~/hfhome");
+  CHECK(hub_token_from_env()->value() == "hf_in_hf_home");
+}
+
 TEST_CASE("token file: missing means no token, an empty file means no token, unreadable fails") {
   auto env = clean_hub_env();
   TempDir dir;
