@@ -1,6 +1,8 @@
 // The `kernels` program: parse, run one command, map its Error to the exit code. Exceptions stop
 // here: anything uncaught is a bug, reported as exit code 70 (internal) with its message.
 #include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
 #include <exception>
 #include <string>
 
@@ -76,6 +78,10 @@ int run(int argc, char** argv) {
   }
   if (env_truthy("HF_HUB_OFFLINE") || env_truthy("TRANSFORMERS_OFFLINE")) global.offline = true;
 
+  // Test hook: proves that an exception escaping a command becomes exit code 70 with a message.
+  if (const char* hook = std::getenv("KERNELS_TEST_THROW"); hook && *hook) {
+    throw std::runtime_error(std::string("test hook KERNELS_TEST_THROW=") + hook);
+  }
   Console console(ConsoleOptions{global.quiet, global.verbosity, global.json});
   CommandContext context(global, console);
   Result<void> result = chosen(context);

@@ -153,7 +153,7 @@ TEST_CASE("download --variant fetches exactly the named variants", "[download][v
   CHECK(p.download({"--variant", "cubin-cu999-sm1"}).exit_code == 12);
 }
 
-TEST_CASE("offline download of what is not cached is exit 9; of what is cached, 0", "[download][offline]") {
+TEST_CASE("offline download of what is not cached is exit 9, of what is cached 0", "[download][offline]") {
   Project p;
   ProcessResult cold = p.download({"--all-variants"}, {{"HF_HUB_OFFLINE", "1"}});
   CHECK(cold.exit_code == 9);
@@ -172,7 +172,7 @@ TEST_CASE("a missing kernels.lock is exit 3 with Python's message", "[download]"
   CHECK(r.err.find("No kernels.lock file found in: " + dir.path().string()) != std::string::npos);
 }
 
-TEST_CASE("--quiet prints nothing on success; non-TTY output has no escapes or carriage returns",
+TEST_CASE("quiet mode prints nothing on success, and non-TTY output has no escapes or carriage returns",
           "[download][output]") {
   Project p;
   ProcessResult quiet = run_kernels({"--quiet", "download", "--all-variants", p.project.string()}, p.cache,
@@ -206,7 +206,7 @@ TEST_CASE("copy mode (HF_HUB_DISABLE_SYMLINKS=1) stores regular files that verif
   CHECK(v.exit_code == 0);
 }
 
-TEST_CASE("--help lists every exit code", "[output]") {
+TEST_CASE("help lists every exit code", "[output]") {
   TempDir dir;
   ProcessResult r = run_kernels({"--help"}, dir / "cache", "file:///x");
   CHECK(r.exit_code == 0);
@@ -216,4 +216,11 @@ TEST_CASE("--help lists every exit code", "[output]") {
   }
   ProcessResult bad = run_kernels({"download", "--no-such-flag"}, dir / "cache", "file:///x");
   CHECK(bad.exit_code == 2);
+}
+
+TEST_CASE("an exception escaping a command is exit 70 with a message, never a crash", "[output]") {
+  TempDir dir;
+  ProcessResult r = run_kernels({"cache", "path"}, dir / "cache", "file:///x", {{"KERNELS_TEST_THROW", "1"}});
+  CHECK(r.exit_code == 70);
+  CHECK(r.err.find("error: internal error: test hook KERNELS_TEST_THROW=1") != std::string::npos);
 }

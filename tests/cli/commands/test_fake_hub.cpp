@@ -44,7 +44,7 @@ struct HubProject {
 
 }  // namespace
 
-TEST_CASE("fake Hub: lock is 3 requests; download is 1 tree + 1 GET per file, no HEAD", "[fakehub]") {
+TEST_CASE("fake Hub: lock is 3 requests, download is 1 tree + 1 GET per file, no HEAD", "[fakehub]") {
   HubProject p;
   ProcessResult lock = p.run({"lock", (p.dir / "project").string()});
   INFO(lock.err);
@@ -82,7 +82,7 @@ TEST_CASE("fake Hub: a flipped byte on the wire is exit 6 and leaves nothing vis
   CHECK(fs::exists(cache.snapshot_file("org/attn", p.commit, "build/cubin-cu130-sm90a/meta1.json")));
 }
 
-TEST_CASE("fake Hub: a transient 503 is retried; a gated repo is exit 8 with a hint", "[fakehub][network]") {
+TEST_CASE("fake Hub: a transient 503 is retried, a gated repo is exit 8 with a hint", "[fakehub][network]") {
   HubProject p;
   REQUIRE(p.run({"lock", (p.dir / "project").string()}).exit_code == 0);
   p.hub.fault(FakeHub::resolve_path("org/attn", p.commit, "build/cubin-cu130-sm90a/meta0.json"),

@@ -15,7 +15,8 @@ using namespace kernels::test;
 namespace {
 
 // Runs the binary with stdin/stdout/stderr on a new pseudo-terminal; returns what it printed.
-std::pair<int, std::string> run_on_tty(const LockedProject& p, std::vector<std::string> args) {
+std::pair<int, std::string> run_on_tty(const LockedProject& p, std::vector<std::string> args,
+                                       bool no_color = false) {
   int master = -1;
   pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
   if (pid == 0) {
@@ -23,7 +24,11 @@ std::pair<int, std::string> run_on_tty(const LockedProject& p, std::vector<std::
     ::setenv("HF_ENDPOINT", p.endpoint.c_str(), 1);
     ::setenv("KERNELS_DRIVER_LIBRARY", "libcuda-absent-in-tests.so.1", 1);
     ::unsetenv("HF_HUB_OFFLINE");
-    ::unsetenv("NO_COLOR");
+    if (no_color) {
+      ::setenv("NO_COLOR", "1", 1);
+    } else {
+      ::unsetenv("NO_COLOR");
+    }
     std::vector<std::string> argv = {kernels_binary()};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> raw;
@@ -71,4 +76,18 @@ TEST_CASE("on a terminal, download draws a progress bar with bytes, rate and ETA
   auto [quiet_code, quiet_out] = run_on_tty(q, {"--quiet", "download", "--all-variants", q.project.string()});
   CHECK(quiet_code == 0);
   CHECK(quiet_out.empty());
+}
+
+TEST_CASE("on a terminal warnings are coloured unless NO_COLOR is set", "[output][tty]") {
+  LockedProject p(1, 10);
+  p.repo.publish(2, make_variant_files("cubin-cu130-sm90a", 1, 10, 77));  // lock now warns
+  auto [code, out] = run_on_tty(p, {"lock", p.project.string()});
+  INFO(out);
+  CHECK(code == 0);
+  CHECK(out.find("\x1b[33mwarning\x1b[0m: You are using version 1") != std::string::npos);
+  auto [plain_code, plain] = run_on_tty(p, {"lock", p.project.string()}, /*no_color=*/true);
+  INFO(plain);
+  CHECK(plain_code == 0);
+  CHECK(plain.find("warning: You are using version 1") != std::string::npos);
+  CHECK(plain.find("\x1b[") == std::string::npos);
 }
