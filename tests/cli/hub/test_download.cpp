@@ -69,6 +69,7 @@ TEST_CASE("regular and LFS files download and verify; LFS goes through a 302 to 
   CHECK(progress.files == 3);
   CHECK(progress.done == 3);
   CHECK(progress.total == f.small.size() + f.big.size() + f.lfs.size());
+  CHECK(progress.last_bytes == progress.total);
 }
 
 TEST_CASE("whole flow for one repo: refs + tree + one GET per file, no HEAD") {
