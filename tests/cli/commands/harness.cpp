@@ -254,8 +254,12 @@ void MirrorRepo::set_tree(const std::string& commit, const std::string& tree_jso
 }
 
 void MirrorRepo::add_status_redirect(const std::string& destination) {
-  write_file(root_ / "kernels" / repo_id_ / "resolve/main/kernel-status.toml",
-             "kind = \"redirect\"\ndestination = \"" + destination + "\"\n");
+  // Under the branch name and under the commit main points at: a client may ask for either.
+  std::string toml = "kind = \"redirect\"\ndestination = \"" + destination + "\"\n";
+  write_file(root_ / "kernels" / repo_id_ / "resolve/main/kernel-status.toml", toml);
+  if (main_commit_) {
+    write_file(root_ / "kernels" / repo_id_ / "resolve" / *main_commit_ / "kernel-status.toml", toml);
+  }
 }
 
 RepoTree MirrorRepo::tree(const std::string& commit) const {
