@@ -53,21 +53,6 @@ std::string scheme_of(std::string_view url) {
   return colon == std::string_view::npos ? std::string() : lower(url.substr(0, colon));
 }
 
-// Resolves `location` (absolute or relative) against `base`.
-std::optional<std::string> resolve_url(const std::string& base, const std::string& location) {
-  CURLU* u = curl_url();
-  if (!u) return std::nullopt;
-  std::optional<std::string> out;
-  if (curl_url_set(u, CURLUPART_URL, base.c_str(), 0) == CURLUE_OK &&
-      curl_url_set(u, CURLUPART_URL, location.c_str(), 0) == CURLUE_OK) {
-    char* full = nullptr;
-    if (curl_url_get(u, CURLUPART_URL, &full, 0) == CURLUE_OK) out = full;
-    curl_free(full);
-  }
-  curl_url_cleanup(u);
-  return out;
-}
-
 void global_init() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });

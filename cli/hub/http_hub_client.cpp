@@ -61,7 +61,13 @@ class HttpHubClient final : public HubClient {
       auto link = header(outcome.headers, "link");
       auto next_url = link ? next_link(*link) : std::nullopt;
       if (!next_url) return tree;
-      next = absolute(outcome.final_url.empty() ? next : outcome.final_url, *next_url);
+      auto resolved = resolve_url(outcome.final_url.empty() ? next : outcome.final_url, *next_url);
+      if (!resolved) {
+        return make_error(ErrorCode::lockfile_invalid, "unusable Link target \"" + *next_url + "\"",
+                          redact_url(next, engine_->endpoint_origin()),
+                          "the server's Link headers are broken; check HF_ENDPOINT");
+      }
+      next = std::move(*resolved);
     }
     return make_error(ErrorCode::lockfile_invalid, "more than 100000 tree pages",
                       repo_id + "@" + revision, "the server's Link headers never end");
@@ -145,15 +151,6 @@ class HttpHubClient final : public HubClient {
 
  private:
   std::string url(const std::string& path) const { return options_.endpoint + "/" + path; }
-
-  static std::string absolute(const std::string& base, const std::string& link) {
-    if (link.find("://") != std::string::npos) return link;
-    auto scheme_end = base.find("://");
-    auto host_end = base.find('/', scheme_end == std::string::npos ? 0 : scheme_end + 3);
-    if (!link.empty() && link.front() == '/') return base.substr(0, host_end) + link;
-    auto dir_end = base.rfind('/', base.find('?'));
-    return base.substr(0, dir_end + 1) + link;
-  }
 
   Result<std::string> get_json(const std::string& target, const std::string& object,
                                HttpOutcome* outcome_out = nullptr) {

@@ -266,6 +266,20 @@ Error http_error(long status, const Headers& headers, std::string object) {
                     std::move(object), "check HF_ENDPOINT and the request arguments");
 }
 
+std::optional<std::string> resolve_url(const std::string& base, const std::string& reference) {
+  CURLU* u = curl_url();
+  if (!u) return std::nullopt;
+  std::optional<std::string> out;
+  if (curl_url_set(u, CURLUPART_URL, base.c_str(), 0) == CURLUE_OK &&
+      curl_url_set(u, CURLUPART_URL, reference.c_str(), 0) == CURLUE_OK) {
+    char* full = nullptr;
+    if (curl_url_get(u, CURLUPART_URL, &full, 0) == CURLUE_OK) out = full;
+    curl_free(full);
+  }
+  curl_url_cleanup(u);
+  return out;
+}
+
 std::string url_origin(std::string_view url) {
   CURLU* u = curl_url();
   if (!u) return {};

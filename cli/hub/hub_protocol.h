@@ -57,6 +57,8 @@ Error http_error(long status, const Headers& headers, std::string object);
 // Removes "user:pass@" from a URL, and the query of URLs outside `endpoint_origin` (signed CDN
 // URLs carry credentials there).
 std::string redact_url(std::string_view url, std::string_view endpoint_origin);
+// `reference` (absolute, or relative like a Location or Link target) resolved against `base`.
+std::optional<std::string> resolve_url(const std::string& base, const std::string& reference);
 // "scheme://host:port" with the default port made explicit, lowercase; empty if unparsable.
 std::string url_origin(std::string_view url);
 

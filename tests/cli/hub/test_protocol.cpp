@@ -334,3 +334,18 @@ TEST_CASE("fetch_text refuses an answer larger than max_bytes while it streams")
   REQUIRE_FALSE(text.ok());
   CHECK(text.error().code == ErrorCode::integrity_mismatch);
 }
+
+TEST_CASE("a relative Link target is resolved against the page's URL") {
+  FakeHub hub;
+  add_relu(hub);
+  auto commit = hub.repo("kernels-community/relu").commit("v1");
+  auto path = FakeHub::tree_path("kernels-community/relu", commit);
+  hub.fault(path, Fault::answer(200, "[]", {{"Link", "<" + path + "?recursive=true&cursor=0>; rel=\"next\""}}));
+  auto client = make_client(fast_options(hub.endpoint()));
+  auto tree = client->list_tree("kernels-community/relu", commit);
+  REQUIRE(tree.ok());
+  CHECK(tree->size() == 5);  // build, build/torch-cuda and its three files, from the second page
+  auto log = hub.requests();
+  REQUIRE(log.size() == 2);
+  CHECK_THAT(log[1].query, Catch::Contains("cursor=0"));
+}
