@@ -98,9 +98,11 @@ int choose_num_splits(const FwdParams& p, const DeviceFacts& device) {
   const KernelInfo* k = find_forward(p);
   if (k == nullptr || p.h_k <= 0 || p.b <= 0 || p.seqlen_k <= 0) return 1;
   const long long n_blocks = ceil_div(p.seqlen_k, k->block_n);
+  // grid.z = b * splits must stay within 65535.
+  const long long grid_cap = std::max<long long>(1, 65535 / p.b);
   if (p.num_splits > 0)
     return static_cast<int>(std::clamp<long long>(
-        std::min<long long>(p.num_splits, n_blocks), 1, kMaxSplits));
+        std::min<long long>({p.num_splits, n_blocks, grid_cap}), 1, kMaxSplits));
   const long long m_blocks = ceil_div(std::max<long long>(packed_rows(p), 1), k->block_m);
   const long long total = m_blocks * p.h_k * p.b;
   // Blocks resident per SM: limited by shared memory and by registers (a 128-row 4-warp block
@@ -110,7 +112,7 @@ int choose_num_splits(const FwdParams& p, const DeviceFacts& device) {
       1, static_cast<long long>(device.max_smem_per_block_optin) / std::max(k->smem_bytes, 1));
   const long long per_sm = std::min(reg_limit, smem_limit);
   const long long slots = std::max<long long>(device.sm_count, 1) * per_sm;
-  return heuristic_splits(total, slots, n_blocks);
+  return static_cast<int>(std::min<long long>(heuristic_splits(total, slots, n_blocks), grid_cap));
 }
 
 std::size_t workspace_size(const FwdParams& p, const DeviceFacts& device) {

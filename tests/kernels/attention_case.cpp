@@ -44,7 +44,7 @@ std::string AttentionCase::describe() const {
   for (size_t i = 0; i < sk.size(); ++i) s << (i ? "," : "") << sk[i];
   s << "] causal=" << causal << " window=(" << window_left << "," << window_right
     << ") softcap=" << softcap << " sinks=" << sinks << " lse=" << lse
-    << " num_splits=" << num_splits << " padded=" << padded_strides;
+    << " num_splits=" << num_splits << " padded=" << padded_strides << " graph=" << graph;
   return s.str();
 }
 
@@ -245,7 +245,29 @@ CaseResult run_case(const AttentionCase& c, std::mt19937& rng) {
     return res;
   }
   res.splits_used = plan->num_splits;
-  if (std::string err = launch(*plan, nullptr); !err.empty()) {
+  if (c.graph) {
+    // The outputs are still poisoned: only the graph's replays can write them.
+    cudaStream_t stream = nullptr;
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal),
+               "cudaStreamBeginCapture");
+    const std::string err = launch(*plan, stream);
+    const cudaError_t end = cudaStreamEndCapture(stream, &graph);
+    if (!err.empty() || end != cudaSuccess) {
+      res.error = "capture: " + (err.empty() ? std::string(cudaGetErrorString(end)) : err);
+      cudaStreamDestroy(stream);
+      return res;
+    }
+    check_cuda(cudaGraphInstantiate(&exec, graph, 0), "cudaGraphInstantiate");
+    for (int replay = 0; replay < 2; ++replay)
+      check_cuda(cudaGraphLaunch(exec, stream), "cudaGraphLaunch");
+    check_cuda(cudaStreamSynchronize(stream), "graph replay");
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    cudaStreamDestroy(stream);
+  } else if (std::string err = launch(*plan, nullptr); !err.empty()) {
     res.error = err;
     return res;
   }

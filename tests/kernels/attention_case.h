@@ -29,6 +29,7 @@ struct AttentionCase {
   bool lse = true;
   int num_splits = 1;
   bool padded_strides = false;  // row/head strides larger than the packed ones
+  bool graph = false;  // capture the launches in a CUDA graph and run only the graph (twice)
 
   std::string describe() const;
 };

@@ -233,6 +233,25 @@ TEST_CASE("split-KV decode over long contexts, every head dim", "[gpu]") {
   }
 }
 
+TEST_CASE("a call captured in a CUDA graph replays correctly (split-KV + combine)", "[gpu]") {
+  KERNELS_REQUIRE_GPU();
+  for (int splits : {0, 1}) {
+    AttentionCase c;
+    c.kv = KvLayout::paged;
+    c.page_size = 16;
+    c.h = 8;
+    c.h_k = 2;
+    c.sq = {1, 3};
+    c.sk = {3000, 1200};
+    c.causal = true;
+    c.sinks = true;
+    c.num_splits = splits;
+    c.graph = true;
+    const CaseResult r = check(c);
+    if (splits == 0) CHECK(r.splits_used > 1);  // the combine launch is in the graph too
+  }
+}
+
 TEST_CASE("num_splits = 1 is bitwise deterministic", "[gpu]") {
   KERNELS_REQUIRE_GPU();
   AttentionCase c;

@@ -133,6 +133,12 @@ TEST_CASE("decode splits the keys, sizes the workspace and adds the combine laun
   CHECK(choose_num_splits(p, h100()) == 3);
   p.seqlen_k = 64;
   CHECK(choose_num_splits(p, h100()) == 1);
+  // b * splits must fit grid.z (65535): an explicit count is clamped, not refused.
+  p.seqlen_k = 32768;
+  p.num_splits = 16;
+  p.b = 8000;
+  p.total_q = p.b;
+  CHECK(choose_num_splits(p, h100()) == 8);
 }
 
 TEST_CASE("decode takes the 64-row tile, prefill the 128-row tile", "[plan]") {
