@@ -206,6 +206,7 @@ struct Loader::Impl {
         b->library = *lib;
         for (const std::string& name : vb.covered) {
           const auto it = table.find(name);
+          if (it == table.end()) continue;  // check_manifest admits only names of the table
           auto k = driver->library_kernel(b->library, it->first.data());
           if (!k) {
             b->reason = FallbackReason::load_failed;

@@ -113,7 +113,7 @@ typedef struct kl_varlen_args {
   int32_t sm_margin;
   kl_tensor qv;
   kl_tensor q_descale, k_descale, v_descale;
-  kl_tensor sinks;        /* (h,) fp32 or bf16 */
+  kl_tensor sinks;        /* (h,) fp32 (FA3 takes bf16; the Python wrapper converts) */
   kl_tensor out;          /* (total_q, h, dv), caller-allocated, dtype of q */
   kl_tensor softmax_lse;  /* optional: (h, total_q) fp32 */
   void* workspace;
