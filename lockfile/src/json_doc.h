@@ -42,7 +42,7 @@ struct Member {
 const char* type_name(Value::Type type);
 
 struct Limits {
-  int max_depth = 64;                     // bounds the parser's recursion, so its stack
+  int max_depth = 64;                             // bounds the recursion, so the stack
   std::size_t max_values = std::size_t{1} << 18;  // bounds memory (~100 bytes per value)
 };
 

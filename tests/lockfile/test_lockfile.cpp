@@ -1,5 +1,6 @@
 // kernels.lock read/write: byte-identical to the Python kernels package.
 #include <cstdio>
+#include <random>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -117,6 +118,36 @@ TEST_CASE("serializer matches Python's json.dump(indent=2) on generated locks", 
     }
     lock.kernels.push_back(k);
   }
+  // Keys with every escaping class: controls, DEL, quotes, Latin-1, BMP and astral code points.
+  std::mt19937 rng(2026);
+  const std::vector<std::pair<char32_t, char32_t>> ranges = {
+      {0x01, 0x1F}, {0x20, 0x7F}, {0x80, 0x7FF}, {0x800, 0xD7FF}, {0xE000, 0xFFFD},
+      {0x10000, 0x10FFFF}};
+  KernelLock odd{"org/odd", kSha, {}, std::nullopt};
+  for (int n = 0; n < 200; ++n) {
+    std::string key;
+    for (int c = 0; c < 6; ++c) {
+      const auto& [lo, hi] = ranges[rng() % ranges.size()];
+      const char32_t cp = lo + rng() % (hi - lo + 1);
+      if (cp < 0x80) {
+        key += static_cast<char>(cp);
+      } else if (cp < 0x800) {
+        key += static_cast<char>(0xC0 | (cp >> 6));
+        key += static_cast<char>(0x80 | (cp & 0x3F));
+      } else if (cp < 0x10000) {
+        key += static_cast<char>(0xE0 | (cp >> 12));
+        key += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        key += static_cast<char>(0x80 | (cp & 0x3F));
+      } else {
+        key += static_cast<char>(0xF0 | (cp >> 18));
+        key += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        key += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        key += static_cast<char>(0x80 | (cp & 0x3F));
+      }
+    }
+    odd.variants.emplace(key, VariantLock{kHash});
+  }
+  lock.kernels.push_back(odd);
   const std::string ours = serialize_lockfile(lock);
   kernels::test::spit(dir / "ours.json", ours);
   const std::string script =
