@@ -79,7 +79,7 @@ struct HubOptions {
 };
 
 // Reads HF_ENDPOINT, HF_TOKEN, HUGGING_FACE_HUB_TOKEN, HF_TOKEN_PATH, HF_HOME, HF_HUB_OFFLINE
-// (1/ON/YES/TRUE), and validates SSL_CERT_FILE / CURL_CA_BUNDLE / HTTPS_PROXY: a bad value is an
+// (1/ON/YES/TRUE), HF_HUB_DOWNLOAD_TIMEOUT (seconds -> stall_timeout), and validates SSL_CERT_FILE / CURL_CA_BUNDLE / HTTPS_PROXY: a bad value is an
 // ErrorCode::usage error naming the variable.
 Result<HubOptions> hub_options_from_env();
 

@@ -145,6 +145,16 @@ Result<HubOptions> hub_options_from_env() {
   options.token = std::move(*token);
   options.offline = truthy("HF_HUB_OFFLINE") || truthy("TRANSFORMERS_OFFLINE");
   options.user_agent = "kernels-cpp/" KERNELS_HUB_VERSION;
+  // huggingface_hub's read timeout; here it is the stall window (no byte for this long).
+  if (auto timeout = env("HF_HUB_DOWNLOAD_TIMEOUT")) {
+    char* end = nullptr;
+    double seconds = std::strtod(timeout->c_str(), &end);
+    if (end == timeout->c_str() || *end != '\0' || !(seconds >= 1) || seconds > 86400) {
+      return make_error(ErrorCode::usage, "HF_HUB_DOWNLOAD_TIMEOUT is not a number of seconds (1 to 86400)",
+                        *timeout, "set HF_HUB_DOWNLOAD_TIMEOUT to e.g. 30, or unset it");
+    }
+    options.stall_timeout = std::chrono::seconds(static_cast<long>(seconds));
+  }
 
   // libcurl reads none of these; the curl tool's order, then Python requests' variable.
   for (const char* name : {"CURL_CA_BUNDLE", "SSL_CERT_FILE"}) {

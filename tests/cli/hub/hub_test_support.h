@@ -101,7 +101,8 @@ inline ScopedEnv clean_hub_env() {
                    {"REQUESTS_CA_BUNDLE", std::nullopt},   {"http_proxy", std::nullopt},
                    {"https_proxy", std::nullopt},          {"HTTPS_PROXY", std::nullopt},
                    {"all_proxy", std::nullopt},            {"ALL_PROXY", std::nullopt},
-                   {"no_proxy", std::nullopt},             {"NO_PROXY", std::nullopt}};
+                   {"no_proxy", std::nullopt},             {"NO_PROXY", std::nullopt},
+                   {"HF_HUB_DOWNLOAD_TIMEOUT", std::nullopt}};
 }
 
 inline std::string random_bytes(std::size_t n, unsigned seed) {

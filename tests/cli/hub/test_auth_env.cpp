@@ -144,6 +144,21 @@ TEST_CASE("hub_options_from_env: endpoint, trailing slash, offline, token") {
   CHECK_THAT(bad.error().what, Catch::Contains("HF_ENDPOINT"));
 }
 
+TEST_CASE("HF_HUB_DOWNLOAD_TIMEOUT sets the stall window; a bad value names the variable") {
+  auto env = clean_hub_env();
+  CHECK(hub_options_from_env()->stall_timeout == std::chrono::seconds(30));
+  env.set("HF_HUB_DOWNLOAD_TIMEOUT", "12");
+  CHECK(hub_options_from_env()->stall_timeout == std::chrono::seconds(12));
+  for (std::string bad : {"soon", "0", "-5", "12s"}) {
+    INFO(bad);
+    env.set("HF_HUB_DOWNLOAD_TIMEOUT", bad);
+    auto o = hub_options_from_env();
+    REQUIRE_FALSE(o.ok());
+    CHECK(o.error().code == ErrorCode::usage);
+    CHECK_THAT(o.error().what, Catch::Contains("HF_HUB_DOWNLOAD_TIMEOUT"));
+  }
+}
+
 TEST_CASE("a CA variable naming a missing file fails loudly and names the variable") {
   for (const char* name : {"SSL_CERT_FILE", "CURL_CA_BUNDLE", "SSL_CERT_DIR"}) {
     INFO(name);
