@@ -56,7 +56,10 @@ struct HubOptions {
   std::chrono::milliseconds backoff_max{8000};
   std::chrono::milliseconds retry_after_cap{60000};  // never sleep longer than this per retry
   std::chrono::seconds connect_timeout{10};
-  std::chrono::seconds stall_timeout{30};  // abort a transfer that moves < 1 byte/s this long
+  // Abort a transfer that moves < 1 byte/s this long (CURLOPT_LOW_SPEED_*; not a whole-transfer
+  // timeout). libcurl averages speed over the last ~5 s, so a stall right after a burst of bytes
+  // is seen up to ~5 s later than one before the first byte.
+  std::chrono::seconds stall_timeout{30};
   std::string user_agent;                  // "kernels-cpp/<version>"
 
   // CA certificates (CURLOPT_CAINFO / CURLOPT_CAPATH): libcurl does not read these variables
