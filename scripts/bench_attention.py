@@ -131,7 +131,7 @@ def time_ms(fn, iters, rounds=5):
 
 
 # ----------------------------------------------------------------------------------------- bench
-def bench(kern, out_json):
+def bench(kern, out_json, only=None):
     torch.manual_seed(0)
     dev = torch.cuda.get_device_name()
     rows = []
@@ -150,7 +150,7 @@ def bench(kern, out_json):
     from torch.nn.attention import SDPBackend, sdpa_kernel
     h, d = 16, 128
     total = 16384
-    for causal in (False, True):
+    for causal in (False, True) if only in (None, "prefill") else ():
         for s in (512, 1024, 2048, 4096, 8192, 16384):
             b = total // s
             q = torch.randn(b, s, h, d, dtype=torch.bfloat16, device="cuda")
@@ -182,7 +182,7 @@ def bench(kern, out_json):
 
     # Paged decode (one query per sequence, GQA 32/8, page 16 and 1): bytes of K/V read.
     h, h_k, d = 32, 8, 128
-    for page in (16, 1):
+    for page in (16, 1) if only in (None, "decode") else ():
         for b, ctx in ((8, 16384), (32, 8192), (128, 4096), (1, 65536)):
             pages_per = ctx // page
             num_pages = b * pages_per
@@ -407,11 +407,12 @@ def main():
     ap.add_argument("shim")
     ap.add_argument("--json")
     ap.add_argument("--cases", type=int, default=200)
+    ap.add_argument("--only", choices=["prefill", "decode"], help="bench: one half only")
     ap.add_argument("--seed", type=int, default=random.SystemRandom().randint(0, 1 << 30))
     a = ap.parse_args()
     kern = Kernels(a.shim)
     if a.mode == "bench":
-        bench(kern, a.json)
+        bench(kern, a.json, a.only)
         return 0
     print(f"sweep seed {a.seed}")
     return 1 if sweep(kern, a.cases, a.seed) else 0
