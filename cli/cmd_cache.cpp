@@ -226,7 +226,6 @@ void add_cache_command(CLI::App& app, CommandFn& chosen) {
   CLI::App* prune = cache->add_subcommand(
       "prune", "Remove revisions no lockfile references (<cache>/kernels.lock and --lockfile)");
   prune->add_option("--lockfile", *prune_lockfiles, "Also keep what this lockfile references (repeatable)")
-      ->expected(1)
       ->allow_extra_args(false);
   prune->add_flag("--dry-run,-n", *dry_run, "Only say what would be removed");
   prune->callback([prune_lockfiles, dry_run, &chosen] {

@@ -186,8 +186,10 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
     }
   }
   if (fetched_files > 0) {
+    std::uint64_t cdn = ctx.http_requests() - std::min(ctx.http_requests(), ctx.hub_requests());
     console.info("Fetched " + std::to_string(fetched_files) + " files (" + format_bytes(fetched_bytes) +
-                 ") in " + std::to_string(ctx.hub_requests()) + " Hub requests");
+                 ") in " + std::to_string(ctx.hub_requests()) + " Hub requests" +
+                 (cdn ? " (+" + std::to_string(cdn) + " to the CDN they redirect to)" : std::string()));
   }
   if (outcome.first_error) {
     Error e = *outcome.first_error;
@@ -204,7 +206,6 @@ void add_download_command(CLI::App& app, CommandFn& chosen) {
   cmd->add_option("project_dir", args->project_dir, "Project directory with kernels.lock (default: .)");
   cmd->add_flag("--all-variants", args->all_variants, "Download every build variant");
   cmd->add_option("--variant", args->variants, "Download this variant (repeatable)")
-      ->expected(1)
       ->allow_extra_args(false);
   add_system_options(*cmd, args->system);
   cmd->callback([args, &chosen] {

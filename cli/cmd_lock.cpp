@@ -146,7 +146,8 @@ Result<void> run_lock(CommandContext& ctx, const LockArgs& args) {
   }
   std::string bytes = serialize_lockfile(lock);
   std::filesystem::path path = dir / "kernels.lock";
-  ctx.console().debug("Hub requests: " + std::to_string(ctx.hub_requests()));
+  ctx.console().debug("Hub requests: " + std::to_string(ctx.hub_requests()) + " (all HTTP: " +
+                      std::to_string(ctx.http_requests()) + ")");
   if (ctx.console().json()) ctx.console().out(bytes + "\n");
 
   if (args.locked) {

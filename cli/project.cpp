@@ -64,7 +64,8 @@ HubAccess CommandContext::hub_access(const std::string& need) {
   return [this, need]() { return hub(need); };
 }
 
-std::uint64_t CommandContext::hub_requests() const { return hub_ ? hub_->stats().requests : 0; }
+std::uint64_t CommandContext::hub_requests() const { return hub_ ? hub_->stats().hub_requests : 0; }
+std::uint64_t CommandContext::http_requests() const { return hub_ ? hub_->stats().requests : 0; }
 
 Result<RepoTree> CommandContext::tree(const std::string& repo_id, const std::string& commit) {
   std::error_code ec;

@@ -41,8 +41,10 @@ class CommandContext {
   // The Hub client, made on first call. Offline: ErrorCode::offline_not_cached naming `need`.
   Result<HubClient*> hub(const std::string& need = "the Hub");
   HubAccess hub_access(const std::string& need);
-  // Requests sent so far (0 when no client was made).
+  // Requests sent so far to the Hub's own origin, and to any host (CDN redirects included);
+  // 0 when no client was made.
   std::uint64_t hub_requests() const;
+  std::uint64_t http_requests() const;
 
   // The tree at `commit`: trees/<commit>.json when cached, else one recursive listing, which is
   // then cached (unless the cache is read-only: then a warning at -v only).

@@ -62,6 +62,8 @@ rm -rf "$work/c-ours" "$work/c-py"
 t0=$(now); "${clean_env[@]}" KERNELS_CACHE="$work/c-ours" "$ours" download --all-variants "$work/p-ours" 2>"$work/dl-ours.log"; t1=$(now)
 dl_ours=$(elapsed "$t0" "$t1")
 dl_requests=$(sed -n 's/.*in \([0-9]*\) Hub requests.*/\1/p' "$work/dl-ours.log" | tail -1)
+dl_cdn=$(sed -n 's/.*(+\([0-9]*\) to the CDN.*/\1/p' "$work/dl-ours.log" | tail -1)
+dl_cdn=${dl_cdn:-0}
 t0=$(now); "${clean_env[@]}" KERNELS_CACHE="$work/c-py" "$py_kernels" download --all-variants "$work/p-py" 2>"$work/dl-py.log" >/dev/null; t1=$(now)
 dl_py=$(elapsed "$t0" "$t1")
 
@@ -90,10 +92,10 @@ warm_py=$(for i in $(seq 10); do t0=$(now); "${clean_env[@]}" KERNELS_CACHE="$wo
 ratio() { python3 -c "print(f'{$1 / $2:.1f}x')"; }
 disk=$(dd if=/dev/zero of="$work/ddtest" bs=4M count=256 conv=fsync 2>&1 | tail -1 | sed 's/.*, //'); rm -f "$work/ddtest"
 cat <<TABLE
-| step | ours (s) | Python kernels (s) | speed-up | our HTTP requests |
+| step | ours (s) | Python kernels (s) | speed-up | our requests |
 |---|---|---|---|---|
 | cold \`lock\` | $lock_ours | $lock_py | $(ratio "$lock_py" "$lock_ours") | $lock_requests |
-| cold \`download --all-variants\` ($files files, $mib MiB) | $dl_ours | $dl_py | $(ratio "$dl_py" "$dl_ours") | $dl_requests (1 tree + $files files + $((dl_requests - files - 1)) LFS redirect follow-ups to the CDN port) |
+| cold \`download --all-variants\` ($files files, $mib MiB) | $dl_ours | $dl_py | $(ratio "$dl_py" "$dl_ours") | $dl_requests Hub (files + $((dl_requests - files))) + $dl_cdn to the CDN port (LFS redirects) |
 | cold \`download --all-variants\`, fsync made a no-op (OS-buffered, as Python writes) | $dl_nofsync | $dl_py | $( [ "$dl_nofsync" = skipped ] && echo - || ratio "$dl_py" "$dl_nofsync") | same |
 | warm no-op \`download --all-variants\` (median of 10) | $warm_ours | $warm_py | $(ratio "$warm_py" "$warm_ours") | 0 |
 

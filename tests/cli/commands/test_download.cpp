@@ -144,11 +144,12 @@ TEST_CASE("download picks the cubin variant for a stated GPU and the torch varia
 
 TEST_CASE("download --variant fetches exactly the named variants", "[download][variant]") {
   Project p;
-  ProcessResult r = p.download({"--variant", "cubin-cu130-sm80"});
+  ProcessResult r = p.download({"--variant", "cubin-cu130-sm80", "--variant", "torch210-cxx11-cu128-x86_64-linux"});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   fs::path build = p.layout().snapshot_dir("org/attn", p.commit) / "build";
   CHECK(fs::exists(build / "cubin-cu130-sm80"));
+  CHECK(fs::exists(build / "torch210-cxx11-cu128-x86_64-linux"));
   CHECK_FALSE(fs::exists(build / "cubin-cu130-sm90a"));
   CHECK(p.download({"--variant", "cubin-cu999-sm1"}).exit_code == 12);
 }
