@@ -1,0 +1,145 @@
+// Test kernels for kernels/common/*.cuh, one warp each, and their host launchers. The Catch2
+// cases that compare their results with a CPU reference are in test_primitives.cpp.
+#include "device_primitives.h"
+
+#include <cuda_runtime.h>
+
+#include "kernels/common/mma.cuh"
+#include "kernels/common/softmax.cuh"
+#include "kernels/common/swizzle.cuh"
+
+namespace kernels::test {
+namespace {
+
+using device::SwizzledTile;
+
+// A is 16x16 row-major, B holds 16 rows of 16 (rows = n, cols = k, like K), V is 16x16 (rows = k,
+// cols = n). Out: C = A * B^T and D = A * V, both 16x16 fp32 row-major.
+template <class T>
+__global__ void mma_tile_kernel(const T* a, const T* b, const T* v, float* c, float* d) {
+  // 64-column swizzled tiles (the kernels' layout); only columns 0..15 are used.
+  __shared__ __align__(128) T sa[16 * 64], sb[16 * 64], sv[16 * 64];
+  const int lane = threadIdx.x;
+  for (int i = lane; i < 256; i += 32) {
+    const int r = i / 16, col = i % 16;
+    sa[SwizzledTile<16>::offset(r, col)] = a[i];
+    sb[SwizzledTile<16>::offset(r, col)] = b[i];
+    sv[SwizzledTile<16>::offset(r, col)] = v[i];
+  }
+  __syncwarp();
+  uint32_t fa[4], fb[4], fv[4];
+  device::ldmatrix_x4(fa, SwizzledTile<16>::at(SwizzledTile<16>::lane_base(
+                              device::smem_addr(sa), lane % 16, (lane / 16) * 8), 0, 0));
+  device::ldmatrix_x4(fb, SwizzledTile<16>::at(SwizzledTile<16>::lane_base(
+                              device::smem_addr(sb), (lane / 16) * 8 + lane % 8, ((lane / 8) % 2) * 8),
+                          0, 0));
+  device::ldmatrix_x4_trans(fv, SwizzledTile<16>::at(SwizzledTile<16>::lane_base(
+                                    device::smem_addr(sv), ((lane / 8) % 2) * 8 + lane % 8,
+                                    (lane / 16) * 8),
+                                0, 0));
+  float acc[4][4] = {};
+  device::MmaOp<T>::run(acc[0], fa, fb[0], fb[1]);  // C columns 0..7
+  device::MmaOp<T>::run(acc[1], fa, fb[2], fb[3]);  // C columns 8..15
+  device::MmaOp<T>::run(acc[2], fa, fv[0], fv[1]);  // D columns 0..7
+  device::MmaOp<T>::run(acc[3], fa, fv[2], fv[3]);  // D columns 8..15
+  const int g = lane / 4, t = lane % 4;
+  for (int n = 0; n < 2; ++n)
+    for (int e = 0; e < 4; ++e) {
+      const int row = g + (e / 2) * 8, col = n * 8 + 2 * t + (e % 2);
+      c[row * 16 + col] = acc[n][e];
+      d[row * 16 + col] = acc[2 + n][e];
+    }
+}
+
+__global__ void quad_kernel(const float* x, float* mx, float* sum) {
+  const int lane = threadIdx.x;
+  mx[lane] = device::quad_max(x[lane]);
+  sum[lane] = device::quad_sum(x[lane]);
+}
+
+// Copies 4 chunks of 16 bytes with cp.async; chunks 1 and 3 are marked invalid (zero-filled).
+__global__ void cp_async_kernel(const uint4* src, uint4* dst) {
+  __shared__ uint4 s[4];
+  const int lane = threadIdx.x;
+  if (lane < 4)
+    device::cp_async_16(device::smem_addr(&s[lane]), lane % 2 ? src : src + lane, lane % 2 == 0);
+  device::cp_async_commit();
+  device::cp_async_wait<0>();
+  __syncwarp();
+  if (lane < 4) dst[lane] = s[lane];
+}
+
+std::string status(const char* what) {
+  const cudaError_t err = cudaDeviceSynchronize();
+  if (err == cudaSuccess) return {};
+  return std::string(what) + ": " + cudaGetErrorString(err);
+}
+
+template <class T>
+std::string mma_tile_impl(const std::vector<uint16_t>& a, const std::vector<uint16_t>& b,
+                          const std::vector<uint16_t>& v, std::vector<float>& c,
+                          std::vector<float>& d) {
+  T *da, *db, *dv;
+  float *dc, *dd;
+  cudaMalloc(&da, 512);
+  cudaMalloc(&db, 512);
+  cudaMalloc(&dv, 512);
+  cudaMalloc(&dc, 1024);
+  cudaMalloc(&dd, 1024);
+  cudaMemcpy(da, a.data(), 512, cudaMemcpyHostToDevice);
+  cudaMemcpy(db, b.data(), 512, cudaMemcpyHostToDevice);
+  cudaMemcpy(dv, v.data(), 512, cudaMemcpyHostToDevice);
+  mma_tile_kernel<T><<<1, 32>>>(da, db, dv, dc, dd);
+  std::string err = status("mma_tile_kernel");
+  c.resize(256);
+  d.resize(256);
+  cudaMemcpy(c.data(), dc, 1024, cudaMemcpyDeviceToHost);
+  cudaMemcpy(d.data(), dd, 1024, cudaMemcpyDeviceToHost);
+  for (void* p : {static_cast<void*>(da), static_cast<void*>(db), static_cast<void*>(dv),
+                  static_cast<void*>(dc), static_cast<void*>(dd)})
+    cudaFree(p);
+  return err;
+}
+
+}  // namespace
+
+std::string run_mma_tile(bool bf16, const std::vector<uint16_t>& a, const std::vector<uint16_t>& b,
+                         const std::vector<uint16_t>& v, std::vector<float>& c,
+                         std::vector<float>& d) {
+  return bf16 ? mma_tile_impl<__nv_bfloat16>(a, b, v, c, d) : mma_tile_impl<__half>(a, b, v, c, d);
+}
+
+std::string run_quad(const std::vector<float>& x, std::vector<float>& mx, std::vector<float>& sum) {
+  float *dx, *dm, *ds;
+  cudaMalloc(&dx, 128);
+  cudaMalloc(&dm, 128);
+  cudaMalloc(&ds, 128);
+  cudaMemcpy(dx, x.data(), 128, cudaMemcpyHostToDevice);
+  quad_kernel<<<1, 32>>>(dx, dm, ds);
+  std::string err = status("quad_kernel");
+  mx.resize(32);
+  sum.resize(32);
+  cudaMemcpy(mx.data(), dm, 128, cudaMemcpyDeviceToHost);
+  cudaMemcpy(sum.data(), ds, 128, cudaMemcpyDeviceToHost);
+  cudaFree(dx);
+  cudaFree(dm);
+  cudaFree(ds);
+  return err;
+}
+
+std::string run_cp_async(const std::vector<uint32_t>& src, std::vector<uint32_t>& dst) {
+  uint4 *ds, *dd;
+  cudaMalloc(&ds, 64);
+  cudaMalloc(&dd, 64);
+  cudaMemcpy(ds, src.data(), 64, cudaMemcpyHostToDevice);
+  cudaMemset(dd, 0xff, 64);
+  cp_async_kernel<<<1, 32>>>(ds, dd);
+  std::string err = status("cp_async_kernel");
+  dst.resize(16);
+  cudaMemcpy(dst.data(), dd, 64, cudaMemcpyDeviceToHost);
+  cudaFree(ds);
+  cudaFree(dd);
+  return err;
+}
+
+}  // namespace kernels::test
