@@ -33,9 +33,13 @@ Result<void> run_variant(CommandContext& ctx, const VariantArgs& args) {
   std::vector<std::pair<std::string, std::string>> repos;
   std::error_code ec;
   if (std::filesystem::is_directory(args.target, ec)) {
-    Result<Lockfile> lock = read_project_lock(args.target);
-    if (!lock) return lock.error();
-    for (const auto& k : lock->kernels) repos.emplace_back(k.repo_id, k.sha);
+    // Plain `kernels variant` outside a project: the machine's facts alone.
+    bool default_target = args.target == ".";
+    if (!(default_target && !std::filesystem::exists(std::filesystem::path(args.target) / "kernels.lock", ec))) {
+      Result<Lockfile> lock = read_project_lock(args.target);
+      if (!lock) return lock.error();
+      for (const auto& k : lock->kernels) repos.emplace_back(k.repo_id, k.sha);
+    }
   } else {
     Result<RepoRef> ref = parse_repo_ref(args.target);
     if (!ref) return ref.error();

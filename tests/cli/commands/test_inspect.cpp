@@ -74,3 +74,16 @@ TEST_CASE("variant shows machine facts and the accept/reject trace per target", 
   REQUIRE(doc["kernels"].size() == 1);
   CHECK(doc["kernels"][0]["chosen"][0] == "cubin-cu130-sm90a");
 }
+
+TEST_CASE("variant outside a project prints the machine's facts alone", "[variant]") {
+  TempDir dir;
+  ProcessSpec spec;
+  spec.argv = {kernels_binary(), "variant"};
+  spec.cwd = dir.path();
+  spec.env = {{"KERNELS_CACHE", (dir / "cache").string()}, {"KERNELS_DRIVER_LIBRARY", "libcuda-absent-in-tests.so.1"}};
+  ProcessResult r = run_process(spec);
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("Driver: none") != std::string::npos);
+  CHECK(r.out.find("OS: linux") != std::string::npos);
+}
