@@ -1,6 +1,7 @@
 // The C ABI: one process-wide Loader, created by kernels_loader_init or the first call. Errors
 // become a status and a per-thread message; no exception crosses this boundary.
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -25,6 +26,7 @@ std::atomic<Loader*> g_loader_fast{nullptr};
 Error g_init_error;
 bool g_init_failed = false;
 std::string g_init_key;
+std::mutex g_sink_mutex;  // separate from g_mutex: init logs while holding that one
 kl_log_sink g_sink = nullptr;
 void* g_sink_user = nullptr;
 
@@ -63,14 +65,23 @@ int init_locked(const kl_options* o) {
     if (o->fa4_repo) options.fa4_repo = o->fa4_repo;
     if (o->force_builtin >= 0) options.force_builtin = o->force_builtin != 0;
   }
-  if (g_sink != nullptr) {
-    kl_log_sink sink = g_sink;
-    void* user = g_sink_user;
-    options.log = [sink, user](kernels::loader::LogLevel level, std::string_view msg) {
-      const std::string text(msg);
+  // The sink is looked up per message, so kernels_loader_set_log_sink works at any time.
+  options.log = [](kernels::loader::LogLevel level, std::string_view msg) {
+    kl_log_sink sink = nullptr;
+    void* user = nullptr;
+    {
+      std::lock_guard lock(g_sink_mutex);
+      sink = g_sink;
+      user = g_sink_user;
+    }
+    const std::string text(msg);
+    if (sink != nullptr) {
       sink(static_cast<int>(level), text.c_str(), user);
-    };
-  }
+    } else if (level >= kernels::loader::LogLevel::warning) {
+      std::fprintf(stderr, "kernels_loader: %s: %s\n",
+                   level == kernels::loader::LogLevel::warning ? "warning" : "error", text.c_str());
+    }
+  };
   g_init_key = key;
   auto loader = Loader::create(std::move(options));
   if (!loader) {
@@ -154,7 +165,7 @@ int kernels_loader_init(const kl_options* options) {
 }
 
 void kernels_loader_set_log_sink(kl_log_sink sink, void* user) {
-  std::lock_guard lock(g_mutex);
+  std::lock_guard lock(g_sink_mutex);
   g_sink = sink;
   g_sink_user = user;
 }

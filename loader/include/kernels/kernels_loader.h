@@ -191,7 +191,8 @@ void kernels_loader_kvcache_args_init(kl_kvcache_args* args);
 /* Optional; the first call does it with options = NULL. Loads and checks the built-in kernels.
  * Calling it again with different options returns KL_ERR_INVALID_ARGUMENT. */
 int kernels_loader_init(const kl_options* options);
-/* Install before init to see every message; NULL restores the default (stderr). */
+/* Where warnings and errors go; takes effect at once (install it before init to see the start-up
+ * messages too). NULL restores the default: warnings and errors to stderr. */
 void kernels_loader_set_log_sink(kl_log_sink sink, void* user);
 
 int kernels_loader_varlen_workspace_size(const kl_varlen_args* args, void* stream, size_t* bytes);
