@@ -91,7 +91,7 @@ TEST_CASE("layout paths are exactly huggingface_hub's", "[cache]") {
         "/c/kernels--kernels-community--relu/.no_exist/" + kCommit + "/kernel-status.toml");
 }
 
-TEST_CASE("path accessors accept any safe revision directory name; writers need a commit",
+TEST_CASE("path accessors accept any safe revision directory name, writers need a commit",
           "[cache]") {
   CacheLayout c("/c");
   // A cache listing walks snapshots/ and names whatever directories it finds.

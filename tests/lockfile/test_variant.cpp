@@ -263,7 +263,7 @@ TEST_CASE("torch rejections name the mismatch", "[variant]") {
   CHECK(sel.trace.back().variant == "not-a-variant");
 }
 
-TEST_CASE("ROCm needs an exact version; Metal needs macOS 26; CANN matches torch-npu", "[variant]") {
+TEST_CASE("ROCm needs an exact version, Metal needs macOS 26, CANN matches torch-npu", "[variant]") {
   SystemInfo rocm;
   rocm.torch = MajorMinor{2, 10};
   rocm.backend = Backend{"rocm", MajorMinor{7, 1}};
