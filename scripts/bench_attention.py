@@ -131,7 +131,7 @@ def time_ms(fn, iters, rounds=5):
 
 
 # ----------------------------------------------------------------------------------------- bench
-def bench(kern, out_json, only=None):
+def bench(kern, out_json, only=None, dims=(128,), seqlens=(512, 1024, 2048, 4096, 8192, 16384)):
     torch.manual_seed(0)
     dev = torch.cuda.get_device_name()
     rows = []
@@ -148,37 +148,38 @@ def bench(kern, out_json, only=None):
     del src, dst
 
     from torch.nn.attention import SDPBackend, sdpa_kernel
-    h, d = 16, 128
     total = 16384
-    for causal in (False, True) if only in (None, "prefill") else ():
-        for s in (512, 1024, 2048, 4096, 8192, 16384):
-            b = total // s
-            q = torch.randn(b, s, h, d, dtype=torch.bfloat16, device="cuda")
-            k = torch.randn_like(q)
-            v = torch.randn_like(q)
-            out = torch.empty_like(q)
-            p = kern.params(q, k, v, out, b=b, h=h, h_k=h, seqlen_q=s, seqlen_k=s, total_q=b * s,
-                            causal=causal, num_splits=1)
-            for name, t in (("q", q), ("k", k), ("v", v), ("out", out)):
-                set_strides_4d(p, name, t)
-            flops = 4 * b * s * s * h * d / (2 if causal else 1)
-            iters = max(3, int(2e13 / flops))
-            res = {"what": "prefill", "b": b, "s": s, "h": h, "d": d, "causal": causal}
-            ms = time_ms(lambda: kern.run(p), iters)
-            res["ours_tflops"] = flops / (ms * 1e-3) / 1e12
-            qt, kt, vt = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-            for backend, key in ((SDPBackend.FLASH_ATTENTION, "sdpa_flash"),
-                                 (SDPBackend.CUDNN_ATTENTION, "sdpa_cudnn")):
-                try:
-                    with sdpa_kernel(backend):
-                        fn = lambda: F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal)
-                        ms = time_ms(fn, iters)
-                    res[key + "_tflops"] = flops / (ms * 1e-3) / 1e12
-                except Exception as e:  # a backend that refuses the shape is reported, not fatal
-                    res[key + "_error"] = str(e).splitlines()[0][:120]
-            rows.append(res)
-            print(json.dumps(res), flush=True)
-            del q, k, v, out
+    for d, causal, s in [(d, c, s) for d in dims for c in (False, True) for s in seqlens]:
+        if only not in (None, "prefill"):
+            break
+        h = 2048 // d  # FA3's benchmark convention: hidden size 2048
+        b = total // s
+        q = torch.randn(b, s, h, d, dtype=torch.bfloat16, device="cuda")
+        k = torch.randn_like(q)
+        v = torch.randn_like(q)
+        out = torch.empty_like(q)
+        p = kern.params(q, k, v, out, b=b, h=h, h_k=h, seqlen_q=s, seqlen_k=s, total_q=b * s,
+                        causal=causal, num_splits=1)
+        for name, t in (("q", q), ("k", k), ("v", v), ("out", out)):
+            set_strides_4d(p, name, t)
+        flops = 4 * b * s * s * h * d / (2 if causal else 1)
+        iters = max(3, int(2e13 / flops))
+        res = {"what": "prefill", "b": b, "s": s, "h": h, "d": d, "causal": causal}
+        ms = time_ms(lambda: kern.run(p), iters)
+        res["ours_tflops"] = flops / (ms * 1e-3) / 1e12
+        qt, kt, vt = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        for backend, key in ((SDPBackend.FLASH_ATTENTION, "sdpa_flash"),
+                             (SDPBackend.CUDNN_ATTENTION, "sdpa_cudnn")):
+            try:
+                with sdpa_kernel(backend):
+                    fn = lambda: F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal)
+                    ms = time_ms(fn, iters)
+                res[key + "_tflops"] = flops / (ms * 1e-3) / 1e12
+            except Exception as e:  # a backend that refuses the shape is reported, not fatal
+                res[key + "_error"] = str(e).splitlines()[0][:120]
+        rows.append(res)
+        print(json.dumps(res), flush=True)
+        del q, k, v, out
 
     # Paged decode (one query per sequence, GQA 32/8, page 16 and 1): bytes of K/V read.
     h, h_k, d = 32, 8, 128
@@ -408,11 +409,15 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--cases", type=int, default=200)
     ap.add_argument("--only", choices=["prefill", "decode"], help="bench: one half only")
+    ap.add_argument("--dims", default="128", help="bench: prefill head dims, comma-separated")
+    ap.add_argument("--seqlens", default="512,1024,2048,4096,8192,16384",
+                    help="bench: prefill sequence lengths (b = 16384 / s)")
     ap.add_argument("--seed", type=int, default=random.SystemRandom().randint(0, 1 << 30))
     a = ap.parse_args()
     kern = Kernels(a.shim)
     if a.mode == "bench":
-        bench(kern, a.json, a.only)
+        bench(kern, a.json, a.only, tuple(int(x) for x in a.dims.split(",")),
+              tuple(int(x) for x in a.seqlens.split(",")))
         return 0
     print(f"sweep seed {a.seed}")
     return 1 if sweep(kern, a.cases, a.seed) else 0
