@@ -153,7 +153,8 @@ class HubClient {
   // verified bytes are in request.temp_path, closed but not fsynced (the caller publishes them
   // with publish_file(), which fsyncs before the rename). One Result per request.
   // After an integrity failure the temp file is gone; after a network failure it keeps the bytes
-  // received, and the next download() of the same request resumes from them.
+  // received, and the next download() of the same request resumes from them. Temp paths must be
+  // distinct within one call.
   virtual std::vector<Result<void>> download(std::span<const DownloadRequest> requests,
                                              ProgressSink* progress = nullptr) = 0;
 
