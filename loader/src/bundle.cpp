@@ -331,6 +331,14 @@ BundleOutcome find_verified_bundle(const BundleRequest& req) {
                            "add the repo to [tool.kernels.dependencies] and run `kernels lock`, or "
                            "name the locked repo with KERNELS_FA3_REPO / KERNELS_FA4_REPO"));
   out.sha = entry->sha;
+  if (entry->variants.empty())
+    return fail(std::move(out), FallbackReason::no_variant,
+                make_error(ErrorCode::no_variant,
+                           "the lock pins no variant hashes for " + req.repo_id +
+                               ", so nothing of it can be verified",
+                           lock_object,
+                           "write the lock with `kernels lock` (the kernels-data list form carries "
+                           "no hashes)"));
 
   std::vector<std::string> names;
   for (const auto& [name, _] : entry->variants) names.push_back(name);

@@ -131,6 +131,19 @@ TEST_CASE("no locked variant fits the GPU: no_variant, listing what is available
   CHECK_FALSE(loaded_any_bundle(h));
 }
 
+TEST_CASE("a lock without variant hashes (kernels-data list form) is never trusted", "[loader]") {
+  Harness h;
+  const auto repo = h.publish_fa3();
+  std::ofstream(h.default_lock()) << R"([{"dependency": {"repo-id": "kernels-community/attention-fa3", )"
+                                  << R"("version": 1}, "lock": {"commit": ")" << repo.sha << R"("}}])";
+  auto l = h.make();
+  REQUIRE(l.ok());
+  const auto s = source_of(**l);
+  CHECK(s.reason == FallbackReason::no_variant);
+  CHECK(s.why.what.find("no variant hashes") != std::string::npos);
+  CHECK_FALSE(loaded_any_bundle(h));
+}
+
 TEST_CASE("a variant built for a newer CUDA than the driver is not chosen", "[loader]") {
   FakeDriver::Config cfg;
   cfg.cuda = {12, 8};
