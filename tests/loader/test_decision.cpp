@@ -270,7 +270,7 @@ TEST_CASE("a shape the bundle does not cover runs on the built-in kernels, one w
   CHECK(h.warnings() == 1);
 }
 
-TEST_CASE("KERNELS_USE_BUILTIN=1 forces the built-in kernels; the bundle is never read", "[loader]") {
+TEST_CASE("KERNELS_USE_BUILTIN=1 forces the built-in kernels and the bundle is never read", "[loader]") {
   Harness h;
   h.publish_fa3();
   SECTION("environment") { h.env["KERNELS_USE_BUILTIN"] = "1"; }

@@ -64,7 +64,7 @@ TEST_CASE("image bounds: a fatbin whose declared size exceeds the buffer is refu
   CHECK_FALSE(check_image_bounds(b, "x").ok());
 }
 
-TEST_CASE("image bounds: PTX must be NUL-terminated; empty images are refused", "[loader][image]") {
+TEST_CASE("image bounds: PTX must be NUL-terminated and empty images are refused", "[loader][image]") {
   const std::string ptx = ".version 8.0\n.target sm_80\n";
   std::vector<std::uint8_t> b(ptx.begin(), ptx.end());
   CHECK_FALSE(check_image_bounds(b, "x").ok());
