@@ -233,7 +233,7 @@ struct Loader::Impl {
   FamilyState* family_state(DeviceState& dev, int ver) {
     const int fi = family_index(ver);
     if (FamilyState* f = dev.family[fi].load(std::memory_order_acquire)) return f;
-    std::lock_guard lock(dev.family_mutex);
+    std::unique_lock lock(dev.family_mutex);
     if (FamilyState* f = dev.family[fi].load(std::memory_order_acquire)) return f;
     auto fam = std::make_unique<FamilyState>();
     DeviceSource& src = fam->source;
@@ -260,22 +260,33 @@ struct Loader::Impl {
         }
       }
     }
+    // Published first, logged after the lock is released: a sink may call back into the loader.
+    LogLevel level = LogLevel::info;
+    std::string message;
     if (src.reason == FallbackReason::none) {
       src.source = Source::bundle;
-      log(LogLevel::info, where + ": using " + src.repo_id + "@" + src.sha + " variant " + src.variant);
+      message = where + ": using " + src.repo_id + "@" + src.sha + " variant " + src.variant;
     } else if (ver == 3) {
       src.source = Source::builtin;
-      warn_once(src.reason, where + ": using the built-in attention kernels (" +
-                                std::string(fallback_reason_name(src.reason)) + "): " +
-                                src.why.message());
+      level = LogLevel::warning;
+      message = where + ": using the built-in attention kernels (" +
+                std::string(fallback_reason_name(src.reason)) + "): " + src.why.message();
     } else {
       src.source = Source::unavailable;
-      log(LogLevel::error, where + ": no kernels (" + std::string(fallback_reason_name(src.reason)) +
-                               "): " + src.why.message());
+      level = LogLevel::error;
+      message = where + ": no kernels (" + std::string(fallback_reason_name(src.reason)) +
+                "): " + src.why.message();
     }
+    const FallbackReason reason = src.reason;
     dev.family_owned[fi] = std::move(fam);
-    dev.family[fi].store(dev.family_owned[fi].get(), std::memory_order_release);
-    return dev.family_owned[fi].get();
+    FamilyState* published = dev.family_owned[fi].get();
+    dev.family[fi].store(published, std::memory_order_release);
+    lock.unlock();
+    if (level == LogLevel::warning)
+      warn_once(reason, message);
+    else
+      log(level, message);
+    return published;
   }
 
   // The stream's device, set up on first use. Only primary contexts are served.

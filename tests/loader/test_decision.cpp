@@ -282,6 +282,23 @@ TEST_CASE("KERNELS_USE_BUILTIN=1 forces the built-in kernels and the bundle is n
   CHECK(launch_label(h, **l) == "built-in attention kernels");
 }
 
+TEST_CASE("a log sink may call back into the loader without deadlocking", "[loader]") {
+  Harness h;
+  Loader* loader = nullptr;
+  int reentered = 0;
+  auto o = h.options();
+  o.log = [&](LogLevel level, std::string_view) {
+    if (level != LogLevel::warning || loader == nullptr) return;
+    auto s = loader->device_source(0, 3);  // same device and family the warning is about
+    reentered += s.ok() && s->source == Source::builtin;
+  };
+  auto l = Loader::create(o);
+  REQUIRE(l.ok());
+  loader = l->get();
+  CHECK(launch_label(h, **l) == "built-in attention kernels");
+  CHECK(reentered == 1);
+}
+
 TEST_CASE("force_builtin option overrides the environment", "[loader]") {
   Harness h;
   h.publish_fa3();
