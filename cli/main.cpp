@@ -29,7 +29,7 @@ std::string exit_code_table() {
   text +=
       "\nEnvironment: KERNELS_CACHE, HF_HUB_CACHE, HF_HOME (cache location), HF_ENDPOINT (Hub or "
       "file:// mirror),\nHF_TOKEN, HF_HUB_OFFLINE, NO_COLOR, KERNELS_LOCK_TIMEOUT, "
-      "KERNELS_DISABLE_FLOCK, KERNELS_JOBS,\nKERNELS_FSYNC=0 (skip the per-file fsync, e.g. in a Docker build step).";
+      "KERNELS_DISABLE_FLOCK, KERNELS_JOBS,\nKERNELS_FSYNC=1 (fsync every downloaded blob before it becomes visible).";
   return text;
 }
 

@@ -226,9 +226,9 @@ TEST_CASE("an exception escaping a command is exit 70 with a message, never a cr
   CHECK(r.err.find("error: internal error: test hook KERNELS_TEST_THROW=1") != std::string::npos);
 }
 
-TEST_CASE("KERNELS_FSYNC=0 (Docker build steps) downloads the same verified bytes", "[download][cache]") {
+TEST_CASE("KERNELS_FSYNC=1 (durable blobs) downloads the same verified bytes", "[download][cache]") {
   Project p;
-  ProcessResult r = p.download({"--all-variants"}, {{"KERNELS_FSYNC", "0"}});
+  ProcessResult r = p.download({"--all-variants"}, {{"KERNELS_FSYNC", "1"}});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   ProcessResult v = p.run({"verify", p.project.string()});
