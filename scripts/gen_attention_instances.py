@@ -20,15 +20,18 @@ PARAMS_ABI = 1  # must equal kernels::attention::kParamsAbiVersion (checked by a
 
 # (head_dim, head_dim_v, warps, block_m, block_n, stages). Shared memory: the Q tile plus a ring of
 # `stages` K/V tile pairs, rows padded to a multiple of 64 elements (the swizzle works on 128-byte
-# rows); every prefill tile stays at or under 96 KiB. The block_m = 64 variants serve calls with
+# rows). d = 192 prefill uses 64-key tiles at 129 KiB (192x128) and 145 KiB (192x192): its 8-warp
+# blocks need ~240 registers per thread, so one block per SM either way, and 64-key tiles halve
+# the barriers (measured 234 -> 300 TFLOP/s, docs/PERFORMANCE.md); the others stay at or under
+# 97 KiB, two blocks per SM. The block_m = 64 variants serve calls with
 # at most 64 packed query rows (decode: seqlen_q * h/h_k), where a 128-row tile would be mostly
 # padding; they keep one more K/V pair in flight, since decode is bound by memory latency.
 CONFIGS = [
     (64, 64, 4, 128, 64, 2),
     (96, 96, 4, 128, 64, 2),
     (128, 128, 4, 128, 64, 2),
-    (192, 192, 8, 128, 32, 2),
-    (192, 128, 8, 128, 32, 2),
+    (192, 192, 8, 128, 64, 2),
+    (192, 128, 8, 128, 64, 2),
     (256, 256, 4, 64, 32, 2),
     (64, 64, 4, 64, 64, 3),
     (96, 96, 4, 64, 64, 3),
