@@ -48,6 +48,8 @@ struct Api {
   CUresult (*cuFuncSetAttribute)(void*, int, int);
   CUresult (*cuLaunchKernel)(void*, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
                              unsigned, void*, void**, void**);
+  CUresult (*cuMemcpyDtoHAsync)(void*, unsigned long long, std::size_t, void*);
+  CUresult (*cuStreamSynchronize)(void*);
 };
 
 class CudaDriver final : public Driver {
@@ -169,6 +171,17 @@ class CudaDriver final : public Driver {
     return check(rc, "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)", "kernel");
   }
 
+  Result<void> copy_to_host(void* dst, const void* src, std::size_t bytes, Context context,
+                            Stream stream) override {
+    if (auto r = check(api_.cuCtxPushCurrent(context), "cuCtxPushCurrent", "context"); !r)
+      return r.error();
+    CUresult rc = api_.cuMemcpyDtoHAsync(dst, reinterpret_cast<unsigned long long>(src), bytes, stream);
+    if (rc == kSuccess) rc = api_.cuStreamSynchronize(stream);
+    void* popped = nullptr;
+    api_.cuCtxPopCurrent(&popped);
+    return check(rc, "cuMemcpyDtoHAsync", "debug value check");
+  }
+
   Result<void> launch(const LaunchConfig& c) override {
     // The stream's context is almost always current already (the runtime API and torch make
     // it so); only switch when it is not.
@@ -246,7 +259,9 @@ Result<std::shared_ptr<Driver>> open_cuda_driver() {
       resolve(handle, "cuLibraryGetKernel", api.cuLibraryGetKernel) &&
       resolve(handle, "cuKernelGetFunction", api.cuKernelGetFunction) &&
       resolve(handle, "cuFuncSetAttribute", api.cuFuncSetAttribute) &&
-      resolve(handle, "cuLaunchKernel", api.cuLaunchKernel);
+      resolve(handle, "cuLaunchKernel", api.cuLaunchKernel) &&
+      resolve(handle, "cuMemcpyDtoHAsync_v2", api.cuMemcpyDtoHAsync) &&
+      resolve(handle, "cuStreamSynchronize", api.cuStreamSynchronize);
   if (!complete)
     return make_error(ErrorCode::no_device, "the CUDA driver lacks an entry point the loader needs",
                       "libcuda.so.1", "the loader needs a driver for CUDA 12.0 or newer");

@@ -16,6 +16,7 @@
 #include "bundle.h"
 #include "kernels/attention/launch_plan.h"
 #include "validate.h"
+#include "value_checks.h"
 
 #ifdef KERNELS_HAVE_BUILTIN_IMAGE
 #include "kernels/attention/builtin_image.h"
@@ -80,6 +81,7 @@ struct Loader::Impl {
   std::filesystem::path lockfile, cache_root;
   std::string repos[kFamilies];
   bool force_builtin = false;
+  bool debug_checks = false;
 
   Library builtin_library = nullptr;
   std::unordered_map<std::string_view, Kernel> builtin_kernels;
@@ -347,6 +349,13 @@ struct Loader::Impl {
                                    "(KERNELS_FA4_REPO); use ver=3 for the built-in kernels"
                                  : "");
     if (p.call.empty) return ok();
+    if (debug_checks) {
+      if (auto r = check_index_values(*driver, p.dev->context, stream, p.call.params); !r) {
+        Error e = r.error();
+        e.object = std::string(entry) + ": " + e.object;
+        return e;
+      }
+    }
     auto plan = attention::plan_forward(p.call.params, p.facts, workspace, workspace_bytes);
     if (!plan) {
       Error e = plan.error();
@@ -419,6 +428,8 @@ Result<std::unique_ptr<Loader>> Loader::create(Options options) {
   impl->repos[1] = repo(options.fa4_repo, "KERNELS_FA4_REPO", kDefaultFa4Repo);
   impl->force_builtin =
       options.force_builtin ? *options.force_builtin : truthy(env("KERNELS_USE_BUILTIN"));
+  impl->debug_checks =
+      options.debug_checks ? *options.debug_checks : truthy(env("KERNELS_LOADER_DEBUG_CHECKS"));
   for (const auto& info : attention::kernel_table()) impl->table.emplace(info.name, &info);
 
   std::span<const std::uint8_t> image;

@@ -164,6 +164,29 @@ Result<void> FakeDriver::launch(const LaunchConfig& c) {
   return ok();
 }
 
+Result<void> FakeDriver::copy_to_host(void* dst, const void* src, std::size_t bytes, Context,
+                                      Stream) {
+  std::lock_guard lock(mutex_);
+  ++host_copies_;
+  const auto* p = static_cast<const std::uint8_t*>(src);
+  for (const auto& [base, data] : memory_)
+    if (p >= base && p + bytes <= base + data.size()) {
+      std::memcpy(dst, data.data() + (p - base), bytes);
+      return ok();
+    }
+  return fake_error("CUDA_ERROR_INVALID_VALUE: no fake memory at this address");
+}
+
+void FakeDriver::set_memory(const void* device_ptr, std::vector<std::uint8_t> bytes) {
+  std::lock_guard lock(mutex_);
+  memory_.emplace_back(static_cast<const std::uint8_t*>(device_ptr), std::move(bytes));
+}
+
+int FakeDriver::host_copies() const {
+  std::lock_guard lock(mutex_);
+  return host_copies_;
+}
+
 std::vector<RecordedLaunch> FakeDriver::launches() const {
   std::lock_guard lock(mutex_);
   return launches_;

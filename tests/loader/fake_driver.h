@@ -55,6 +55,12 @@ class FakeDriver : public Driver {
   Result<Function> kernel_function(Kernel kernel, Context context) override;
   Result<void> set_max_dynamic_smem(Function function, Context context, int bytes) override;
   Result<void> launch(const LaunchConfig& config) override;
+  Result<void> copy_to_host(void* dst, const void* src, std::size_t bytes, Context context,
+                            Stream stream) override;
+
+  // Device memory the debug value checks may read: `bytes` at fake address `device_ptr`.
+  void set_memory(const void* device_ptr, std::vector<std::uint8_t> bytes);
+  int host_copies() const;
 
   // Observations.
   std::vector<RecordedLaunch> launches() const;
@@ -78,6 +84,8 @@ class FakeDriver : public Driver {
   std::vector<RecordedLaunch> launches_;
   std::vector<std::string> loaded_;
   std::vector<int> retained_;
+  std::vector<std::pair<const std::uint8_t*, std::vector<std::uint8_t>>> memory_;
+  int host_copies_ = 0;
 };
 
 }  // namespace kernels::loader::testing

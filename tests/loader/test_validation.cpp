@@ -3,6 +3,7 @@
 // was launched.
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <functional>
 
 #include "loader/harness.h"
@@ -347,4 +348,95 @@ TEST_CASE("workspace-size queries validate too", "[loader][validation]") {
   auto r = (*l)->varlen_workspace_size(a, fake_stream(0));
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().what.find("[dtype_mismatch]") != std::string::npos);
+}
+
+namespace {
+
+std::vector<std::uint8_t> ints(std::vector<std::int32_t> v) {
+  std::vector<std::uint8_t> b(v.size() * 4);
+  std::memcpy(b.data(), v.data(), b.size());
+  return b;
+}
+
+// A loader with the debug value checks on, and the valid varlen / paged calls' index tensors
+// given (fake) device contents.
+struct ValueHarness {
+  Harness h;
+  std::unique_ptr<Loader> loader;
+  ValueHarness() {
+    auto o = h.options();
+    o.debug_checks = true;
+    auto l = Loader::create(o);
+    REQUIRE(l.ok());
+    loader = std::move(*l);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("debug value checks: valid index values pass and launch", "[loader][validation]") {
+  ValueHarness v;
+  auto a = valid_varlen();
+  v.h.driver->set_memory(a.cu_seqlens_q.data, ints({0, 24, 64}));
+  v.h.driver->set_memory(a.cu_seqlens_k.data, ints({0, 30, 64}));
+  REQUIRE(v.loader->flash_attn_varlen_func(a, fake_stream(0)).ok());
+  CHECK(v.h.driver->launches().size() == 1);
+  CHECK(v.h.driver->host_copies() == 2);
+  auto k = valid_kvcache_paged();
+  v.h.driver->set_memory(k.cache_seqlens.data, ints({64, 17}));
+  v.h.driver->set_memory(k.page_table.data, ints({3, 1, 4, 15, 9, 2, 6, 5}));
+  REQUIRE(v.loader->flash_attn_with_kvcache(k, fake_stream(0)).ok());
+  CHECK(v.h.driver->launches().size() == 2);
+}
+
+TEST_CASE("debug value checks: bad cu_seqlens, cache_seqlens and page ids are refused",
+          "[loader][validation]") {
+  ValueHarness v;
+  auto a = valid_varlen();
+  SECTION("decreasing cu_seqlens_q") {
+    v.h.driver->set_memory(a.cu_seqlens_q.data, ints({0, 40, 30}));
+    auto r = v.loader->flash_attn_varlen_func(a, fake_stream(0));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().what.find("[values]") != std::string::npos);
+    CHECK(r.error().object.find("cu_seqlens_q") != std::string::npos);
+  }
+  SECTION("cu_seqlens_q not ending at total_q (SGLang's padded tail)") {
+    v.h.driver->set_memory(a.cu_seqlens_q.data, ints({0, 24, 60}));
+    v.h.driver->set_memory(a.cu_seqlens_k.data, ints({0, 30, 64}));
+    auto r = v.loader->flash_attn_varlen_func(a, fake_stream(0));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().what.find("ends at 60") != std::string::npos);
+  }
+  SECTION("a sequence longer than max_seqlen_k") {
+    v.h.driver->set_memory(a.cu_seqlens_q.data, ints({0, 24, 64}));
+    v.h.driver->set_memory(a.cu_seqlens_k.data, ints({0, 10, 64}));  // 54 > 40
+    auto r = v.loader->flash_attn_varlen_func(a, fake_stream(0));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().object.find("cu_seqlens_k") != std::string::npos);
+  }
+  SECTION("cache_seqlens beyond the cache") {
+    auto k = valid_kvcache_paged();
+    v.h.driver->set_memory(k.cache_seqlens.data, ints({65, 1}));
+    auto r = v.loader->flash_attn_with_kvcache(k, fake_stream(0));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().object.find("cache_seqlens") != std::string::npos);
+  }
+  SECTION("a page id outside num_pages") {
+    auto k = valid_kvcache_paged();
+    v.h.driver->set_memory(k.cache_seqlens.data, ints({20, 1}));
+    v.h.driver->set_memory(k.page_table.data, ints({0, 16, 99, 99, 7, 99, 99, 99}));
+    auto r = v.loader->flash_attn_with_kvcache(k, fake_stream(0));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().what.find("page_table[0, 1] = 16") != std::string::npos);
+  }
+  CHECK(v.h.driver->launches().empty());
+}
+
+TEST_CASE("without debug checks no index value is read (no synchronisation)", "[loader][validation]") {
+  Harness h;
+  auto l = h.make();
+  REQUIRE(l.ok());
+  auto a = valid_varlen();
+  REQUIRE((*l)->flash_attn_varlen_func(a, fake_stream(0)).ok());
+  CHECK(h.driver->host_copies() == 0);
 }

@@ -28,6 +28,8 @@
  *   - Every argument is validated before anything is launched; on error nothing is launched,
  *     the call returns a status and kernels_loader_last_error() says what and why.
  *   - Thread-safe. Several GPUs: the stream's device decides.
+ *   - Index values (cu_seqlens, cache_seqlens, page ids) are trusted, as FA3 trusts them, unless
+ *     KERNELS_LOADER_DEBUG_CHECKS=1: then they are checked too, which synchronises the stream.
  *
  * Minimal use (see loader/examples/attention_example.cpp):
  *   if (kernels_loader_init(NULL) != KL_OK) { fprintf(stderr, "%s\n", kernels_loader_last_error()); }

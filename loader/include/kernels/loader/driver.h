@@ -73,6 +73,11 @@ class Driver {
   virtual Result<void> set_max_dynamic_smem(Function function, Context context, int bytes) = 0;
 
   virtual Result<void> launch(const LaunchConfig& config) = 0;
+
+  // Stream-ordered copy to the host, then a wait for the stream: only for the opt-in debug
+  // checks of index values (never on the normal call path, which must not synchronise).
+  virtual Result<void> copy_to_host(void* dst, const void* src, std::size_t bytes, Context context,
+                                    Stream stream) = 0;
 };
 
 // dlopen("libcuda.so.1") and cuInit(0). ErrorCode::no_device with the reason when there is no

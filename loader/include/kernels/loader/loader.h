@@ -52,6 +52,9 @@ struct Options {
   std::optional<std::string> fa3_repo;             // default: $KERNELS_FA3_REPO, kDefaultFa3Repo
   std::optional<std::string> fa4_repo;             // default: $KERNELS_FA4_REPO, kDefaultFa4Repo
   std::optional<bool> force_builtin;               // default: $KERNELS_USE_BUILTIN
+  // Also check index values (cu_seqlens, cache_seqlens, page ids) before each launch; this
+  // synchronises the stream. Default: $KERNELS_LOADER_DEBUG_CHECKS.
+  std::optional<bool> debug_checks;
   EnvLookup env;                                   // default: the process environment
   LogSink log;                                     // default: warnings and errors to stderr
   std::shared_ptr<Driver> driver;                  // default: open_cuda_driver()
