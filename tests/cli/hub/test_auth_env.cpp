@@ -36,7 +36,7 @@ TEST_CASE("the token goes to the Hub port only, never to the LFS port after the 
   }
 }
 
-TEST_CASE("the token never appears in logs, even the wire log; Authorization is redacted") {
+TEST_CASE("the token never appears in logs, even the wire log, Authorization is redacted") {
   FakeHub hub;
   hub.add_repo(kRepo).branch("v1", {{"k.so", random_bytes(4000, 6), true}});
   auto commit = hub.repo(kRepo).commit("v1");
@@ -144,7 +144,7 @@ TEST_CASE("hub_options_from_env: endpoint, trailing slash, offline, token") {
   CHECK_THAT(bad.error().what, Catch::Contains("HF_ENDPOINT"));
 }
 
-TEST_CASE("HF_HUB_DOWNLOAD_TIMEOUT sets the stall window; a bad value names the variable") {
+TEST_CASE("HF_HUB_DOWNLOAD_TIMEOUT sets the stall window, a bad value names the variable") {
   auto env = clean_hub_env();
   CHECK(hub_options_from_env()->stall_timeout == std::chrono::seconds(30));
   env.set("HF_HUB_DOWNLOAD_TIMEOUT", "12");

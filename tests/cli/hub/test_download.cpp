@@ -42,7 +42,7 @@ struct RecordingProgress : cli::ProgressSink {
 
 }  // namespace
 
-TEST_CASE("regular and LFS files download and verify; LFS goes through a 302 to the LFS port") {
+TEST_CASE("regular and LFS files download and verify, LFS goes through a 302 to the LFS port") {
   Fixture f;
   auto client = make_client(fast_options(f.hub.endpoint()));
   auto requests = requests_for(fetch_tree(*client, kRepo, f.commit), kRepo, f.commit, f.dir.path());
@@ -211,7 +211,7 @@ TEST_CASE("truncated body without Content-Length (clean close) is caught and res
   CHECK(log[1].range == "bytes=30000-");
 }
 
-TEST_CASE("a body truncated on every attempt ends in a network error; the partial file stays") {
+TEST_CASE("a body truncated on every attempt ends in a network error, the partial file stays") {
   Fixture f;
   auto options = fast_options(f.hub.endpoint());
   options.max_retries = 2;
@@ -228,7 +228,7 @@ TEST_CASE("a body truncated on every attempt ends in a network error; the partia
   CHECK(read_file(r.temp_path) == f.big.substr(0, 3000));
 }
 
-TEST_CASE("one extra byte aborts at once with integrity_mismatch; nothing is kept, no retry") {
+TEST_CASE("one extra byte aborts at once with integrity_mismatch, nothing is kept, no retry") {
   Fixture f;
   auto client = make_client(fast_options(f.hub.endpoint()));
   auto r = f.request(*client, "big.bin");
@@ -240,7 +240,7 @@ TEST_CASE("one extra byte aborts at once with integrity_mismatch; nothing is kep
   CHECK(f.hub.request_count() == 1);
 }
 
-TEST_CASE("one flipped byte fails with integrity_mismatch naming both digests; nothing kept") {
+TEST_CASE("one flipped byte fails with integrity_mismatch naming both digests, nothing kept") {
   Fixture f;
   auto client = make_client(fast_options(f.hub.endpoint()));
   for (std::string file : {"big.bin", "build/k.so"}) {
@@ -316,7 +316,7 @@ TEST_CASE("a temp file that already holds the verified bytes needs no request") 
   CHECK(f.hub.request_count() == 0);
 }
 
-TEST_CASE("one failing file does not stop the others; each gets its own result") {
+TEST_CASE("one failing file does not stop the others, each gets its own result") {
   Fixture f;
   auto client = make_client(fast_options(f.hub.endpoint()));
   auto requests = requests_for(fetch_tree(*client, kRepo, f.commit), kRepo, f.commit, f.dir.path());

@@ -99,7 +99,7 @@ TEST_CASE("fake Hub: the publisher overview says trustedKernelPublisher, as conf
   CHECK(nlohmann::json::parse(res->body)["trustedKernelPublisher"] == false);
 }
 
-TEST_CASE("fake Hub: the repo without a revision is its main branch; unknown paths are 404") {
+TEST_CASE("fake Hub: the repo without a revision is its main branch, unknown paths are 404") {
   FakeHub hub;
   hub.add_repo(kRepo).branch("main", {{"README.md", "r\n"}});
   httplib::Client http("127.0.0.1", hub.port());

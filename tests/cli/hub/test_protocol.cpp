@@ -27,7 +27,7 @@ void add_relu(FakeHub& hub) {
 
 }  // namespace
 
-TEST_CASE("list_refs parses branches and tags; versions() keeps v<N> branches only") {
+TEST_CASE("list_refs parses branches and tags, versions() keeps v<N> branches only") {
   FakeHub hub;
   add_relu(hub);
   auto client = make_client(fast_options(hub.endpoint()));
