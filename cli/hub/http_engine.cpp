@@ -298,6 +298,9 @@ Result<void> HttpEngine::start(Job& job) {
   curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, static_cast<long>(std::max<std::int64_t>(1, options_.stall_timeout.count())));
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+  // 512 KiB receive buffer instead of libcurl's 16 KiB: a 1 GiB download then costs ~2,000
+  // recv/write/hash rounds instead of ~65,000, which is most of the client's CPU time.
+  curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 512L * 1024L);
   if (!options_.user_agent.empty()) curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
   if (options_.ca_file) curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_file->c_str());
   if (options_.ca_dir) curl_easy_setopt(easy, CURLOPT_CAPATH, options_.ca_dir->c_str());
