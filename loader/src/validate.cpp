@@ -322,25 +322,36 @@ void strides4(const kl_tensor& t, std::int64_t& batch, std::int64_t& row, std::i
   head = t.stride[2];
 }
 
+// The start every entry point shares: params defaults, the struct-size guard (a caller built
+// against another header), and the arguments common to both functions. False: stop, `out` holds
+// the violation.
+template <class Args>
+bool begin_call(const Args& a, const char* struct_name, const char* init_function, Checker& c,
+                ValidatedCall& out, const DeviceProperties& device) {
+  FwdParams& p = out.params;
+  p.abi_version = attention::kParamsAbiVersion;
+  p.window_left = p.window_right = -1;
+  if (a.struct_size != sizeof(Args)) {
+    c.fail("struct_size", "args",
+           std::string(struct_name) + ".struct_size is " + std::to_string(a.struct_size) +
+               ", this library expects " + std::to_string(sizeof(Args)),
+           std::string("initialise the struct with ") + init_function + "()");
+    out.violation = c.take();
+    return false;
+  }
+  check_common(c, {a.ver, a.softmax_scale, a.causal, a.window_left, a.window_right,
+                   a.attention_chunk, a.softcap, a.num_splits, a.pack_gqa, a.sm_margin},
+               device);
+  return true;
+}
+
 }  // namespace
 
 ValidatedCall validate_varlen(const kl_varlen_args& a, const DeviceProperties& device) {
   ValidatedCall out;
   FwdParams& p = out.params;
-  p.abi_version = attention::kParamsAbiVersion;
-  p.window_left = p.window_right = -1;
   Checker c(device);
-  if (a.struct_size != sizeof(kl_varlen_args)) {
-    c.fail("struct_size", "args",
-           "kl_varlen_args.struct_size is " + std::to_string(a.struct_size) + ", this library expects " +
-               std::to_string(sizeof(kl_varlen_args)),
-           "initialise the struct with kernels_loader_varlen_args_init()");
-    out.violation = c.take();
-    return out;
-  }
-  check_common(c, {a.ver, a.softmax_scale, a.causal, a.window_left, a.window_right,
-                   a.attention_chunk, a.softcap, a.num_splits, a.pack_gqa, a.sm_margin},
-               device);
+  if (!begin_call(a, "kl_varlen_args", "kernels_loader_varlen_args_init", c, out, device)) return out;
   c.required(a.q, "q");
   c.required(a.k, "k");
   c.required(a.v, "v");
@@ -460,20 +471,8 @@ ValidatedCall validate_varlen(const kl_varlen_args& a, const DeviceProperties& d
 ValidatedCall validate_kvcache(const kl_kvcache_args& a, const DeviceProperties& device) {
   ValidatedCall out;
   FwdParams& p = out.params;
-  p.abi_version = attention::kParamsAbiVersion;
-  p.window_left = p.window_right = -1;
   Checker c(device);
-  if (a.struct_size != sizeof(kl_kvcache_args)) {
-    c.fail("struct_size", "args",
-           "kl_kvcache_args.struct_size is " + std::to_string(a.struct_size) + ", this library expects " +
-               std::to_string(sizeof(kl_kvcache_args)),
-           "initialise the struct with kernels_loader_kvcache_args_init()");
-    out.violation = c.take();
-    return out;
-  }
-  check_common(c, {a.ver, a.softmax_scale, a.causal, a.window_left, a.window_right,
-                   a.attention_chunk, a.softcap, a.num_splits, a.pack_gqa, a.sm_margin},
-               device);
+  if (!begin_call(a, "kl_kvcache_args", "kernels_loader_kvcache_args_init", c, out, device)) return out;
   c.required(a.q, "q");
   c.required(a.k_cache, "k_cache");
   c.required(a.v_cache, "v_cache");
