@@ -117,6 +117,17 @@ int guarded(F&& f) {
   }
 }
 
+// Runs `f(loader)` with the process-wide loader, made on first use; every C entry point that
+// needs the loader goes through here, so none can let an exception or a null loader escape.
+template <class F>
+int with_loader(F&& f) {
+  return guarded([&] {
+    int status = KL_OK;
+    Loader* l = get_loader(&status);
+    return l == nullptr ? status : f(*l);
+  });
+}
+
 int null_arg(const char* what) {
   t_last_error = std::string("kernels_loader: ") + what + " is NULL";
   return KL_ERR_INVALID_ARGUMENT;
@@ -173,11 +184,8 @@ void kernels_loader_set_log_sink(kl_log_sink sink, void* user) {
 int kernels_loader_varlen_workspace_size(const kl_varlen_args* args, void* stream, size_t* bytes) {
   if (args == nullptr) return null_arg("args");
   if (bytes == nullptr) return null_arg("bytes");
-  return guarded([&] {
-    int status = KL_OK;
-    Loader* l = get_loader(&status);
-    if (l == nullptr) return status;
-    auto r = l->varlen_workspace_size(*args, stream);
+  return with_loader([&](Loader& l) {
+    auto r = l.varlen_workspace_size(*args, stream);
     if (!r) return fail(r.error());
     *bytes = *r;
     return static_cast<int>(KL_OK);
@@ -186,11 +194,8 @@ int kernels_loader_varlen_workspace_size(const kl_varlen_args* args, void* strea
 
 int kernels_loader_flash_attn_varlen_func(const kl_varlen_args* args, void* stream) {
   if (args == nullptr) return null_arg("args");
-  return guarded([&] {
-    int status = KL_OK;
-    Loader* l = get_loader(&status);
-    if (l == nullptr) return status;
-    auto r = l->flash_attn_varlen_func(*args, stream);
+  return with_loader([&](Loader& l) {
+    auto r = l.flash_attn_varlen_func(*args, stream);
     return r ? static_cast<int>(KL_OK) : fail(r.error());
   });
 }
@@ -198,11 +203,8 @@ int kernels_loader_flash_attn_varlen_func(const kl_varlen_args* args, void* stre
 int kernels_loader_kvcache_workspace_size(const kl_kvcache_args* args, void* stream, size_t* bytes) {
   if (args == nullptr) return null_arg("args");
   if (bytes == nullptr) return null_arg("bytes");
-  return guarded([&] {
-    int status = KL_OK;
-    Loader* l = get_loader(&status);
-    if (l == nullptr) return status;
-    auto r = l->kvcache_workspace_size(*args, stream);
+  return with_loader([&](Loader& l) {
+    auto r = l.kvcache_workspace_size(*args, stream);
     if (!r) return fail(r.error());
     *bytes = *r;
     return static_cast<int>(KL_OK);
@@ -211,11 +213,8 @@ int kernels_loader_kvcache_workspace_size(const kl_kvcache_args* args, void* str
 
 int kernels_loader_flash_attn_with_kvcache(const kl_kvcache_args* args, void* stream) {
   if (args == nullptr) return null_arg("args");
-  return guarded([&] {
-    int status = KL_OK;
-    Loader* l = get_loader(&status);
-    if (l == nullptr) return status;
-    auto r = l->flash_attn_with_kvcache(*args, stream);
+  return with_loader([&](Loader& l) {
+    auto r = l.flash_attn_with_kvcache(*args, stream);
     return r ? static_cast<int>(KL_OK) : fail(r.error());
   });
 }
