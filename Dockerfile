@@ -19,7 +19,7 @@ FROM ${BUILD_IMAGE} AS build
 ENV DEBIAN_FRONTEND=noninteractive
 WORKDIR /src
 COPY . .
-RUN rm -rf build && scripts/install-deps.sh \
+RUN rm -rf build && scripts/install-deps.sh --build-only \
  && KERNELS_CMAKE_ARGS="-DKERNELS_BUILD_TESTS=OFF" scripts/build.sh
 ARG HF_ENDPOINT=file:///src/build/local-hub
 ARG HF_TOKEN=

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages this project builds and tests with. Safe to run again:
 # it installs only what is missing, and says so.
+#   scripts/install-deps.sh              build and test dependencies
+#   scripts/install-deps.sh --build-only build dependencies only (what the Dockerfile needs)
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config python3
   libcli11-dev libcurl4-openssl-dev nlohmann-json3-dev libssl-dev libarchive-dev
-  catch2 libtomlplusplus-dev libcpp-httplib-dev
-  nginx-light zstd python3 python3-venv
+  libtomlplusplus-dev zstd
 )
+if [ "${1:-}" != "--build-only" ]; then
+  packages+=(catch2 libcpp-httplib-dev nginx-light python3-venv)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
