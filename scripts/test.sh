@@ -8,7 +8,9 @@ build_dir="${KERNELS_BUILD_DIR:-build}"
 
 scripts/install-deps.sh
 scripts/build.sh
-if [ -x scripts/setup-python-oracle.sh ]; then
-  scripts/setup-python-oracle.sh "$build_dir/python-oracle"
+# Without PyPI the compatibility tests cannot have their oracle; they then report SKIPPED with the
+# reason instead of failing the whole run.
+if ! scripts/setup-python-oracle.sh "$build_dir/python-oracle" > /dev/null; then
+  echo "test: could not install the Python kernels package; the compatibility tests will be skipped" >&2
 fi
 ctest --test-dir "$build_dir" --output-on-failure -j "${KERNELS_TEST_JOBS:-2}" "$@"
