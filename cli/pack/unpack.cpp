@@ -107,6 +107,9 @@ Result<Extracted> extract_to_staging(const fs::path& archive_path, const fs::pat
       return refused(archive_path, "entry \"" + name + "\" is " + kind +
                                        "; only regular files and directories are allowed");
     }
+    if (archive_entry_sparse_count(e) > 0) {
+      return refused(archive_path, "entry \"" + name + "\" is a sparse file; sparse entries are not allowed");
+    }
     if (!seen.insert(name).second) {
       return refused(archive_path, "entry \"" + name + "\" appears twice");
     }

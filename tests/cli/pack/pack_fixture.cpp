@@ -5,6 +5,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <stdexcept>
@@ -120,5 +122,60 @@ void write_tar(const fs::path& out, const std::vector<RawEntry>& entries, bool z
   archive_write_close(a);
   archive_write_free(a);
 }
+
+}  // namespace pack_test
+
+namespace pack_test {
+
+namespace {
+void put_octal(char* field, std::size_t width, std::uint64_t value) {
+  std::snprintf(field, width, "%0*llo", static_cast<int>(width - 1),
+                static_cast<unsigned long long>(value));
+}
+std::string pad512(std::string s) {
+  s.resize((s.size() + 511) / 512 * 512, '\0');
+  return s;
+}
+}  // namespace
+
+std::string raw_header(const std::string& name, char typeflag, std::uint64_t size,
+                       bool base256_size) {
+  char h[512] = {};
+  std::memcpy(h, name.data(), std::min<std::size_t>(name.size(), 100));
+  put_octal(h + 100, 8, 0644);
+  put_octal(h + 108, 8, 0);
+  put_octal(h + 116, 8, 0);
+  if (base256_size) {
+    h[124] = static_cast<char>(0x80);
+    for (int i = 0; i < 8; ++i) h[135 - i] = static_cast<char>((size >> (8 * i)) & 0xFF);
+  } else {
+    put_octal(h + 124, 12, size);
+  }
+  put_octal(h + 136, 12, 0);
+  h[156] = typeflag;
+  std::memcpy(h + 257, "ustar\0" "00", 8);
+  std::memset(h + 148, ' ', 8);
+  unsigned sum = 0;
+  for (unsigned char c : h) sum += c;
+  std::snprintf(h + 148, 8, "%06o", sum);
+  return std::string(h, 512);
+}
+
+std::string raw_entry(const std::string& name, char typeflag, const std::string& data) {
+  return raw_header(name, typeflag, data.size()) + pad512(data);
+}
+
+std::string pax_entry(const std::map<std::string, std::string>& records) {
+  std::string body;
+  for (const auto& [key, value] : records) {
+    const std::string rest = " " + key + "=" + value + "\n";
+    std::size_t len = rest.size() + 1;
+    while (std::to_string(len).size() + rest.size() != len) ++len;
+    body += std::to_string(len) + rest;
+  }
+  return raw_entry("PaxHeader/x", 'x', body);
+}
+
+std::string raw_end() { return std::string(1024, '\0'); }
 
 }  // namespace pack_test

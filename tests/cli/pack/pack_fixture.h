@@ -44,3 +44,15 @@ void write_tar(const std::filesystem::path& out, const std::vector<RawEntry>& en
 std::string slurp(const std::filesystem::path& p);
 
 }  // namespace pack_test
+
+namespace pack_test {
+
+// Raw ustar bytes, for entries libarchive's writer will not produce: a PAX header that renames
+// the next entry, a GNU sparse entry, a header with a base-256 size.
+std::string raw_header(const std::string& name, char typeflag, std::uint64_t size,
+                       bool base256_size = false);
+std::string raw_entry(const std::string& name, char typeflag, const std::string& data);
+std::string pax_entry(const std::map<std::string, std::string>& records);
+std::string raw_end();  // two zero blocks
+
+}  // namespace pack_test

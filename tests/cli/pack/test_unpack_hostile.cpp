@@ -5,6 +5,8 @@
 #include <archive_entry.h>
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include "pack/pack.h"
@@ -177,4 +179,56 @@ TEST_CASE("unpack refuses other container formats", "[pack][hostile]") {
   auto r = kernels::cli::unpack(zip, f.dir.path / "dest", f.lock);
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == ErrorCode::unsafe);
+}
+
+namespace {
+
+// Writes raw tar bytes (uncompressed) and expects unpack to refuse them with nothing left behind.
+void expect_raw_refused(const std::string& bytes) {
+  Fixture f;
+  const fs::path archive = f.dir.path / "raw.tar";
+  std::ofstream(archive, std::ios::binary) << bytes;
+  const fs::path dest = f.dir.path / "dest";
+  auto r = kernels::cli::unpack(archive, dest, f.lock);
+  REQUIRE_FALSE(r.ok());
+  INFO(r.error().message());
+  CHECK(r.error().code == ErrorCode::unsafe);
+  CHECK(fs::is_empty(dest));
+  CHECK_FALSE(fs::exists(f.dir.path / "evil"));
+}
+
+const std::string kRawManifest = raw_entry("kernels-pack.json", '0', R"({"format_version":1,"kind":"cache"})");
+
+}  // namespace
+
+TEST_CASE("unpack refuses a PAX header that renames an innocent entry to a traversal", "[pack][hostile]") {
+  expect_raw_refused(kRawManifest + pax_entry({{"path", "../evil"}}) +
+                     raw_entry("innocent.txt", '0', "evil") + raw_end());
+}
+
+TEST_CASE("unpack refuses a PAX size that disagrees with the ustar size (smuggled entries)", "[pack][hostile]") {
+  // The PAX record claims 0 bytes; the data block that follows holds a whole tar header.
+  const std::string smuggled = raw_entry("../evil", '0', "x");
+  expect_raw_refused(kRawManifest + pax_entry({{"size", "0"}}) +
+                     raw_header("innocent.txt", '0', smuggled.size()) + smuggled + raw_end());
+}
+
+TEST_CASE("unpack refuses GNU sparse entries that claim a terabyte", "[pack][hostile]") {
+  // Old GNU sparse header: one map entry (offset 1 MiB, 512 bytes) at byte 386, real size 1 TiB
+  // at byte 483; the header checksum is recomputed after the edit.
+  std::string h = raw_header("sparse.bin", 'S', 512);
+  std::memcpy(h.data() + 257, "ustar  ", 8);  // GNU magic: the sparse fields are GNU's
+  std::snprintf(h.data() + 386, 12, "%011llo", 1ull << 20);
+  std::snprintf(h.data() + 398, 12, "%011llo", 512ull);
+  std::snprintf(h.data() + 483, 12, "%011llo", 1ull << 40);
+  std::memset(h.data() + 148, ' ', 8);
+  unsigned sum = 0;
+  for (unsigned char c : h) sum += c;
+  std::snprintf(h.data() + 148, 8, "%06o", sum);
+  expect_raw_refused(kRawManifest + h + std::string(512, 'a') + raw_end());
+}
+
+TEST_CASE("unpack refuses a base-256 size field larger than the archive", "[pack][hostile]") {
+  expect_raw_refused(kRawManifest + raw_header("huge.bin", '0', 1ull << 40, true) +
+                     std::string(512, 'z') + raw_end());
 }
