@@ -322,6 +322,22 @@ void strides4(const kl_tensor& t, std::int64_t& batch, std::int64_t& row, std::i
   head = t.stride[2];
 }
 
+// The paged-KV page table: int32, (b, max_pages_per_seq), contiguous rows, one row per sequence
+// of `batch_source`.
+void check_page_table(Checker& c, const kl_tensor& page_table, std::int64_t b,
+                      const char* batch_source) {
+  c.tensor(page_table, "page_table");
+  c.dtype(page_table, "page_table", KL_DTYPE_INT32, "index_dtype");
+  c.rank(page_table, "page_table", 2, "(b, max_pages_per_seq)");
+  if (!c.failed() && page_table.shape[1] > 1 && page_table.stride[1] != 1)
+    c.fail("index_contiguous", "page_table", "page_table must have contiguous last dimension");
+  if (!c.failed() && page_table.shape[0] != b)
+    c.fail("batch_mismatch", "page_table",
+           std::string("batch_size must be equal to batch_size_k: ") + batch_source + " gives " +
+               std::to_string(b) + ", page_table has " + std::to_string(page_table.shape[0]) +
+               " rows");
+}
+
 // The start every entry point shares: params defaults, the struct-size guard (a caller built
 // against another header), and the arguments common to both functions. False: stop, `out` holds
 // the violation.
@@ -406,17 +422,7 @@ ValidatedCall validate_varlen(const kl_varlen_args& a, const DeviceProperties& d
   if (!c.failed() && b < 0) c.fail("shape", "cu_seqlens_q", "cu_seqlens_q must have at least one entry");
   c.index(a.cu_seqlens_k, "cu_seqlens_k", b + 1, "(b+1,)");
   c.index(a.seqused_k, "seqused_k", b, "(b,)");
-  if (paged && !c.failed()) {
-    c.tensor(a.page_table, "page_table");
-    c.dtype(a.page_table, "page_table", KL_DTYPE_INT32, "index_dtype");
-    c.rank(a.page_table, "page_table", 2, "(b, max_pages_per_seq)");
-    if (!c.failed() && a.page_table.shape[1] > 1 && a.page_table.stride[1] != 1)
-      c.fail("index_contiguous", "page_table", "page_table must have contiguous last dimension");
-    if (!c.failed() && a.page_table.shape[0] != b)
-      c.fail("batch_mismatch", "page_table",
-             "batch_size must be equal to batch_size_k: cu_seqlens_q gives " + std::to_string(b) +
-                 ", page_table has " + std::to_string(a.page_table.shape[0]) + " rows");
-  }
+  if (paged && !c.failed()) check_page_table(c, a.page_table, b, "cu_seqlens_q");
   if (!c.failed() && a.max_seqlen_q > total_q)
     c.fail("value_range", "max_seqlen_q",
            "max_seqlen_q (" + std::to_string(a.max_seqlen_q) + ") exceeds total_q (" +
@@ -553,15 +559,7 @@ ValidatedCall validate_kvcache(const kl_kvcache_args& a, const DeviceProperties&
   // cu_seqlens_k_new is read only with k_new, which these kernels refuse; SGLang passes it anyway.
   c.index(a.cu_seqlens_k_new, "cu_seqlens_k_new", b + 1, "(b+1,)");
   if (paged && !c.failed()) {
-    c.tensor(a.page_table, "page_table");
-    c.dtype(a.page_table, "page_table", KL_DTYPE_INT32, "index_dtype");
-    c.rank(a.page_table, "page_table", 2, "(b, max_pages_per_seq)");
-    if (!c.failed() && a.page_table.shape[1] > 1 && a.page_table.stride[1] != 1)
-      c.fail("index_contiguous", "page_table", "page_table must have contiguous last dimension");
-    if (!c.failed() && a.page_table.shape[0] != b)
-      c.fail("batch_mismatch", "page_table",
-             "batch_size must be equal to batch_size_k: q gives " + std::to_string(b) +
-                 ", page_table has " + std::to_string(a.page_table.shape[0]) + " rows");
+    check_page_table(c, a.page_table, b, "q");
   } else if (!c.failed() && a.k_cache.shape[0] != b) {
     c.fail("batch_mismatch", "k_cache",
            "batch_size must be equal to batch_size_k: q gives " + std::to_string(b) +
