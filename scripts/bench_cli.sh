@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Benchmark: our `kernels` CLI against the Python `kernels` CLI on the same local server.
+# Benchmark: our `kernels` CLI against the Python `kernels` CLI on the same local servers.
 #
 #   scripts/bench_cli.sh [BUILD_DIR]      (default: build; needs kernels and fake_hub_server built)
 #
-# Repo: 300 files / 1 GiB (scripts/bench_cli_mirror.py), served by the fake Hub program (the Hub
-# protocol with ETag/X-Repo-Commit headers and an LFS redirect port, which huggingface_hub needs)
-# and, for request counting, by nginx from the same directory. Measures cold `lock`, cold
-# `download --all-variants`, and the warm no-op `download` (median of 10), and prints a Markdown
-# table for docs/PERFORMANCE.md. Env: BENCH_FILES, BENCH_MIB, BENCH_WORK (scratch directory).
+# Repo: 300 files / 1 GiB (scripts/bench_cli_mirror.py). The Hub API (refs, tree listing,
+# resolve with ETag/X-Repo-Commit/X-Linked-* headers, which huggingface_hub needs) is the fake
+# Hub program. As on the real Hub, the 100 large LFS files are redirected to a CDN: here nginx
+# (sendfile) serving <sha256> paths, and, for comparison, the fake Hub's own LFS port
+# (cpp-httplib, which shares the 2 cores with both clients at a higher cost per byte).
+# Measures cold `lock`, cold `download --all-variants` (median of BENCH_ROUNDS rounds, each on
+# empty caches after `sync`, the two CLIs alternating), and the warm no-op `download` (median
+# of 10), and prints a Markdown table for docs/PERFORMANCE.md.
+# Env: BENCH_FILES, BENCH_MIB, BENCH_ROUNDS (default 5), BENCH_WORK (scratch directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
@@ -32,10 +36,64 @@ mib="${BENCH_MIB:-1024}"
 echo "bench_cli: writing a $files-file, $mib MiB mirror into $work/mirror" >&2
 commit="$(python3 scripts/bench_cli_mirror.py "$work/mirror" --files "$files" --total-mib "$mib")"
 
-exec 3< <("$hub_server" --mirror "$work/mirror" --print-port --max-seconds 3000 2>"$work/hub.log")
+# The CDN: nginx serving every LFS file at /lfs/<sha256> (hard links into the mirror).
+python3 - "$work/mirror" "$work/cdn/lfs" <<'PY'
+import json, os, sys
+mirror, cdn = sys.argv[1], sys.argv[2]
+os.makedirs(cdn, exist_ok=True)
+api = os.path.join(mirror, "api/kernels")
+for org in os.listdir(api):
+    for name in os.listdir(os.path.join(api, org)):
+        tree_dir = os.path.join(api, org, name, "tree")
+        for commit in os.listdir(tree_dir):
+            for e in json.load(open(os.path.join(tree_dir, commit))):
+                if e.get("lfs"):
+                    src = os.path.join(mirror, "kernels", org, name, "resolve", commit, e["path"])
+                    dst = os.path.join(cdn, e["lfs"]["oid"])
+                    if not os.path.exists(dst):
+                        os.link(src, dst)
+PY
+cdn_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+mkdir -p "$work/nginx/logs" "$work/nginx/tmp"
+cat > "$work/nginx/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log warn;
+$( [ "$(id -u)" = 0 ] && echo "user root;" )
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/tmp;
+  proxy_temp_path $work/nginx/tmp;
+  fastcgi_temp_path $work/nginx/tmp;
+  uwsgi_temp_path $work/nginx/tmp;
+  scgi_temp_path $work/nginx/tmp;
+  default_type application/octet-stream;
+  sendfile on;
+  server { listen 127.0.0.1:$cdn_port; root $work/cdn; }
+}
+CONF
+[ -x /usr/sbin/nginx ] || { echo "bench_cli: nginx is not installed (scripts/install-deps.sh installs it)" >&2; exit 2; }
+/usr/sbin/nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/logs/error.log" &
+pids+=($!)
+
+start_hub() {  # start_hub FD [fake_hub_server args...]: prints the Hub endpoint on FD's reader
+  local log="$work/hub-$1.log"; shift
+  "$hub_server" --mirror "$work/mirror" --print-port --max-seconds 3000 "$@" 2>"$log"
+}
+exec 3< <(start_hub cdn --cdn "http://127.0.0.1:$cdn_port")
 pids+=($!)
 read -r port <&3
 endpoint="http://127.0.0.1:$port"
+exec 4< <(start_hub own)
+pids+=($!)
+read -r own_port <&4
+own_endpoint="http://127.0.0.1:$own_port"
+for _ in $(seq 100); do  # nginx is up once it answers anything
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$cdn_port/")" != 000 ] && break
+  sleep 0.1
+done
 
 now() { date +%s.%N; }
 elapsed() { python3 -c "print(f'{($2 - $1):.3f}')" ; }
@@ -57,24 +115,43 @@ t0=$(now); "${clean_env[@]}" KERNELS_CACHE="$work/c-py" "$py_kernels" lock "$wor
 lock_py=$(elapsed "$t0" "$t1")
 cmp -s "$work/p-ours/kernels.lock" "$work/p-py/kernels.lock" && same_lock=yes || same_lock=NO
 
-# Cold download --all-variants into empty caches (our lock run's cached tree removed too).
-rm -rf "$work/c-ours" "$work/c-py"
-t0=$(now); "${clean_env[@]}" KERNELS_CACHE="$work/c-ours" "$ours" download --all-variants "$work/p-ours" 2>"$work/dl-ours.log"; t1=$(now)
-dl_ours=$(elapsed "$t0" "$t1")
+# Cold download --all-variants into empty caches (our lock run's cached tree removed too),
+# BENCH_ROUNDS rounds, the two CLIs alternating; `sync` first so that no earlier run's writeback
+# is charged to the next one. Every run reuses one emptied cache path: on this VM's ext4 a
+# never-used directory is placed in fresh block groups, which made single runs vary 1-3 s.
+rounds="${BENCH_ROUNDS:-5}"
+cold() {  # cold CLI ENDPOINT CACHE [env...]: one cold download into an empty cache; prints seconds
+  local cli="$1" ep="$2" cache="$work/c-cold"; shift 3
+  rm -rf "$cache"; sync
+  local project="$work/p-ours" bin="$ours"
+  [ "$cli" = py ] && project="$work/p-py" bin="$py_kernels"
+  local t0 t1
+  t0=$(now)
+  env -u HF_HUB_OFFLINE -u HF_TOKEN -u HF_HUB_CACHE HF_ENDPOINT="$ep" HF_HOME="$work/hf-home" \
+    KERNELS_CACHE="$cache" "$@" "$bin" download --all-variants "$project" >/dev/null 2>"$work/dl-$cli.log"
+  t1=$(now)
+  elapsed "$t0" "$t1"
+}
+declare -A runs
+for r in $(seq "$rounds"); do
+  runs[ours_cdn]+="$(cold ours "$endpoint" "ours-cdn-$r") "
+  runs[py_cdn]+="$(cold py "$endpoint" "py-cdn-$r") "
+  runs[ours_own]+="$(cold ours "$own_endpoint" "ours-own-$r") "
+  runs[py_own]+="$(cold py "$own_endpoint" "py-own-$r") "
+  runs[ours_fsync]+="$(cold ours "$endpoint" "ours-fsync-$r" KERNELS_FSYNC=1) "
+done
+med() { tr ' ' '\n' <<<"${runs[$1]}" | grep . | median; }
+all() { echo "${runs[$1]}" | sed 's/ $//; s/ /, /g'; }
+dl_ours=$(med ours_cdn); dl_py=$(med py_cdn)
+dl_ours_own=$(med ours_own); dl_py_own=$(med py_own); dl_fsync=$(med ours_fsync)
+# Requests of one more cold run, from our own log.
+rm -rf "$work/c-ours"
+"${clean_env[@]}" KERNELS_CACHE="$work/c-ours" "$ours" download --all-variants "$work/p-ours" 2>"$work/dl-ours.log"
 dl_requests=$(sed -n 's/.*in \([0-9]*\) Hub requests.*/\1/p' "$work/dl-ours.log" | tail -1)
 dl_cdn=$(sed -n 's/.*(+\([0-9]*\) to the CDN.*/\1/p' "$work/dl-ours.log" | tail -1)
 dl_cdn=${dl_cdn:-0}
-t0=$(now); "${clean_env[@]}" KERNELS_CACHE="$work/c-py" "$py_kernels" download --all-variants "$work/p-py" 2>"$work/dl-py.log" >/dev/null; t1=$(now)
-dl_py=$(elapsed "$t0" "$t1")
-
-# The same cold download with KERNELS_FSYNC=1 (every blob made durable before it becomes
-# visible), to show what forcing the bytes to this disk costs; the default, like Python, leaves
-# blobs to the page cache and relies on verification on read.
-mv "$work/c-ours" "$work/c-ours-kept"
-t0=$(now); "${clean_env[@]}" KERNELS_FSYNC=1 KERNELS_CACHE="$work/c-ours" "$ours" download --all-variants "$work/p-ours" 2>/dev/null; t1=$(now)
-dl_fsync=$(elapsed "$t0" "$t1")
-rm -rf "$work/c-ours"
-mv "$work/c-ours-kept" "$work/c-ours"
+rm -rf "$work/c-py"
+"${clean_env[@]}" KERNELS_CACHE="$work/c-py" "$py_kernels" download --all-variants "$work/p-py" >/dev/null 2>&1
 
 # Warm no-op download, 10 runs each, median.
 warm_ours=$(for i in $(seq 10); do t0=$(now); "${clean_env[@]}" KERNELS_CACHE="$work/c-ours" "$ours" download --all-variants "$work/p-ours" 2>/dev/null; t1=$(now); elapsed "$t0" "$t1"; done | median)
@@ -89,10 +166,12 @@ cat <<TABLE
 | step | ours (s) | Python kernels (s) | speed-up | our requests |
 |---|---|---|---|---|
 | cold \`lock\` | $lock_ours | $lock_py | $(ratio "$lock_py" "$lock_ours") | $lock_requests |
-| cold \`download --all-variants\` ($files files, $mib MiB) | $dl_ours | $dl_py | $(ratio "$dl_py" "$dl_ours") | $dl_requests Hub (files + $((dl_requests - files))) + $dl_cdn to the CDN port (LFS redirects) |
-| cold \`download --all-variants\` with \`KERNELS_FSYNC=1\` (every blob fsynced) | $dl_fsync | $dl_py | $(ratio "$dl_py" "$dl_fsync") | same |
+| cold \`download --all-variants\` ($files files, $mib MiB), LFS from nginx (median of $rounds) | $dl_ours | $dl_py | $(ratio "$dl_py" "$dl_ours") | $dl_requests Hub (files + $((dl_requests - files))) + $dl_cdn to the CDN (LFS redirects) |
+| the same, LFS from the fake Hub's own port (median of $rounds) | $dl_ours_own | $dl_py_own | $(ratio "$dl_py_own" "$dl_ours_own") | same |
+| the same as row 2 with \`KERNELS_FSYNC=1\` (every blob fsynced) | $dl_fsync | $dl_py | $(ratio "$dl_py" "$dl_fsync") | same |
 | warm no-op \`download --all-variants\` (median of 10) | $warm_ours | $warm_py | $(ratio "$warm_py" "$warm_ours") | 0 |
 
+Every round (s): ours/nginx $(all ours_cdn); Python/nginx $(all py_cdn); ours/own port $(all ours_own); Python/own port $(all py_own); ours fsync $(all ours_fsync).
 Identical kernels.lock bytes from both: $same_lock. Disk: 1 GiB written with fsync (dd conv=fsync) at $disk.
 Load average while running: $(cut -d' ' -f1-3 /proc/loadavg).
 TABLE

@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config python3
   libcli11-dev libcurl4-openssl-dev nlohmann-json3-dev libssl-dev libarchive-dev
-  libtomlplusplus-dev zstd
+  libtomlplusplus-dev libutf8proc-dev zstd
 )
 if [ "${1:-}" != "--build-only" ]; then
   packages+=(catch2 libcpp-httplib-dev nginx-light python3-venv)

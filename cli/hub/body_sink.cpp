@@ -158,7 +158,7 @@ Result<std::uint64_t> FileSink::begin_attempt() {
     if (::fstat(fd_, &st) == 0 && static_cast<std::uint64_t>(st.st_size) == held_ &&
         held_ < request_.size) {
       requested_offset_ = held_;
-      return held_;
+      return held_.load();
     }
   }
   close_file();
@@ -174,6 +174,11 @@ Result<std::uint64_t> FileSink::begin_attempt() {
     close_file();
     return make_error(ErrorCode::io, "temp path is not a regular file",
                       request_.temp_path.string(), "remove it and retry");
+  }
+  // Reserve the whole file's blocks at once (the size stays what was received, so resuming
+  // still reads it); a filesystem without fallocate just allocates as the bytes arrive.
+  if (existing < request_.size) {
+    ::fallocate(fd_, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(request_.size));
   }
   if (existing >= request_.size) {
     // Never ask for an empty range: a full-size (or larger) partial file starts over.

@@ -5,6 +5,7 @@
 // (and resume what is held)"; any other code ends the transfer at once.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -71,7 +72,8 @@ class FileSink final : public BodySink {
   Result<void> on_response(long status, const Headers& headers) override;
   Result<void> write(std::span<const std::uint8_t> bytes) override;
   Result<void> finish() override;
-  std::uint64_t bytes_held() const override { return held_; }
+  // May be read from another thread (progress) while the transfer runs.
+  std::uint64_t bytes_held() const override { return held_.load(std::memory_order_relaxed); }
   // Drops the partial file: the next attempt starts from zero.
   void discard();
   // The last Hub ETag seen for this file (for If-Range); the expected digest until one is seen.
@@ -86,7 +88,7 @@ class FileSink final : public BodySink {
   DownloadRequest request_;
   std::string object_;
   int fd_ = -1;
-  std::uint64_t held_ = 0;
+  std::atomic<std::uint64_t> held_{0};
   std::uint64_t requested_offset_ = 0;
   std::unique_ptr<ContentHasher> hasher_;
   std::string etag_;

@@ -6,7 +6,10 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <utf8proc.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -57,6 +60,62 @@ bool is_portable_entry_name(std::string_view name) {
   return is_safe_repo_path(name) && !(name.size() >= 2 && name[1] == ':');
 }
 
+bool is_short_name_alias(std::string_view part) {  // "KERNEL~1.CUB", "PROGRA~1"
+  const auto dot = part.find('.');
+  const std::string_view base = part.substr(0, dot);
+  const std::string_view ext = dot == std::string_view::npos ? "" : part.substr(dot + 1);
+  const auto tilde = base.find('~');
+  if (tilde == std::string_view::npos || tilde == 0 || tilde > 6 || ext.size() > 3 ||
+      ext.find('.') != std::string_view::npos) {
+    return false;
+  }
+  const std::string_view digits = base.substr(tilde + 1);
+  return !digits.empty() && digits.size() <= 6 && digits.front() != '0' &&
+         std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Two names that are different files here can be one file on macOS or Windows (case, Unicode
+// normalisation, ignorable code points, trailing dots and spaces, 8.3 short names); there the
+// second would silently replace the first. Such archives are refused on every OS, like drive
+// letters. Returns the folded key of each path prefix ("A", "A/b.cubin"), or why the name is
+// not portable.
+Result<std::vector<std::string>> portable_keys(std::string_view name, const fs::path& archive_path) {
+  std::vector<std::string> keys;
+  std::string key;
+  std::size_t start = 0;
+  while (start <= name.size()) {
+    std::size_t end = name.find('/', start);
+    if (end == std::string_view::npos) end = name.size();
+    const std::string_view part = name.substr(start, end - start);
+    if (!part.empty() && (part.back() == '.' || part.back() == ' ')) {
+      return refused(archive_path, "entry \"" + std::string(name) +
+                                       "\" has a name ending in a dot or a space (the same "
+                                       "file as the name without it on Windows)");
+    }
+    if (is_short_name_alias(part)) {
+      return refused(archive_path, "entry \"" + std::string(name) +
+                                       "\" looks like a Windows 8.3 short name, an alias of "
+                                       "another file there");
+    }
+    utf8proc_uint8_t* folded = nullptr;
+    const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(part.data()),
+                                static_cast<utf8proc_ssize_t>(part.size()), &folded,
+                                static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE |
+                                                               UTF8PROC_CASEFOLD | UTF8PROC_IGNORE));
+    if (n < 0) {
+      std::free(folded);
+      return refused(archive_path, "entry \"" + std::string(name.substr(0, 200)) +
+                                       "\" is not valid UTF-8");
+    }
+    if (!key.empty()) key += '/';
+    key.append(reinterpret_cast<const char*>(folded), static_cast<std::size_t>(n));
+    std::free(folded);
+    keys.push_back(key);
+    start = end + 1;
+  }
+  return keys;
+}
+
 struct Extracted {
   std::map<std::string, std::uint64_t> files;  // relative path -> size
 };
@@ -74,6 +133,7 @@ Result<Extracted> extract_to_staging(const fs::path& archive_path, const fs::pat
   }
   Extracted out;
   std::set<std::string> seen;
+  std::map<std::string, std::string> portable;  // folded key -> the path (prefix) that took it
   std::uint64_t total = 0, entries = 0;
   archive_entry* e = nullptr;
   for (;;) {
@@ -112,6 +172,18 @@ Result<Extracted> extract_to_staging(const fs::path& archive_path, const fs::pat
     }
     if (!seen.insert(name).second) {
       return refused(archive_path, "entry \"" + name + "\" appears twice");
+    }
+    Result<std::vector<std::string>> keys = portable_keys(name, archive_path);
+    if (!keys) return std::move(keys).error();
+    for (std::size_t i = 0, slash = 0; i < keys->size(); ++i) {
+      slash = name.find('/', i == 0 ? 0 : slash + 1);
+      const std::string prefix = name.substr(0, slash);
+      auto [it, fresh] = portable.emplace((*keys)[i], prefix);
+      if (!fresh && it->second != prefix) {
+        return refused(archive_path, "\"" + it->second + "\" and \"" + prefix +
+                                         "\" are one name on case-insensitive or "
+                                         "Unicode-normalising filesystems (macOS, Windows)");
+      }
     }
     const fs::path target = staging / name;
     std::error_code ec;

@@ -32,7 +32,8 @@ std::size_t count_files(const fs::path& root) {
 }
 
 void expect_refused(const std::vector<RawEntry>& entries, ErrorCode code = ErrorCode::unsafe,
-                    bool zstd = true, kernels::cli::PackLimits limits = {}) {
+                    bool zstd = true, kernels::cli::PackLimits limits = {},
+                    const std::string& says = "") {
   Fixture f;
   const fs::path archive = f.dir.path / "hostile.tar.zst";
   write_tar(archive, entries, zstd);
@@ -42,6 +43,7 @@ void expect_refused(const std::vector<RawEntry>& entries, ErrorCode code = Error
   REQUIRE_FALSE(r.ok());
   INFO(r.error().message());
   CHECK(r.error().code == code);
+  if (!says.empty()) CHECK_THAT(r.error().message(), Catch::Contains(says));
   CHECK(count_files(f.dir.path / "site") == outside_before);  // nothing written anywhere
   CHECK(fs::is_empty(dest));                                  // staging removed too
   CHECK_FALSE(fs::exists("/tmp/kernels-pack-escape"));
@@ -89,6 +91,29 @@ TEST_CASE("unpack refuses duplicate paths (hash the first, load the last)", "[pa
 TEST_CASE("unpack refuses names with control characters and overlong paths", "[pack][hostile]") {
   expect_refused({kManifest, {std::string("a\nb"), AE_IFREG, "x"}});
   expect_refused({kManifest, {std::string(2000, 'a'), AE_IFREG, "x"}});
+}
+
+TEST_CASE("unpack refuses names that are one file on case-insensitive or normalising filesystems",
+          "[pack][hostile]") {
+  const auto refuse = [](std::vector<RawEntry> entries, const std::string& says) {
+    entries.insert(entries.begin(), kManifest);
+    expect_refused(entries, ErrorCode::unsafe, true, {}, says);
+  };
+  const std::string one_name = "one name on case-insensitive";
+  refuse({{"Kernel.cubin", AE_IFREG, "a"}, {"kernel.cubin", AE_IFREG, "b"}}, one_name);
+  // NFC U+00E9 and NFD e + U+0301: one name on macOS.
+  refuse({{"caf\xC3\xA9.cubin", AE_IFREG, "a"}, {"cafe\xCC\x81.cubin", AE_IFREG, "b"}}, one_name);
+  // A zero-width joiner that HFS+ ignores when comparing names.
+  refuse({{"ab.cubin", AE_IFREG, "a"}, {"a\xE2\x80\x8D" "b.cubin", AE_IFREG, "b"}}, one_name);
+  // Directories that differ only in case merge there, even without directory entries.
+  refuse({{"Build/x.cubin", AE_IFREG, "a"}, {"build/y.cubin", AE_IFREG, "b"}}, one_name);
+  refuse({{"build", AE_IFDIR, ""}, {"BUILD", AE_IFDIR, ""}}, one_name);
+  // Windows drops a trailing dot or space, and KERNEL~1.CUB may be another file's short name.
+  refuse({{"kernel.cubin.", AE_IFREG, "a"}}, "ending in a dot or a space");
+  refuse({{"build/kernel.cubin ", AE_IFREG, "a"}}, "ending in a dot or a space");
+  refuse({{"KERNEL~1.CUB", AE_IFREG, "a"}}, "8.3 short name");
+  refuse({{"PROGRA~1/kernel.cubin", AE_IFREG, "a"}}, "8.3 short name");
+  refuse({{"\xFF\xFE.cubin", AE_IFREG, "a"}}, "not valid UTF-8");
 }
 
 TEST_CASE("unpack caps total size and entry count", "[pack][hostile]") {

@@ -178,6 +178,7 @@ FakeHub::FakeHub(Options options) : state_(std::make_unique<State>()) { start(op
 void FakeHub::start(Options options) {
   auto& s = *state_;
   s.page_size = options.tree_page_size;
+  s.lfs_base_url = options.lfs_base_url;
   tls_ = !options.tls_cert_file.empty() && !options.tls_key_file.empty();
   if (tls_) {
     s.hub = std::make_unique<httplib::SSLServer>(options.tls_cert_file.c_str(),

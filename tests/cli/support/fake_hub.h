@@ -110,6 +110,10 @@ class FakeHub {
     // plain http, so an LFS redirect from it is an https -> http downgrade.
     std::string tls_cert_file;
     std::string tls_key_file;
+    // Where LFS files are redirected: "<lfs_base_url>/lfs/<sha256>". Empty: this hub's own LFS
+    // port. A benchmark points it at a static server (nginx) holding those paths, as the real
+    // Hub hands LFS bytes to a CDN.
+    std::string lfs_base_url;
     // Called once per answered request: "METHOD target -> status (port N)".
     std::function<void(const std::string&)> request_log;
   };

@@ -221,7 +221,9 @@ void FakeHub::State::route_hub(const httplib::Request& req, httplib::Response& r
     if (it == stored.end()) return hub_error(res, 404, "EntryNotFound", "Entry not found");
     if (it->lfs) {
       res.status = 302;
-      res.set_header("Location", "http://127.0.0.1:" + std::to_string(lfs_port) + "/lfs/" + it->sha256);
+      std::string base = lfs_base_url.empty() ? "http://127.0.0.1:" + std::to_string(lfs_port)
+                                              : lfs_base_url;
+      res.set_header("Location", base + "/lfs/" + it->sha256);
       res.set_header("X-Linked-Etag", "\"" + it->sha256 + "\"");
       res.set_header("X-Linked-Size", std::to_string(it->content->size()));
       res.set_header("ETag", "\"" + it->sha256 + "\"");

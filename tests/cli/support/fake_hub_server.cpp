@@ -1,13 +1,14 @@
 // fake_hub_server: the fake Hub as a program, for scripts and the Python-compatibility test.
 //
 //   fake_hub_server --mirror DIR [--port N] [--print-port] [--max-seconds S] [--page-size N]
-//                   [--log-requests]
+//                   [--log-requests] [--cdn URL]
 //
 // Serves the mirror directory (the layout in cli/hub/hub_client.h) with the full Hub protocol on
 // 127.0.0.1, LFS files redirected to a second port. With --print-port it prints the Hub port on
 // stdout once it is listening. It exits on SIGTERM or SIGINT, or after --max-seconds (default
 // 600), so a forgotten server never outlives its test by long. --log-requests prints one line
-// per answered request on stderr ("GET /api/kernels/... -> 200 (port N)").
+// per answered request on stderr ("GET /api/kernels/... -> 200 (port N)"). --cdn URL redirects
+// LFS files to URL/lfs/<sha256> (a static server holding those files) instead of the LFS port.
 #include <signal.h>
 
 #include <chrono>
@@ -24,7 +25,7 @@ namespace {
 int usage(const char* why) {
   std::cerr << "fake_hub_server: " << why << "\n"
             << "usage: fake_hub_server --mirror DIR [--port N] [--print-port] [--max-seconds S] "
-               "[--page-size N] [--log-requests]\n";
+               "[--page-size N] [--log-requests] [--cdn URL]\n";
   return 2;
 }
 
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   long max_seconds = 600;
   std::size_t page_size = 1000;
   bool log_requests = false;
+  std::string cdn;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
@@ -56,6 +58,11 @@ int main(int argc, char** argv) {
       if (!v) return usage("--max-seconds needs a number");
       max_seconds = std::atol(v);
       if (max_seconds <= 0) return usage("--max-seconds must be positive");
+    } else if (arg == "--cdn") {
+      auto v = value();
+      if (!v || std::string(v).rfind("http", 0) != 0) return usage("--cdn needs an http(s) URL");
+      cdn = v;
+      while (!cdn.empty() && cdn.back() == '/') cdn.pop_back();
     } else if (arg == "--log-requests") {
       log_requests = true;
     } else if (arg == "--page-size") {
@@ -77,6 +84,7 @@ int main(int argc, char** argv) {
   kernels::testing::FakeHub::Options options;
   options.port = port;
   options.tree_page_size = page_size;
+  options.lfs_base_url = cdn;
   std::mutex log_mutex;
   if (log_requests) {
     options.request_log = [&log_mutex](const std::string& line) {

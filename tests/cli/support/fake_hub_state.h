@@ -73,6 +73,7 @@ struct FakeHub::State {
   std::thread lfs_thread;
   int port = 0;
   int lfs_port = 0;
+  std::string lfs_base_url;  // empty: http://127.0.0.1:<lfs_port>
 
   // Under mu.
   std::optional<std::string> commit_of(const detail::RepoState& repo, std::string rev) const {
