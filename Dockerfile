@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # Multi-stage image for an inference server that uses kernels:
 #   build    compiles the CLI, the loader and the kernels (nvcc comes from the CUDA base image),
 #            publishes the built bundle into build/local-hub, then runs scripts/fetch_kernels.sh:
@@ -25,13 +23,18 @@ ARG HF_ENDPOINT=file:///src/build/local-hub
 ARG HF_TOKEN=
 RUN HF_ENDPOINT="${HF_ENDPOINT}" HF_TOKEN="${HF_TOKEN}" \
     scripts/fetch_kernels.sh build/cli/kernels scripts/deploy /opt/kernels/cache \
- && cp scripts/deploy/kernels.lock /opt/kernels/kernels.lock
+ && cp scripts/deploy/kernels.lock /opt/kernels/kernels.lock \
+ && scripts/runtime-packages.sh build/cli/kernels build/loader/libkernels_loader.so \
+    > /opt/kernels/runtime-packages.txt
 
 FROM ${RUNTIME_IMAGE} AS runtime
 ENV DEBIAN_FRONTEND=noninteractive
+# The packages that hold the CLI's and the loader's shared libraries, as the build stage found
+# them (scripts/runtime-packages.sh): their names differ between distribution releases.
+COPY --from=build /opt/kernels/runtime-packages.txt /tmp/runtime-packages.txt
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libcurl4 libarchive13 libssl3 ca-certificates python3 \
- && rm -rf /var/lib/apt/lists/*
+ && xargs -a /tmp/runtime-packages.txt apt-get install -y --no-install-recommends ca-certificates python3 \
+ && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages.txt
 COPY --from=build /src/build/cli/kernels /usr/local/bin/kernels
 COPY --from=build /src/build/loader/libkernels_loader.so /usr/local/lib/libkernels_loader.so
 COPY --from=build /src/loader/include/ /usr/local/include/

@@ -58,22 +58,20 @@ TEST_CASE("download --all-variants writes the Hugging Face cache layout", "[down
   CHECK(count_files(layout.blobs_dir("org/attn"), ".incomplete") == 0);
 }
 
-TEST_CASE("warm download is a no-op: no network, no writes, under 50 ms", "[download][warm]") {
+// Its speed (the 50 ms target) is measured by scripts/bench_cli.sh, not asserted here.
+TEST_CASE("warm download is a no-op: no network, no writes", "[download][warm]") {
   Project p;
   REQUIRE(p.download().exit_code == 0);
   auto before = fs::last_write_time(p.layout().lockfile_path());
   // An endpoint that cannot answer: any request would fail the command.
   p.endpoint = "http://127.0.0.1:9/unreachable";
-  double best = 1e9;
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < 3; ++i) {
     ProcessResult r = p.download();
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
-    best = std::min(best, r.seconds);
   }
   CHECK(fs::last_write_time(p.layout().lockfile_path()) == before);
-  INFO("best warm no-op: " << best * 1000 << " ms (process start to exit)");
-  CHECK(best < 0.050);
+  CHECK(count_files(p.layout().blobs_dir("org/attn"), ".incomplete") == 0);
 }
 
 TEST_CASE("a file whose bytes differ from the tree never becomes visible (exit 6)", "[download][integrity]") {

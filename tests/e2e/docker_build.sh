@@ -1,0 +1,53 @@
+# The Dockerfile, built wherever a Docker engine answers: from a fresh clone of the committed
+# tree, with the base images named by KERNELS_DOCKER_BUILD_IMAGE and KERNELS_DOCKER_RUNTIME_IMAGE
+# (default: the Dockerfile's own nvidia/cuda images; scripts/docker-stand-in-images.sh makes local
+# stand-ins where no registry is reachable). The runtime image must then, with no network:
+# verify its cache on a read-only root filesystem, do so as a user who cannot write the cache,
+# find every shared library of the CLI and the loader, and load the loader from Python.
+# Without a Docker engine (CI has none) it skips; e2e:ci_install_fresh_clone runs the same
+# download and verify steps through scripts/fetch_kernels.sh.
+set -euo pipefail
+: "${KERNELS_SOURCE_DIR:?}"
+if ! command -v docker >/dev/null; then
+  echo "SKIPPED: docker is not installed, so the Dockerfile cannot be built here"
+  exit 0
+fi
+if ! why=$(docker info 2>&1 >/dev/null); then
+  echo "SKIPPED: no Docker engine answers (docker info: $(echo "$why" | tail -1)); the Docker steps run in e2e:ci_install_fresh_clone"
+  exit 0
+fi
+fail() { echo "FAIL: $*" >&2; exit 1; }
+scratch=$(mktemp -d /tmp/kernels-docker.XXXXXX)
+tag="kernels-e2e/attention-server:$$"
+trap 'docker rmi -f "$tag" >/dev/null 2>&1 || true; rm -rf "$scratch"' EXIT
+
+git clone -q --no-hardlinks "$KERNELS_SOURCE_DIR" "$scratch/clone"
+args=()
+[ -n "${KERNELS_DOCKER_BUILD_IMAGE:-}" ] && args+=(--build-arg "BUILD_IMAGE=$KERNELS_DOCKER_BUILD_IMAGE")
+[ -n "${KERNELS_DOCKER_RUNTIME_IMAGE:-}" ] && args+=(--build-arg "RUNTIME_IMAGE=$KERNELS_DOCKER_RUNTIME_IMAGE")
+# Host networking for the build's apt steps: it also works on engines without a bridge network.
+echo "docker build ${args[*]} (from a fresh clone of $(git -C "$scratch/clone" rev-parse --short HEAD))"
+docker build --network host "${args[@]}" -t "$tag" "$scratch/clone" > "$scratch/build.log" 2>&1 \
+  || { tail -40 "$scratch/build.log"; fail "docker build failed"; }
+grep -E "Locked|Downloaded|OK |verified" "$scratch/build.log" | head -20 || true
+
+run() { docker run --rm --network none "$@"; }
+run --read-only "$tag" kernels verify /opt/kernels/project || fail "the image's cache does not verify"
+run --read-only --user 65534:65534 "$tag" kernels verify /opt/kernels/project \
+  || fail "an unprivileged user cannot verify the cache"
+if run --user 65534:65534 "$tag" sh -c 'touch /opt/kernels/cache/probe' 2>/dev/null; then
+  fail "the cache in the image is writable"
+fi
+run "$tag" kernels -q download /opt/kernels/project || fail "offline download of a complete cache is not a no-op"
+run "$tag" kernels cache ls | tee "$scratch/ls.txt"
+grep -q "kernels-community/attention-fa3" "$scratch/ls.txt" || fail "cache ls does not show the locked repo"
+missing=$(run "$tag" sh -c 'ldd /usr/local/bin/kernels /usr/local/lib/libkernels_loader.so | grep "not found" || true')
+[ -z "$missing" ] || fail "shared libraries missing in the runtime image: $missing"
+run "$tag" python3 -c '
+import kernels_loader
+try:
+    print("loader from Python:", kernels_loader.device_source())
+except kernels_loader.KernelsLoaderError as e:  # no GPU in this container
+    print("loader from Python (no GPU here):", e)
+' || fail "the Python package cannot load the loader library"
+echo "PASS: the Dockerfile builds; the runtime image verifies its read-only cache offline"
