@@ -46,6 +46,9 @@ int run(int argc, char** argv) {
   app.add_flag("-q,--quiet", global.quiet, "Print nothing on stderr except errors");
   app.add_flag("-v,--verbose", global.verbosity, "More detail on stderr (-vv: HTTP headers too)");
   app.add_flag("--json", global.json, "Print results as JSON on stdout");
+  app.add_option("-j,--jobs", global.jobs,
+                 "Parallel transfers, 1-256 (default: KERNELS_JOBS, else 8)")
+      ->check(CLI::Range(1, 256));
   app.add_option("--cache-dir", global.cache_dir,
                  "Cache root (default: KERNELS_CACHE, HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub)");
 

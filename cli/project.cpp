@@ -38,11 +38,18 @@ Result<HubClient*> CommandContext::hub(const std::string& need) {
     if (!hub_options) return hub_options.error();
     hub_options->offline = false;
     hub_options->user_agent = std::string("kernels-cpp/") + KERNELS_CLI_VERSION;
-    if (const char* jobs = std::getenv("KERNELS_JOBS"); jobs && *jobs) {
+    if (options_.jobs > 0) {
+      hub_options->jobs = options_.jobs;
+    } else if (const char* jobs = std::getenv("KERNELS_JOBS"); jobs && *jobs) {
       int n = 0;
       std::string_view s(jobs);
       auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-      if (ec == std::errc() && p == s.data() + s.size() && n > 0 && n <= 256) hub_options->jobs = n;
+      if (ec != std::errc() || p != s.data() + s.size() || n < 1 || n > 256) {
+        return make_error(ErrorCode::usage, "KERNELS_JOBS must be a number from 1 to 256",
+                          "KERNELS_JOBS=" + std::string(s.substr(0, 40)),
+                          "fix or unset KERNELS_JOBS, or pass --jobs N");
+      }
+      hub_options->jobs = n;
     }
     hub_options->log = [this](HubOptions::LogLevel level, std::string_view line) {
       if (level == HubOptions::LogLevel::warning) {

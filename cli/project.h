@@ -26,6 +26,7 @@ struct GlobalOptions {
   int verbosity = 0;
   bool json = false;
   std::string cache_dir;  // --cache-dir; default from the environment (cache.h)
+  int jobs = 0;           // --jobs: parallel transfers; 0 = KERNELS_JOBS, else 8
 };
 
 class CommandContext {

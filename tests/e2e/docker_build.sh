@@ -38,7 +38,7 @@ run --read-only --user 65534:65534 "$tag" kernels verify /opt/kernels/project \
 if run --user 65534:65534 "$tag" sh -c 'touch /opt/kernels/cache/probe' 2>/dev/null; then
   fail "the cache in the image is writable"
 fi
-run "$tag" kernels -q download /opt/kernels/project || fail "offline download of a complete cache is not a no-op"
+run "$tag" kernels -q download --all-variants /opt/kernels/project || fail "offline download of a complete cache is not a no-op"
 run "$tag" kernels cache ls | tee "$scratch/ls.txt"
 grep -q "kernels-community/attention-fa3" "$scratch/ls.txt" || fail "cache ls does not show the locked repo"
 missing=$(run "$tag" sh -c 'ldd /usr/local/bin/kernels /usr/local/lib/libkernels_loader.so | grep "not found" || true')

@@ -234,3 +234,34 @@ TEST_CASE("KERNELS_FSYNC=1 (durable blobs) downloads the same verified bytes", "
   CHECK(v.exit_code == 0);
   CHECK(count_files(p.layout().blobs_dir("org/attn"), ".incomplete") == 0);
 }
+
+TEST_CASE("--jobs and KERNELS_JOBS set the parallel transfers; a bad value is exit 2", "[download][jobs]") {
+  for (const char* jobs : {"1", "3"}) {
+    Project p;
+    ProcessResult r = p.download({"--all-variants", "--jobs", jobs});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(p.run({"verify", p.project.string()}).exit_code == 0);
+  }
+  {
+    Project p;
+    ProcessResult r = p.download({"--all-variants"}, {{"KERNELS_JOBS", "2"}});
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+  }
+  for (const char* bad : {"0", "257", "x"}) {
+    Project p;
+    ProcessResult r = p.download({"--all-variants", "--jobs", bad});
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--jobs") != std::string::npos);
+  }
+  for (const char* bad : {"0", "many", "-4", "1000"}) {
+    Project p;
+    ProcessResult r = p.download({"--all-variants"}, {{"KERNELS_JOBS", bad}});
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("KERNELS_JOBS must be a number from 1 to 256") != std::string::npos);
+    CHECK(count_files(p.layout().blobs_dir("org/attn")) == 0);  // stopped before any fetch
+  }
+}
