@@ -1,7 +1,7 @@
 # The Dockerfile, built wherever a Docker engine answers: from a fresh clone of the committed
 # tree, with the base images named by KERNELS_DOCKER_BUILD_IMAGE and KERNELS_DOCKER_RUNTIME_IMAGE
-# (default: the Dockerfile's own nvidia/cuda images; scripts/docker-stand-in-images.sh makes local
-# stand-ins where no registry is reachable). The runtime image must then, with no network:
+# (default: the Dockerfile's own nvidia/cuda images; where they cannot be pulled, the local
+# stand-ins that scripts/docker-stand-in-images.sh makes, else the test skips and says why). The runtime image must then, with no network:
 # verify its cache on a read-only root filesystem, do so as a user who cannot write the cache,
 # find every shared library of the CLI and the loader, and load the loader from Python.
 # Without a Docker engine (CI has none) it skips; e2e:ci_install_fresh_clone runs the same
@@ -22,9 +22,20 @@ tag="kernels-e2e/attention-server:$$"
 trap 'docker rmi -f "$tag" >/dev/null 2>&1 || true; rm -rf "$scratch"' EXIT
 
 git clone -q --no-hardlinks "$KERNELS_SOURCE_DIR" "$scratch/clone"
-args=()
-[ -n "${KERNELS_DOCKER_BUILD_IMAGE:-}" ] && args+=(--build-arg "BUILD_IMAGE=$KERNELS_DOCKER_BUILD_IMAGE")
-[ -n "${KERNELS_DOCKER_RUNTIME_IMAGE:-}" ] && args+=(--build-arg "RUNTIME_IMAGE=$KERNELS_DOCKER_RUNTIME_IMAGE")
+# The base images: as named, else pulled, else the local stand-ins, else skip.
+image_ready() { docker image inspect "$1" >/dev/null 2>&1 || docker pull -q "$1" >/dev/null 2>&1; }
+pick_image() {  # pick_image NAMED STAND_IN: prints the image to use, or nothing
+  if image_ready "$1"; then echo "$1"; elif docker image inspect "$2" >/dev/null 2>&1; then echo "$2"; fi
+}
+build_image=$(pick_image "${KERNELS_DOCKER_BUILD_IMAGE:-nvidia/cuda:13.0.0-devel-ubuntu24.04}" \
+  kernels-stand-in/cuda:13.0-devel-ubuntu24.04)
+runtime_image=$(pick_image "${KERNELS_DOCKER_RUNTIME_IMAGE:-nvidia/cuda:13.0.0-base-ubuntu24.04}" \
+  kernels-stand-in/ubuntu:24.04)
+if [ -z "$build_image" ] || [ -z "$runtime_image" ]; then
+  echo "SKIPPED: the base images cannot be pulled here and no stand-ins exist (run scripts/docker-stand-in-images.sh, or set KERNELS_DOCKER_BUILD_IMAGE and KERNELS_DOCKER_RUNTIME_IMAGE)"
+  exit 0
+fi
+args=(--build-arg "BUILD_IMAGE=$build_image" --build-arg "RUNTIME_IMAGE=$runtime_image")
 # Host networking for the build's apt steps: it also works on engines without a bridge network.
 echo "docker build ${args[*]} (from a fresh clone of $(git -C "$scratch/clone" rev-parse --short HEAD))"
 docker build --network host "${args[@]}" -t "$tag" "$scratch/clone" > "$scratch/build.log" 2>&1 \
