@@ -235,7 +235,7 @@ TEST_CASE("KERNELS_FSYNC=1 (durable blobs) downloads the same verified bytes", "
   CHECK(count_files(p.layout().blobs_dir("org/attn"), ".incomplete") == 0);
 }
 
-TEST_CASE("--jobs and KERNELS_JOBS set the parallel transfers, and a bad value is exit 2", "[download][jobs]") {
+TEST_CASE("parallel transfers from --jobs or KERNELS_JOBS, and a bad value is exit 2", "[download][jobs]") {
   for (const char* jobs : {"1", "3"}) {
     Project p;
     ProcessResult r = p.download({"--all-variants", "--jobs", jobs});
