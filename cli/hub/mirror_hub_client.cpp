@@ -4,10 +4,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "body_sink.h"
@@ -19,6 +24,9 @@ namespace {
 
 namespace fs = std::filesystem;
 constexpr std::size_t kMaxApiAnswer = 64u << 20;
+// Files are copied (read, hashed, written) on up to this many threads: one core hashes about
+// 2 GB/s and writes the page cache at a similar rate, so one thread caps a local copy.
+constexpr unsigned kMaxCopyThreads = 4;
 
 std::string percent_decode(std::string_view s) {
   std::string out;
@@ -130,19 +138,73 @@ class MirrorHubClient final : public HubClient {
     std::uint64_t total = 0;
     for (const auto& r : requests) total += r.size;
     if (progress) progress->on_start(total, requests.size());
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    const auto threads = std::min<std::size_t>(
+        {kMaxCopyThreads, cores, static_cast<std::size_t>(std::max(1, options_.jobs)),
+         requests.size()});
+
     std::uint64_t done_bytes = 0;
-    for (std::size_t i = 0; i < requests.size(); ++i) {
-      results[i] = copy_one(requests[i]);
-      done_bytes += requests[i].size;
-      if (progress) {
-        progress->on_bytes(done_bytes);
-        progress->on_file_done(requests[i], results[i]);
+    if (threads <= 1) {
+      for (std::size_t i = 0; i < requests.size(); ++i) {
+        results[i] = copy_one(requests[i]);
+        done_bytes += requests[i].size;
+        if (progress) {
+          progress->on_bytes(done_bytes);
+          progress->on_file_done(requests[i], results[i]);
+        }
       }
+      return results;
     }
+
+    // Workers take the next file; the progress callbacks stay on this thread.
+    std::atomic<std::size_t> next{0};
+    std::mutex mu;
+    std::condition_variable changed;
+    std::vector<std::size_t> finished;  // under mu
+    std::size_t running = threads;      // under mu
+    auto work = [&] {
+      for (std::size_t i = next++; i < requests.size(); i = next++) {
+        results[i] = copy_one(requests[i]);
+        std::lock_guard<std::mutex> lock(mu);
+        finished.push_back(i);
+        changed.notify_one();
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      --running;
+      changed.notify_one();
+    };
+    std::vector<std::thread> workers;
+    for (std::size_t t = 0; t < threads; ++t) workers.emplace_back(work);
+
+    std::unique_lock<std::mutex> lock(mu);
+    for (;;) {
+      changed.wait(lock, [&] { return !finished.empty() || running == 0; });
+      auto done = std::move(finished);
+      finished.clear();
+      const bool all_done = running == 0;
+      lock.unlock();
+      for (std::size_t i : done) {
+        done_bytes += requests[i].size;
+        if (progress) {
+          progress->on_bytes(done_bytes);
+          progress->on_file_done(requests[i], results[i]);
+        }
+      }
+      lock.lock();
+      if (all_done && finished.empty()) break;
+    }
+    lock.unlock();
+    for (auto& w : workers) w.join();
     return results;
   }
 
-  TransferStats stats() const override { return stats_; }
+  TransferStats stats() const override {
+    TransferStats s;
+    s.requests = requests_.load();
+    s.hub_requests = requests_.load();
+    s.bytes = bytes_.load();
+    return s;
+  }
 
  private:
   fs::path repo_dir(const std::string& repo_id) const { return root_ / "api" / "kernels" / repo_id; }
@@ -172,8 +234,7 @@ class MirrorHubClient final : public HubClient {
   // nullopt when the file does not exist (the mirror's 404).
   Result<std::optional<std::string>> read_small(const fs::path& file,
                                                 std::size_t max_bytes = kMaxApiAnswer) {
-    ++stats_.requests;
-    ++stats_.hub_requests;
+    ++requests_;
     int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       if (errno == ENOENT || errno == ENOTDIR) return std::optional<std::string>();
@@ -201,7 +262,7 @@ class MirrorHubClient final : public HubClient {
       out.append(buffer, static_cast<std::size_t>(n));
     }
     ::close(fd);
-    stats_.bytes += out.size();
+    bytes_ += out.size();
     return std::optional<std::string>(std::move(out));
   }
 
@@ -218,8 +279,7 @@ class MirrorHubClient final : public HubClient {
                       : resolve_revision(request.repo_id, request.revision);
     if (!commit) return std::move(commit).error();
     auto file = resolve_file(request.repo_id, *commit, request.path);
-    ++stats_.requests;
-    ++stats_.hub_requests;
+    ++requests_;
     int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       if (errno == ENOENT || errno == ENOTDIR) return missing(request.repo_id, file, "EntryNotFound");
@@ -243,7 +303,7 @@ class MirrorHubClient final : public HubClient {
                           file.string());
       }
       if (n == 0) break;
-      stats_.bytes += static_cast<std::uint64_t>(n);
+      bytes_ += static_cast<std::uint64_t>(n);
       if (auto r = sink.write({buffer.data(), static_cast<std::size_t>(n)}); !r) return r;
     }
     auto finished = sink.finish();
@@ -259,7 +319,9 @@ class MirrorHubClient final : public HubClient {
 
   HubOptions options_;
   fs::path root_;
-  TransferStats stats_;
+  // Every read of the mirror counts as one Hub request. Atomic: copies run on several threads.
+  std::atomic<std::uint64_t> requests_{0};
+  std::atomic<std::uint64_t> bytes_{0};
 };
 
 }  // namespace
