@@ -176,9 +176,14 @@ Result<std::uint64_t> FileSink::begin_attempt() {
                       request_.temp_path.string(), "remove it and retry");
   }
   // Reserve the whole file's blocks at once (the size stays what was received, so resuming
-  // still reads it); a filesystem without fallocate just allocates as the bytes arrive.
-  if (existing < request_.size) {
-    ::fallocate(fd_, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(request_.size));
+  // still reads it): a full disk is found before the transfer; a filesystem without fallocate
+  // just allocates as the bytes arrive.
+  if (existing < request_.size &&
+      ::fallocate(fd_, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(request_.size)) != 0 &&
+      errno == ENOSPC) {
+    int err = errno;
+    close_file();
+    return io_error("no space for " + std::to_string(request_.size) + " bytes", err);
   }
   if (existing >= request_.size) {
     // Never ask for an empty range: a full-size (or larger) partial file starts over.
