@@ -447,7 +447,7 @@ void HttpEngine::finish_attempt(Job& job, int code) {
 }
 
 std::vector<HttpOutcome> HttpEngine::run(std::span<HttpRequest> requests,
-                                         const HttpCallbacks& callbacks) {
+                                         const HttpCallbacks& callbacks, int max_running_jobs) {
   auto* multi = static_cast<CURLM*>(multi_);
   std::vector<std::unique_ptr<Job>> jobs;
   jobs.reserve(requests.size());
@@ -461,7 +461,7 @@ std::vector<HttpOutcome> HttpEngine::run(std::span<HttpRequest> requests,
   }
   std::size_t remaining = jobs.size();
   int running = 0;
-  const int max_running = std::max(1, options_.jobs);
+  const int max_running = std::max(1, max_running_jobs > 0 ? max_running_jobs : options_.jobs);
   auto last_tick = Clock::now();
   auto finish_job = [&](Job& job) {
     --remaining;

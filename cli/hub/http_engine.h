@@ -42,7 +42,9 @@ class HttpEngine {
   HttpEngine(const HttpEngine&) = delete;
   HttpEngine& operator=(const HttpEngine&) = delete;
 
-  std::vector<HttpOutcome> run(std::span<HttpRequest> requests, const HttpCallbacks& callbacks = {});
+  // Runs the requests, at most `max_running` at once (0: the options' jobs).
+  std::vector<HttpOutcome> run(std::span<HttpRequest> requests, const HttpCallbacks& callbacks = {},
+                               int max_running = 0);
   HttpOutcome get(HttpRequest request);
 
   TransferStats stats() const { return stats_; }

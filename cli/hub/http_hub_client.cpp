@@ -222,7 +222,10 @@ class HttpHubClient final : public HubClient {
             changed.notify_one();
           };
         }
-        auto got = download_engines_[t]->run(mine, callbacks);
+        // The parallel transfers split exactly: 8 on 3 threads run 3 + 3 + 2.
+        const int jobs = options_.jobs / static_cast<int>(threads) +
+                         (t < static_cast<std::size_t>(options_.jobs) % threads ? 1 : 0);
+        auto got = download_engines_[t]->run(mine, callbacks, jobs);
         std::lock_guard<std::mutex> lock(mu);
         for (std::size_t j = 0; j < got.size(); ++j) outcomes[share[t][j]] = std::move(got[j]);
         --running;
@@ -252,9 +255,7 @@ class HttpHubClient final : public HubClient {
   // are serialised, so the console never sees two at once.
   Result<void> ensure_download_engines(std::size_t threads) {
     if (download_engines_.size() >= threads) return ok();
-    HubOptions worker = options_;
-    worker.jobs = std::max(1, (options_.jobs + static_cast<int>(threads) - 1) /
-                                  static_cast<int>(threads));
+    HubOptions worker = options_;  // each run() is given its share of the jobs
     if (options_.log) {
       worker.log = [log = options_.log, mu = log_mutex_](HubOptions::LogLevel level,
                                                           std::string_view line) {

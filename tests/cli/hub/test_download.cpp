@@ -117,6 +117,36 @@ TEST_CASE("parallel download of many files: all correct, one request each") {
   CHECK(hub.request_count() == 48 + 12);  // 12 LFS files: a 302 and a blob GET each
 }
 
+TEST_CASE("jobs bounds the transfers in flight across the download threads") {
+  FakeHub hub;
+  std::vector<FakeFile> files;
+  for (int i = 0; i < 12; ++i) {
+    files.push_back({"build/slow/f" + std::to_string(i) + ".bin", random_bytes(5000 + i, 300 + i), false});
+  }
+  hub.add_repo("org/slow").branch("v1", files);
+  auto commit = hub.repo("org/slow").commit("v1");
+  for (int jobs : {1, 3, 5}) {
+    INFO("jobs " << jobs);
+    TempDir dir;
+    auto options = fast_options(hub.endpoint());
+    options.jobs = jobs;
+    auto client = make_client(options);
+    auto requests = requests_for(fetch_tree(*client, "org/slow", commit), "org/slow", commit, dir.path());
+    REQUIRE(requests.size() == 12);
+    for (const auto& r : requests) {  // every answer waits 100 ms, so transfers overlap
+      Fault slow;
+      slow.kind = Fault::Kind::no_answer;
+      slow.stall = std::chrono::milliseconds(100);
+      hub.fault(FakeHub::resolve_path("org/slow", commit, r.path), slow);
+    }
+    hub.reset_counts();
+    auto results = client->download(requests);
+    for (const auto& result : results) REQUIRE(result.ok());
+    CHECK(hub.max_concurrent_requests() <= jobs);
+    CHECK(hub.max_concurrent_requests() >= std::min(jobs, 2));  // they did run in parallel
+  }
+}
+
 TEST_CASE("resume: a partial temp file is continued with Range and If-Range, digest over all") {
   Fixture f;
   auto client = make_client(fast_options(f.hub.endpoint()));

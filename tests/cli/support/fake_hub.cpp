@@ -313,6 +313,9 @@ std::vector<RequestRecord> FakeHub::requests() const {
 void FakeHub::reset_counts() {
   std::lock_guard<std::mutex> lock(state_->mu);
   state_->log.clear();
+  state_->max_in_flight = state_->in_flight.load();
 }
+
+int FakeHub::max_concurrent_requests() const { return state_->max_in_flight.load(); }
 
 }  // namespace kernels::testing

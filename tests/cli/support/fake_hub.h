@@ -151,6 +151,8 @@ class FakeHub {
   // Requests to `port` that carried an Authorization header.
   std::size_t authorization_headers_seen(int port) const;
   std::vector<RequestRecord> requests() const;
+  // The most requests answered at once (on both ports) since the last reset_counts().
+  int max_concurrent_requests() const;
   void reset_counts();
 
   // Writes the static mirror layout (hub_client.h) of every repo, or loads one: refs, trees and

@@ -240,6 +240,13 @@ void FakeHub::State::route_hub(const httplib::Request& req, httplib::Response& r
 
 void FakeHub::State::handle(int server_port, const httplib::Request& req,
                             httplib::Response& res) {
+  const int now = ++in_flight;
+  for (int seen = max_in_flight.load(); now > seen && !max_in_flight.compare_exchange_weak(seen, now);) {
+  }
+  struct Leave {
+    std::atomic<int>& n;
+    ~Leave() { --n; }
+  } leave{in_flight};
   // cpp-httplib slices bodies itself when it sees Range; the fake Hub answers Range on its own
   // (so it can also answer it wrongly).
   const_cast<httplib::Request&>(req).ranges.clear();

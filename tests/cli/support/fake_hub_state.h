@@ -66,6 +66,8 @@ struct FakeHub::State {
   bool trusted = true;
   std::vector<RequestRecord> log;
   std::atomic<bool> stopping{false};
+  std::atomic<int> in_flight{0};      // requests being answered now
+  std::atomic<int> max_in_flight{0};  // the most at once since the last reset_counts()
 
   std::unique_ptr<httplib::Server> hub;
   std::unique_ptr<httplib::Server> lfs;
