@@ -1,24 +1,19 @@
 // HubClient over http(s): the protocol calls on top of HttpEngine.
 #include <algorithm>
-#include <condition_variable>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include "body_sink.h"
 #include "http_engine.h"
 #include "hub_clients.h"
 #include "hub_protocol.h"
+#include "transfer_threads.h"
 
 namespace kernels::cli::hub {
 namespace {
 
 constexpr std::size_t kMaxApiAnswer = 64u << 20;  // a tree page of a huge repo is a few MiB
 constexpr int kMaxTreePages = 100000;
-// Downloads run on up to this many threads, each with its own libcurl multi handle: one thread
-// spends its time receiving, hashing (SHA-256 ~2 GB/s) and writing, so one core caps a cold
-// download near 0.7 GB/s on a local network.
-constexpr unsigned kMaxDownloadThreads = 4;
 
 class HttpHubClient final : public HubClient {
  public:
@@ -168,10 +163,7 @@ class HttpHubClient final : public HubClient {
       for (auto i : http_index) held += sinks[i]->bytes_held();
       return held;
     };
-    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-    const auto threads = static_cast<std::size_t>(
-        std::min<std::size_t>({kMaxDownloadThreads, cores, static_cast<std::size_t>(options_.jobs),
-                               http.size()}));
+    const std::size_t threads = transfer_threads(options_.jobs, http.size());
     if (threads <= 1) {
       HttpCallbacks callbacks;
       if (progress) {
@@ -204,50 +196,30 @@ class HttpHubClient final : public HubClient {
     }
     for (auto& s : share) std::sort(s.begin(), s.end());  // each share in the caller's order
 
-    std::mutex mu;
-    std::condition_variable changed;
-    std::vector<std::pair<std::size_t, Result<void>>> finished;  // under mu, for the progress
-    std::size_t running = threads;
     std::vector<HttpOutcome> outcomes(http.size());
-    std::vector<std::thread> workers;
-    for (std::size_t t = 0; t < threads; ++t) {
-      workers.emplace_back([&, t] {
-        std::vector<HttpRequest> mine;
-        for (std::size_t k : share[t]) mine.push_back(http[k]);
-        HttpCallbacks callbacks;
-        if (progress) {
+    std::vector<Result<void>> finished(http.size());  // each set before its index is reported
+    run_on_threads(
+        threads,
+        [&](std::size_t t, const std::function<void(std::size_t)>& report) {
+          std::vector<HttpRequest> mine;
+          for (std::size_t k : share[t]) mine.push_back(http[k]);
+          HttpCallbacks callbacks;
           callbacks.done = [&](std::size_t j, const HttpOutcome& outcome) {
-            std::lock_guard<std::mutex> lock(mu);
-            finished.emplace_back(share[t][j], outcome.result);
-            changed.notify_one();
+            finished[share[t][j]] = outcome.result;
+            report(share[t][j]);
           };
-        }
-        // The parallel transfers split exactly: 8 on 3 threads run 3 + 3 + 2.
-        const int jobs = options_.jobs / static_cast<int>(threads) +
-                         (t < static_cast<std::size_t>(options_.jobs) % threads ? 1 : 0);
-        auto got = download_engines_[t]->run(mine, callbacks, jobs);
-        std::lock_guard<std::mutex> lock(mu);
-        for (std::size_t j = 0; j < got.size(); ++j) outcomes[share[t][j]] = std::move(got[j]);
-        --running;
-        changed.notify_one();
-      });
-    }
-    std::unique_lock<std::mutex> lock(mu);
-    for (;;) {
-      changed.wait_for(lock, std::chrono::milliseconds(100));
-      auto done = std::move(finished);
-      finished.clear();
-      const bool all_done = running == 0;
-      lock.unlock();
-      if (progress) {
-        for (auto& [k, result] : done) progress->on_file_done(requests[http_index[k]], result);
-        progress->on_bytes(bytes_held());
-      }
-      lock.lock();
-      if (all_done && finished.empty()) break;
-    }
-    lock.unlock();
-    for (auto& w : workers) w.join();
+          // The parallel transfers split exactly: 8 on 3 threads run 3 + 3 + 2.
+          const int jobs = options_.jobs / static_cast<int>(threads) +
+                           (t < static_cast<std::size_t>(options_.jobs) % threads ? 1 : 0);
+          auto got = download_engines_[t]->run(mine, callbacks, jobs);
+          for (std::size_t j = 0; j < got.size(); ++j) outcomes[share[t][j]] = std::move(got[j]);
+        },
+        [&](std::size_t k) {
+          if (progress) progress->on_file_done(requests[http_index[k]], finished[k]);
+        },
+        [&] {
+          if (progress) progress->on_bytes(bytes_held());
+        });
     return outcomes;
   }
 

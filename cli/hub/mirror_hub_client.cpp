@@ -4,29 +4,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <filesystem>
-#include <mutex>
-#include <thread>
 #include <vector>
 
 #include "body_sink.h"
 #include "hub_clients.h"
 #include "hub_protocol.h"
+#include "transfer_threads.h"
 
 namespace kernels::cli::hub {
 namespace {
 
 namespace fs = std::filesystem;
 constexpr std::size_t kMaxApiAnswer = 64u << 20;
-// Files are copied (read, hashed, written) on up to this many threads: one core hashes about
-// 2 GB/s and writes the page cache at a similar rate, so one thread caps a local copy.
-constexpr unsigned kMaxCopyThreads = 4;
 
 std::string percent_decode(std::string_view s) {
   std::string out;
@@ -138,10 +132,7 @@ class MirrorHubClient final : public HubClient {
     std::uint64_t total = 0;
     for (const auto& r : requests) total += r.size;
     if (progress) progress->on_start(total, requests.size());
-    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-    const auto threads = std::min<std::size_t>(
-        {kMaxCopyThreads, cores, static_cast<std::size_t>(std::max(1, options_.jobs)),
-         requests.size()});
+    const std::size_t threads = transfer_threads(options_.jobs, requests.size());
 
     std::uint64_t done_bytes = 0;
     if (threads <= 1) {
@@ -158,43 +149,22 @@ class MirrorHubClient final : public HubClient {
 
     // Workers take the next file; the progress callbacks stay on this thread.
     std::atomic<std::size_t> next{0};
-    std::mutex mu;
-    std::condition_variable changed;
-    std::vector<std::size_t> finished;  // under mu
-    std::size_t running = threads;      // under mu
-    auto work = [&] {
-      for (std::size_t i = next++; i < requests.size(); i = next++) {
-        results[i] = copy_one(requests[i]);
-        std::lock_guard<std::mutex> lock(mu);
-        finished.push_back(i);
-        changed.notify_one();
-      }
-      std::lock_guard<std::mutex> lock(mu);
-      --running;
-      changed.notify_one();
-    };
-    std::vector<std::thread> workers;
-    for (std::size_t t = 0; t < threads; ++t) workers.emplace_back(work);
-
-    std::unique_lock<std::mutex> lock(mu);
-    for (;;) {
-      changed.wait(lock, [&] { return !finished.empty() || running == 0; });
-      auto done = std::move(finished);
-      finished.clear();
-      const bool all_done = running == 0;
-      lock.unlock();
-      for (std::size_t i : done) {
-        done_bytes += requests[i].size;
-        if (progress) {
-          progress->on_bytes(done_bytes);
-          progress->on_file_done(requests[i], results[i]);
-        }
-      }
-      lock.lock();
-      if (all_done && finished.empty()) break;
-    }
-    lock.unlock();
-    for (auto& w : workers) w.join();
+    run_on_threads(
+        threads,
+        [&](std::size_t, const std::function<void(std::size_t)>& report) {
+          for (std::size_t i = next++; i < requests.size(); i = next++) {
+            results[i] = copy_one(requests[i]);
+            report(i);
+          }
+        },
+        [&](std::size_t i) {
+          done_bytes += requests[i].size;
+          if (progress) {
+            progress->on_bytes(done_bytes);
+            progress->on_file_done(requests[i], results[i]);
+          }
+        },
+        {});
     return results;
   }
 
