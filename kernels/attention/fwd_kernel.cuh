@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/attention/block_range.cuh"
 #include "kernels/attention/params.h"
 #include "kernels/common/mma.cuh"
 #include "kernels/common/softmax.cuh"
@@ -58,39 +59,6 @@ struct FwdTraits {
 };
 
 namespace detail {
-
-struct BatchInfo {
-  int bi;
-  int sq;          // query positions of this batch
-  int sk;          // keys of this batch
-  int64_t q_row0;  // element offset of (position 0, head 0) in q
-  int64_t o_row0;  // same in out
-  int acc_row0;    // row of position 0 in the split accumulators / varlen LSE
-};
-
-__device__ __forceinline__ BatchInfo batch_info(const FwdParams& p, int bi) {
-  BatchInfo b;
-  b.bi = bi;
-  if (p.cu_seqlens_q != nullptr) {
-    const int start = p.cu_seqlens_q[bi];
-    b.sq = p.cu_seqlens_q[bi + 1] - start;
-    b.q_row0 = static_cast<int64_t>(start) * p.q_row_stride;
-    b.o_row0 = static_cast<int64_t>(start) * p.out_row_stride;
-    b.acc_row0 = start;
-  } else {
-    b.sq = p.seqlen_q;
-    b.q_row0 = static_cast<int64_t>(bi) * p.q_batch_stride;
-    b.o_row0 = static_cast<int64_t>(bi) * p.out_batch_stride;
-    b.acc_row0 = bi * p.seqlen_q;
-  }
-  if (p.seqused_k != nullptr)
-    b.sk = p.seqused_k[bi];
-  else if (p.cu_seqlens_k != nullptr)
-    b.sk = p.cu_seqlens_k[bi + 1] - p.cu_seqlens_k[bi];
-  else
-    b.sk = p.seqlen_k;
-  return b;
-}
 
 // Copies `Rows` rows of `Cols` b16 elements into a swizzled tile; rows or 16-byte chunks that
 // are not valid (past the sequence, or past the runtime head dim) are zero-filled.
@@ -167,25 +135,13 @@ __device__ __forceinline__ void attention_forward(const FwdParams& p) {
   const int lane = tid % 32;
 
   // Key range of this block: bottom-right aligned causal / window bounds of its positions.
-  const int offset = b.sk - b.sq;
-  const bool has_right = p.is_causal || p.window_right >= 0;
-  const int right = p.is_causal ? (p.window_right >= 0 ? min(p.window_right, 0) : 0)
-                                : p.window_right;
-  const bool has_left = p.window_left >= 0;
+  const detail::KeyBounds kb(p, b);
   const int i_min = m0 / group;
   const int i_max = min((m0 + kBlockM - 1) / group, b.sq - 1);
-  int n_hi = b.sk;
-  if (has_right) n_hi = max(0, min(n_hi, i_max + offset + right + 1));
-  int n_lo = 0;
-  if (has_left) n_lo = max(0, i_min + offset - p.window_left);
-  int nb_min = n_lo / kBlockN;
-  int nb_max = n_hi > n_lo ? (n_hi + kBlockN - 1) / kBlockN : nb_min;
-  if (num_splits > 1) {
-    const int per = (nb_max - nb_min + num_splits - 1) / num_splits;
-    const int lo = nb_min + split * per;
-    nb_max = min(nb_max, lo + per);
-    nb_min = min(lo, nb_max);
-  }
+  const detail::KeyBlockRange range =
+      detail::key_block_range(kb, b.sk, i_min, i_max, kBlockN, split, num_splits);
+  const int nb_min = range.nb_min;
+  const int nb_max = range.nb_max;
 
   const T* q = static_cast<const T*>(p.q);
   const T* k = static_cast<const T*>(p.k);
@@ -352,9 +308,7 @@ __device__ __forceinline__ void attention_forward(const FwdParams& p) {
             for (int e = 0; e < 4; ++e) s[mt][nt][e] = tanhf(s[mt][nt][e] * cap_in);
       }
       const int n0 = nb * kBlockN;
-      const bool need_mask = n0 + kBlockN > b.sk ||
-                             (has_right && n0 + kBlockN - 1 > i_min + offset + right) ||
-                             (has_left && n0 < i_max + offset - p.window_left);
+      const bool need_mask = detail::block_needs_mask(kb, b.sk, n0, kBlockN, i_min, i_max);
       if (need_mask) {
         // Row bounds are recomputed here (few blocks need masks) rather than held in registers.
 #pragma unroll
@@ -362,8 +316,8 @@ __device__ __forceinline__ void attention_forward(const FwdParams& p) {
 #pragma unroll
           for (int r = 0; r < 2; ++r) {
             const int i = (m0 + warp_row0 + mt * 16 + lane / 4 + r * 8) / group;
-            const int hi_j = has_right ? min(b.sk - 1, i + offset + right) : b.sk - 1;
-            const int lo_j = has_left ? i + offset - p.window_left : 0;
+            const int hi_j = kb.hi(i, b.sk);
+            const int lo_j = kb.lo(i);
 #pragma unroll
             for (int nt = 0; nt < kNT; ++nt)
 #pragma unroll

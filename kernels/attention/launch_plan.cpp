@@ -277,4 +277,94 @@ Result<LaunchPlan> plan_forward(FwdParams p, const DeviceFacts& device, void* wo
   return plan;
 }
 
+namespace {
+
+// A tensor map stride for a dimension of extent 1 is never used to address anything, but must
+// still be a positive multiple of 16 below 2^40.
+uint64_t map_stride(int64_t elements, uint64_t fallback_bytes) {
+  return elements > 0 ? static_cast<uint64_t>(elements) * 2 : fallback_bytes;
+}
+
+TensorMapSpec map_4d(const void* base, DType dtype, int d, int64_t rows, int heads, int batch,
+                     int64_t row_stride, int64_t head_stride, int64_t batch_stride, int box_rows) {
+  TensorMapSpec m;
+  m.base = base;
+  m.dtype = dtype;
+  m.dims[0] = static_cast<uint64_t>(d);
+  m.dims[1] = static_cast<uint64_t>(rows);
+  m.dims[2] = static_cast<uint64_t>(heads);
+  m.dims[3] = static_cast<uint64_t>(batch);
+  m.strides[0] = map_stride(row_stride, 16);
+  m.strides[1] = map_stride(head_stride, m.strides[0]);
+  m.strides[2] = map_stride(batch_stride, m.strides[0]);
+  m.box[0] = 64;  // 128 bytes: the widest box a 128-byte swizzle allows
+  m.box[1] = static_cast<uint32_t>(box_rows);
+  m.box[2] = 1;
+  m.box[3] = 1;
+  return m;
+}
+
+Error not_covered(std::string why) {
+  return make_error(ErrorCode::no_variant, std::move(why), "plan_forward_sm90");
+}
+
+}  // namespace
+
+std::array<TensorMapSpec, 3> sm90_tensor_maps(const FwdParams& p, int64_t k_rows, int block_m,
+                                              int block_n) {
+  const bool varlen_q = p.cu_seqlens_q != nullptr;
+  const bool varlen_k = p.cu_seqlens_k != nullptr;
+  const int bq = varlen_q ? 1 : p.b;
+  const int bk = varlen_k ? 1 : p.b;
+  const int64_t q_rows = varlen_q ? p.total_q : p.seqlen_q;
+  return {map_4d(p.q, p.dtype, p.d, q_rows, p.h, bq, p.q_row_stride, p.q_head_stride,
+                 varlen_q ? 0 : p.q_batch_stride, block_m),
+          map_4d(p.k, p.dtype, p.d, k_rows, p.h_k, bk, p.k_row_stride, p.k_head_stride,
+                 varlen_k ? 0 : p.k_batch_stride, block_n),
+          map_4d(p.v, p.dtype, p.dv, k_rows, p.h_k, bk, p.v_row_stride, p.v_head_stride,
+                 varlen_k ? 0 : p.v_batch_stride, block_n)};
+}
+
+Result<LaunchPlan> plan_forward_sm90(const FwdParams& p, int64_t k_rows,
+                                     const DeviceFacts& device) {
+  if (device.cc_major != 9 || device.cc_minor != 0)
+    return not_covered("the TMA kernels are built for sm_90a only");
+  if (p.page_table != nullptr) return not_covered("paged K/V");
+  if (p.seqused_k != nullptr) return not_covered("seqused_k / cache_seqlens");
+  if (p.num_splits > 1) return not_covered("split K/V requested");
+  // Decode-like calls (few query rows per head) are faster on the built-in kernels, which pack
+  // the query heads of a kv head into one tile and split the keys.
+  if (p.seqlen_q < 64) return not_covered("fewer than 64 query rows");
+  if (p.d != p.dv) return not_covered("head dim of v differs from q/k");
+  const KernelInfo* fwd = nullptr;
+  for (const KernelInfo& k : kTable)
+    if (k.kind == KernelKind::forward_sm90 && k.head_dim == p.d && k.dtype == p.dtype) fwd = &k;
+  if (fwd == nullptr) return not_covered("no TMA kernel for head dim " + std::to_string(p.d));
+  if (static_cast<std::size_t>(fwd->smem_bytes) > device.max_smem_per_block_optin)
+    return not_covered("not enough shared memory");
+  const int64_t rows_needed = p.cu_seqlens_k != nullptr ? 1 : p.seqlen_k;
+  if (k_rows < rows_needed || k_rows > 0x7fffffffLL) return not_covered("k rows out of range");
+  const long long m_blocks = ceil_div(std::max(p.seqlen_q, 1), fwd->block_m);
+  if (p.h > 65535 || p.b > 65535 || m_blocks > 0x7fffffffLL) return not_covered("grid too large");
+
+  LaunchPlan plan;
+  KernelLaunch& f = plan.launches[0];
+  f.kind = KernelKind::forward_sm90;
+  f.kernel_name = fwd->name;
+  f.grid[0] = static_cast<unsigned>(m_blocks);
+  f.grid[1] = static_cast<unsigned>(p.h);
+  f.grid[2] = static_cast<unsigned>(p.b);
+  f.block[0] = static_cast<unsigned>(fwd->threads);
+  f.smem_bytes = static_cast<unsigned>(fwd->smem_bytes);
+  f.tma_fwd = TmaFwdParams{};
+  f.tma_fwd.fwd = p;
+  f.tma_fwd.fwd.num_splits = 1;
+  f.tma_fwd.fwd.out_accum = nullptr;
+  f.tma_fwd.fwd.lse_accum = nullptr;
+  f.tensor_maps = sm90_tensor_maps(p, k_rows, fwd->block_m, fwd->block_n);
+  plan.count = 1;
+  plan.num_splits = 1;
+  return plan;
+}
+
 }  // namespace kernels::attention

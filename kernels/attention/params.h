@@ -110,6 +110,22 @@ struct CombineParams {
   int32_t num_splits;
 };
 
+// A CUtensorMap (cuTensorMapEncodeTiled's output), opaque here: the loader encodes it through
+// the driver from a TensorMapSpec the plan writes (launch_plan.h).
+struct alignas(64) TensorMap {
+  uint64_t words[16];
+};
+
+// The argument of the sm_90a kernels (TMA loads): the same FwdParams, plus tensor maps over q, k
+// and v as 4-D tiles (innermost first): (head dim, rows, heads, batch). Varlen tensors have one
+// batch whose rows are all tokens; batched ones have seqlen rows per batch.
+struct TmaFwdParams {
+  FwdParams fwd;
+  TensorMap q;
+  TensorMap k;
+  TensorMap v;
+};
+
 static_assert(std::is_standard_layout_v<FwdParams> && std::is_trivially_copyable_v<FwdParams>);
 static_assert(std::is_standard_layout_v<CombineParams> &&
               std::is_trivially_copyable_v<CombineParams>);
@@ -129,7 +145,9 @@ static_assert(offsetof(CombineParams, out_accum) == 8);
 static_assert(offsetof(CombineParams, lse) == 56);
 static_assert(offsetof(CombineParams, cu_seqlens_q) == 80);
 static_assert(sizeof(CombineParams) == 112);
+static_assert(offsetof(TmaFwdParams, q) == 320 && sizeof(TmaFwdParams) == 704);
 // Kernel parameters are limited to 4 KiB (32 KiB from CUDA 12.1 on Volta+); stay far below.
-static_assert(sizeof(FwdParams) <= 4096 && sizeof(CombineParams) <= 4096);
+static_assert(sizeof(FwdParams) <= 4096 && sizeof(CombineParams) <= 4096 &&
+              sizeof(TmaFwdParams) <= 4096);
 
 }  // namespace kernels::attention

@@ -1,0 +1,410 @@
+// The sm_90a kernel lab: checks tile variants of the TMA/wgmma attention kernel against an fp32
+// reference and the built-in mma.sync kernel, then times them on the FA3 paper's shapes (bf16,
+// 16k tokens, model dim 2048). A development tool for choosing tiles; the user-facing benchmark,
+// with cuDNN and flash in the same process through kernels_loader, is scripts/bench_attention.py.
+//
+//   scripts/sm90_kernel_lab.sh            builds this (nvcc, sm_90a) and runs it on the GPU
+#include <cuda.h>
+#include <cuda_runtime.h>
+#include <cudaTypedefs.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/attention/fwd_kernel.cuh"
+#include "kernels/attention/launch_plan.h"
+#include "kernels/attention_sm90/fwd_kernel.cuh"
+
+using namespace kernels::attention;
+using bf16 = __nv_bfloat16;
+
+#define CHECK(x)                                                                     \
+  do {                                                                               \
+    cudaError_t e_ = (x);                                                            \
+    if (e_ != cudaSuccess) {                                                         \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+      std::exit(1);                                                                  \
+    }                                                                                \
+  } while (0)
+
+template <class Tr>
+__global__ void __launch_bounds__(Tr::kThreads, 1) sm90_kernel(const __grid_constant__ TmaFwdParams p) {
+  attention_forward_sm90<Tr>(p);
+}
+
+template <class Tr>
+__global__ void __launch_bounds__(Tr::kThreads) builtin_kernel(const __grid_constant__ FwdParams p) {
+  attention_forward<Tr>(p);
+}
+
+// fp32 reference: one warp per (query row, head); batched or varlen q/k, causal, window, softcap,
+// sinks, LSE.
+__global__ void reference_kernel(FwdParams p, float* out, float* lse) {
+  const int warp = (blockIdx.x * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  if (warp >= p.total_q * p.h) return;
+  const int head = warp % p.h;
+  const int row = warp / p.h;
+  int bi = 0, i = 0, sq = p.seqlen_q, sk = p.seqlen_k;
+  int64_t q_off, k_row0;
+  if (p.cu_seqlens_q) {
+    while (p.cu_seqlens_q[bi + 1] <= row) ++bi;
+    i = row - p.cu_seqlens_q[bi];
+    sq = p.cu_seqlens_q[bi + 1] - p.cu_seqlens_q[bi];
+    q_off = static_cast<int64_t>(row) * p.q_row_stride;
+  } else {
+    bi = row / p.seqlen_q;
+    i = row % p.seqlen_q;
+    q_off = bi * p.q_batch_stride + static_cast<int64_t>(i) * p.q_row_stride;
+  }
+  if (p.cu_seqlens_k) {
+    k_row0 = p.cu_seqlens_k[bi];
+    sk = p.cu_seqlens_k[bi + 1] - p.cu_seqlens_k[bi];
+  } else {
+    k_row0 = 0;
+  }
+  const int hk = head / (p.h / p.h_k);
+  const bf16* q = static_cast<const bf16*>(p.q) + q_off + head * p.q_head_stride;
+  auto krow = [&](int j) {
+    return (p.cu_seqlens_k ? (k_row0 + j) * p.k_row_stride : bi * p.k_batch_stride + j * p.k_row_stride) +
+           hk * p.k_head_stride;
+  };
+  auto vrow = [&](int j) {
+    return (p.cu_seqlens_k ? (k_row0 + j) * p.v_row_stride : bi * p.v_batch_stride + j * p.v_row_stride) +
+           hk * p.v_head_stride;
+  };
+  const int offset = sk - sq;
+  const int right = p.is_causal ? (p.window_right >= 0 ? min(p.window_right, 0) : 0) : p.window_right;
+  const bool has_right = p.is_causal || p.window_right >= 0;
+  const int hi = has_right ? min(sk - 1, i + offset + right) : sk - 1;
+  const int lo = p.window_left >= 0 ? max(0, i + offset - p.window_left) : 0;
+  auto score = [&](int j) {
+    const bf16* k = static_cast<const bf16*>(p.k) + krow(j);
+    float acc = 0;
+    for (int c = lane; c < p.d; c += 32) acc += __bfloat162float(q[c]) * __bfloat162float(k[c]);
+    for (int o = 16; o; o /= 2) acc += __shfl_xor_sync(~0u, acc, o);
+    float s = acc * p.softmax_scale;
+    if (p.softcap > 0) s = p.softcap * tanhf(s / p.softcap);
+    return s;
+  };
+  float mx = -INFINITY;
+  for (int j = lo; j <= hi; ++j) mx = fmaxf(mx, score(j));
+  const float sink = p.sinks ? p.sinks[head] : -INFINITY;
+  const float m = fmaxf(mx, sink);
+  float sum = p.sinks && m > -INFINITY ? expf(sink - m) : 0.0f;
+  float acc[8] = {};
+  for (int j = lo; j <= hi; ++j) {
+    const float e = expf(score(j) - m);
+    sum += e;
+    const bf16* v = static_cast<const bf16*>(p.v) + vrow(j);
+    for (int c = lane, n = 0; c < p.dv; c += 32, ++n) acc[n] += e * __bfloat162float(v[c]);
+  }
+  const float inv = sum > 0 ? 1.0f / sum : 0.0f;
+  for (int c = lane, n = 0; c < p.dv; c += 32, ++n)
+    out[(static_cast<int64_t>(row) * p.h + head) * p.dv + c] = acc[n] * inv;
+  if (lane == 0) lse[static_cast<int64_t>(row) * p.h + head] = sum > 0 ? m + logf(sum) : -INFINITY;
+}
+
+PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
+  static PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
+  if (!fn) {
+    cudaDriverEntryPointQueryResult q;
+    CHECK(cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", reinterpret_cast<void**>(&fn),
+                                  cudaEnableDefault, &q));
+  }
+  return fn;
+}
+
+void encode(const TensorMapSpec& s, TensorMap* out) {
+  cuuint32_t elem_strides[4] = {1, 1, 1, 1};
+  CUresult r = encode_fn()(reinterpret_cast<CUtensorMap*>(out), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4,
+                           const_cast<void*>(s.base), s.dims, s.strides, s.box, elem_strides,
+                           CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                           CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) {
+    std::fprintf(stderr, "cuTensorMapEncodeTiled failed: %d\n", static_cast<int>(r));
+    std::exit(1);
+  }
+}
+
+struct Problem {
+  int b, sq, sk, h, hk, d;
+  bool causal, varlen;
+  int window_left = -1;
+  float softcap = 0;
+  bool sinks = false;
+  std::vector<int> lens_q, lens_k;  // varlen
+};
+
+struct Buffers {
+  bf16 *q, *k, *v, *out;
+  float *lse, *ref_out, *ref_lse, *sinks;
+  int *cu_q, *cu_k;
+  FwdParams p{};
+  int64_t k_rows;
+};
+
+Buffers make(const Problem& pr, std::mt19937& rng) {
+  Buffers B{};
+  int total_q = pr.b * pr.sq, total_k = pr.b * pr.sk;
+  std::vector<int> cu_q{0}, cu_k{0};
+  if (pr.varlen) {
+    for (int x : pr.lens_q) cu_q.push_back(cu_q.back() + x);
+    for (int x : pr.lens_k) cu_k.push_back(cu_k.back() + x);
+    total_q = cu_q.back();
+    total_k = cu_k.back();
+  }
+  std::normal_distribution<float> nd(0.f, 1.f);
+  auto fill = [&](bf16** ptr, size_t n) {
+    std::vector<bf16> host(n);
+    for (auto& x : host) x = __float2bfloat16(nd(rng));
+    CHECK(cudaMalloc(ptr, std::max<size_t>(n, 8) * 2));
+    CHECK(cudaMemcpy(*ptr, host.data(), n * 2, cudaMemcpyHostToDevice));
+  };
+  fill(&B.q, static_cast<size_t>(total_q) * pr.h * pr.d);
+  fill(&B.k, static_cast<size_t>(total_k) * pr.hk * pr.d);
+  fill(&B.v, static_cast<size_t>(total_k) * pr.hk * pr.d);
+  CHECK(cudaMalloc(&B.out, static_cast<size_t>(total_q) * pr.h * pr.d * 2 + 16));
+  CHECK(cudaMalloc(&B.lse, static_cast<size_t>(total_q) * pr.h * 4 + 16));
+  CHECK(cudaMalloc(&B.ref_out, static_cast<size_t>(total_q) * pr.h * pr.d * 4 + 16));
+  CHECK(cudaMalloc(&B.ref_lse, static_cast<size_t>(total_q) * pr.h * 4 + 16));
+  std::vector<float> sinks(pr.h);
+  for (auto& x : sinks) x = nd(rng);
+  CHECK(cudaMalloc(&B.sinks, pr.h * 4));
+  CHECK(cudaMemcpy(B.sinks, sinks.data(), pr.h * 4, cudaMemcpyHostToDevice));
+  FwdParams& p = B.p;
+  p.abi_version = kParamsAbiVersion;
+  p.dtype = DType::bf16;
+  p.q = B.q;
+  p.k = B.k;
+  p.v = B.v;
+  p.out = B.out;
+  p.q_row_stride = static_cast<int64_t>(pr.h) * pr.d;
+  p.q_head_stride = pr.d;
+  p.q_batch_stride = static_cast<int64_t>(pr.sq) * pr.h * pr.d;
+  p.k_row_stride = p.v_row_stride = static_cast<int64_t>(pr.hk) * pr.d;
+  p.k_head_stride = p.v_head_stride = pr.d;
+  p.k_batch_stride = p.v_batch_stride = static_cast<int64_t>(pr.sk) * pr.hk * pr.d;
+  p.out_row_stride = p.q_row_stride;
+  p.out_head_stride = pr.d;
+  p.out_batch_stride = p.q_batch_stride;
+  p.b = pr.b;
+  p.h = pr.h;
+  p.h_k = pr.hk;
+  p.d = p.dv = pr.d;
+  p.seqlen_q = pr.sq;
+  p.seqlen_k = pr.sk;
+  p.total_q = total_q;
+  p.softmax_scale = 1.0f / std::sqrt(static_cast<float>(pr.d));
+  p.softcap = pr.softcap;
+  p.window_left = pr.window_left;
+  p.window_right = -1;
+  p.is_causal = pr.causal;
+  p.sinks = pr.sinks ? B.sinks : nullptr;
+  p.lse = B.lse;
+  p.num_splits = 1;
+  B.k_rows = pr.varlen ? total_k : pr.sk;
+  if (pr.varlen) {
+    CHECK(cudaMalloc(&B.cu_q, cu_q.size() * 4));
+    CHECK(cudaMalloc(&B.cu_k, cu_k.size() * 4));
+    CHECK(cudaMemcpy(B.cu_q, cu_q.data(), cu_q.size() * 4, cudaMemcpyHostToDevice));
+    CHECK(cudaMemcpy(B.cu_k, cu_k.data(), cu_k.size() * 4, cudaMemcpyHostToDevice));
+    p.cu_seqlens_q = B.cu_q;
+    p.cu_seqlens_k = B.cu_k;
+    p.seqlen_q = *std::max_element(pr.lens_q.begin(), pr.lens_q.end());
+    p.seqlen_k = *std::max_element(pr.lens_k.begin(), pr.lens_k.end());
+    p.lse_layout = LseLayout::head_total_q;
+  } else {
+    p.lse_layout = LseLayout::batch_head_seq;
+  }
+  return B;
+}
+
+void release(Buffers& B) {
+  for (void* x : {(void*)B.q, (void*)B.k, (void*)B.v, (void*)B.out, (void*)B.lse, (void*)B.ref_out,
+                  (void*)B.ref_lse, (void*)B.sinks, (void*)B.cu_q, (void*)B.cu_k})
+    if (x) cudaFree(x);
+}
+
+template <class Tr>
+void launch_sm90(const Buffers& B, cudaStream_t stream = 0) {
+  TmaFwdParams tp{};
+  tp.fwd = B.p;
+  auto maps = sm90_tensor_maps(B.p, B.k_rows, Tr::kBlockM, Tr::kBlockN);
+  encode(maps[0], &tp.q);
+  encode(maps[1], &tp.k);
+  encode(maps[2], &tp.v);
+  static bool attr = false;
+  if (!attr) {
+    CHECK(cudaFuncSetAttribute(sm90_kernel<Tr>, cudaFuncAttributeMaxDynamicSharedMemorySize, Tr::kSmemBytes));
+    attr = true;
+  }
+  dim3 grid((B.p.seqlen_q + Tr::kBlockM - 1) / Tr::kBlockM, B.p.h, B.p.b);
+  sm90_kernel<Tr><<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(tp);
+  CHECK(cudaGetLastError());
+}
+
+template <class Tr>
+void launch_builtin(const Buffers& B) {
+  static bool attr = false;
+  if (!attr) {
+    CHECK(cudaFuncSetAttribute(builtin_kernel<Tr>, cudaFuncAttributeMaxDynamicSharedMemorySize, Tr::kSmemBytes));
+    attr = true;
+  }
+  const int group = B.p.h / B.p.h_k;
+  dim3 grid((B.p.seqlen_q * group + Tr::kBlockM - 1) / Tr::kBlockM, B.p.h_k, B.p.b);
+  builtin_kernel<Tr><<<grid, Tr::kThreads, Tr::kSmemBytes>>>(B.p);
+  CHECK(cudaGetLastError());
+}
+
+// Max |out - ref| over written rows, max |lse - ref| (finite), and whether every output is finite.
+struct Err {
+  double out, lse;
+  bool finite;
+};
+
+Err compare(const Buffers& B) {
+  const size_t n = static_cast<size_t>(B.p.total_q) * B.p.h * B.p.d;
+  std::vector<bf16> out(n);
+  std::vector<float> ref(n), lse(static_cast<size_t>(B.p.total_q) * B.p.h), ref_lse(lse.size());
+  CHECK(cudaMemcpy(out.data(), B.out, n * 2, cudaMemcpyDeviceToHost));
+  CHECK(cudaMemcpy(ref.data(), B.ref_out, n * 4, cudaMemcpyDeviceToHost));
+  CHECK(cudaMemcpy(lse.data(), B.lse, lse.size() * 4, cudaMemcpyDeviceToHost));
+  CHECK(cudaMemcpy(ref_lse.data(), B.ref_lse, lse.size() * 4, cudaMemcpyDeviceToHost));
+  Err e{0, 0, true};
+  for (size_t i = 0; i < n; ++i) {
+    const float x = __bfloat162float(out[i]);
+    if (!std::isfinite(x)) e.finite = false;
+    e.out = std::max(e.out, static_cast<double>(std::fabs(x - ref[i])));
+  }
+  // lse layouts: ours is (h, total_q) varlen or (b, h, s) batched; ref is (row, h).
+  for (int row = 0; row < B.p.total_q; ++row)
+    for (int h = 0; h < B.p.h; ++h) {
+      size_t idx;
+      if (B.p.lse_layout == LseLayout::head_total_q)
+        idx = static_cast<size_t>(h) * B.p.total_q + row;
+      else
+        idx = (static_cast<size_t>(row / B.p.seqlen_q) * B.p.h + h) * B.p.seqlen_q + row % B.p.seqlen_q;
+      const float a = lse[idx], r = ref_lse[static_cast<size_t>(row) * B.p.h + h];
+      if (std::isinf(r) && std::isinf(a)) continue;
+      e.lse = std::max(e.lse, static_cast<double>(std::fabs(a - r)));
+    }
+  return e;
+}
+
+void reference(const Buffers& B) {
+  const int warps = B.p.total_q * B.p.h;
+  reference_kernel<<<(warps * 32 + 255) / 256, 256>>>(B.p, B.ref_out, B.ref_lse);
+  CHECK(cudaGetLastError());
+}
+
+void poison(const Buffers& B) {
+  CHECK(cudaMemset(B.out, 0xff, static_cast<size_t>(B.p.total_q) * B.p.h * B.p.d * 2));
+  CHECK(cudaMemset(B.lse, 0xff, static_cast<size_t>(B.p.total_q) * B.p.h * 4));
+}
+
+template <class Tr, class Builtin>
+bool check_variant(const char* name, std::mt19937& rng) {
+  constexpr int d = Tr::D;
+  std::vector<Problem> probs = {
+      {2, 1024, 1024, 4, 4, d, false, false},
+      {2, 1024, 1024, 4, 4, d, true, false},
+      {3, 333, 517, 6, 2, d, true, false},
+      {2, 700, 300, 4, 1, d, true, false},  // seqlen_q > seqlen_k: leading rows see nothing
+      {2, 513, 513, 4, 4, d, false, false, 100, 15.0f, true},
+      {5, 0, 0, 4, 2, d, true, true, -1, 0, false, {1, 300, 0, 257, 1000}, {7, 300, 5, 400, 1000}},
+      {4, 0, 0, 4, 4, d, false, true, 64, 0, true, {128, 129, 64, 700}, {128, 200, 1, 700}},
+  };
+  bool ok = true;
+  for (auto& pr : probs) {
+    Buffers B = make(pr, rng);
+    reference(B);
+    poison(B);
+    launch_sm90<Tr>(B);
+    CHECK(cudaDeviceSynchronize());
+    Err e = compare(B);
+    poison(B);
+    launch_builtin<Builtin>(B);
+    CHECK(cudaDeviceSynchronize());
+    Err eb = compare(B);
+    // FA3's rule with the built-in kernel as the low-precision reference.
+    const bool pass = e.finite && e.out <= 2 * eb.out + 2e-3 && e.lse <= 1e-3 + 2 * eb.lse;
+    ok &= pass;
+    std::printf("%-18s b=%d sq=%d sk=%d h=%d/%d causal=%d varlen=%d wl=%d cap=%g sinks=%d: "
+                "err %.5f (built-in %.5f) lse %.2e  %s\n",
+                name, pr.b, B.p.seqlen_q, B.p.seqlen_k, pr.h, pr.hk, pr.causal, pr.varlen,
+                pr.window_left, pr.softcap, pr.sinks, e.out, eb.out, e.lse, pass ? "ok" : "FAIL");
+    release(B);
+  }
+  return ok;
+}
+
+template <class F>
+float time_ms(F&& f, int iters = 20) {
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  f();
+  f();
+  std::vector<float> ts;
+  for (int i = 0; i < iters; ++i) {
+    cudaEventRecord(a);
+    f();
+    cudaEventRecord(b);
+    cudaEventSynchronize(b);
+    float ms;
+    cudaEventElapsedTime(&ms, a, b);
+    ts.push_back(ms);
+  }
+  CHECK(cudaGetLastError());
+  std::sort(ts.begin(), ts.end());
+  return ts[ts.size() / 2];
+}
+
+template <class Tr, class Builtin>
+void bench_variant(const char* name, std::mt19937& rng) {
+  constexpr int d = Tr::D;
+  for (int causal = 0; causal < 2; ++causal)
+    for (int s : {512, 2048, 16384}) {
+      Problem pr{16384 / s, s, s, 2048 / d, 2048 / d, d, causal != 0, false};
+      Buffers B = make(pr, rng);
+      const double flops = 4.0 * pr.b * s * static_cast<double>(s) * pr.h * d / (causal ? 2 : 1);
+      const float t = time_ms([&] { launch_sm90<Tr>(B); });
+      const float tb = time_ms([&] { launch_builtin<Builtin>(B); });
+      std::printf("BENCH %-18s d=%d causal=%d seqlen=%5d: sm90 %6.1f TFLOP/s  built-in %6.1f  (%.2fx)\n",
+                  name, d, causal, s, flops / t / 1e9, flops / tb / 1e9, tb / t);
+      release(B);
+    }
+}
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "all";
+  std::mt19937 rng(std::random_device{}());
+  cudaDeviceProp prop;
+  CHECK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device: %s, %d SMs\n", prop.name, prop.multiProcessorCount);
+  using B64 = FwdTraits<64, 64, 4, 128, 64, 2, bf16>;
+  using B128 = FwdTraits<128, 128, 4, 128, 64, 2, bf16>;
+  using B256 = FwdTraits<256, 256, 4, 64, 32, 2, bf16>;
+  bool ok = true;
+  if (mode == "all" || mode == "check") {
+    ok &= check_variant<Sm90FwdTraits<128, 128, 2, bf16>, B128>("d128 n128 s2", rng);
+    ok &= check_variant<Sm90FwdTraits<64, 128, 2, bf16>, B64>("d64 n128 s2", rng);
+    ok &= check_variant<Sm90FwdTraits<256, 80, 2, bf16>, B256>("d256 n80 s2", rng);
+    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
+  }
+  if (mode == "all" || mode == "bench") {
+    bench_variant<Sm90FwdTraits<128, 128, 2, bf16>, B128>("d128 n128 s2", rng);
+    bench_variant<Sm90FwdTraits<128, 176, 2, bf16>, B128>("d128 n176 s2", rng);
+    bench_variant<Sm90FwdTraits<64, 128, 3, bf16>, B64>("d64 n128 s3", rng);
+    bench_variant<Sm90FwdTraits<64, 192, 2, bf16>, B64>("d64 n192 s2", rng);
+    bench_variant<Sm90FwdTraits<256, 80, 2, bf16>, B256>("d256 n80 s2", rng);
+    bench_variant<Sm90FwdTraits<256, 64, 2, bf16>, B256>("d256 n64 s2", rng);
+  }
+  return ok ? 0 : 1;
+}
