@@ -390,21 +390,27 @@ int main(int argc, char** argv) {
   std::printf("device: %s, %d SMs\n", prop.name, prop.multiProcessorCount);
   using B64 = FwdTraits<64, 64, 4, 128, 64, 2, bf16>;
   using B128 = FwdTraits<128, 128, 4, 128, 64, 2, bf16>;
+  using B192 = FwdTraits<192, 192, 8, 128, 64, 2, bf16>;
   using B256 = FwdTraits<256, 256, 4, 64, 32, 2, bf16>;
   bool ok = true;
   if (mode == "all" || mode == "check") {
-    ok &= check_variant<Sm90FwdTraits<128, 128, 2, bf16>, B128>("d128 n128 s2", rng);
-    ok &= check_variant<Sm90FwdTraits<64, 128, 2, bf16>, B64>("d64 n128 s2", rng);
-    ok &= check_variant<Sm90FwdTraits<256, 80, 2, bf16>, B256>("d256 n80 s2", rng);
+    ok &= check_variant<Sm90FwdTraits<128, 128, 2, bf16>, B128>("d128 n128 pp", rng);
+    ok &= check_variant<Sm90FwdTraits<64, 128, 2, bf16, 3>, B64>("d64 n128 3wg pp", rng);
+    ok &= check_variant<Sm90FwdTraits<64, 128, 3, bf16>, B64>("d64 n128 pp", rng);
+    ok &= check_variant<Sm90FwdTraits<192, 112, 2, bf16>, B192>("d192 n112 pp", rng);
+    ok &= check_variant<Sm90FwdTraits<256, 80, 2, bf16>, B256>("d256 n80 pp", rng);
     std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
   }
   if (mode == "all" || mode == "bench") {
-    bench_variant<Sm90FwdTraits<128, 128, 2, bf16>, B128>("d128 n128 s2", rng);
-    bench_variant<Sm90FwdTraits<128, 176, 2, bf16>, B128>("d128 n176 s2", rng);
-    bench_variant<Sm90FwdTraits<64, 128, 3, bf16>, B64>("d64 n128 s3", rng);
-    bench_variant<Sm90FwdTraits<64, 192, 2, bf16>, B64>("d64 n192 s2", rng);
-    bench_variant<Sm90FwdTraits<256, 80, 2, bf16>, B256>("d256 n80 s2", rng);
-    bench_variant<Sm90FwdTraits<256, 64, 2, bf16>, B256>("d256 n64 s2", rng);
+    bench_variant<Sm90FwdTraits<128, 128, 2, bf16, 2, false>, B128>("d128 n128 overlap", rng);
+    bench_variant<Sm90FwdTraits<128, 128, 2, bf16>, B128>("d128 n128 ovl+pp", rng);
+    bench_variant<Sm90FwdTraits<128, 176, 2, bf16>, B128>("d128 n176 ovl+pp", rng);
+    bench_variant<Sm90FwdTraits<64, 128, 3, bf16>, B64>("d64 n128 ovl+pp", rng);
+    bench_variant<Sm90FwdTraits<64, 128, 2, bf16, 3>, B64>("d64 n128 3wg", rng);
+    bench_variant<Sm90FwdTraits<64, 128, 3, bf16, 3>, B64>("d64 n128 3wg s3", rng);
+    bench_variant<Sm90FwdTraits<192, 112, 2, bf16>, B192>("d192 n112 ovl+pp", rng);
+    bench_variant<Sm90FwdTraits<256, 80, 2, bf16>, B256>("d256 n80 ovl+pp", rng);
+    bench_variant<Sm90FwdTraits<256, 64, 2, bf16>, B256>("d256 n64 ovl+pp", rng);
   }
   return ok ? 0 : 1;
 }

@@ -8,6 +8,11 @@
 // Slots are handed over with mbarriers: k_full/v_full complete when the copy's bytes land,
 // k_empty/v_empty when every consumer warp has finished reading the slot.
 //
+// Two overlaps keep the tensor cores busy while the exponentials run (FA3's schedule): within a
+// warpgroup, S of block j and P V of block j-1 are issued together and the softmax of S_j runs
+// while P V computes; between warpgroups, named barriers make them take turns issuing GEMMs
+// ("ping-pong"), so one warpgroup's softmax overlaps the others' GEMMs.
+//
 // Keys are walked from the last block down, so blocks that need masks come first. Semantics are
 // the built-in kernel's (params.h); this kernel covers the subset launch_plan.h's
 // plan_forward_sm90 accepts: q/k/v contiguous in the head dim with head dim D = DV in
@@ -29,11 +34,12 @@
 
 namespace kernels::attention {
 
-template <int D_, int BlockN_, int Stages_, class T_>
+template <int D_, int BlockN_, int Stages_, class T_, int Consumers_ = 2, bool PingPong_ = true>
 struct Sm90FwdTraits {
   using T = T_;
   static constexpr int D = D_;  // q/k and v head dim
-  static constexpr int kConsumers = 2;
+  static constexpr int kConsumers = Consumers_;  // warpgroups of 64 query rows
+  static constexpr bool kPingPong = PingPong_;
   static constexpr int kBlockM = 64 * kConsumers;
   static constexpr int kBlockN = BlockN_;
   static constexpr int kStages = Stages_;
@@ -47,10 +53,11 @@ struct Sm90FwdTraits {
   static constexpr int kSmemBytes = kQBytes + 2 * kStages * kKVBytes + kBarriers * 8 + 1024;
   // Registers after reallocation: 24 for the producer, the rest split over the consumers
   // (65536 per SM, one block per SM).
-  static constexpr int kProducerRegs = 24;
+  static constexpr int kProducerRegs = kConsumers == 2 ? 24 : 32;
   static constexpr int kConsumerRegs = kConsumers == 2 ? 240 : 160;
 
   static_assert(D % 64 == 0 && D <= 256, "whole 128-byte chunks; wgmma n <= 256");
+  static_assert(kConsumers == 2 || kConsumers == 3, "register split for 2 or 3 consumers");
   static_assert(kBlockN % 16 == 0 && kBlockN <= 256, "wgmma n and k multiples");
   static_assert((kBlockN * 128) % 1024 == 0, "each K/V chunk starts on a swizzle atom");
   static_assert(kSmemBytes <= 227 * 1024, "shared memory budget of one sm_90 block");
@@ -187,37 +194,58 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   for (int i = 0; i < D / 2; ++i) o[i] = 0.0f;
   float row_max[2] = {-INFINITY, -INFINITY};  // raw (capped, unscaled) scores
   float row_sum[2] = {0.0f, 0.0f};            // this lane's partial sums
+  float s[kBlockN / 2];                       // S of the newest key block, then its P
+  uint32_t a[kBlockN / 16][4];                // P of the previous block as the A operand
 
   const uint32_t q_tile = device::smem_u32(sQ) + wg * 64 * 128;
-  device::mbarrier_wait(bar.q_full, 0);
+  auto k_tile = [&](int it) { return device::smem_u32(sK + (it % kStages) * Tr::kKVBytes); };
+  auto v_tile = [&](int it) { return device::smem_u32(sV + (it % kStages) * Tr::kKVBytes); };
+  auto phase = [&](int it) { return static_cast<uint32_t>((it / kStages) & 1); };
+  auto release = [&](uint64_t* empty, int it) {
+    __syncwarp();
+    if (warp_leader) device::mbarrier_arrive(empty + it % kStages);
+  };
 
-  for (int it = 0; it < n_blocks; ++it) {
-    const int nb = range.nb_max - 1 - it;
-    const int slot = it % kStages;
-    const uint32_t phase = (it / kStages) & 1;
-    const uint32_t k_tile = device::smem_u32(sK + slot * Tr::kKVBytes);
-    const uint32_t v_tile = device::smem_u32(sV + slot * Tr::kKVBytes);
+  // Ping-pong: the consumer warpgroups take turns issuing their GEMMs (warpgroup w waits on
+  // barrier kFirstBarrier + w, then lets the next one go), so one's softmax runs while the
+  // other's GEMMs keep the tensor cores busy.
+  constexpr int kFirstBarrier = 1;
+  constexpr int kPair = 256;  // one warpgroup syncs, the previous one arrives
+  auto gemm_turn_begin = [&] {
+    if constexpr (Tr::kPingPong) device::named_barrier_sync(kFirstBarrier + wg, kPair);
+  };
+  auto gemm_turn_end = [&] {
+    if constexpr (Tr::kPingPong)
+      device::named_barrier_arrive(kFirstBarrier + (wg + 1) % Tr::kConsumers, kPair);
+  };
 
-    float s[kBlockN / 2];
-    device::mbarrier_wait(bar.k_full + slot, phase);
+  auto issue_qk = [&](int it) {
     device::wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk)
       device::Wgmma<T, kBlockN>::ss(s, device::k_major_desc<kBlockM>(q_tile, kk),
-                                    device::k_major_desc<kBlockN>(k_tile, kk), kk > 0);
+                                    device::k_major_desc<kBlockN>(k_tile(it), kk), kk > 0);
     device::wgmma_commit();
-    device::wgmma_wait<0>();
-    device::fence_registers(s);
-    __syncwarp();
-    if (warp_leader) device::mbarrier_arrive(bar.k_empty + slot);
+  };
+  auto issue_pv = [&](int it) {
+    device::wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kBlockN / 16; ++kk)
+      device::Wgmma<T, D>::template rs<1>(o, a[kk], device::mn_major_desc<kBlockN>(v_tile(it), kk),
+                                          1);
+    device::wgmma_commit();
+  };
 
+  // S of key block `it` -> P (in s), running max and sums updated; returns the factor the
+  // output rows must be scaled by.
+  auto softmax_step = [&](int it, float (&correction)[2]) {
     if (softcap_on) {
 #pragma unroll
       for (int i = 0; i < kBlockN / 2; ++i) s[i] = tanhf(s[i] * cap_in);
     }
     // Accumulator element i of this thread: row row0 + 8 * ((i / 2) % 2), column
     // 8 * (i / 4) + 2 * (lane % 4) + i % 2.
-    const int n0 = nb * kBlockN;
+    const int n0 = (range.nb_max - 1 - it) * kBlockN;
     if (detail::block_needs_mask(kb, b.sk, n0, kBlockN, i_min, i_max)) {
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
@@ -233,8 +261,6 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
           }
       }
     }
-
-    // Online softmax: p = exp2(s * scale_log2 - max * scale_log2).
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       float mx = row_max[r];
@@ -244,7 +270,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
       mx = device::quad_max(mx);
       // A row with no visible key so far keeps max -inf; use 0 so exp2 gives 0, not NaN.
       const float base = mx == -INFINITY ? 0.0f : mx * scale_log2;
-      const float correction = device::fast_exp2(row_max[r] * scale_log2 - base);
+      correction[r] = device::fast_exp2(row_max[r] * scale_log2 - base);
       row_max[r] = mx;
       float sum = 0.0f;
 #pragma unroll
@@ -255,31 +281,71 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
           s[4 * c + 2 * r + e] = pe;
           sum += pe;
         }
-      row_sum[r] = row_sum[r] * correction + sum;
-#pragma unroll
-      for (int c = 0; c < D / 8; ++c) {
-        o[4 * c + 2 * r] *= correction;
-        o[4 * c + 2 * r + 1] *= correction;
-      }
+      row_sum[r] = row_sum[r] * correction[r] + sum;
     }
-
-    // P as the A operand: the accumulator pairs of each 16-column step, packed to 16 bits.
-    uint32_t a[kBlockN / 16][4];
+  };
+  auto rescale_o = [&](const float (&correction)[2]) {
+#pragma unroll
+    for (int c = 0; c < D / 8; ++c)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        o[4 * c + 2 * r] *= correction[r];
+        o[4 * c + 2 * r + 1] *= correction[r];
+      }
+  };
+  // P as the A operand: the accumulator pairs of each 16-column step, packed to 16 bits.
+  auto pack_p = [&] {
 #pragma unroll
     for (int kk = 0; kk < kBlockN / 16; ++kk)
 #pragma unroll
       for (int q = 0; q < 4; ++q) a[kk][q] = Mma::pack(s[8 * kk + 2 * q], s[8 * kk + 2 * q + 1]);
+  };
 
-    device::mbarrier_wait(bar.v_full + slot, phase);
-    device::wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < kBlockN / 16; ++kk)
-      device::Wgmma<T, D>::template rs<1>(o, a[kk], device::mn_major_desc<kBlockN>(v_tile, kk), 1);
-    device::wgmma_commit();
+  device::mbarrier_wait(bar.q_full, 0);
+  if (n_blocks > 0) {
+    // The last warpgroup lets the first one issue first.
+    if constexpr (Tr::kPingPong)
+      if (wg == Tr::kConsumers - 1) device::named_barrier_arrive(kFirstBarrier, kPair);
+    // Block 0: S only.
+    device::mbarrier_wait(bar.k_full, 0);
+    gemm_turn_begin();
+    issue_qk(0);
+    gemm_turn_end();
+    device::wgmma_wait<0>();
+    device::fence_registers(s);
+    release(bar.k_empty, 0);
+    float correction[2];
+    softmax_step(0, correction);
+    pack_p();
+    // Block it: S_it = Q K_it^T and O += P_{it-1} V_{it-1} in flight together; the softmax of
+    // S_it runs while P V still computes, and O is rescaled once P V is done.
+    for (int it = 1; it < n_blocks; ++it) {
+      device::mbarrier_wait(bar.k_full + it % kStages, phase(it));
+      device::mbarrier_wait(bar.v_full + (it - 1) % kStages, phase(it - 1));
+      gemm_turn_begin();
+      issue_qk(it);
+      issue_pv(it - 1);
+      gemm_turn_end();
+      device::wgmma_wait<1>();
+      device::fence_registers(s);
+      release(bar.k_empty, it);
+      softmax_step(it, correction);
+      device::wgmma_wait<0>();
+      device::fence_registers(o);
+      device::fence_registers(a);
+      release(bar.v_empty, it - 1);
+      rescale_o(correction);
+      pack_p();
+    }
+    device::mbarrier_wait(bar.v_full + (n_blocks - 1) % kStages, phase(n_blocks - 1));
+    gemm_turn_begin();
+    issue_pv(n_blocks - 1);
+    // Every turn is matched: the last warpgroup's first "go" stands for its final one.
+    if (wg != Tr::kConsumers - 1) gemm_turn_end();
     device::wgmma_wait<0>();
     device::fence_registers(o);
-    __syncwarp();
-    if (warp_leader) device::mbarrier_arrive(bar.v_empty + slot);
+    device::fence_registers(a);
+    release(bar.v_empty, n_blocks - 1);
   }
 
   // Epilogue: normalise, add the sink, write out and LSE.

@@ -23,6 +23,14 @@ constexpr int kAttrComputeCapabilityMinor = 76;
 constexpr int kAttrMaxSharedMemoryPerBlockOptin = 97;
 // CUfunction_attribute
 constexpr int kFuncAttrMaxDynamicSharedSizeBytes = 8;
+// CUtensorMapDataType, CUtensorMapInterleave, CUtensorMapSwizzle, CUtensorMapL2promotion,
+// CUtensorMapFloatOOBfill.
+constexpr int kTensorMapFloat16 = 6;
+constexpr int kTensorMapBfloat16 = 9;
+constexpr int kTensorMapInterleaveNone = 0;
+constexpr int kTensorMapSwizzle128B = 3;
+constexpr int kTensorMapL2Promotion256B = 3;
+constexpr int kTensorMapOobFillNone = 0;
 
 struct Api {
   CUresult (*cuInit)(unsigned);
@@ -49,6 +57,11 @@ struct Api {
   CUresult (*cuLaunchKernel)(void*, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
                              unsigned, void*, void**, void**);
   CUresult (*cuMemcpyDtoHAsync)(void*, unsigned long long, std::size_t, void*);
+  // cuTensorMapEncodeTiled(map, dtype, rank, base, dims, strides, box, element strides,
+  // interleave, swizzle, L2 promotion, OOB fill); CUDA 12.0+.
+  CUresult (*cuTensorMapEncodeTiled)(void*, int, unsigned, void*, const std::uint64_t*,
+                                     const std::uint64_t*, const std::uint32_t*,
+                                     const std::uint32_t*, int, int, int, int);
   CUresult (*cuStreamSynchronize)(void*);
 };
 
@@ -171,6 +184,19 @@ class CudaDriver final : public Driver {
     return check(rc, "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)", "kernel");
   }
 
+  Result<void> encode_tensor_map(const TiledTensorMap& m, void* out) override {
+    const std::uint32_t element_strides[4] = {1, 1, 1, 1};
+    const CUresult rc = api_.cuTensorMapEncodeTiled(
+        out, m.bf16 ? kTensorMapBfloat16 : kTensorMapFloat16, 4, const_cast<void*>(m.base), m.dims,
+        m.strides, m.box, element_strides, kTensorMapInterleaveNone, kTensorMapSwizzle128B,
+        kTensorMapL2Promotion256B, kTensorMapOobFillNone);
+    if (rc == kSuccess) return ok();
+    Error e = check(rc, "cuTensorMapEncodeTiled", "tensor map").error();
+    e.code = ErrorCode::usage;
+    e.hint = "q, k and v must be 16-byte aligned with strides that are multiples of 16 bytes";
+    return e;
+  }
+
   Result<void> copy_to_host(void* dst, const void* src, std::size_t bytes, Context context,
                             Stream stream) override {
     if (auto r = check(api_.cuCtxPushCurrent(context), "cuCtxPushCurrent", "context"); !r)
@@ -261,7 +287,8 @@ Result<std::shared_ptr<Driver>> open_cuda_driver() {
       resolve(handle, "cuFuncSetAttribute", api.cuFuncSetAttribute) &&
       resolve(handle, "cuLaunchKernel", api.cuLaunchKernel) &&
       resolve(handle, "cuMemcpyDtoHAsync_v2", api.cuMemcpyDtoHAsync) &&
-      resolve(handle, "cuStreamSynchronize", api.cuStreamSynchronize);
+      resolve(handle, "cuStreamSynchronize", api.cuStreamSynchronize) &&
+      resolve(handle, "cuTensorMapEncodeTiled", api.cuTensorMapEncodeTiled);
   if (!complete)
     return make_error(ErrorCode::no_device, "the CUDA driver lacks an entry point the loader needs",
                       "libcuda.so.1", "the loader needs a driver for CUDA 12.0 or newer");

@@ -94,6 +94,7 @@ struct Loader::Impl {
 
   std::mutex log_mutex;
   std::set<FallbackReason> warned;
+  std::set<std::string> noted;  // info messages already logged (note_once)
 
   ~Impl() {
     for (auto& [_, b] : bundles)
@@ -125,6 +126,7 @@ struct Loader::Impl {
     if (!lib) return lib.error();
     builtin_library = *lib;
     for (const auto& info : attention::kernel_table()) {
+      if (info.kind == attention::KernelKind::forward_sm90) continue;  // bundle only
       auto k = driver->library_kernel(builtin_library, info.name);
       if (!k) {
         Error e = k.error();
@@ -362,6 +364,17 @@ struct Loader::Impl {
       e.object = std::string(entry) + ": " + e.object;
       return e;
     }
+    if (fam->source.source == Source::bundle) {
+      // The bundle's TMA kernels serve what they cover; the rest keeps the portable plan.
+      auto tma = attention::plan_forward_sm90(p.call.params, p.call.k_rows, p.facts);
+      if (tma) {
+        const auto it = fam->bundle_functions.find(tma->launches[0].kernel_name);
+        if (it != fam->bundle_functions.end()) return launch_sm90(*tma, it->second, p, stream, entry);
+      } else {
+        note_once("cuda:" + std::to_string(p.dev->props.ordinal) + ": the sm90 TMA kernels do not "
+                  "cover " + tma.error().what + "; such calls use the bundle's portable kernels");
+      }
+    }
     Function fns[2] = {nullptr, nullptr};
     for (unsigned i = 0; i < plan->count; ++i) {
       const char* name = plan->launches[i].kernel_name;
@@ -374,10 +387,11 @@ struct Loader::Impl {
           return make_error(ErrorCode::no_variant,
                             std::string("the FA4 bundle has no kernel ") + name + " for this shape",
                             std::string(entry), "lock an FA4 bundle that covers this head dim and dtype");
-        warn_once(FallbackReason::shape_not_covered,
-                  "cuda:" + std::to_string(p.dev->props.ordinal) + ": bundle " +
-                      fam->source.repo_id + "@" + fam->source.sha + " has no kernel " + name +
-                      "; this shape uses the built-in kernels");
+        // By design for shapes the bundle's family does not cover (decode, paged K/V, ...):
+        // information, not a warning.
+        note_once("cuda:" + std::to_string(p.dev->props.ordinal) + ": bundle " +
+                  fam->source.repo_id + "@" + fam->source.sha + " has no kernel " + name +
+                  "; such calls use the built-in kernels");
       }
       auto it = p.dev->builtin_functions.find(name);
       if (it == p.dev->builtin_functions.end())
@@ -387,26 +401,63 @@ struct Loader::Impl {
                           std::string(entry), "please report this");
       fns[i] = it->second;
     }
-    for (unsigned i = 0; i < plan->count; ++i) {
-      const auto& l = plan->launches[i];
-      void* params = const_cast<void*>(l.params_ptr());
-      LaunchConfig cfg;
-      cfg.function = fns[i];
-      cfg.context = p.dev->context;
-      cfg.stream = stream;
-      for (int d = 0; d < 3; ++d) {
-        cfg.grid[d] = l.grid[d];
-        cfg.block[d] = l.block[d];
-      }
-      cfg.smem_bytes = l.smem_bytes;
-      cfg.args = &params;
-      if (auto r = driver->launch(cfg); !r) {
+    for (unsigned i = 0; i < plan->count; ++i)
+      if (auto r = launch_one(plan->launches[i], fns[i], p, stream, entry); !r) return r;
+    return ok();
+  }
+
+  Result<void> launch_one(const attention::KernelLaunch& l, Function fn, const Prepared& p,
+                          Stream stream, std::string_view entry) {
+    void* params = const_cast<void*>(l.params_ptr());
+    LaunchConfig cfg;
+    cfg.function = fn;
+    cfg.context = p.dev->context;
+    cfg.stream = stream;
+    for (int d = 0; d < 3; ++d) {
+      cfg.grid[d] = l.grid[d];
+      cfg.block[d] = l.block[d];
+    }
+    cfg.smem_bytes = l.smem_bytes;
+    cfg.args = &params;
+    if (auto r = driver->launch(cfg); !r) {
+      Error e = r.error();
+      e.object = std::string(entry) + ": " + l.kernel_name;
+      return e;
+    }
+    return ok();
+  }
+
+  // Encodes the plan's tensor maps into its parameters (host memory the launch copies), then
+  // launches.
+  Result<void> launch_sm90(attention::LaunchPlan& plan, Function fn, const Prepared& p,
+                           Stream stream, std::string_view entry) {
+    attention::KernelLaunch& l = plan.launches[0];
+    attention::TensorMap* maps[3] = {&l.tma_fwd.q, &l.tma_fwd.k, &l.tma_fwd.v};
+    static constexpr const char* kNames[3] = {"q", "k", "v"};
+    for (int i = 0; i < 3; ++i) {
+      const attention::TensorMapSpec& spec = l.tensor_maps[i];
+      TiledTensorMap m;
+      m.base = spec.base;
+      m.bf16 = spec.dtype == attention::DType::bf16;
+      std::copy(std::begin(spec.dims), std::end(spec.dims), m.dims);
+      std::copy(std::begin(spec.strides), std::end(spec.strides), m.strides);
+      std::copy(std::begin(spec.box), std::end(spec.box), m.box);
+      if (auto r = driver->encode_tensor_map(m, maps[i]); !r) {
         Error e = r.error();
-        e.object = std::string(entry) + ": " + l.kernel_name;
+        e.object = std::string(entry) + ": " + kNames[i];
         return e;
       }
     }
-    return ok();
+    return launch_one(l, fn, p, stream, entry);
+  }
+
+  // Info messages that would repeat on every call are logged once per text.
+  void note_once(const std::string& message) {
+    {
+      std::lock_guard lock(log_mutex);
+      if (!noted.insert(message).second) return;
+    }
+    log(LogLevel::info, message);
   }
 };
 

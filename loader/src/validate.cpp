@@ -470,6 +470,7 @@ ValidatedCall validate_varlen(const kl_varlen_args& a, const DeviceProperties& d
   apply_scalars({a.ver, a.softmax_scale, a.causal, a.window_left, a.window_right,
                  a.attention_chunk, a.softcap, a.num_splits, a.pack_gqa, a.sm_margin},
                 p);
+  out.k_rows = a.k.shape[paged ? 1 : 0];
   out.empty = total_q == 0 || b == 0;
   return out;
 }
@@ -606,6 +607,7 @@ ValidatedCall validate_kvcache(const kl_kvcache_args& a, const DeviceProperties&
   apply_scalars({a.ver, a.softmax_scale, a.causal, a.window_left, a.window_right,
                  a.attention_chunk, a.softcap, a.num_splits, a.pack_gqa, a.sm_margin},
                 p);
+  out.k_rows = a.k_cache.shape[1];
   out.empty = total_q == 0 || b == 0;
   return out;
 }

@@ -24,6 +24,9 @@ struct ArgViolation {
 struct ValidatedCall {
   std::optional<ArgViolation> violation;
   attention::FwdParams params{};
+  // Rows of k (and v) in their token dimension: total_k for varlen k, seqlen_k for a batched
+  // cache, page_size when paged. The TMA tensor maps never reach past it.
+  std::int64_t k_rows = 0;
   bool empty = false;  // no query rows: nothing to launch
 };
 

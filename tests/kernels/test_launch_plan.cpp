@@ -179,14 +179,110 @@ TEST_CASE("generated manifest matches the kernel table and the params ABI", "[pl
   CHECK(m.at("family") == "fa3");
   CHECK(m.at("params_abi") == kParamsAbiVersion);
   CHECK(m.at("arch") == "sm90a");
-  REQUIRE(m.at("kernels").size() == kernel_table().size());
+  // The bundle carries the sm_90a TMA kernels; the portable ones are built into the loader.
+  std::vector<const KernelInfo*> bundled;
+  for (const KernelInfo& k : kernel_table())
+    if (k.kind == KernelKind::forward_sm90) bundled.push_back(&k);
+  REQUIRE(!bundled.empty());
+  REQUIRE(m.at("kernels").size() == bundled.size());
   size_t i = 0;
-  for (const KernelInfo& k : kernel_table()) {
+  for (const KernelInfo* k : bundled) {
     const auto& e = m.at("kernels").at(i++);
-    CHECK(e.at("name") == k.name);
-    CHECK(e.at("threads") == k.threads);
-    CHECK(e.at("smem_bytes") == k.smem_bytes);
-    CHECK(e.at("head_dim") == k.head_dim);
-    CHECK(e.at("head_dim_v") == k.head_dim_v);
+    CHECK(e.at("name") == k->name);
+    CHECK(e.at("kind") == "forward_sm90");
+    CHECK(e.at("threads") == k->threads);
+    CHECK(e.at("smem_bytes") == k->smem_bytes);
+    CHECK(e.at("head_dim") == k->head_dim);
+    CHECK(e.at("head_dim_v") == k->head_dim_v);
   }
+}
+
+namespace {
+
+// Batched prefill: b=2, seqlen 1000, 16 heads over 4 kv heads, contiguous (b, s, h, d).
+FwdParams prefill_params(int d) {
+  FwdParams p = decode_params(1000);
+  p.page_table = nullptr;
+  p.page_size = 0;
+  p.num_pages = 0;
+  p.b = 2;
+  p.h = 16;
+  p.h_k = 4;
+  p.d = p.dv = d;
+  p.seqlen_q = 1000;
+  p.total_q = 2000;
+  p.q_row_stride = p.out_row_stride = 16LL * d;
+  p.q_head_stride = p.out_head_stride = d;
+  p.q_batch_stride = p.out_batch_stride = 1000LL * 16 * d;
+  p.k_row_stride = p.v_row_stride = 4LL * d;
+  p.k_head_stride = p.v_head_stride = d;
+  p.k_batch_stride = p.v_batch_stride = 1000LL * 4 * d;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("plan_forward_sm90 covers prefill on sm_90 and says why not otherwise", "[plan]") {
+  const FwdParams p = prefill_params(128);
+  auto plan = plan_forward_sm90(p, 1000, h100());
+  REQUIRE(plan.ok());
+  const KernelLaunch& l = plan->launches[0];
+  CHECK(std::string(l.kernel_name) == "kernels_attn_fwd_sm90_hd128_bf16");
+  CHECK(l.kind == KernelKind::forward_sm90);
+  CHECK(l.params_size() == sizeof(TmaFwdParams));
+  CHECK((l.grid[0] == 8 && l.grid[1] == 16 && l.grid[2] == 2));  // ceil(1000/128) m-blocks
+  CHECK(l.tma_fwd.fwd.num_splits == 1);
+  // Batched: (d, seqlen, heads, batch) with the tensors' own strides in bytes.
+  const TensorMapSpec& q = l.tensor_maps[0];
+  CHECK((q.dims[0] == 128 && q.dims[1] == 1000 && q.dims[2] == 16 && q.dims[3] == 2));
+  CHECK((q.strides[0] == 16 * 128 * 2 && q.strides[1] == 256 && q.strides[2] == 1000 * 16 * 128 * 2));
+  CHECK((q.box[0] == 64 && q.box[1] == 128));
+  const TensorMapSpec& k = l.tensor_maps[1];
+  CHECK((k.dims[1] == 1000 && k.dims[2] == 4 && k.dims[3] == 2 && k.box[1] == 128));
+
+  auto why = [&](FwdParams x, int64_t k_rows = 1000, DeviceFacts dev = h100()) {
+    auto r = plan_forward_sm90(x, k_rows, dev);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == kernels::ErrorCode::no_variant);
+    return r.error().what;
+  };
+  CHECK(why(p, 1000, DeviceFacts{8, 0, 108, 166912}).find("sm_90a") != std::string::npos);
+  CHECK(why(decode_params(4096)).find("paged") != std::string::npos);
+  FwdParams used = p;
+  static const int32_t lens[2] = {1000, 900};
+  used.seqused_k = lens;
+  CHECK(why(used).find("seqused_k") != std::string::npos);
+  FwdParams split = p;
+  split.num_splits = 3;
+  CHECK(why(split).find("split") != std::string::npos);
+  FwdParams short_q = p;
+  short_q.seqlen_q = 16;
+  short_q.total_q = 32;
+  CHECK(why(short_q).find("64 query rows") != std::string::npos);
+  FwdParams mla = p;
+  mla.dv = 64;
+  CHECK(why(mla).find("head dim of v") != std::string::npos);
+  CHECK(why(prefill_params(96)).find("head dim 96") != std::string::npos);
+  CHECK(why(p, 999).find("k rows") != std::string::npos);  // k smaller than seqlen_k
+}
+
+TEST_CASE("sm90 tensor maps of varlen q/k are one batch of all tokens", "[plan]") {
+  FwdParams p = prefill_params(64);
+  static const int32_t cu[3] = {0, 700, 1300};
+  p.cu_seqlens_q = cu;
+  p.cu_seqlens_k = cu;
+  p.b = 2;
+  p.seqlen_q = 700;
+  p.total_q = 1300;
+  const auto maps = sm90_tensor_maps(p, 1300, 192, 128);
+  for (const TensorMapSpec& m : maps) {
+    CHECK(m.dims[1] == 1300);
+    CHECK(m.dims[3] == 1);
+    CHECK(m.strides[2] % 16 == 0);  // unused for one batch, still a valid stride
+    CHECK(m.strides[2] > 0);
+  }
+  CHECK(maps[0].box[1] == 192);
+  CHECK(maps[1].box[1] == 128);
+  CHECK(maps[0].dims[2] == 16);
+  CHECK(maps[1].dims[2] == 4);
 }

@@ -187,6 +187,31 @@ int FakeDriver::host_copies() const {
   return host_copies_;
 }
 
+// Checks what cuTensorMapEncodeTiled checks of the arguments the loader controls, records the
+// map, and writes its base address into the 128 bytes so a launch can be traced back to it.
+Result<void> FakeDriver::encode_tensor_map(const TiledTensorMap& m, void* out) {
+  std::lock_guard lock(mutex_);
+  if (reinterpret_cast<std::uintptr_t>(out) % 64 != 0)
+    return fake_error("CUDA_ERROR_INVALID_VALUE: tensor map not 64-byte aligned");
+  if (reinterpret_cast<std::uintptr_t>(m.base) % 16 != 0)
+    return fake_error("CUDA_ERROR_INVALID_VALUE: global address not 16-byte aligned");
+  for (std::uint64_t s : m.strides)
+    if (s % 16 != 0 || s >= (1ull << 40)) return fake_error("CUDA_ERROR_INVALID_VALUE: stride");
+  for (int i = 0; i < 4; ++i)
+    if (m.dims[i] == 0 || m.box[i] == 0 || m.box[i] > 256)
+      return fake_error("CUDA_ERROR_INVALID_VALUE: dims or box");
+  if (m.box[0] * 2 > 128) return fake_error("CUDA_ERROR_INVALID_VALUE: inner box above the swizzle");
+  std::memset(out, 0, 128);
+  std::memcpy(out, &m.base, sizeof m.base);
+  tensor_maps_.push_back(m);
+  return ok();
+}
+
+std::vector<TiledTensorMap> FakeDriver::tensor_maps() const {
+  std::lock_guard lock(mutex_);
+  return tensor_maps_;
+}
+
 std::vector<RecordedLaunch> FakeDriver::launches() const {
   std::lock_guard lock(mutex_);
   return launches_;

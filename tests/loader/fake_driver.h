@@ -54,6 +54,7 @@ class FakeDriver : public Driver {
   Result<Kernel> library_kernel(Library library, const char* name) override;
   Result<Function> kernel_function(Kernel kernel, Context context) override;
   Result<void> set_max_dynamic_smem(Function function, Context context, int bytes) override;
+  Result<void> encode_tensor_map(const TiledTensorMap& map, void* out) override;
   Result<void> launch(const LaunchConfig& config) override;
   Result<void> copy_to_host(void* dst, const void* src, std::size_t bytes, Context context,
                             Stream stream) override;
@@ -64,6 +65,7 @@ class FakeDriver : public Driver {
 
   // Observations.
   std::vector<RecordedLaunch> launches() const;
+  std::vector<TiledTensorMap> tensor_maps() const;  // every encode_tensor_map, in order
   std::vector<std::string> loaded_labels() const;  // every successful load_library, in order
   int live_libraries() const;
   int retained_contexts() const;
@@ -82,6 +84,7 @@ class FakeDriver : public Driver {
   std::vector<Lib> libs_;
   std::vector<Fn> fns_;
   std::vector<RecordedLaunch> launches_;
+  std::vector<TiledTensorMap> tensor_maps_;
   std::vector<std::string> loaded_;
   std::vector<int> retained_;
   std::vector<std::pair<const std::uint8_t*, std::vector<std::uint8_t>>> memory_;

@@ -257,7 +257,14 @@ TEST_CASE("the driver refuses the bundle, or it lacks a kernel it lists: load_fa
   }
 }
 
-TEST_CASE("a shape the bundle does not cover runs on the built-in kernels, one warning", "[loader]") {
+int infos_containing(const Harness& h, const std::string& needle) {
+  int n = 0;
+  for (const auto& line : h.log())
+    n += line.level == LogLevel::info && line.text.find(needle) != std::string::npos;
+  return n;
+}
+
+TEST_CASE("a shape the bundle does not cover runs on the built-in kernels, noted once", "[loader]") {
   Harness h;
   h.publish_fa3({.kernels = {"kernels_attn_fwd_hd128_bf16"}});
   auto l = h.make();
@@ -266,8 +273,60 @@ TEST_CASE("a shape the bundle does not cover runs on the built-in kernels, one w
   CHECK(launch_label(h, **l, 128).find("kernels-community/attention-fa3@") == 0);
   CHECK(launch_label(h, **l, 64) == "built-in attention kernels");
   CHECK(launch_label(h, **l, 64) == "built-in attention kernels");
-  CHECK(h.warnings_containing("kernels_attn_fwd_hd64_bf16") == 1);
-  CHECK(h.warnings() == 1);
+  // By design (the bundle's family covers some shapes): information, not a warning.
+  CHECK(infos_containing(h, "kernels_attn_fwd_hd64_bf16") == 1);
+  CHECK(h.warnings() == 0);
+}
+
+TEST_CASE("prefill on sm_90 runs the bundle's TMA kernel with tensor maps over q, k and v",
+          "[loader]") {
+  Harness h;
+  h.publish_fa3();
+  auto l = h.make();
+  REQUIRE(l.ok());
+  auto args = valid_varlen(128);  // q (64, 8, 128), k/v (64, 2, 128), two sequences
+  args.max_seqlen_q = 64;
+  args.max_seqlen_k = 64;
+  auto r = (*l)->flash_attn_varlen_func(args, fake_stream(0));
+  INFO((r ? std::string() : r.error().message()));
+  REQUIRE(r.ok());
+  const auto launch = h.driver->launches().back();
+  CHECK(launch.kernel == "kernels_attn_fwd_sm90_hd128_bf16");
+  CHECK(launch.image_label.find("kernels-community/attention-fa3@") == 0);
+  CHECK(launch.block[0] == 384);
+  CHECK((launch.grid[0] == 1 && launch.grid[1] == 8 && launch.grid[2] == 2));
+  const auto maps = h.driver->tensor_maps();
+  REQUIRE(maps.size() == 3);
+  // Varlen: one batch of all tokens; (head dim, rows, heads, batch), 128-byte boxes.
+  CHECK(maps[0].base == fake_ptr(1));
+  CHECK((maps[0].dims[0] == 128 && maps[0].dims[1] == 64 && maps[0].dims[2] == 8 &&
+         maps[0].dims[3] == 1));
+  CHECK((maps[0].strides[0] == 8 * 128 * 2 && maps[0].strides[1] == 128 * 2));
+  CHECK((maps[0].box[0] == 64 && maps[0].box[1] == 128 && maps[0].box[2] == 1));
+  CHECK(maps[1].base == fake_ptr(2));
+  CHECK((maps[1].dims[1] == 64 && maps[1].dims[2] == 2 && maps[1].box[1] == 128));
+  CHECK(maps[2].base == fake_ptr(3));
+  CHECK(maps[0].bf16);
+  CHECK(h.warnings() == 0);
+}
+
+TEST_CASE("calls the TMA kernels do not cover use the portable kernels, noted once", "[loader]") {
+  Harness h;
+  h.publish_fa3();
+  auto l = h.make();
+  REQUIRE(l.ok());
+  // 40 query rows: decode-like, left to the portable kernels (which pack GQA heads and split).
+  for (int i = 0; i < 2; ++i) {
+    CHECK(launch_label(h, **l, 128).find("kernels-community/attention-fa3@") == 0);
+    CHECK(h.driver->launches().back().kernel == "kernels_attn_fwd_hd128_bf16");
+  }
+  CHECK(infos_containing(h, "do not cover fewer than 64 query rows") == 1);
+  // Paged K/V.
+  auto paged = valid_kvcache_paged(128);
+  REQUIRE((*l)->flash_attn_with_kvcache(paged, fake_stream(0)).ok());
+  CHECK(h.driver->launches().back().kernel.find("_sm90_") == std::string::npos);
+  CHECK(h.driver->tensor_maps().empty());
+  CHECK(h.warnings() == 0);
 }
 
 TEST_CASE("KERNELS_USE_BUILTIN=1 forces the built-in kernels and the bundle is never read", "[loader]") {

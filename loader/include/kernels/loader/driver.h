@@ -44,6 +44,16 @@ struct LaunchConfig {
   void** args = nullptr;  // cuLaunchKernel's kernelParams
 };
 
+// A tiled tensor map for TMA copies (cuTensorMapEncodeTiled): 16-bit elements, rank 4, 128-byte
+// swizzle, zero fill out of bounds. Dims innermost first; strides in bytes for dims 1..3.
+struct TiledTensorMap {
+  const void* base = nullptr;
+  bool bf16 = true;  // else fp16
+  std::uint64_t dims[4] = {};
+  std::uint64_t strides[3] = {};
+  std::uint32_t box[4] = {};
+};
+
 class Driver {
  public:
   virtual ~Driver() = default;
@@ -71,6 +81,10 @@ class Driver {
   // image fails here and not at the first launch.
   virtual Result<Function> kernel_function(Kernel kernel, Context context) = 0;
   virtual Result<void> set_max_dynamic_smem(Function function, Context context, int bytes) = 0;
+
+  // Encodes `map` into the 128 bytes at `out` (a CUtensorMap, 64-byte aligned). ErrorCode::usage
+  // naming the field when the driver refuses it.
+  virtual Result<void> encode_tensor_map(const TiledTensorMap& map, void* out) = 0;
 
   virtual Result<void> launch(const LaunchConfig& config) = 0;
 
