@@ -6,7 +6,12 @@
 #   download, verify) and copies the example, the loader library and the test binaries beside it.
 # There (GPU):    scripts/gpu_e2e_check.sh run      (carry .device-carry/e2e)
 #   runs the example against that cache (the bundle must serve the GPU), the example again with
-#   KERNELS_USE_BUILTIN=1, then tests_kernels and tests_loader with every [gpu] test.
+#   KERNELS_USE_BUILTIN=1, then tests_kernels (built-in image, then with the sm90a bundle) and
+#   tests_loader with every [gpu] test, and compute-sanitizer memcheck, racecheck and synccheck
+#   on the sanitizer subset and the bundle's determinism test.
+#                 scripts/gpu_e2e_check.sh bench    (carry .device-carry/e2e)
+#   scripts/bench_attention_loader.py through that cache: the benchmark (kernels_loader vs SDPA
+#   flash and cuDNN vs the built-in kernels, same process) and the 500-case PyTorch sweep.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dst=.device-carry/e2e
@@ -21,7 +26,7 @@ case "${1:-}" in
     "$build/cli/kernels" verify "$dst/project"
     cp "$build/loader/kernels_loader_example" "$build/tests/kernels/tests_kernels" \
        "$build/tests/loader/tests_loader" "$dst/bin/"
-    cp "$build/loader/libkernels_loader.so" "$dst/lib/"
+    cp "$build/loader/libkernels_loader.so" "$build/tests/kernels/libkernels_attention_shim.so" "$dst/lib/"
     cp -L /lib/x86_64-linux-gnu/libcrypto.so.3 /lib/x86_64-linux-gnu/libstdc++.so.6 "$dst/syslib/"
     strip --strip-debug "$dst"/bin/* "$dst"/lib/*.so
     du -sh "$dst"
@@ -48,11 +53,37 @@ case "${1:-}" in
     python3 -c "import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[len(b)//2]^=1; open(p,'wb').write(b)" "$f"
     KERNELS_CACHE=/tmp/tampered-cache "$carry/bin/kernels_loader_example"; echo "exit $?"
     cd "$(mktemp -d)"
+    bundle_cubin=$KERNELS_BUNDLE_SM90A_DIR/attention.cubin
     for suite in tests_kernels tests_loader; do
       echo "== $suite"
       "$carry/bin/$suite" > "$out/$suite.log" 2>&1
       echo "$suite exit $?"; tail -4 "$out/$suite.log"
     done
+    echo "== tests_kernels with the sm90a bundle"
+    KERNELS_ATTENTION_IMAGE=$bundle_cubin "$carry/bin/tests_kernels" "[gpu]" > "$out/tests_kernels_sm90a.log" 2>&1
+    echo "tests_kernels_sm90a exit $?"; tail -4 "$out/tests_kernels_sm90a.log"
+    for tool in memcheck racecheck synccheck; do
+      echo "== compute-sanitizer $tool (bundle mode: sanitizer subset + TMA determinism)"
+      KERNELS_ATTENTION_IMAGE=$bundle_cubin timeout 250 compute-sanitizer --tool $tool --error-exitcode 1 \
+        "$carry/bin/tests_kernels" "[sanitize],sm90a bundle: a TMA kernel is bitwise deterministic" \
+        > "$out/sanitize_$tool.log" 2>&1
+      echo "$tool exit $?"; tail -3 "$out/sanitize_$tool.log"
+    done
     ;;
-  *) echo "usage: $0 stage BUILD_DIR | run" >&2; exit 2 ;;
+  bench)
+    set +e
+    carry=$PWD/$dst out=${OUT:-$PWD/e2e-out}
+    mkdir -p "$out"
+    export LD_LIBRARY_PATH=$carry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    export KERNELS_LOADER_LIBRARY=$carry/lib/libkernels_loader.so KERNELS_CACHE=$carry/cache
+    export PYTHONUNBUFFERED=1
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,power.limit --format=csv
+    date -u
+    timeout 300 python3 scripts/bench_attention_loader.py bench "$carry/lib/libkernels_attention_shim.so" \
+      --json "$out/bench_loader.json" ${KERNELS_BENCH_ARGS:-} 2>&1 | tee "$out/bench_loader.log" | grep -v '^{'
+    timeout 240 python3 scripts/bench_attention_loader.py sweep --cases "${KERNELS_SWEEP_CASES:-500}" \
+      > "$out/sweep_loader.log" 2>&1
+    echo "sweep exit $?"; grep -E "FAILED|refused|^sweep|^seed" "$out/sweep_loader.log" | tail -8
+    ;;
+  *) echo "usage: $0 stage BUILD_DIR | run | bench" >&2; exit 2 ;;
 esac

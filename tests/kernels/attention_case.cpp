@@ -37,6 +37,7 @@ std::string AttentionCase::describe() const {
   s << (dtype == DType::bf16 ? "bf16" : "fp16") << " d=" << d << " dv=" << dv << " h=" << h
     << " h_k=" << h_k << " q=" << (varlen_q ? "varlen" : "batched") << " kv="
     << (kv == KvLayout::varlen ? "varlen" : kv == KvLayout::cache ? "cache" : "paged");
+  if (kv == KvLayout::cache && !seqused) s << "(no seqused_k)";
   if (kv == KvLayout::paged) s << "(page " << page_size << ")";
   s << " sq=[";
   for (size_t i = 0; i < sq.size(); ++i) s << (i ? "," : "") << sq[i];
@@ -210,7 +211,9 @@ CaseResult run_case(const AttentionCase& c, std::mt19937& rng) {
   p.v_head_stride = v_head;
   p.cu_seqlens_q = c.varlen_q ? static_cast<const int32_t*>(dcu_q.get()) : nullptr;
   p.cu_seqlens_k = c.kv == KvLayout::varlen ? static_cast<const int32_t*>(dcu_k.get()) : nullptr;
-  p.seqused_k = c.kv != KvLayout::varlen ? static_cast<const int32_t*>(dseq.get()) : nullptr;
+  p.seqused_k = c.kv == KvLayout::paged || (c.kv == KvLayout::cache && c.seqused)
+                    ? static_cast<const int32_t*>(dseq.get())
+                    : nullptr;
   p.page_table = c.kv == KvLayout::paged ? static_cast<const int32_t*>(dpt.get()) : nullptr;
   p.page_table_batch_stride = pt_stride;
   p.page_size = c.kv == KvLayout::paged ? c.page_size : 0;
@@ -239,12 +242,18 @@ CaseResult run_case(const AttentionCase& c, std::mt19937& rng) {
 
   const size_t ws_bytes = attention::workspace_size(p, g.facts);
   DeviceBuffer ws(ws_bytes);
-  auto plan = attention::plan_forward(p, g.facts, ws.get(), ws_bytes);
-  if (!plan) {
-    res.error = "plan_forward: " + plan.error().what + " (" + plan.error().object + ")";
+  // Rows of k in its token dimension, as the loader passes it (the TMA maps stop there).
+  const int64_t k_rows = c.kv == KvLayout::varlen ? std::max(cu_k[b], 1)
+                         : c.kv == KvLayout::cache ? capacity
+                                                   : c.page_size;
+  attention::LaunchPlan planned;
+  if (std::string err = plan_call(p, k_rows, ws.get(), ws_bytes, planned); !err.empty()) {
+    res.error = err;
     return res;
   }
+  const attention::LaunchPlan* plan = &planned;
   res.splits_used = plan->num_splits;
+  res.kernel = plan->launches[0].kernel_name;
   if (c.graph) {
     // The outputs are still poisoned: only the graph's replays can write them.
     cudaStream_t stream = nullptr;

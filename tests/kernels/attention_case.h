@@ -21,6 +21,7 @@ struct AttentionCase {
   bool varlen_q = true;
   KvLayout kv = KvLayout::varlen;
   int cache_extra = 0;  // cache layout: capacity = max(sk) + cache_extra (seqused_k = sk)
+  bool seqused = true;  // cache layout: pass seqused_k (false: every batch sees the whole cache)
   int page_size = 16;
   bool causal = false;
   int window_left = -1, window_right = -1;
@@ -37,6 +38,7 @@ struct AttentionCase {
 struct CaseResult {
   std::string error;        // non-empty: the plan or a launch failed
   int splits_used = 0;
+  std::string kernel;       // the forward kernel that ran
   double err = 0;           // max |kernel - fp64 reference| over out
   double err_low = 0;       // max |low-precision reference - fp64 reference|
   double atol = 0;          // FA3's rounding term: 2 * max |(ref + 0.3 - 0.3) - ref| in the dtype

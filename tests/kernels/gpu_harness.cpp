@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <cuda.h>
+
 #include "kernels/attention/builtin_image.h"
 
 namespace kernels::test {
@@ -14,8 +16,14 @@ namespace {
 
 struct Loaded {
   Gpu gpu;
-  cudaLibrary_t library = nullptr;
+  cudaLibrary_t library = nullptr;  // the built-in image
+  cudaLibrary_t bundle = nullptr;   // KERNELS_ATTENTION_IMAGE (the sm90a bundle), if given
 };
+
+using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*,
+                                 const cuuint64_t*, const cuuint64_t*, const cuuint32_t*,
+                                 const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
+                                 CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
 
 Loaded load() {
   Loaded l;
@@ -36,27 +44,30 @@ Loaded load() {
   l.gpu.facts.cc_minor = prop.minor;
   l.gpu.facts.sm_count = prop.multiProcessorCount;
   l.gpu.facts.max_smem_per_block_optin = prop.sharedMemPerBlockOptin;
-  // KERNELS_ATTENTION_IMAGE=<file> runs the same tests against another image of the same
-  // kernels, e.g. the sm90a bundle's attention.cubin.
-  std::vector<unsigned char> file_image;
-  std::string image_name = "builtin image";
+  err = cudaLibraryLoadData(&l.library, attention::builtin_image().data(), nullptr, nullptr, 0,
+                           nullptr, nullptr, 0);
+  if (err != cudaSuccess) {
+    l.gpu.reason = std::string("cudaLibraryLoadData(builtin image): ") + cudaGetErrorString(err);
+    return l;
+  }
+  l.gpu.image = "builtin image";
+  // KERNELS_ATTENTION_IMAGE=<file> adds the sm90a bundle: calls its TMA kernels cover run there,
+  // the rest on the built-in image, as the loader does.
   if (const char* path = std::getenv("KERNELS_ATTENTION_IMAGE"); path != nullptr && *path) {
     std::ifstream in(path, std::ios::binary);
-    file_image.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    std::vector<unsigned char> file_image{std::istreambuf_iterator<char>(in),
+                                          std::istreambuf_iterator<char>()};
     if (file_image.empty()) {
       l.gpu.reason = std::string("cannot read KERNELS_ATTENTION_IMAGE ") + path;
       return l;
     }
-    image_name = path;
+    err = cudaLibraryLoadData(&l.bundle, file_image.data(), nullptr, nullptr, 0, nullptr, nullptr, 0);
+    if (err != cudaSuccess) {
+      l.gpu.reason = std::string("cudaLibraryLoadData(") + path + "): " + cudaGetErrorString(err);
+      return l;
+    }
+    l.gpu.image = path;
   }
-  const void* image = file_image.empty() ? static_cast<const void*>(attention::builtin_image().data())
-                                         : file_image.data();
-  err = cudaLibraryLoadData(&l.library, image, nullptr, nullptr, 0, nullptr, nullptr, 0);
-  if (err != cudaSuccess) {
-    l.gpu.reason = "cudaLibraryLoadData(" + image_name + "): " + cudaGetErrorString(err);
-    return l;
-  }
-  l.gpu.image = image_name;
   l.gpu.available = true;
   return l;
 }
@@ -70,13 +81,54 @@ Loaded& loaded() {
 
 const Gpu& gpu() { return loaded().gpu; }
 
+bool bundle_mode() { return loaded().bundle != nullptr; }
+
+std::string plan_call(const attention::FwdParams& p, std::int64_t k_rows, void* workspace,
+                      std::size_t workspace_bytes, attention::LaunchPlan& plan) {
+  Loaded& l = loaded();
+  if (!l.gpu.available) return "no GPU: " + l.gpu.reason;
+  auto portable = attention::plan_forward(p, l.gpu.facts, workspace, workspace_bytes);
+  if (!portable) return "plan_forward: " + portable.error().what + " (" + portable.error().object + ")";
+  plan = *portable;
+  if (l.bundle == nullptr) return {};
+  auto tma = attention::plan_forward_sm90(p, k_rows, l.gpu.facts);
+  if (!tma) return {};
+  static EncodeTiled encode = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault,
+                                         &q) != cudaSuccess)
+      fn = nullptr;
+    return reinterpret_cast<EncodeTiled>(fn);
+  }();
+  if (encode == nullptr) return "cuTensorMapEncodeTiled is not available";
+  attention::KernelLaunch& k = tma->launches[0];
+  attention::TensorMap* maps[3] = {&k.tma_fwd.q, &k.tma_fwd.k, &k.tma_fwd.v};
+  for (int i = 0; i < 3; ++i) {
+    const attention::TensorMapSpec& m = k.tensor_maps[i];
+    const cuuint32_t element_strides[4] = {1, 1, 1, 1};
+    const CUresult rc = encode(
+        reinterpret_cast<CUtensorMap*>(maps[i]),
+        m.dtype == attention::DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+                                          : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
+        4, const_cast<void*>(m.base), m.dims, m.strides, m.box, element_strides,
+        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+        CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (rc != CUDA_SUCCESS) return "cuTensorMapEncodeTiled failed: " + std::to_string(rc);
+  }
+  plan = *tma;
+  return {};
+}
+
 std::string launch(const attention::LaunchPlan& plan, cudaStream_t stream) {
   Loaded& l = loaded();
   if (!l.gpu.available) return "no GPU: " + l.gpu.reason;
   for (unsigned i = 0; i < plan.count; ++i) {
     const attention::KernelLaunch& k = plan.launches[i];
     cudaKernel_t kernel = nullptr;
-    cudaError_t err = cudaLibraryGetKernel(&kernel, l.library, k.kernel_name);
+    cudaLibrary_t lib = k.kind == attention::KernelKind::forward_sm90 ? l.bundle : l.library;
+    if (lib == nullptr) return std::string("no image holds ") + k.kernel_name;
+    cudaError_t err = cudaLibraryGetKernel(&kernel, lib, k.kernel_name);
     if (err != cudaSuccess)
       return std::string("cudaLibraryGetKernel(") + k.kernel_name + "): " + cudaGetErrorString(err);
     const void* fn = reinterpret_cast<const void*>(kernel);

@@ -6,6 +6,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "kernels/attention/launch_plan.h"
@@ -23,7 +24,16 @@ struct Gpu {
 // Loads the image once; later calls return the same state.
 const Gpu& gpu();
 
-// Launches every kernel of the plan on `stream`; returns "" or what failed.
+// Whether KERNELS_ATTENTION_IMAGE added the sm90a bundle.
+bool bundle_mode();
+
+// The loader's choice for one call: the bundle's TMA kernel when the bundle is loaded and covers
+// the call (tensor maps encoded), else plan_forward's plan. Returns "" or what failed.
+std::string plan_call(const attention::FwdParams& p, std::int64_t k_rows, void* workspace,
+                      std::size_t workspace_bytes, attention::LaunchPlan& plan);
+
+// Launches every kernel of the plan on `stream` (TMA kernels from the bundle, the others from the
+// built-in image); returns "" or what failed.
 std::string launch(const attention::LaunchPlan& plan, cudaStream_t stream);
 
 // Owning device allocation.

@@ -302,3 +302,81 @@ TEST_CASE("sanitizer subset", "[gpu][sanitize]") {
     check(c);
   }
 }
+
+TEST_CASE("sm90a bundle: the TMA kernels serve prefill, every head dim, dtype and feature", "[gpu]") {
+  KERNELS_REQUIRE_GPU();
+  if (!kernels::test::bundle_mode())
+    KERNELS_SKIP("KERNELS_ATTENTION_IMAGE is not set: only the built-in image is loaded");
+  const auto& facts = kernels::test::gpu().facts;
+  if (facts.cc_major != 9 || facts.cc_minor != 0)
+    KERNELS_SKIP("the TMA kernels need an sm_90 GPU");
+  auto tma = [](const AttentionCase& c) {
+    const CaseResult r = check(c);
+    INFO(c.describe());
+    CHECK(r.kernel.find("_sm90_") != std::string::npos);
+  };
+  for (DType t : {DType::bf16, DType::fp16})
+    for (int d : {64, 128, 192, 256})
+      for (bool causal : {false, true}) {
+        AttentionCase c;
+        c.dtype = t;
+        c.d = c.dv = d;
+        c.h = 6;
+        c.h_k = 2;
+        c.sq = {300, 0, 700, 1000, 64};
+        c.sk = {300, 5, 129, 1000, 0};  // seqlen_q > seqlen_k and an empty key set too
+        c.causal = causal;
+        tma(c);
+      }
+  AttentionCase base;
+  base.d = base.dv = 128;
+  base.h = 8;
+  base.h_k = 1;  // MQA
+  base.sq = {513, 200};
+  base.sk = {513, 900};
+  AttentionCase c = base;
+  c.window_left = 100;
+  c.window_right = 20;
+  tma(c);
+  c = base;
+  c.causal = true;
+  c.window_left = 64;
+  tma(c);
+  c = base;
+  c.softcap = 15.0f;
+  tma(c);
+  c = base;
+  c.sinks = true;
+  c.causal = true;
+  tma(c);
+  c = base;
+  c.lse = false;
+  c.padded_strides = true;
+  tma(c);
+  // Batched q over a cache every batch sees whole (no seqused_k).
+  c = base;
+  c.varlen_q = false;
+  c.kv = KvLayout::cache;
+  c.seqused = false;
+  c.sq = {300, 300, 300};
+  c.sk = {777, 777, 777};
+  c.causal = true;
+  tma(c);
+}
+
+TEST_CASE("sm90a bundle: a TMA kernel is bitwise deterministic", "[gpu]") {
+  KERNELS_REQUIRE_GPU();
+  if (!kernels::test::bundle_mode())
+    KERNELS_SKIP("KERNELS_ATTENTION_IMAGE is not set: only the built-in image is loaded");
+  AttentionCase c;
+  c.sq = {1000, 333};
+  c.sk = {1000, 999};
+  c.causal = true;
+  std::mt19937 a(7), b(7);
+  const CaseResult r1 = kernels::test::run_case(c, a);
+  const CaseResult r2 = kernels::test::run_case(c, b);
+  REQUIRE(r1.error.empty());
+  REQUIRE(r2.error.empty());
+  CHECK(r1.kernel.find("_sm90_") != std::string::npos);
+  CHECK(r1.raw_out == r2.raw_out);
+}
