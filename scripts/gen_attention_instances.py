@@ -77,7 +77,7 @@ def sm90_name(d, dt):
 
 def sm90_smem(d, block_n, stages, consumers):
     # Q tile, K and V rings, the barriers, and 1024 bytes to align the tiles (Sm90FwdTraits).
-    return 2 * (64 * consumers * d + 2 * stages * block_n * d) + (1 + 4 * stages) * 8 + 1024
+    return 2 * (64 * consumers * d + 2 * stages * block_n * d) + (2 + 4 * stages) * 8 + 1024
 
 
 def fwd_smem(d, dv, block_m, block_n, stages):

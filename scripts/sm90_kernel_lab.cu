@@ -231,6 +231,9 @@ void release(Buffers& B) {
     if (x) cudaFree(x);
 }
 
+// Blocks per launch: one per tile (the hardware schedules them), or one per SM (persistent).
+bool g_persistent = false;
+
 template <class Tr>
 void launch_sm90(const Buffers& B, cudaStream_t stream = 0) {
   TmaFwdParams tp{};
@@ -244,7 +247,13 @@ void launch_sm90(const Buffers& B, cudaStream_t stream = 0) {
     CHECK(cudaFuncSetAttribute(sm90_kernel<Tr>, cudaFuncAttributeMaxDynamicSharedMemorySize, Tr::kSmemBytes));
     attr = true;
   }
-  dim3 grid((B.p.seqlen_q + Tr::kBlockM - 1) / Tr::kBlockM, B.p.h, B.p.b);
+  static int sms = [] {
+    int n = 0;
+    cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, 0);
+    return n;
+  }();
+  const int tiles = sm90_tiles(B.p.seqlen_q, B.p.h, B.p.b, Tr::kBlockM);
+  const int grid = g_persistent ? std::min(tiles, sms) : tiles;
   sm90_kernel<Tr><<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(tp);
   CHECK(cudaGetLastError());
 }
@@ -394,23 +403,22 @@ int main(int argc, char** argv) {
   using B256 = FwdTraits<256, 256, 4, 64, 32, 2, bf16>;
   bool ok = true;
   if (mode == "all" || mode == "check") {
-    ok &= check_variant<Sm90FwdTraits<128, 128, 2, bf16>, B128>("d128 n128 pp", rng);
-    ok &= check_variant<Sm90FwdTraits<64, 128, 2, bf16, 3>, B64>("d64 n128 3wg pp", rng);
-    ok &= check_variant<Sm90FwdTraits<64, 128, 3, bf16>, B64>("d64 n128 pp", rng);
-    ok &= check_variant<Sm90FwdTraits<192, 112, 2, bf16>, B192>("d192 n112 pp", rng);
-    ok &= check_variant<Sm90FwdTraits<256, 80, 2, bf16>, B256>("d256 n80 pp", rng);
+    for (bool persistent : {false, true}) {
+      g_persistent = persistent;
+      ok &= check_variant<Sm90FwdTraits<128, 128, 2, bf16>, B128>("d128", rng);
+      ok &= check_variant<Sm90FwdTraits<64, 128, 2, bf16, 3>, B64>("d64 3wg", rng);
+    }
     std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
   }
   if (mode == "all" || mode == "bench") {
-    bench_variant<Sm90FwdTraits<128, 128, 2, bf16, 2, false>, B128>("d128 n128 overlap", rng);
-    bench_variant<Sm90FwdTraits<128, 128, 2, bf16>, B128>("d128 n128 ovl+pp", rng);
-    bench_variant<Sm90FwdTraits<128, 176, 2, bf16>, B128>("d128 n176 ovl+pp", rng);
-    bench_variant<Sm90FwdTraits<64, 128, 3, bf16>, B64>("d64 n128 ovl+pp", rng);
-    bench_variant<Sm90FwdTraits<64, 128, 2, bf16, 3>, B64>("d64 n128 3wg", rng);
-    bench_variant<Sm90FwdTraits<64, 128, 3, bf16, 3>, B64>("d64 n128 3wg s3", rng);
-    bench_variant<Sm90FwdTraits<192, 112, 2, bf16>, B192>("d192 n112 ovl+pp", rng);
-    bench_variant<Sm90FwdTraits<256, 80, 2, bf16>, B256>("d256 n80 ovl+pp", rng);
-    bench_variant<Sm90FwdTraits<256, 64, 2, bf16>, B256>("d256 n64 ovl+pp", rng);
+    for (bool persistent : {false, true}) {
+      g_persistent = persistent;
+      std::printf("grid: %s\n", persistent ? "one block per SM (persistent)" : "one block per tile");
+      bench_variant<Sm90FwdTraits<128, 128, 2, bf16>, B128>(persistent ? "d128 pers" : "d128 grid", rng);
+      bench_variant<Sm90FwdTraits<64, 128, 2, bf16, 3>, B64>(persistent ? "d64 pers" : "d64 grid", rng);
+      bench_variant<Sm90FwdTraits<256, 80, 2, bf16>, B256>(persistent ? "d256 pers" : "d256 grid", rng);
+    }
+    bench_variant<Sm90FwdTraits<128, 176, 2, bf16>, B128>("d128 n176 pers", rng);
   }
   return ok ? 0 : 1;
 }

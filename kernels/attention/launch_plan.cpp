@@ -13,6 +13,8 @@ constexpr KernelInfo kTable[] = {
 };
 
 constexpr std::size_t kWorkspaceAlign = 256;
+// Longest key range for which the sm90 kernels run persistent (see plan_forward_sm90).
+constexpr int kSm90PersistentMaxKeys = 4096;
 constexpr int kHeadDims[] = {64, 96, 128, 192, 256};
 
 std::size_t align_up(std::size_t x, std::size_t a) { return (x + a - 1) / a * a; }
@@ -344,16 +346,21 @@ Result<LaunchPlan> plan_forward_sm90(const FwdParams& p, int64_t k_rows,
     return not_covered("not enough shared memory");
   const int64_t rows_needed = p.cu_seqlens_k != nullptr ? 1 : p.seqlen_k;
   if (k_rows < rows_needed || k_rows > 0x7fffffffLL) return not_covered("k rows out of range");
-  const long long m_blocks = ceil_div(std::max(p.seqlen_q, 1), fwd->block_m);
-  if (p.h > 65535 || p.b > 65535 || m_blocks > 0x7fffffffLL) return not_covered("grid too large");
+  // The kernel walks tiles from blockIdx.x in steps of gridDim.x. Tiles of equal length (no mask
+  // cutting key ranges) on short keys run persistent, one block per SM, so the next tile's loads
+  // overlap this tile's epilogue; otherwise one block per tile, which the hardware balances
+  // (measured: docs/PERFORMANCE.md, sm90 ladder step 5).
+  const long long tiles = ceil_div(std::max(p.seqlen_q, 1), fwd->block_m) * p.h * p.b;
+  if (tiles > 0x7fffffffLL) return not_covered("too many tiles");
+  const bool persistent = !p.is_causal && p.window_left < 0 && p.window_right < 0 &&
+                          p.seqlen_k <= kSm90PersistentMaxKeys;
 
   LaunchPlan plan;
   KernelLaunch& f = plan.launches[0];
   f.kind = KernelKind::forward_sm90;
   f.kernel_name = fwd->name;
-  f.grid[0] = static_cast<unsigned>(m_blocks);
-  f.grid[1] = static_cast<unsigned>(p.h);
-  f.grid[2] = static_cast<unsigned>(p.b);
+  f.grid[0] = static_cast<unsigned>(
+      persistent ? std::clamp<long long>(tiles, 1, std::max(device.sm_count, 1)) : tiles);
   f.block[0] = static_cast<unsigned>(fwd->threads);
   f.smem_bytes = static_cast<unsigned>(fwd->smem_bytes);
   f.tma_fwd = TmaFwdParams{};

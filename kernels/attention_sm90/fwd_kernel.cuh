@@ -1,8 +1,10 @@
 // Attention forward for Hopper (sm_90a): TMA loads, wgmma, warp specialization.
 //
-// One block computes kBlockM query rows of one (batch, query head). Warpgroup 0 is the producer:
-// after giving most of its registers away (setmaxnreg), one of its threads issues every TMA copy
-// (Q once, then K and V tiles into a ring of kStages slots). Warpgroups 1..kConsumers each own
+// A persistent kernel: each block (one per SM) walks tiles of kBlockM query rows of one (batch,
+// query head), longest first (Sm90Tile). Warpgroup 0 is the producer: after giving most of its
+// registers away (setmaxnreg), one of its threads issues every TMA copy (each tile's Q, then its
+// K and V blocks into a ring of kStages slots that runs on across tiles, so the next tile's loads
+// overlap this tile's epilogue). Warpgroups 1..kConsumers each own
 // 64 query rows: S = Q K^T (wgmma, both operands in shared memory), mask, online softmax in
 // registers, then O += P V with P taken straight from the S accumulators (register-A wgmma).
 // Slots are handed over with mbarriers: k_full/v_full complete when the copy's bytes land,
@@ -47,7 +49,7 @@ struct Sm90FwdTraits {
   static constexpr int kChunks = D / 64;  // 128-byte column chunks of a row
   static constexpr int kQBytes = kBlockM * D * 2;
   static constexpr int kKVBytes = kBlockN * D * 2;  // one K (or V) slot
-  static constexpr int kBarriers = 1 + 4 * kStages;
+  static constexpr int kBarriers = 2 + 4 * kStages;
   // 1024 bytes of slack: the dynamic shared memory base is only 16-byte aligned, and 128-byte
   // swizzled tiles must start on 1024 bytes.
   static constexpr int kSmemBytes = kQBytes + 2 * kStages * kKVBytes + kBarriers * 8 + 1024;
@@ -70,6 +72,7 @@ namespace detail {
 // Barrier slots in shared memory, named for what their completion means.
 struct Sm90Barriers {
   uint64_t* q_full;
+  uint64_t* q_empty;
   uint64_t* k_full;
   uint64_t* k_empty;
   uint64_t* v_full;
@@ -90,7 +93,39 @@ __device__ __forceinline__ TmaRows tma_rows(const FwdParams& p, int bi) {
           varlen_k ? p.cu_seqlens_k[bi] : 0, varlen_k ? 0 : bi};
 }
 
+// One tile of the persistent schedule: kBlockM query rows of one (batch, head), and the key
+// blocks they see. The producer and the consumers derive it identically from the tile index.
+struct Sm90Tile {
+  int head, hk, m0;
+  BatchInfo b;
+  KeyBounds kb;
+  int i_min, i_max;
+  KeyBlockRange range;
+  int n_blocks;
+  bool empty;  // no query row of this batch falls in the tile
+
+  // Tiles are numbered m-blocks fastest, from the last (the heaviest under a causal mask) to the
+  // first, then heads, then batches: blocks running at once share one head's K and V in L2.
+  __device__ __forceinline__ Sm90Tile(const FwdParams& p, int t, int m_blocks, int block_m,
+                                      int block_n)
+      : head((t / m_blocks) % p.h),
+        hk(head / (p.h / p.h_k)),
+        m0((m_blocks - 1 - t % m_blocks) * block_m),
+        b(batch_info(p, t / m_blocks / p.h)),
+        kb(p, b),
+        i_min(m0),
+        i_max(min(m0 + block_m - 1, b.sq - 1)),
+        range(key_block_range(kb, b.sk, i_min, i_max, block_n, 0, 1)),
+        n_blocks(range.nb_max - range.nb_min),
+        empty(m0 >= b.sq) {}
+};
+
 }  // namespace detail
+
+// Blocks of a persistent launch: one per SM at most (launch_plan.cpp's plan_forward_sm90).
+__host__ __device__ constexpr int sm90_tiles(int seqlen_q, int h, int b, int block_m) {
+  return (seqlen_q + block_m - 1) / block_m * h * b;
+}
 
 template <class Tr>
 __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
@@ -110,26 +145,17 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   unsigned char* sK = sQ + Tr::kQBytes;
   unsigned char* sV = sK + kStages * Tr::kKVBytes;
   uint64_t* bar_base = reinterpret_cast<uint64_t*>(sV + kStages * Tr::kKVBytes);
-  const detail::Sm90Barriers bar{bar_base, bar_base + 1, bar_base + 1 + kStages,
-                                 bar_base + 1 + 2 * kStages, bar_base + 1 + 3 * kStages};
+  const detail::Sm90Barriers bar{bar_base, bar_base + 1, bar_base + 2, bar_base + 2 + kStages,
+                                 bar_base + 2 + 2 * kStages, bar_base + 2 + 3 * kStages};
 
-  const int m_block = gridDim.x - 1 - blockIdx.x;  // heaviest (causal) blocks first
-  const int head = blockIdx.y;
-  const int bi = blockIdx.z;
-  const int hk = head / (p.h / p.h_k);
-  const detail::BatchInfo b = detail::batch_info(p, bi);
-  const int m0 = m_block * kBlockM;
-  if (m0 >= b.sq) return;  // the whole block leaves before any barrier exists
-
-  const detail::KeyBounds kb(p, b);
-  const int i_min = m0;
-  const int i_max = min(m0 + kBlockM - 1, b.sq - 1);
-  const detail::KeyBlockRange range = detail::key_block_range(kb, b.sk, i_min, i_max, kBlockN, 0, 1);
-  const int n_blocks = range.nb_max - range.nb_min;
+  const int m_blocks = (p.seqlen_q + kBlockM - 1) / kBlockM;
+  const int num_tiles = sm90_tiles(p.seqlen_q, p.h, p.b, kBlockM);
+  auto tile = [&](int t) { return detail::Sm90Tile(p, t, m_blocks, kBlockM, kBlockN); };
 
   constexpr int kConsumerWarps = 4 * Tr::kConsumers;
   if (threadIdx.x == 0) {
     device::mbarrier_init(bar.q_full, 1);
+    device::mbarrier_init(bar.q_empty, kConsumerWarps);
     for (int s = 0; s < kStages; ++s) {
       device::mbarrier_init(bar.k_full + s, 1);
       device::mbarrier_init(bar.v_full + s, 1);
@@ -148,29 +174,39 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
       device::prefetch_tma_descriptor(&tp.q);
       device::prefetch_tma_descriptor(&tp.k);
       device::prefetch_tma_descriptor(&tp.v);
-      const detail::TmaRows rows = detail::tma_rows(p, bi);
-      device::mbarrier_arrive_expect_tx(bar.q_full, Tr::kQBytes);
-#pragma unroll
-      for (int c = 0; c < Tr::kChunks; ++c)
-        device::tma_load_4d(sQ + c * kBlockM * 128, &tp.q, bar.q_full, c * 64, rows.q_row + m0,
-                            head, rows.q_batch);
-      for (int it = 0; it < n_blocks; ++it) {
-        const int nb = range.nb_max - 1 - it;
-        const int slot = it % kStages;
-        const uint32_t phase = (it / kStages) & 1;
-        const int key_row = rows.k_row + nb * kBlockN;
-        device::mbarrier_wait(bar.k_empty + slot, phase ^ 1);
-        device::mbarrier_arrive_expect_tx(bar.k_full + slot, Tr::kKVBytes);
+      int kv = 0;       // K/V blocks loaded so far: ring slot and phase
+      int q_count = 0;  // Q tiles loaded so far: phase of q_full / q_empty
+      for (int t = blockIdx.x; t < num_tiles; t += gridDim.x) {
+        const detail::Sm90Tile w = tile(t);
+        if (w.empty || w.n_blocks == 0) continue;  // the consumers need no Q and no K/V
+        const detail::TmaRows rows = detail::tma_rows(p, w.b.bi);
+        // The next Q overwrites the last one once every consumer warp is done with it (during
+        // their epilogue of the previous tile).
+        device::mbarrier_wait(bar.q_empty, (q_count & 1) ^ 1);
+        device::mbarrier_arrive_expect_tx(bar.q_full, Tr::kQBytes);
 #pragma unroll
         for (int c = 0; c < Tr::kChunks; ++c)
-          device::tma_load_4d(sK + slot * Tr::kKVBytes + c * kBlockN * 128, &tp.k,
-                              bar.k_full + slot, c * 64, key_row, hk, rows.k_batch);
-        device::mbarrier_wait(bar.v_empty + slot, phase ^ 1);
-        device::mbarrier_arrive_expect_tx(bar.v_full + slot, Tr::kKVBytes);
+          device::tma_load_4d(sQ + c * kBlockM * 128, &tp.q, bar.q_full, c * 64, rows.q_row + w.m0,
+                              w.head, rows.q_batch);
+        ++q_count;
+        for (int it = 0; it < w.n_blocks; ++it, ++kv) {
+          const int nb = w.range.nb_max - 1 - it;
+          const int slot = kv % kStages;
+          const uint32_t phase = (kv / kStages) & 1;
+          const int key_row = rows.k_row + nb * kBlockN;
+          device::mbarrier_wait(bar.k_empty + slot, phase ^ 1);
+          device::mbarrier_arrive_expect_tx(bar.k_full + slot, Tr::kKVBytes);
 #pragma unroll
-        for (int c = 0; c < Tr::kChunks; ++c)
-          device::tma_load_4d(sV + slot * Tr::kKVBytes + c * kBlockN * 128, &tp.v,
-                              bar.v_full + slot, c * 64, key_row, hk, rows.k_batch);
+          for (int c = 0; c < Tr::kChunks; ++c)
+            device::tma_load_4d(sK + slot * Tr::kKVBytes + c * kBlockN * 128, &tp.k,
+                                bar.k_full + slot, c * 64, key_row, w.hk, rows.k_batch);
+          device::mbarrier_wait(bar.v_empty + slot, phase ^ 1);
+          device::mbarrier_arrive_expect_tx(bar.v_full + slot, Tr::kKVBytes);
+#pragma unroll
+          for (int c = 0; c < Tr::kChunks; ++c)
+            device::tma_load_4d(sV + slot * Tr::kKVBytes + c * kBlockN * 128, &tp.v,
+                                bar.v_full + slot, c * 64, key_row, w.hk, rows.k_batch);
+        }
       }
     }
     return;
@@ -190,25 +226,26 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   const float scale_log2 = (softcap_on ? p.softcap : p.softmax_scale) * kLog2e;
 
   float o[D / 2];
-#pragma unroll
-  for (int i = 0; i < D / 2; ++i) o[i] = 0.0f;
-  float row_max[2] = {-INFINITY, -INFINITY};  // raw (capped, unscaled) scores
-  float row_sum[2] = {0.0f, 0.0f};            // this lane's partial sums
-  float s[kBlockN / 2];                       // S of the newest key block, then its P
-  uint32_t a[kBlockN / 16][4];                // P of the previous block as the A operand
+  float row_max[2];     // raw (capped, unscaled) scores
+  float row_sum[2];     // this lane's partial sums
+  float s[kBlockN / 2];         // S of the newest key block, then its P
+  uint32_t a[kBlockN / 16][4];  // P of the previous block as the A operand
 
+  // Ring positions count K/V blocks over all tiles of this block, as the producer does.
+  int kv = 0;
+  int q_count = 0;
   const uint32_t q_tile = device::smem_u32(sQ) + wg * 64 * 128;
-  auto k_tile = [&](int it) { return device::smem_u32(sK + (it % kStages) * Tr::kKVBytes); };
-  auto v_tile = [&](int it) { return device::smem_u32(sV + (it % kStages) * Tr::kKVBytes); };
-  auto phase = [&](int it) { return static_cast<uint32_t>((it / kStages) & 1); };
-  auto release = [&](uint64_t* empty, int it) {
+  auto k_tile = [&](int g) { return device::smem_u32(sK + (g % kStages) * Tr::kKVBytes); };
+  auto v_tile = [&](int g) { return device::smem_u32(sV + (g % kStages) * Tr::kKVBytes); };
+  auto phase = [&](int g) { return static_cast<uint32_t>((g / kStages) & 1); };
+  auto release = [&](uint64_t* empty) {
     __syncwarp();
-    if (warp_leader) device::mbarrier_arrive(empty + it % kStages);
+    if (warp_leader) device::mbarrier_arrive(empty);
   };
 
   // Ping-pong: the consumer warpgroups take turns issuing their GEMMs (warpgroup w waits on
   // barrier kFirstBarrier + w, then lets the next one go), so one's softmax runs while the
-  // other's GEMMs keep the tensor cores busy.
+  // others' GEMMs keep the tensor cores busy.
   constexpr int kFirstBarrier = 1;
   constexpr int kPair = 256;  // one warpgroup syncs, the previous one arrives
   auto gemm_turn_begin = [&] {
@@ -219,39 +256,39 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
       device::named_barrier_arrive(kFirstBarrier + (wg + 1) % Tr::kConsumers, kPair);
   };
 
-  auto issue_qk = [&](int it) {
+  auto issue_qk = [&](int g) {
     device::wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk)
       device::Wgmma<T, kBlockN>::ss(s, device::k_major_desc<kBlockM>(q_tile, kk),
-                                    device::k_major_desc<kBlockN>(k_tile(it), kk), kk > 0);
+                                    device::k_major_desc<kBlockN>(k_tile(g), kk), kk > 0);
     device::wgmma_commit();
   };
-  auto issue_pv = [&](int it) {
+  auto issue_pv = [&](int g) {
     device::wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < kBlockN / 16; ++kk)
-      device::Wgmma<T, D>::template rs<1>(o, a[kk], device::mn_major_desc<kBlockN>(v_tile(it), kk),
+      device::Wgmma<T, D>::template rs<1>(o, a[kk], device::mn_major_desc<kBlockN>(v_tile(g), kk),
                                           1);
     device::wgmma_commit();
   };
 
-  // S of key block `it` -> P (in s), running max and sums updated; returns the factor the
-  // output rows must be scaled by.
-  auto softmax_step = [&](int it, float (&correction)[2]) {
+  // S of key block `it` of tile `w` -> P (in s), running max and sums updated; returns the
+  // factor the output rows must be scaled by.
+  auto softmax_step = [&](const detail::Sm90Tile& w, int it, float (&correction)[2]) {
     if (softcap_on) {
 #pragma unroll
       for (int i = 0; i < kBlockN / 2; ++i) s[i] = tanhf(s[i] * cap_in);
     }
     // Accumulator element i of this thread: row row0 + 8 * ((i / 2) % 2), column
     // 8 * (i / 4) + 2 * (lane % 4) + i % 2.
-    const int n0 = (range.nb_max - 1 - it) * kBlockN;
-    if (detail::block_needs_mask(kb, b.sk, n0, kBlockN, i_min, i_max)) {
+    const int n0 = (w.range.nb_max - 1 - it) * kBlockN;
+    if (detail::block_needs_mask(w.kb, w.b.sk, n0, kBlockN, w.i_min, w.i_max)) {
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
-        const int i = m0 + row0 + 8 * r;
-        const int hi_j = kb.hi(i, b.sk);
-        const int lo_j = kb.lo(i);
+        const int i = w.m0 + row0 + 8 * r;
+        const int hi_j = w.kb.hi(i, w.b.sk);
+        const int lo_j = w.kb.lo(i);
 #pragma unroll
         for (int c = 0; c < kBlockN / 8; ++c)
 #pragma unroll
@@ -301,86 +338,104 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
       for (int q = 0; q < 4; ++q) a[kk][q] = Mma::pack(s[8 * kk + 2 * q], s[8 * kk + 2 * q + 1]);
   };
 
-  device::mbarrier_wait(bar.q_full, 0);
-  if (n_blocks > 0) {
+  // The key blocks of one tile: S_it = Q K_it^T and O += P_{it-1} V_{it-1} in flight together;
+  // the softmax of S_it runs while P V still computes, and O is rescaled once P V is done.
+  auto mainloop = [&](const detail::Sm90Tile& w) {
+    const int n = w.n_blocks;
     // The last warpgroup lets the first one issue first.
     if constexpr (Tr::kPingPong)
       if (wg == Tr::kConsumers - 1) device::named_barrier_arrive(kFirstBarrier, kPair);
-    // Block 0: S only.
-    device::mbarrier_wait(bar.k_full, 0);
+    device::mbarrier_wait(bar.q_full, q_count & 1);
+    device::mbarrier_wait(bar.k_full + kv % kStages, phase(kv));
     gemm_turn_begin();
-    issue_qk(0);
+    issue_qk(kv);
     gemm_turn_end();
     device::wgmma_wait<0>();
     device::fence_registers(s);
-    release(bar.k_empty, 0);
+    release(bar.k_empty + kv % kStages);
     float correction[2];
-    softmax_step(0, correction);
+    softmax_step(w, 0, correction);
     pack_p();
-    // Block it: S_it = Q K_it^T and O += P_{it-1} V_{it-1} in flight together; the softmax of
-    // S_it runs while P V still computes, and O is rescaled once P V is done.
-    for (int it = 1; it < n_blocks; ++it) {
-      device::mbarrier_wait(bar.k_full + it % kStages, phase(it));
-      device::mbarrier_wait(bar.v_full + (it - 1) % kStages, phase(it - 1));
+    for (int it = 1; it < n; ++it) {
+      const int g = kv + it;
+      device::mbarrier_wait(bar.k_full + g % kStages, phase(g));
+      device::mbarrier_wait(bar.v_full + (g - 1) % kStages, phase(g - 1));
       gemm_turn_begin();
-      issue_qk(it);
-      issue_pv(it - 1);
+      issue_qk(g);
+      issue_pv(g - 1);
       gemm_turn_end();
       device::wgmma_wait<1>();
       device::fence_registers(s);
-      release(bar.k_empty, it);
-      softmax_step(it, correction);
+      release(bar.k_empty + g % kStages);
+      softmax_step(w, it, correction);
       device::wgmma_wait<0>();
       device::fence_registers(o);
       device::fence_registers(a);
-      release(bar.v_empty, it - 1);
+      release(bar.v_empty + (g - 1) % kStages);
       rescale_o(correction);
       pack_p();
     }
-    device::mbarrier_wait(bar.v_full + (n_blocks - 1) % kStages, phase(n_blocks - 1));
+    const int last = kv + n - 1;
+    device::mbarrier_wait(bar.v_full + last % kStages, phase(last));
     gemm_turn_begin();
-    issue_pv(n_blocks - 1);
+    issue_pv(last);
     // Every turn is matched: the last warpgroup's first "go" stands for its final one.
     if (wg != Tr::kConsumers - 1) gemm_turn_end();
     device::wgmma_wait<0>();
     device::fence_registers(o);
     device::fence_registers(a);
-    release(bar.v_empty, n_blocks - 1);
-  }
+    release(bar.v_empty + last % kStages);
+    release(bar.q_empty);  // the producer may load the next tile's Q during this epilogue
+    kv += n;
+    ++q_count;
+  };
 
-  // Epilogue: normalise, add the sink, write out and LSE.
-  const float kLn2 = 0.6931471805599453f;
+  // Normalise, add the sink, write out and LSE.
+  auto epilogue = [&](const detail::Sm90Tile& w) {
+    const float kLn2 = 0.6931471805599453f;
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int i = m0 + row0 + 8 * r;
-    float sum = device::quad_sum(row_sum[r]);
-    float mx = row_max[r] * scale_log2;  // log2 domain from here on
-    float corr = 1.0f;
-    if (p.sinks != nullptr) {
-      const float sink = p.sinks[head] * kLog2e;
-      const float new_max = fmaxf(mx, sink);
-      corr = mx == -INFINITY ? 0.0f : device::fast_exp2(mx - new_max);
-      sum = sum * corr + device::fast_exp2(sink - new_max);
-      mx = new_max;
-    }
-    const bool empty = !(sum > 0.0f);  // also catches NaN
-    const float inv = empty ? 0.0f : corr / sum;
-    const float lse = empty ? -INFINITY : (mx + log2f(sum)) * kLn2;
-    if (i >= b.sq) continue;
-    T* dst = static_cast<T*>(p.out) + b.o_row0 + static_cast<int64_t>(i) * p.out_row_stride +
-             static_cast<int64_t>(head) * p.out_head_stride;
+    for (int r = 0; r < 2; ++r) {
+      const int i = w.m0 + row0 + 8 * r;
+      float sum = device::quad_sum(row_sum[r]);
+      float mx = row_max[r] * scale_log2;  // log2 domain from here on
+      float corr = 1.0f;
+      if (p.sinks != nullptr) {
+        const float sink = p.sinks[w.head] * kLog2e;
+        const float new_max = fmaxf(mx, sink);
+        corr = mx == -INFINITY ? 0.0f : device::fast_exp2(mx - new_max);
+        sum = sum * corr + device::fast_exp2(sink - new_max);
+        mx = new_max;
+      }
+      const bool empty = !(sum > 0.0f);  // also catches NaN
+      const float inv = empty ? 0.0f : corr / sum;
+      const float lse = empty ? -INFINITY : (mx + log2f(sum)) * kLn2;
+      if (i >= w.b.sq) continue;
+      T* dst = static_cast<T*>(p.out) + w.b.o_row0 + static_cast<int64_t>(i) * p.out_row_stride +
+               static_cast<int64_t>(w.head) * p.out_head_stride;
 #pragma unroll
-    for (int c = 0; c < D / 8; ++c) {
-      const int col = 8 * c + 2 * (lane % 4);
-      *reinterpret_cast<uint32_t*>(dst + col) =
-          Mma::pack(o[4 * c + 2 * r] * inv, o[4 * c + 2 * r + 1] * inv);
+      for (int c = 0; c < D / 8; ++c) {
+        const int col = 8 * c + 2 * (lane % 4);
+        *reinterpret_cast<uint32_t*>(dst + col) =
+            Mma::pack(o[4 * c + 2 * r] * inv, o[4 * c + 2 * r + 1] * inv);
+      }
+      if (p.lse != nullptr && lane % 4 == 0) {
+        const int64_t idx = p.lse_layout == LseLayout::head_total_q
+                                ? static_cast<int64_t>(w.head) * p.total_q + w.b.acc_row0 + i
+                                : (static_cast<int64_t>(w.b.bi) * p.h + w.head) * p.seqlen_q + i;
+        p.lse[idx] = lse;
+      }
     }
-    if (p.lse != nullptr && lane % 4 == 0) {
-      const int64_t idx = p.lse_layout == LseLayout::head_total_q
-                              ? static_cast<int64_t>(head) * p.total_q + b.acc_row0 + i
-                              : (static_cast<int64_t>(bi) * p.h + head) * p.seqlen_q + i;
-      p.lse[idx] = lse;
-    }
+  };
+
+  for (int t = blockIdx.x; t < num_tiles; t += gridDim.x) {
+    const detail::Sm90Tile w = tile(t);
+    if (w.empty) continue;
+#pragma unroll
+    for (int i = 0; i < D / 2; ++i) o[i] = 0.0f;
+    row_max[0] = row_max[1] = -INFINITY;
+    row_sum[0] = row_sum[1] = 0.0f;
+    if (w.n_blocks > 0) mainloop(w);
+    epilogue(w);
   }
 }
 

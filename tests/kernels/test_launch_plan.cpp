@@ -230,7 +230,15 @@ TEST_CASE("plan_forward_sm90 covers prefill on sm_90 and says why not otherwise"
   CHECK(std::string(l.kernel_name) == "kernels_attn_fwd_sm90_hd128_bf16");
   CHECK(l.kind == KernelKind::forward_sm90);
   CHECK(l.params_size() == sizeof(TmaFwdParams));
-  CHECK((l.grid[0] == 8 && l.grid[1] == 16 && l.grid[2] == 2));  // ceil(1000/128) m-blocks
+  // Non-causal, short keys: persistent, ceil(1000/128) * 16 * 2 = 256 tiles over one block per SM.
+  CHECK((l.grid[0] == 132 && l.grid[1] == 1 && l.grid[2] == 1));
+  // Causal (tiles of unequal length) or long keys: one block per tile.
+  FwdParams causal = p;
+  causal.is_causal = 1;
+  CHECK(plan_forward_sm90(causal, 1000, h100())->launches[0].grid[0] == 256);
+  FwdParams long_keys = p;
+  long_keys.seqlen_k = 8192;
+  CHECK(plan_forward_sm90(long_keys, 8192, h100())->launches[0].grid[0] == 256);
   CHECK(l.tma_fwd.fwd.num_splits == 1);
   // Batched: (d, seqlen, heads, batch) with the tensors' own strides in bytes.
   const TensorMapSpec& q = l.tensor_maps[0];
