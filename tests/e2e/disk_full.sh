@@ -1,5 +1,5 @@
-# A cache on a full disk: `kernels download` into a 1 MiB tmpfs (the local hub's bundle is about
-# 2 MiB) fails at once with exit 13 (io) naming the lack of space, leaves no temp file behind,
+# A cache on a full disk: `kernels download` into a 128 KiB tmpfs (the local hub's bundle is about
+# 430 KiB) fails at once with exit 13 (io) naming the lack of space, leaves no temp file behind,
 # and `kernels verify` names what is missing. Needs permission to mount a tmpfs (root, or a user
 # namespace); skips and says so otherwise.
 source "$(dirname "$0")/common.sh"
@@ -8,7 +8,7 @@ make_project "$scratch/project" > /dev/null
 small="$scratch/small"
 mkdir -p "$small"
 mount_cmd=()
-if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=1m tmpfs "$small" 2>/dev/null; then
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=128k tmpfs "$small" 2>/dev/null; then
   cleanup_hooks+=("umount '$small'")
 elif unshare -rm true 2>/dev/null; then
   mount_cmd=(unshare -rm)
@@ -21,7 +21,7 @@ run_small() {
   if [ ${#mount_cmd[@]} -eq 0 ]; then
     "$@"
   else
-    "${mount_cmd[@]}" bash -c 'mount -t tmpfs -o size=1m tmpfs "$0" && shift && "$@"' "$small" "$@"
+    "${mount_cmd[@]}" bash -c 'mount -t tmpfs -o size=128k tmpfs "$0" && shift && "$@"' "$small" "$@"
   fi
 }
 set +e
