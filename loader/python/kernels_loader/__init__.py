@@ -21,7 +21,12 @@ import logging
 import os
 import threading
 
+# The project's version (CMakeLists.txt's project(VERSION); tests/loader/test_pip_install.sh checks
+# they agree). pyproject.toml reads it from here.
+__version__ = "0.1.0"
+
 __all__ = [
+    "__version__",
     "flash_attn_varlen_func",
     "flash_attn_with_kvcache",
     "device_source",
