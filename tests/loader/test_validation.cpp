@@ -440,3 +440,19 @@ TEST_CASE("without debug checks no index value is read (no synchronisation)", "[
   REQUIRE((*l)->flash_attn_varlen_func(a, fake_stream(0)).ok());
   CHECK(h.driver->host_copies() == 0);
 }
+
+TEST_CASE("every query sequence empty: an empty LSE is accepted and nothing launches, as FA3",
+          "[loader][validation]") {
+  // total_q = 0: q/out (0, h, d), LSE (h, 0) with torch's strides for it, (1, 1).
+  auto o = run_varlen([](kl_varlen_args& a) {
+    a.q = tensor(fake_ptr(1), KL_DTYPE_BFLOAT16, {0, 8, 128});
+    a.out = tensor(fake_ptr(4), KL_DTYPE_BFLOAT16, {0, 8, 128});
+    a.softmax_lse = tensor(fake_ptr(7), KL_DTYPE_FLOAT32, {8, 0});
+    a.softmax_lse.stride[0] = 1;
+    a.softmax_lse.stride[1] = 1;
+    a.max_seqlen_q = 0;
+  });
+  INFO(o.error.message());
+  CHECK(o.ok);
+  CHECK(o.launches == 0);
+}
