@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <new>
 #include <string>
 
@@ -55,10 +56,6 @@ int init_locked(const kl_options* o) {
   }
   kernels::loader::Options options;
   if (o != nullptr) {
-    if (o->struct_size != sizeof(kl_options))
-      return fail(kernels::make_error(ErrorCode::usage, "kl_options.struct_size mismatch",
-                                      "kernels_loader_init",
-                                      "initialise it with kernels_loader_options_init()"));
     if (o->lockfile) options.lockfile = o->lockfile;
     if (o->cache_dir) options.cache_dir = o->cache_dir;
     if (o->fa3_repo) options.fa3_repo = o->fa3_repo;
@@ -133,6 +130,46 @@ int null_arg(const char* what) {
   return KL_ERR_INVALID_ARGUMENT;
 }
 
+// The first published size of each struct (ABI 1). A struct only grows at its end; when it does,
+// these stay, and a caller built against an older header keeps working.
+constexpr std::uint32_t kFirstVarlenArgsSize = 1400;
+constexpr std::uint32_t kFirstKvcacheArgsSize = 2016;
+constexpr std::uint32_t kFirstOptionsSize = 48;
+static_assert(sizeof(kl_varlen_args) >= kFirstVarlenArgsSize &&
+              sizeof(kl_kvcache_args) >= kFirstKvcacheArgsSize &&
+              sizeof(kl_options) >= kFirstOptionsSize);
+
+// A caller's struct in this library's layout. struct_size says which header the caller was built
+// with: a newer caller's larger struct is accepted when every byte this library does not know is
+// zero (fields at their "not given" value); an older caller's smaller one (down to the first
+// published size) keeps the _init defaults for the fields it lacks. Checked before the driver is
+// needed, so a mismatch is reported the same way on a machine without a GPU.
+template <class Args>
+std::optional<Args> adopt(const Args& caller, void (*init)(Args*), std::uint32_t first_size,
+                          const char* name, const char* init_name, int* status) {
+  auto refuse = [&](std::string why) {
+    t_last_error = std::string("kernels_loader: ") + name + ".struct_size is " +
+                   std::to_string(caller.struct_size) + ": " + why + "\nhint: initialise it with " +
+                   init_name + "() from the kernels_loader.h this library was built with";
+    *status = KL_ERR_INVALID_ARGUMENT;
+    return std::nullopt;
+  };
+  const std::uint32_t size = caller.struct_size;
+  if (size < first_size)
+    return refuse("smaller than any published layout (" + std::to_string(first_size) + " bytes)");
+  if (size > (1u << 20)) return refuse("not a size this struct can have");
+  const auto* bytes = reinterpret_cast<const unsigned char*>(&caller);
+  for (std::uint32_t i = sizeof(Args); i < size; ++i)
+    if (bytes[i] != 0)
+      return refuse("byte " + std::to_string(i) + " sets a field this library (" +
+                    std::to_string(sizeof(Args)) + " bytes) does not know");
+  Args out;
+  init(&out);
+  std::memcpy(&out, &caller, std::min<std::size_t>(size, sizeof(Args)));
+  out.struct_size = sizeof(Args);
+  return out;
+}
+
 }  // namespace
 
 extern "C" {
@@ -170,8 +207,15 @@ void kernels_loader_kvcache_args_init(kl_kvcache_args* a) {
 
 int kernels_loader_init(const kl_options* options) {
   return guarded([&] {
+    std::optional<kl_options> adopted;
+    if (options != nullptr) {
+      int status = KL_OK;
+      adopted = adopt(*options, kernels_loader_options_init, kFirstOptionsSize, "kl_options",
+                      "kernels_loader_options_init", &status);
+      if (!adopted) return status;
+    }
     std::lock_guard lock(g_mutex);
-    return init_locked(options);
+    return init_locked(adopted ? &*adopted : nullptr);
   });
 }
 
@@ -184,8 +228,11 @@ void kernels_loader_set_log_sink(kl_log_sink sink, void* user) {
 int kernels_loader_varlen_workspace_size(const kl_varlen_args* args, void* stream, size_t* bytes) {
   if (args == nullptr) return null_arg("args");
   if (bytes == nullptr) return null_arg("bytes");
+  int status = KL_OK;
+  const auto a = adopt(*args, kernels_loader_varlen_args_init, kFirstVarlenArgsSize, "kl_varlen_args", "kernels_loader_varlen_args_init", &status);
+  if (!a) return status;
   return with_loader([&](Loader& l) {
-    auto r = l.varlen_workspace_size(*args, stream);
+    auto r = l.varlen_workspace_size(*a, stream);
     if (!r) return fail(r.error());
     *bytes = *r;
     return static_cast<int>(KL_OK);
@@ -194,8 +241,11 @@ int kernels_loader_varlen_workspace_size(const kl_varlen_args* args, void* strea
 
 int kernels_loader_flash_attn_varlen_func(const kl_varlen_args* args, void* stream) {
   if (args == nullptr) return null_arg("args");
+  int status = KL_OK;
+  const auto a = adopt(*args, kernels_loader_varlen_args_init, kFirstVarlenArgsSize, "kl_varlen_args", "kernels_loader_varlen_args_init", &status);
+  if (!a) return status;
   return with_loader([&](Loader& l) {
-    auto r = l.flash_attn_varlen_func(*args, stream);
+    auto r = l.flash_attn_varlen_func(*a, stream);
     return r ? static_cast<int>(KL_OK) : fail(r.error());
   });
 }
@@ -203,8 +253,11 @@ int kernels_loader_flash_attn_varlen_func(const kl_varlen_args* args, void* stre
 int kernels_loader_kvcache_workspace_size(const kl_kvcache_args* args, void* stream, size_t* bytes) {
   if (args == nullptr) return null_arg("args");
   if (bytes == nullptr) return null_arg("bytes");
+  int status = KL_OK;
+  const auto a = adopt(*args, kernels_loader_kvcache_args_init, kFirstKvcacheArgsSize, "kl_kvcache_args", "kernels_loader_kvcache_args_init", &status);
+  if (!a) return status;
   return with_loader([&](Loader& l) {
-    auto r = l.kvcache_workspace_size(*args, stream);
+    auto r = l.kvcache_workspace_size(*a, stream);
     if (!r) return fail(r.error());
     *bytes = *r;
     return static_cast<int>(KL_OK);
@@ -213,8 +266,11 @@ int kernels_loader_kvcache_workspace_size(const kl_kvcache_args* args, void* str
 
 int kernels_loader_flash_attn_with_kvcache(const kl_kvcache_args* args, void* stream) {
   if (args == nullptr) return null_arg("args");
+  int status = KL_OK;
+  const auto a = adopt(*args, kernels_loader_kvcache_args_init, kFirstKvcacheArgsSize, "kl_kvcache_args", "kernels_loader_kvcache_args_init", &status);
+  if (!a) return status;
   return with_loader([&](Loader& l) {
-    auto r = l.flash_attn_with_kvcache(*args, stream);
+    auto r = l.flash_attn_with_kvcache(*a, stream);
     return r ? static_cast<int>(KL_OK) : fail(r.error());
   });
 }

@@ -148,3 +148,38 @@ TEST_CASE("C ABI: initialisation reports the machine's state with a status and a
   other.force_builtin = 1;
   CHECK(kernels_loader_init(&other) == KL_ERR_INVALID_ARGUMENT);
 }
+
+TEST_CASE("C ABI: structs from another header version are adopted or refused before the driver",
+          "[loader][c_abi]") {
+  // A newer caller's struct: ours plus fields we do not know, laid out after ours.
+  struct NewerArgs {
+    kl_varlen_args known;
+    std::int64_t added_field;
+  };
+  NewerArgs newer{};
+  kernels_loader_varlen_args_init(&newer.known);
+  newer.known.struct_size = sizeof(NewerArgs);
+  // Unknown fields left at zero ("not given"): adopted, so the call gets as far as the machine
+  // allows (no GPU here: the driver's status; with a GPU: argument validation of empty tensors).
+  const int zero_tail = kernels_loader_flash_attn_varlen_func(&newer.known, nullptr);
+  CHECK(std::string(kernels_loader_last_error()).find("struct_size") == std::string::npos);
+  CHECK((zero_tail == KL_ERR_NO_DEVICE || zero_tail == KL_ERR_INVALID_ARGUMENT));
+  // A field we do not know is set: refused, naming the byte, even without a GPU.
+  newer.added_field = 7;
+  CHECK(kernels_loader_flash_attn_varlen_func(&newer.known, nullptr) == KL_ERR_INVALID_ARGUMENT);
+  const std::string why = kernels_loader_last_error();
+  CHECK(why.find("kl_varlen_args.struct_size") != std::string::npos);
+  CHECK(why.find("does not know") != std::string::npos);
+  // Smaller than the first published layout: refused.
+  kl_kvcache_args k;
+  kernels_loader_kvcache_args_init(&k);
+  k.struct_size = 64;
+  std::size_t bytes = 0;
+  CHECK(kernels_loader_kvcache_workspace_size(&k, nullptr, &bytes) == KL_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(kernels_loader_last_error()).find("smaller than any published layout") !=
+        std::string::npos);
+  kl_options o;
+  kernels_loader_options_init(&o);
+  o.struct_size = 8;
+  CHECK(kernels_loader_init(&o) == KL_ERR_INVALID_ARGUMENT);
+}

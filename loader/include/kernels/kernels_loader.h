@@ -20,6 +20,11 @@
  *   fails at start-up, never at the first request.
  *
  * Calling convention
+ *   - Argument structs start with struct_size, set by their _init function. A program built
+ *     against another version of this header keeps working: a newer, larger struct is accepted
+ *     when the fields this library does not know are zero; an older, smaller one keeps the
+ *     defaults for the fields it lacks. Anything else is KL_ERR_INVALID_ARGUMENT, reported
+ *     before the driver is needed.
  *   - Tensors are kl_tensor: device pointer, dtype, shape and strides in elements (like torch).
  *     A tensor with data == NULL means "not given" (None in Python).
  *   - Outputs are caller-allocated: out, optional softmax_lse (fp32; (h, total_q) for varlen q,
