@@ -1,0 +1,49 @@
+# The sm90a bundle is the Hopper family, read from its machine code (no GPU needed): every kernel
+# its manifest lists exists in the cubin and uses wgmma (HGMMA), TMA loads (UTMALDG), mbarrier
+# waits (SYNCS) and register reallocation (USETMAXREG); the d=64/128 kernels touch no local memory
+# (spills), and d=192/256 at most 16 bytes of it.
+#   BUNDLE_DIR  build/bundle/cubin-cu<MAJ><MIN>-sm90a        TOOLS_VENV  where to put cuobjdump
+set -euo pipefail
+: "${BUNDLE_DIR:?}" "${TOOLS_VENV:?}"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+cubin=$BUNDLE_DIR/attention.cubin
+[ -f "$cubin" ] || { echo "SKIPPED: no sm90a bundle at $BUNDLE_DIR (nvcc not found at configure time)"; exit 0; }
+
+# cuobjdump (and the nvdisasm it runs): the CUDA toolkit's, else NVIDIA's PyPI wheels in a venv.
+find_tool() { find "$TOOLS_VENV" -name "$1" -type f -perm -u+x 2>/dev/null | head -1 || true; }
+cuobjdump=$(command -v cuobjdump || true)
+[ -n "$cuobjdump" ] || [ ! -x /usr/local/cuda/bin/cuobjdump ] || cuobjdump=/usr/local/cuda/bin/cuobjdump
+if [ -z "$cuobjdump" ]; then
+  if [ -z "$(find_tool cuobjdump)" ] || [ -z "$(find_tool nvdisasm)" ]; then
+    { python3 -m venv "$TOOLS_VENV" &&
+      "$TOOLS_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm; } > "$TOOLS_VENV.log" 2>&1 || {
+      cat "$TOOLS_VENV.log"
+      echo "SKIPPED: no cuobjdump (not in the toolkit, and PyPI's nvidia-cuda-cuobjdump could not be installed)"
+      exit 0
+    }
+  fi
+  cuobjdump=$(find_tool cuobjdump)
+  [ -n "$cuobjdump" ] || fail "cuobjdump not found after installing nvidia-cuda-cuobjdump"
+  PATH=$(dirname "$(find_tool nvdisasm)"):$PATH
+fi
+
+sass=$(mktemp)
+trap 'rm -f "$sass"' EXIT
+"$cuobjdump" -sass "$cubin" > "$sass"
+names=$(python3 -c 'import json,sys; print(" ".join(k["name"] for k in json.load(open(sys.argv[1]))["kernels"]))' \
+  "$BUNDLE_DIR/manifest.json")
+[ -n "$names" ] || fail "the manifest lists no kernels"
+for name in $names; do
+  body=$(awk -v f="Function : $name" '$0 ~ f {on=1; next} /Function : / {on=0} on' "$sass")
+  [ -n "$body" ] || fail "$name is in the manifest but not in the cubin"
+  for op in HGMMA UTMALDG SYNCS.PHASECHK USETMAXREG; do
+    grep -q "$op" <<< "$body" || fail "$name has no $op instruction"
+  done
+  local_bytes=$(grep -c "STL" <<< "$body" || true)
+  case $name in
+    *hd64_* | *hd128_*) [ "$local_bytes" = 0 ] || fail "$name spills to local memory ($local_bytes stores)" ;;
+    *) [ "$local_bytes" -le 4 ] || fail "$name spills more than expected ($local_bytes stores)" ;;
+  esac
+  echo "ok $name: $(grep -c HGMMA <<< "$body") HGMMA, $(grep -c UTMALDG <<< "$body") UTMALDG, $local_bytes local stores"
+done
