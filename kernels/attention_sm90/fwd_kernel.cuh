@@ -189,23 +189,23 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
           device::tma_load_4d(sQ + c * kBlockM * 128, &tp.q, bar.q_full, c * 64, rows.q_row + w.m0,
                               w.head, rows.q_batch);
         ++q_count;
+        // One K or V block (kChunks column chunks) into its ring slot once the slot's readers
+        // are done with it.
+        auto load_block = [&](unsigned char* ring, const TensorMap* map, uint64_t* full,
+                              uint64_t* empty, int slot, uint32_t phase, int key_row) {
+          device::mbarrier_wait(empty + slot, phase ^ 1);
+          device::mbarrier_arrive_expect_tx(full + slot, Tr::kKVBytes);
+#pragma unroll
+          for (int c = 0; c < Tr::kChunks; ++c)
+            device::tma_load_4d(ring + slot * Tr::kKVBytes + c * kBlockN * 128, map, full + slot,
+                                c * 64, key_row, w.hk, rows.k_batch);
+        };
         for (int it = 0; it < w.n_blocks; ++it, ++kv) {
-          const int nb = w.range.nb_max - 1 - it;
+          const int key_row = rows.k_row + (w.range.nb_max - 1 - it) * kBlockN;
           const int slot = kv % kStages;
           const uint32_t phase = (kv / kStages) & 1;
-          const int key_row = rows.k_row + nb * kBlockN;
-          device::mbarrier_wait(bar.k_empty + slot, phase ^ 1);
-          device::mbarrier_arrive_expect_tx(bar.k_full + slot, Tr::kKVBytes);
-#pragma unroll
-          for (int c = 0; c < Tr::kChunks; ++c)
-            device::tma_load_4d(sK + slot * Tr::kKVBytes + c * kBlockN * 128, &tp.k,
-                                bar.k_full + slot, c * 64, key_row, w.hk, rows.k_batch);
-          device::mbarrier_wait(bar.v_empty + slot, phase ^ 1);
-          device::mbarrier_arrive_expect_tx(bar.v_full + slot, Tr::kKVBytes);
-#pragma unroll
-          for (int c = 0; c < Tr::kChunks; ++c)
-            device::tma_load_4d(sV + slot * Tr::kKVBytes + c * kBlockN * 128, &tp.v,
-                                bar.v_full + slot, c * 64, key_row, w.hk, rows.k_batch);
+          load_block(sK, &tp.k, bar.k_full, bar.k_empty, slot, phase, key_row);
+          load_block(sV, &tp.v, bar.v_full, bar.v_empty, slot, phase, key_row);
         }
       }
     }

@@ -1,7 +1,7 @@
 # The sm90a bundle is the Hopper family, read from its machine code (no GPU needed): every kernel
 # its manifest lists exists in the cubin and uses wgmma (HGMMA), TMA loads (UTMALDG), mbarrier
 # waits (SYNCS) and register reallocation (USETMAXREG); the d=64/128 kernels touch no local memory
-# (spills), and d=192/256 at most 16 bytes of it.
+# (spills), and d=192/256 at most 4 local stores.
 #   BUNDLE_DIR  build/bundle/cubin-cu<MAJ><MIN>-sm90a        TOOLS_VENV  where to put cuobjdump
 set -euo pipefail
 : "${BUNDLE_DIR:?}" "${TOOLS_VENV:?}"
