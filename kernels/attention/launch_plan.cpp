@@ -96,6 +96,35 @@ bool stride_ok(int64_t s) { return s % 8 == 0; }
 
 std::span<const KernelInfo> kernel_table() { return {kTable, std::size(kTable)}; }
 
+Result<void> covers(int d, int dv, DType dtype) {
+  // A call's head dims round up to a kernel's (zero-filled columns), so the largest kernel head
+  // dims bound what is covered.
+  int max_d = 0, max_dv = 0;
+  for (const KernelInfo& k : kTable)
+    if (k.kind == KernelKind::forward) {
+      max_d = std::max(max_d, k.head_dim);
+      max_dv = std::max(max_dv, k.head_dim_v);
+    }
+  if (d <= 0 || d > max_d || d % 8 != 0)
+    return usage("head dim " + std::to_string(d) + " is not covered", "FwdParams.d",
+                 "head dims are multiples of 8 up to " + std::to_string(max_d));
+  if (dv <= 0 || dv > max_dv || dv % 8 != 0)
+    return usage("v head dim " + std::to_string(dv) + " is not covered", "FwdParams.dv",
+                 "v head dims are multiples of 8 up to " + std::to_string(max_dv));
+  const int rd = round_head_dim(d), rdv = round_head_dim(dv);
+  std::string pairs;
+  for (const KernelInfo& k : kTable) {
+    if (k.kind != KernelKind::forward || k.dtype != dtype) continue;
+    if (k.head_dim == rd && k.head_dim_v == rdv) return ok();
+    if (k.head_dim != k.head_dim_v && pairs.find(std::to_string(k.head_dim) + "x") == std::string::npos)
+      pairs += (pairs.empty() ? "" : ", ") + std::to_string(k.head_dim) + "x" + std::to_string(k.head_dim_v);
+  }
+  return usage("no kernel for head dims (" + std::to_string(d) + ", " + std::to_string(dv) + ") " +
+                   dtype_name(dtype),
+               "FwdParams.d/dv",
+               "dv may differ from d only where a kernel pairs them (q/k x v: " + pairs + ")");
+}
+
 int choose_num_splits(const FwdParams& p, const DeviceFacts& device) {
   const KernelInfo* k = find_forward(p);
   if (k == nullptr || p.h_k <= 0 || p.b <= 0 || p.seqlen_k <= 0) return 1;
@@ -139,17 +168,8 @@ Result<LaunchPlan> plan_forward(FwdParams p, const DeviceFacts& device, void* wo
                       "device", "the built-in attention kernels need an Ampere GPU or newer");
   if (p.dtype != DType::bf16 && p.dtype != DType::fp16)
     return usage("dtype must be fp16 or bf16", "FwdParams.dtype");
-  if (p.d <= 0 || p.d > 256 || p.d % 8 != 0)
-    return usage("head dim " + std::to_string(p.d) + " is not covered", "FwdParams.d",
-                 "head dims are multiples of 8 up to 256");
-  if (p.dv <= 0 || p.dv > 256 || p.dv % 8 != 0)
-    return usage("v head dim " + std::to_string(p.dv) + " is not covered", "FwdParams.dv",
-                 "v head dims are multiples of 8 up to 256");
+  if (auto r = covers(p.d, p.dv, p.dtype); !r) return r.error();
   const KernelInfo* fwd = find_forward(p);
-  if (fwd == nullptr)
-    return usage("no built-in kernel for head dims (" + std::to_string(p.d) + ", " +
-                     std::to_string(p.dv) + ") " + dtype_name(p.dtype),
-                 "FwdParams.d/dv", "dv may differ from d only for d in (128,192], dv in (96,128]");
   if (p.b < 0 || p.h <= 0 || p.h_k <= 0 || p.h % p.h_k != 0)
     return usage("heads h=" + std::to_string(p.h) + ", h_k=" + std::to_string(p.h_k) +
                      ", b=" + std::to_string(p.b) + " are not valid",

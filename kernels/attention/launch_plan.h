@@ -105,6 +105,12 @@ struct LaunchPlan {
 // of key blocks), else FA3's wave-efficiency heuristic. Returns 1 for shapes the plan refuses.
 int choose_num_splits(const FwdParams& params, const DeviceFacts& device);
 
+// Whether the built-in kernels (and with them the loader) cover head dims (d, dv) in `dtype`:
+// ok, or ErrorCode::usage saying which dimension is not covered. The one answer to "which head
+// dims", read from the generated kernel table; the loader's validation and plan_forward ask it.
+// (The bundle's sm90 kernels cover a subset; calls outside it run on the built-in kernels.)
+Result<void> covers(int d, int dv, DType dtype);
+
 // Bytes of workspace the call needs (0 when it does not split).
 std::size_t workspace_size(const FwdParams& params, const DeviceFacts& device);
 

@@ -5,6 +5,8 @@
 #include <limits>
 #include <string>
 
+#include "kernels/attention/launch_plan.h"
+
 namespace kernels::loader {
 namespace {
 
@@ -255,6 +257,11 @@ void check_heads(Checker& c, const kl_tensor& q, const kl_tensor& k, const kl_te
     }
   }
   p.dtype = q.dtype == KL_DTYPE_BFLOAT16 ? DType::bf16 : DType::fp16;
+  // FA3 accepts the shapes above; which of them have kernels here is the launch plan's answer.
+  if (auto r = attention::covers(static_cast<int>(d), static_cast<int>(dv), p.dtype); !r) {
+    c.fail("head_dim_covered", dv != d ? vname : "q", r.error().what, r.error().hint);
+    return;
+  }
   p.h = static_cast<std::int32_t>(h);
   p.h_k = static_cast<std::int32_t>(h_k);
   p.d = static_cast<std::int32_t>(d);

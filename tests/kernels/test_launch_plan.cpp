@@ -294,3 +294,17 @@ TEST_CASE("sm90 tensor maps of varlen q/k are one batch of all tokens", "[plan]"
   CHECK(maps[0].dims[2] == 16);
   CHECK(maps[1].dims[2] == 4);
 }
+
+TEST_CASE("covers: the kernel table is the one answer to which head dims run", "[plan]") {
+  for (int d : {64, 96, 128, 192, 256, 40, 80, 136})
+    CHECK(covers(d, d, DType::bf16).ok());
+  CHECK(covers(192, 128, DType::fp16).ok());  // the MLA-style pair the table has
+  auto r = covers(64, 512, DType::bf16);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().what.find("v head dim 512") != std::string::npos);
+  r = covers(128, 64, DType::bf16);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().hint.find("192x128") != std::string::npos);
+  CHECK_FALSE(covers(264, 264, DType::bf16).ok());
+  CHECK_FALSE(covers(100, 100, DType::bf16).ok());  // not a multiple of 8
+}

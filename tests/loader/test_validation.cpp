@@ -456,3 +456,13 @@ TEST_CASE("every query sequence empty: an empty LSE is accepted and nothing laun
   CHECK(o.ok);
   CHECK(o.launches == 0);
 }
+
+TEST_CASE("rule head_dim_covered: FA3-legal head dims without a kernel are refused in validation",
+          "[loader][validation]") {
+  // d <= 64 with dv 512 is FA3-legal (absorbed MLA); the launch plan's table has no such kernel.
+  auto o = run_varlen([](kl_varlen_args& a) {
+    a.v = tensor(fake_ptr(3), KL_DTYPE_BFLOAT16, {64, 2, 512});
+    a.out = tensor(fake_ptr(4), KL_DTYPE_BFLOAT16, {64, 8, 512});
+  }, 64);
+  expect(o, "head_dim_covered", "v");
+}
