@@ -42,7 +42,8 @@ enum class FallbackReason {
   integrity_mismatch,  // a byte differs from what the lock pins
   abi_mismatch,        // manifest missing or malformed, other family / params ABI / arch / configs
   load_failed,         // the driver refused the image, or a kernel it lists is missing
-  shape_not_covered,   // (per call) the bundle has no kernel for this shape
+  shape_not_covered,   // (per call) the bundle has no kernel for this shape: such calls run on the
+                       // built-in kernels and are noted once at info level, never warned about
 };
 std::string_view fallback_reason_name(FallbackReason reason);
 
