@@ -151,19 +151,32 @@ Result<FileDigest> FileDigest::from_etag(std::string_view etag) {
                     std::string(etag));
 }
 
-namespace {
+ContentDigest::ContentDigest(FileDigest::Kind kind, std::uint64_t size)
+    : state_(kind == FileDigest::Kind::sha256 ? std::variant<Sha256, GitBlobSha1>(Sha256())
+                                              : std::variant<Sha256, GitBlobSha1>(
+                                                    GitBlobSha1(size))) {}
 
-std::string hash_bytes(std::span<const std::uint8_t> bytes, FileDigest::Kind kind) {
-  if (kind == FileDigest::Kind::sha256) {
-    Sha256 h;
-    h.update(bytes);
-    return h.finish_hex();
-  }
-  GitBlobSha1 h(bytes.size());
-  h.update(bytes);
-  auto r = h.finish_hex();
-  return r ? *r : std::string();
+void ContentDigest::update(std::span<const std::uint8_t> bytes) {
+  std::visit([&](auto& h) { h.update(bytes); }, state_);
 }
+
+void ContentDigest::update(std::string_view bytes) {
+  std::visit([&](auto& h) { h.update(bytes); }, state_);
+}
+
+Result<std::string> ContentDigest::finish_hex() {
+  if (auto* sha = std::get_if<Sha256>(&state_)) return sha->finish_hex();
+  return std::get<GitBlobSha1>(state_).finish_hex();
+}
+
+std::string ContentDigest::of(std::span<const std::uint8_t> bytes, FileDigest::Kind kind) {
+  ContentDigest h(kind, bytes.size());
+  h.update(bytes);
+  auto hex = h.finish_hex();
+  return hex ? std::move(*hex) : std::string();
+}
+
+namespace {
 
 constexpr std::size_t kChunk = 1 << 20;
 
@@ -227,7 +240,7 @@ struct GitFeed {
 
 Result<void> check_bytes(std::span<const std::uint8_t> bytes, const FileDigest& digest,
                          std::string_view object) {
-  const std::string actual = hash_bytes(bytes, digest.kind);
+  const std::string actual = ContentDigest::of(bytes, digest.kind);
   if (actual != digest.hex) {
     const char* algo = digest.kind == FileDigest::Kind::sha256 ? "sha256" : "git sha1";
     return make_error(ErrorCode::integrity_mismatch,
