@@ -65,8 +65,9 @@ class EarlyWriteback final : public ProgressSink {
   ProgressSink* inner_;
 };
 
-// publish_file() minus its per-file directory fsync: the file's bytes are made durable here,
-// the rename is made durable by the caller's one fsync_directory() per batch.
+// Moves a verified download into place. Unlike publish_file(), the file is fsynced first only
+// with KERNELS_FSYNC=1 (see blob_fsync_enabled), and the directory is not fsynced per file: the
+// caller makes the renames durable with one fsync_directory() per batch.
 Result<void> publish_without_directory_sync(const std::filesystem::path& temp,
                                             const std::filesystem::path& final_path) {
   int fd = blob_fsync_enabled() ? ::open(temp.c_str(), O_RDONLY | O_CLOEXEC) : -2;
