@@ -21,7 +21,8 @@ struct BytecodeProject {
 
   BytecodeProject() {
     std::vector<MirrorFile> files = make_variant_files("cubin-cu130-sm90a", 3, 2000, 61);
-    files.push_back({"build/cubin-cu130-sm90a/__pycache__/module_1.cpython-311.pyc", "bytecode", false});
+    files.push_back(
+        {"build/cubin-cu130-sm90a/__pycache__/module_1.cpython-311.pyc", "bytecode", false});
     files.push_back({"build/cubin-cu130-sm90a/stray.pyc", "more bytecode", false});
     commit = repo.publish(1, files);
     write_file(project / "pyproject.toml", "[tool.kernels.dependencies]\n\"org/bc\" = 1\n");
@@ -43,7 +44,8 @@ TEST_CASE("pack of a downloaded variant whose tree lists bytecode round-trips", 
   REQUIRE(download.exit_code == 0);
   // The download left the bytecode out; the variant is complete without it.
   const kernels::CacheLayout cache(p.cache);
-  CHECK_FALSE(fs::exists(cache.snapshot_file("org/bc", p.commit, "build/cubin-cu130-sm90a/stray.pyc")));
+  CHECK_FALSE(
+      fs::exists(cache.snapshot_file("org/bc", p.commit, "build/cubin-cu130-sm90a/stray.pyc")));
 
   const fs::path archive = p.dir / "cache.tar.zst";
   ProcessResult pack = p.run({"pack", p.project.string(), "--out", archive.string()}, p.cache);
@@ -64,7 +66,8 @@ TEST_CASE("pack --from-mirror of a mirrored variant whose tree lists bytecode ro
   BytecodeProject p;
   REQUIRE(p.run({"lock", p.project.string()}, p.cache).exit_code == 0);
   const fs::path out_mirror = p.dir / "out-mirror";
-  ProcessResult mirror = p.run({"mirror", p.project.string(), "--to", out_mirror.string()}, p.cache);
+  ProcessResult mirror = p.run({"mirror", p.project.string(), "--to", out_mirror.string()},
+                               p.cache);
   INFO(mirror.err);
   REQUIRE(mirror.exit_code == 0);
   const fs::path archive = p.dir / "mirror.tar.zst";
@@ -74,8 +77,9 @@ TEST_CASE("pack --from-mirror of a mirrored variant whose tree lists bytecode ro
   INFO(pack.err);
   REQUIRE(pack.exit_code == 0);
   const fs::path site = p.dir / "site-mirror";
-  ProcessResult unpack =
-      p.run({"unpack", archive.string(), p.project.string(), "--to", site.string()}, p.cache);
+  ProcessResult unpack = p.run({"unpack", archive.string(), p.project.string(), "--to",
+                                site.string()},
+                               p.cache);
   INFO(unpack.err);
   CHECK(unpack.exit_code == 0);
 }
