@@ -221,16 +221,12 @@ Result<std::uint64_t> stream_file(const std::filesystem::path& path, Feed&& feed
   return total;
 }
 
-struct Sha256Feed {
-  Sha256 h;
-  bool begin(std::uint64_t) { return true; }
-  void update(std::span<const std::uint8_t> b) { h.update(b); }
-};
-
-struct GitFeed {
-  std::optional<GitBlobSha1> h;
+// A ContentDigest made once stream_file knows the size (the git blob header needs it).
+struct DigestFeed {
+  FileDigest::Kind kind;
+  std::optional<ContentDigest> h;
   bool begin(std::uint64_t size) {
-    h.emplace(size);
+    h.emplace(kind, size);
     return true;
   }
   void update(std::span<const std::uint8_t> b) { h->update(b); }
@@ -251,14 +247,14 @@ Result<void> check_bytes(std::span<const std::uint8_t> bytes, const FileDigest& 
 }
 
 Result<std::string> sha256_file(const std::filesystem::path& path) {
-  Sha256Feed feed;
+  DigestFeed feed{FileDigest::Kind::sha256, std::nullopt};
   auto r = stream_file(path, feed);
   if (!r) return std::move(r).error();
-  return feed.h.finish_hex();
+  return feed.h->finish_hex();  // a sha256 cannot fail
 }
 
 Result<std::string> git_blob_sha1_file(const std::filesystem::path& path) {
-  GitFeed feed;
+  DigestFeed feed{FileDigest::Kind::git_sha1, std::nullopt};
   auto r = stream_file(path, feed);
   if (!r) return std::move(r).error();
   // A file that grew or shrank while being read fails here instead of hashing a torn view.
