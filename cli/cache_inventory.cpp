@@ -7,7 +7,7 @@
 #include <map>
 #include <system_error>
 
-#include "project.h"
+#include "kernels/lockfile/variant_files.h"
 
 namespace kernels::cli {
 namespace fs = std::filesystem;

@@ -6,6 +6,7 @@
 
 #include "cache_inventory.h"
 #include "commands.h"
+#include "project.h"
 
 namespace kernels::cli {
 namespace {

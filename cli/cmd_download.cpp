@@ -7,7 +7,9 @@
 
 #include "commands.h"
 #include "kernels/lockfile/atomic.h"
+#include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
+#include "project.h"
 
 namespace kernels::cli {
 namespace {

@@ -8,7 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
+#include "project.h"
 
 namespace kernels::cli {
 namespace {

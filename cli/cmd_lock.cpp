@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "kernels/lockfile/atomic.h"
+#include "kernels/lockfile/pyproject.h"
 #include "kernels/lockfile/variant_hash.h"
 
 namespace kernels::cli {

@@ -12,8 +12,10 @@
 
 #include "commands.h"
 #include "kernels/lockfile/atomic.h"
+#include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
 #include "pack/pack_paths.h"
+#include "project.h"
 
 namespace kernels::cli {
 namespace {

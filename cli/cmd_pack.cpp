@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "pack/pack.h"
+#include "project.h"
 
 namespace kernels::cli {
 namespace {

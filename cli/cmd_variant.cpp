@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "project.h"
 
 namespace kernels::cli {
 namespace {

@@ -14,6 +14,7 @@
 #include <system_error>
 
 #include "kernels/lockfile/atomic.h"
+#include "kernels/lockfile/repo_id.h"
 
 namespace kernels::cli {
 namespace {
@@ -65,8 +66,9 @@ class EarlyWriteback final : public ProgressSink {
   ProgressSink* inner_;
 };
 
-// publish_file() minus its per-file directory fsync: the file's bytes are made durable here,
-// the rename is made durable by the caller's one fsync_directory() per batch.
+// Moves a verified download into place. Unlike publish_file(), the file is fsynced first only
+// with KERNELS_FSYNC=1 (see blob_fsync_enabled), and the directory is not fsynced per file: the
+// caller makes the renames durable with one fsync_directory() per batch.
 Result<void> publish_without_directory_sync(const std::filesystem::path& temp,
                                             const std::filesystem::path& final_path) {
   int fd = blob_fsync_enabled() ? ::open(temp.c_str(), O_RDONLY | O_CLOEXEC) : -2;
@@ -157,23 +159,31 @@ InstallReport install_files(const CacheLayout& cache, const std::string& repo_id
                             const BlobLockPolicy& locks) {
   InstallReport report;
   report.files = files.size();
+  // Checked once (callers pass ids from the lock, which are valid); the per-file cache paths
+  // below take the RepoId without checking it again.
+  const std::optional<RepoId> repo = RepoId::parse(repo_id);
+  if (!repo) {
+    report.errors.push_back(CacheLayout::check_names(repo_id).error());
+    return report;
+  }
   std::vector<const TreeEntry*> to_link;
   std::map<std::string, BlobJob> jobs;  // by etag: two paths with one content share a blob
   for (const TreeEntry& entry : files) {
     if (!entry.is_file) continue;
-    if (snapshot_file_present(cache, repo_id, commit, entry)) {
+    const auto snapshot = cache.snapshot_file(*repo, commit, entry.path);
+    if (regular_file_of_size(snapshot, entry.content_size())) {
       ++report.already_cached;
       continue;
     }
     to_link.push_back(&entry);
     std::string etag = entry.digest().hex;
     if (jobs.count(etag)) continue;
-    std::filesystem::path blob = cache.blob_path(repo_id, etag);
+    std::filesystem::path blob = cache.blob_path(*repo, etag);
     if (regular_file_of_size(blob, entry.content_size())) continue;
     BlobJob job;
     job.entry = &entry;
     job.blob = blob;
-    job.lock = cache.lock_path(repo_id, etag);
+    job.lock = cache.lock_path(*repo, etag);
     jobs.emplace(etag, std::move(job));
   }
 
@@ -223,7 +233,7 @@ InstallReport install_files(const CacheLayout& cache, const std::string& repo_id
       report.errors.push_back(std::move(e));
       continue;
     }
-    Result<void> linked = cache.link_snapshot_file(repo_id, commit, entry->path, etag);
+    Result<void> linked = cache.link_snapshot_file(*repo, commit, entry->path, etag);
     if (!linked) {
       report.errors.push_back(linked.error());
     } else {

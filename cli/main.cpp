@@ -79,8 +79,6 @@ int run(int argc, char** argv) {
     std::fputs(app.help().c_str(), stderr);
     return exit_code(ErrorCode::usage);
   }
-  if (env_truthy("HF_HUB_OFFLINE") || env_truthy("TRANSFORMERS_OFFLINE")) global.offline = true;
-
   // Test hook: proves that an exception escaping a command becomes exit code 70 with a message.
   if (const char* hook = std::getenv("KERNELS_TEST_THROW"); hook && *hook) {
     throw std::runtime_error(std::string("test hook KERNELS_TEST_THROW=") + hook);

@@ -86,20 +86,6 @@ Result<void> MemorySink::write(std::span<const std::uint8_t> bytes) {
   return ok();
 }
 
-ContentHasher::ContentHasher(FileDigest::Kind kind, std::uint64_t size)
-    : state_(kind == FileDigest::Kind::sha256 ? std::variant<Sha256, GitBlobSha1>(Sha256())
-                                              : std::variant<Sha256, GitBlobSha1>(
-                                                    GitBlobSha1(size))) {}
-
-void ContentHasher::update(std::span<const std::uint8_t> bytes) {
-  std::visit([&](auto& h) { h.update(bytes); }, state_);
-}
-
-Result<std::string> ContentHasher::finish_hex() {
-  if (auto* sha = std::get_if<Sha256>(&state_)) return sha->finish_hex();
-  return std::get<GitBlobSha1>(state_).finish_hex();
-}
-
 FileSink::FileSink(const DownloadRequest& request, std::string object)
     : request_(request), object_(std::move(object)), etag_("\"" + request.digest.hex + "\"") {}
 
@@ -134,7 +120,7 @@ Result<void> FileSink::restart_from_zero() {
   if (::ftruncate(fd_, 0) != 0) return io_error("cannot truncate", errno);
   if (::lseek(fd_, 0, SEEK_SET) != 0) return io_error("cannot seek", errno);
   held_ = 0;
-  hasher_ = std::make_unique<ContentHasher>(request_.digest.kind, request_.size);
+  hasher_ = std::make_unique<ContentDigest>(request_.digest.kind, request_.size);
   return ok();
 }
 
@@ -192,7 +178,7 @@ Result<std::uint64_t> FileSink::begin_attempt() {
     return std::uint64_t{0};
   }
   // The digest covers the whole file, so the prefix we keep is read back into the hasher.
-  hasher_ = std::make_unique<ContentHasher>(request_.digest.kind, request_.size);
+  hasher_ = std::make_unique<ContentDigest>(request_.digest.kind, request_.size);
   std::vector<std::uint8_t> buffer(1 << 20);
   std::uint64_t done = 0;
   while (done < existing) {
@@ -281,8 +267,9 @@ Result<void> FileSink::finish() {
                                                                                : "git-sha1 ") +
                            request_.digest.hex + ", got " + *actual);
   }
-  // No fsync here: it would stall every parallel transfer on this thread, and the caller's
-  // publish_file() fsyncs the temp file before the rename anyway.
+  // No fsync here: it would stall every parallel transfer on this thread. Whether the bytes are
+  // made durable before they become visible is the caller's choice (installer.cpp:
+  // KERNELS_FSYNC=1); they are verified either way.
   close_file();
   return ok();
 }

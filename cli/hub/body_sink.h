@@ -10,10 +10,10 @@
 #include <memory>
 #include <span>
 #include <string>
-#include <variant>
 
 #include "hub_client.h"
 #include "hub_protocol.h"
+#include "kernels/lockfile/digest.h"
 
 namespace kernels::cli::hub {
 
@@ -45,17 +45,6 @@ class MemorySink final : public BodySink {
   std::size_t max_bytes_;
   std::string object_;
   std::string body_;
-};
-
-// Git blob SHA-1 or SHA-256, as a FileDigest says.
-class ContentHasher {
- public:
-  ContentHasher(FileDigest::Kind kind, std::uint64_t size);
-  void update(std::span<const std::uint8_t> bytes);
-  Result<std::string> finish_hex();
-
- private:
-  std::variant<Sha256, GitBlobSha1> state_;
 };
 
 class FileSink final : public BodySink {
@@ -90,7 +79,7 @@ class FileSink final : public BodySink {
   int fd_ = -1;
   std::atomic<std::uint64_t> held_{0};
   std::uint64_t requested_offset_ = 0;
-  std::unique_ptr<ContentHasher> hasher_;
+  std::unique_ptr<ContentDigest> hasher_;
   std::string etag_;
 };
 

@@ -5,7 +5,7 @@
 
 #include "body_sink.h"
 #include "http_engine.h"
-#include "hub_clients.h"
+#include "hub_backends.h"
 #include "hub_protocol.h"
 #include "transfer_threads.h"
 

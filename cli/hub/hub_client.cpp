@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-#include "hub_clients.h"
+#include "hub_backends.h"
 #include "hub_protocol.h"
 
 namespace kernels::cli {

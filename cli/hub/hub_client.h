@@ -81,10 +81,21 @@ struct HubOptions {
   bool log_wire = false;  // also log libcurl's request/response headers (debug level, redacted)
 };
 
-// Reads HF_ENDPOINT, HF_TOKEN, HUGGING_FACE_HUB_TOKEN, HF_TOKEN_PATH, HF_HOME, HF_HUB_OFFLINE
-// (1/ON/YES/TRUE), HF_HUB_DOWNLOAD_TIMEOUT (seconds -> stall_timeout), and validates SSL_CERT_FILE / CURL_CA_BUNDLE / HTTPS_PROXY: a bad value is an
-// ErrorCode::usage error naming the variable.
-Result<HubOptions> hub_options_from_env();
+// What the command line said about the Hub; a value given there wins over the environment's.
+struct HubCommandLine {
+  bool offline = false;  // --offline
+  int jobs = 0;          // --jobs; 0 = not given
+};
+
+// --offline, or HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE truthy (env.h: 1/ON/YES/TRUE, any case).
+bool hub_offline(const HubCommandLine& given = {});
+
+// All Hub configuration, resolved here and nowhere else: HF_ENDPOINT, HF_TOKEN,
+// HUGGING_FACE_HUB_TOKEN, HF_TOKEN_PATH, HF_HOME, offline (hub_offline), HF_HUB_DOWNLOAD_TIMEOUT
+// (seconds -> stall_timeout), KERNELS_JOBS (1 to 256, read only when --jobs is not given), and
+// validates SSL_CERT_FILE / CURL_CA_BUNDLE / HTTPS_PROXY: a bad value is an ErrorCode::usage
+// error naming the variable.
+Result<HubOptions> hub_options_from_env(const HubCommandLine& given = {});
 
 // The token lookup alone: HF_TOKEN, HUGGING_FACE_HUB_TOKEN, then the file HF_TOKEN_PATH (default
 // $HF_HOME/token, $HF_HOME defaulting to $XDG_CACHE_HOME/huggingface or ~/.cache/huggingface);
@@ -150,8 +161,9 @@ class HubClient {
                                                         const std::string& path,
                                                         std::size_t max_bytes = 1 << 20) = 0;
   // Parallel downloads. Each file's size and digest are checked while it streams; on success the
-  // verified bytes are in request.temp_path, closed but not fsynced (the caller publishes them
-  // with publish_file(), which fsyncs before the rename). One Result per request.
+  // verified bytes are in request.temp_path, closed but not fsynced: the caller moves them into
+  // place and decides about durability (the installer fsyncs a blob only with KERNELS_FSYNC=1).
+  // One Result per request.
   // After an integrity failure the temp file is gone; after a network failure it keeps the bytes
   // received, and the next download() of the same request resumes from them. Temp paths must be
   // distinct within one call.

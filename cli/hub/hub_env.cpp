@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -13,6 +14,7 @@
 
 #include "hub_client.h"
 #include "hub_protocol.h"
+#include "kernels/lockfile/env.h"
 
 #ifndef KERNELS_HUB_VERSION
 #define KERNELS_HUB_VERSION "0"
@@ -31,11 +33,22 @@ std::optional<std::string> env(const char* name) {
 
 bool truthy(const char* name) {
   auto v = env(name);
-  if (!v) return false;
-  std::string s = *v;
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return s == "1" || s == "ON" || s == "YES" || s == "TRUE";
+  return v && env_truthy(*v);
+}
+
+// KERNELS_JOBS, when --jobs did not say: 1 to 256, else ErrorCode::usage naming the variable.
+Result<int> jobs_from_env(int default_jobs) {
+  auto v = env("KERNELS_JOBS");
+  if (!v) return default_jobs;
+  int n = 0;
+  const std::string_view s(*v);
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  if (ec != std::errc() || p != s.data() + s.size() || n < 1 || n > 256) {
+    return make_error(ErrorCode::usage, "KERNELS_JOBS must be a number from 1 to 256",
+                      "KERNELS_JOBS=" + std::string(s.substr(0, 40)),
+                      "fix or unset KERNELS_JOBS, or pass --jobs N");
+  }
+  return n;
 }
 
 std::string trim(std::string s) {
@@ -125,7 +138,11 @@ Result<std::optional<std::string>> hub_token_from_env() {
   return std::optional<std::string>(token);
 }
 
-Result<HubOptions> hub_options_from_env() {
+bool hub_offline(const HubCommandLine& given) {
+  return given.offline || truthy("HF_HUB_OFFLINE") || truthy("TRANSFORMERS_OFFLINE");
+}
+
+Result<HubOptions> hub_options_from_env(const HubCommandLine& given) {
   HubOptions options;
   if (auto endpoint = env("HF_ENDPOINT")) {
     options.endpoint = *endpoint;
@@ -143,7 +160,7 @@ Result<HubOptions> hub_options_from_env() {
   auto token = hub_token_from_env();
   if (!token) return std::move(token).error();
   options.token = std::move(*token);
-  options.offline = truthy("HF_HUB_OFFLINE") || truthy("TRANSFORMERS_OFFLINE");
+  options.offline = hub_offline(given);
   options.user_agent = "kernels-cpp/" KERNELS_HUB_VERSION;
   // huggingface_hub's read timeout; here it is the stall window (no byte for this long).
   if (auto timeout = env("HF_HUB_DOWNLOAD_TIMEOUT")) {
@@ -196,6 +213,13 @@ Result<HubOptions> hub_options_from_env() {
         break;
       }
     }
+  }
+  if (given.jobs > 0) {
+    options.jobs = given.jobs;
+  } else {
+    Result<int> jobs = jobs_from_env(options.jobs);
+    if (!jobs) return std::move(jobs).error();
+    options.jobs = *jobs;
   }
   return options;
 }

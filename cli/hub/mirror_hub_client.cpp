@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "body_sink.h"
-#include "hub_clients.h"
+#include "hub_backends.h"
 #include "hub_protocol.h"
 #include "transfer_threads.h"
 

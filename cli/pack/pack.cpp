@@ -15,6 +15,7 @@
 #include "kernels/lockfile/cache.h"
 #include "kernels/lockfile/digest.h"
 #include "kernels/lockfile/repo_tree.h"
+#include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
 #include "pack/pack_paths.h"
 
@@ -62,8 +63,7 @@ class PackWriter {
       return make_error(ErrorCode::offline_not_cached, "file is missing from the cache",
                         source.string(), "run `kernels download` (or `kernels verify --repair`)");
     }
-    Sha256 sha;
-    GitBlobSha1 git(size);
+    ContentDigest hasher(digest.kind, size);
     auto r = add(name, size, [&](auto&& write) -> Result<void> {
       std::vector<char> buf(1 << 20);
       std::uint64_t left = size;
@@ -72,7 +72,7 @@ class PackWriter {
         const auto got = static_cast<std::size_t>(in.gcount());
         if (got == 0) break;
         const std::string_view chunk(buf.data(), got);
-        if (digest.kind == FileDigest::Kind::sha256) sha.update(chunk); else git.update(chunk);
+        hasher.update(chunk);
         if (auto w = write(buf.data(), got); !w) return w;
         left -= got;
       }
@@ -84,17 +84,11 @@ class PackWriter {
       return ok();
     });
     if (!r) return r;
-    std::string actual;
-    if (digest.kind == FileDigest::Kind::sha256) {
-      actual = sha.finish_hex();
-    } else {
-      auto h = git.finish_hex();
-      if (!h) return h.error();
-      actual = *h;
-    }
-    if (actual != digest.hex) {
+    Result<std::string> actual = hasher.finish_hex();
+    if (!actual) return actual.error();
+    if (*actual != digest.hex) {
       return make_error(ErrorCode::integrity_mismatch,
-                        "content hash " + actual + " does not match " + digest.hex,
+                        "content hash " + *actual + " does not match " + digest.hex,
                         source.string(), "run `kernels verify --repair` before packing");
     }
     ++files_;
@@ -160,16 +154,6 @@ std::string pack_manifest(PackKind kind) {
       .dump();
 }
 
-// The files of `variant` in `tree`, or an empty list when the tree has none.
-std::vector<const TreeEntry*> variant_files(const RepoTree& tree, const std::string& variant) {
-  std::vector<const TreeEntry*> out;
-  const std::string prefix = "build/" + variant + "/";
-  for (const auto& e : tree) {
-    if (e.is_file && e.path.compare(0, prefix.size(), prefix) == 0) out.push_back(&e);
-  }
-  return out;
-}
-
 template <class Fill>
 Result<PackSummary> write_pack(PackKind kind, const fs::path& archive_path, Fill&& fill) {
   if (archive_path.has_parent_path()) {
@@ -223,15 +207,15 @@ Result<PackSummary> pack_cache(const fs::path& cache_root, const Lockfile& lock,
       for (const auto& [variant, _] : k.variants) {
         const auto files = variant_files(*tree, variant);
         bool present = !files.empty();
-        for (const auto* e : files) {
-          present = present && fs::exists(cache.snapshot_file(k.repo_id, k.sha, e->path), ec);
+        for (const TreeEntry& e : files) {
+          present = present && fs::exists(cache.snapshot_file(k.repo_id, k.sha, e.path), ec);
         }
         if (!present) continue;
-        for (const auto* e : files) {
-          const FileDigest d = e->digest();
+        for (const TreeEntry& e : files) {
+          const FileDigest d = e.digest();
           if (auto r = w.add_verified_file(folder + "/blobs/" + d.hex,
-                                           cache.snapshot_file(k.repo_id, k.sha, e->path), d,
-                                           e->content_size());
+                                           cache.snapshot_file(k.repo_id, k.sha, e.path), d,
+                                           e.content_size());
               !r) {
             return r;
           }
@@ -281,14 +265,14 @@ Result<PackSummary> pack_mirror(const fs::path& mirror_dir, const Lockfile& lock
       for (const auto& [variant, _] : k.variants) {
         const auto files = variant_files(*tree, variant);
         bool present = !files.empty();
-        for (const auto* e : files) {
-          present = present && fs::exists(mirror_dir / paths.resolve(k.sha, e->path), ec);
+        for (const TreeEntry& e : files) {
+          present = present && fs::exists(mirror_dir / paths.resolve(k.sha, e.path), ec);
         }
         if (!present) continue;
-        for (const auto* e : files) {
-          if (auto r = w.add_verified_file(paths.resolve(k.sha, e->path),
-                                           mirror_dir / paths.resolve(k.sha, e->path),
-                                           e->digest(), e->content_size());
+        for (const TreeEntry& e : files) {
+          if (auto r = w.add_verified_file(paths.resolve(k.sha, e.path),
+                                           mirror_dir / paths.resolve(k.sha, e.path),
+                                           e.digest(), e.content_size());
               !r) {
             return r;
           }

@@ -20,6 +20,7 @@
 #include "kernels/lockfile/cache.h"
 #include "kernels/lockfile/digest.h"
 #include "kernels/lockfile/repo_tree.h"
+#include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
 #include "pack/pack.h"
 #include "pack/pack_paths.h"
@@ -279,12 +280,9 @@ Result<void> verify_variants(const KernelLock& k, const RepoTree& tree, const fs
   const auto hashes = compute_variant_hashes(tree);
   int complete = 0;
   for (const auto& [variant, locked] : k.variants) {
-    std::vector<const TreeEntry*> files;
-    for (const auto& e : tree) {
-      if (e.is_file && e.path.rfind("build/" + variant + "/", 0) == 0) files.push_back(&e);
-    }
+    const std::vector<TreeEntry> files = variant_files(tree, variant);
     std::size_t present = 0;
-    for (const auto* e : files) present += x.files.count(file_for(*e));
+    for (const TreeEntry& e : files) present += x.files.count(file_for(e));
     if (present == 0) continue;
     if (present != files.size()) {
       return mismatch("variant " + variant + " is incomplete in the archive (" +
@@ -299,14 +297,14 @@ Result<void> verify_variants(const KernelLock& k, const RepoTree& tree, const fs
                           ", the lock says " + locked.hash,
                       archive_path.string());
     }
-    for (const auto* e : files) {
-      const std::string name = file_for(*e);
-      if (auto r = check_file(staging / name, e->digest()); !r) {
-        return mismatch("file " + e->path + " of " + k.repo_id + ": " + r.error().what,
+    for (const TreeEntry& e : files) {
+      const std::string name = file_for(e);
+      if (auto r = check_file(staging / name, e.digest()); !r) {
+        return mismatch("file " + e.path + " of " + k.repo_id + ": " + r.error().what,
                         archive_path.string());
       }
       v.files.insert(name);
-      if (link) v.links.push_back({k.repo_id, k.sha, e->path, e->digest().hex});
+      if (link) v.links.push_back({k.repo_id, k.sha, e.path, e.digest().hex});
     }
     ++complete;
   }

@@ -16,6 +16,7 @@
 #include "kernels/lockfile/cache.h"
 #include "kernels/lockfile/digest.h"
 #include "kernels/lockfile/lockfile.h"
+#include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
 
 namespace kernels::loader {
@@ -34,48 +35,15 @@ BundleOutcome fail(BundleOutcome out, FallbackReason reason, Error error) {
   return out;
 }
 
-bool excluded_from_hash(std::string_view rel) {
-  if (rel.ends_with(".pyc")) return true;
-  std::size_t start = 0;
-  while (start <= rel.size()) {
-    const std::size_t end = std::min(rel.find('/', start), rel.size());
-    if (rel.substr(start, end - start) == "__pycache__") return true;
-    start = end + 1;
-  }
-  return false;
-}
-
 struct ReadFile {
   Bytes bytes;
   std::string digest_hex;
 };
 
-// Hashes bytes as they arrive: sha256 for LFS files, the git blob sha1 otherwise.
-class ContentHasher {
- public:
-  ContentHasher(FileDigest::Kind kind, std::uint64_t size) : kind_(kind), sha1_(size) {}
-  void update(std::span<const std::uint8_t> chunk) {
-    if (kind_ == FileDigest::Kind::sha256)
-      sha256_.update(chunk);
-    else
-      sha1_.update(chunk);
-  }
-  std::string finish() {
-    if (kind_ == FileDigest::Kind::sha256) return sha256_.finish_hex();
-    auto hex = sha1_.finish_hex();
-    return hex ? *hex : std::string();
-  }
-
- private:
-  FileDigest::Kind kind_;
-  Sha256 sha256_;
-  GitBlobSha1 sha1_;
-};
-
 // Reads `size` bytes of `fd` into `dst`, hashing each chunk once it is in. Large files are read
 // by a second thread so that reading (page faults, copies) overlaps hashing; the digest is
 // always of exactly the bytes left in `dst`. Returns 0 or an errno (-1: the file shrank).
-int read_hashing(int fd, std::uint8_t* dst, std::uint64_t size, ContentHasher& hasher) {
+int read_hashing(int fd, std::uint8_t* dst, std::uint64_t size, ContentDigest& hasher) {
   auto read_some = [fd, dst, size](std::uint64_t done) -> std::int64_t {
     for (;;) {
       const ssize_t n = ::read(fd, dst + done, std::min(kChunk, size - done));
@@ -162,7 +130,7 @@ Result<ReadFile> read_and_hash(const std::filesystem::path& path, std::uint64_t 
   }
   if (good) {
     out.bytes.resize(expected);
-    ContentHasher hasher(kind, expected);
+    ContentDigest hasher(kind, expected);
     if (const int e = read_hashing(fd, out.bytes.data(), expected, hasher); e != 0) {
       good = false;
       error = make_error(ErrorCode::io,
@@ -170,7 +138,10 @@ Result<ReadFile> read_and_hash(const std::filesystem::path& path, std::uint64_t 
                                  : std::string("read: ") + std::strerror(e),
                          path.string());
     } else {
-      out.digest_hex = hasher.finish();
+      // A git sha1 over other than `expected` bytes cannot happen here (read_hashing read
+      // exactly that many); an empty digest would fail the comparison with the tree anyway.
+      Result<std::string> hex = hasher.finish_hex();
+      out.digest_hex = hex ? std::move(*hex) : std::string();
     }
   }
   ::close(fd);
@@ -277,37 +248,16 @@ Result<std::set<std::string>> check_manifest(const BundleManifest& m, std::strin
   return covered;
 }
 
-namespace {
-
-std::string digest_of(const MemoryFile& f) {
-  if (f.lfs) {
-    Sha256 h;
-    h.update(std::span<const std::uint8_t>(f.bytes));
-    return h.finish_hex();
-  }
-  GitBlobSha1 h(f.bytes.size());
-  h.update(std::span<const std::uint8_t>(f.bytes));
-  auto r = h.finish_hex();
-  return r ? *r : std::string();
-}
-
-}  // namespace
-
 std::string variant_hash_of(const std::vector<MemoryFile>& files) {
-  std::vector<const MemoryFile*> sorted;
-  for (const auto& f : files)
-    if (!excluded_from_hash(f.rel_path)) sorted.push_back(&f);
-  std::sort(sorted.begin(), sorted.end(),
-            [](const MemoryFile* a, const MemoryFile* b) { return a->rel_path < b->rel_path; });
-  Sha256 concat;
-  for (const MemoryFile* f : sorted) {
+  std::vector<VariantFileDigest> digests;
+  for (const MemoryFile& f : files) {
+    if (is_bytecode_path(f.rel_path)) continue;
     // Files checked against the tree carry their digest already: each byte is hashed once.
-    const std::string hex = f->digest_hex.empty() ? digest_of(*f) : f->digest_hex;
-    concat.update(f->rel_path);
-    auto raw = hex_to_bytes(hex);
-    if (raw) concat.update(*raw);
+    const auto kind = f.lfs ? FileDigest::Kind::sha256 : FileDigest::Kind::git_sha1;
+    digests.push_back({f.rel_path, f.digest_hex.empty() ? ContentDigest::of(f.bytes, kind)
+                                                         : f.digest_hex});
   }
-  return "sha256-" + concat.finish_hex();
+  return git_lfs_concat_hash(std::move(digests));
 }
 
 BundleOutcome find_verified_bundle(const BundleRequest& req) {
@@ -367,8 +317,14 @@ BundleOutcome find_verified_bundle(const BundleRequest& req) {
                            lock_object, "lock a cubin-cu<MAJ><MIN>-sm<CC> variant"));
   const VariantLock& vlock = entry->variants.at(variant);
 
+  // Checked once here (the lock reader accepted it, so this cannot fail); the cache paths below
+  // take it without checking again.
+  const std::optional<RepoId> repo = RepoId::parse(entry->repo_id);
+  if (!repo)
+    return fail(std::move(out), FallbackReason::lockfile_invalid,
+                CacheLayout::check_names(entry->repo_id).error());
   const CacheLayout cache(req.cache_root);
-  auto tree = cache.read_tree(req.repo_id, entry->sha);
+  auto tree = cache.read_tree(*repo, entry->sha);
   if (!tree) {
     Error e = tree.error();
     e.hint = "run `kernels download` so the cache holds " + req.repo_id + "@" + entry->sha;
@@ -382,14 +338,13 @@ BundleOutcome find_verified_bundle(const BundleRequest& req) {
                            "the cached tree of " + variant + " hashes to " +
                                (th == tree_hashes.end() ? std::string("nothing") : th->second.hash) +
                                ", the lock pins " + vlock.hash,
-                           cache.tree_path(req.repo_id, entry->sha).string(),
+                           cache.tree_path(*repo, entry->sha).string(),
                            "re-run `kernels download`; if it persists, the lock is stale"));
 
   const std::string prefix = "build/" + variant + "/";
   std::vector<MemoryFile> files;
-  for (const TreeEntry& t : *tree) {
-    if (!t.is_file || !std::string_view(t.path).starts_with(prefix)) continue;
-    const auto path = cache.snapshot_file(req.repo_id, entry->sha, t.path);
+  for (const TreeEntry& t : variant_files(*tree, variant)) {
+    const auto path = cache.snapshot_file(*repo, entry->sha, t.path);
     const FileDigest digest = t.digest();
     auto read = read_and_hash(path, t.content_size(), digest.kind);
     if (!read) {
@@ -415,7 +370,7 @@ BundleOutcome find_verified_bundle(const BundleRequest& req) {
     return fail(std::move(out), FallbackReason::integrity_mismatch,
                 make_error(ErrorCode::integrity_mismatch,
                            "bytes in memory hash to " + computed + ", the lock pins " + vlock.hash,
-                           cache.snapshot_dir(req.repo_id, entry->sha).string() + "/" + prefix,
+                           cache.snapshot_dir(*repo, entry->sha).string() + "/" + prefix,
                            "re-run `kernels download`"));
 
   auto find_file = [&](std::string_view name) -> MemoryFile* {
@@ -424,7 +379,7 @@ BundleOutcome find_verified_bundle(const BundleRequest& req) {
     return nullptr;
   };
   const std::string manifest_object =
-      cache.snapshot_file(req.repo_id, entry->sha, prefix + std::string(kManifestFile)).string();
+      cache.snapshot_file(*repo, entry->sha, prefix + std::string(kManifestFile)).string();
   MemoryFile* manifest_file = find_file(kManifestFile);
   MemoryFile* image_file = find_file(kImageFile);
   if (manifest_file == nullptr || image_file == nullptr)
@@ -432,7 +387,7 @@ BundleOutcome find_verified_bundle(const BundleRequest& req) {
                 make_error(ErrorCode::no_variant,
                            std::string("the variant has no ") +
                                std::string(manifest_file == nullptr ? kManifestFile : kImageFile),
-                           cache.snapshot_dir(req.repo_id, entry->sha).string() + "/" + prefix,
+                           cache.snapshot_dir(*repo, entry->sha).string() + "/" + prefix,
                            "a loader bundle holds attention.cubin and manifest.json"));
   auto manifest = parse_bundle_manifest(
       std::string_view(reinterpret_cast<const char*>(manifest_file->bytes.data()),

@@ -15,6 +15,7 @@
 
 #include "bundle.h"
 #include "kernels/attention/launch_plan.h"
+#include "kernels/lockfile/env.h"
 #include "validate.h"
 #include "value_checks.h"
 
@@ -31,13 +32,6 @@ const char* family_name(int ver) { return ver == 4 ? "fa4" : "fa3"; }
 constexpr unsigned kDefaultSmemLimit = 48 * 1024;
 
 using FunctionMap = std::unordered_map<std::string_view, Function>;
-
-bool truthy(const std::optional<std::string>& v) {
-  if (!v) return false;
-  std::string s;
-  for (char c : *v) s += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s == "1" || s == "true" || s == "yes" || s == "y" || s == "on";
-}
 
 // A verified bundle loaded into the driver; shared by every device that selects it.
 struct LoadedBundle {
@@ -478,9 +472,9 @@ Result<std::unique_ptr<Loader>> Loader::create(Options options) {
   impl->repos[0] = repo(options.fa3_repo, "KERNELS_FA3_REPO", kDefaultFa3Repo);
   impl->repos[1] = repo(options.fa4_repo, "KERNELS_FA4_REPO", kDefaultFa4Repo);
   impl->force_builtin =
-      options.force_builtin ? *options.force_builtin : truthy(env("KERNELS_USE_BUILTIN"));
+      options.force_builtin ? *options.force_builtin : env_truthy(env, "KERNELS_USE_BUILTIN");
   impl->debug_checks =
-      options.debug_checks ? *options.debug_checks : truthy(env("KERNELS_LOADER_DEBUG_CHECKS"));
+      options.debug_checks ? *options.debug_checks : env_truthy(env, "KERNELS_LOADER_DEBUG_CHECKS");
   for (const auto& info : attention::kernel_table()) impl->table.emplace(info.name, &info);
 
   std::span<const std::uint8_t> image;

@@ -20,22 +20,6 @@ namespace kernels {
 
 namespace fs = std::filesystem;
 
-EnvLookup process_env() {
-  return [](std::string_view name) -> std::optional<std::string> {
-    const char* v = std::getenv(std::string(name).c_str());
-    if (v == nullptr) return std::nullopt;
-    return std::string(v);
-  };
-}
-
-bool env_truthy(const EnvLookup& env, std::string_view name) {
-  auto v = env(name);
-  if (!v) return false;
-  std::string u = *v;
-  std::transform(u.begin(), u.end(), u.begin(), [](unsigned char c) { return std::toupper(c); });
-  return u == "1" || u == "ON" || u == "YES" || u == "TRUE";
-}
-
 namespace {
 
 std::optional<std::string> nonempty(const EnvLookup& env, std::string_view name) {
@@ -178,10 +162,11 @@ CacheLayout::CacheLayout(fs::path root) : root_(std::move(root)), env_(process_e
 CacheLayout::CacheLayout(fs::path root, EnvLookup env)
     : root_(std::move(root)), env_(std::move(env)) {}
 
-Result<void> CacheLayout::check_names(std::string_view repo_id, std::string_view commit,
-                                      std::string_view repo_path, std::string_view etag,
-                                      std::string_view ref) {
-  if (!is_repo_id(repo_id)) return unsafe("invalid repo id: expected \"org/name\"", repo_id);
+namespace {
+
+// check_names without the repo id (which a RepoId already passed).
+Result<void> check_other_names(std::string_view commit, std::string_view repo_path,
+                               std::string_view etag, std::string_view ref) {
   if (!commit.empty() && !is_commit_sha(commit)) {
     return unsafe("invalid commit: expected 40 lowercase hex digits", commit);
   }
@@ -196,88 +181,82 @@ Result<void> CacheLayout::check_names(std::string_view repo_id, std::string_view
   return ok();
 }
 
+}  // namespace
+
+Result<void> CacheLayout::check_names(std::string_view repo_id, std::string_view commit,
+                                      std::string_view repo_path, std::string_view etag,
+                                      std::string_view ref) {
+  if (!is_repo_id(repo_id)) return unsafe("invalid repo id: expected \"org/name\"", repo_id);
+  return check_other_names(commit, repo_path, etag, ref);
+}
+
 fs::path CacheLayout::lockfile_path() const { return root_ / "kernels.lock"; }
 
-fs::path CacheLayout::repo_dir(std::string_view repo_id) const {
-  if (!is_repo_id(repo_id)) return invalid_path();
-  return root_ / repo_folder_name(repo_id);
+fs::path CacheLayout::repo_dir(const RepoId& repo) const {
+  return root_ / repo_folder_name(repo.str());
 }
 
-fs::path CacheLayout::blobs_dir(std::string_view repo_id) const {
-  if (!is_repo_id(repo_id)) return invalid_path();
-  return repo_dir(repo_id) / "blobs";
+fs::path CacheLayout::blobs_dir(const RepoId& repo) const { return repo_dir(repo) / "blobs"; }
+
+fs::path CacheLayout::blob_path(const RepoId& repo, std::string_view etag) const {
+  if (etag.empty() || !is_etag(etag)) return invalid_path();
+  return blobs_dir(repo) / std::string(etag);
 }
 
-fs::path CacheLayout::blob_path(std::string_view repo_id, std::string_view etag) const {
-  if (!check_names(repo_id, {}, {}, etag) || etag.empty()) return invalid_path();
-  return blobs_dir(repo_id) / std::string(etag);
+fs::path CacheLayout::snapshots_dir(const RepoId& repo) const {
+  return repo_dir(repo) / "snapshots";
 }
 
-fs::path CacheLayout::snapshots_dir(std::string_view repo_id) const {
-  if (!is_repo_id(repo_id)) return invalid_path();
-  return repo_dir(repo_id) / "snapshots";
+fs::path CacheLayout::refs_dir(const RepoId& repo) const { return repo_dir(repo) / "refs"; }
+
+fs::path CacheLayout::trees_dir(const RepoId& repo) const { return repo_dir(repo) / "trees"; }
+
+fs::path CacheLayout::snapshot_dir(const RepoId& repo, std::string_view commit) const {
+  if (!is_path_component(commit)) return invalid_path();
+  return snapshots_dir(repo) / std::string(commit);
 }
 
-fs::path CacheLayout::refs_dir(std::string_view repo_id) const {
-  if (!is_repo_id(repo_id)) return invalid_path();
-  return repo_dir(repo_id) / "refs";
-}
-
-fs::path CacheLayout::trees_dir(std::string_view repo_id) const {
-  if (!is_repo_id(repo_id)) return invalid_path();
-  return repo_dir(repo_id) / "trees";
-}
-
-fs::path CacheLayout::snapshot_dir(std::string_view repo_id, std::string_view commit) const {
-  if (!is_repo_id(repo_id) || !is_path_component(commit)) return invalid_path();
-  return snapshots_dir(repo_id) / std::string(commit);
-}
-
-fs::path CacheLayout::snapshot_file(std::string_view repo_id, std::string_view commit,
+fs::path CacheLayout::snapshot_file(const RepoId& repo, std::string_view commit,
                                     std::string_view repo_path) const {
-  if (!is_safe_repo_path(repo_path)) return invalid_path();
-  const fs::path dir = snapshot_dir(repo_id, commit);
-  if (dir == invalid_path()) return dir;
-  return dir / std::string(repo_path);
+  if (!is_safe_repo_path(repo_path) || !is_path_component(commit)) return invalid_path();
+  return snapshots_dir(repo) / std::string(commit) / std::string(repo_path);
 }
 
-fs::path CacheLayout::no_exist_path(std::string_view repo_id, std::string_view commit,
+fs::path CacheLayout::no_exist_path(const RepoId& repo, std::string_view commit,
                                     std::string_view repo_path) const {
-  if (!is_repo_id(repo_id) || !is_path_component(commit) || !is_safe_repo_path(repo_path)) {
-    return invalid_path();
-  }
-  return repo_dir(repo_id) / ".no_exist" / std::string(commit) / std::string(repo_path);
+  if (!is_path_component(commit) || !is_safe_repo_path(repo_path)) return invalid_path();
+  return repo_dir(repo) / ".no_exist" / std::string(commit) / std::string(repo_path);
 }
 
-fs::path CacheLayout::ref_path(std::string_view repo_id, std::string_view ref) const {
-  if (!check_names(repo_id, {}, {}, {}, ref) || ref.empty()) return invalid_path();
-  return refs_dir(repo_id) / std::string(ref);
+fs::path CacheLayout::ref_path(const RepoId& repo, std::string_view ref) const {
+  if (ref.empty() || !is_ref_name(ref)) return invalid_path();
+  return refs_dir(repo) / std::string(ref);
 }
 
-fs::path CacheLayout::tree_path(std::string_view repo_id, std::string_view commit) const {
-  if (!is_repo_id(repo_id) || !is_path_component(commit)) return invalid_path();
-  return trees_dir(repo_id) / (std::string(commit) + ".json");
+fs::path CacheLayout::tree_path(const RepoId& repo, std::string_view commit) const {
+  if (!is_path_component(commit)) return invalid_path();
+  return trees_dir(repo) / (std::string(commit) + ".json");
 }
 
-fs::path CacheLayout::lock_path(std::string_view repo_id, std::string_view etag) const {
-  if (!check_names(repo_id, {}, {}, etag) || etag.empty()) return invalid_path();
-  return root_ / ".locks" / repo_folder_name(repo_id) / (std::string(etag) + ".lock");
+fs::path CacheLayout::lock_path(const RepoId& repo, std::string_view etag) const {
+  if (etag.empty() || !is_etag(etag)) return invalid_path();
+  return root_ / ".locks" / repo_folder_name(repo.str()) / (std::string(etag) + ".lock");
 }
 
-Result<void> CacheLayout::write_ref(std::string_view repo_id, std::string_view ref,
+Result<void> CacheLayout::write_ref(const RepoId& repo, std::string_view ref,
                                     std::string_view commit) const {
   if (ref.empty()) return unsafe("empty ref name", ref);
   if (commit.empty()) return unsafe("empty commit", commit);
-  if (auto c = check_names(repo_id, commit, {}, {}, ref); !c) return c;
-  const fs::path p = ref_path(repo_id, ref);
+  if (auto c = check_other_names(commit, {}, {}, ref); !c) return c;
+  const fs::path p = ref_path(repo, ref);
   if (auto d = make_dirs(p.parent_path()); !d) return d;
   return write_atomic(p, commit);  // huggingface_hub reads refs without stripping: no newline
 }
 
-Result<std::string> CacheLayout::read_ref(std::string_view repo_id, std::string_view ref) const {
+Result<std::string> CacheLayout::read_ref(const RepoId& repo, std::string_view ref) const {
   if (ref.empty()) return unsafe("empty ref name", ref);
-  if (auto c = check_names(repo_id, {}, {}, {}, ref); !c) return std::move(c).error();
-  const fs::path p = ref_path(repo_id, ref);
+  if (auto c = check_other_names({}, {}, {}, ref); !c) return std::move(c).error();
+  const fs::path p = ref_path(repo, ref);
   auto text = read_small_file(p, 4096, ErrorCode::offline_not_cached,
                               "fetch the kernel once while online");
   if (!text) return std::move(text).error();
@@ -293,26 +272,124 @@ Result<std::string> CacheLayout::read_ref(std::string_view repo_id, std::string_
   return std::string(s);
 }
 
-Result<void> CacheLayout::write_tree(std::string_view repo_id, std::string_view commit,
+Result<void> CacheLayout::write_tree(const RepoId& repo, std::string_view commit,
                                      const RepoTree& tree) const {
   if (commit.empty()) return unsafe("empty commit", commit);
-  if (auto c = check_names(repo_id, commit); !c) return c;
+  if (auto c = check_other_names(commit, {}, {}, {}); !c) return c;
   for (const TreeEntry& e : tree) {
     if (!is_safe_repo_path(e.path)) return unsafe("unsafe path in tree", e.path);
   }
-  const fs::path p = tree_path(repo_id, commit);
+  const fs::path p = tree_path(repo, commit);
   if (auto d = make_dirs(p.parent_path()); !d) return d;
   return write_atomic(p, serialize_tree_cache(tree));
 }
 
-Result<RepoTree> CacheLayout::read_tree(std::string_view repo_id, std::string_view commit) const {
+Result<RepoTree> CacheLayout::read_tree(const RepoId& repo, std::string_view commit) const {
   if (commit.empty()) return unsafe("empty commit", commit);
-  if (auto c = check_names(repo_id, commit); !c) return std::move(c).error();
-  const fs::path p = tree_path(repo_id, commit);
+  if (auto c = check_other_names(commit, {}, {}, {}); !c) return std::move(c).error();
+  const fs::path p = tree_path(repo, commit);
   auto text = read_small_file(p, std::size_t{64} << 20, ErrorCode::offline_not_cached,
                               "fetch the kernel once while online");
   if (!text) return std::move(text).error();
   return parse_tree_cache(*text, p.string());
+}
+
+// The text forms: check the id once, then the RepoId member.
+
+fs::path CacheLayout::repo_dir(std::string_view repo_id) const {
+  const auto repo = RepoId::parse(repo_id);
+  return repo ? repo_dir(*repo) : invalid_path();
+}
+
+fs::path CacheLayout::blobs_dir(std::string_view repo_id) const {
+  const auto repo = RepoId::parse(repo_id);
+  return repo ? blobs_dir(*repo) : invalid_path();
+}
+
+fs::path CacheLayout::blob_path(std::string_view repo_id, std::string_view etag) const {
+  const auto repo = RepoId::parse(repo_id);
+  return repo ? blob_path(*repo, etag) : invalid_path();
+}
+
+fs::path CacheLayout::snapshots_dir(std::string_view repo_id) const {
+  const auto repo = RepoId::parse(repo_id);
+  return repo ? snapshots_dir(*repo) : invalid_path();
+}
+
+fs::path CacheLayout::refs_dir(std::string_view repo_id) const {
+  const auto repo = RepoId::parse(repo_id);
+  return repo ? refs_dir(*repo) : invalid_path();
+}
+
+fs::path CacheLayout::trees_dir(std::string_view repo_id) const {
+  const auto repo = RepoId::parse(repo_id);
+  return repo ? trees_dir(*repo) : invalid_path();
+}
+
+fs::path CacheLayout::snapshot_dir(std::string_view repo_id, std::string_view commit) const {
+  const auto repo = RepoId::parse(repo_id);
+  return repo ? snapshot_dir(*repo, commit) : invalid_path();
+}
+
+fs::path CacheLayout::snapshot_file(std::string_view repo_id, std::string_view commit,
+                                    std::string_view repo_path) const {
+  const auto repo = RepoId::parse(repo_id);
+  return repo ? snapshot_file(*repo, commit, repo_path) : invalid_path();
+}
+
+fs::path CacheLayout::no_exist_path(std::string_view repo_id, std::string_view commit,
+                                    std::string_view repo_path) const {
+  const auto repo = RepoId::parse(repo_id);
+  return repo ? no_exist_path(*repo, commit, repo_path) : invalid_path();
+}
+
+fs::path CacheLayout::ref_path(std::string_view repo_id, std::string_view ref) const {
+  const auto repo = RepoId::parse(repo_id);
+  return repo ? ref_path(*repo, ref) : invalid_path();
+}
+
+fs::path CacheLayout::tree_path(std::string_view repo_id, std::string_view commit) const {
+  const auto repo = RepoId::parse(repo_id);
+  return repo ? tree_path(*repo, commit) : invalid_path();
+}
+
+fs::path CacheLayout::lock_path(std::string_view repo_id, std::string_view etag) const {
+  const auto repo = RepoId::parse(repo_id);
+  return repo ? lock_path(*repo, etag) : invalid_path();
+}
+
+Result<void> CacheLayout::write_ref(std::string_view repo_id, std::string_view ref,
+                                    std::string_view commit) const {
+  const auto repo = RepoId::parse(repo_id);
+  if (!repo) return check_names(repo_id);
+  return write_ref(*repo, ref, commit);
+}
+
+Result<std::string> CacheLayout::read_ref(std::string_view repo_id, std::string_view ref) const {
+  const auto repo = RepoId::parse(repo_id);
+  if (!repo) return check_names(repo_id).error();
+  return read_ref(*repo, ref);
+}
+
+Result<void> CacheLayout::write_tree(std::string_view repo_id, std::string_view commit,
+                                     const RepoTree& tree) const {
+  const auto repo = RepoId::parse(repo_id);
+  if (!repo) return check_names(repo_id);
+  return write_tree(*repo, commit, tree);
+}
+
+Result<RepoTree> CacheLayout::read_tree(std::string_view repo_id, std::string_view commit) const {
+  const auto repo = RepoId::parse(repo_id);
+  if (!repo) return check_names(repo_id).error();
+  return read_tree(*repo, commit);
+}
+
+Result<void> CacheLayout::link_snapshot_file(std::string_view repo_id, std::string_view commit,
+                                             std::string_view repo_path,
+                                             std::string_view etag) const {
+  const auto repo = RepoId::parse(repo_id);
+  if (!repo) return check_names(repo_id);
+  return link_snapshot_file(*repo, commit, repo_path, etag);
 }
 
 namespace {
@@ -342,15 +419,15 @@ Result<void> copy_into_place(const fs::path& blob, const fs::path& target) {
 
 }  // namespace
 
-Result<void> CacheLayout::link_snapshot_file(std::string_view repo_id, std::string_view commit,
+Result<void> CacheLayout::link_snapshot_file(const RepoId& repo, std::string_view commit,
                                              std::string_view repo_path,
                                              std::string_view etag) const {
   if (commit.empty() || repo_path.empty() || etag.empty()) {
     return unsafe("empty commit, repo path or etag", repo_path);
   }
-  if (auto c = check_names(repo_id, commit, repo_path, etag); !c) return c;
-  const fs::path blob = blob_path(repo_id, etag);
-  const fs::path target = snapshot_file(repo_id, commit, repo_path);
+  if (auto c = check_other_names(commit, repo_path, etag, {}); !c) return c;
+  const fs::path blob = blob_path(repo, etag);
+  const fs::path target = snapshot_file(repo, commit, repo_path);
   const std::string link = snapshot_link_target(repo_path, etag);
   auto digest = FileDigest::from_etag(etag);
   if (!digest) return std::move(digest).error();

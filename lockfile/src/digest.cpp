@@ -151,19 +151,32 @@ Result<FileDigest> FileDigest::from_etag(std::string_view etag) {
                     std::string(etag));
 }
 
-namespace {
+ContentDigest::ContentDigest(FileDigest::Kind kind, std::uint64_t size)
+    : state_(kind == FileDigest::Kind::sha256 ? std::variant<Sha256, GitBlobSha1>(Sha256())
+                                              : std::variant<Sha256, GitBlobSha1>(
+                                                    GitBlobSha1(size))) {}
 
-std::string hash_bytes(std::span<const std::uint8_t> bytes, FileDigest::Kind kind) {
-  if (kind == FileDigest::Kind::sha256) {
-    Sha256 h;
-    h.update(bytes);
-    return h.finish_hex();
-  }
-  GitBlobSha1 h(bytes.size());
-  h.update(bytes);
-  auto r = h.finish_hex();
-  return r ? *r : std::string();
+void ContentDigest::update(std::span<const std::uint8_t> bytes) {
+  std::visit([&](auto& h) { h.update(bytes); }, state_);
 }
+
+void ContentDigest::update(std::string_view bytes) {
+  std::visit([&](auto& h) { h.update(bytes); }, state_);
+}
+
+Result<std::string> ContentDigest::finish_hex() {
+  if (auto* sha = std::get_if<Sha256>(&state_)) return sha->finish_hex();
+  return std::get<GitBlobSha1>(state_).finish_hex();
+}
+
+std::string ContentDigest::of(std::span<const std::uint8_t> bytes, FileDigest::Kind kind) {
+  ContentDigest h(kind, bytes.size());
+  h.update(bytes);
+  auto hex = h.finish_hex();
+  return hex ? std::move(*hex) : std::string();
+}
+
+namespace {
 
 constexpr std::size_t kChunk = 1 << 20;
 
@@ -208,16 +221,12 @@ Result<std::uint64_t> stream_file(const std::filesystem::path& path, Feed&& feed
   return total;
 }
 
-struct Sha256Feed {
-  Sha256 h;
-  bool begin(std::uint64_t) { return true; }
-  void update(std::span<const std::uint8_t> b) { h.update(b); }
-};
-
-struct GitFeed {
-  std::optional<GitBlobSha1> h;
+// A ContentDigest made once stream_file knows the size (the git blob header needs it).
+struct DigestFeed {
+  FileDigest::Kind kind;
+  std::optional<ContentDigest> h;
   bool begin(std::uint64_t size) {
-    h.emplace(size);
+    h.emplace(kind, size);
     return true;
   }
   void update(std::span<const std::uint8_t> b) { h->update(b); }
@@ -227,7 +236,7 @@ struct GitFeed {
 
 Result<void> check_bytes(std::span<const std::uint8_t> bytes, const FileDigest& digest,
                          std::string_view object) {
-  const std::string actual = hash_bytes(bytes, digest.kind);
+  const std::string actual = ContentDigest::of(bytes, digest.kind);
   if (actual != digest.hex) {
     const char* algo = digest.kind == FileDigest::Kind::sha256 ? "sha256" : "git sha1";
     return make_error(ErrorCode::integrity_mismatch,
@@ -238,14 +247,14 @@ Result<void> check_bytes(std::span<const std::uint8_t> bytes, const FileDigest& 
 }
 
 Result<std::string> sha256_file(const std::filesystem::path& path) {
-  Sha256Feed feed;
+  DigestFeed feed{FileDigest::Kind::sha256, std::nullopt};
   auto r = stream_file(path, feed);
   if (!r) return std::move(r).error();
-  return feed.h.finish_hex();
+  return feed.h->finish_hex();  // a sha256 cannot fail
 }
 
 Result<std::string> git_blob_sha1_file(const std::filesystem::path& path) {
-  GitFeed feed;
+  DigestFeed feed{FileDigest::Kind::git_sha1, std::nullopt};
   auto r = stream_file(path, feed);
   if (!r) return std::move(r).error();
   // A file that grew or shrank while being read fails here instead of hashing a torn view.

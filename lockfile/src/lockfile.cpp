@@ -18,19 +18,6 @@ bool is_variant_hash(std::string_view s) {
 
 namespace {
 
-bool is_repo_part(std::string_view p) {
-  // huggingface_hub validate_repo_id: [\w\-.]{1,96} between word boundaries, no "--" or "..".
-  if (p.empty() || p.size() > 96) return false;
-  auto word = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-  };
-  for (char c : p) {
-    if (!word(c) && c != '-' && c != '.') return false;
-  }
-  if (!word(p.front()) || !word(p.back())) return false;
-  return p.find("--") == std::string_view::npos && p.find("..") == std::string_view::npos;
-}
-
 // Variant names become directory names under build/: one safe path component.
 bool is_variant_dir_name(std::string_view v) {
   if (v.empty() || v.size() > 200 || v == "." || v == "..") return false;
@@ -249,12 +236,6 @@ class LockReader {
 };
 
 }  // namespace
-
-bool is_repo_id(std::string_view s) {
-  const auto slash = s.find('/');
-  if (slash == std::string_view::npos) return false;
-  return is_repo_part(s.substr(0, slash)) && is_repo_part(s.substr(slash + 1));
-}
 
 const KernelLock* Lockfile::find(std::string_view repo_id) const {
   for (const KernelLock& k : kernels) {

@@ -4,6 +4,7 @@
 #include <system_error>
 
 #include "kernels/lockfile/digest.h"
+#include "kernels/lockfile/variant_files.h"
 
 namespace kernels {
 
@@ -32,10 +33,7 @@ std::optional<HashedFile> hashed_file(std::string_view path, HashRules rules) {
     parts.push_back(path.substr(start, end - start));
     start = end + 1;
   }
-  if (rules == HashRules::current) {
-    if (path.size() >= 4 && path.substr(path.size() - 4) == ".pyc") return std::nullopt;
-    if (std::find(parts.begin(), parts.end(), "__pycache__") != parts.end()) return std::nullopt;
-  }
+  if (rules == HashRules::current && is_bytecode_path(path)) return std::nullopt;
   HashedFile f;
   f.variant = std::string(parts[1]);
   for (std::size_t i = 2; i < parts.size(); ++i) {
@@ -46,35 +44,33 @@ std::optional<HashedFile> hashed_file(std::string_view path, HashRules rules) {
   return f;
 }
 
-std::string concat_hash(std::vector<std::pair<std::string, std::string>>& files) {
-  // (rel path bytes, raw digest bytes), sorted bytewise by path as Python sorts the tuples.
-  std::sort(files.begin(), files.end());
+}  // namespace
+
+std::string git_lfs_concat_hash(std::vector<VariantFileDigest> files) {
+  std::sort(files.begin(), files.end(), [](const VariantFileDigest& a, const VariantFileDigest& b) {
+    return a.rel_path < b.rel_path;
+  });
   Sha256 h;
-  for (const auto& [rel, digest] : files) {
-    h.update(rel);
-    h.update(digest);
+  for (const VariantFileDigest& f : files) {
+    h.update(f.rel_path);
+    // A digest that is not hex (never one the tree parser accepted) adds no bytes.
+    if (auto raw = hex_to_bytes(f.digest_hex)) h.update(*raw);
   }
   return "sha256-" + h.finish_hex();
 }
 
-std::string raw_digest(const std::string& hex) {
-  auto bytes = hex_to_bytes(hex);
-  return bytes ? std::move(*bytes) : std::string();
-}
-
-}  // namespace
-
 std::map<std::string, VariantLock> compute_variant_hashes(const RepoTree& tree, HashRules rules) {
-  std::map<std::string, std::vector<std::pair<std::string, std::string>>> groups;
+  std::map<std::string, std::vector<VariantFileDigest>> groups;
   for (const TreeEntry& e : tree) {
     if (!e.is_file) continue;
     auto f = hashed_file(e.path, rules);
     if (!f) continue;
-    groups[f->variant].emplace_back(std::move(f->rel), raw_digest(e.digest().hex));
+    groups[f->variant].push_back({std::move(f->rel), e.digest().hex});
   }
   std::map<std::string, VariantLock> out;
   for (auto& [variant, files] : groups) {
-    out.emplace(variant, VariantLock{concat_hash(files), std::string(kHashTypeGitLfsConcat)});
+    out.emplace(variant, VariantLock{git_lfs_concat_hash(std::move(files)),
+                                     std::string(kHashTypeGitLfsConcat)});
   }
   return out;
 }
@@ -91,7 +87,7 @@ VariantCheck check_variant_on_disk(const std::filesystem::path& snapshot_dir,
                               "not a hashed variant name (expected torch* or cubin-*)"});
     return check;
   }
-  std::vector<std::pair<std::string, std::string>> files;
+  std::vector<VariantFileDigest> files;
   std::size_t listed = 0;
   for (const TreeEntry& e : tree) {
     if (!e.is_file) continue;
@@ -120,13 +116,13 @@ VariantCheck check_variant_on_disk(const std::filesystem::path& snapshot_dir,
     if (*actual != want.hex) {
       check.problems.push_back({FileProblem::Kind::mismatch, e.path, want.hex, *actual});
     }
-    files.emplace_back(std::move(f->rel), raw_digest(*actual));
+    files.push_back({std::move(f->rel), std::move(*actual)});
   }
   if (listed == 0) {
     check.problems.push_back({FileProblem::Kind::missing, "build/" + variant + "/", "",
                               "the tree lists no files for this variant"});
   }
-  check.computed_hash = concat_hash(files);
+  check.computed_hash = git_lfs_concat_hash(std::move(files));
   check.hash_matches = expected.hash_type == kHashTypeGitLfsConcat &&
                        check.computed_hash == expected.hash;
   return check;

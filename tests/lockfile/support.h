@@ -12,8 +12,10 @@
 
 namespace kernels::test {
 
-inline std::filesystem::path shared_dir() { return KERNELS_SHARED_DIR; }
-inline std::filesystem::path hf_fixtures() { return shared_dir() / "fixtures" / "hf-kernels"; }
+// Copies of the Python `kernels` project's lockfiles and hash vectors (tests/fixtures/README.md).
+inline std::filesystem::path hf_fixtures() {
+  return std::filesystem::path(KERNELS_FIXTURES_DIR) / "hf-kernels";
+}
 
 inline std::string slurp(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);

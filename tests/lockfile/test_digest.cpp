@@ -113,3 +113,29 @@ TEST_CASE("file hashing refuses FIFOs and reports missing files", "[digest]") {
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().code == ErrorCode::io);
 }
+
+TEST_CASE("ContentDigest fed in chunks gives the digest of the kind it was made for", "[digest]") {
+  for (const auto& [content, expected] :
+       kernels::test::hash_vectors()["git_blob_sha1_vectors"].items()) {
+    INFO("content: " << content);
+    ContentDigest git(FileDigest::Kind::git_sha1, content.size());
+    ContentDigest sha(FileDigest::Kind::sha256, content.size());
+    for (std::size_t i = 0; i < content.size(); i += 3) {
+      git.update(std::string_view(content).substr(i, 3));
+      sha.update(std::string_view(content).substr(i, 3));
+    }
+    Sha256 whole;
+    whole.update(content);
+    CHECK(*git.finish_hex() == expected.get<std::string>());
+    CHECK(*sha.finish_hex() == whole.finish_hex());
+    const std::span<const std::uint8_t> bytes(
+        reinterpret_cast<const std::uint8_t*>(content.data()), content.size());
+    CHECK(ContentDigest::of(bytes, FileDigest::Kind::git_sha1) == expected.get<std::string>());
+  }
+}
+
+TEST_CASE("ContentDigest of a git sha1 fails when the size was not what it was told", "[digest]") {
+  ContentDigest h(FileDigest::Kind::git_sha1, 5);
+  h.update(std::string_view("abc"));
+  CHECK_FALSE(h.finish_hex().ok());
+}

@@ -1,4 +1,4 @@
-// The synthetic hash vectors (shared/fixtures/hf-kernels/synthetic/lock-hash-vectors.json):
+// The synthetic hash vectors (tests/fixtures/hf-kernels/synthetic/lock-hash-vectors.json):
 // file contents, the Hub tree listing and the expected locks, loaded once per test.
 #pragma once
 

@@ -265,8 +265,13 @@ def _sinks(sinks):
     return sinks
 
 
+def _env_truthy(name):
+    # The C++ library's rule (lockfile env.h), which is huggingface_hub's: 1/ON/YES/TRUE, any case.
+    return os.environ.get(name, "").upper() in ("1", "ON", "YES", "TRUE")
+
+
 def _debug_checks_enabled():
-    return os.environ.get("KERNELS_LOADER_DEBUG_CHECKS", "") in ("1", "true", "yes")
+    return _env_truthy("KERNELS_LOADER_DEBUG_CHECKS")
 
 
 def _check_values(cu_seqlens=(), max_seqlens=(), totals=(), cache_seqlens=None, page_table=None,

@@ -402,7 +402,7 @@ bool wait_for_port(int port, std::chrono::milliseconds timeout) {
   return false;
 }
 
-fs::path shared_dir() { return KERNELS_SHARED_DIR; }
+fs::path fixtures_dir() { return KERNELS_FIXTURES_DIR; }
 fs::path source_dir() { return KERNELS_SOURCE_DIR; }
 
 }  // namespace kernels::test

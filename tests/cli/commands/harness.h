@@ -115,7 +115,7 @@ class BackgroundProcess {
 int free_port();  // a port nothing listens on right now (127.0.0.1)
 bool wait_for_port(int port, std::chrono::milliseconds timeout);
 
-fs::path shared_dir();   // KERNELS_SHARED_DIR
+fs::path fixtures_dir();  // tests/fixtures (KERNELS_FIXTURES_DIR)
 fs::path source_dir();   // KERNELS_SOURCE_DIR
 
 }  // namespace kernels::test

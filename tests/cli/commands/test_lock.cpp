@@ -12,7 +12,7 @@ using namespace kernels::test;
 
 namespace {
 
-// The synthetic repo of shared/fixtures/hf-kernels/synthetic, published at its own commit.
+// The synthetic repo of tests/fixtures/hf-kernels/synthetic, published at its own commit.
 struct SyntheticMirror {
   TempDir dir{"kernels-lock"};
   fs::path mirror = dir / "mirror";
@@ -22,7 +22,7 @@ struct SyntheticMirror {
 
   SyntheticMirror() {
     auto vectors = nlohmann::json::parse(
-        read_file(shared_dir() / "fixtures/hf-kernels/synthetic/lock-hash-vectors.json"));
+        read_file(fixtures_dir() / "hf-kernels/synthetic/lock-hash-vectors.json"));
     commit = vectors["commit"];
     std::map<std::string, std::string> contents;
     for (auto& [path, file] : vectors["repo_files"].items()) {

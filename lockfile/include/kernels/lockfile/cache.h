@@ -20,14 +20,12 @@
 #include <string_view>
 #include <vector>
 
+#include "kernels/lockfile/env.h"
 #include "kernels/lockfile/error.h"
+#include "kernels/lockfile/repo_id.h"
 #include "kernels/lockfile/repo_tree.h"
 
 namespace kernels {
-
-// Environment lookup, injectable for tests. Returns nullopt for unset variables.
-using EnvLookup = std::function<std::optional<std::string>(std::string_view)>;
-EnvLookup process_env();
 
 // The cache root the environment selects (see the table above; HUGGINGFACE_HUB_CACHE is read
 // after HF_HUB_CACHE, empty values count as unset). "~" and $VAR / ${VAR} are expanded as
@@ -40,13 +38,14 @@ std::filesystem::path resolve_lockfile_path(const EnvLookup& env = process_env()
 // "kernels--org--name"
 std::string repo_folder_name(std::string_view repo_id);
 
-// Ids and names are validated before any path join: a repo id must pass is_repo_id, an etag is 40
-// or 64 lowercase hex, a ref and a repo path pass is_safe_repo_path. Writers (write_ref,
-// write_tree, link_snapshot_file) require a commit of 40 lowercase hex; the path accessors accept
-// any single safe path component as the revision directory, so a cache listing can name what is
-// on disk. The accessors cannot fail, so for invalid input they return a path under /dev/null,
-// which can never be created or opened (nothing under it is reachable); the Result-returning
-// members and check_names() say what is wrong.
+// Ids and names are validated before any path join: a repo id is a RepoId (checked once, where it
+// entered; every member also takes the id as text, checked on that call), an etag is 40 or 64
+// lowercase hex, a ref and a repo path pass is_safe_repo_path. Writers (write_ref, write_tree,
+// link_snapshot_file) require a commit of 40 lowercase hex; the path accessors accept any single
+// safe path component as the revision directory, so a cache listing can name what is on disk.
+// The accessors cannot fail, so for invalid input they return a path under /dev/null, which can
+// never be created or opened (nothing under it is reachable); the Result-returning members and
+// check_names() say what is wrong.
 class CacheLayout {
  public:
   explicit CacheLayout(std::filesystem::path root);
@@ -60,12 +59,44 @@ class CacheLayout {
 
   const std::filesystem::path& root() const { return root_; }
   std::filesystem::path lockfile_path() const;  // <root>/kernels.lock
+  std::filesystem::path repo_dir(const RepoId& repo) const;
+  std::filesystem::path blobs_dir(const RepoId& repo) const;
+  std::filesystem::path blob_path(const RepoId& repo, std::string_view etag) const;
+  std::filesystem::path snapshots_dir(const RepoId& repo) const;  // .../snapshots
+  std::filesystem::path refs_dir(const RepoId& repo) const;       // .../refs
+  std::filesystem::path trees_dir(const RepoId& repo) const;      // .../trees
+  std::filesystem::path snapshot_dir(const RepoId& repo, std::string_view commit) const;
+  std::filesystem::path snapshot_file(const RepoId& repo, std::string_view commit,
+                                      std::string_view repo_path) const;
+  std::filesystem::path ref_path(const RepoId& repo, std::string_view ref) const;
+  std::filesystem::path tree_path(const RepoId& repo, std::string_view commit) const;
+  std::filesystem::path lock_path(const RepoId& repo, std::string_view etag) const;
+  std::filesystem::path no_exist_path(const RepoId& repo, std::string_view commit,
+                                      std::string_view repo_path) const;
+
+  // refs: written atomically, no trailing newline; read with surrounding whitespace stripped.
+  Result<void> write_ref(const RepoId& repo, std::string_view ref, std::string_view commit) const;
+  Result<std::string> read_ref(const RepoId& repo, std::string_view ref) const;
+
+  Result<void> write_tree(const RepoId& repo, std::string_view commit, const RepoTree& tree) const;
+  Result<RepoTree> read_tree(const RepoId& repo, std::string_view commit) const;
+
+  // Creates snapshots/<commit>/<repo_path> pointing at blobs/<etag>: a relative symlink, or in
+  // copy mode (symlinks unsupported, or HF_HUB_DISABLE_SYMLINKS=1) a copy published atomically
+  // (the blob stays in blobs/, unlike huggingface_hub, which moves new blobs in copy mode; in
+  // copy mode an existing snapshot file is re-hashed and replaced when it does not match).
+  // An existing correct link is left alone, so a read-only cache with everything present works.
+  Result<void> link_snapshot_file(const RepoId& repo, std::string_view commit,
+                                  std::string_view repo_path, std::string_view etag) const;
+
+  // The same members for a repo id given as text: it is checked first (an invalid one gives the
+  // invalid path, or check_names()'s ErrorCode::unsafe), then the RepoId member runs.
   std::filesystem::path repo_dir(std::string_view repo_id) const;
   std::filesystem::path blobs_dir(std::string_view repo_id) const;
   std::filesystem::path blob_path(std::string_view repo_id, std::string_view etag) const;
-  std::filesystem::path snapshots_dir(std::string_view repo_id) const;  // .../snapshots
-  std::filesystem::path refs_dir(std::string_view repo_id) const;       // .../refs
-  std::filesystem::path trees_dir(std::string_view repo_id) const;      // .../trees
+  std::filesystem::path snapshots_dir(std::string_view repo_id) const;
+  std::filesystem::path refs_dir(std::string_view repo_id) const;
+  std::filesystem::path trees_dir(std::string_view repo_id) const;
   std::filesystem::path snapshot_dir(std::string_view repo_id, std::string_view commit) const;
   std::filesystem::path snapshot_file(std::string_view repo_id, std::string_view commit,
                                       std::string_view repo_path) const;
@@ -74,21 +105,12 @@ class CacheLayout {
   std::filesystem::path lock_path(std::string_view repo_id, std::string_view etag) const;
   std::filesystem::path no_exist_path(std::string_view repo_id, std::string_view commit,
                                       std::string_view repo_path) const;
-
-  // refs: written atomically, no trailing newline; read with surrounding whitespace stripped.
   Result<void> write_ref(std::string_view repo_id, std::string_view ref,
                          std::string_view commit) const;
   Result<std::string> read_ref(std::string_view repo_id, std::string_view ref) const;
-
   Result<void> write_tree(std::string_view repo_id, std::string_view commit,
                           const RepoTree& tree) const;
   Result<RepoTree> read_tree(std::string_view repo_id, std::string_view commit) const;
-
-  // Creates snapshots/<commit>/<repo_path> pointing at blobs/<etag>: a relative symlink, or in
-  // copy mode (symlinks unsupported, or HF_HUB_DISABLE_SYMLINKS=1) a copy published atomically
-  // (the blob stays in blobs/, unlike huggingface_hub, which moves new blobs in copy mode; in
-  // copy mode an existing snapshot file is re-hashed and replaced when it does not match).
-  // An existing correct link is left alone, so a read-only cache with everything present works.
   Result<void> link_snapshot_file(std::string_view repo_id, std::string_view commit,
                                   std::string_view repo_path, std::string_view etag) const;
 
@@ -103,9 +125,6 @@ class CacheLayout {
 // The relative symlink target for snapshots/<commit>/<repo_path>: "../../blobs/<etag>" plus one
 // "../" per directory level of repo_path.
 std::string snapshot_link_target(std::string_view repo_path, std::string_view etag);
-
-// HF_HUB_DISABLE_SYMLINKS and friends: "1", "ON", "YES", "TRUE" in any case.
-bool env_truthy(const EnvLookup& env, std::string_view name);
 
 // Probed once per directory: can we create a relative symlink there?
 bool symlinks_supported(const std::filesystem::path& dir, const EnvLookup& env = process_env());

@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include "kernels/lockfile/error.h"
 
@@ -64,6 +65,24 @@ struct FileDigest {
 
   // 40 hex -> git_sha1, 64 hex -> sha256, anything else -> error.
   static Result<FileDigest> from_etag(std::string_view etag);
+};
+
+// A file's digest of the kind a FileDigest names, fed chunk by chunk as the bytes stream in
+// (downloads, pack, the loader's read), so that each byte is hashed once, while it is in cache.
+// The git blob header carries the size, so the size is needed up front.
+class ContentDigest {
+ public:
+  ContentDigest(FileDigest::Kind kind, std::uint64_t size);
+  void update(std::span<const std::uint8_t> bytes);
+  void update(std::string_view bytes);
+  // Once. A git sha1 fails when fewer or more than `size` bytes were fed.
+  Result<std::string> finish_hex();
+
+  // The digest of bytes already in memory ("" only for a git sha1 whose size could not match).
+  static std::string of(std::span<const std::uint8_t> bytes, FileDigest::Kind kind);
+
+ private:
+  std::variant<Sha256, GitBlobSha1> state_;
 };
 
 // Hashes `bytes` the way `digest.kind` says and compares; the error names both digests.

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kernels/lockfile/error.h"
+#include "kernels/lockfile/repo_id.h"
 
 namespace kernels {
 
@@ -71,6 +72,6 @@ Result<void> write_lockfile(const std::filesystem::path& path, const Lockfile& l
 // Validators shared by every reader.
 bool is_commit_sha(std::string_view s);    // 40 lowercase hex
 bool is_variant_hash(std::string_view s);  // "sha256-" + 64 lowercase hex
-bool is_repo_id(std::string_view s);       // "org/name", Hub-legal characters, no "..", no "--" edges
+// is_repo_id: repo_id.h
 
 }  // namespace kernels

@@ -22,6 +22,18 @@ enum class HashRules {
 // or "cubin-" (our device-code-only variants).
 bool is_hashed_variant(std::string_view variant_name);
 
+// One file's input to a variant hash: its path inside the variant directory ("/"-separated) and
+// its content digest (git sha1 or sha256, lowercase hex).
+struct VariantFileDigest {
+  std::string rel_path;
+  std::string digest_hex;
+};
+
+// The git_lfs_concat hash of one variant, "sha256-<hex>": sha256 over each file's path bytes then
+// raw digest bytes, files sorted bytewise by path as Python sorts its (path, digest) tuples. The
+// caller chooses the files (HashRules); nothing is filtered here.
+std::string git_lfs_concat_hash(std::vector<VariantFileDigest> files);
+
 // All variant hashes of a tree, keyed by variant name.
 std::map<std::string, VariantLock> compute_variant_hashes(const RepoTree& tree,
                                                           HashRules rules = HashRules::current);

@@ -1,4 +1,5 @@
-// The two HubClient implementations behind HubClient::create. Internal to kernels_hub.
+// The two HubClient back ends behind HubClient::create (HTTP and file:// mirror), and the
+// checks they share. Internal to kernels_hub.
 #pragma once
 
 #include <memory>
