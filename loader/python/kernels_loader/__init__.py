@@ -330,10 +330,19 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=Non
                            causal=False, qv=None, q_descale=None, k_descale=None, v_descale=None,
                            window_size=(-1, -1), attention_chunk=0, softcap=0.0, num_splits=1,
                            pack_gqa=None, sm_margin=0, return_softmax_lse=False, sinks=None,
-                           score_mod=None, aux_tensors=None, ver=3, out=None):
+                           score_mod=None, aux_tensors=None, ver=3, out=None, only_qv=False,
+                           deterministic=False, return_attn_probs=False):
+    """FA3's varlen attention: q (total_q, h, d), k/v (total_k, h_k, d/dv) packed by cu_seqlens
+    (or a paged cache with page_table). Returns out (total_q, h, dv), or (out, softmax_lse (h, total_q))
+    with return_softmax_lse (or FA3's return_attn_probs). Parameters and positional order are
+    SGLang's unified interface; FA3's names are accepted as keywords. deterministic is accepted for
+    FA3 callers: the forward is deterministic for a given num_splits (no atomics). Raises
+    KernelsLoaderError (status, message) for arguments the kernels do not support (only_qv=True,
+    score_mod, aux_tensors, fp8, ...) before anything runs."""
+    _refuse(score_mod=score_mod, aux_tensors=aux_tensors, only_qv=only_qv or None)
     import torch
 
-    _refuse(score_mod=score_mod, aux_tensors=aux_tensors)
+    return_softmax_lse = return_softmax_lse or return_attn_probs
     lib = _library()
     total_q, h = q.shape[0], q.shape[1]
     dv = v.shape[-1]
@@ -380,10 +389,16 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, qv=None, rotary
                             causal=False, window_size=(-1, -1), attention_chunk=None, softcap=0.0,
                             rotary_interleaved=True, scheduler_metadata=None, num_splits=0,
                             pack_gqa=None, sm_margin=0, return_softmax_lse=False, sinks=None,
-                            score_mod=None, aux_tensors=None, ver=3, out=None):
+                            score_mod=None, aux_tensors=None, ver=3, out=None, only_qv=False):
+    """FA3's attention over a KV cache: q (b, s_q, h, d) or varlen (total_q, h, d) with
+    cu_seqlens_q; k_cache/v_cache (b, s_k, h_k, d) or paged (num_pages, page_size, h_k, d) with
+    page_table; cache_seqlens (int or (b,) int32) = keys used per batch. Returns out, or
+    (out, softmax_lse) with return_softmax_lse. Parameters and positional order are SGLang's unified
+    interface (sgl-kernel's); only_qv and out are keywords as SGLang passes them. Appending k/v,
+    rotary, only_qv=True, score_mod and aux_tensors are refused with KernelsLoaderError."""
+    _refuse(score_mod=score_mod, aux_tensors=aux_tensors, only_qv=only_qv or None)
     import torch
 
-    _refuse(score_mod=score_mod, aux_tensors=aux_tensors)
     lib = _library()
     varlen_q = cu_seqlens_q is not None
     batch = cu_seqlens_q.numel() - 1 if varlen_q else q.shape[0]
