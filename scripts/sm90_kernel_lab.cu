@@ -3,7 +3,11 @@
 // 16k tokens, model dim 2048). A development tool for choosing tiles; the user-facing benchmark,
 // with cuDNN and flash in the same process through kernels_loader, is scripts/bench_attention.py.
 //
-//   scripts/sm90_kernel_lab.sh            builds this (nvcc, sm_90a) and runs it on the GPU
+// Build here (after scripts/build.sh, for the generated kernel table), carry, run on the GPU:
+//   nvcc -std=c++20 -O3 --use_fast_math -I. -Ilockfile/include -Ibuild/kernels/generated -DNDEBUG \
+//     -gencode=arch=compute_90a,code=sm_90a -o .device-carry/lab scripts/sm90_kernel_lab.cu \
+//     kernels/attention/launch_plan.cpp build/lockfile/libkernels_lockfile.a
+//   .device-carry/lab [check|bench|all]
 #include <cuda.h>
 #include <cuda_runtime.h>
 #include <cudaTypedefs.h>
