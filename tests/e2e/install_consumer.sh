@@ -10,7 +10,8 @@ trap 'rm -rf "$scratch"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 prefix=$scratch/prefix
 
-cmake --install "$KERNELS_BUILD_DIR" --prefix "$prefix" > "$scratch/install.log"
+# A Release install strips what it installs; the debug build's copies keep their symbols.
+cmake --install "$KERNELS_BUILD_DIR" --prefix "$prefix" --config Release > "$scratch/install.log"
 lib=$prefix/lib
 for f in libkernels_loader.so libkernels_loader.so.1 libkernels_loader.a \
          cmake/kernels_loader/kernels_loaderConfig.cmake pkgconfig/kernels_loader.pc; do
@@ -21,6 +22,10 @@ for h in kernels/kernels_loader.h kernels/loader/loader.h kernels/loader/driver.
   [ -f "$prefix/include/$h" ] || fail "the install lacks include/$h"
 done
 [ -x "$prefix/bin/kernels" ] || fail "the install lacks bin/kernels"
+for f in "$prefix/bin/kernels" "$lib/libkernels_loader.so.1"; do
+  if readelf -S "$f" | grep -q '\.debug_info'; then fail "$f was installed with debug information"; fi
+  if readelf -S "$f" | grep -q ' \.symtab'; then fail "$f was installed unstripped"; fi
+done
 soname=$(objdump -p "$lib/libkernels_loader.so.1" | awk '/SONAME/ {print $2}')
 [ "$soname" = libkernels_loader.so.1 ] || fail "SONAME is '$soname', expected libkernels_loader.so.1"
 
