@@ -53,7 +53,8 @@ Result<std::optional<std::string>> redirect_of(CommandContext& ctx, const std::s
   return std::optional<std::string>{destination};
 }
 
-Result<KernelLock> lock_dependency(CommandContext& ctx, const KernelDependency& dep) {
+// `checking`: --locked, which resolves the same way but writes nothing, and says so.
+Result<KernelLock> lock_dependency(CommandContext& ctx, const KernelDependency& dep, bool checking) {
   std::string repo_id = dep.repo_id;
   Result<std::optional<std::string>> redirect = redirect_of(ctx, repo_id);
   if (!redirect) return redirect.error();
@@ -94,8 +95,10 @@ Result<KernelLock> lock_dependency(CommandContext& ctx, const KernelDependency& 
   lock.repo_id = repo_id;
   lock.sha = commit;
   lock.variants = compute_variant_hashes(*tree);
-  ctx.console().info("Locked " + repo_id + " v" + std::to_string(dep.version) + " at " + commit +
-                     " (" + std::to_string(lock.variants.size()) + " variants)");
+  const std::size_t n = lock.variants.size();
+  ctx.console().info(std::string(checking ? "Resolved " : "Locked ") + repo_id + " v" +
+                     std::to_string(dep.version) + " at " + commit + " (" + std::to_string(n) +
+                     (n == 1 ? " variant)" : " variants)"));
   return lock;
 }
 
@@ -141,7 +144,7 @@ Result<void> run_lock(CommandContext& ctx, const LockArgs& args) {
   if (!deps) return deps.error();
   Lockfile lock;
   for (const KernelDependency& dep : *deps) {
-    Result<KernelLock> k = lock_dependency(ctx, dep);
+    Result<KernelLock> k = lock_dependency(ctx, dep, args.locked);
     if (!k) return k.error();
     lock.kernels.push_back(std::move(*k));
   }

@@ -66,6 +66,9 @@ TEST_CASE("lock --locked: missing is exit 3, stale is exit 4 naming the differen
   ProcessResult fresh = run_kernels({"lock", "--locked", m.project.string()}, m.cache, endpoint);
   INFO(fresh.err);
   CHECK(fresh.exit_code == 0);
+  // Checking locks nothing, and says so.
+  CHECK(fresh.err.find("Locked ") == std::string::npos);
+  CHECK(fresh.err.find("Resolved ") != std::string::npos);
 
   std::string stale = good;
   auto at = stale.find("sha256-7b82");
@@ -108,6 +111,7 @@ TEST_CASE("lock follows a kernel-status.toml redirect and locks the destination"
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK(r.err.find("'org/old' redirected to 'org/new'") != std::string::npos);
+  CHECK(r.err.find("(1 variant)") != std::string::npos);  // one variant: singular
   std::string lock = read_file(dir / "project/kernels.lock");
   CHECK(lock.find("\"repo_id\": \"org/new\"") != std::string::npos);
   CHECK(lock.find(commit) != std::string::npos);
