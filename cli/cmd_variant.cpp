@@ -105,8 +105,9 @@ Result<void> run_variant(CommandContext& ctx, const VariantArgs& args) {
     text += "\n" + repo_id + "@" + commit + ":\n";
     for (const auto& note : choice.notes) text += "  " + note + "\n";
     text += choice.trace;
-    // Every variant's verdict against the whole system description, in one list.
-    text += format_trace(select_variant(names, targets->systems.front())) + "\n";
+    // Without a target described (no GPU, no torch) nothing was traced: every variant's verdict
+    // against the system description, so the reader still sees why none fits.
+    if (choice.trace.empty()) text += format_trace(select_variant(names, targets->systems.front())) + "\n";
   }
   console.out(console.json() ? doc.dump(2) + "\n" : text);
   return ok();

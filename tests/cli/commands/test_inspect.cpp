@@ -73,6 +73,16 @@ TEST_CASE("variant shows machine facts and the accept/reject trace per target", 
   CHECK(doc["machine"]["driver_cuda"] == "13.0");
   REQUIRE(doc["kernels"].size() == 1);
   CHECK(doc["kernels"][0]["chosen"][0] == "cubin-cu130-sm90a");
+
+  // The text trace names each variant once per target, not twice.
+  ProcessResult text = p.run({"variant", "org/attn", "--driver-cuda", "13.0", "--compute-capability", "9.0"});
+  INFO(text.out);
+  REQUIRE(text.exit_code == 0);
+  std::size_t count = 0;
+  for (auto at = text.out.find("cubin-cu130-sm90a"); at != std::string::npos;
+       at = text.out.find("cubin-cu130-sm90a", at + 1))
+    ++count;
+  CHECK(count == 1);
 }
 
 TEST_CASE("variant outside a project prints the machine's facts alone", "[variant]") {
