@@ -38,6 +38,12 @@ Result<std::pair<std::string, std::string>> pick_revision(CommandContext& ctx,
   if (args.version) {
     auto it = versions->find(*args.version);
     if (it == versions->end()) {
+      // Offline, the cache knows only the versions some earlier command fetched.
+      if (ctx.offline())
+        return make_error(ErrorCode::offline_not_cached,
+                          "version " + std::to_string(*args.version) + " is not in the cache", repo_id,
+                          "run it once with the network, or `kernels versions " + repo_id + "` offline "
+                          "to see the cached ones");
       return make_error(ErrorCode::usage, "Version " + std::to_string(*args.version) + " not found",
                         repo_id, "`kernels versions " + repo_id + "` lists the versions");
     }
@@ -59,6 +65,12 @@ Result<void> run_info(CommandContext& ctx, const InfoArgs& args) {
   }
   Result<RepoRef> ref = parse_repo_ref(args.repo);
   if (!ref) return ref.error();
+  if (!ref->revision.empty() && (args.version || (!args.revision.empty() && args.revision != ref->revision)))
+    return make_error(ErrorCode::usage,
+                      args.repo + " names a revision and --" + (args.version ? "version" : "revision") +
+                          " names another",
+                      "command line", "give the revision one way: " + ref->repo_id + "@REV or --" +
+                                          (args.version ? "version N" : "revision REV"));
   InfoArgs effective = args;
   if (!ref->revision.empty() && effective.revision.empty()) effective.revision = ref->revision;
   auto picked = pick_revision(ctx, ref->repo_id, effective);

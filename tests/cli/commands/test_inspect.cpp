@@ -45,6 +45,17 @@ TEST_CASE("info lists variants with sizes and hashes, and the bundle manifest", 
   CHECK(text.out.find("manifest.json: family=fa3 arch=sm90a cuda=13.0 params_abi=1 format_version=1 kernels=1") !=
         std::string::npos);
 
+  // A revision given twice, two ways, is refused instead of one of them being used silently.
+  ProcessResult both = p.run({"info", "org/attn@main", "--version", "1"});
+  CHECK(both.exit_code == 2);
+  CHECK(both.err.find("names a revision and --version names another") != std::string::npos);
+  // Offline, a version the cache does not know is "not cached" (9), not a usage error.
+  ProcessResult offline = p.run({"--offline", "info", "org/attn", "--version", "7"});
+  CHECK(offline.exit_code == 9);
+  CHECK(offline.err.find("version 7 is not in the cache") != std::string::npos);
+  ProcessResult online = p.run({"info", "org/attn", "--version", "7"});
+  CHECK(online.exit_code == 2);
+
   ProcessResult json = p.run({"--json", "info", "org/attn", "--version", "1"});
   REQUIRE(json.exit_code == 0);
   auto doc = nlohmann::json::parse(json.out);
