@@ -79,10 +79,14 @@ int run(int argc, char** argv) {
     std::fputs(app.help().c_str(), stderr);
     return exit_code(ErrorCode::usage);
   }
+#ifdef KERNELS_TEST_HOOKS
   // Test hook: proves that an exception escaping a command becomes exit code 70 with a message.
+  // Compiled only into builds that build the tests (never with -DKERNELS_BUILD_TESTS=OFF, as the
+  // Dockerfile and release builds do).
   if (const char* hook = std::getenv("KERNELS_TEST_THROW"); hook && *hook) {
     throw std::runtime_error(std::string("test hook KERNELS_TEST_THROW=") + hook);
   }
+#endif
   Console console(ConsoleOptions{global.quiet, global.verbosity, global.json});
   CommandContext context(global, console);
   Result<void> result = chosen(context);
