@@ -70,6 +70,8 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
   std::filesystem::path dir(args.project_dir);
   Result<Lockfile> lock = read_project_lock(dir);
   if (!lock) return lock.error();
+  Result<BlobLockPolicy> locks = ctx.locks();
+  if (!locks) return locks.error();
   std::map<std::string, int> versions = project_versions(dir);
 
   std::optional<DriverFacts> driver;  // probed only when a cubin variant has to be chosen
@@ -140,7 +142,7 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
     }
     InstallReport report = install_files(ctx.cache(), locked.repo_id, locked.sha, files,
                                          ctx.hub_access(locked.repo_id + "@" + locked.sha),
-                                         console, ctx.locks());
+                                         console, *locks);
     fetched_files += report.fetched;
     fetched_bytes += report.bytes_fetched;
     for (const Error& e : report.errors) {

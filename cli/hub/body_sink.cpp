@@ -111,9 +111,12 @@ void FileSink::close_file() {
 }
 
 Error FileSink::io_error(std::string what, int err) {
+  // The hint follows the cause: "Too many open files" is about `ulimit -n`, not the disk.
+  const char* hint = err == EMFILE || err == ENFILE
+                         ? "too many open files: raise `ulimit -n` or lower --jobs / KERNELS_JOBS"
+                         : "check that the cache directory is writable and the disk is not full";
   return make_error(ErrorCode::io, what + ": " + std::strerror(err),
-                    request_.temp_path.string(),
-                    "check that the cache directory is writable and the disk is not full");
+                    request_.temp_path.string(), hint);
 }
 
 void FileSink::discard() {
