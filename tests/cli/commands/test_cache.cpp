@@ -106,3 +106,73 @@ TEST_CASE("cache rm removes one revision or a whole repo", "[cache]") {
   REQUIRE(p.run({"cache", "rm", "org/attn"}).exit_code == 0);
   CHECK_FALSE(fs::exists(p.layout().repo_dir("org/attn")));
 }
+
+namespace {
+
+void age(const fs::path& p, std::chrono::hours by) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    fs::last_write_time(it->path(), fs::file_time_type::clock::now() - by, ec);
+  }
+  fs::last_write_time(p, fs::file_time_type::clock::now() - by, ec);
+}
+
+}  // namespace
+
+// Regression (issue 12, defect 6): prune removed the folder of a repo whose download was in
+// flight (no snapshot yet, seconds-old *.incomplete files), which then failed with exit 13.
+TEST_CASE("cache prune leaves a repo with a download in flight alone", "[cache]") {
+  LockedProject p;
+  REQUIRE(p.download().exit_code == 0);
+  const kernels::CacheLayout layout = p.layout();
+  // Another repo, mid-download: its tree is cached, a temp file is being written, no snapshot.
+  const fs::path temp = layout.blobs_dir("org/inflight") / "0123.abcd1234.incomplete";
+  write_file(temp, "partial");
+  write_file(layout.tree_path("org/inflight", std::string(40, 'a')), "{}");
+  ProcessResult fresh = p.run({"cache", "prune"});
+  INFO(fresh.out << fresh.err);
+  REQUIRE(fresh.exit_code == 0);
+  CHECK(fs::exists(temp));
+  CHECK(fresh.out.find("org--inflight") == std::string::npos);
+
+  // Without the temp file, a repo with no snapshot and fresh files is still in flight.
+  fs::remove(temp);
+  REQUIRE(p.run({"cache", "prune"}).exit_code == 0);
+  CHECK(fs::exists(layout.tree_path("org/inflight", std::string(40, 'a'))));
+
+  // An hour later the same folder is debris and goes.
+  age(layout.repo_dir("org/inflight"), std::chrono::hours(2));
+  ProcessResult old = p.run({"cache", "prune"});
+  INFO(old.out << old.err);
+  REQUIRE(old.exit_code == 0);
+  CHECK_FALSE(fs::exists(layout.repo_dir("org/inflight")));
+  CHECK(p.run({"verify", p.project.string()}).exit_code == 0);
+}
+
+// Regression (issue 12, defect 12): a killed unpack's staging directory was never shown by
+// `cache ls` and never removed by `cache prune`.
+TEST_CASE("cache ls shows unpack staging directories and prune removes old ones", "[cache]") {
+  LockedProject p;
+  REQUIRE(p.download().exit_code == 0);
+  const fs::path old_staging = p.cache / ".kernels-unpack.0badc0de.incomplete";
+  const fs::path new_staging = p.cache / ".kernels-unpack.1badc0de.incomplete";
+  write_file(old_staging / "kernels--org--attn" / "blobs" / "x", "left by a killed unpack");
+  write_file(new_staging / "kernels-pack.json", "{}");
+  age(old_staging, std::chrono::hours(2));
+
+  ProcessResult ls = p.run({"cache", "ls"});
+  INFO(ls.out << ls.err);
+  REQUIRE(ls.exit_code == 0);
+  CHECK(ls.err.find("2 unpack staging directories") != std::string::npos);
+  ProcessResult json = p.run({"--json", "cache", "ls"});
+  REQUIRE(json.exit_code == 0);
+  CHECK(nlohmann::json::parse(json.out)["unpack_staging"].size() == 2);
+
+  ProcessResult pruned = p.run({"cache", "prune"});
+  INFO(pruned.out << pruned.err);
+  REQUIRE(pruned.exit_code == 0);
+  CHECK_FALSE(fs::exists(old_staging));
+  CHECK(fs::exists(new_staging));  // may be an unpack in flight
+  CHECK(p.run({"verify", p.project.string()}).exit_code == 0);
+}
