@@ -27,8 +27,11 @@ Attempt lock_once(int fd) {
 int open_lock_file(const std::filesystem::path& path) {
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
-  // 0664: a cache shared by a group stays lockable by all its members.
-  return ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0664);
+  // 0664: a cache shared by a group stays lockable by all its members. O_NOFOLLOW: a symlink
+  // planted at the lock's name must not make us (maybe root) create or truncate a file
+  // elsewhere; the open fails (ELOOP) and the download goes on without the lock, which costs at
+  // most a duplicate transfer.
+  return ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0664);
 }
 
 }  // namespace

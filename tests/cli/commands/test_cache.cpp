@@ -176,3 +176,64 @@ TEST_CASE("cache ls shows unpack staging directories and prune removes old ones"
   CHECK(fs::exists(new_staging));  // may be an unpack in flight
   CHECK(p.run({"verify", p.project.string()}).exit_code == 0);
 }
+
+// Regression (issue 12, defect 3): a cache other users can write was used silently, a symlink
+// planted at a blob lock made a (root) download create a file anywhere, and one planted at
+// snapshots/<sha>/build made it create directories and links outside the cache.
+TEST_CASE("a cache writable by others is refused with exit 11 naming the path and the fix", "[cache][safety]") {
+  LockedProject p;
+  REQUIRE(p.download().exit_code == 0);
+  const kernels::CacheLayout layout = p.layout();
+  for (const fs::path& dir : {p.cache, layout.blobs_dir("org/attn"), layout.snapshot_dir("org/attn", p.commit),
+                              p.cache / ".locks"}) {
+    INFO(dir);
+    fs::permissions(dir, fs::perms::others_write, fs::perm_options::add);
+    ProcessResult r = p.run({"cache", "ls"});
+    CHECK(r.exit_code == 11);
+    CHECK(r.err.find(dir.string()) != std::string::npos);
+    CHECK(r.err.find("chmod go-w") != std::string::npos);
+    CHECK(r.err.find("KERNELS_ALLOW_SHARED_CACHE") != std::string::npos);
+    CHECK(p.download().exit_code == 11);
+    // The explicit opt-out for a cache shared on purpose.
+    CHECK(p.run({"cache", "ls"}, {{"KERNELS_ALLOW_SHARED_CACHE", "1"}}).exit_code == 0);
+    fs::permissions(dir, fs::perms::others_write, fs::perm_options::remove);
+    CHECK(p.run({"cache", "ls"}).exit_code == 0);
+  }
+  // A symlink where the cache has one of its directories.
+  const fs::path elsewhere = p.dir / "elsewhere";
+  fs::create_directories(elsewhere);
+  const fs::path refs = layout.repo_dir("org/attn") / "refs";
+  fs::rename(refs, elsewhere / "refs");
+  fs::create_directory_symlink(elsewhere / "refs", refs);
+  ProcessResult linked = p.run({"cache", "ls"});
+  CHECK(linked.exit_code == 11);
+  CHECK(linked.err.find("symbolic link") != std::string::npos);
+}
+
+TEST_CASE("a symlink planted at a blob lock is not followed", "[cache][safety]") {
+  LockedProject p(1, 100);
+  const kernels::TreeEntry e = p.entry_of("cubin-cu130-sm80", true);
+  const fs::path lock = p.layout().lock_path("org/attn", e.digest().hex);
+  const fs::path victim = p.dir / "victim-file";
+  fs::create_directories(lock.parent_path());
+  fs::create_symlink(victim, lock);
+  ProcessResult r = p.download();
+  INFO(r.err);
+  CHECK(r.exit_code == 0);  // the lock is only an optimisation: the download goes on without it
+  CHECK_FALSE(fs::exists(victim));
+  CHECK(p.run({"verify", p.project.string()}).exit_code == 0);
+}
+
+TEST_CASE("a symlink planted inside a snapshot is refused, nothing is made outside the cache", "[cache][safety]") {
+  LockedProject p(1, 100);
+  const fs::path outside = p.dir / "outside";
+  fs::create_directories(outside);
+  const fs::path snapshot = p.layout().snapshot_dir("org/attn", p.commit);
+  fs::create_directories(snapshot);
+  fs::create_directory_symlink(outside, snapshot / "build");
+  ProcessResult r = p.download();
+  INFO(r.err);
+  CHECK(r.exit_code == 11);
+  CHECK(r.err.find("symbolic link") != std::string::npos);
+  CHECK(fs::is_empty(outside));
+}
