@@ -182,8 +182,14 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
     std::optional<std::string> project_bytes = file_bytes(dir / "kernels.lock");
     std::filesystem::path cache_lock = ctx.cache().lockfile_path();
     if (project_bytes && file_bytes(cache_lock) != project_bytes) {
+      // Not a warning: without it the loader silently serves the built-in kernels.
       if (Result<void> w = write_atomic(cache_lock, *project_bytes); !w) {
-        console.warn("could not copy kernels.lock into the cache: " + w.error().message());
+        Error e = w.error();
+        e.what = "cannot copy kernels.lock into the cache, where the loader reads it: " + e.what;
+        e.hint = "make " + cache_lock.parent_path().string() +
+                 " writable and run `kernels download` again, or point the loader at the "
+                 "project's lock with KERNELS_LOCKFILE";
+        return e;
       }
     }
   }

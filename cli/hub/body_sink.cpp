@@ -78,7 +78,7 @@ Result<void> MemorySink::on_response(long, const Headers& headers) {
 
 Result<void> MemorySink::write(std::span<const std::uint8_t> bytes) {
   if (body_.size() + bytes.size() > max_bytes_) {
-    return make_error(ErrorCode::integrity_mismatch,
+    return make_error(too_big_,
                       "answer larger than " + std::to_string(max_bytes_) + " bytes", object_,
                       "check HF_ENDPOINT: the server sent far more than a Hub would");
   }

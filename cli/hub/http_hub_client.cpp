@@ -90,6 +90,15 @@ class HttpHubClient final : public HubClient {
                           redact_url(next, engine_->endpoint_origin()),
                           "the server's Link headers are broken; check HF_ENDPOINT");
       }
+      // The engine would refuse a file:// (or other) target as a network failure, exit 7,
+      // although nothing failed on the network: the listing itself is malformed.
+      if (resolved->rfind("http://", 0) != 0 && resolved->rfind("https://", 0) != 0) {
+        return make_error(ErrorCode::lockfile_invalid,
+                          "Link target \"" + redact_url(*resolved, engine_->endpoint_origin()) +
+                              "\" is not http(s)",
+                          redact_url(next, engine_->endpoint_origin()),
+                          "the server's Link headers are broken; check HF_ENDPOINT");
+      }
       next = std::move(*resolved);
     }
     return make_error(ErrorCode::lockfile_invalid,
@@ -269,7 +278,7 @@ class HttpHubClient final : public HubClient {
   Result<std::string> get_json(const std::string& target, const std::string& object,
                                HttpOutcome* outcome_out = nullptr) {
     if (options_.offline) return offline_error(object);
-    MemorySink sink(kMaxApiAnswer, object);
+    MemorySink sink(kMaxApiAnswer, object, ErrorCode::lockfile_invalid);
     auto outcome = engine_->get({target, &sink, object});
     if (!outcome.result) {
       Error error = outcome.result.error();

@@ -385,3 +385,29 @@ TEST_CASE("endless empty tree pages end the listing with an error after a few") 
   CHECK_THAT(tree.error().what, Catch::Contains("empty tree pages"));
   CHECK(hub.request_count() == 4);
 }
+
+// Regression (issue 12, defect 15): exit codes of malformed answers.
+TEST_CASE("an API answer over 64 MiB is lockfile_invalid (exit 5), not an integrity mismatch") {
+  FakeHub hub;
+  add_relu(hub);
+  hub.fault(FakeHub::refs_path("kernels-community/relu"),
+            Fault::answer(200, std::string((64u << 20) + 1, ' ')));
+  auto client = make_client(fast_options(hub.endpoint()));
+  auto refs = client->list_refs("kernels-community/relu");
+  REQUIRE_FALSE(refs.ok());
+  CHECK(refs.error().code == ErrorCode::lockfile_invalid);
+}
+
+TEST_CASE("a file:// Link target is lockfile_invalid (exit 5), not a network failure (exit 7)") {
+  FakeHub hub;
+  add_relu(hub);
+  auto commit = hub.repo("kernels-community/relu").commit("v1");
+  hub.fault(FakeHub::tree_path("kernels-community/relu", commit),
+            Fault::answer(200, "[]", {{"Link", "<file:///etc/passwd>; rel=\"next\""}}));
+  auto client = make_client(fast_options(hub.endpoint()));
+  auto tree = client->list_tree("kernels-community/relu", commit);
+  REQUIRE_FALSE(tree.ok());
+  CHECK(tree.error().code == ErrorCode::lockfile_invalid);
+  CHECK_THAT(tree.error().what, Catch::Contains("not http(s)"));
+  CHECK(hub.request_count() == 1);
+}

@@ -3,10 +3,13 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
+#include <cstring>
 #include <fstream>
 #include <future>
 
@@ -169,4 +172,27 @@ TEST_CASE("pack refuses a FIFO in the cache at once instead of blocking on it", 
   CHECK(r.error().code == kernels::ErrorCode::unsafe);
   CHECK(r.error().message().find("not a regular file") != std::string::npos);
   CHECK_FALSE(fs::exists(archive));
+}
+
+// Regression (issue 12, defect 15): unpack onto a full disk said only "cannot write to the
+// staging directory", with no cause and no hint. RLIMIT_FSIZE makes write() fail with EFBIG
+// here the way a full disk fails it with ENOSPC.
+TEST_CASE("unpack that cannot write says why and what to do", "[pack]") {
+  Fixture f;
+  const fs::path archive = f.dir.path / "cache.tar.zst";
+  REQUIRE(kernels::cli::pack_cache(f.cache, f.lock, archive).ok());
+  rlimit old{};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = old;
+  small.rlim_cur = 100000;  // below the 300 kB cubin
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  auto unpacked = kernels::cli::unpack(archive, f.dir.path / "fresh-cache", f.lock);
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  std::signal(SIGXFSZ, old_handler);
+  REQUIRE_FALSE(unpacked.ok());
+  INFO(unpacked.error().message());
+  CHECK(unpacked.error().code == kernels::ErrorCode::io);
+  CHECK(unpacked.error().what.find(std::strerror(EFBIG)) != std::string::npos);
+  CHECK(unpacked.error().hint.find("free disk space") != std::string::npos);
 }
