@@ -257,6 +257,8 @@ Error HttpEngine::network_error(const Job& job, std::string what) const {
   return make_error(ErrorCode::network, redact(what), redact_url(job.url, endpoint_origin_), hint);
 }
 
+constexpr milliseconds kDeadlineSlack{100};
+
 milliseconds HttpEngine::transfer_deadline(std::uint64_t expected_bytes) const {
   const std::uint64_t rate = std::max<std::uint64_t>(1, options_.transfer_min_rate);
   const std::uint64_t extra_ms = expected_bytes / rate * 1000 + expected_bytes % rate * 1000 / rate;
@@ -414,7 +416,10 @@ void HttpEngine::finish_attempt(Job& job, int code) {
   if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && job.discard_overflow)) {
     std::string what = curl_easy_strerror(rc);
     if (job.errbuf[0]) what += std::string(": ") + job.errbuf;
-    if (rc == CURLE_OPERATION_TIMEDOUT && job.deadline && Clock::now() >= *job.deadline) {
+    // libcurl's timer starts a little after ours and rounds: a timeout this close to the
+    // deadline is the deadline, not a stall worth a retry with no time left.
+    if (rc == CURLE_OPERATION_TIMEDOUT && job.deadline &&
+        Clock::now() + kDeadlineSlack >= *job.deadline) {
       return done(network_error(
           job, "did not finish within its deadline of " +
                    std::to_string(transfer_deadline(job.request->expected_bytes).count() / 1000) +

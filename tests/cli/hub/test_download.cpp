@@ -372,6 +372,8 @@ TEST_CASE("a trickling transfer is stopped by the per-file deadline, not retried
   auto start = std::chrono::steady_clock::now();
   auto results = client->download({&r, 1});
   auto elapsed = std::chrono::steady_clock::now() - start;
+  INFO("requests: " << f.hub.request_count() << ", ms: "
+                    << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count());
   REQUIRE_FALSE(results[0].ok());
   CHECK(results[0].error().code == ErrorCode::network);
   CHECK_THAT(results[0].error().what, Catch::Contains("deadline"));
