@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -26,24 +27,35 @@ Attempt lock_once(int fd) {
 int open_lock_file(const std::filesystem::path& path) {
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
-  // 0664: a cache shared by a group stays lockable by all its members.
-  return ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0664);
+  // 0664: a cache shared by a group stays lockable by all its members. O_NOFOLLOW: a symlink
+  // planted at the lock's name must not make us (maybe root) create or truncate a file
+  // elsewhere; the open fails (ELOOP) and the download goes on without the lock, which costs at
+  // most a duplicate transfer.
+  return ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0664);
 }
 
 }  // namespace
 
-BlobLockPolicy BlobLockPolicy::from_env() {
+Result<BlobLockPolicy> BlobLockPolicy::from_env() {
   BlobLockPolicy policy;
   if (const char* off = std::getenv("KERNELS_DISABLE_FLOCK"); off && *off && std::string_view(off) != "0") {
     policy.enabled = false;
   }
   if (const char* t = std::getenv("KERNELS_LOCK_TIMEOUT"); t && *t) {
+    // Checked before any conversion: inf or 1e308 seconds would overflow the integer
+    // milliseconds (undefined behaviour), and nan, -1 or abc must not silently mean the default.
     double seconds = 0;
     std::string_view s(t);
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), seconds);
-    if (ec == std::errc() && p == s.data() + s.size() && seconds >= 0) {
-      policy.timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+    if (ec != std::errc() || p != s.data() + s.size() || !std::isfinite(seconds) || seconds < 0 ||
+        seconds > kMaxLockTimeoutSeconds) {
+      return make_error(ErrorCode::usage,
+                        "KERNELS_LOCK_TIMEOUT must be a number of seconds from 0 to " +
+                            std::to_string(static_cast<long>(kMaxLockTimeoutSeconds)),
+                        "KERNELS_LOCK_TIMEOUT=" + std::string(s.substr(0, 40)),
+                        "set it to e.g. 600, or unset it for the default (600 s)");
     }
+    policy.timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
   }
   return policy;
 }

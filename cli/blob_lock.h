@@ -15,10 +15,15 @@
 
 namespace kernels::cli {
 
+// A week: longer is a mistake, not a wait.
+inline constexpr double kMaxLockTimeoutSeconds = 7 * 24 * 3600;
+
 struct BlobLockPolicy {
   bool enabled = true;
   std::chrono::milliseconds timeout{600'000};
-  static BlobLockPolicy from_env();
+  // ErrorCode::usage naming the variable for a KERNELS_LOCK_TIMEOUT that is not a finite number
+  // of seconds from 0 to kMaxLockTimeoutSeconds.
+  static Result<BlobLockPolicy> from_env();
 };
 
 class BlobLock {

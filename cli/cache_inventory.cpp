@@ -33,6 +33,10 @@ fs::path refs_root(const CacheLayout& cache, const std::string& repo_id) {
   return cache.ref_path(repo_id, "main").parent_path();
 }
 
+// Temp files and staging directories untouched this long are debris of a killed process; younger
+// ones may belong to a download or an unpack in flight.
+constexpr std::time_t kDebrisAge = 3600;
+
 bool is_temp_file(const fs::path& p) {
   std::string name = p.filename().string();
   return name.size() > 11 && name.compare(name.size() - 11, 11, ".incomplete") == 0;
@@ -96,7 +100,7 @@ void collect_unreferenced_blobs(const CacheLayout& cache, const std::string& rep
     std::string name = blob.filename().string();
     if (is_temp_file(blob)) {
       // An in-flight download writes its temp file continuously; an hour of silence is debris.
-      if (now - st.st_mtime >= 3600) {
+      if (now - st.st_mtime >= kDebrisAge) {
         actions.push_back({"temp file", repo_id, blob.string(), static_cast<std::uint64_t>(st.st_size)});
       }
       continue;
@@ -105,6 +109,36 @@ void collect_unreferenced_blobs(const CacheLayout& cache, const std::string& rep
       actions.push_back({"blob", repo_id, blob.string(), static_cast<std::uint64_t>(st.st_size)});
     }
   }
+}
+
+// The newest modification time of anything under `dir` (itself included; the walk stops after
+// 100000 entries); 0 when it cannot be read.
+std::time_t newest_mtime(const fs::path& dir) {
+  struct stat st{};
+  if (::lstat(dir.c_str(), &st) != 0) return 0;
+  std::time_t newest = st.st_mtime;
+  std::error_code ec;
+  std::size_t seen = 0;
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       !ec && it != fs::recursive_directory_iterator() && ++seen < 100000; it.increment(ec)) {
+    if (::lstat(it->path().c_str(), &st) == 0) newest = std::max(newest, st.st_mtime);
+  }
+  return newest;
+}
+
+// A download in flight writes its temp files continuously and, before the first one, has just
+// written the repo's tree and refs while no snapshot exists yet. Its fetched blobs are not
+// linked until the end, so "unreferenced" cannot be decided for such a repo: prune leaves it
+// alone (removing it failed the download with exit 13).
+bool download_in_flight(const CacheLayout& cache, const std::string& repo_id, std::time_t now) {
+  for (const fs::path& blob : children(cache.blobs_dir(repo_id))) {
+    struct stat st{};
+    if (is_temp_file(blob) && ::lstat(blob.c_str(), &st) == 0 && now - st.st_mtime < kDebrisAge) {
+      return true;
+    }
+  }
+  return children(snapshots_root(cache, repo_id)).empty() &&
+         now - newest_mtime(cache.repo_dir(repo_id)) < kDebrisAge;
 }
 
 Result<void> apply(const std::vector<PruneAction>& actions) {
@@ -194,6 +228,15 @@ RepoInfo scan_repo(const CacheLayout& cache, const std::string& repo_id) {
   return info;
 }
 
+std::vector<fs::path> unpack_staging_dirs(const CacheLayout& cache) {
+  std::vector<fs::path> out;
+  for (const fs::path& p : children(cache.root())) {
+    const std::string name = p.filename().string();
+    if (name.rfind(".kernels-unpack.", 0) == 0 && is_temp_file(p)) out.push_back(p);
+  }
+  return out;
+}
+
 std::vector<RepoInfo> scan_cache(const CacheLayout& cache) {
   std::vector<RepoInfo> repos;
   std::vector<std::string> ids = cache.list_repos();
@@ -205,9 +248,16 @@ std::vector<RepoInfo> scan_cache(const CacheLayout& cache) {
 Result<std::vector<PruneAction>> prune_cache(const CacheLayout& cache, const LockedRevisions& keep,
                                              bool dry_run) {
   std::vector<PruneAction> actions;
+  const std::time_t now = std::time(nullptr);
+  for (const fs::path& staging : unpack_staging_dirs(cache)) {
+    if (now - newest_mtime(staging) >= kDebrisAge) {
+      actions.push_back({"unpack staging directory", "", staging.string(), 0});
+    }
+  }
   std::vector<std::string> ids = cache.list_repos();
   std::sort(ids.begin(), ids.end());
   for (const std::string& repo_id : ids) {
+    if (download_in_flight(cache, repo_id, now)) continue;
     std::map<std::string, std::string> refs = read_refs(cache, repo_id);
     std::vector<std::string> remaining;
     for (const fs::path& snap : children(snapshots_root(cache, repo_id))) {

@@ -45,6 +45,9 @@ struct RepoInfo {
 };
 
 RepoInfo scan_repo(const CacheLayout& cache, const std::string& repo_id);
+// Staging directories of `kernels unpack` (<root>/.kernels-unpack.*.incomplete); one that
+// outlives its process is left by a killed unpack.
+std::vector<std::filesystem::path> unpack_staging_dirs(const CacheLayout& cache);
 std::vector<RepoInfo> scan_cache(const CacheLayout& cache);
 
 // Every (repo id, commit) the given lockfiles reference.
@@ -58,7 +61,9 @@ struct PruneAction {
 };
 
 // Revisions no lockfile references, then blobs no remaining snapshot or tree uses, and temp files
-// older than an hour. With dry_run nothing is removed.
+// and unpack staging directories older than an hour. A repo with a download in flight (a temp
+// file younger than an hour, or no snapshot yet and files younger than an hour) is left alone.
+// With dry_run nothing is removed.
 Result<std::vector<PruneAction>> prune_cache(const CacheLayout& cache, const LockedRevisions& keep,
                                              bool dry_run);
 

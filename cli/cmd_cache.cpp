@@ -46,8 +46,10 @@ Result<void> run_ls(CommandContext& ctx) {
   std::vector<RepoInfo> repos = scan_cache(ctx.cache());
   const Console& console = ctx.console();
   if (console.json()) {
-    nlohmann::json doc = {{"cache", ctx.cache().root().string()}, {"repos", nlohmann::json::array()}};
+    nlohmann::json doc = {{"cache", ctx.cache().root().string()}, {"repos", nlohmann::json::array()},
+                          {"unpack_staging", nlohmann::json::array()}};
     for (const auto& r : repos) doc["repos"].push_back(repo_json(r, true));
+    for (const auto& p : unpack_staging_dirs(ctx.cache())) doc["unpack_staging"].push_back(p.string());
     console.out(doc.dump(2) + "\n");
     return ok();
   }
@@ -67,6 +69,13 @@ Result<void> run_ls(CommandContext& ctx) {
     text += line;
   }
   console.out(text);
+  if (const auto staging = unpack_staging_dirs(ctx.cache()); !staging.empty()) {
+    console.info(std::to_string(staging.size()) +
+                 " unpack staging director" + (staging.size() == 1 ? "y" : "ies") +
+                 " (.kernels-unpack.*.incomplete) in " + ctx.cache().root().string() +
+                 ": an unpack is running or was killed; `kernels cache prune` removes those "
+                 "older than an hour");
+  }
   if (repos.empty()) console.info("the cache at " + ctx.cache().root().string() + " holds no kernels");
   return ok();
 }

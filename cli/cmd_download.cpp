@@ -72,6 +72,8 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
   std::filesystem::path dir(args.project_dir);
   Result<Lockfile> lock = read_project_lock(dir);
   if (!lock) return lock.error();
+  Result<BlobLockPolicy> locks = ctx.locks();
+  if (!locks) return locks.error();
   std::map<std::string, int> versions = project_versions(dir);
 
   std::optional<DriverFacts> driver;  // probed only when a cubin variant has to be chosen
@@ -142,7 +144,7 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
     }
     InstallReport report = install_files(ctx.cache(), locked.repo_id, locked.sha, files,
                                          ctx.hub_access(locked.repo_id + "@" + locked.sha),
-                                         console, ctx.locks());
+                                         console, *locks);
     fetched_files += report.fetched;
     fetched_bytes += report.bytes_fetched;
     for (const Error& e : report.errors) {
@@ -182,8 +184,14 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
     std::optional<std::string> project_bytes = file_bytes(dir / "kernels.lock");
     std::filesystem::path cache_lock = ctx.cache().lockfile_path();
     if (project_bytes && file_bytes(cache_lock) != project_bytes) {
+      // Not a warning: without it the loader silently serves the built-in kernels.
       if (Result<void> w = write_atomic(cache_lock, *project_bytes); !w) {
-        console.warn("could not copy kernels.lock into the cache: " + w.error().message());
+        Error e = w.error();
+        e.what = "cannot copy kernels.lock into the cache, where the loader reads it: " + e.what;
+        e.hint = "make " + cache_lock.parent_path().string() +
+                 " writable and run `kernels download` again, or point the loader at the "
+                 "project's lock with KERNELS_LOCKFILE";
+        return e;
       }
     }
   }

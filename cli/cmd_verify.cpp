@@ -86,9 +86,11 @@ Result<void> repair_variant(CommandContext& ctx, const KernelLock& locked, const
     }
     refetch.push_back(*it);
   }
+  Result<BlobLockPolicy> locks = ctx.locks();
+  if (!locks) return locks.error();
   InstallReport report = install_files(ctx.cache(), locked.repo_id, locked.sha, refetch,
                                        ctx.hub_access(locked.repo_id + "@" + locked.sha),
-                                       ctx.console(), ctx.locks());
+                                       ctx.console(), *locks);
   if (!report.ok()) return report.errors.front();
   ctx.console().info("repaired " + locked.repo_id + " " + bad.variant + ": fetched " +
                      std::to_string(report.fetched) + " file" + (report.fetched == 1 ? "" : "s"));

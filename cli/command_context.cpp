@@ -20,8 +20,7 @@ CommandContext::CommandContext(GlobalOptions options, const Console& console)
     : options_(resolve_offline(std::move(options))),
       console_(console),
       cache_(options_.cache_dir.empty() ? resolve_cache_root()
-                                        : std::filesystem::path(options_.cache_dir)),
-      locks_(BlobLockPolicy::from_env()) {}
+                                        : std::filesystem::path(options_.cache_dir)) {}
 
 Result<HubClient*> CommandContext::hub(const std::string& need) {
   if (options_.offline) {

@@ -36,7 +36,8 @@ class CommandContext {
   const Console& console() const { return console_; }
   const CacheLayout& cache() const { return cache_; }
   bool offline() const { return options_.offline; }
-  const BlobLockPolicy& locks() const { return locks_; }
+  // Read from the environment on each call, so a bad value is an error of the command using it.
+  Result<BlobLockPolicy> locks() const { return BlobLockPolicy::from_env(); }
 
   // The Hub client, made on first call. Offline: ErrorCode::offline_not_cached naming `need`.
   Result<HubClient*> hub(const std::string& need = "the Hub");
@@ -57,7 +58,6 @@ class CommandContext {
   GlobalOptions options_;
   const Console& console_;
   CacheLayout cache_;
-  BlobLockPolicy locks_;
   std::unique_ptr<HubClient> hub_;
 };
 

@@ -5,6 +5,8 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
+#include <string>
 
 namespace kernels::cli {
 namespace {
@@ -17,10 +19,49 @@ void write_all(int fd, std::string_view text) {
   }
 }
 
+// The code point of the UTF-8 sequence at s[i] if it is one a terminal shows as nothing or uses
+// to reorder text: zero-width spaces and joiners, direction marks, embeddings, overrides and
+// isolates, line and paragraph separators, BOM. A tree path holding one (from a hostile Hub)
+// can make a message read as something it is not. Its length goes to `len`.
+std::optional<unsigned> invisible_at(std::string_view s, std::size_t i, std::size_t& len) {
+  if (i + 3 > s.size()) return std::nullopt;
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  const auto b1 = static_cast<unsigned char>(s[i + 1]);
+  const auto b2 = static_cast<unsigned char>(s[i + 2]);
+  if ((b0 & 0xF0) != 0xE0 || (b1 & 0xC0) != 0x80 || (b2 & 0xC0) != 0x80) return std::nullopt;
+  const unsigned cp = ((b0 & 0x0Fu) << 12) | ((b1 & 0x3Fu) << 6) | (b2 & 0x3Fu);
+  const bool hidden = (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x2028 && cp <= 0x202E) ||
+                      (cp >= 0x2060 && cp <= 0x2069) || cp == 0xFEFF;
+  if (!hidden) return std::nullopt;
+  len = 3;
+  return cp;
+}
+
+}  // namespace
+
+std::string visible_text(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    std::size_t len = 0;
+    if (auto cp = invisible_at(text, i, len)) {
+      char shown[16];
+      std::snprintf(shown, sizeof shown, "<U+%04X>", *cp);
+      out += shown;
+      i += len;
+    } else {
+      out += text[i++];
+    }
+  }
+  return out;
+}
+
+namespace {
+
 void line_to_stderr(std::string_view prefix, std::string_view line) {
   std::string text;
   text.reserve(prefix.size() + line.size() + 1);
-  text.append(prefix).append(line).push_back('\n');
+  text.append(prefix).append(visible_text(line)).push_back('\n');
   write_all(2, text);
 }
 
@@ -85,7 +126,14 @@ Console::Console(ConsoleOptions options) : options_(options) {
   color_ = stderr_tty_ && !(no_color && *no_color) && !(term && std::string_view(term) == "dumb");
 }
 
-void Console::out(std::string_view text) const { write_all(1, text); }
+// JSON data is left exact for programs; text for people shows hidden characters.
+void Console::out(std::string_view text) const {
+  if (options_.json) {
+    write_all(1, text);
+  } else {
+    write_all(1, visible_text(text));
+  }
+}
 
 void Console::info(std::string_view line) const {
   if (!options_.quiet) line_to_stderr("", line);

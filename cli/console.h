@@ -52,6 +52,9 @@ class Console {
 };
 
 std::string format_bytes(std::uint64_t bytes);  // "1.5 MiB"
+// `text` with zero-width, bidirectional-control, separator and BOM code points shown as
+// "<U+202E>": what the console prints for people (logs, errors, text output) goes through it.
+std::string visible_text(std::string_view text);
 std::string format_duration(std::chrono::duration<double> seconds);  // "1m05s", "3.2s"
 
 }  // namespace kernels::cli

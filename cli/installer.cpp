@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <string_view>
@@ -88,6 +89,9 @@ Result<void> publish_without_directory_sync(const std::filesystem::path& temp,
   return ok();
 }
 
+// Far below the usual `ulimit -n` of 1024, far above any --jobs: transfers stay parallel.
+constexpr std::size_t kMaxHeldBlobLocks = 128;
+
 struct BlobJob {
   const TreeEntry* entry = nullptr;  // first entry with this etag
   std::filesystem::path blob;
@@ -146,6 +150,41 @@ void fetch_batch(const CacheLayout& cache, const std::string& repo_id, const std
   }
 }
 
+// Fetches `jobs` under their blob locks. First pass: blobs nobody else is fetching. Second pass:
+// wait (bounded) for the rest, and fetch only what the other process did not publish.
+void fetch_locked(const CacheLayout& cache, const std::string& repo_id, const std::string& commit,
+                  const std::vector<BlobJob*>& jobs, HubClient& hub, const Console& console,
+                  const BlobLockPolicy& locks, InstallReport& report,
+                  std::map<std::string, Error>& failed) {
+  std::vector<BlobJob*> mine, waiting;
+  for (BlobJob* job : jobs) {
+    job->held = BlobLock::try_acquire(job->lock, locks);
+    if (!job->held) {
+      waiting.push_back(job);
+    } else if (regular_file_of_size(job->blob, job->entry->content_size())) {
+      job->held.reset();
+    } else {
+      mine.push_back(job);
+    }
+  }
+  fetch_batch(cache, repo_id, commit, mine, hub, console, report, failed);
+  std::vector<BlobJob*> still_missing;
+  for (BlobJob* job : waiting) {
+    Result<BlobLock> lock = BlobLock::acquire(job->lock, locks);
+    if (!lock) {
+      failed.emplace(job->entry->digest().hex, lock.error());
+      continue;
+    }
+    job->held = std::move(*lock);
+    if (regular_file_of_size(job->blob, job->entry->content_size())) {
+      job->held.reset();
+    } else {
+      still_missing.push_back(job);
+    }
+  }
+  fetch_batch(cache, repo_id, commit, still_missing, hub, console, report, failed);
+}
+
 }  // namespace
 
 bool snapshot_file_present(const CacheLayout& cache, const std::string& repo_id,
@@ -193,35 +232,17 @@ InstallReport install_files(const CacheLayout& cache, const std::string& repo_id
     if (!client) {
       for (auto& [etag, job] : jobs) failed.emplace(etag, client.error());
     } else {
-      // First pass: blobs nobody else is fetching. Second pass: wait (bounded) for the rest,
-      // and fetch only what the other process did not publish.
-      std::vector<BlobJob*> mine, waiting;
-      for (auto& [etag, job] : jobs) {
-        job.held = BlobLock::try_acquire(job.lock, locks);
-        if (!job.held) {
-          waiting.push_back(&job);
-        } else if (regular_file_of_size(job.blob, job.entry->content_size())) {
-          job.held.reset();
-        } else {
-          mine.push_back(&job);
-        }
+      // Blob locks are taken a bounded number at a time: one open lock file per blob of a
+      // 1500-file repo would exceed the usual `ulimit -n` of 1024 before any transfer starts.
+      std::vector<BlobJob*> all;
+      all.reserve(jobs.size());
+      for (auto& [etag, job] : jobs) all.push_back(&job);
+      for (std::size_t begin = 0; begin < all.size(); begin += kMaxHeldBlobLocks) {
+        const std::size_t end = std::min(all.size(), begin + kMaxHeldBlobLocks);
+        std::vector<BlobJob*> chunk(all.begin() + static_cast<std::ptrdiff_t>(begin),
+                                    all.begin() + static_cast<std::ptrdiff_t>(end));
+        fetch_locked(cache, repo_id, commit, chunk, **client, console, locks, report, failed);
       }
-      fetch_batch(cache, repo_id, commit, mine, **client, console, report, failed);
-      std::vector<BlobJob*> still_missing;
-      for (BlobJob* job : waiting) {
-        Result<BlobLock> lock = BlobLock::acquire(job->lock, locks);
-        if (!lock) {
-          failed.emplace(job->entry->digest().hex, lock.error());
-          continue;
-        }
-        job->held = std::move(*lock);
-        if (regular_file_of_size(job->blob, job->entry->content_size())) {
-          job->held.reset();
-        } else {
-          still_missing.push_back(job);
-        }
-      }
-      fetch_batch(cache, repo_id, commit, still_missing, **client, console, report, failed);
     }
   }
 

@@ -6,6 +6,7 @@
 #include <exception>
 #include <string>
 
+#include "cache_safety.h"
 #include "commands.h"
 
 namespace {
@@ -89,6 +90,10 @@ int run(int argc, char** argv) {
 #endif
   Console console(ConsoleOptions{global.quiet, global.verbosity, global.json});
   CommandContext context(global, console);
+  if (Result<void> safe = check_cache_permissions(context.cache()); !safe) {
+    console.error(safe.error());
+    return exit_code(safe.error().code);
+  }
   Result<void> result = chosen(context);
   if (!result) {
     console.error(result.error());

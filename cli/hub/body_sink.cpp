@@ -78,7 +78,7 @@ Result<void> MemorySink::on_response(long, const Headers& headers) {
 
 Result<void> MemorySink::write(std::span<const std::uint8_t> bytes) {
   if (body_.size() + bytes.size() > max_bytes_) {
-    return make_error(ErrorCode::integrity_mismatch,
+    return make_error(too_big_,
                       "answer larger than " + std::to_string(max_bytes_) + " bytes", object_,
                       "check HF_ENDPOINT: the server sent far more than a Hub would");
   }
@@ -97,9 +97,12 @@ void FileSink::close_file() {
 }
 
 Error FileSink::io_error(std::string what, int err) {
+  // The hint follows the cause: "Too many open files" is about `ulimit -n`, not the disk.
+  const char* hint = err == EMFILE || err == ENFILE
+                         ? "too many open files: raise `ulimit -n` or lower --jobs / KERNELS_JOBS"
+                         : "check that the cache directory is writable and the disk is not full";
   return make_error(ErrorCode::io, what + ": " + std::strerror(err),
-                    request_.temp_path.string(),
-                    "check that the cache directory is writable and the disk is not full");
+                    request_.temp_path.string(), hint);
 }
 
 void FileSink::discard() {

@@ -32,8 +32,11 @@ class BodySink {
 
 class MemorySink final : public BodySink {
  public:
-  MemorySink(std::size_t max_bytes, std::string object)
-      : max_bytes_(max_bytes), object_(std::move(object)) {}
+  // `too_big`: the error code when the body passes max_bytes (an oversized Hub API answer is
+  // malformed JSON for us, exit 5; an oversized file is an integrity mismatch, exit 6).
+  MemorySink(std::size_t max_bytes, std::string object,
+             ErrorCode too_big = ErrorCode::integrity_mismatch)
+      : max_bytes_(max_bytes), object_(std::move(object)), too_big_(too_big) {}
   Result<std::uint64_t> begin_attempt() override;
   Result<void> on_response(long status, const Headers& headers) override;
   Result<void> write(std::span<const std::uint8_t> bytes) override;
@@ -44,6 +47,7 @@ class MemorySink final : public BodySink {
  private:
   std::size_t max_bytes_;
   std::string object_;
+  ErrorCode too_big_;
   std::string body_;
 };
 

@@ -69,6 +69,8 @@ struct HttpEngine::Job {
   std::string url;
   int hops = 0;
   int failures = 0;
+  milliseconds waited_for_server{0};  // Retry-After time already honoured, all attempts
+  std::optional<Clock::time_point> deadline;  // set at the first attempt: all attempts together
 
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
@@ -182,7 +184,8 @@ static int on_debug(CURL*, curl_infotype type, char* data, size_t size, void* us
         name == "set-cookie") {
       out += std::string(line.substr(0, line.find(':'))) + ": <redacted>";
     } else {
-      out += std::string(line);
+      // A server's header values reach the terminal: no escape sequences, no echoed token.
+      out += printable_header_value(line, job->engine->token_view());
     }
     job->engine->log(HubOptions::LogLevel::debug, out);
   }
@@ -254,6 +257,15 @@ Error HttpEngine::network_error(const Job& job, std::string what) const {
   return make_error(ErrorCode::network, redact(what), redact_url(job.url, endpoint_origin_), hint);
 }
 
+constexpr milliseconds kDeadlineSlack{100};
+
+milliseconds HttpEngine::transfer_deadline(std::uint64_t expected_bytes) const {
+  const std::uint64_t rate = std::max<std::uint64_t>(1, options_.transfer_min_rate);
+  const std::uint64_t extra_ms = expected_bytes / rate * 1000 + expected_bytes % rate * 1000 / rate;
+  return std::chrono::duration_cast<milliseconds>(options_.transfer_deadline_base) +
+         milliseconds(static_cast<std::int64_t>(std::min<std::uint64_t>(extra_ms, 1ull << 40)));
+}
+
 Result<void> HttpEngine::start(Job& job) {
   auto offset = job.request->sink->begin_attempt();
   if (!offset) return std::move(offset).error();
@@ -266,6 +278,9 @@ Result<void> HttpEngine::start(Job& job) {
   job.received = 0;
   job.discard_overflow = false;
   job.errbuf[0] = 0;
+
+  const auto now = Clock::now();
+  if (!job.deadline) job.deadline = now + transfer_deadline(job.request->expected_bytes);
 
   CURL* easy = curl_easy_init();
   if (!easy) return make_error(ErrorCode::internal, "curl_easy_init failed", "libcurl");
@@ -297,6 +312,11 @@ Result<void> HttpEngine::start(Job& job) {
                    static_cast<long>(std::chrono::duration_cast<milliseconds>(options_.connect_timeout).count()));
   curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, static_cast<long>(std::max<std::int64_t>(1, options_.stall_timeout.count())));
+  // The stall detector never fires for a server that trickles a byte a second; the deadline
+  // (over all attempts of this request) does.
+  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(std::max<std::int64_t>(
+                       1, std::chrono::duration_cast<milliseconds>(*job.deadline - now).count())));
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
   // 512 KiB receive buffer instead of libcurl's 16 KiB: a 1 GiB download then costs ~2,000
   // recv/write/hash rounds instead of ~65,000, which is most of the client's CPU time.
@@ -340,7 +360,20 @@ void HttpEngine::schedule_retry(Job& job, std::string why, std::optional<millise
   }
   milliseconds delay;
   if (wait) {
-    delay = std::min(*wait, options_.retry_after_cap);
+    // retry_after_cap bounds the server-requested waiting of a request over all its attempts,
+    // not each one: a server answering "Retry-After: 86400" every time costs one cap, not one
+    // per retry.
+    if (job.waited_for_server >= options_.retry_after_cap) {
+      job.outcome.result = network_error(
+          job, why + ": the server asks to wait " + std::to_string(wait->count() / 1000) +
+                   " s more (Retry-After) after " +
+                   std::to_string(job.waited_for_server.count() / 1000) +
+                   " s of waiting already; gave up");
+      job.state = Job::State::done;
+      return;
+    }
+    delay = std::min(*wait, options_.retry_after_cap - job.waited_for_server);
+    job.waited_for_server += delay;
   } else {
     auto backoff = options_.backoff_initial;
     for (int i = 1; i < job.failures && backoff < options_.backoff_max; ++i) backoff *= 2;
@@ -383,6 +416,17 @@ void HttpEngine::finish_attempt(Job& job, int code) {
   if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && job.discard_overflow)) {
     std::string what = curl_easy_strerror(rc);
     if (job.errbuf[0]) what += std::string(": ") + job.errbuf;
+    // libcurl's timer starts a little after ours and rounds: a timeout this close to the
+    // deadline is the deadline, not a stall worth a retry with no time left.
+    if (rc == CURLE_OPERATION_TIMEDOUT && job.deadline &&
+        Clock::now() + kDeadlineSlack >= *job.deadline) {
+      return done(network_error(
+          job, "did not finish within its deadline of " +
+                   std::to_string(transfer_deadline(job.request->expected_bytes).count() / 1000) +
+                   " s (" + std::to_string(options_.transfer_deadline_base.count()) +
+                   " s plus 1 s per " + std::to_string(options_.transfer_min_rate / 1024) +
+                   " KiB): the server is far too slow: " + what));
+    }
     if (rc == CURLE_OPERATION_TIMEDOUT && job.status != 0) {
       what = "transfer stalled (less than 1 byte/s for " +
              std::to_string(options_.stall_timeout.count()) + " s): " + what;
@@ -393,7 +437,7 @@ void HttpEngine::finish_attempt(Job& job, int code) {
 
   if (job.status >= 300 && job.status < 400 && job.status != 304) {
     auto location = header(job.response_headers, "location");
-    if (!location) return done(http_error(job.status, job.response_headers, object));
+    if (!location) return done(http_error(job.status, job.response_headers, object, token_view()));
     auto next = resolve_url(job.url, *location);
     auto next_scheme = next ? scheme_of(*next) : std::string();
     if (!next || (next_scheme != "http" && next_scheme != "https")) {
@@ -443,7 +487,7 @@ void HttpEngine::finish_attempt(Job& job, int code) {
       return schedule_retry(job, "HTTP 416 for a resumed download; starting over", std::nullopt);
     }
   }
-  done(http_error(job.status, job.response_headers, object));
+  done(http_error(job.status, job.response_headers, object, token_view()));
 }
 
 std::vector<HttpOutcome> HttpEngine::run(std::span<HttpRequest> requests,

@@ -21,6 +21,7 @@ struct HttpRequest {
   BodySink* sink = nullptr;
   std::string object;  // names the request in errors, e.g. "org/name@<commit>: build/x.so"
   bool send_if_range = false;  // downloads: resume with If-Range (sink must be a FileSink)
+  std::uint64_t expected_bytes = 0;  // the body's expected size: lengthens the deadline
 };
 
 struct HttpOutcome {
@@ -50,6 +51,10 @@ class HttpEngine {
   TransferStats stats() const { return stats_; }
   const std::string& endpoint_origin() const { return endpoint_origin_; }
   void log(HubOptions::LogLevel level, std::string_view line) const;
+  // The bearer token, for redaction only ("" when none).
+  std::string_view token_view() const {
+    return options_.token ? std::string_view(*options_.token) : std::string_view();
+  }
 
   struct Job;  // one request's state across attempts and redirect hops
 
@@ -59,6 +64,8 @@ class HttpEngine {
   void finish_attempt(Job& job, int curl_code);
   void schedule_retry(Job& job, std::string why, std::optional<std::chrono::milliseconds> wait);
   Error network_error(const Job& job, std::string what) const;
+  // transfer_deadline_base + expected_bytes at transfer_min_rate.
+  std::chrono::milliseconds transfer_deadline(std::uint64_t expected_bytes) const;
   std::string redact(std::string_view text) const;
 
   HubOptions options_;

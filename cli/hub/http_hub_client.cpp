@@ -13,7 +13,10 @@ namespace kernels::cli::hub {
 namespace {
 
 constexpr std::size_t kMaxApiAnswer = 64u << 20;  // a tree page of a huge repo is a few MiB
-constexpr int kMaxTreePages = 100000;
+// A real listing has no empty pages before its end; a few are tolerated. With the page cap this
+// bounds what a hostile server's endless Link chain costs.
+constexpr int kMaxTreePages = 10000;
+constexpr int kMaxEmptyTreePages = 3;
 
 class HttpHubClient final : public HubClient {
  public:
@@ -48,6 +51,8 @@ class HttpHubClient final : public HubClient {
                        (recursive ? "?recursive=true&expand=false" : "?recursive=false&expand=false");
     RepoTree tree;
     std::set<std::string> seen;
+    std::set<std::string> paths;  // across pages: each page alone is checked by the parser
+    int empty_pages = 0;
     for (int page = 0; page < kMaxTreePages; ++page) {
       if (!seen.insert(next).second) {
         return make_error(ErrorCode::lockfile_invalid, "tree pagination loops back to a page",
@@ -59,20 +64,45 @@ class HttpHubClient final : public HubClient {
       if (!body) return std::move(body).error();
       auto entries = parse_tree_listing(*body, redact_url(next, engine_->endpoint_origin()));
       if (!entries) return std::move(entries).error();
+      for (const TreeEntry& e : *entries) {
+        if (!paths.insert(e.path).second) {
+          return make_error(ErrorCode::lockfile_invalid,
+                            "path \"" + e.path + "\" is listed twice in the tree",
+                            redact_url(next, engine_->endpoint_origin()),
+                            "the server's tree listing is broken; check HF_ENDPOINT");
+        }
+      }
       tree.insert(tree.end(), std::make_move_iterator(entries->begin()),
                   std::make_move_iterator(entries->end()));
       auto link = header(outcome.headers, "link");
       auto next_url = link ? next_link(*link) : std::nullopt;
       if (!next_url) return tree;
+      if (entries->empty() && ++empty_pages > kMaxEmptyTreePages) {
+        return make_error(ErrorCode::lockfile_invalid,
+                          "more than " + std::to_string(kMaxEmptyTreePages) +
+                              " empty tree pages, each linking to another",
+                          redact_url(next, engine_->endpoint_origin()),
+                          "the server's Link headers never end; check HF_ENDPOINT");
+      }
       auto resolved = resolve_url(outcome.final_url.empty() ? next : outcome.final_url, *next_url);
       if (!resolved) {
         return make_error(ErrorCode::lockfile_invalid, "unusable Link target \"" + *next_url + "\"",
                           redact_url(next, engine_->endpoint_origin()),
                           "the server's Link headers are broken; check HF_ENDPOINT");
       }
+      // The engine would refuse a file:// (or other) target as a network failure, exit 7,
+      // although nothing failed on the network: the listing itself is malformed.
+      if (resolved->rfind("http://", 0) != 0 && resolved->rfind("https://", 0) != 0) {
+        return make_error(ErrorCode::lockfile_invalid,
+                          "Link target \"" + redact_url(*resolved, engine_->endpoint_origin()) +
+                              "\" is not http(s)",
+                          redact_url(next, engine_->endpoint_origin()),
+                          "the server's Link headers are broken; check HF_ENDPOINT");
+      }
       next = std::move(*resolved);
     }
-    return make_error(ErrorCode::lockfile_invalid, "more than 100000 tree pages",
+    return make_error(ErrorCode::lockfile_invalid,
+                      "more than " + std::to_string(kMaxTreePages) + " tree pages",
                       repo_id + "@" + revision, "the server's Link headers never end");
   }
 
@@ -127,7 +157,7 @@ class HttpHubClient final : public HubClient {
         continue;
       }
       http.push_back({url(resolve_path(request.repo_id, request.revision, request.path)),
-                      sinks[i].get(), object, true});
+                      sinks[i].get(), object, true, request.size});
       http_index.push_back(i);
     }
     if (http.empty()) return results;
@@ -248,7 +278,7 @@ class HttpHubClient final : public HubClient {
   Result<std::string> get_json(const std::string& target, const std::string& object,
                                HttpOutcome* outcome_out = nullptr) {
     if (options_.offline) return offline_error(object);
-    MemorySink sink(kMaxApiAnswer, object);
+    MemorySink sink(kMaxApiAnswer, object, ErrorCode::lockfile_invalid);
     auto outcome = engine_->get({target, &sink, object});
     if (!outcome.result) {
       Error error = outcome.result.error();

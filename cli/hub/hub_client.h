@@ -60,6 +60,12 @@ struct HubOptions {
   // timeout). libcurl averages speed over the last ~5 s, so a stall right after a burst of bytes
   // is seen up to ~5 s later than one before the first byte.
   std::chrono::seconds stall_timeout{30};
+  // Every request (all its attempts, retries and redirects together) must finish within
+  // transfer_deadline_base plus its expected size at transfer_min_rate (bytes/s): a server that
+  // trickles a byte a second, never tripping the stall detector, cannot hold a download (and
+  // its blob lock) for days. 1 GiB: 120 s + 4096 s.
+  std::chrono::seconds transfer_deadline_base{120};
+  std::uint64_t transfer_min_rate = 256 * 1024;
   std::string user_agent;                  // "kernels-cpp/<version>"
 
   // CA certificates (CURLOPT_CAINFO / CURLOPT_CAPATH): libcurl does not read these variables

@@ -1,6 +1,9 @@
 // HubOptions from the environment, with the same variables and precedence as huggingface_hub,
 // plus the CA and proxy variables that libcurl leaves to the program.
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -9,8 +12,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "hub_client.h"
 #include "hub_protocol.h"
@@ -88,7 +89,10 @@ Result<void> check_path_variable(const char* name, bool directory) {
 
 Result<void> check_proxy(const std::string& value, const char* name) {
   CURLU* u = curl_url();
-  auto code = curl_url_set(u, CURLUPART_URL, value.c_str(), CURLU_GUESS_SCHEME);
+  // CURLU_NON_SUPPORT_SCHEME: socks4/socks5 are proxy schemes, not protocols libcurl fetches, so
+  // the URL parser would call them unsupported; the list below decides.
+  auto code = curl_url_set(u, CURLUPART_URL, value.c_str(),
+                           CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME);
   std::string scheme;
   if (code == CURLUE_OK) {
     char* s = nullptr;
@@ -111,6 +115,64 @@ Result<void> check_proxy(const std::string& value, const char* name) {
   return ok();
 }
 
+// A token file is a line of text. O_NONBLOCK and fstat before reading: a FIFO there would block
+// every command forever; a bound: /dev/zero (or a huge file) would be read without end.
+constexpr std::size_t kMaxTokenFileBytes = 64 * 1024;
+
+Result<std::string> read_token_file(const fs::path& path, const std::string& var) {
+  const std::string hint = "fix its permissions, or fix or unset " + var;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    return make_error(ErrorCode::usage,
+                      std::string("cannot read the token file: ") + std::strerror(errno),
+                      path.string(), hint);
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return make_error(ErrorCode::usage, "cannot read the token file: not a regular file",
+                      path.string(), "point " + var + " at a file holding the token, or unset it");
+  }
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return make_error(ErrorCode::usage,
+                        std::string("cannot read the token file: ") + std::strerror(err),
+                        path.string(), hint);
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+    if (text.size() > kMaxTokenFileBytes) {
+      ::close(fd);
+      return make_error(ErrorCode::usage,
+                        "the token file is larger than " + std::to_string(kMaxTokenFileBytes) +
+                            " bytes: not a token",
+                        path.string(), "point " + var + " at a file holding the token, or unset it");
+    }
+  }
+  ::close(fd);
+  return text;
+}
+
+// The token becomes an Authorization header value: a line break in it would end that header and
+// start another (header injection), other control characters corrupt it. Never print the token.
+Result<void> check_token(const std::string& token, const std::string& source,
+                         const std::string& object, const std::string& var) {
+  const bool bad = std::any_of(token.begin(), token.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+  if (!bad) return ok();
+  return make_error(ErrorCode::usage,
+                    source + " holds a line break or another control character inside the token",
+                    object, "a token is one line; fix or unset " + var);
+}
+
 }  // namespace
 
 Result<std::optional<std::string>> hub_token_from_env() {
@@ -118,23 +180,21 @@ Result<std::optional<std::string>> hub_token_from_env() {
   for (const char* name : {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"}) {
     if (auto v = env(name)) {
       auto token = trim(*v);
-      if (!token.empty()) return std::optional<std::string>(token);
+      if (token.empty()) continue;
+      if (auto r = check_token(token, name, name, name); !r) return std::move(r).error();
+      return std::optional<std::string>(token);
     }
   }
   auto from_variable = env("HF_TOKEN_PATH").has_value();
   fs::path path = from_variable ? fs::path(expand_user(*env("HF_TOKEN_PATH"))) : hf_home() / "token";
+  const std::string var = from_variable ? "HF_TOKEN_PATH" : "HF_HOME";
   std::error_code ec;
   if (!fs::exists(path, ec)) return std::optional<std::string>();
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  if (in) text << in.rdbuf();
-  if (!in || fs::is_directory(path, ec)) {
-    auto var = from_variable ? std::string("HF_TOKEN_PATH") : std::string("HF_HOME");
-    return make_error(ErrorCode::usage, "cannot read the token file", path.string(),
-                      "fix its permissions, or fix or unset " + var);
-  }
-  auto token = trim(text.str());
+  auto text = read_token_file(path, var);
+  if (!text) return std::move(text).error();
+  auto token = trim(*text);
   if (token.empty()) return std::optional<std::string>();
+  if (auto r = check_token(token, "the token file", path.string(), var); !r) return std::move(r).error();
   return std::optional<std::string>(token);
 }
 

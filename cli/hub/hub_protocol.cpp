@@ -205,13 +205,48 @@ bool is_retryable_status(long status) {
          status == 504;
 }
 
-Error http_error(long status, const Headers& headers, std::string object) {
-  auto code = header(headers, "x-error-code").value_or("");
-  auto message = header(headers, "x-error-message").value_or("");
-  if (message.size() > 200) message = message.substr(0, 200) + "...";
-  for (auto& c : message) {
-    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+std::string printable_header_value(std::string_view value, std::string_view secret) {
+  std::string redacted(value);
+  auto replace_all = [&](std::string_view what) {
+    for (std::size_t at = redacted.find(what); !what.empty() && at != std::string::npos;
+         at = redacted.find(what, at + 10)) {
+      redacted.replace(at, what.size(), "<redacted>");
+    }
+  };
+  replace_all(secret);
+  // Whatever credential follows "Bearer " (a proxy echoing another header, a token file that
+  // changed since): never shown.
+  for (std::size_t at = redacted.find("Bearer "); at != std::string::npos;
+       at = redacted.find("Bearer ", at + 7)) {
+    std::size_t end = at + 7;
+    while (end < redacted.size() && redacted[end] != ' ' && redacted[end] != ',' &&
+           redacted[end] != ';' && redacted[end] != '"') {
+      ++end;
+    }
+    if (redacted.compare(at + 7, end - at - 7, "<redacted>") != 0) {
+      redacted.replace(at + 7, end - at - 7, "<redacted>");
+    }
   }
+  std::string out;
+  out.reserve(redacted.size());
+  for (char c : redacted) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f) {
+      static const char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+Error http_error(long status, const Headers& headers, std::string object, std::string_view token) {
+  auto code = header(headers, "x-error-code").value_or("");
+  auto message = printable_header_value(header(headers, "x-error-message").value_or(""), token);
+  if (message.size() > 200) message = message.substr(0, 200) + "...";
   std::string status_text = "HTTP " + std::to_string(status);
   auto with_message = [&](std::string what) {
     if (!message.empty()) what += ": " + message;

@@ -51,8 +51,15 @@ bool is_retryable_status(long status);
 
 // A permanent HTTP answer (4xx, or 5xx that is not retried) as an Error: X-Error-Code
 // (RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo) and the status pick the message and
-// the hint. `object` names the request (a redacted URL or a mirror path).
-Error http_error(long status, const Headers& headers, std::string object);
+// the hint. `object` names the request (a redacted URL or a mirror path). The server's
+// X-Error-Message is shown through printable_header_value with `token` redacted.
+Error http_error(long status, const Headers& headers, std::string object,
+                 std::string_view token = {});
+
+// A header value as it may be printed: `secret` (the token) and any "Bearer <credential>" become
+// "<redacted>"; control characters, DEL and non-ASCII bytes become \xNN, so a server cannot
+// move the cursor, recolour the terminal or fake lines in a log.
+std::string printable_header_value(std::string_view value, std::string_view secret);
 
 // Removes "user:pass@" from a URL, and the query of URLs outside `endpoint_origin` (signed CDN
 // URLs carry credentials there).

@@ -4,11 +4,17 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include <fstream>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <vector>
 
 #include "kernels/lockfile/atomic.h"
@@ -32,6 +38,34 @@ namespace {
 struct ArchiveDeleter {
   void operator()(archive* a) const { archive_write_free(a); }
 };
+
+struct FdCloser {
+  int fd;
+  ~FdCloser() { ::close(fd); }
+};
+
+// Opens a file of the cache or mirror for reading. O_NONBLOCK and fstat before any read: a FIFO
+// planted there would otherwise block `kernels pack` forever, and a device could feed endless
+// bytes.
+Result<int> open_regular_file(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT || err == ENOTDIR) {
+      return make_error(ErrorCode::offline_not_cached, "file is missing", path.string(),
+                        "run `kernels download` (or `kernels verify --repair`)");
+    }
+    return make_error(ErrorCode::io, std::string("cannot open: ") + std::strerror(err),
+                      path.string());
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return make_error(ErrorCode::unsafe, "not a regular file", path.string(),
+                      "remove it and run `kernels verify --repair`");
+  }
+  return fd;
+}
 
 class PackWriter {
  public:
@@ -58,25 +92,31 @@ class PackWriter {
   // holds bytes that matched `digest`.
   Result<void> add_verified_file(const std::string& name, const fs::path& source,
                                  const FileDigest& digest, std::uint64_t size) {
-    std::ifstream in(source, std::ios::binary);
-    if (!in) {
-      return make_error(ErrorCode::offline_not_cached, "file is missing from the cache",
-                        source.string(), "run `kernels download` (or `kernels verify --repair`)");
-    }
+    // Content-addressed names repeat when two locked files share their bytes (one __init__.py in
+    // two variants); unpack refuses an archive that holds a name twice, so it is written once.
+    if (!written_.insert(name).second) return ok();
+    auto fd = open_regular_file(source);
+    if (!fd) return fd.error();
+    const FdCloser closer{*fd};
     ContentDigest hasher(digest.kind, size);
     auto r = add(name, size, [&](auto&& write) -> Result<void> {
       std::vector<char> buf(1 << 20);
       std::uint64_t left = size;
       while (left > 0) {
-        in.read(buf.data(), static_cast<std::streamsize>(std::min<std::uint64_t>(left, buf.size())));
-        const auto got = static_cast<std::size_t>(in.gcount());
+        const ssize_t got = ::read(*fd, buf.data(), std::min<std::uint64_t>(left, buf.size()));
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+          return make_error(ErrorCode::io, std::string("cannot read: ") + std::strerror(errno),
+                            source.string());
+        }
         if (got == 0) break;
-        const std::string_view chunk(buf.data(), got);
+        const std::string_view chunk(buf.data(), static_cast<std::size_t>(got));
         hasher.update(chunk);
-        if (auto w = write(buf.data(), got); !w) return w;
-        left -= got;
+        if (auto w = write(buf.data(), chunk.size()); !w) return w;
+        left -= chunk.size();
       }
-      if (left != 0 || in.peek() != std::char_traits<char>::eof()) {
+      char extra = 0;
+      if (left != 0 || ::read(*fd, &extra, 1) > 0) {
         return make_error(ErrorCode::integrity_mismatch,
                           "size differs from the tree (" + std::to_string(size) + " bytes)",
                           source.string(), "run `kernels verify --repair`");
@@ -138,14 +178,26 @@ class PackWriter {
 
   std::unique_ptr<archive, ArchiveDeleter> a_;
   fs::path path_;
+  std::set<std::string> written_;
   std::uint64_t files_ = 0;
   std::uint64_t bytes_ = 0;
 };
 
+// Refs and listings: a few hundred bytes; more than 1 MiB is not a file `kernels` wrote.
 Result<std::string> read_small_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(ErrorCode::offline_not_cached, "file is missing", path.string());
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto fd = open_regular_file(path);
+  if (!fd) return fd.error();
+  const FdCloser closer{*fd};
+  std::string s;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(*fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return make_error(ErrorCode::io, std::string("cannot read: ") + std::strerror(errno), path.string());
+    if (n == 0) break;
+    s.append(buf, static_cast<std::size_t>(n));
+    if (s.size() > (1u << 20)) return make_error(ErrorCode::unsafe, "larger than 1 MiB", path.string());
+  }
   return s;
 }
 

@@ -9,7 +9,9 @@
 #include <utf8proc.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -41,6 +43,18 @@ Error mismatch(std::string what, std::string object) {
   return make_error(ErrorCode::integrity_mismatch, std::move(what), std::move(object),
                     "the archive does not match this project's kernels.lock; nothing was "
                     "unpacked");
+}
+
+// A filesystem failure while unpacking, with its cause and what to do: a full disk is the usual.
+Error staging_error(const std::string& what, const fs::path& path, int err) {
+  std::string hint = "check the destination directory";
+  if (err == ENOSPC || err == EDQUOT || err == EFBIG) {
+    hint = "free disk space (the archive's content needs room in the destination), or unpack "
+           "with --to onto another filesystem";
+  } else if (err == EACCES || err == EPERM || err == EROFS) {
+    hint = "check that the destination is writable by this user";
+  }
+  return make_error(ErrorCode::io, what + ": " + std::strerror(err), path.string(), hint);
 }
 
 struct ReadDeleter {
@@ -205,7 +219,11 @@ Result<Extracted> extract_to_staging(const fs::path& archive_path, const fs::pat
     if (ec) return refused(archive_path, "cannot place \"" + name + "\": " + ec.message());
     const int fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {
-      return refused(archive_path, "cannot create \"" + name + "\" in the staging directory");
+      const int err = errno;
+      if (err == EEXIST || err == ELOOP) {
+        return refused(archive_path, "cannot create \"" + name + "\" in the staging directory");
+      }
+      return staging_error("cannot create \"" + name + "\" in the staging directory", target, err);
     }
     std::uint64_t written = 0;
     Result<void> r = ok();
@@ -230,8 +248,9 @@ Result<Extracted> extract_to_staging(const fs::path& archive_path, const fs::pat
       std::size_t left = size;
       while (left > 0) {
         const ssize_t n = ::write(fd, p, left);
+        if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
-          r = make_error(ErrorCode::io, "cannot write to the staging directory", target.string());
+          r = staging_error("cannot write to the staging directory", target, n < 0 ? errno : ENOSPC);
           break;
         }
         p += n;

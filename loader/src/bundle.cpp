@@ -101,7 +101,9 @@ int read_hashing(int fd, std::uint8_t* dst, std::uint64_t size, ContentDigest& h
 // way) whose size must be `expected`, and the digest of exactly the bytes returned.
 Result<ReadFile> read_and_hash(const std::filesystem::path& path, std::uint64_t expected,
                                FileDigest::Kind kind) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO planted in the cache would block open() until a writer came; the fstat
+  // below then refuses it. Reads of a regular file ignore the flag.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     const int e = errno;
     return make_error(e == ENOENT ? ErrorCode::offline_not_cached : ErrorCode::io,

@@ -105,6 +105,30 @@ class Checker {
     return true;
   }
 
+  // The kernels multiply indices by these strides: a zero stride makes distinct rows one address
+  // (overlapping writes to out), a negative one reads and writes before the pointer, and a span
+  // past 2^63 elements wraps. Every dimension of extent > 1 needs a stride >= 1.
+  bool positive_strides(const kl_tensor& t, const char* name) {
+    if (failed() || !given(t)) return !failed();
+    std::int64_t span = 0;
+    for (int i = 0; i < t.ndim; ++i) {
+      if (t.shape[i] <= 1) continue;
+      std::int64_t part = 0;
+      if (t.stride[i] < 1)
+        return fail("stride", name,
+                    std::string(name) + " has stride " + std::to_string(t.stride[i]) +
+                        " in dimension " + std::to_string(i) + "; strides must be >= 1",
+                    "pass x.contiguous()");
+      if (__builtin_mul_overflow(t.stride[i], t.shape[i] - 1, &part) ||
+          __builtin_add_overflow(span, part, &span))
+        return fail("stride", name,
+                    std::string(name) + " spans more than 2^63 elements (strides " +
+                        std::to_string(t.stride[0]) + "...)",
+                    "pass x.contiguous()");
+    }
+    return true;
+  }
+
   bool contiguous(const kl_tensor& t, const char* name) {
     if (failed() || !given(t)) return !failed();
     // No element, no layout: torch gives an empty (h, 0) LSE strides (1, 1).
@@ -204,6 +228,8 @@ void check_heads(Checker& c, const kl_tensor& q, const kl_tensor& k, const kl_te
                  const kl_tensor& out, const char* kname, const char* vname, std::int64_t h,
                  std::int64_t h_k, std::int64_t d, std::int64_t dv, FwdParams& p) {
   if (c.failed()) return;
+  for (auto [t, n] : {std::pair{&q, "q"}, {&k, kname}, {&v, vname}, {&out, "out"}})
+    if (!c.positive_strides(*t, n)) return;
   if (q.dtype == KL_DTYPE_FLOAT8_E4M3) {
     c.fail("dtype", "q", "float8_e4m3fn inputs are not supported by these kernels",
            "use float16 or bfloat16 q, k and v");

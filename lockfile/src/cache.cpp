@@ -111,6 +111,26 @@ Error unsafe(std::string what, std::string_view object) {
                     "relative repo paths");
 }
 
+// Every existing component from `base` down to `dir` must be a real directory: make_dirs and the
+// link below follow symlinks, so one planted there (snapshots/<sha>/build -> /etc) would put our
+// directories and links outside the cache. Checked before and after the directories are made;
+// the cache permission check keeps other users from planting one in between.
+Result<void> no_links_between(const fs::path& base, const fs::path& dir) {
+  fs::path p = base;
+  for (const auto& part : dir.lexically_relative(base)) {
+    p /= part;
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0) return ok();  // the rest does not exist yet
+    if (!S_ISDIR(st.st_mode)) {
+      return make_error(ErrorCode::unsafe,
+                        S_ISLNK(st.st_mode) ? "a symbolic link inside a snapshot, where a directory belongs"
+                                            : "not a directory, where the snapshot has one",
+                        p.string(), "remove it; `kernels download` then makes the snapshot again");
+    }
+  }
+  return ok();
+}
+
 Result<void> make_dirs(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -446,7 +466,10 @@ Result<void> CacheLayout::link_snapshot_file(const RepoId& repo, std::string_vie
     return make_error(ErrorCode::io, "blob is not in the cache", blob.string(),
                       "download the file before linking it into a snapshot");
   }
+  const fs::path repo_root = repo_dir(repo);
+  if (auto l = no_links_between(repo_root, target.parent_path()); !l) return l;
   if (auto d = make_dirs(target.parent_path()); !d) return d;
+  if (auto l = no_links_between(repo_root, target.parent_path()); !l) return l;
   if (copy_mode) return copy_into_place(blob, target);
 
   // A new link under a temp name, then rename over whatever is there (a stale link or file).

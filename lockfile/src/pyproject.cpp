@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdint>
+#include <optional>
 #include <tuple>
 
 #include <toml++/toml.h>
@@ -41,6 +43,36 @@ const char* toml_type_name(const toml::node& n) {
   }
 }
 
+// The key of a `key = value` line, as written (quotes kept), printable: control and non-ASCII
+// bytes as \xNN. nullopt when the line holds no '='.
+std::optional<std::string> key_on_line(std::string_view text, std::uint32_t line) {
+  for (std::uint32_t n = 1; n < line; ++n) {
+    const auto eol = text.find('\n');
+    if (eol == std::string_view::npos) return std::nullopt;
+    text.remove_prefix(eol + 1);
+  }
+  text = text.substr(0, text.find('\n'));
+  const auto eq = text.find('=');
+  if (eq == std::string_view::npos) return std::nullopt;
+  std::string_view key = text.substr(0, eq);
+  while (!key.empty() && (key.front() == ' ' || key.front() == '\t')) key.remove_prefix(1);
+  while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.remove_suffix(1);
+  if (key.empty()) return std::nullopt;
+  std::string out;
+  for (char c : key.substr(0, 200)) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f) {
+      static const char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string dependency_example(std::string_view repo_id) {
   return "write \"" + std::string(repo_id) + "\" = 1 to use the kernel's branch v1";
 }
@@ -50,8 +82,16 @@ Result<std::vector<KernelDependency>> parse_impl(std::string_view text, std::str
   try {
     root = toml::parse(text, source);
   } catch (const toml::parse_error& e) {
-    return invalid(std::string(e.description()), where(source, e.source().begin),
-                   "fix the TOML syntax");
+    const std::string description(e.description());
+    if (description.find("cannot redefine existing") != std::string::npos) {
+      // toml++ garbles a quoted key in this message ('"ororg/attn" '); the key as written is
+      // the text before '=' on the error's line.
+      if (auto key = key_on_line(text, e.source().begin.line)) {
+        return invalid("duplicate key " + *key + ": it is already defined in this table",
+                       where(source, e.source().begin), "keep one of the two lines");
+      }
+    }
+    return invalid(description, where(source, e.source().begin), "fix the TOML syntax");
   }
   const toml::node* tool = root.get("tool");
   const toml::table* kernels_table = nullptr;

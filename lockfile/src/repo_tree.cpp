@@ -1,6 +1,7 @@
 #include "kernels/lockfile/repo_tree.h"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "json_doc.h"
 
@@ -101,6 +102,9 @@ class TreeReader {
     }
     RepoTree tree;
     tree.reserve(doc->items.size());
+    // A path listed twice would be hashed twice here but once from the de-duplicated tree cache:
+    // the variant hash of the download and of `verify` would differ. The Hub never does it.
+    std::unordered_set<std::string> paths;
     for (const json::Value& e : doc->items) {
       if (e.type != json::Value::Type::object) {
         return at(e.offset, std::string("expected an object per tree entry, found ") +
@@ -117,6 +121,9 @@ class TreeReader {
       t.is_file = *type == "file";
       auto path = path_field(e, "path", e.offset);
       if (!path) return std::move(path).error();
+      if (!paths.insert(*path).second) {
+        return at(e.offset, "path " + json::quote_ascii(*path) + " is listed twice");
+      }
       t.path = std::move(*path);
       if (t.is_file) {
         auto oid = hex_field(e, "oid", 40);

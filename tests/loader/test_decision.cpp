@@ -2,7 +2,13 @@
 // fake driver: which image serves each device, why, and how often the host hears about it.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <fstream>
+#include <future>
+#include <optional>
 #include <thread>
 
 #include "kernels/attention/launch_plan.h"
@@ -192,6 +198,39 @@ TEST_CASE("a flipped byte in the cubin: integrity_mismatch, nothing of it is loa
   CHECK_FALSE(loaded_any_bundle(h));
   CHECK(launch_label(h, **l) == "built-in attention kernels");
   CHECK(h.warnings_containing("integrity_mismatch") == 1);
+}
+
+// Regression (issue 12, defect 4): a FIFO in place of a bundle file blocked the loader forever in
+// open(), so the first attention call of a server hung.
+TEST_CASE("a FIFO in place of a bundle file is refused at once, never waited on", "[loader]") {
+  Harness h;
+  const auto repo = h.publish_fa3();
+  const char* file = GENERATE("build/cubin-cu130-sm90a/attention.cubin",
+                              "build/cubin-cu130-sm90a/manifest.json");
+  const auto blob = blob_of(h.cache(), repo, file);
+  std::filesystem::remove(blob);
+  REQUIRE(::mkfifo(blob.c_str(), 0644) == 0);
+  // No assertion inside the thread: it only reports what it saw.
+  auto decided = std::async(std::launch::async, [&]() -> std::optional<DeviceSource> {
+    auto l = h.make();
+    if (!l) return std::nullopt;
+    auto s = (*l)->device_source(0, 3);
+    if (!s) return std::nullopt;
+    return *s;
+  });
+  if (decided.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    // Unblock the stuck open() (a writer arrives and leaves) so the test ends, then fail.
+    const int fd = ::open(blob.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd >= 0) ::close(fd);
+    decided.wait();
+    FAIL("the loader blocked on a FIFO in the cache: " << file);
+  }
+  const auto s = decided.get();
+  REQUIRE(s.has_value());
+  CHECK(s->source == Source::builtin);
+  CHECK(s->reason == FallbackReason::integrity_mismatch);
+  CHECK(s->why.message().find("not a regular file") != std::string::npos);
+  CHECK_FALSE(loaded_any_bundle(h));
 }
 
 TEST_CASE("a lock that pins another hash than the cached tree: integrity_mismatch", "[loader]") {

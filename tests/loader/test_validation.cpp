@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <functional>
+#include <limits>
 
 #include "loader/harness.h"
 
@@ -170,6 +171,24 @@ TEST_CASE("rule last_dim_stride: q, k, v, out contiguous in the last dimension",
   expect(run_varlen([](kl_varlen_args& a) { a.out.stride[2] = 2; }), "last_dim_stride", "out");
   expect(run_kvcache([](kl_kvcache_args& a) { a.k_cache.stride[3] = 2; }), "last_dim_stride",
          "k_cache");
+}
+
+// Regression (issue 12, defect 13): zero and negative strides on q/k/v/out reached the launch.
+TEST_CASE("rule stride: q, k, v, out strides are >= 1 and their span fits in int64",
+          "[loader][validation]") {
+  for (std::int64_t bad : {std::int64_t{0}, std::int64_t{-1}, std::numeric_limits<std::int64_t>::min()}) {
+    INFO("stride " << bad);
+    expect(run_varlen([&](kl_varlen_args& a) { a.q.stride[0] = bad; }), "stride", "q");
+    expect(run_varlen([&](kl_varlen_args& a) { a.k.stride[1] = bad; }), "stride", "k");
+    expect(run_varlen([&](kl_varlen_args& a) { a.v.stride[0] = bad; }), "stride", "v");
+    expect(run_varlen([&](kl_varlen_args& a) { a.out.stride[1] = bad; }), "stride", "out");
+    expect(run_kvcache([&](kl_kvcache_args& a) { a.k_cache.stride[0] = bad; }), "stride", "k_cache");
+    expect(run_kvcache([&](kl_kvcache_args& a) { a.v_cache.stride[2] = bad; }), "stride", "v_cache");
+    expect(run_kvcache([&](kl_kvcache_args& a) { a.out.stride[2] = bad; }), "stride", "out");
+  }
+  expect(run_varlen([](kl_varlen_args& a) { a.q.stride[0] = std::int64_t{1} << 62; }), "stride", "q");
+  // A dimension of extent 1 is never stepped over: its stride does not matter (torch gives any).
+  CHECK(run_kvcache([](kl_kvcache_args& a) { a.q.stride[1] = 0; }).launches == 1);
 }
 
 TEST_CASE("rule contiguous: 1-D index tensors, LSE and sinks are contiguous", "[loader][validation]") {

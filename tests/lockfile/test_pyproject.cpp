@@ -122,6 +122,12 @@ TEST_CASE("TOML syntax errors and duplicate keys carry the parser's position", "
                            "pyproject.toml");
   REQUIRE_FALSE(d.ok());
   CHECK(d.error().object.rfind("pyproject.toml:3:", 0) == 0);
+  // Regression (issue 12, defect 15): toml++ printed the quoted key garbled ('"aa/b" ').
+  INFO(d.error().message());
+  CHECK(d.error().what.find("duplicate key \"a/b\"") != std::string::npos);
+  auto bare = parse_pyproject("[tool.kernels.dependencies]\nab = 1\nab = 2\n", "pyproject.toml");
+  REQUIRE_FALSE(bare.ok());
+  CHECK(bare.error().what.find("duplicate key ab:") != std::string::npos);
 }
 
 TEST_CASE("read_pyproject: missing file and FIFO are errors, not hangs", "[pyproject]") {

@@ -77,6 +77,22 @@ TEST_CASE("unsafe paths and malformed oids in a listing are errors", "[repo_tree
   CHECK(neg.error().what.find("non-negative integer") != std::string::npos);
 }
 
+// Regression (issue 12, defect 11): a listing that names a path twice was hashed with both
+// entries, while the tree cache kept one: `verify` then disagreed with the download.
+TEST_CASE("a listing that names a path twice is an error", "[repo_tree]") {
+  const std::string entry = std::string(R"({"type":"file","oid":")") + kOid +
+                            R"(","size":1,"path":"build/x/a.py"})";
+  auto twice = parse_tree_listing("[" + entry + "," + entry + "]", "tree.json");
+  REQUIRE_FALSE(twice.ok());
+  CHECK(twice.error().code == kernels::ErrorCode::lockfile_invalid);
+  CHECK(twice.error().what.find("listed twice") != std::string::npos);
+  auto dir_and_file = parse_tree_listing(
+      R"([{"type":"directory","oid":")" + std::string(kOid) + R"(","size":0,"path":"build/x/a.py"},)" +
+          entry + "]",
+      "tree.json");
+  CHECK_FALSE(dir_and_file.ok());
+}
+
 TEST_CASE("is_safe_repo_path accepts nested relative paths only", "[repo_tree]") {
   CHECK(is_safe_repo_path("build/torch-cuda/__init__.py"));
   CHECK(is_safe_repo_path(".gitattributes"));

@@ -176,30 +176,58 @@ def _check(status):
         raise KernelsLoaderError(status, _library().kernels_loader_last_error().decode("utf-8", "replace"))
 
 
+def _c_string(value, name):
+    """A str or path as the bytes C will read; a NUL would silently cut it short there."""
+    if value is None:
+        return None
+    raw = os.fsencode(value)
+    if b"\0" in raw:
+        raise ValueError("%s contains a NUL character: %r" % (name, value))
+    return raw
+
+
+def _c_int(value, name):
+    """An int argument of the C ABI; ctypes would silently keep only its low 32 bits."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            value = value.__index__()
+        except AttributeError:
+            raise TypeError("%s must be an int, got %s" % (name, type(value).__name__)) from None
+    if not -2**31 <= value < 2**31:
+        raise ValueError("%s=%d is out of range for a C int" % (name, value))
+    return value
+
+
+def _text(raw):
+    """A C string the library filled: a cache path need not be UTF-8, and a fixed-size buffer may
+    cut a multi-byte character; neither may make a status query raise."""
+    return raw.decode("utf-8", "replace")
+
+
 def init(lockfile=None, cache_dir=None, fa3_repo=None, fa4_repo=None, force_builtin=None):
     """Optional explicit start-up (loads and checks the built-in kernels). The first call does it
     with the environment's settings otherwise."""
     lib = _library()
     o = _Options()
     o.struct_size = ctypes.sizeof(_Options)
-    enc = lambda s: None if s is None else os.fsencode(s)
-    o.lockfile, o.cache_dir = enc(lockfile), enc(cache_dir)
-    o.fa3_repo, o.fa4_repo = enc(fa3_repo), enc(fa4_repo)
+    o.lockfile, o.cache_dir = _c_string(lockfile, "lockfile"), _c_string(cache_dir, "cache_dir")
+    o.fa3_repo, o.fa4_repo = _c_string(fa3_repo, "fa3_repo"), _c_string(fa4_repo, "fa4_repo")
     o.force_builtin = -1 if force_builtin is None else int(bool(force_builtin))
     _check(lib.kernels_loader_init(ctypes.byref(o)))
 
 
 def device_source(device=0, ver=3):
     """Which kernels serve (device, ver): {"source": "bundle"|"builtin"|"unavailable", ...}."""
+    device, ver = _c_int(device, "device"), _c_int(ver, "ver")
     info = _SourceInfo()
-    _check(_library().kernels_loader_device_source(int(device), int(ver), ctypes.byref(info)))
+    _check(_library().kernels_loader_device_source(device, ver, ctypes.byref(info)))
     return {
         "source": {1: "bundle", 2: "builtin"}.get(info.source, "unavailable"),
-        "reason": info.reason.decode(),
+        "reason": _text(info.reason),
         "reason_code": info.reason_code,
-        "repo_id": info.repo_id.decode(),
-        "sha": info.sha.decode(),
-        "variant": info.variant.decode(),
+        "repo_id": _text(info.repo_id),
+        "sha": _text(info.sha),
+        "variant": _text(info.variant),
     }
 
 

@@ -128,8 +128,10 @@ std::string kernels_binary() { return KERNELS_CLI_BINARY; }
 
 ProcessResult run_kernels(const std::vector<std::string>& args, const fs::path& cache,
                           const std::string& endpoint,
-                          std::map<std::string, std::optional<std::string>> extra_env) {
+                          std::map<std::string, std::optional<std::string>> extra_env,
+                          std::vector<std::string> prefix) {
   ProcessSpec spec;
+  spec.prefix = std::move(prefix);
   spec.argv.push_back(kernels_binary());
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
   spec.env = {{"KERNELS_CACHE", cache.string()},

@@ -50,9 +50,11 @@ ProcessResult run_process(const ProcessSpec& spec);
 // The `kernels` binary under test, and its environment for one test: cache, endpoint, no
 // inherited Hub settings.
 std::string kernels_binary();
+// `prefix` runs the binary under another command (e.g. {"prlimit", "--nofile=200"}).
 ProcessResult run_kernels(const std::vector<std::string>& args, const fs::path& cache,
                           const std::string& endpoint,
-                          std::map<std::string, std::optional<std::string>> extra_env = {});
+                          std::map<std::string, std::optional<std::string>> extra_env = {},
+                          std::vector<std::string> prefix = {});
 
 std::string read_file(const fs::path& path);
 void write_file(const fs::path& path, const std::string& bytes);

@@ -106,3 +106,134 @@ TEST_CASE("cache rm removes one revision or a whole repo", "[cache]") {
   REQUIRE(p.run({"cache", "rm", "org/attn"}).exit_code == 0);
   CHECK_FALSE(fs::exists(p.layout().repo_dir("org/attn")));
 }
+
+namespace {
+
+void age(const fs::path& p, std::chrono::hours by) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    fs::last_write_time(it->path(), fs::file_time_type::clock::now() - by, ec);
+  }
+  fs::last_write_time(p, fs::file_time_type::clock::now() - by, ec);
+}
+
+}  // namespace
+
+// Regression (issue 12, defect 6): prune removed the folder of a repo whose download was in
+// flight (no snapshot yet, seconds-old *.incomplete files), which then failed with exit 13.
+TEST_CASE("cache prune leaves a repo with a download in flight alone", "[cache]") {
+  LockedProject p;
+  REQUIRE(p.download().exit_code == 0);
+  const kernels::CacheLayout layout = p.layout();
+  // Another repo, mid-download: its tree is cached, a temp file is being written, no snapshot.
+  const fs::path temp = layout.blobs_dir("org/inflight") / "0123.abcd1234.incomplete";
+  write_file(temp, "partial");
+  write_file(layout.tree_path("org/inflight", std::string(40, 'a')), "{}");
+  ProcessResult fresh = p.run({"cache", "prune"});
+  INFO(fresh.out << fresh.err);
+  REQUIRE(fresh.exit_code == 0);
+  CHECK(fs::exists(temp));
+  CHECK(fresh.out.find("org--inflight") == std::string::npos);
+
+  // Without the temp file, a repo with no snapshot and fresh files is still in flight.
+  fs::remove(temp);
+  REQUIRE(p.run({"cache", "prune"}).exit_code == 0);
+  CHECK(fs::exists(layout.tree_path("org/inflight", std::string(40, 'a'))));
+
+  // An hour later the same folder is debris and goes.
+  age(layout.repo_dir("org/inflight"), std::chrono::hours(2));
+  ProcessResult old = p.run({"cache", "prune"});
+  INFO(old.out << old.err);
+  REQUIRE(old.exit_code == 0);
+  CHECK_FALSE(fs::exists(layout.repo_dir("org/inflight")));
+  CHECK(p.run({"verify", p.project.string()}).exit_code == 0);
+}
+
+// Regression (issue 12, defect 12): a killed unpack's staging directory was never shown by
+// `cache ls` and never removed by `cache prune`.
+TEST_CASE("cache ls shows unpack staging directories and prune removes old ones", "[cache]") {
+  LockedProject p;
+  REQUIRE(p.download().exit_code == 0);
+  const fs::path old_staging = p.cache / ".kernels-unpack.0badc0de.incomplete";
+  const fs::path new_staging = p.cache / ".kernels-unpack.1badc0de.incomplete";
+  write_file(old_staging / "kernels--org--attn" / "blobs" / "x", "left by a killed unpack");
+  write_file(new_staging / "kernels-pack.json", "{}");
+  age(old_staging, std::chrono::hours(2));
+
+  ProcessResult ls = p.run({"cache", "ls"});
+  INFO(ls.out << ls.err);
+  REQUIRE(ls.exit_code == 0);
+  CHECK(ls.err.find("2 unpack staging directories") != std::string::npos);
+  ProcessResult json = p.run({"--json", "cache", "ls"});
+  REQUIRE(json.exit_code == 0);
+  CHECK(nlohmann::json::parse(json.out)["unpack_staging"].size() == 2);
+
+  ProcessResult pruned = p.run({"cache", "prune"});
+  INFO(pruned.out << pruned.err);
+  REQUIRE(pruned.exit_code == 0);
+  CHECK_FALSE(fs::exists(old_staging));
+  CHECK(fs::exists(new_staging));  // may be an unpack in flight
+  CHECK(p.run({"verify", p.project.string()}).exit_code == 0);
+}
+
+// Regression (issue 12, defect 3): a cache other users can write was used silently, a symlink
+// planted at a blob lock made a (root) download create a file anywhere, and one planted at
+// snapshots/<sha>/build made it create directories and links outside the cache.
+TEST_CASE("a cache writable by others is refused with exit 11 naming the path and the fix", "[cache][safety]") {
+  LockedProject p;
+  REQUIRE(p.download().exit_code == 0);
+  const kernels::CacheLayout layout = p.layout();
+  for (const fs::path& dir : {p.cache, layout.blobs_dir("org/attn"), layout.snapshot_dir("org/attn", p.commit),
+                              p.cache / ".locks"}) {
+    INFO(dir);
+    fs::permissions(dir, fs::perms::others_write, fs::perm_options::add);
+    ProcessResult r = p.run({"cache", "ls"});
+    CHECK(r.exit_code == 11);
+    CHECK(r.err.find(dir.string()) != std::string::npos);
+    CHECK(r.err.find("chmod go-w") != std::string::npos);
+    CHECK(r.err.find("KERNELS_ALLOW_SHARED_CACHE") != std::string::npos);
+    CHECK(p.download().exit_code == 11);
+    // The explicit opt-out for a cache shared on purpose.
+    CHECK(p.run({"cache", "ls"}, {{"KERNELS_ALLOW_SHARED_CACHE", "1"}}).exit_code == 0);
+    fs::permissions(dir, fs::perms::others_write, fs::perm_options::remove);
+    CHECK(p.run({"cache", "ls"}).exit_code == 0);
+  }
+  // A symlink where the cache has one of its directories.
+  const fs::path elsewhere = p.dir / "elsewhere";
+  fs::create_directories(elsewhere);
+  const fs::path refs = layout.repo_dir("org/attn") / "refs";
+  fs::rename(refs, elsewhere / "refs");
+  fs::create_directory_symlink(elsewhere / "refs", refs);
+  ProcessResult linked = p.run({"cache", "ls"});
+  CHECK(linked.exit_code == 11);
+  CHECK(linked.err.find("symbolic link") != std::string::npos);
+}
+
+TEST_CASE("a symlink planted at a blob lock is not followed", "[cache][safety]") {
+  LockedProject p(1, 100);
+  const kernels::TreeEntry e = p.entry_of("cubin-cu130-sm80", true);
+  const fs::path lock = p.layout().lock_path("org/attn", e.digest().hex);
+  const fs::path victim = p.dir / "victim-file";
+  fs::create_directories(lock.parent_path());
+  fs::create_symlink(victim, lock);
+  ProcessResult r = p.download();
+  INFO(r.err);
+  CHECK(r.exit_code == 0);  // the lock is only an optimisation: the download goes on without it
+  CHECK_FALSE(fs::exists(victim));
+  CHECK(p.run({"verify", p.project.string()}).exit_code == 0);
+}
+
+TEST_CASE("a symlink planted inside a snapshot is refused, nothing is made outside the cache", "[cache][safety]") {
+  LockedProject p(1, 100);
+  const fs::path outside = p.dir / "outside";
+  fs::create_directories(outside);
+  const fs::path snapshot = p.layout().snapshot_dir("org/attn", p.commit);
+  fs::create_directories(snapshot);
+  fs::create_directory_symlink(outside, snapshot / "build");
+  ProcessResult r = p.download();
+  INFO(r.err);
+  CHECK(r.exit_code == 11);
+  CHECK(r.err.find("symbolic link") != std::string::npos);
+  CHECK(fs::is_empty(outside));
+}

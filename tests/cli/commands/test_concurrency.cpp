@@ -122,3 +122,33 @@ TEST_CASE("a read-only cache serves download (warm), verify, cache ls/show/verif
   ProcessResult rm = as_nobody({"cache", "rm", "org/attn"});
   CHECK(rm.exit_code == 13);
 }
+
+// Regression (issue 12, defect 2): download held one lock file per distinct blob at once, so a
+// repo with more files than `ulimit -n` failed every file with "Too many open files".
+TEST_CASE("download of more blobs than `ulimit -n` allows succeeds (bounded open blob locks)",
+          "[concurrency][lock]") {
+  LockedProject p(250, 200);  // 750 distinct blobs
+  ProcessResult r = run_kernels({"download", "--all-variants", p.project.string()}, p.cache,
+                                p.endpoint, {}, {"prlimit", "--nofile=200:200"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  ProcessResult v = p.run({"verify", p.project.string()});
+  INFO(v.out << v.err);
+  CHECK(v.exit_code == 0);
+}
+
+// Regression (issue 12, defect 9): inf or 1e308 overflowed the float-to-integer conversion
+// (undefined behaviour; "held ... for longer than -92233 s"); nan, -1 and abc were ignored.
+TEST_CASE("KERNELS_LOCK_TIMEOUT that is not a number of seconds is a usage error naming it",
+          "[concurrency][lock]") {
+  LockedProject p(1, 100);
+  for (const char* bad : {"inf", "1e308", "nan", "-1", "abc", "10s", "-inf"}) {
+    ProcessResult r = p.download({"--all-variants"}, {{"KERNELS_LOCK_TIMEOUT", bad}});
+    INFO(bad << ": " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("KERNELS_LOCK_TIMEOUT") != std::string::npos);
+  }
+  ProcessResult good = p.download({"--all-variants"}, {{"KERNELS_LOCK_TIMEOUT", "0.5"}});
+  INFO(good.err);
+  CHECK(good.exit_code == 0);
+}

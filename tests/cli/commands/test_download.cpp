@@ -265,3 +265,15 @@ TEST_CASE("parallel transfers from --jobs or KERNELS_JOBS, and a bad value is ex
     CHECK(count_files(p.layout().blobs_dir("org/attn")) == 0);  // stopped before any fetch
   }
 }
+
+// Regression (issue 12, defect 15): download exited 0 when it could not copy the lock into the
+// cache, and the loader then silently served the built-in kernels.
+TEST_CASE("download fails (exit 13) when it cannot copy kernels.lock into the cache", "[download]") {
+  Project p;
+  fs::create_directories(p.layout().lockfile_path() / "in-the-way");
+  ProcessResult r = p.download();
+  INFO(r.err);
+  CHECK(r.exit_code == 13);
+  CHECK(r.err.find("kernels.lock") != std::string::npos);
+  CHECK(r.err.find("KERNELS_LOCKFILE") != std::string::npos);
+}

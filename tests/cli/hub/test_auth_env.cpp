@@ -274,3 +274,98 @@ TEST_CASE("redirects: loops end, non-http(s) targets are refused, foreign ports 
   CHECK(other.request_count() == 1);
   CHECK(other.authorization_headers_seen(other.port()) == 0);
 }
+
+// Regression (issue 12, defect 8): a FIFO as HF_TOKEN_PATH blocked every command in open(),
+// /dev/zero was read without bound, and a token with a line break was sent as an extra header.
+TEST_CASE("token file: a FIFO or a device is refused at once, a huge file is refused") {
+  auto env = clean_hub_env();
+  TempDir dir;
+  const fs::path fifo = dir / "token-fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  for (const fs::path& path : {fifo, fs::path("/dev/zero")}) {
+    env.set("HF_TOKEN_PATH", path.string());
+    auto bad = hub_token_from_env();  // before the fix: blocks (FIFO) or grows without bound
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().code == ErrorCode::usage);
+    CHECK_THAT(bad.error().what, Catch::Contains("not a regular file"));
+    CHECK_THAT(bad.error().hint, Catch::Contains("HF_TOKEN_PATH"));
+  }
+  write_file(dir / "huge", std::string(1 << 20, 'a'));
+  env.set("HF_TOKEN_PATH", (dir / "huge").string());
+  auto huge = hub_token_from_env();
+  REQUIRE_FALSE(huge.ok());
+  CHECK(huge.error().code == ErrorCode::usage);
+}
+
+TEST_CASE("a token holding a line break is refused, never sent as an extra header") {
+  auto env = clean_hub_env();
+  TempDir dir;
+  write_file(dir / "token", "hf_first\nX-Injected: yes\n");
+  env.set("HF_TOKEN_PATH", (dir / "token").string());
+  auto from_file = hub_token_from_env();
+  REQUIRE_FALSE(from_file.ok());
+  CHECK(from_file.error().code == ErrorCode::usage);
+  CHECK_THAT(from_file.error().hint, Catch::Contains("HF_TOKEN_PATH"));
+  CHECK(from_file.error().message().find("hf_first") == std::string::npos);  // never printed
+
+  env.set("HF_TOKEN", "hf_x\r\nX-Injected: yes");
+  auto from_env = hub_token_from_env();
+  REQUIRE_FALSE(from_env.ok());
+  CHECK(from_env.error().code == ErrorCode::usage);
+  CHECK_THAT(from_env.error().hint, Catch::Contains("HF_TOKEN"));
+  CHECK(from_env.error().message().find("hf_x") == std::string::npos);
+  auto options = hub_options_from_env();
+  CHECK_FALSE(options.ok());
+}
+
+// Regression (issue 12, defect 7): socks proxies were rejected as "not a proxy URL".
+TEST_CASE("SOCKS proxy URLs are accepted") {
+  auto env = clean_hub_env();
+  env.set("HF_ENDPOINT", "https://hub.example");
+  for (const char* proxy : {"socks5://127.0.0.1:1080", "socks5h://127.0.0.1:1080",
+                            "socks4://127.0.0.1:1080", "socks4a://127.0.0.1:1080"}) {
+    env.set("HTTPS_PROXY", proxy);
+    auto o = hub_options_from_env();
+    INFO(proxy << ": " << (o ? std::string() : o.error().message()));
+    REQUIRE(o.ok());
+    CHECK(o->proxy == proxy);
+    CHECK(o->proxy_source == "HTTPS_PROXY");
+  }
+  env.set("HTTPS_PROXY", "gopher://127.0.0.1:70");
+  CHECK_FALSE(hub_options_from_env().ok());
+}
+
+// Regression (issue 12, defect 5): a server or proxy that echoed the token in X-Error-Message got
+// it printed (even with -q), and the -vv wire log passed escape characters through.
+TEST_CASE("X-Error-Message is shown redacted and without escape characters, in errors and the wire log") {
+  FakeHub hub;
+  hub.add_repo(kRepo).branch("v1", {{"a.txt", "a\n"}});
+  const std::string hostile = "denied for Bearer " + kToken + " \x1b[2J\x1b]0;owned\x07 token=" +
+                              kToken + " \xe2\x80\xae";
+  hub.fault(FakeHub::refs_path(kRepo),
+            Fault::answer(403, "", {{"X-Error-Message", hostile}}, 1));
+  std::vector<std::string> lines;
+  auto options = fast_options(hub.endpoint());
+  options.token = kToken;
+  options.log_wire = true;
+  options.log = [&](HubOptions::LogLevel, std::string_view line) { lines.emplace_back(line); };
+  auto client = make_client(options);
+  auto refs = client->list_refs(kRepo);
+  REQUIRE_FALSE(refs.ok());
+  const std::string message = refs.error().message();
+  INFO(message);
+  CHECK(message.find("SENTINEL") == std::string::npos);
+  CHECK(message.find('\x1b') == std::string::npos);
+  CHECK(message.find('\x07') == std::string::npos);
+  CHECK(message.find("\xe2\x80\xae") == std::string::npos);
+  CHECK(message.find("denied for Bearer <redacted>") != std::string::npos);
+  CHECK(message.find("\\x1b[2J") != std::string::npos);
+  bool saw_header = false;
+  for (const auto& line : lines) {
+    INFO(line);
+    CHECK(line.find("SENTINEL") == std::string::npos);
+    CHECK(line.find('\x1b') == std::string::npos);
+    saw_header |= line.find("X-Error-Message") != std::string::npos;
+  }
+  CHECK(saw_header);
+}

@@ -357,3 +357,40 @@ TEST_CASE("one failing file does not stop the others, each gets its own result")
     CHECK(results[i].ok() == (requests[i].path != "small.txt"));
   }
 }
+
+// Regression (issue 12, defect 10): a server trickling a few bytes a second never trips the
+// stall detector; without an overall deadline it held the download (and its blob lock) for as
+// long as it liked.
+TEST_CASE("a trickling transfer is stopped by the per-file deadline, not retried") {
+  Fixture f;
+  auto options = fast_options(f.hub.endpoint());
+  options.transfer_deadline_base = std::chrono::seconds(1);
+  options.transfer_min_rate = 1ull << 30;  // 200 KB adds nothing: the deadline is about 1 s
+  auto client = make_client(options);
+  auto r = f.request(*client, "big.bin");
+  f.hub.fault(f.path_of("big.bin"), Fault::trickled(std::chrono::milliseconds(200)));
+  auto start = std::chrono::steady_clock::now();
+  auto results = client->download({&r, 1});
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  INFO("requests: " << f.hub.request_count() << ", ms: "
+                    << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count());
+  REQUIRE_FALSE(results[0].ok());
+  CHECK(results[0].error().code == ErrorCode::network);
+  CHECK_THAT(results[0].error().what, Catch::Contains("deadline"));
+  CHECK(elapsed < std::chrono::milliseconds(5000));  // the trickle itself lasts 10 s
+  CHECK(f.hub.request_count() == 1);
+}
+
+TEST_CASE("the per-file deadline grows with the file's size") {
+  Fixture f;
+  auto options = fast_options(f.hub.endpoint());
+  options.transfer_deadline_base = std::chrono::seconds(1);
+  options.transfer_min_rate = 1;  // 200 KB at 1 B/s: days; the trickle's 10 s end first
+  auto client = make_client(options);
+  auto r = f.request(*client, "big.bin");
+  f.hub.fault(f.path_of("big.bin"), Fault::trickled(std::chrono::milliseconds(200)));
+  auto results = client->download({&r, 1});
+  // The fake Hub closes the trickle after 10 s; the retry then gets the whole file.
+  REQUIRE(results[0].ok());
+  CHECK(read_file(r.temp_path) == f.big);
+}

@@ -1,6 +1,7 @@
 // The Hub protocol against the fake Hub: refs, revisions, tree pagination, error mapping.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <set>
 
 #include "hub_protocol.h"
@@ -348,4 +349,65 @@ TEST_CASE("a relative Link target is resolved against the page's URL") {
   auto log = hub.requests();
   REQUIRE(log.size() == 2);
   CHECK_THAT(log[1].query, Catch::Contains("cursor=0"));
+}
+
+// Regression (issue 12, defect 11), across pages: each page alone is well formed.
+TEST_CASE("a path listed on two pages of a tree listing is an error") {
+  FakeHub hub;
+  add_relu(hub);
+  auto commit = hub.repo("kernels-community/relu").commit("v1");
+  auto path = FakeHub::tree_path("kernels-community/relu", commit);
+  auto client = make_client(fast_options(hub.endpoint()));
+  auto real = client->list_tree("kernels-community/relu", commit);
+  REQUIRE(real.ok());
+  const auto file = std::find_if(real->begin(), real->end(), [](const TreeEntry& e) { return e.is_file; });
+  REQUIRE(file != real->end());
+  hub.fault(path, Fault::answer(200, serialize_tree_listing({*file}),
+                                {{"Link", "<" + path + "?recursive=true&cursor=0>; rel=\"next\""}}));
+  auto tree = client->list_tree("kernels-community/relu", commit);
+  REQUIRE_FALSE(tree.ok());
+  CHECK(tree.error().code == ErrorCode::lockfile_invalid);
+  CHECK_THAT(tree.error().what, Catch::Contains("listed twice"));
+}
+
+// Regression (issue 12, defect 10): endless empty pages, each linking to a new URL, were
+// followed up to 100,000 requests.
+TEST_CASE("endless empty tree pages end the listing with an error after a few") {
+  FakeHub hub;
+  add_relu(hub);
+  auto commit = hub.repo("kernels-community/relu").commit("v1");
+  auto path = FakeHub::tree_path("kernels-community/relu", commit);
+  hub.fault(path, Fault::answer(200, "[]", {{"Link", "<" + path + "?recursive=true&cursor={n}>; rel=\"next\""}}, -1));
+  auto client = make_client(fast_options(hub.endpoint()));
+  auto tree = client->list_tree("kernels-community/relu", commit);
+  REQUIRE_FALSE(tree.ok());
+  CHECK(tree.error().code == ErrorCode::lockfile_invalid);
+  CHECK_THAT(tree.error().what, Catch::Contains("empty tree pages"));
+  CHECK(hub.request_count() == 4);
+}
+
+// Regression (issue 12, defect 15): exit codes of malformed answers.
+TEST_CASE("an API answer over 64 MiB is lockfile_invalid (exit 5), not an integrity mismatch") {
+  FakeHub hub;
+  add_relu(hub);
+  hub.fault(FakeHub::refs_path("kernels-community/relu"),
+            Fault::answer(200, std::string((64u << 20) + 1, ' ')));
+  auto client = make_client(fast_options(hub.endpoint()));
+  auto refs = client->list_refs("kernels-community/relu");
+  REQUIRE_FALSE(refs.ok());
+  CHECK(refs.error().code == ErrorCode::lockfile_invalid);
+}
+
+TEST_CASE("a file:// Link target is lockfile_invalid (exit 5), not a network failure (exit 7)") {
+  FakeHub hub;
+  add_relu(hub);
+  auto commit = hub.repo("kernels-community/relu").commit("v1");
+  hub.fault(FakeHub::tree_path("kernels-community/relu", commit),
+            Fault::answer(200, "[]", {{"Link", "<file:///etc/passwd>; rel=\"next\""}}));
+  auto client = make_client(fast_options(hub.endpoint()));
+  auto tree = client->list_tree("kernels-community/relu", commit);
+  REQUIRE_FALSE(tree.ok());
+  CHECK(tree.error().code == ErrorCode::lockfile_invalid);
+  CHECK_THAT(tree.error().what, Catch::Contains("not http(s)"));
+  CHECK(hub.request_count() == 1);
 }

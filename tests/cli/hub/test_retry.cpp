@@ -178,3 +178,23 @@ TEST_CASE("a file download retried after 503 restarts at the Hub URL and succeed
   CHECK(hub.request_count(FakeHub::resolve_path(kRepo, commit, "k.so")) == 2);
   CHECK(hub.request_count(FakeHub::lfs_path(r.digest.hex)) == 2);
 }
+
+// Regression (issue 12, defect 10): a huge Retry-After on every answer cost the cap once per
+// retry (6 x 60 s by default); the cap now bounds the waiting of all attempts together.
+TEST_CASE("retry_after_cap bounds the Retry-After waiting of all attempts together") {
+  FakeHub hub;
+  with_repo(hub);
+  hub.fault(FakeHub::refs_path(kRepo), Fault::http(503, -1, "999999"));
+  auto options = fast_options(hub.endpoint());
+  options.retry_after_cap = milliseconds(300);
+  options.max_retries = 5;
+  auto client = make_client(options);
+  auto start = Clock::now();
+  auto refs = client->list_refs(kRepo);
+  auto elapsed = Clock::now() - start;
+  REQUIRE_FALSE(refs.ok());
+  CHECK(refs.error().code == ErrorCode::network);
+  CHECK_THAT(refs.error().what, Catch::Contains("Retry-After"));
+  CHECK(hub.request_count() == 2);  // one wait of the cap, then it gives up
+  CHECK(elapsed < milliseconds(1500));
+}

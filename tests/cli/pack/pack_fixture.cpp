@@ -48,14 +48,16 @@ static std::string git_sha1(const std::string& s) {
   return *h.finish_hex();
 }
 
-Fixture::Fixture() {
-  files = {
-      {"build/cubin-cu130-sm90a/attention.cubin", std::string(300000, '\x7f') + "cubin"},
-      {"build/cubin-cu130-sm90a/manifest.json", "{\"format_version\":1}"},
-      {"build/cubin-cu130-sm80/attention.cubin", std::string(1000, 'a')},
-      {"build/cubin-cu130-sm80/manifest.json", "{\"format_version\":1,\"arch\":\"sm80\"}"},
-      {"README.md", "# attention\n"},
-  };
+Fixture::Fixture()
+    : Fixture({
+          {"build/cubin-cu130-sm90a/attention.cubin", std::string(300000, '\x7f') + "cubin"},
+          {"build/cubin-cu130-sm90a/manifest.json", "{\"format_version\":1}"},
+          {"build/cubin-cu130-sm80/attention.cubin", std::string(1000, 'a')},
+          {"build/cubin-cu130-sm80/manifest.json", "{\"format_version\":1,\"arch\":\"sm80\"}"},
+          {"README.md", "# attention\n"},
+      }) {}
+
+Fixture::Fixture(std::map<std::string, std::string> repo_files) : files(std::move(repo_files)) {
   for (const auto& [path, content] : files) {
     kernels::TreeEntry e;
     e.path = path;

@@ -28,6 +28,8 @@ struct Fixture {
   std::filesystem::path mirror;  // a filled static mirror
 
   Fixture();
+  // A fixture over these repo files instead of the default two-variant set.
+  explicit Fixture(std::map<std::string, std::string> repo_files);
 };
 
 // One entry of a hand-made tar: libarchive writes whatever we ask, hostile or not.

@@ -2,7 +2,16 @@
 // cache verifies against the lock.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstring>
 #include <fstream>
+#include <future>
 
 #include "kernels/lockfile/cache.h"
 #include "kernels/lockfile/variant_hash.h"
@@ -110,4 +119,80 @@ TEST_CASE("read_pack_kind names the kind without extracting anything", "[pack]")
   auto junk = kernels::cli::read_pack_kind(f.dir.path / "junk.tar.zst");
   REQUIRE_FALSE(junk.ok());
   CHECK(junk.error().code == kernels::ErrorCode::unsafe);
+}
+
+// Regression (issue 12, defect 1): two locked files with the same bytes share one blob; the pack
+// wrote it twice and unpack refused the archive ("appears twice").
+TEST_CASE("a cache whose variants share a file packs the shared blob once and unpacks",
+          "[pack]") {
+  const std::string init = "from .ops import attention\n";
+  Fixture f({
+      {"build/cubin-cu130-sm90a/__init__.py", init},
+      {"build/cubin-cu130-sm90a/attention.cubin", std::string(2000, 'h')},
+      {"build/cubin-cu130-sm80/__init__.py", init},
+      {"build/cubin-cu130-sm80/attention.cubin", std::string(1000, 'a')},
+  });
+  const fs::path archive = f.dir.path / "cache.tar.zst";
+  auto packed = kernels::cli::pack_cache(f.cache, f.lock, archive);
+  INFO((packed ? "" : packed.error().message()));
+  REQUIRE(packed.ok());
+  CHECK(packed->files == 3);  // two cubins and one shared __init__.py blob
+
+  const fs::path fresh = f.dir.path / "fresh-cache";
+  auto unpacked = kernels::cli::unpack(archive, fresh, f.lock);
+  INFO((unpacked ? "" : unpacked.error().message()));
+  REQUIRE(unpacked.ok());
+  const kernels::CacheLayout layout(fresh);
+  CHECK(slurp(layout.snapshot_file(f.repo, f.sha, "build/cubin-cu130-sm80/__init__.py")) == init);
+  CHECK(slurp(layout.snapshot_file(f.repo, f.sha, "build/cubin-cu130-sm90a/__init__.py")) == init);
+}
+
+// Regression (issue 12, defect 4): a FIFO in the cache in place of a blob hung `kernels pack` in
+// open().
+TEST_CASE("pack refuses a FIFO in the cache at once instead of blocking on it", "[pack]") {
+  Fixture f;
+  const auto e = std::find_if(f.tree.begin(), f.tree.end(), [](const kernels::TreeEntry& t) {
+    return t.path == "build/cubin-cu130-sm80/manifest.json";
+  });
+  REQUIRE(e != f.tree.end());
+  const fs::path blob = kernels::CacheLayout(f.cache).blob_path(f.repo, e->digest().hex);
+  fs::remove(blob);
+  REQUIRE(::mkfifo(blob.c_str(), 0644) == 0);
+  const fs::path archive = f.dir.path / "cache.tar.zst";
+  auto packed = std::async(std::launch::async,
+                           [&] { return kernels::cli::pack_cache(f.cache, f.lock, archive); });
+  if (packed.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    const int fd = ::open(blob.c_str(), O_WRONLY | O_NONBLOCK);  // let the stuck open() return
+    if (fd >= 0) ::close(fd);
+    packed.wait();
+    FAIL("pack blocked on a FIFO in the cache");
+  }
+  auto r = packed.get();
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == kernels::ErrorCode::unsafe);
+  CHECK(r.error().message().find("not a regular file") != std::string::npos);
+  CHECK_FALSE(fs::exists(archive));
+}
+
+// Regression (issue 12, defect 15): unpack onto a full disk said only "cannot write to the
+// staging directory", with no cause and no hint. RLIMIT_FSIZE makes write() fail with EFBIG
+// here the way a full disk fails it with ENOSPC.
+TEST_CASE("unpack that cannot write says why and what to do", "[pack]") {
+  Fixture f;
+  const fs::path archive = f.dir.path / "cache.tar.zst";
+  REQUIRE(kernels::cli::pack_cache(f.cache, f.lock, archive).ok());
+  rlimit old{};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = old;
+  small.rlim_cur = 100000;  // below the 300 kB cubin
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  auto unpacked = kernels::cli::unpack(archive, f.dir.path / "fresh-cache", f.lock);
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  std::signal(SIGXFSZ, old_handler);
+  REQUIRE_FALSE(unpacked.ok());
+  INFO(unpacked.error().message());
+  CHECK(unpacked.error().code == kernels::ErrorCode::io);
+  CHECK(unpacked.error().what.find(std::strerror(EFBIG)) != std::string::npos);
+  CHECK(unpacked.error().hint.find("free disk space") != std::string::npos);
 }

@@ -126,6 +126,14 @@ Fault Fault::stalled(std::size_t keep_bytes, std::chrono::milliseconds stall, in
   return f;
 }
 
+Fault Fault::trickled(std::chrono::milliseconds every, int times) {
+  Fault f;
+  f.kind = Kind::trickle;
+  f.times = times;
+  f.stall = every;
+  return f;
+}
+
 std::string FakeRepo::commit(const std::string& ref) const {
   std::lock_guard<std::mutex> lock(hub_->state_->mu);
   auto& repo = hub_->state_->repos[id_];

@@ -42,12 +42,15 @@ struct Fault {
     extra_byte,          // the right bytes plus one
     flip_byte,           // one byte in the middle changed
     stall,               // send `keep_bytes`, sleep `stall` (bounded), close
+    trickle,             // one byte every `stall`, never idle long enough to look stalled;
+                         // closes after 10 s in all
     ignore_range,        // a Range request gets 200 and the whole body
     wrong_range_start,   // a Range request gets 206 "bytes 0-..." and the whole body
     content_encoding,    // the right bytes, labelled Content-Encoding: gzip
     redirect,            // 302 to `location` (absolute, or a path on the same server)
     no_answer,           // accept the request, send nothing for `stall` (bounded), then answer
-    answer,              // answer `status` with `answer_body` and `headers` instead of the real answer
+    answer,              // answer `status` with `answer_body` and `headers` ("{n}" in a header
+                         // value: the request's number) instead of the real answer
   };
   Kind kind = Kind::status;
   int times = 1;  // requests it applies to; -1: every request
@@ -66,6 +69,7 @@ struct Fault {
   static Fault http(int status, int times = 1, std::string retry_after = {});
   static Fault body(Kind kind, int times = 1, std::size_t keep_bytes = 0);
   static Fault stalled(std::size_t keep_bytes, std::chrono::milliseconds stall, int times = 1);
+  static Fault trickled(std::chrono::milliseconds every, int times = 1);
 };
 
 struct RequestRecord {

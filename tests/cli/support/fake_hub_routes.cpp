@@ -108,6 +108,19 @@ void FakeHub::State::serve_bytes(const httplib::Request& req, httplib::Response&
   if (has(Kind::flip_byte) && !body->empty()) (*body)[body->size() / 2] ^= 0x01;
   if (has(Kind::content_encoding)) res.set_header("Content-Encoding", "gzip");
   const char* type = "application/octet-stream";
+  if (has(Kind::trickle) && req.method != "HEAD") {
+    const auto every = fault->stall;
+    const auto until = std::chrono::steady_clock::now() + detail::kMaxStall;
+    res.set_content_provider(
+        body->size(), type,
+        [this, body, every, until](std::size_t offset, std::size_t, httplib::DataSink& sink) {
+          if (stopping || std::chrono::steady_clock::now() >= until) return false;
+          sink.write(body->data() + offset, 1);
+          sleep_bounded(every);
+          return true;
+        });
+    return;
+  }
   if (req.method == "HEAD" || !fault ||
       !(has(Kind::truncate) || has(Kind::truncate_no_length) || has(Kind::stall))) {
     res.set_content(*body, type);
@@ -251,6 +264,7 @@ void FakeHub::State::handle(int server_port, const httplib::Request& req,
   // (so it can also answer it wrongly).
   const_cast<httplib::Request&>(req).ranges.clear();
   std::optional<Fault> fault;
+  std::size_t request_number = 0;
   {
     std::lock_guard<std::mutex> lock(mu);
     if (log.size() < kMaxLoggedRequests) {
@@ -261,6 +275,7 @@ void FakeHub::State::handle(int server_port, const httplib::Request& req,
                      req.get_header_value("Accept-Encoding")});
     }
     fault = take_fault(req.path);
+    request_number = log.size();
     if (server_port == port && token) {
       auto auth = req.get_header_value("Authorization");
       if (auth.empty()) return hub_error(res, 401, "RepoNotFound", "Repository not found");
@@ -278,7 +293,13 @@ void FakeHub::State::handle(int server_port, const httplib::Request& req,
   if (fault && fault->kind == Fault::Kind::no_answer) sleep_bounded(fault->stall);
   if (fault && fault->kind == Fault::Kind::answer) {
     res.status = fault->status;
-    for (const auto& [name, value] : fault->headers) res.set_header(name, value);
+    for (auto [name, value] : fault->headers) {
+      // "{n}" becomes the request's number: a Link that differs on every page.
+      for (auto at = value.find("{n}"); at != std::string::npos; at = value.find("{n}", at)) {
+        value.replace(at, 3, std::to_string(request_number));
+      }
+      res.set_header(name, value);
+    }
     res.set_content(fault->answer_body, "application/json");
     return;
   }
