@@ -227,20 +227,7 @@ std::string printable_header_value(std::string_view value, std::string_view secr
       redacted.replace(at + 7, end - at - 7, "<redacted>");
     }
   }
-  std::string out;
-  out.reserve(redacted.size());
-  for (char c : redacted) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x7f) {
-      static const char hex[] = "0123456789abcdef";
-      out += "\\x";
-      out += hex[u >> 4];
-      out += hex[u & 15];
-    } else {
-      out += c;
-    }
-  }
-  return out;
+  return printable_bytes(redacted);
 }
 
 Error http_error(long status, const Headers& headers, std::string object, std::string_view token) {

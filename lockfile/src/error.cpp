@@ -22,6 +22,23 @@ std::string_view error_code_name(ErrorCode code) {
   return "unknown";
 }
 
+std::string printable_bytes(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f) {
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string Error::message() const {
   std::string out;
   if (!object.empty()) {

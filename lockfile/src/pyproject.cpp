@@ -58,19 +58,7 @@ std::optional<std::string> key_on_line(std::string_view text, std::uint32_t line
   while (!key.empty() && (key.front() == ' ' || key.front() == '\t')) key.remove_prefix(1);
   while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.remove_suffix(1);
   if (key.empty()) return std::nullopt;
-  std::string out;
-  for (char c : key.substr(0, 200)) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x7f) {
-      static const char hex[] = "0123456789abcdef";
-      out += "\\x";
-      out += hex[u >> 4];
-      out += hex[u & 15];
-    } else {
-      out += c;
-    }
-  }
-  return out;
+  return printable_bytes(key.substr(0, 200));
 }
 
 std::string dependency_example(std::string_view repo_id) {

@@ -42,6 +42,10 @@ struct Error {
   std::string message() const;
 };
 
+// Untrusted text (a server's header, a key from a file) made safe to put in a message: control
+// and non-ASCII bytes as \xHH, so nothing it holds can move the cursor or hide itself.
+std::string printable_bytes(std::string_view text);
+
 inline Error make_error(ErrorCode code, std::string what, std::string object = {},
                         std::string hint = {}) {
   return Error{code, std::move(what), std::move(object), std::move(hint)};
