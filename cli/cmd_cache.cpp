@@ -190,6 +190,8 @@ Result<void> run_prune(CommandContext& ctx, const std::vector<std::string>& lock
   std::vector<std::filesystem::path> sources;
   std::error_code ec;
   if (std::filesystem::exists(ctx.cache().lockfile_path(), ec)) sources.push_back(ctx.cache().lockfile_path());
+  // Every project that downloaded into this cache keeps what its lock references.
+  for (const auto& kept : ctx.cache().project_lockfiles()) sources.push_back(kept);
   for (const auto& l : lockfiles) sources.emplace_back(l);
   if (sources.empty()) {
     return make_error(ErrorCode::lockfile_missing,
@@ -234,7 +236,8 @@ void add_cache_command(CLI::App& app, CommandFn& chosen) {
   auto prune_lockfiles = std::make_shared<std::vector<std::string>>();
   auto dry_run = std::make_shared<bool>(false);
   CLI::App* prune = cache->add_subcommand(
-      "prune", "Remove revisions no lockfile references (<cache>/kernels.lock and --lockfile)");
+      "prune", "Remove revisions no lockfile references (<cache>/kernels.lock, every project's lock "
+               "kept by download, and --lockfile)");
   prune->add_option("--lockfile", *prune_lockfiles, "Also keep what this lockfile references (repeatable)")
       ->allow_extra_args(false);
   prune->add_flag("--dry-run,-n", *dry_run, "Only say what would be removed");

@@ -178,17 +178,26 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
     }
   }
 
-  // The loader reads <cache>/kernels.lock with no configuration; copy only when it differs, so
-  // a warm run (and a read-only cache) writes nothing.
+  // The loader reads <cache>/kernels.lock with no configuration, and every project's lock is kept
+  // beside it (cache.h), so projects sharing a cache do not hide each other's kernels from the
+  // loader or from prune. Copied only when different: a warm run (and a read-only cache) writes
+  // nothing.
   if (!outcome.first_error) {
     std::optional<std::string> project_bytes = file_bytes(dir / "kernels.lock");
-    std::filesystem::path cache_lock = ctx.cache().lockfile_path();
-    if (project_bytes && file_bytes(cache_lock) != project_bytes) {
+    const std::filesystem::path kept = ctx.cache().project_lock_path(dir);
+    std::error_code ec;
+    const std::string project_path = std::filesystem::weakly_canonical(std::filesystem::absolute(dir), ec).string();
+    for (const auto& [path, bytes] :
+         {std::pair{ctx.cache().lockfile_path(), project_bytes},
+          std::pair{kept, project_bytes},
+          std::pair{kept.parent_path() / "project", std::optional<std::string>(project_path + "\n")}}) {
+      if (!bytes || file_bytes(path) == bytes) continue;
       // Not a warning: without it the loader silently serves the built-in kernels.
-      if (Result<void> w = write_atomic(cache_lock, *project_bytes); !w) {
+      std::filesystem::create_directories(path.parent_path(), ec);
+      if (Result<void> w = write_atomic(path, *bytes); !w) {
         Error e = w.error();
         e.what = "cannot copy kernels.lock into the cache, where the loader reads it: " + e.what;
-        e.hint = "make " + cache_lock.parent_path().string() +
+        e.hint = "make " + path.parent_path().string() +
                  " writable and run `kernels download` again, or point the loader at the "
                  "project's lock with KERNELS_LOCKFILE";
         return e;

@@ -73,6 +73,7 @@ struct Loader::Impl {
   Options options;
   std::shared_ptr<Driver> driver;
   std::filesystem::path lockfile, cache_root;
+  bool lockfile_explicit = false;  // Options::lockfile or KERNELS_LOCKFILE: no other lock is tried
   std::string repos[kFamilies];
   bool force_builtin = false;
   bool debug_checks = false;
@@ -181,6 +182,36 @@ struct Loader::Impl {
     return slot.owned.get();
   }
 
+  // <cache>/kernels.lock is the project downloaded last. When it does not serve the family (the
+  // repo is not in it, or its files are not here), the other projects' locks in the cache may:
+  // used when every one of them that serves the family agrees on the revision, else the first
+  // outcome stands and the warning says to choose with KERNELS_LOCKFILE.
+  BundleOutcome from_project_locks(BundleRequest req, BundleOutcome first) {
+    const FallbackReason r = first.reason;
+    if (r != FallbackReason::lockfile_missing && r != FallbackReason::repo_not_locked &&
+        r != FallbackReason::not_downloaded)
+      return first;
+    std::optional<BundleOutcome> found;
+    std::vector<std::string> revisions;
+    for (const auto& kept : CacheLayout(cache_root).project_lockfiles()) {
+      req.lockfile = kept;
+      BundleOutcome o = find_verified_bundle(req);
+      if (!o.bundle) continue;
+      if (std::find(revisions.begin(), revisions.end(), o.sha) == revisions.end())
+        revisions.push_back(o.sha);
+      if (!found) found = std::move(o);
+    }
+    if (revisions.size() == 1) return std::move(*found);
+    if (revisions.size() > 1) {
+      std::string list;
+      for (const auto& sha : revisions) list += (list.empty() ? "" : ", ") + sha.substr(0, 12);
+      first.error.what += "; projects in this cache lock " + req.repo_id + " at different revisions (" +
+                          list + ")";
+      first.error.hint = "set KERNELS_LOCKFILE to the lock of the project this server runs";
+    }
+    return first;
+  }
+
   std::shared_ptr<LoadedBundle> loaded_bundle(int ver, const DeviceProperties& props,
                                               MajorMinor driver_cuda) {
     const std::string key = std::string(family_name(ver)) + "/" + props.compute_capability.str() +
@@ -191,6 +222,7 @@ struct Loader::Impl {
     BundleRequest req{lockfile, cache_root, repos[family_index(ver)], family_name(ver), driver_cuda,
                       props.compute_capability};
     b->outcome = find_verified_bundle(req);
+    if (!b->outcome.bundle && !lockfile_explicit) b->outcome = from_project_locks(req, std::move(b->outcome));
     if (!b->outcome.bundle) {
       b->reason = b->outcome.reason;
       b->error = b->outcome.error;
@@ -463,6 +495,8 @@ Result<std::unique_ptr<Loader>> Loader::create(Options options) {
   if (!options.env) options.env = process_env();
   const EnvLookup& env = options.env;
   impl->lockfile = options.lockfile ? *options.lockfile : resolve_lockfile_path(env);
+  const auto lock_env = env("KERNELS_LOCKFILE");
+  impl->lockfile_explicit = options.lockfile.has_value() || (lock_env && !lock_env->empty());
   impl->cache_root = options.cache_dir ? *options.cache_dir : resolve_cache_root(env);
   auto repo = [&](const std::optional<std::string>& opt, std::string_view var, std::string_view def) {
     if (opt && !opt->empty()) return *opt;

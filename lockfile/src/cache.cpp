@@ -212,6 +212,33 @@ Result<void> CacheLayout::check_names(std::string_view repo_id, std::string_view
 
 fs::path CacheLayout::lockfile_path() const { return root_ / "kernels.lock"; }
 
+namespace {
+constexpr const char* kProjectsDir = ".kernels-projects";
+}  // namespace
+
+fs::path CacheLayout::project_lock_path(const fs::path& project_dir) const {
+  std::error_code ec;
+  fs::path dir = fs::weakly_canonical(fs::absolute(project_dir, ec), ec);
+  if (ec) dir = fs::absolute(project_dir, ec).lexically_normal();
+  Sha256 h;
+  h.update(std::string_view(dir.string()));
+  return root_ / kProjectsDir / h.finish_hex().substr(0, 16) / "kernels.lock";
+}
+
+std::vector<fs::path> CacheLayout::project_lockfiles() const {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  fs::directory_iterator it(root_ / kProjectsDir, ec);
+  if (ec) return out;
+  for (const auto& entry : it) {
+    std::error_code e2;
+    const fs::path lock = entry.path() / "kernels.lock";
+    if (fs::is_regular_file(fs::symlink_status(lock, e2))) out.push_back(lock);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 fs::path CacheLayout::repo_dir(const RepoId& repo) const {
   return root_ / repo_folder_name(repo.str());
 }

@@ -630,3 +630,63 @@ TEST_CASE("the in-memory variant hash equals the lockfile library's", "[loader]"
   mem[0].bytes[12] ^= 1;
   CHECK(variant_hash_of(mem) != expected);
 }
+
+namespace {
+
+// Keeps `repos` as the lock of project `project` in the harness's cache, as `kernels download`
+// of that project does.
+void keep_project_lock(Harness& h, const std::string& project, const std::vector<CachedRepo>& repos) {
+  const auto path = CacheLayout(h.cache()).project_lock_path(project);
+  std::filesystem::create_directories(path.parent_path());
+  write_lock(path, repos);
+}
+
+}  // namespace
+
+TEST_CASE("projects sharing a cache: the family is found through another project's kept lock",
+          "[loader]") {
+  Harness h;
+  const auto fa3 = h.publish_fa3();
+  keep_project_lock(h, "/srv/attention-server", {fa3});
+  // The project downloaded last into this cache locks another repo only.
+  const auto other = add_repo(h.cache(), "org/other", {{"torch-universal", {}}});
+  write_lock(h.default_lock(), {other});
+  keep_project_lock(h, "/srv/other-project", {other});
+  auto l = h.make();
+  REQUIRE(l.ok());
+  const auto s = source_of(**l);
+  INFO(s.why.message());
+  CHECK(s.source == Source::bundle);
+  CHECK(s.sha == fa3.sha);
+  CHECK(h.warnings() == 0);
+}
+
+TEST_CASE("projects sharing a cache at different revisions: built-in, one warning naming KERNELS_LOCKFILE",
+          "[loader]") {
+  Harness h;
+  const auto a = h.publish_fa3();
+  const auto b = h.publish_fa3({.kernels = {"kernels_attn_fwd_hd128_bf16"}});  // another commit
+  REQUIRE(a.sha != b.sha);
+  keep_project_lock(h, "/srv/a", {a});
+  keep_project_lock(h, "/srv/b", {b});
+  write_lock(h.default_lock(), {});
+  auto l = h.make();
+  REQUIRE(l.ok());
+  const auto s = source_of(**l);
+  CHECK(s.source == Source::builtin);
+  CHECK(s.reason == FallbackReason::repo_not_locked);
+  CHECK(h.warnings_containing("different revisions") == 1);
+  CHECK(h.warnings_containing("KERNELS_LOCKFILE") == 1);
+}
+
+TEST_CASE("an explicit KERNELS_LOCKFILE is the only lock the loader reads", "[loader]") {
+  Harness h;
+  const auto fa3 = h.publish_fa3();
+  keep_project_lock(h, "/srv/attention-server", {fa3});
+  const auto mine = h.cache() / "mine.lock";
+  write_lock(mine, {});
+  h.env["KERNELS_LOCKFILE"] = mine.string();
+  auto l = h.make();
+  REQUIRE(l.ok());
+  CHECK(source_of(**l).reason == FallbackReason::repo_not_locked);
+}

@@ -9,6 +9,9 @@
  *   1. KERNELS_USE_BUILTIN=1                        -> built-in kernels.
  *   2. Lockfile: KERNELS_LOCKFILE, else <cache>/kernels.lock, where <cache> is the cache that
  *      `kernels download` fills ($KERNELS_CACHE, $HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub).
+ *      Without KERNELS_LOCKFILE, when that lock (the project downloaded last) does not serve the
+ *      family, the locks of the other projects that downloaded into the cache are tried; used
+ *      when those that serve it agree on the revision.
  *   3. The repo for ver=3 is KERNELS_FA3_REPO (default kernels-community/attention-fa3), for ver=4
  *      KERNELS_FA4_REPO (default kernels-community/attention-fa4).
  *   4. The variant for this GPU (cubin-cu<MAJ><MIN>-sm<CC>[a]) is chosen, read, hash-checked,

@@ -52,14 +52,12 @@ TEST_CASE("cache verify re-hashes every file and names the corrupt ones", "[cach
 TEST_CASE("cache prune keeps what a lockfile references and removes the rest, dry run first", "[cache]") {
   LockedProject p;
   REQUIRE(p.download({"--variant", "cubin-cu130-sm80"}).exit_code == 0);
-  // A second, unreferenced revision: v2 downloaded through another project.
+  const std::string v1_lock = read_file(p.project / "kernels.lock");
+  // The project moves to v2: nothing locks v1 any more.
   std::string v2 = p.repo.publish(2, make_variant_files("cubin-cu130-sm80", 2, 500, 99));
-  fs::path other = p.dir / "other";
-  write_file(other / "pyproject.toml", "[tool.kernels.dependencies]\n\"org/attn\" = 2\n");
-  REQUIRE(p.run({"lock", other.string()}).exit_code == 0);
-  ProcessResult dl2 = p.run({"download", "--all-variants", other.string()});
-  REQUIRE(dl2.exit_code == 0);
-  // <cache>/kernels.lock is now the v2 project's; keep v1 through --lockfile only in the last run.
+  write_file(p.project / "pyproject.toml", "[tool.kernels.dependencies]\n\"org/attn\" = 2\n");
+  REQUIRE(p.run({"lock", p.project.string()}).exit_code == 0);
+  REQUIRE(p.run({"download", "--all-variants", p.project.string()}).exit_code == 0);
   auto layout = p.layout();
   fs::path v1_snapshot = layout.snapshot_dir("org/attn", p.commit);
   fs::path v2_snapshot = layout.snapshot_dir("org/attn", v2);
@@ -70,7 +68,9 @@ TEST_CASE("cache prune keeps what a lockfile references and removes the rest, dr
   CHECK(dry.out.find("would remove revision " + v1_snapshot.string()) != std::string::npos);
   CHECK(fs::exists(v1_snapshot));
 
-  ProcessResult kept = p.run({"cache", "prune", "--lockfile", (p.project / "kernels.lock").string()});
+  // --lockfile keeps what another lock names.
+  write_file(p.dir / "old.lock", v1_lock);
+  ProcessResult kept = p.run({"cache", "prune", "--lockfile", (p.dir / "old.lock").string()});
   REQUIRE(kept.exit_code == 0);
   CHECK(fs::exists(v1_snapshot));
   CHECK(fs::exists(v2_snapshot));
@@ -81,9 +81,34 @@ TEST_CASE("cache prune keeps what a lockfile references and removes the rest, dr
   CHECK_FALSE(fs::exists(v1_snapshot));
   CHECK(fs::exists(v2_snapshot));
   CHECK_FALSE(fs::exists(layout.tree_path("org/attn", p.commit)));
+  CHECK(p.run({"verify", p.project.string()}).exit_code == 0);
+}
+
+TEST_CASE("two projects sharing a cache: each lock is kept, prune keeps both projects' kernels",
+          "[cache]") {
+  LockedProject p;
+  REQUIRE(p.download({"--variant", "cubin-cu130-sm80"}).exit_code == 0);
+  std::string v2 = p.repo.publish(2, make_variant_files("cubin-cu130-sm80", 2, 500, 99));
+  fs::path other = p.dir / "other";
+  write_file(other / "pyproject.toml", "[tool.kernels.dependencies]\n\"org/attn\" = 2\n");
+  REQUIRE(p.run({"lock", other.string()}).exit_code == 0);
+  REQUIRE(p.run({"download", "--all-variants", other.string()}).exit_code == 0);
+  // <cache>/kernels.lock is the last project's; both are kept under .kernels-projects.
+  auto layout = p.layout();
+  CHECK(read_file(layout.lockfile_path()) == read_file(other / "kernels.lock"));
+  CHECK(read_file(layout.project_lock_path(p.project)) == read_file(p.project / "kernels.lock"));
+  CHECK(read_file(layout.project_lock_path(other)) == read_file(other / "kernels.lock"));
+  CHECK(layout.project_lockfiles().size() == 2);
+
+  ProcessResult dry = p.run({"cache", "prune", "--dry-run"});
+  INFO(dry.out << dry.err);
+  REQUIRE(dry.exit_code == 0);
+  CHECK(dry.out.find("would remove") == std::string::npos);
+  REQUIRE(p.run({"cache", "prune"}).exit_code == 0);
+  CHECK(fs::exists(layout.snapshot_dir("org/attn", p.commit)));
+  CHECK(fs::exists(layout.snapshot_dir("org/attn", v2)));
+  CHECK(p.run({"verify", p.project.string()}).exit_code == 0);
   CHECK(p.run({"verify", other.string()}).exit_code == 0);
-  // v1's blobs are gone too, so its verify now fails.
-  CHECK(p.run({"verify", p.project.string()}).exit_code == 6);
 }
 
 TEST_CASE("cache prune refuses to run with no lockfile to keep", "[cache]") {

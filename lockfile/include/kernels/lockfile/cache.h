@@ -3,7 +3,10 @@
 //
 //   <root>/                                 $KERNELS_CACHE | $HF_HUB_CACHE | $HF_HOME/hub |
 //                                           ${XDG_CACHE_HOME:-~/.cache}/huggingface/hub
-//     kernels.lock                          the lock a server's loader reads by default
+//     kernels.lock                          the lock a server's loader reads by default: the
+//                                           project downloaded last
+//     .kernels-projects/<key>/kernels.lock  every project's lock, kept by `kernels download`
+//     .kernels-projects/<key>/project       that project's directory (key: its path's sha256)
 //     .locks/kernels--<org>--<name>/<etag>.lock
 //     kernels--<org>--<name>/
 //       refs/<ref>                          40-hex commit, no trailing newline
@@ -59,6 +62,12 @@ class CacheLayout {
 
   const std::filesystem::path& root() const { return root_; }
   std::filesystem::path lockfile_path() const;  // <root>/kernels.lock
+  // Where `kernels download` keeps the lock of the project in `project_dir`, so several projects
+  // share one cache: prune keeps what any of them references, and the loader finds a family's
+  // bundle through them when <root>/kernels.lock (the last project downloaded) lacks it.
+  std::filesystem::path project_lock_path(const std::filesystem::path& project_dir) const;
+  // Every project lock kept so far, sorted.
+  std::vector<std::filesystem::path> project_lockfiles() const;
   std::filesystem::path repo_dir(const RepoId& repo) const;
   std::filesystem::path blobs_dir(const RepoId& repo) const;
   std::filesystem::path blob_path(const RepoId& repo, std::string_view etag) const;
