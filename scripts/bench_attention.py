@@ -19,6 +19,7 @@ import math
 import random
 import statistics
 import sys
+import time
 
 import torch
 import torch.nn.functional as F
@@ -115,18 +116,66 @@ def set_strides_3d(p, name, t):
     setattr(p, name + "_head_stride", t.stride(1))
 
 
+class Nvml:
+    """SM clock (MHz) and board power (W) of GPU 0 through NVML; zeros where NVML is missing."""
+
+    def __init__(self):
+        self.dev = None
+        try:
+            self.lib = ctypes.CDLL("libnvidia-ml.so.1")
+            dev = ctypes.c_void_p()
+            if self.lib.nvmlInit_v2() == 0 and self.lib.nvmlDeviceGetHandleByIndex_v2(0, ctypes.byref(dev)) == 0:
+                self.dev = dev
+        except OSError:
+            pass
+
+    def read(self):
+        if self.dev is None:
+            return None
+        mhz, mw = ctypes.c_uint(), ctypes.c_uint()
+        if (self.lib.nvmlDeviceGetClockInfo(self.dev, 1, ctypes.byref(mhz)) != 0 or
+                self.lib.nvmlDeviceGetPowerUsage(self.dev, ctypes.byref(mw)) != 0):
+            return None
+        return mhz.value, mw.value / 1000.0
+
+
+_nvml = None
+last_timing = {}  # clocks, power and host time of the last time_ms call
+
+
 def time_ms(fn, iters, rounds=5):
+    """Median over `rounds` of the per-call time of `iters` back-to-back calls (CUDA events).
+    Also leaves in last_timing the host time per call and the SM clock / power NVML read while
+    the last round drained."""
+    global _nvml
+    if _nvml is None:
+        _nvml = Nvml()
     fn()
     torch.cuda.synchronize()
     results = []
+    samples = []
+    host_us = 0.0
     for _ in range(rounds):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        t0 = time.perf_counter()
         start.record()
         for _ in range(iters):
             fn()
         end.record()
+        host_us = (time.perf_counter() - t0) / iters * 1e6
+        samples = []
+        while not end.query():
+            r = _nvml.read()
+            if r:
+                samples.append(r)
+            time.sleep(0.002)
         end.synchronize()
         results.append(start.elapsed_time(end) / iters)
+    last_timing.clear()
+    last_timing["host_us"] = host_us
+    if samples:
+        last_timing["mhz"] = sum(x for x, _ in samples) / len(samples)
+        last_timing["watts"] = sum(y for _, y in samples) / len(samples)
     return statistics.median(results)
 
 

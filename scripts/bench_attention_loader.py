@@ -6,7 +6,8 @@
       not): kernels_loader.flash_attn_varlen_func (the locked bundle, or the built-in kernels the
       loader falls back to), PyTorch SDPA flash and cuDNN on the same tensors, and the built-in
       kernels (SHIM.so: libkernels_attention_shim.so, the loader's fallback image), all in this
-      process. Median of 5 rounds of CUDA-event-timed back-to-back calls.
+      process. Median of 5 rounds of CUDA-event-timed back-to-back calls, with the SM clock and
+      power NVML read while they ran and the host time per call.
   bench_attention_loader.py sweep [--cases N] [--seed S]
       N random cases (varlen prefill, batched cache, paged decode; every head dim, both dtypes,
       causal/window/softcap/sinks/GQA, empty sequences) through kernels_loader against a PyTorch
@@ -29,7 +30,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "loader", "python"))
 import kernels_loader  # noqa: E402
-from bench_attention import Kernels, reference, set_strides_4d, time_ms  # noqa: E402
+from bench_attention import Kernels, last_timing, reference, set_strides_4d, time_ms  # noqa: E402
 
 
 def bench(shim, out_json, dims, seqlens):
@@ -58,6 +59,7 @@ def bench(shim, out_json, dims, seqlens):
             kernels_loader.flash_attn_varlen_func(qf, kf, vf, cu, cu, s, s, causal=causal, out=of)
 
         res["ours_tflops"] = flops / (time_ms(ours, iters) * 1e-3) / 1e12
+        res["ours_clock"] = dict(last_timing)
         # Same result as SDPA (checks that the timed call computes the right thing).
         qt, kt, vt = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         ref = F.scaled_dot_product_attention(qt[:1, :2, :1024].float(), kt[:1, :2, :1024].float(),
@@ -76,6 +78,7 @@ def bench(shim, out_json, dims, seqlens):
                 with sdpa_kernel(backend):
                     fn = lambda: F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal)
                     res[key + "_tflops"] = flops / (time_ms(fn, iters) * 1e-3) / 1e12
+                    res[key + "_clock"] = dict(last_timing)
             except Exception as e:  # a backend that refuses the shape is reported, not fatal
                 res[key + "_error"] = str(e).splitlines()[0][:120]
         rows.append(res)
@@ -85,15 +88,19 @@ def bench(shim, out_json, dims, seqlens):
         with open(out_json, "w") as f:
             json.dump({"device": dev, "torch": torch.__version__, "source": src, "rows": rows}, f,
                       indent=1)
-    print("\n| d | causal | seqlen | ours | built-in | SDPA flash | SDPA cuDNN | /cuDNN | /flash | /built-in |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| d | causal | seqlen | ours | built-in | SDPA flash | SDPA cuDNN | /cuDNN | /flash | /built-in"
+          " | MHz, W ours | MHz, W cuDNN | host us/call ours |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         o, bi, fl, cu = (r.get(k) for k in ("ours_tflops", "builtin_tflops", "sdpa_flash_tflops",
                                             "sdpa_cudnn_tflops"))
         f0 = lambda x: f"{x:.0f}" if x else "n/a"
         f2 = lambda x: f"{x:.2f}" if x else "n/a"
+        clk = lambda c: f"{c['mhz']:.0f}, {c['watts']:.0f}" if c and "mhz" in c else "n/a"
+        oc, cc = r.get("ours_clock"), r.get("sdpa_cudnn_clock")
         print(f"| {r['d']} | {int(r['causal'])} | {r['s']} | {f0(o)} | {f0(bi)} | {f0(fl)} | {f0(cu)}"
-              f" | {f2(cu and o / cu)} | {f2(fl and o / fl)} | {f2(bi and o / bi)} |")
+              f" | {f2(cu and o / cu)} | {f2(fl and o / fl)} | {f2(bi and o / bi)} | {clk(oc)} | {clk(cc)}"
+              f" | {oc['host_us']:.0f} |")
 
 
 def sweep(n_cases, seed):

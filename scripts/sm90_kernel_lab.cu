@@ -11,8 +11,10 @@
 #include <cuda.h>
 #include <cuda_runtime.h>
 #include <cudaTypedefs.h>
+#include <dlfcn.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -136,6 +138,62 @@ void encode(const TensorMapSpec& s, TensorMap* out) {
   }
 }
 
+// Standard normal values from a hash of (seed, index), Box-Muller.
+__global__ void fill_normal(bf16* out, size_t n, uint32_t seed) {
+  auto hash = [](uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+  };
+  for (size_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+    const uint64_t h = hash((static_cast<uint64_t>(seed) << 40) ^ i);
+    const float u1 = ((h >> 40) + 1) * (1.0f / 16777217.0f);
+    const float u2 = ((h >> 16) & 0xffffff) * (1.0f / 16777216.0f);
+    out[i] = __float2bfloat16(sqrtf(-2.0f * logf(u1)) * cospif(2.0f * u2));
+  }
+}
+
+// SM clock and board power, sampled through NVML while timed work runs (absent NVML: zeros).
+struct Nvml {
+  using Init = int (*)();
+  using Handle = int (*)(unsigned, void**);
+  using Clock = int (*)(void*, int, unsigned*);
+  using Power = int (*)(void*, unsigned*);
+  void* dev = nullptr;
+  Clock clock = nullptr;
+  Power power = nullptr;
+  Nvml() {
+    void* lib = dlopen("libnvidia-ml.so.1", RTLD_NOW);
+    if (!lib) return;
+    auto init = reinterpret_cast<Init>(dlsym(lib, "nvmlInit_v2"));
+    auto handle = reinterpret_cast<Handle>(dlsym(lib, "nvmlDeviceGetHandleByIndex_v2"));
+    clock = reinterpret_cast<Clock>(dlsym(lib, "nvmlDeviceGetClockInfo"));
+    power = reinterpret_cast<Power>(dlsym(lib, "nvmlDeviceGetPowerUsage"));
+    if (!init || !handle || !clock || !power || init() != 0 || handle(0, &dev) != 0) dev = nullptr;
+  }
+  // Mean SM MHz and watts over samples taken every ~2 ms until `done` returns true.
+  template <class Done>
+  std::pair<double, double> sample_until(Done&& done) {
+    double mhz = 0, watts = 0;
+    int n = 0;
+    while (!done()) {
+      unsigned c = 0, mw = 0;
+      if (dev && clock(dev, 1 /* NVML_CLOCK_SM */, &c) == 0 && power(dev, &mw) == 0) {
+        mhz += c;
+        watts += mw / 1000.0;
+        ++n;
+      }
+      struct timespec ts{0, 2000000};
+      nanosleep(&ts, nullptr);
+    }
+    return n ? std::make_pair(mhz / n, watts / n) : std::make_pair(0.0, 0.0);
+  }
+};
+Nvml g_nvml;
+
 struct Problem {
   int b, sq, sk, h, hk, d;
   bool causal, varlen;
@@ -165,10 +223,9 @@ Buffers make(const Problem& pr, std::mt19937& rng) {
   }
   std::normal_distribution<float> nd(0.f, 1.f);
   auto fill = [&](bf16** ptr, size_t n) {
-    std::vector<bf16> host(n);
-    for (auto& x : host) x = __float2bfloat16(nd(rng));
     CHECK(cudaMalloc(ptr, std::max<size_t>(n, 8) * 2));
-    CHECK(cudaMemcpy(*ptr, host.data(), n * 2, cudaMemcpyHostToDevice));
+    fill_normal<<<1024, 256>>>(*ptr, n, rng());
+    CHECK(cudaGetLastError());
   };
   fill(&B.q, static_cast<size_t>(total_q) * pr.h * pr.d);
   fill(&B.k, static_cast<size_t>(total_k) * pr.hk * pr.d);
@@ -380,19 +437,27 @@ float time_ms(F&& f, int iters = 20) {
 }
 
 // Back-to-back launches between one pair of events (as a server, and scripts/
-// bench_attention_loader.py, run them): median over 5 rounds of the per-launch time.
+// bench_attention_loader.py, run them): median over 3 rounds of the per-launch time, with the
+// mean SM clock and power NVML saw while the last round ran.
+struct Sustained {
+  float ms;
+  double mhz, watts;
+};
+
 template <class F>
-float time_ms_sustained(F&& f, int iters) {
+Sustained time_ms_sustained(F&& f, int iters) {
   cudaEvent_t a, b;
   cudaEventCreate(&a);
   cudaEventCreate(&b);
   f();
   cudaDeviceSynchronize();
   std::vector<float> ts;
-  for (int round = 0; round < 5; ++round) {
+  std::pair<double, double> clocks{0, 0};
+  for (int round = 0; round < 3; ++round) {
     cudaEventRecord(a);
     for (int i = 0; i < iters; ++i) f();
     cudaEventRecord(b);
+    clocks = g_nvml.sample_until([&] { return cudaEventQuery(b) == cudaSuccess; });
     cudaEventSynchronize(b);
     float ms;
     cudaEventElapsedTime(&ms, a, b);
@@ -400,24 +465,45 @@ float time_ms_sustained(F&& f, int iters) {
   }
   CHECK(cudaGetLastError());
   std::sort(ts.begin(), ts.end());
-  return ts[ts.size() / 2];
+  return {ts[ts.size() / 2], clocks.first, clocks.second};
 }
 
-template <class Tr, class Builtin>
-void bench_variant(const char* name, std::mt19937& rng) {
+// One line per (variant, schedule, causal, seqlen): isolated launches (median of 20, a sync
+// between), then sustained back-to-back launches with the clocks seen meanwhile.
+template <class Tr>
+void bench_variant(const char* name, std::mt19937& rng, std::vector<int> seqlens,
+                   std::vector<int> causals = {0, 1}) {
   constexpr int d = Tr::D;
-  for (int causal = 0; causal < 2; ++causal)
-    for (int s : {512, 2048, 16384}) {
-      Problem pr{16384 / s, s, s, 2048 / d, 2048 / d, d, causal != 0, false};
+  for (int causal : causals)
+    for (int s : seqlens) {
+      Problem pr{16384 / s, s, s, 2048 / d, 2048 / d, d, causal != 0, true};
+      pr.lens_q.assign(pr.b, s);  // varlen, as the loader benchmark calls it
+      pr.lens_k.assign(pr.b, s);
       Buffers B = make(pr, rng);
       const double flops = 4.0 * pr.b * s * static_cast<double>(s) * pr.h * d / (causal ? 2 : 1);
       const float t = time_ms([&] { launch_sm90<Tr>(B); });
-      const float tb = time_ms([&] { launch_builtin<Builtin>(B); });
-      const int iters = std::max(3, static_cast<int>(2e13 / flops));
-      const float ts = time_ms_sustained([&] { launch_sm90<Tr>(B); }, iters);
-      std::printf("BENCH %-18s d=%d causal=%d seqlen=%5d: sm90 %6.1f TFLOP/s  built-in %6.1f  (%.2fx)"
-                  "  sustained %6.1f\n",
-                  name, d, causal, s, flops / t / 1e9, flops / tb / 1e9, tb / t, flops / ts / 1e9);
+      const int iters = std::max(3, static_cast<int>(5e13 / flops));
+      const Sustained su = time_ms_sustained([&] { launch_sm90<Tr>(B); }, iters);
+      std::printf("BENCH %-22s %-4s d=%3d causal=%d seqlen=%5d: isolated %6.1f  sustained %6.1f "
+                  "TFLOP/s  (%4.0f MHz, %3.0f W)\n",
+                  name, g_persistent ? "pers" : "grid", d, causal, s, flops / t / 1e9,
+                  flops / su.ms / 1e9, su.mhz, su.watts);
+      std::fflush(stdout);
+      release(B);
+    }
+}
+
+template <class Builtin>
+void bench_builtin(const char* name, std::mt19937& rng, int d, std::vector<int> seqlens) {
+  for (int causal = 0; causal < 2; ++causal)
+    for (int s : seqlens) {
+      Problem pr{16384 / s, s, s, 2048 / d, 2048 / d, d, causal != 0, false};
+      Buffers B = make(pr, rng);
+      const double flops = 4.0 * pr.b * s * static_cast<double>(s) * pr.h * d / (causal ? 2 : 1);
+      const int iters = std::max(3, static_cast<int>(5e13 / flops));
+      const Sustained su = time_ms_sustained([&] { launch_builtin<Builtin>(B); }, iters);
+      std::printf("BENCH %-22s grid d=%3d causal=%d seqlen=%5d: sustained %6.1f TFLOP/s  (%4.0f MHz, %3.0f W)\n",
+                  name, d, causal, s, flops / su.ms / 1e9, su.mhz, su.watts);
       release(B);
     }
 }
@@ -427,29 +513,48 @@ int main(int argc, char** argv) {
   std::mt19937 rng(std::random_device{}());
   cudaDeviceProp prop;
   CHECK(cudaGetDeviceProperties(&prop, 0));
-  std::printf("device: %s, %d SMs\n", prop.name, prop.multiProcessorCount);
+  std::printf("device: %s, %d SMs, NVML %s\n", prop.name, prop.multiProcessorCount,
+              g_nvml.dev ? "on" : "off");
   using B64 = FwdTraits<64, 64, 4, 128, 64, 2, bf16>;
   using B128 = FwdTraits<128, 128, 4, 128, 64, 2, bf16>;
-  using B192 = FwdTraits<192, 192, 8, 128, 64, 2, bf16>;
   using B256 = FwdTraits<256, 256, 4, 64, 32, 2, bf16>;
+  // Variants: <D, BlockN, Stages, T, Consumers, QStages, ChainTurns>.
+  using D128v4 = Sm90FwdTraits<128, 128, 2, bf16, 2, 1, false>;  // the shipped v4 schedule
+  using D128 = Sm90FwdTraits<128, 128, 2, bf16, 2, 2, true>;
+  using D128q1 = Sm90FwdTraits<128, 128, 2, bf16, 2, 1, true>;
+  using D128n176 = Sm90FwdTraits<128, 176, 2, bf16, 2, 1, true>;
+  using D64v4 = Sm90FwdTraits<64, 128, 2, bf16, 3, 1, false>;
+  using D64 = Sm90FwdTraits<64, 128, 2, bf16, 3, 2, true>;
+  using D256 = Sm90FwdTraits<256, 80, 2, bf16, 2, 1, true>;
+  using D256n64 = Sm90FwdTraits<256, 64, 2, bf16, 2, 1, true>;
   bool ok = true;
   if (mode == "all" || mode == "check") {
     for (bool persistent : {false, true}) {
       g_persistent = persistent;
-      ok &= check_variant<Sm90FwdTraits<128, 128, 2, bf16>, B128>("d128", rng);
-      ok &= check_variant<Sm90FwdTraits<64, 128, 2, bf16, 3>, B64>("d64 3wg", rng);
+      ok &= check_variant<D128v4, B128>("d128 v4", rng);
+      ok &= check_variant<D128, B128>("d128 q2 chained", rng);
+      ok &= check_variant<D128q1, B128>("d128 q1 chained", rng);
+      ok &= check_variant<D128n176, B128>("d128 n176", rng);
+      ok &= check_variant<D64, B64>("d64 q2 chained", rng);
+      ok &= check_variant<D256, B256>("d256 n80", rng);
+      ok &= check_variant<D256n64, B256>("d256 n64", rng);
     }
     std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
   }
   if (mode == "all" || mode == "bench") {
+    const std::vector<int> all = {512, 1024, 2048, 4096, 16384};
     for (bool persistent : {false, true}) {
       g_persistent = persistent;
-      std::printf("grid: %s\n", persistent ? "one block per SM (persistent)" : "one block per tile");
-      bench_variant<Sm90FwdTraits<128, 128, 2, bf16>, B128>(persistent ? "d128 pers" : "d128 grid", rng);
-      bench_variant<Sm90FwdTraits<64, 128, 2, bf16, 3>, B64>(persistent ? "d64 pers" : "d64 grid", rng);
-      bench_variant<Sm90FwdTraits<256, 80, 2, bf16>, B256>(persistent ? "d256 pers" : "d256 grid", rng);
+      bench_variant<D128v4>("d128 v4", rng, all);
+      bench_variant<D128>("d128 q2 chained", rng, all);
+      bench_variant<D128q1>("d128 q1 chained", rng, {512, 2048, 16384});
+      bench_variant<D128n176>("d128 n176", rng, {512, 2048, 16384}, {0});
+      bench_variant<D64v4>("d64 v4", rng, all);
+      bench_variant<D64>("d64 q2 chained", rng, all);
+      bench_variant<D256>("d256 n80", rng, all);
+      bench_variant<D256n64>("d256 n64", rng, {512, 2048, 16384});
     }
-    bench_variant<Sm90FwdTraits<128, 176, 2, bf16>, B128>("d128 n176 pers", rng);
+    bench_builtin<B128>("d128 built-in", rng, 128, {512, 16384});
   }
   return ok ? 0 : 1;
 }

@@ -36,23 +36,29 @@
 
 namespace kernels::attention {
 
-template <int D_, int BlockN_, int Stages_, class T_, int Consumers_ = 2, bool PingPong_ = true>
+template <int D_, int BlockN_, int Stages_, class T_, int Consumers_ = 2, int QStages_ = 1,
+          bool ChainTurns_ = true>
 struct Sm90FwdTraits {
   using T = T_;
   static constexpr int D = D_;  // q/k and v head dim
   static constexpr int kConsumers = Consumers_;  // warpgroups of 64 query rows
-  static constexpr bool kPingPong = PingPong_;
   static constexpr int kBlockM = 64 * kConsumers;
   static constexpr int kBlockN = BlockN_;
-  static constexpr int kStages = Stages_;
+  static constexpr int kStages = Stages_;  // K/V ring slots
+  // Q slots: with two, a persistent block loads its next tile's Q while this one's is still read.
+  static constexpr int kQStages = QStages_;
+  // The consumers' GEMM turns run on from one tile to the next (see attention_forward_sm90);
+  // false resynchronises them at every tile (the first version, kept for measurements).
+  static constexpr bool kChainTurns = ChainTurns_;
   static constexpr int kThreads = 128 * (kConsumers + 1);
   static constexpr int kChunks = D / 64;  // 128-byte column chunks of a row
   static constexpr int kQBytes = kBlockM * D * 2;
   static constexpr int kKVBytes = kBlockN * D * 2;  // one K (or V) slot
-  static constexpr int kBarriers = 2 + 4 * kStages;
+  static constexpr int kBarriers = 2 * kQStages + 4 * kStages;
   // 1024 bytes of slack: the dynamic shared memory base is only 16-byte aligned, and 128-byte
   // swizzled tiles must start on 1024 bytes.
-  static constexpr int kSmemBytes = kQBytes + 2 * kStages * kKVBytes + kBarriers * 8 + 1024;
+  static constexpr int kSmemBytes =
+      kQStages * kQBytes + 2 * kStages * kKVBytes + kBarriers * 8 + 1024;
   // Registers after reallocation: 24 for the producer, the rest split over the consumers
   // (65536 per SM, one block per SM).
   static constexpr int kProducerRegs = kConsumers == 2 ? 24 : 32;
@@ -60,6 +66,7 @@ struct Sm90FwdTraits {
 
   static_assert(D % 64 == 0 && D <= 256, "whole 128-byte chunks; wgmma n <= 256");
   static_assert(kConsumers == 2 || kConsumers == 3, "register split for 2 or 3 consumers");
+  static_assert(kQStages == 1 || kQStages == 2, "one or two Q slots");
   static_assert(kBlockN % 16 == 0 && kBlockN <= 256, "wgmma n and k multiples");
   static_assert((kBlockN * 128) % 1024 == 0, "each K/V chunk starts on a swizzle atom");
   static_assert(kSmemBytes <= 227 * 1024, "shared memory budget of one sm_90 block");
@@ -127,6 +134,19 @@ __host__ __device__ constexpr int sm90_tiles(int seqlen_q, int h, int b, int blo
   return (seqlen_q + block_m - 1) / block_m * h * b;
 }
 
+namespace detail {
+
+// The tile this block takes in round r: a persistent block (gridDim.x < tiles) takes one tile of
+// each run of gridDim.x, every other run in reverse (a snake), so that under a causal mask, where
+// each head's tiles get lighter one after another, every block's heavy and light tiles even out.
+// With one block per tile there is one round. Both the producer and the consumers walk it.
+__device__ __forceinline__ int sm90_tile_of_round(int r) {
+  const int first = r * static_cast<int>(gridDim.x);
+  return first + ((r & 1) ? static_cast<int>(gridDim.x - 1 - blockIdx.x) : static_cast<int>(blockIdx.x));
+}
+
+}  // namespace detail
+
 template <class Tr>
 __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   using T = typename Tr::T;
@@ -142,11 +162,16 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   unsigned char* smem = reinterpret_cast<unsigned char*>(
       (reinterpret_cast<uintptr_t>(sm90_smem) + 1023) & ~static_cast<uintptr_t>(1023));
   unsigned char* sQ = smem;
-  unsigned char* sK = sQ + Tr::kQBytes;
+  unsigned char* sK = sQ + Tr::kQStages * Tr::kQBytes;
   unsigned char* sV = sK + kStages * Tr::kKVBytes;
   uint64_t* bar_base = reinterpret_cast<uint64_t*>(sV + kStages * Tr::kKVBytes);
-  const detail::Sm90Barriers bar{bar_base, bar_base + 1, bar_base + 2, bar_base + 2 + kStages,
-                                 bar_base + 2 + 2 * kStages, bar_base + 2 + 3 * kStages};
+  uint64_t* kv_bar = bar_base + 2 * Tr::kQStages;
+  const detail::Sm90Barriers bar{bar_base,
+                                 bar_base + Tr::kQStages,
+                                 kv_bar,
+                                 kv_bar + kStages,
+                                 kv_bar + 2 * kStages,
+                                 kv_bar + 3 * kStages};
 
   const int m_blocks = (p.seqlen_q + kBlockM - 1) / kBlockM;
   const int num_tiles = sm90_tiles(p.seqlen_q, p.h, p.b, kBlockM);
@@ -154,8 +179,10 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
 
   constexpr int kConsumerWarps = 4 * Tr::kConsumers;
   if (threadIdx.x == 0) {
-    device::mbarrier_init(bar.q_full, 1);
-    device::mbarrier_init(bar.q_empty, kConsumerWarps);
+    for (int s = 0; s < Tr::kQStages; ++s) {
+      device::mbarrier_init(bar.q_full + s, 1);
+      device::mbarrier_init(bar.q_empty + s, kConsumerWarps);
+    }
     for (int s = 0; s < kStages; ++s) {
       device::mbarrier_init(bar.k_full + s, 1);
       device::mbarrier_init(bar.v_full + s, 1);
@@ -175,19 +202,21 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
       device::prefetch_tma_descriptor(&tp.k);
       device::prefetch_tma_descriptor(&tp.v);
       int kv = 0;       // K/V blocks loaded so far: ring slot and phase
-      int q_count = 0;  // Q tiles loaded so far: phase of q_full / q_empty
-      for (int t = blockIdx.x; t < num_tiles; t += gridDim.x) {
+      int q_count = 0;  // Q tiles loaded so far: slot and phase of q_full / q_empty
+      for (int r = 0; r * static_cast<int>(gridDim.x) < num_tiles; ++r) {
+        const int t = detail::sm90_tile_of_round(r);
+        if (t >= num_tiles) continue;
         const detail::Sm90Tile w = tile(t);
         if (w.empty || w.n_blocks == 0) continue;  // the consumers need no Q and no K/V
         const detail::TmaRows rows = detail::tma_rows(p, w.b.bi);
-        // The next Q overwrites the last one once every consumer warp is done with it (during
-        // their epilogue of the previous tile).
-        device::mbarrier_wait(bar.q_empty, (q_count & 1) ^ 1);
-        device::mbarrier_arrive_expect_tx(bar.q_full, Tr::kQBytes);
+        // A Q slot is refilled once every consumer warp has issued its last S = Q K^T on it.
+        const int qs = q_count % Tr::kQStages;
+        device::mbarrier_wait(bar.q_empty + qs, ((q_count / Tr::kQStages) & 1) ^ 1);
+        device::mbarrier_arrive_expect_tx(bar.q_full + qs, Tr::kQBytes);
 #pragma unroll
         for (int c = 0; c < Tr::kChunks; ++c)
-          device::tma_load_4d(sQ + c * kBlockM * 128, &tp.q, bar.q_full, c * 64, rows.q_row + w.m0,
-                              w.head, rows.q_batch);
+          device::tma_load_4d(sQ + qs * Tr::kQBytes + c * kBlockM * 128, &tp.q, bar.q_full + qs,
+                              c * 64, rows.q_row + w.m0, w.head, rows.q_batch);
         ++q_count;
         // One K or V block (kChunks column chunks) into its ring slot once the slot's readers
         // are done with it.
@@ -234,7 +263,9 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   // Ring positions count K/V blocks over all tiles of this block, as the producer does.
   int kv = 0;
   int q_count = 0;
-  const uint32_t q_tile = device::smem_u32(sQ) + wg * 64 * 128;
+  auto q_tile = [&] {
+    return device::smem_u32(sQ + (q_count % Tr::kQStages) * Tr::kQBytes) + wg * 64 * 128;
+  };
   auto k_tile = [&](int g) { return device::smem_u32(sK + (g % kStages) * Tr::kKVBytes); };
   auto v_tile = [&](int g) { return device::smem_u32(sV + (g % kStages) * Tr::kKVBytes); };
   auto phase = [&](int g) { return static_cast<uint32_t>((g / kStages) & 1); };
@@ -245,22 +276,26 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
 
   // Ping-pong: the consumer warpgroups take turns issuing their GEMMs (warpgroup w waits on
   // barrier kFirstBarrier + w, then lets the next one go), so one's softmax runs while the
-  // others' GEMMs keep the tensor cores busy.
+  // others' GEMMs keep the tensor cores busy. Every warpgroup has n + 1 turns in a tile of n
+  // key blocks, so with chained turns the order runs on across tiles: the first warpgroup
+  // starts its next tile while the last one still computes, instead of both meeting at the
+  // tile boundary.
   constexpr int kFirstBarrier = 1;
   constexpr int kPair = 256;  // one warpgroup syncs, the previous one arrives
-  auto gemm_turn_begin = [&] {
-    if constexpr (Tr::kPingPong) device::named_barrier_sync(kFirstBarrier + wg, kPair);
-  };
+  auto gemm_turn_begin = [&] { device::named_barrier_sync(kFirstBarrier + wg, kPair); };
   auto gemm_turn_end = [&] {
-    if constexpr (Tr::kPingPong)
-      device::named_barrier_arrive(kFirstBarrier + (wg + 1) % Tr::kConsumers, kPair);
+    device::named_barrier_arrive(kFirstBarrier + (wg + 1) % Tr::kConsumers, kPair);
+  };
+  // The last warpgroup lets the first one issue first.
+  auto first_turn = [&] {
+    if (wg == Tr::kConsumers - 1) device::named_barrier_arrive(kFirstBarrier, kPair);
   };
 
   auto issue_qk = [&](int g) {
     device::wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk)
-      device::Wgmma<T, kBlockN>::ss(s, device::k_major_desc<kBlockM>(q_tile, kk),
+      device::Wgmma<T, kBlockN>::ss(s, device::k_major_desc<kBlockM>(q_tile(), kk),
                                     device::k_major_desc<kBlockN>(k_tile(g), kk), kk > 0);
     device::wgmma_commit();
   };
@@ -342,10 +377,9 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   // the softmax of S_it runs while P V still computes, and O is rescaled once P V is done.
   auto mainloop = [&](const detail::Sm90Tile& w) {
     const int n = w.n_blocks;
-    // The last warpgroup lets the first one issue first.
-    if constexpr (Tr::kPingPong)
-      if (wg == Tr::kConsumers - 1) device::named_barrier_arrive(kFirstBarrier, kPair);
-    device::mbarrier_wait(bar.q_full, q_count & 1);
+    const int qs = q_count % Tr::kQStages;
+    if constexpr (!Tr::kChainTurns) first_turn();
+    device::mbarrier_wait(bar.q_full + qs, (q_count / Tr::kQStages) & 1);
     device::mbarrier_wait(bar.k_full + kv % kStages, phase(kv));
     gemm_turn_begin();
     issue_qk(kv);
@@ -353,6 +387,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     device::wgmma_wait<0>();
     device::fence_registers(s);
     release(bar.k_empty + kv % kStages);
+    if (n == 1) release(bar.q_empty + qs);  // the last S of this Q is done
     float correction[2];
     softmax_step(w, 0, correction);
     pack_p();
@@ -367,6 +402,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
       device::wgmma_wait<1>();
       device::fence_registers(s);
       release(bar.k_empty + g % kStages);
+      if (it == n - 1) release(bar.q_empty + qs);
       softmax_step(w, it, correction);
       device::wgmma_wait<0>();
       device::fence_registers(o);
@@ -379,13 +415,13 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     device::mbarrier_wait(bar.v_full + last % kStages, phase(last));
     gemm_turn_begin();
     issue_pv(last);
-    // Every turn is matched: the last warpgroup's first "go" stands for its final one.
-    if (wg != Tr::kConsumers - 1) gemm_turn_end();
+    // Unchained, every turn is matched within the tile: the last warpgroup's first "go" stands
+    // for its final one.
+    if (Tr::kChainTurns || wg != Tr::kConsumers - 1) gemm_turn_end();
     device::wgmma_wait<0>();
     device::fence_registers(o);
     device::fence_registers(a);
     release(bar.v_empty + last % kStages);
-    release(bar.q_empty);  // the producer may load the next tile's Q during this epilogue
     kv += n;
     ++q_count;
   };
@@ -427,7 +463,10 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     }
   };
 
-  for (int t = blockIdx.x; t < num_tiles; t += gridDim.x) {
+  if constexpr (Tr::kChainTurns) first_turn();
+  for (int r = 0; r * static_cast<int>(gridDim.x) < num_tiles; ++r) {
+    const int t = detail::sm90_tile_of_round(r);
+    if (t >= num_tiles) continue;
     const detail::Sm90Tile w = tile(t);
     if (w.empty) continue;
 #pragma unroll
@@ -437,6 +476,10 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     if (w.n_blocks > 0) mainloop(w);
     epilogue(w);
   }
+  // Chained, the first warpgroup has one "go" more than turns: take it, so no arrival is left
+  // on a barrier when the block exits.
+  if constexpr (Tr::kChainTurns)
+    if (wg == 0) device::named_barrier_sync(kFirstBarrier, kPair);
 }
 
 }  // namespace kernels::attention
