@@ -24,6 +24,21 @@
 
 #include "kernels/attention/fwd_kernel.cuh"
 #include "kernels/attention/launch_plan.h"
+
+#ifdef KERNELS_SM90_TRACE
+// Built with -DKERNELS_SM90_TRACE (mode "trace"): thread 0 of each warpgroup of block
+// g_trace_block records (clock64 << 8 | event) at the kernel's KERNELS_SM90_TRACE_AT points.
+constexpr int kTraceCap = 16384;
+__device__ unsigned long long g_trace[4][kTraceCap];
+__device__ unsigned g_trace_n[4];
+__device__ int g_trace_block;
+__device__ __forceinline__ void kernels_sm90_trace(int event) {
+  if (threadIdx.x % 128 != 0 || static_cast<int>(blockIdx.x) != g_trace_block) return;
+  const int role = threadIdx.x / 128;
+  const unsigned i = g_trace_n[role]++;
+  if (i < kTraceCap) g_trace[role][i] = (static_cast<unsigned long long>(clock64()) << 8) | event;
+}
+#endif
 #include "kernels/attention_sm90/fwd_kernel.cuh"
 
 using namespace kernels::attention;
@@ -508,6 +523,97 @@ void bench_builtin(const char* name, std::mt19937& rng, int d, std::vector<int> 
     }
 }
 
+#ifdef KERNELS_SM90_TRACE
+// Where one block's time goes: per-phase clocks averaged over its tiles (the first two skipped),
+// and one tile's timeline.
+template <class Tr>
+void trace_variant(const char* name, std::mt19937& rng, int s, bool causal, int block) {
+  constexpr int d = Tr::D;
+  Problem pr{16384 / s, s, s, 2048 / d, 2048 / d, d, causal, true};
+  pr.lens_q.assign(pr.b, s);
+  pr.lens_k.assign(pr.b, s);
+  Buffers B = make(pr, rng);
+  launch_sm90<Tr>(B);
+  CHECK(cudaDeviceSynchronize());
+  const unsigned zeros[4] = {0, 0, 0, 0};
+  CHECK(cudaMemcpyToSymbol(g_trace_n, zeros, sizeof zeros));
+  CHECK(cudaMemcpyToSymbol(g_trace_block, &block, sizeof block));
+  launch_sm90<Tr>(B);
+  CHECK(cudaDeviceSynchronize());
+  unsigned n[4];
+  CHECK(cudaMemcpyFromSymbol(n, g_trace_n, sizeof n));
+  std::vector<unsigned long long> buf(4 * kTraceCap);
+  CHECK(cudaMemcpyFromSymbol(buf.data(), g_trace, buf.size() * 8));
+  std::printf("TRACE %s %s d=%d causal=%d seqlen=%d block %d: events %u/%u/%u/%u\n", name,
+              g_persistent ? "pers" : "grid", d, causal, s, block, n[0], n[1], n[2], n[3]);
+  long long t0 = static_cast<long long>(buf[kTraceCap] >> 8);
+  // Phase names by the event that ends them (consumer events 11..22, producer 0..3).
+  const char* phase[23] = {};
+  phase[11] = "wait Q,K0";  phase[12] = "wait turn0"; phase[13] = "S0 wgmma";
+  phase[14] = "softmax0";   phase[15] = "wait K,V";   phase[16] = "wait turn";
+  phase[17] = "S wgmma";    phase[18] = "softmax";    phase[19] = "PV wgmma";
+  phase[20] = "wait V,turn"; phase[21] = "last PV";   phase[22] = "epilogue";
+  phase[10] = "to next tile";
+  for (int role = 1; role <= Tr::kConsumers; ++role) {
+    double sum[23] = {};
+    int cnt[23] = {};
+    int tiles = 0;
+    long long prev = -1, first_tile = -1, last_tile = -1;
+    const unsigned m = std::min<unsigned>(n[role], kTraceCap);
+    int total = 0;
+    for (unsigned i = 0; i < m; ++i) total += (buf[role * kTraceCap + i] & 0xff) == 10;
+    const int from = total >= 5 ? 3 : 1;  // skip two warm-up tiles where there are enough
+    for (unsigned i = 0; i < m; ++i) {
+      const int ev = static_cast<int>(buf[role * kTraceCap + i] & 0xff);
+      const long long t = static_cast<long long>(buf[role * kTraceCap + i] >> 8);
+      if (ev == 10) {
+        ++tiles;
+        if (first_tile < 0 && tiles == from) first_tile = t;
+        if (tiles >= from) last_tile = t;
+      }
+      if (prev >= 0 && tiles >= from) {
+        sum[ev] += static_cast<double>(t - prev);
+        ++cnt[ev];
+      }
+      prev = t;
+    }
+    std::printf("  consumer wg %d: %d tiles, %.0f clocks per tile (from tile %d)\n", role - 1, tiles,
+                tiles > from ? static_cast<double>(last_tile - first_tile) / (tiles - from) : 0.0,
+                from);
+    for (int ev = 10; ev <= 22; ++ev)
+      if (cnt[ev])
+        std::printf("    %-13s %7.0f clocks x %5.2f per tile\n", phase[ev], sum[ev] / cnt[ev],
+                    static_cast<double>(cnt[ev]) / (tiles - from + 1));
+  }
+  // Timeline of the third tile (all roles), relative to its start on warpgroup 1.
+  long long start = -1, stop = -1;
+  {
+    int tiles = 0;
+    for (unsigned i = 0; i < std::min<unsigned>(n[1], kTraceCap); ++i)
+      if ((buf[kTraceCap + i] & 0xff) == 10) {
+        ++tiles;
+        const long long t = static_cast<long long>(buf[kTraceCap + i] >> 8);
+        if (tiles == 3 || (tiles == 1 && n[1] < 200)) start = t;
+        if (tiles == 5) stop = t;
+      }
+  }
+  if (start >= 0) {
+    std::printf("  timeline (clocks from tile 3's start on wg 0, to tile 5's):");
+    for (int role = 0; role <= Tr::kConsumers; ++role) {
+      std::printf("\n    %s:", role == 0 ? "producer" : role == 1 ? "wg0" : role == 2 ? "wg1" : "wg2");
+      for (unsigned i = 0; i < std::min<unsigned>(n[role], kTraceCap); ++i) {
+        const long long t = static_cast<long long>(buf[role * kTraceCap + i] >> 8);
+        if (t < start - 2000 || (stop >= 0 && t > stop)) continue;
+        std::printf(" %d@%lld", static_cast<int>(buf[role * kTraceCap + i] & 0xff), t - start);
+      }
+    }
+    std::printf("\n");
+  }
+  (void)t0;
+  release(B);
+}
+#endif
+
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "all";
   std::mt19937 rng(std::random_device{}());
@@ -519,42 +625,41 @@ int main(int argc, char** argv) {
   using B128 = FwdTraits<128, 128, 4, 128, 64, 2, bf16>;
   using B256 = FwdTraits<256, 256, 4, 64, 32, 2, bf16>;
   // Variants: <D, BlockN, Stages, T, Consumers, QStages, ChainTurns>.
-  using D128v4 = Sm90FwdTraits<128, 128, 2, bf16, 2, 1, false>;  // the shipped v4 schedule
-  using D128 = Sm90FwdTraits<128, 128, 2, bf16, 2, 2, true>;
-  using D128q1 = Sm90FwdTraits<128, 128, 2, bf16, 2, 1, true>;
-  using D128n176 = Sm90FwdTraits<128, 176, 2, bf16, 2, 1, true>;
-  using D64v4 = Sm90FwdTraits<64, 128, 2, bf16, 3, 1, false>;
-  using D64 = Sm90FwdTraits<64, 128, 2, bf16, 3, 2, true>;
+  using D128v4 = Sm90FwdTraits<128, 128, 2, bf16, 2, 1, false>;  // turns resynchronised per tile
+  using D128 = Sm90FwdTraits<128, 128, 2, bf16, 2, 1, true>;
+  using D128s3 = Sm90FwdTraits<128, 128, 3, bf16, 2, 1, true>;
+  using D64 = Sm90FwdTraits<64, 128, 2, bf16, 3, 1, true>;
+  using D64s3 = Sm90FwdTraits<64, 128, 3, bf16, 3, 1, true>;
   using D256 = Sm90FwdTraits<256, 80, 2, bf16, 2, 1, true>;
-  using D256n64 = Sm90FwdTraits<256, 64, 2, bf16, 2, 1, true>;
   bool ok = true;
   if (mode == "all" || mode == "check") {
     for (bool persistent : {false, true}) {
       g_persistent = persistent;
       ok &= check_variant<D128v4, B128>("d128 v4", rng);
-      ok &= check_variant<D128, B128>("d128 q2 chained", rng);
-      ok &= check_variant<D128q1, B128>("d128 q1 chained", rng);
-      ok &= check_variant<D128n176, B128>("d128 n176", rng);
-      ok &= check_variant<D64, B64>("d64 q2 chained", rng);
+      ok &= check_variant<D128, B128>("d128", rng);
+      ok &= check_variant<D128s3, B128>("d128 3 stages", rng);
+      ok &= check_variant<D64, B64>("d64", rng);
+      ok &= check_variant<D64s3, B64>("d64 3 stages", rng);
       ok &= check_variant<D256, B256>("d256 n80", rng);
-      ok &= check_variant<D256n64, B256>("d256 n64", rng);
     }
     std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
   }
   if (mode == "all" || mode == "bench") {
-    const std::vector<int> all = {512, 1024, 2048, 4096, 16384};
-    for (bool persistent : {false, true}) {
-      g_persistent = persistent;
-      bench_variant<D128v4>("d128 v4", rng, all);
-      bench_variant<D128>("d128 q2 chained", rng, all);
-      bench_variant<D128q1>("d128 q1 chained", rng, {512, 2048, 16384});
-      bench_variant<D128n176>("d128 n176", rng, {512, 2048, 16384}, {0});
-      bench_variant<D64v4>("d64 v4", rng, all);
-      bench_variant<D64>("d64 q2 chained", rng, all);
-      bench_variant<D256>("d256 n80", rng, all);
-      bench_variant<D256n64>("d256 n64", rng, {512, 2048, 16384});
-    }
-    bench_builtin<B128>("d128 built-in", rng, 128, {512, 16384});
+    const std::vector<int> some = {512, 2048, 16384};
+    g_persistent = true;
+    bench_variant<D128>("d128", rng, {512, 1024, 2048, 4096});
+    bench_variant<D128v4>("d128 v4", rng, {512, 2048});
+    bench_variant<D128s3>("d128 3 stages", rng, {512, 2048, 4096});
+    bench_variant<D64>("d64", rng, {512, 2048, 4096});
+    bench_variant<D64s3>("d64 3 stages", rng, {512, 2048, 4096});
+    bench_variant<D256>("d256 n80", rng, {512, 2048, 4096});
+    g_persistent = false;
+    bench_variant<D128>("d128", rng, {4096, 16384});
+    bench_variant<D128s3>("d128 3 stages", rng, {4096, 16384});
+    bench_variant<D64>("d64", rng, {16384});
+    bench_variant<D64s3>("d64 3 stages", rng, {16384});
+    bench_variant<D256>("d256 n80", rng, {16384});
+    (void)some;
   }
   return ok ? 0 : 1;
 }

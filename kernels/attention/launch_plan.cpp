@@ -366,14 +366,16 @@ Result<LaunchPlan> plan_forward_sm90(const FwdParams& p, int64_t k_rows,
     return not_covered("not enough shared memory");
   const int64_t rows_needed = p.cu_seqlens_k != nullptr ? 1 : p.seqlen_k;
   if (k_rows < rows_needed || k_rows > 0x7fffffffLL) return not_covered("k rows out of range");
-  // The kernel walks tiles from blockIdx.x in steps of gridDim.x. Tiles of equal length (no mask
-  // cutting key ranges) on short keys run persistent, one block per SM, so the next tile's loads
-  // overlap this tile's epilogue; otherwise one block per tile, which the hardware balances
+  // The epilogue stores 16-byte groups of 8 columns.
+  for (int64_t s : {p.out_batch_stride, p.out_row_stride, p.out_head_stride})
+    if (s % 8 != 0) return not_covered("out strides that are not multiples of 8 elements");
+  // The kernel walks tiles in rounds of gridDim.x (a snake order, sm90_tile_of_round). Short keys
+  // run persistent, one block per SM, so the next tile's loads overlap this tile's epilogue;
+  // long keys one block per tile, which the hardware balances best under a causal mask
   // (measured: docs/PERFORMANCE.md, sm90 ladder step 5).
   const long long tiles = ceil_div(std::max(p.seqlen_q, 1), fwd->block_m) * p.h * p.b;
   if (tiles > 0x7fffffffLL) return not_covered("too many tiles");
-  const bool persistent = !p.is_causal && p.window_left < 0 && p.window_right < 0 &&
-                          p.seqlen_k <= kSm90PersistentMaxKeys;
+  const bool persistent = p.seqlen_k <= kSm90PersistentMaxKeys;
 
   LaunchPlan plan;
   KernelLaunch& f = plan.launches[0];

@@ -1,14 +1,15 @@
 // Attention forward for Hopper (sm_90a): TMA loads, wgmma, warp specialization.
 //
-// A persistent kernel: each block (one per SM) walks tiles of kBlockM query rows of one (batch,
-// query head), longest first (Sm90Tile). Warpgroup 0 is the producer: after giving most of its
-// registers away (setmaxnreg), one of its threads issues every TMA copy (each tile's Q, then its
-// K and V blocks into a ring of kStages slots that runs on across tiles, so the next tile's loads
-// overlap this tile's epilogue). Warpgroups 1..kConsumers each own
+// Each block walks tiles of kBlockM query rows of one (batch, query head), heaviest first
+// (Sm90Tile): one tile per block, or, persistent, one block per SM taking a tile of each round
+// (sm90_tile_of_round). Warpgroup 0 is the producer: after giving most of its registers away
+// (setmaxnreg), one of its threads issues every TMA copy (each tile's Q into a ring of kQStages
+// slots, then its K and V blocks into a ring of kStages slots; both rings run on across tiles, so
+// the next tile's loads overlap this tile's end). Warpgroups 1..kConsumers each own
 // 64 query rows: S = Q K^T (wgmma, both operands in shared memory), mask, online softmax in
 // registers, then O += P V with P taken straight from the S accumulators (register-A wgmma).
-// Slots are handed over with mbarriers: k_full/v_full complete when the copy's bytes land,
-// k_empty/v_empty when every consumer warp has finished reading the slot.
+// Slots are handed over with mbarriers: *_full complete when the copy's bytes land, *_empty when
+// every consumer warp has finished reading the slot (a Q slot after the tile's last S).
 //
 // Two overlaps keep the tensor cores busy while the exponentials run (FA3's schedule): within a
 // warpgroup, S of block j and P V of block j-1 are issued together and the softmax of S_j runs
@@ -17,8 +18,8 @@
 //
 // Keys are walked from the last block down, so blocks that need masks come first. Semantics are
 // the built-in kernel's (params.h); this kernel covers the subset launch_plan.h's
-// plan_forward_sm90 accepts: q/k/v contiguous in the head dim with head dim D = DV in
-// {64, 128, 256}, no paging, no seqused_k, no splits.
+// plan_forward_sm90 accepts: q/k/v contiguous in the head dim with head dim D = DV of the
+// bundle's SM90_CONFIGS, out strides in 16-byte groups, no paging, no seqused_k, no splits.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -33,6 +34,14 @@
 #include "kernels/common/softmax.cuh"
 #include "kernels/common/tma.cuh"
 #include "kernels/common/wgmma.cuh"
+
+// Phase timestamps of one block for the kernel lab: scripts/sm90_kernel_lab.cu built with
+// -DKERNELS_SM90_TRACE defines kernels_sm90_trace(event); compiled out everywhere else.
+#ifdef KERNELS_SM90_TRACE
+#define KERNELS_SM90_TRACE_AT(event) kernels_sm90_trace(event)
+#else
+#define KERNELS_SM90_TRACE_AT(event) ((void)0)
+#endif
 
 namespace kernels::attention {
 
@@ -208,10 +217,12 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
         if (t >= num_tiles) continue;
         const detail::Sm90Tile w = tile(t);
         if (w.empty || w.n_blocks == 0) continue;  // the consumers need no Q and no K/V
+        KERNELS_SM90_TRACE_AT(0);
         const detail::TmaRows rows = detail::tma_rows(p, w.b.bi);
         // A Q slot is refilled once every consumer warp has issued its last S = Q K^T on it.
         const int qs = q_count % Tr::kQStages;
         device::mbarrier_wait(bar.q_empty + qs, ((q_count / Tr::kQStages) & 1) ^ 1);
+        KERNELS_SM90_TRACE_AT(1);
         device::mbarrier_arrive_expect_tx(bar.q_full + qs, Tr::kQBytes);
 #pragma unroll
         for (int c = 0; c < Tr::kChunks; ++c)
@@ -234,7 +245,9 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
           const int slot = kv % kStages;
           const uint32_t phase = (kv / kStages) & 1;
           load_block(sK, &tp.k, bar.k_full, bar.k_empty, slot, phase, key_row);
+          KERNELS_SM90_TRACE_AT(2);
           load_block(sV, &tp.v, bar.v_full, bar.v_empty, slot, phase, key_row);
+          KERNELS_SM90_TRACE_AT(3);
         }
       }
     }
@@ -381,32 +394,41 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     if constexpr (!Tr::kChainTurns) first_turn();
     device::mbarrier_wait(bar.q_full + qs, (q_count / Tr::kQStages) & 1);
     device::mbarrier_wait(bar.k_full + kv % kStages, phase(kv));
+    KERNELS_SM90_TRACE_AT(11);
     gemm_turn_begin();
+    KERNELS_SM90_TRACE_AT(12);
     issue_qk(kv);
     gemm_turn_end();
     device::wgmma_wait<0>();
     device::fence_registers(s);
+    KERNELS_SM90_TRACE_AT(13);
     release(bar.k_empty + kv % kStages);
     if (n == 1) release(bar.q_empty + qs);  // the last S of this Q is done
     float correction[2];
     softmax_step(w, 0, correction);
     pack_p();
+    KERNELS_SM90_TRACE_AT(14);
     for (int it = 1; it < n; ++it) {
       const int g = kv + it;
       device::mbarrier_wait(bar.k_full + g % kStages, phase(g));
       device::mbarrier_wait(bar.v_full + (g - 1) % kStages, phase(g - 1));
+      KERNELS_SM90_TRACE_AT(15);
       gemm_turn_begin();
+      KERNELS_SM90_TRACE_AT(16);
       issue_qk(g);
       issue_pv(g - 1);
       gemm_turn_end();
       device::wgmma_wait<1>();
       device::fence_registers(s);
+      KERNELS_SM90_TRACE_AT(17);
       release(bar.k_empty + g % kStages);
       if (it == n - 1) release(bar.q_empty + qs);
       softmax_step(w, it, correction);
+      KERNELS_SM90_TRACE_AT(18);
       device::wgmma_wait<0>();
       device::fence_registers(o);
       device::fence_registers(a);
+      KERNELS_SM90_TRACE_AT(19);
       release(bar.v_empty + (g - 1) % kStages);
       rescale_o(correction);
       pack_p();
@@ -414,6 +436,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     const int last = kv + n - 1;
     device::mbarrier_wait(bar.v_full + last % kStages, phase(last));
     gemm_turn_begin();
+    KERNELS_SM90_TRACE_AT(20);
     issue_pv(last);
     // Unchained, every turn is matched within the tile: the last warpgroup's first "go" stands
     // for its final one.
@@ -421,6 +444,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     device::wgmma_wait<0>();
     device::fence_registers(o);
     device::fence_registers(a);
+    KERNELS_SM90_TRACE_AT(21);
     release(bar.v_empty + last % kStages);
     kv += n;
     ++q_count;
@@ -445,15 +469,24 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
       const bool empty = !(sum > 0.0f);  // also catches NaN
       const float inv = empty ? 0.0f : corr / sum;
       const float lse = empty ? -INFINITY : (mx + log2f(sum)) * kLn2;
-      if (i >= w.b.sq) continue;
+      // Each lane holds 2 columns of every 8-column group of the row; after a transpose within
+      // the quad, one whole group (16 bytes) of every 4, stored with one vector store: a quarter
+      // of the store instructions, each writing 64 contiguous bytes of a row (4-byte stores
+      // across 8 rows kept the load/store unit busy for ~2500 clocks a tile).
       T* dst = static_cast<T*>(p.out) + w.b.o_row0 + static_cast<int64_t>(i) * p.out_row_stride +
                static_cast<int64_t>(w.head) * p.out_head_stride;
 #pragma unroll
-      for (int c = 0; c < D / 8; ++c) {
-        const int col = 8 * c + 2 * (lane % 4);
-        *reinterpret_cast<uint32_t*>(dst + col) =
-            Mma::pack(o[4 * c + 2 * r] * inv, o[4 * c + 2 * r + 1] * inv);
+      for (int g = 0; g < D / 32; ++g) {
+        uint32_t v[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const int c = 4 * g + j;
+          v[j] = Mma::pack(o[4 * c + 2 * r] * inv, o[4 * c + 2 * r + 1] * inv);
+        }
+        device::quad_transpose(v);  // every lane of the quad takes part, row in range or not
+        if (i < w.b.sq) device::store_global_16(dst + 8 * (4 * g + lane % 4), v);
       }
+      if (i >= w.b.sq) continue;
       if (p.lse != nullptr && lane % 4 == 0) {
         const int64_t idx = p.lse_layout == LseLayout::head_total_q
                                 ? static_cast<int64_t>(w.head) * p.total_q + w.b.acc_row0 + i
@@ -469,12 +502,14 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     if (t >= num_tiles) continue;
     const detail::Sm90Tile w = tile(t);
     if (w.empty) continue;
+    KERNELS_SM90_TRACE_AT(10);
 #pragma unroll
     for (int i = 0; i < D / 2; ++i) o[i] = 0.0f;
     row_max[0] = row_max[1] = -INFINITY;
     row_sum[0] = row_sum[1] = 0.0f;
     if (w.n_blocks > 0) mainloop(w);
     epilogue(w);
+    KERNELS_SM90_TRACE_AT(22);
   }
   // Chained, the first warpgroup has one "go" more than turns: take it, so no arrival is left
   // on a barrier when the block exits.

@@ -57,6 +57,14 @@ __global__ void quad_kernel(const float* x, float* mx, float* sum) {
   sum[lane] = device::quad_sum(x[lane]);
 }
 
+__global__ void quad_transpose_kernel(const uint32_t* in, uint32_t* out) {
+  const int lane = threadIdx.x;
+  uint32_t v[4];
+  for (int j = 0; j < 4; ++j) v[j] = in[lane * 4 + j];
+  device::quad_transpose(v);
+  for (int j = 0; j < 4; ++j) out[lane * 4 + j] = v[j];
+}
+
 // Copies 4 chunks of 16 bytes with cp.async; chunks 1 and 3 are marked invalid (zero-filled).
 __global__ void cp_async_kernel(const uint4* src, uint4* dst) {
   __shared__ uint4 s[4];
@@ -124,6 +132,20 @@ std::string run_quad(const std::vector<float>& x, std::vector<float>& mx, std::v
   cudaFree(dx);
   cudaFree(dm);
   cudaFree(ds);
+  return err;
+}
+
+std::string run_quad_transpose(const std::vector<uint32_t>& in, std::vector<uint32_t>& out) {
+  uint32_t *di, *dout;
+  cudaMalloc(&di, 512);
+  cudaMalloc(&dout, 512);
+  cudaMemcpy(di, in.data(), 512, cudaMemcpyHostToDevice);
+  quad_transpose_kernel<<<1, 32>>>(di, dout);
+  std::string err = status("quad_transpose_kernel");
+  out.resize(128);
+  cudaMemcpy(out.data(), dout, 512, cudaMemcpyDeviceToHost);
+  cudaFree(di);
+  cudaFree(dout);
   return err;
 }
 

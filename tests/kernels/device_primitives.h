@@ -17,6 +17,9 @@ std::string run_mma_tile(bool bf16, const std::vector<uint16_t>& a, const std::v
 // quad_max / quad_sum of 32 lane values.
 std::string run_quad(const std::vector<float>& x, std::vector<float>& mx, std::vector<float>& sum);
 
+// quad_transpose of 4 words per lane (in[lane * 4 + j]), out in the same layout.
+std::string run_quad_transpose(const std::vector<uint32_t>& in, std::vector<uint32_t>& out);
+
 // cp.async of four 16-byte chunks (16 words) with chunks 1 and 3 invalid (zero-filled).
 std::string run_cp_async(const std::vector<uint32_t>& src, std::vector<uint32_t>& dst);
 

@@ -232,10 +232,10 @@ TEST_CASE("plan_forward_sm90 covers prefill on sm_90 and says why not otherwise"
   CHECK(l.params_size() == sizeof(TmaFwdParams));
   // Non-causal, short keys: persistent, ceil(1000/128) * 16 * 2 = 256 tiles over one block per SM.
   CHECK((l.grid[0] == 132 && l.grid[1] == 1 && l.grid[2] == 1));
-  // Causal (tiles of unequal length) or long keys: one block per tile.
+  // Short keys run persistent under a causal mask too (snake order); long keys one block per tile.
   FwdParams causal = p;
   causal.is_causal = 1;
-  CHECK(plan_forward_sm90(causal, 1000, h100())->launches[0].grid[0] == 256);
+  CHECK(plan_forward_sm90(causal, 1000, h100())->launches[0].grid[0] == 132);
   FwdParams long_keys = p;
   long_keys.seqlen_k = 8192;
   CHECK(plan_forward_sm90(long_keys, 8192, h100())->launches[0].grid[0] == 256);
@@ -272,6 +272,11 @@ TEST_CASE("plan_forward_sm90 covers prefill on sm_90 and says why not otherwise"
   CHECK(why(mla).find("head dim of v") != std::string::npos);
   CHECK(why(prefill_params(96)).find("head dim 96") != std::string::npos);
   CHECK(why(p, 999).find("k rows") != std::string::npos);  // k smaller than seqlen_k
+  FwdParams odd_out = p;  // even (the portable kernels' rule) but not 16-byte groups
+  odd_out.out_row_stride = 16 * 128 + 2;
+  CHECK(why(odd_out).find("out strides") != std::string::npos);
+  long_keys.is_causal = 1;
+  CHECK(plan_forward_sm90(long_keys, 8192, h100())->launches[0].grid[0] == 256);
 }
 
 TEST_CASE("sm90 tensor maps of varlen q/k are one batch of all tokens", "[plan]") {

@@ -79,6 +79,19 @@ TEST_CASE("quad_max and quad_sum reduce over the 4 lanes of a quad", "[gpu][prim
   }
 }
 
+TEST_CASE("quad_transpose gives lane t of a quad piece t of every lane", "[gpu][primitives]") {
+  KERNELS_REQUIRE_GPU();
+  std::vector<uint32_t> in(128), out;
+  for (int i = 0; i < 128; ++i) in[i] = 0x1000u * (i / 4) + i % 4;  // (lane, piece)
+  REQUIRE(kernels::test::run_quad_transpose(in, out).empty());
+  for (int lane = 0; lane < 32; ++lane)
+    for (int j = 0; j < 4; ++j) {
+      INFO("lane " << lane << " piece " << j);
+      const int from = lane / 4 * 4 + j;  // lane j of the same quad
+      CHECK(out[lane * 4 + j] == in[from * 4 + lane % 4]);
+    }
+}
+
 TEST_CASE("cp.async copies valid chunks and zero-fills invalid ones", "[gpu][primitives]") {
   KERNELS_REQUIRE_GPU();
   std::vector<uint32_t> src(16), dst;
