@@ -632,6 +632,18 @@ int main(int argc, char** argv) {
   using D64s3 = Sm90FwdTraits<64, 128, 3, bf16, 3, 1, true>;
   using D256 = Sm90FwdTraits<256, 80, 2, bf16, 2, 1, true>;
   bool ok = true;
+#ifdef KERNELS_SM90_TRACE
+  if (mode == "trace") {
+    g_persistent = true;
+    trace_variant<D128>("d128", rng, 512, false, 7);
+    trace_variant<D128>("d128", rng, 512, true, 7);
+    trace_variant<D128>("d128", rng, 2048, false, 7);
+    trace_variant<D64>("d64", rng, 512, false, 7);
+    g_persistent = false;
+    trace_variant<D128>("d128", rng, 16384, false, 700);
+    return 0;
+  }
+#endif
   if (mode == "all" || mode == "check") {
     for (bool persistent : {false, true}) {
       g_persistent = persistent;
@@ -644,22 +656,24 @@ int main(int argc, char** argv) {
     }
     std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
   }
+  using D64w2 = Sm90FwdTraits<64, 128, 2, bf16, 2, 1, true>;
+  if (mode == "all" || mode == "check") {
+    for (bool persistent : {false, true}) {
+      g_persistent = persistent;
+      ok &= check_variant<D64w2, B64>("d64 2wg", rng);
+    }
+    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
+  }
   if (mode == "all" || mode == "bench") {
-    const std::vector<int> some = {512, 2048, 16384};
     g_persistent = true;
-    bench_variant<D128>("d128", rng, {512, 1024, 2048, 4096});
-    bench_variant<D128v4>("d128 v4", rng, {512, 2048});
-    bench_variant<D128s3>("d128 3 stages", rng, {512, 2048, 4096});
-    bench_variant<D64>("d64", rng, {512, 2048, 4096});
-    bench_variant<D64s3>("d64 3 stages", rng, {512, 2048, 4096});
-    bench_variant<D256>("d256 n80", rng, {512, 2048, 4096});
+    bench_variant<D64>("d64 3wg", rng, {512, 1024, 2048, 4096});
+    bench_variant<D64w2>("d64 2wg", rng, {512, 1024, 2048, 4096});
+    bench_variant<D128>("d128", rng, {512, 2048});
     g_persistent = false;
-    bench_variant<D128>("d128", rng, {4096, 16384});
-    bench_variant<D128s3>("d128 3 stages", rng, {4096, 16384});
-    bench_variant<D64>("d64", rng, {16384});
-    bench_variant<D64s3>("d64 3 stages", rng, {16384});
+    bench_variant<D64>("d64 3wg", rng, {16384});
+    bench_variant<D64w2>("d64 2wg", rng, {16384});
+    bench_variant<D128>("d128", rng, {16384});
     bench_variant<D256>("d256 n80", rng, {16384});
-    (void)some;
   }
   return ok ? 0 : 1;
 }
