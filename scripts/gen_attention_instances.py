@@ -42,10 +42,12 @@ CONFIGS = [
 # The sm_90a TMA/wgmma kernels (kernels/attention_sm90), in the Hopper bundle only:
 # (head_dim = head_dim_v, block_n, stages, consumer warpgroups). block_m is 64 rows per consumer
 # warpgroup. Tiles chosen by measurement (scripts/sm90_kernel_lab.cu, docs/PERFORMANCE.md): d64
-# gains 20% at 16k from a third consumer warpgroup; d128 n176 is 3% faster at 16k but 4-12%
-# slower at 512; d256 n80 beats n64 by 12% at 16k.
+# gains 20% at 16k from a third consumer warpgroup, but its 128-row tile is 11-13% faster for
+# masked calls of at most 1024 query rows (plan_forward_sm90 picks it there); d128 n176 is no
+# faster at 16k and slower at 512; d256 n80 beats n64 by 8-12% at 16k.
 SM90_CONFIGS = [
     (64, 128, 2, 3),
+    (64, 128, 2, 2),
     (128, 128, 2, 2),
     (192, 112, 2, 2),
     (256, 80, 2, 2),
@@ -71,8 +73,11 @@ def combine_name(dv, dt):
     return f"kernels_attn_combine_hd{dv}_{dt}"
 
 
-def sm90_name(d, dt):
-    return f"kernels_attn_fwd_sm90_hd{d}_{dt}"
+def sm90_name(d, consumers, dt):
+    # The widest tile of a head dim keeps the plain name; narrower ones say their rows.
+    widest = max(c[3] for c in SM90_CONFIGS if c[0] == d)
+    tile = "" if consumers == widest else f"_m{64 * consumers}"
+    return f"kernels_attn_fwd_sm90_hd{d}{tile}_{dt}"
 
 
 def sm90_smem(d, block_n, stages, consumers):
@@ -94,7 +99,7 @@ def kernels():
                             smem_bytes=fwd_smem(d, dv, bm, bn, stages), block_m=bm, block_n=bn,
                             warps=warps, stages=stages))
         for d, bn, stages, consumers in SM90_CONFIGS:
-            out.append(dict(kind="forward_sm90", name=sm90_name(d, dt), head_dim=d, head_dim_v=d,
+            out.append(dict(kind="forward_sm90", name=sm90_name(d, consumers, dt), head_dim=d, head_dim_v=d,
                             dtype=dt, ctype=ctype, dcode=dcode, threads=128 * (consumers + 1),
                             smem_bytes=sm90_smem(d, bn, stages, consumers), block_m=64 * consumers,
                             block_n=bn, stages=stages, consumers=consumers))

@@ -326,7 +326,10 @@ TEST_CASE("sm90a bundle: the TMA kernels serve prefill, every head dim, dtype an
         c.sq = {300, 0, 700, 1000, 64};
         c.sk = {300, 5, 129, 1000, 0};  // seqlen_q > seqlen_k and an empty key set too
         c.causal = causal;
-        tma(c);
+        const CaseResult r = check(c);
+        INFO(c.describe());
+        // d = 64 masked with at most 1024 query rows: the 128-row tile.
+        CHECK(r.kernel.find(d == 64 && causal ? "_sm90_hd64_m128_" : "_sm90_") != std::string::npos);
       }
   AttentionCase base;
   base.d = base.dv = 128;
@@ -344,6 +347,11 @@ TEST_CASE("sm90a bundle: the TMA kernels serve prefill, every head dim, dtype an
   tma(c);
   c = base;
   c.softcap = 15.0f;
+  tma(c);
+  c = base;  // the 128-row d64 tile under a sliding window, GQA
+  c.d = c.dv = 64;
+  c.h_k = 2;
+  c.window_left = 100;
   tma(c);
   c = base;
   c.sinks = true;

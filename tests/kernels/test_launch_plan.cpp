@@ -272,6 +272,18 @@ TEST_CASE("plan_forward_sm90 covers prefill on sm_90 and says why not otherwise"
   CHECK(why(mla).find("head dim of v") != std::string::npos);
   CHECK(why(prefill_params(96)).find("head dim 96") != std::string::npos);
   CHECK(why(p, 999).find("k rows") != std::string::npos);  // k smaller than seqlen_k
+  // d = 64 has two tiles: 192 rows, and 128 rows for masked calls of at most 1024 query rows.
+  const FwdParams p64 = prefill_params(64);
+  CHECK(std::string(plan_forward_sm90(p64, 1000, h100())->launches[0].kernel_name) ==
+        "kernels_attn_fwd_sm90_hd64_bf16");
+  FwdParams p64c = p64;
+  p64c.is_causal = 1;
+  CHECK(std::string(plan_forward_sm90(p64c, 1000, h100())->launches[0].kernel_name) ==
+        "kernels_attn_fwd_sm90_hd64_m128_bf16");
+  FwdParams p64w = p64;
+  p64w.window_left = 128;
+  CHECK(std::string(plan_forward_sm90(p64w, 1000, h100())->launches[0].kernel_name) ==
+        "kernels_attn_fwd_sm90_hd64_m128_bf16");
   FwdParams odd_out = p;  // even (the portable kernels' rule) but not 16-byte groups
   odd_out.out_row_stride = 16 * 128 + 2;
   CHECK(why(odd_out).find("out strides") != std::string::npos);
