@@ -78,6 +78,7 @@ int main() {
   const int device = 0;
   CHECK_CUDA(cudaSetDevice(device));
   kl_source_info source;
+  kernels_loader_source_info_init(&source);
   if (kernels_loader_device_source(device, 3, &source) != KL_OK) {
     std::fprintf(stderr, "attention_example: %s\n", kernels_loader_last_error());
     return 1;

@@ -135,9 +135,12 @@ int null_arg(const char* what) {
 constexpr std::uint32_t kFirstVarlenArgsSize = 1400;
 constexpr std::uint32_t kFirstKvcacheArgsSize = 2016;
 constexpr std::uint32_t kFirstOptionsSize = 48;
+// kl_source_info up to and including `variant` (the layout that first carried struct_size).
+constexpr std::uint32_t kFirstSourceInfoSize = 764;
 static_assert(sizeof(kl_varlen_args) >= kFirstVarlenArgsSize &&
               sizeof(kl_kvcache_args) >= kFirstKvcacheArgsSize &&
-              sizeof(kl_options) >= kFirstOptionsSize);
+              sizeof(kl_options) >= kFirstOptionsSize &&
+              sizeof(kl_source_info) >= kFirstSourceInfoSize);
 
 // A caller's struct in this library's layout. struct_size says which header the caller was built
 // with: a newer caller's larger struct is accepted when every byte this library does not know is
@@ -191,6 +194,12 @@ void kernels_loader_varlen_args_init(kl_varlen_args* a) {
   a->window_left = a->window_right = -1;
   a->num_splits = 1;  // FA3's varlen default
   a->pack_gqa = -1;
+}
+
+void kernels_loader_source_info_init(kl_source_info* info) {
+  if (info == nullptr) return;
+  std::memset(info, 0, sizeof *info);
+  info->struct_size = sizeof *info;
 }
 
 void kernels_loader_kvcache_args_init(kl_kvcache_args* a) {
@@ -275,10 +284,22 @@ int kernels_loader_flash_attn_with_kvcache(const kl_kvcache_args* args, void* st
   });
 }
 
-int kernels_loader_device_source(int device, int ver, kl_source_info* info) {
-  if (info == nullptr) return null_arg("info");
-  return guarded([&] {
-    std::memset(info, 0, sizeof *info);
+int kernels_loader_device_source(int device, int ver, kl_source_info* caller) {
+  if (caller == nullptr) return null_arg("info");
+  // An output struct: a newer caller's larger one gets its extra bytes zeroed, an older one
+  // (down to the first layout with struct_size) only the fields it has.
+  const std::uint32_t size = caller->struct_size;
+  if (size < kFirstSourceInfoSize || size > (1u << 20)) {
+    t_last_error = "kernels_loader: info.struct_size is " + std::to_string(size) +
+                   ": not a kl_source_info layout\nhint: initialise it with "
+                   "kernels_loader_source_info_init() from the kernels_loader.h this library "
+                   "was built with";
+    return static_cast<int>(KL_ERR_INVALID_ARGUMENT);
+  }
+  kl_source_info full;
+  kernels_loader_source_info_init(&full);
+  kl_source_info* info = &full;
+  const int rc = guarded([&] {
     int status = KL_OK;
     Loader* l = get_loader(&status);
     if (l == nullptr) return status;
@@ -300,6 +321,10 @@ int kernels_loader_device_source(int device, int ver, kl_source_info* info) {
     copy(info->variant, sizeof info->variant, r->variant);
     return static_cast<int>(KL_OK);
   });
+  std::memset(caller, 0, size);
+  std::memcpy(caller, &full, std::min<std::size_t>(size, sizeof full));
+  caller->struct_size = size;
+  return rc;
 }
 
 const char* kernels_loader_last_error(void) { return t_last_error.c_str(); }

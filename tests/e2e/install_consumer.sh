@@ -35,7 +35,8 @@ c_symbols=$(nm -D --defined-only "$lib/libkernels_loader.so.1" | awk '{print $3}
 expected="kernels_loader_abi_version kernels_loader_device_source kernels_loader_flash_attn_varlen_func \
 kernels_loader_flash_attn_with_kvcache kernels_loader_init kernels_loader_kvcache_args_init \
 kernels_loader_kvcache_workspace_size kernels_loader_last_error kernels_loader_options_init \
-kernels_loader_set_log_sink kernels_loader_varlen_args_init kernels_loader_varlen_workspace_size "
+kernels_loader_set_log_sink kernels_loader_source_info_init kernels_loader_varlen_args_init \
+kernels_loader_varlen_workspace_size "
 [ "$c_symbols" = "$expected" ] || fail "exported C symbols changed: $c_symbols"
 leaked=$(nm -DC --defined-only "$lib/libkernels_loader.so.1" |
   grep -E '^[0-9a-f]+ [A-Za-z] ((typeinfo|vtable)( name)? for )?(nlohmann|std::|kernels::(attention|loader::Loader::Impl|loader::validate))' || true)

@@ -53,7 +53,7 @@ Layout c_layout() {
       F(kl_kvcache_args, workspace_bytes),
       F(kl_options, struct_size), F(kl_options, lockfile), F(kl_options, cache_dir),
       F(kl_options, fa3_repo), F(kl_options, fa4_repo), F(kl_options, force_builtin),
-      F(kl_source_info, source), F(kl_source_info, reason_code), F(kl_source_info, reason),
+      F(kl_source_info, struct_size), F(kl_source_info, source), F(kl_source_info, reason_code), F(kl_source_info, reason),
       F(kl_source_info, repo_id), F(kl_source_info, sha), F(kl_source_info, variant),
   };
 }

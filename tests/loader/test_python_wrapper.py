@@ -24,10 +24,15 @@ class StubLibrary:
     def kernels_loader_device_source(self, device, ver, info_ref):
         self.devices.append(device)
         info = ctypes.cast(info_ref, ctypes.POINTER(kernels_loader._SourceInfo)).contents
+        assert info.struct_size == ctypes.sizeof(kernels_loader._SourceInfo)  # initialised first
         info.source = 2
         info.reason = self.reason
         info.repo_id = self.repo_id
         return kernels_loader.KL_OK
+
+    def kernels_loader_source_info_init(self, info_ref):
+        info = ctypes.cast(info_ref, ctypes.POINTER(kernels_loader._SourceInfo)).contents
+        info.struct_size = ctypes.sizeof(kernels_loader._SourceInfo)
 
     def kernels_loader_init(self, options_ref):
         o = ctypes.cast(options_ref, ctypes.POINTER(kernels_loader._Options)).contents

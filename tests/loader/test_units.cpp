@@ -125,6 +125,10 @@ TEST_CASE("C ABI: NULL arguments are errors, not crashes", "[loader][c_abi]") {
   kernels_loader_varlen_args_init(&v);
   CHECK(kernels_loader_varlen_workspace_size(&v, nullptr, nullptr) == KL_ERR_INVALID_ARGUMENT);
   CHECK(kernels_loader_device_source(0, 3, nullptr) == KL_ERR_INVALID_ARGUMENT);
+  kl_source_info info{};  // struct_size 0: not initialised
+  CHECK(kernels_loader_device_source(0, 3, &info) == KL_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(kernels_loader_last_error()).find("kernels_loader_source_info_init") !=
+        std::string::npos);
 }
 
 TEST_CASE("C ABI: initialisation reports the machine's state with a status and a message",
@@ -132,6 +136,7 @@ TEST_CASE("C ABI: initialisation reports the machine's state with a status and a
   const int rc = kernels_loader_init(nullptr);
   if (rc == KL_OK) {
     kl_source_info info;
+    kernels_loader_source_info_init(&info);
     REQUIRE(kernels_loader_device_source(0, 3, &info) == KL_OK);
     CHECK((info.source == KL_SOURCE_BUILTIN || info.source == KL_SOURCE_BUNDLE));
   } else {

@@ -23,7 +23,7 @@
  *   fails at start-up, never at the first request.
  *
  * Calling convention
- *   - Argument structs start with struct_size, set by their _init function. A program built
+ *   - Structs start with struct_size, set by their _init function. A program built
  *     against another version of this header keeps working: a newer, larger struct is accepted
  *     when the fields this library does not know are zero; an older, smaller one keeps the
  *     defaults for the fields it lacks. Anything else is KL_ERR_INVALID_ARGUMENT, reported
@@ -182,7 +182,10 @@ typedef struct kl_options {
 
 enum kl_source { KL_SOURCE_UNAVAILABLE = 0, KL_SOURCE_BUNDLE = 1, KL_SOURCE_BUILTIN = 2 };
 
+/* Filled by kernels_loader_device_source(); initialise with kernels_loader_source_info_init() so
+ * struct_size says which layout the caller has (the library writes no byte past it). */
 typedef struct kl_source_info {
+  uint32_t struct_size; /* sizeof(kl_source_info), set by _init */
   int32_t source;   /* enum kl_source */
   int32_t reason_code; /* kl_status of the bundle failure, KL_OK when the bundle serves */
   char reason[512]; /* why built-in / unavailable; empty for a bundle */
@@ -197,6 +200,7 @@ typedef void (*kl_log_sink)(int level, const char* message, void* user);
 void kernels_loader_options_init(kl_options* options);
 void kernels_loader_varlen_args_init(kl_varlen_args* args);
 void kernels_loader_kvcache_args_init(kl_kvcache_args* args);
+void kernels_loader_source_info_init(kl_source_info* info);
 
 /* Optional; the first call does it with options = NULL. Loads and checks the built-in kernels.
  * Calling it again with different options returns KL_ERR_INVALID_ARGUMENT. */

@@ -112,7 +112,7 @@ class _Options(ctypes.Structure):
 
 class _SourceInfo(ctypes.Structure):
     _fields_ = [
-        ("source", ctypes.c_int32), ("reason_code", ctypes.c_int32),
+        ("struct_size", ctypes.c_uint32), ("source", ctypes.c_int32), ("reason_code", ctypes.c_int32),
         ("reason", ctypes.c_char * 512), ("repo_id", ctypes.c_char * 128),
         ("sha", ctypes.c_char * 48), ("variant", ctypes.c_char * 64),
     ]
@@ -219,7 +219,7 @@ def init(lockfile=None, cache_dir=None, fa3_repo=None, fa4_repo=None, force_buil
 def device_source(device=0, ver=3):
     """Which kernels serve (device, ver): {"source": "bundle"|"builtin"|"unavailable", ...}."""
     device, ver = _c_int(device, "device"), _c_int(ver, "ver")
-    info = _SourceInfo()
+    info = _blank(_SourceInfo, "kernels_loader_source_info_init")
     _check(_library().kernels_loader_device_source(device, ver, ctypes.byref(info)))
     return {
         "source": {1: "bundle", 2: "builtin"}.get(info.source, "unavailable"),

@@ -11,6 +11,7 @@ int main(void) {
     return rc;
   }
   kl_source_info info;
+  kernels_loader_source_info_init(&info);
   rc = kernels_loader_device_source(0, 3, &info);
   if (rc != KL_OK) {
     printf("kernels_loader_device_source: status %d: %s\n", rc, kernels_loader_last_error());
