@@ -101,7 +101,7 @@ TEST_CASE("lock warns in Python's words when a newer version exists", "[lock]") 
   CHECK(r.err.find("You are using version 1 of 'org/attn', but version 2 is available.") != std::string::npos);
 }
 
-TEST_CASE("lock --format 1 follows a kernel-status.toml redirect as 0.16 does; format 2 does not, as 0.17",
+TEST_CASE("lock --format 1 follows a kernel-status.toml redirect as 0.16 does, format 2 does not, as 0.17",
           "[lock]") {
   TempDir dir;
   MirrorRepo old_repo(dir / "mirror", "org/old");

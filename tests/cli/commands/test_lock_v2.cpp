@@ -81,7 +81,7 @@ TEST_CASE("a new lock is format 2 (sorted, no newline) with its hashes in the si
   CHECK(read_file(p.sidecar).find("\"commit\": \"" + p.commit + "\"") != std::string::npos);
 }
 
-TEST_CASE("lock keeps the existing lock's format; --format migrates, and says so", "[lock][v2]") {
+TEST_CASE("lock keeps the existing lock's format, and --format migrates, saying so", "[lock][v2]") {
   V2Project p;
   REQUIRE(p.run({"lock", "--format", "1"}, p.dir / "cache").exit_code == 0);
   const std::string v1 = read_file(p.lock);
