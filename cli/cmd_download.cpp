@@ -266,8 +266,10 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
     }
 
     // refs/vN lets a later offline `version=N` load find this commit (Python never writes it).
+    // A format 2 entry names its version, or is a revision (no branch to record); a format 1
+    // entry's version is the project's.
     std::optional<int> version = locked.version;
-    if (!version) {
+    if (!version && !v2) {
       if (auto it = versions.find(locked.repo_id); it != versions.end()) version = it->second;
     }
     if (version) {

@@ -270,3 +270,30 @@ TEST_CASE("a file changed on the Hub after locking is refused before it is visib
     CHECK_FALSE(fs::exists(layout.snapshot_dir("org/attn", p.commit) / "build" / variant / "extra.py"));
   }
 }
+
+TEST_CASE("a format 2 lock with a revision dependency and one repo at two versions downloads and verifies",
+          "[download][v2]") {
+  V2Project p;
+  const std::string v2_commit = p.repo.publish(2, make_variant_files_with_metadata("torch-cuda", 2, 24));
+  // What 0.17 writes for transitive kernel-depends: the same repo at another version, and a
+  // revision dependency whose commit is the revision itself. Written unsorted: order is ours to fix.
+  write_file(p.lock, "[{\"dependency\": {\"repo-id\": \"org/attn\", \"revision\": \"" + v2_commit +
+                         "\"}, \"lock\": {\"commit\": \"" + v2_commit + "\"}},\n"
+                         " {\"dependency\": {\"repo-id\": \"org/attn\", \"version\": 1}, \"lock\": {\"commit\": \"" +
+                         p.commit + "\"}}]");
+  const fs::path cache = p.dir / "cache";
+  ProcessResult dl = p.run({"download", "--all-variants"}, cache);
+  INFO(dl.err);
+  REQUIRE(dl.exit_code == 0);
+  const auto first = dl.err.find("Downloading kernel: org/attn (revision: " + p.commit + ")");
+  const auto second = dl.err.find("Downloading kernel: org/attn (revision: " + v2_commit + ")");
+  CHECK(first != std::string::npos);
+  CHECK(second != std::string::npos);
+  CHECK(first < second);  // the version entry sorts before the revision entry
+  kernels::CacheLayout layout(cache);
+  CHECK(layout.read_ref("org/attn", "v1").value() == p.commit);
+  CHECK(fs::exists(layout.snapshot_file("org/attn", v2_commit, "build/torch-cuda/metadata.json")));
+  ProcessResult verify = p.run({"verify"}, cache);
+  INFO(verify.out << verify.err);
+  CHECK(verify.exit_code == 0);
+}

@@ -51,6 +51,9 @@ struct HubFor017 {
     MirrorRepo other(mirror, "org/second");
     second_commit = other.publish(1, make_variant_files_with_metadata("torch-cpu", 3, 63));
     other.publish(2, make_variant_files_with_metadata("torch-cpu", 3, 64));
+    // An upper-case org sorts before every lower-case one in 0.17's bytewise order.
+    MirrorRepo upper(mirror, "Zeta/kern");
+    upper.publish(3, make_variant_files_with_metadata("torch-cpu", 1, 65));
   }
 };
 
@@ -204,7 +207,8 @@ TEST_CASE("Python kernels 0.17.2 lock and ours write byte-identical format 2 ker
   std::string why;
   auto hub = FakeHubProcess::start(dir / "mirror", why);
   if (!hub) KERNELS_SKIP(why);
-  std::string toml = "[tool.kernels.dependencies]\n\"org/second\" = 1\n\"org/demo\" = 1\n";
+  std::string toml =
+      "[tool.kernels.dependencies]\n\"org/second\" = 1\n\"org/demo\" = 1\n\"Zeta/kern\" = 3\n";
   write_file(dir / "py/pyproject.toml", toml);
   write_file(dir / "cpp/pyproject.toml", toml);
   ProcessResult py = run_python(python, {"-c", kPythonCli, "lock", (dir / "py").string()},
@@ -216,6 +220,7 @@ TEST_CASE("Python kernels 0.17.2 lock and ours write byte-identical format 2 ker
   REQUIRE(ours.exit_code == 0);
   const std::string py_lock = read_file(dir / "py/kernels.lock");
   CHECK(py_lock.find("\"repo-id\": \"org/demo\"") != std::string::npos);  // really format 2
+  CHECK(py_lock.find("Zeta/kern") < py_lock.find("org/demo"));
   CHECK(read_file(dir / "cpp/kernels.lock") == py_lock);
   CHECK(py.err.find("You are using version 1 of 'org/second', but version 2 is available.") != std::string::npos);
   CHECK(ours.err.find("You are using version 1 of 'org/second', but version 2 is available.") != std::string::npos);
