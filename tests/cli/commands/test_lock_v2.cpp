@@ -297,3 +297,23 @@ TEST_CASE("a format 2 lock with a revision dependency and one repo at two versio
   INFO(verify.out << verify.err);
   CHECK(verify.exit_code == 0);
 }
+
+TEST_CASE("mirror, pack and unpack of a format 2 lock need its sidecar's hashes, and say how to get them",
+          "[v2][pack]") {
+  V2Project p;
+  REQUIRE(p.run({"lock"}, p.dir / "cache").exit_code == 0);
+  REQUIRE(p.run({"download", "--all-variants"}, p.dir / "cache").exit_code == 0);
+  ProcessResult packed = p.run({"pack", "--out", (p.dir / "k.tar.zst").string()}, p.dir / "cache");
+  INFO(packed.err);
+  REQUIRE(packed.exit_code == 0);
+  fs::remove(p.sidecar);  // as a lock from the Python package comes
+  for (std::vector<std::string> args : {std::vector<std::string>{"pack", "--out", (p.dir / "again.tar.zst").string()},
+                                        std::vector<std::string>{"mirror", "--to", (p.dir / "m").string()},
+                                        std::vector<std::string>{"unpack", (p.dir / "k.tar.zst").string()}}) {
+    ProcessResult r = p.run(args, p.dir / "cache2");
+    INFO(args[0] << ": " << r.err);
+    CHECK(r.exit_code == 4);
+    CHECK(r.err.find("kernels.lock.hashes records no variant hashes for org/act v2") != std::string::npos);
+    CHECK(r.err.find("hint: run `kernels lock") != std::string::npos);
+  }
+}
