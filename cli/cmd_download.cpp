@@ -73,8 +73,6 @@ Result<void> check_against_lock(const KernelLock& locked, const RepoTree& tree,
   return ok();
 }
 
-constexpr std::size_t kMaxMetadataBytes = std::size_t{16} << 20;
-
 std::string where(const KernelLock& locked, const std::string& path = {}) {
   return locked.repo_id + "@" + locked.sha + (path.empty() ? "" : ":" + path);
 }
@@ -98,16 +96,8 @@ class MetadataDigests {
       InstallReport report = install_files(ctx.cache(), locked.repo_id, locked.sha, {*meta},
                                            ctx.hub_access(where(locked)), ctx.console(), locks);
       if (!report.ok()) return report.errors.front();
-      const std::filesystem::path file = ctx.cache().snapshot_file(locked.repo_id, locked.sha, meta_path);
-      std::ifstream in(file, std::ios::binary);
-      std::string text(kMaxMetadataBytes + 1, '\0');
-      in.read(text.data(), static_cast<std::streamsize>(text.size()));
-      text.resize(static_cast<std::size_t>(in.gcount()));
-      if (!in.eof() || text.size() > kMaxMetadataBytes) {
-        return make_error(ErrorCode::lockfile_invalid, "cannot read metadata.json (missing or over 16 MiB)",
-                          file.string());
-      }
-      Result<VariantMetadata> parsed = parse_variant_metadata(text, where(locked, meta_path));
+      Result<VariantMetadata> parsed = read_variant_metadata(
+          ctx.cache().snapshot_file(locked.repo_id, locked.sha, meta_path), where(locked, meta_path));
       if (!parsed) return parsed.error();
       if (!parsed->digest) {
         ctx.console().debug(locked.repo_id + ": " + v + "'s metadata.json has no digest");
@@ -150,7 +140,8 @@ class MetadataDigests {
 
  private:
   std::map<std::string, VariantDigest> digests_;
-  std::map<std::string, std::pair<const VariantDigest*, std::string>> covered_;  // repo path ->
+  // repo path -> (its variant's digest, the path inside the variant)
+  std::map<std::string, std::pair<const VariantDigest*, std::string>> covered_;
 };
 
 struct Outcome {

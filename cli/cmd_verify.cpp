@@ -3,8 +3,6 @@
 // where there are none), check each variant against its metadata.json digest when it has one,
 // name each bad or missing file, and with --repair fetch them again.
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -35,10 +33,7 @@ std::vector<std::string> digest_problems(const std::filesystem::path& variant_di
   const std::filesystem::path meta = variant_dir / "metadata.json";
   std::error_code ec;
   if (!std::filesystem::is_regular_file(meta, ec)) return {};
-  std::ifstream in(meta, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  Result<VariantMetadata> parsed = parse_variant_metadata(text.str(), meta.string());
+  Result<VariantMetadata> parsed = read_variant_metadata(meta);
   if (!parsed) return {"invalid metadata.json: " + parsed.error().message()};
   if (!parsed->digest) return {};
   std::vector<std::string> out;

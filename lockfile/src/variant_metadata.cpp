@@ -4,6 +4,7 @@
 #include <set>
 #include <system_error>
 
+#include "file_read.h"
 #include "json_doc.h"
 #include "kernels/lockfile/repo_id.h"
 #include "kernels/lockfile/variant_files.h"
@@ -247,6 +248,14 @@ Result<VariantMetadata> parse_variant_metadata(std::string_view text, std::strin
     return make_error(ErrorCode::internal, std::string("metadata reader failed: ") + e.what(),
                       std::string(source));
   }
+}
+
+Result<VariantMetadata> read_variant_metadata(const std::filesystem::path& path,
+                                              std::string_view source) {
+  constexpr std::size_t kMaxMetadataBytes = std::size_t{16} << 20;
+  auto bytes = read_small_file(path, kMaxMetadataBytes, ErrorCode::io);
+  if (!bytes) return std::move(bytes).error();
+  return parse_variant_metadata(*bytes, source.empty() ? std::string_view(path.native()) : source);
 }
 
 bool is_digest_covered(std::string_view rel_path) {

@@ -55,6 +55,10 @@ struct VariantMetadata {
 // there. Errors are ErrorCode::lockfile_invalid naming <source>:<line>:<column>.
 Result<VariantMetadata> parse_variant_metadata(std::string_view text,
                                                std::string_view source = "metadata.json");
+// Reads the file once (a regular file, or a symlink to one, of at most 16 MiB) and parses it;
+// `source` names it in errors (default: the path). A missing file is ErrorCode::io.
+Result<VariantMetadata> read_variant_metadata(const std::filesystem::path& path,
+                                              std::string_view source = {});
 
 // Whether the digest covers a file at this path relative to the variant directory.
 bool is_digest_covered(std::string_view rel_path);
