@@ -4,8 +4,10 @@
 // kernels.lock.hashes, lock_hashes.h). The format is the existing lock's, 2 for a new lock, or
 // --format's: a lock changes format only when asked. Per dependency: the kernel-status.toml
 // redirect at main (format 1 only, as 0.17 dropped it), refs -> branch vN, one recursive tree
-// listing, every variant hash. --locked checks instead, in the lock's own format.
+// listing, every variant hash; format 2 then follows the kernel-depends of every variant's
+// metadata.json, as 0.17.2 does. --locked checks instead, in the lock's own format.
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -15,6 +17,7 @@
 #include <toml++/toml.h>
 
 #include "commands.h"
+#include "kernel_depends.h"
 #include "kernels/lockfile/atomic.h"
 #include "kernels/lockfile/lock_hashes.h"
 #include "kernels/lockfile/pyproject.h"
@@ -111,6 +114,93 @@ Result<KernelLock> lock_dependency(CommandContext& ctx, const KernelDependency& 
                      (n == 1 ? " variant)" : " variants)"));
   return lock;
 }
+
+// A revision dependency (only kernel-depends have them): 0.17 locks the revision itself as the
+// commit, so it must be a full commit id.
+Result<KernelLock> lock_revision(CommandContext& ctx, const std::string& repo_id,
+                                 const std::string& revision, bool checking) {
+  std::string commit = revision;
+  std::transform(commit.begin(), commit.end(), commit.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (!is_commit_sha(commit)) {
+    return make_error(ErrorCode::lockfile_invalid,
+                      "Invalid git object id, expected 40 or 64 hexadecimal digits: " + revision,
+                      repo_id, "a kernel-depends revision must be a full commit id");
+  }
+  Result<RepoTree> tree = ctx.tree(repo_id, commit);
+  if (!tree) return tree.error();
+  KernelLock lock;
+  lock.repo_id = repo_id;
+  lock.sha = commit;
+  lock.revision = revision;
+  lock.variants = compute_variant_hashes(*tree);
+  const std::size_t n = lock.variants.size();
+  ctx.console().info(std::string(checking ? "Resolved " : "Locked ") + repo_id + " at " + commit +
+                     " (" + std::to_string(n) + (n == 1 ? " variant)" : " variants)"));
+  return lock;
+}
+
+// Format 2: kernels 0.17.2's depth-first lock of every dependency and, transitively, of the
+// kernel-depends of every variant of each, memoised on the exact dependency key; a key met again
+// on its own path is a cycle.
+class LockWalk {
+ public:
+  LockWalk(CommandContext& ctx, bool checking) : ctx_(ctx), checking_(checking) {}
+
+  Result<void> visit(KernelLock key) {
+    const std::string name = dependency_name(key);
+    if (done_.count(name)) return ok();
+    if (std::find(path_.begin(), path_.end(), name) != path_.end()) {
+      std::string chain;
+      for (const std::string& p : path_) chain += p + " -> ";
+      return make_error(ErrorCode::lockfile_invalid,
+                        "Cyclic kernel dependency detected: " + key.repo_id, chain + name,
+                        "the kernel-depends of these kernels' metadata.json form a cycle; tell "
+                        "their maintainers");
+    }
+    path_.push_back(name);
+    Result<KernelLock> k =
+        key.revision ? lock_revision(ctx_, key.repo_id, *key.revision, checking_)
+                     : lock_dependency(ctx_, {key.repo_id, key.version.value_or(0)}, checking_, false);
+    if (!k) return k.error();
+    k->version = key.version;
+    k->revision = key.revision;
+    Result<RepoTree> tree = ctx_.tree(k->repo_id, k->sha);
+    if (!tree) return tree.error();
+    Result<std::vector<MetadataDependency>> deps = kernel_depends_of(ctx_, k->repo_id, k->sha, *tree);
+    if (!deps) return deps.error();
+    for (const MetadataDependency& d : *deps) {
+      KernelLock child;
+      child.repo_id = d.repo_id;
+      if (d.version) {
+        if (*d.version > 1000000) {
+          return make_error(ErrorCode::lockfile_invalid,
+                            "kernel-depends version " + std::to_string(*d.version) + " is out of range",
+                            k->repo_id + "@" + k->sha);
+        }
+        child.version = static_cast<int>(*d.version);
+      }
+      child.revision = d.revision;
+      if (Result<void> r = visit(std::move(child)); !r) return r;
+    }
+    path_.pop_back();
+    done_.emplace(name, std::move(*k));
+    return ok();
+  }
+
+  std::vector<KernelLock> locks() const {
+    std::vector<KernelLock> out;
+    for (const auto& [name, k] : done_) out.push_back(k);
+    std::stable_sort(out.begin(), out.end(), dependency_less);
+    return out;
+  }
+
+ private:
+  CommandContext& ctx_;
+  bool checking_;
+  std::vector<std::string> path_;
+  std::map<std::string, KernelLock> done_;
+};
 
 // Human list of what differs between the lock on disk and the one just computed, both in the
 // same format. Variant hashes are compared where the old lock has them (format 1 always; format 2
@@ -231,13 +321,22 @@ Result<void> run_lock(CommandContext& ctx, const LockArgs& args) {
                       (dir / "pyproject.toml").string(),
                       "add a kernel to [tool.kernels.dependencies], e.g. \"kernels-community/relu\" = 1");
   }
-  for (const KernelDependency& dep : *deps) {
-    Result<KernelLock> k = lock_dependency(ctx, dep, args.locked, !v2);
-    if (!k) return k.error();
-    if (v2) k->version = dep.version;
-    lock.kernels.push_back(std::move(*k));
+  if (v2) {
+    LockWalk walk(ctx, args.locked);
+    for (const KernelDependency& dep : *deps) {
+      KernelLock key;
+      key.repo_id = dep.repo_id;
+      key.version = dep.version;
+      if (Result<void> r = walk.visit(std::move(key)); !r) return r;
+    }
+    lock.kernels = walk.locks();
+  } else {
+    for (const KernelDependency& dep : *deps) {
+      Result<KernelLock> k = lock_dependency(ctx, dep, args.locked, true);
+      if (!k) return k.error();
+      lock.kernels.push_back(std::move(*k));
+    }
   }
-  if (v2) std::stable_sort(lock.kernels.begin(), lock.kernels.end(), dependency_less);
   std::string bytes = serialize_lockfile(lock);
   ctx.console().debug("Hub requests: " + std::to_string(ctx.hub_requests()) + " (all HTTP: " +
                       std::to_string(ctx.http_requests()) + ")");

@@ -289,7 +289,8 @@ std::vector<MirrorFile> make_variant_files(const std::string& variant, int count
 }
 
 std::vector<MirrorFile> make_variant_files_with_metadata(const std::string& variant, int count,
-                                                         unsigned seed) {
+                                                         unsigned seed,
+                                                         const std::string& kernel_depends) {
   std::vector<MirrorFile> files = make_variant_files(variant, count, 500, seed);
   std::string digest;
   const std::string prefix = "build/" + variant + "/";
@@ -299,8 +300,9 @@ std::vector<MirrorFile> make_variant_files_with_metadata(const std::string& vari
   }
   files.push_back({prefix + "metadata.json",
                    R"({"name": "attn", "id": "_attn_0000001", "version": 1, "license": "MIT", )"
-                   R"("python-depends": [], "backend": {"type": "cuda"}, )"
-                   R"("digest": {"algorithm": "sha256", "files": {)" + digest + "}}}\n",
+                   R"("python-depends": [], "backend": {"type": "cuda"}, )" +
+                       (kernel_depends.empty() ? std::string() : "\"kernel-depends\": " + kernel_depends + ", ") +
+                       R"("digest": {"algorithm": "sha256", "files": {)" + digest + "}}}\n",
                    false});
   return files;
 }

@@ -317,3 +317,73 @@ TEST_CASE("mirror, pack and unpack of a format 2 lock need its sidecar's hashes,
     CHECK(r.err.find("hint: run `kernels lock") != std::string::npos);
   }
 }
+
+TEST_CASE("format 2 locks kernel-depends transitively, as 0.17.2 does", "[lock][v2][depends]") {
+  TempDir dir("kernels-v2");
+  const fs::path project = dir / "project";
+  const std::string endpoint = file_endpoint(dir / "mirror");
+  MirrorRepo relu(dir / "mirror", "org/relu");
+  const std::string relu1 = relu.publish(1, make_variant_files_with_metadata("torch-cuda", 1, 31));
+  const std::string relu3 = relu.publish(3, make_variant_files_with_metadata("torch-cuda", 1, 32));
+  MirrorRepo act(dir / "mirror", "org/act");
+  const std::string act1 = act.publish(1, make_variant_files_with_metadata(
+                                              "torch-cpu", 1, 33, R"([{"repo-id": "org/relu", "version": 1}])"));
+  MirrorRepo top(dir / "mirror", "org/top");
+  // Two variants needing different relu versions, one a revision: every distinct key is an entry.
+  std::vector<MirrorFile> files = make_variant_files_with_metadata(
+      "torch-cuda", 1, 34, R"([{"repo-id": "org/act", "version": 1}, {"repo-id": "org/relu", "version": 3}])");
+  auto more = make_variant_files_with_metadata(
+      "torch210-cxx11-cu128-x86_64-linux", 1, 35,
+      R"([{"repo-id": "org/relu", "version": 1}, {"repo-id": "org/relu", "revision": ")" + relu3 + R"("}])");
+  files.insert(files.end(), more.begin(), more.end());
+  auto cubin = make_variant_files("cubin-cu130-sm90a", 1, 10, 36);  // no metadata: 0.17 does not know it
+  files.insert(files.end(), cubin.begin(), cubin.end());
+  const std::string top1 = top.publish(1, files);
+  write_file(project / "pyproject.toml", "[tool.kernels.dependencies]\n\"org/top\" = 1\n");
+
+  ProcessResult r = run_kernels({"lock", project.string()}, dir / "cache", endpoint);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto lock = kernels::read_lockfile(project / "kernels.lock");
+  REQUIRE(lock.ok());
+  std::vector<std::string> entries;
+  for (const auto& k : lock->kernels) entries.push_back(kernels::dependency_name(k) + " " + k.sha);
+  CHECK(entries == std::vector<std::string>{"org/act v1 " + act1, "org/relu v1 " + relu1, "org/relu v3 " + relu3,
+                                            "org/relu@" + relu3 + " " + relu3, "org/top v1 " + top1});
+  CHECK(r.err.find("You are using version 1 of 'org/relu', but version 3 is available.") != std::string::npos);
+  CHECK(fs::exists(kernels::CacheLayout(dir / "cache").snapshot_file("org/top", top1, "build/torch-cuda/metadata.json")));
+  ProcessResult locked = run_kernels({"lock", "--locked", project.string()}, dir / "cache", endpoint);
+  INFO(locked.err);
+  CHECK(locked.exit_code == 0);
+  // Format 1 (0.16) knows no kernel-depends: one entry.
+  ProcessResult v1 = run_kernels({"lock", "--format", "1", project.string()}, dir / "cache", endpoint);
+  REQUIRE(v1.exit_code == 0);
+  auto lock1 = kernels::read_lockfile(project / "kernels.lock");
+  REQUIRE(lock1.ok());
+  CHECK(lock1->kernels.size() == 1);
+}
+
+TEST_CASE("a kernel-depends cycle and a revision that is not a commit are refused", "[lock][v2][depends]") {
+  TempDir dir("kernels-v2");
+  const fs::path project = dir / "project";
+  const std::string endpoint = file_endpoint(dir / "mirror");
+  MirrorRepo a(dir / "mirror", "org/a");
+  a.publish(1, make_variant_files_with_metadata("torch-cpu", 1, 41, R"([{"repo-id": "org/b", "version": 1}])"));
+  MirrorRepo b(dir / "mirror", "org/b");
+  b.publish(1, make_variant_files_with_metadata("torch-cpu", 1, 42, R"([{"repo-id": "org/a", "version": 1}])"));
+  MirrorRepo c(dir / "mirror", "org/c");
+  c.publish(1, make_variant_files_with_metadata("torch-cpu", 1, 43, R"([{"repo-id": "org/b", "revision": "main"}])"));
+
+  write_file(project / "pyproject.toml", "[tool.kernels.dependencies]\n\"org/a\" = 1\n");
+  ProcessResult cycle = run_kernels({"lock", project.string()}, dir / "cache", endpoint);
+  CHECK(cycle.exit_code == 5);
+  CHECK(cycle.err.find("Cyclic kernel dependency detected: org/a") != std::string::npos);
+  CHECK(cycle.err.find("org/a v1 -> org/b v1 -> org/a v1") != std::string::npos);
+  CHECK_FALSE(fs::exists(project / "kernels.lock"));
+
+  write_file(project / "pyproject.toml", "[tool.kernels.dependencies]\n\"org/c\" = 1\n");
+  ProcessResult rev = run_kernels({"lock", project.string()}, dir / "cache", endpoint);
+  CHECK(rev.exit_code == 5);
+  CHECK(rev.err.find("Invalid git object id, expected 40 or 64 hexadecimal digits: main") != std::string::npos);
+  CHECK_FALSE(fs::exists(project / "kernels.lock"));
+}

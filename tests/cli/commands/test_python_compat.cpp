@@ -295,3 +295,45 @@ TEST_CASE("each tool downloads from the other's format 2 lock and finds the othe
     CHECK(verify.out.find("OK      org/demo torch-cuda (3 files)") != std::string::npos);
   }
 }
+
+TEST_CASE("Python kernels 0.17.2 and ours lock kernel-depends transitively to the same bytes",
+          "[python][v2][depends]") {
+  std::string python = oracle_python_017();
+  if (python.empty()) {
+    KERNELS_SKIP("the Python kernels 0.17.2 package is not installed (KERNELS_PY_VERSION=0.17.2 "
+                 "scripts/setup-python-oracle.sh " + std::string(KERNELS_PYTHON_ORACLE_017) + ")");
+  }
+  TempDir dir("kernels-py17");
+  MirrorRepo relu(dir / "mirror", "org/relu");
+  relu.publish(1, make_variant_files_with_metadata("torch-cuda", 1, 71));
+  const std::string relu3 = relu.publish(3, make_variant_files_with_metadata("torch-cuda", 1, 72));
+  MirrorRepo act(dir / "mirror", "org/act");
+  act.publish(1, make_variant_files_with_metadata("torch-cpu", 1, 73, R"([{"repo-id": "org/relu", "version": 1}])"));
+  MirrorRepo top(dir / "mirror", "org/top");
+  std::vector<MirrorFile> files = make_variant_files_with_metadata(
+      "torch-cuda", 1, 74, R"([{"repo-id": "org/act", "version": 1}, {"repo-id": "org/relu", "version": 3}])");
+  auto more = make_variant_files_with_metadata(
+      "torch210-cxx11-cu128-x86_64-linux", 1, 75,
+      R"([{"repo-id": "org/relu", "revision": ")" + relu3 + R"("}])");
+  files.insert(files.end(), more.begin(), more.end());
+  top.publish(1, files);
+  std::string why;
+  auto hub = FakeHubProcess::start(dir / "mirror", why);
+  if (!hub) KERNELS_SKIP(why);
+  std::string toml = "[tool.kernels.dependencies]\n\"org/top\" = 1\n\"org/act\" = 1\n";
+  write_file(dir / "py/pyproject.toml", toml);
+  write_file(dir / "cpp/pyproject.toml", toml);
+  ProcessResult py = run_python(python, {"-c", kPythonCli, "lock", (dir / "py").string()},
+                                python_env(hub->endpoint(), dir.path(), dir / "py-cache"));
+  INFO(py.out << py.err);
+  REQUIRE(py.exit_code == 0);
+  ProcessResult ours = run_kernels({"lock", (dir / "cpp").string()}, dir / "cache", hub->endpoint());
+  INFO(ours.err);
+  REQUIRE(ours.exit_code == 0);
+  const std::string py_lock = read_file(dir / "py/kernels.lock");
+  CHECK(py_lock.find("\"revision\": \"" + relu3 + "\"") != std::string::npos);  // transitive entries there
+  CHECK(read_file(dir / "cpp/kernels.lock") == py_lock);
+  ProcessResult locked = run_kernels({"lock", "--locked", (dir / "py").string()}, dir / "cache", hub->endpoint());
+  INFO(locked.err);
+  CHECK(locked.exit_code == 0);
+}
