@@ -23,7 +23,7 @@ ARG HF_ENDPOINT=file:///src/build/local-hub
 ARG HF_TOKEN=
 RUN HF_ENDPOINT="${HF_ENDPOINT}" HF_TOKEN="${HF_TOKEN}" \
     scripts/fetch_kernels.sh build/cli/kernels scripts/deploy /opt/kernels/cache \
- && cp scripts/deploy/kernels.lock /opt/kernels/kernels.lock \
+ && cp scripts/deploy/kernels.lock* /opt/kernels/ \
  && scripts/runtime-packages.sh build/cli/kernels build/loader/libkernels_loader.so \
     > /opt/kernels/runtime-packages.txt
 
@@ -40,7 +40,8 @@ COPY --from=build /src/build/loader/libkernels_loader.so /usr/local/lib/libkerne
 COPY --from=build /src/loader/include/ /usr/local/include/
 COPY --from=build /src/build/loader/python/kernels_loader /usr/local/lib/kernels_loader/kernels_loader
 COPY --from=build /src/scripts/deploy/pyproject.toml /opt/kernels/project/pyproject.toml
-COPY --from=build /opt/kernels/kernels.lock /opt/kernels/project/kernels.lock
+# kernels.lock and, for a format 2 lock, its hashes sidecar kernels.lock.hashes (docs/LOCKFILE.md).
+COPY --from=build /opt/kernels/kernels.lock* /opt/kernels/project/
 COPY --from=build /opt/kernels/cache /opt/kernels/cache
 ENV KERNELS_CACHE=/opt/kernels/cache \
     HF_HUB_OFFLINE=1 \

@@ -1,5 +1,8 @@
 // `kernels download [PROJECT_DIR] [--all-variants] [--variant NAME]...`: every locked sha into the
 // cache, verified before it becomes visible; a warm cache is a stat-only no-op with no request.
+// Verified: each file against the Hub tree (size, sha256 / git sha1), each variant's hash
+// against the lock's (format 1) or its sidecar's (format 2, when it names the commit), and each
+// file against its variant's metadata.json digest when the variant has one.
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -7,8 +10,10 @@
 
 #include "commands.h"
 #include "kernels/lockfile/atomic.h"
+#include "kernels/lockfile/lock_hashes.h"
 #include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
+#include "kernels/lockfile/variant_metadata.h"
 #include "project.h"
 
 namespace kernels::cli {
@@ -30,9 +35,17 @@ std::optional<std::string> file_bytes(const std::filesystem::path& path) {
 }
 
 // The lock's variant hashes, recomputed from the tree, must match before a byte is fetched: a
-// Hub (or mirror) that now serves different files for the locked commit is caught here.
+// Hub (or mirror) that now serves different files for the locked commit is caught here. A format 2
+// lock whose sidecar does not name the commit has no hashes to compare.
 Result<void> check_against_lock(const KernelLock& locked, const RepoTree& tree,
-                                const std::vector<std::string>& variants, const Console& console) {
+                                const std::vector<std::string>& variants, const Console& console,
+                                Lockfile::Form form) {
+  if (form == Lockfile::Form::dependency_list && locked.variants.empty()) {
+    console.info("  " + dependency_name(locked) +
+                 ": kernels.lock.hashes records no variant hashes for this commit; files are "
+                 "checked against the Hub tree and metadata.json digests (`kernels lock` records them)");
+    return ok();
+  }
   std::map<std::string, VariantLock> computed = compute_variant_hashes(tree);
   for (const std::string& v : variants) {
     if (!is_hashed_variant(v)) {
@@ -60,6 +73,77 @@ Result<void> check_against_lock(const KernelLock& locked, const RepoTree& tree,
   return ok();
 }
 
+std::string where(const KernelLock& locked, const std::string& path = {}) {
+  return locked.repo_id + "@" + locked.sha + (path.empty() ? "" : ":" + path);
+}
+
+// The digests of the selected variants' metadata.json, and the check each other file must pass
+// before it is linked. A variant whose tree lists metadata.json gets it installed first (checked
+// against the tree like any file) and parsed; one without metadata.json, or without a digest in
+// it, is checked against the Hub tree (and the lock's hashes) alone.
+class MetadataDigests {
+ public:
+  Result<void> load(CommandContext& ctx, const KernelLock& locked, const RepoTree& tree,
+                    const std::vector<std::string>& variants, const BlobLockPolicy& locks) {
+    for (const std::string& v : variants) {
+      const std::string meta_path = "build/" + v + "/metadata.json";
+      auto meta = std::find_if(tree.begin(), tree.end(),
+                               [&](const TreeEntry& e) { return e.is_file && e.path == meta_path; });
+      if (meta == tree.end()) {
+        ctx.console().debug(locked.repo_id + ": " + v + " has no metadata.json, so no per-file digest");
+        continue;
+      }
+      InstallReport report = install_files(ctx.cache(), locked.repo_id, locked.sha, {*meta},
+                                           ctx.hub_access(where(locked)), ctx.console(), locks);
+      if (!report.ok()) return report.errors.front();
+      Result<VariantMetadata> parsed = read_variant_metadata(
+          ctx.cache().snapshot_file(locked.repo_id, locked.sha, meta_path), where(locked, meta_path));
+      if (!parsed) return parsed.error();
+      if (!parsed->digest) {
+        ctx.console().debug(locked.repo_id + ": " + v + "'s metadata.json has no digest");
+        continue;
+      }
+      const VariantDigest& digest = digests_.emplace(v, std::move(*parsed->digest)).first->second;
+      std::vector<std::string> rel_paths;
+      const std::string prefix = "build/" + v + "/";
+      for (const TreeEntry& e : variant_files(tree, v)) {
+        rel_paths.push_back(e.path.substr(prefix.size()));
+        covered_.emplace(e.path, std::pair{&digest, e.path.substr(prefix.size())});
+      }
+      // The file set is checked from the listing, before a byte of the variant is fetched.
+      std::vector<DigestViolation> wrong = check_digest_paths(digest, rel_paths);
+      if (!wrong.empty()) {
+        std::string all;
+        for (const DigestViolation& w : wrong) all += "\n  " + w.message();
+        return make_error(ErrorCode::integrity_mismatch,
+                          "the Hub's files of variant " + v + " are not those its metadata.json digest lists:" + all,
+                          where(locked), "nothing of this variant was downloaded");
+      }
+    }
+    return ok();
+  }
+
+  FileCheck check(const KernelLock& locked) const {
+    if (covered_.empty()) return nullptr;
+    return [this, &locked](const TreeEntry& e, const std::filesystem::path& content) -> Result<void> {
+      auto it = covered_.find(e.path);
+      if (it == covered_.end() || !is_digest_covered(it->second.second)) return ok();
+      if (auto wrong = check_digest_file(*it->second.first, it->second.second, content)) {
+        return make_error(ErrorCode::integrity_mismatch, "metadata.json digest: " + wrong->message(),
+                          where(locked, e.path),
+                          "the file was not made visible in the cache; the Hub serves bytes its "
+                          "variant's metadata.json does not describe");
+      }
+      return ok();
+    };
+  }
+
+ private:
+  std::map<std::string, VariantDigest> digests_;
+  // repo path -> (its variant's digest, the path inside the variant)
+  std::map<std::string, std::pair<const VariantDigest*, std::string>> covered_;
+};
+
 struct Outcome {
   std::optional<Error> first_error;
   void record(const Error& e) {
@@ -81,8 +165,11 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
   std::size_t fetched_files = 0;
   std::uint64_t fetched_bytes = 0;
 
+  const bool v2 = lock->form == Lockfile::Form::dependency_list;
   for (const KernelLock& locked : lock->kernels) {
-    console.info("Downloading `" + locked.repo_id + "` with SHA: " + locked.sha);
+    // Each tool's own line: 0.17 (format 2) and 0.16 (format 1) word it differently.
+    console.info(v2 ? "Downloading kernel: " + locked.repo_id + " (revision: " + locked.sha + ")"
+                    : "Downloading `" + locked.repo_id + "` with SHA: " + locked.sha);
     Result<RepoTree> tree = ctx.tree(locked.repo_id, locked.sha);
     if (!tree) {
       console.error(tree.error());
@@ -131,9 +218,16 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
     }
     for (const std::string& v : selected) console.debug(locked.repo_id + ": variant " + v);
 
-    if (Result<void> checked = check_against_lock(locked, *tree, selected, console); !checked) {
+    if (Result<void> checked = check_against_lock(locked, *tree, selected, console, lock->form);
+        !checked) {
       console.error(checked.error());
       outcome.record(checked.error());
+      continue;
+    }
+    MetadataDigests digests;
+    if (Result<void> loaded = digests.load(ctx, locked, *tree, selected, *locks); !loaded) {
+      console.error(loaded.error());
+      outcome.record(loaded.error());
       continue;
     }
 
@@ -144,7 +238,7 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
     }
     InstallReport report = install_files(ctx.cache(), locked.repo_id, locked.sha, files,
                                          ctx.hub_access(locked.repo_id + "@" + locked.sha),
-                                         console, *locks);
+                                         console, *locks, digests.check(locked));
     fetched_files += report.fetched;
     fetched_bytes += report.bytes_fetched;
     for (const Error& e : report.errors) {
@@ -163,8 +257,10 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
     }
 
     // refs/vN lets a later offline `version=N` load find this commit (Python never writes it).
+    // A format 2 entry names its version, or is a revision (no branch to record); a format 1
+    // entry's version is the project's.
     std::optional<int> version = locked.version;
-    if (!version) {
+    if (!version && !v2) {
       if (auto it = versions.find(locked.repo_id); it != versions.end()) version = it->second;
     }
     if (version) {
@@ -184,11 +280,20 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
   // nothing.
   if (!outcome.first_error) {
     std::optional<std::string> project_bytes = file_bytes(dir / "kernels.lock");
+    // The hashes sidecar goes with a format 2 lock (before it: a reader of the new lock finds
+    // them); a copy whose project has none is emptied rather than left to describe another lock.
+    std::optional<std::string> sidecar_bytes;
+    if (v2) {
+      sidecar_bytes = file_bytes(lock_hashes_path(dir / "kernels.lock"));
+      if (!sidecar_bytes) sidecar_bytes = serialize_lock_hashes(LockHashes{});
+    }
     const std::filesystem::path kept = ctx.cache().project_lock_path(dir);
     std::error_code ec;
     const std::string project_path = std::filesystem::weakly_canonical(std::filesystem::absolute(dir), ec).string();
     for (const auto& [path, bytes] :
-         {std::pair{ctx.cache().lockfile_path(), project_bytes},
+         {std::pair{lock_hashes_path(ctx.cache().lockfile_path()), sidecar_bytes},
+          std::pair{ctx.cache().lockfile_path(), project_bytes},
+          std::pair{lock_hashes_path(kept), sidecar_bytes},
           std::pair{kept, project_bytes},
           std::pair{kept.parent_path() / "project", std::optional<std::string>(project_path + "\n")}}) {
       if (!bytes || file_bytes(path) == bytes) continue;

@@ -158,6 +158,7 @@ Result<void> mirror_repo(CommandContext& ctx, HubClient& hub, const KernelLock& 
 Result<void> run_mirror(CommandContext& ctx, const MirrorArgs& args) {
   Result<Lockfile> lock = read_project_lock(args.project_dir);
   if (!lock) return lock.error();
+  if (Result<void> h = require_variant_hashes(*lock, args.project_dir, "mirror"); !h) return h;
   Result<HubClient*> hub = ctx.hub("mirroring needs the Hub");
   if (!hub) return hub.error();
   std::set<std::string> locked_shas;

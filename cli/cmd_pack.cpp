@@ -47,6 +47,7 @@ void report(const Console& console, std::string_view verb, const PackSummary& s,
 Result<void> run_pack(CommandContext& ctx, const PackArgs& args) {
   Result<Lockfile> lock = read_project_lock(args.project_dir);
   if (!lock) return lock.error();
+  if (Result<void> h = require_variant_hashes(*lock, args.project_dir, "pack"); !h) return h;
   Result<PackSummary> s = args.from_mirror.empty()
                               ? pack_cache(ctx.cache().root(), *lock, args.out)
                               : pack_mirror(args.from_mirror, *lock, args.out);
@@ -58,6 +59,7 @@ Result<void> run_pack(CommandContext& ctx, const PackArgs& args) {
 Result<void> run_unpack(CommandContext& ctx, const UnpackArgs& args) {
   Result<Lockfile> lock = read_project_lock(args.project_dir);
   if (!lock) return lock.error();
+  if (Result<void> h = require_variant_hashes(*lock, args.project_dir, "unpack"); !h) return h;
   Result<PackKind> kind = read_pack_kind(args.archive);
   if (!kind) return kind.error();
   fs::path destination = args.to;

@@ -1,5 +1,7 @@
 // `kernels verify [PROJECT_DIR] [--repair]`: re-hash every file the lock references in the cache
-// (check_variant_on_disk), name each bad or missing one, and with --repair fetch them again.
+// (check_variant_on_disk against the lock's hashes, or the format 2 sidecar's; the cached tree
+// where there are none), check each variant against its metadata.json digest when it has one,
+// name each bad or missing file, and with --repair fetch them again.
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -7,6 +9,7 @@
 #include "commands.h"
 #include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
+#include "kernels/lockfile/variant_metadata.h"
 #include "project.h"
 
 namespace kernels::cli {
@@ -22,7 +25,23 @@ struct VariantResult {
   std::size_t files = 0;
   std::vector<FileProblem> problems;
   std::string hash_problem;  // the files are fine but their hash is not the locked one
+  std::vector<std::string> digest_problems;  // metadata.json digest violations, kernels' wording
 };
+
+// The variant's files against its metadata.json digest, when it has a metadata.json with one.
+std::vector<std::string> digest_problems(const std::filesystem::path& variant_dir) {
+  const std::filesystem::path meta = variant_dir / "metadata.json";
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(meta, ec)) return {};
+  Result<VariantMetadata> parsed = read_variant_metadata(meta);
+  if (!parsed) return {"invalid metadata.json: " + parsed.error().message()};
+  if (!parsed->digest) return {};
+  std::vector<std::string> out;
+  for (const DigestViolation& v : check_variant_digest(variant_dir, *parsed->digest)) {
+    out.push_back(v.message());
+  }
+  return out;
+}
 
 std::string kind_name(FileProblem::Kind k) {
   switch (k) {
@@ -33,13 +52,16 @@ std::string kind_name(FileProblem::Kind k) {
   return "bad";
 }
 
+// `unhashed_ok`: a format 2 lock whose sidecar does not name this commit; its variants are then
+// checked against the tree and the metadata digest only.
 VariantResult check_variant(const CacheLayout& cache, const KernelLock& locked, const RepoTree& tree,
-                            const std::string& variant) {
+                            const std::string& variant, bool unhashed_ok) {
   VariantResult r;
   r.variant = variant;
   std::vector<TreeEntry> files = variant_files(tree, variant);
   r.files = files.size();
   std::filesystem::path snap = cache.snapshot_dir(locked.repo_id, locked.sha);
+  r.digest_problems = digest_problems(snap / "build" / variant);
   auto lock = locked.variants.find(variant);
   if (is_hashed_variant(variant) && lock != locked.variants.end()) {
     VariantCheck check = check_variant_on_disk(snap, variant, tree, lock->second);
@@ -50,7 +72,9 @@ VariantResult check_variant(const CacheLayout& cache, const KernelLock& locked, 
     }
     return r;
   }
-  if (is_hashed_variant(variant)) r.hash_problem = "kernels.lock has no hash for this variant";
+  if (is_hashed_variant(variant) && !unhashed_ok) {
+    r.hash_problem = "kernels.lock has no hash for this variant";
+  }
   for (const TreeEntry& e : files) {
     std::filesystem::path p = cache.snapshot_file(locked.repo_id, locked.sha, e.path);
     std::error_code ec;
@@ -105,7 +129,13 @@ Result<void> run_verify(CommandContext& ctx, const VerifyArgs& args) {
   std::optional<Error> unrepaired;
   nlohmann::json doc = nlohmann::json::array();
   std::string text;
+  const bool v2 = lock->form == Lockfile::Form::dependency_list;
   for (const KernelLock& locked : lock->kernels) {
+    const bool unhashed_ok = v2 && locked.variants.empty();
+    if (unhashed_ok) {
+      console.info("note: kernels.lock.hashes records no variant hashes for " + dependency_name(locked) +
+                   "; its files are checked against the cached tree and metadata.json digests");
+    }
     Result<RepoTree> tree = ctx.tree(locked.repo_id, locked.sha);
     if (!tree) return tree.error();
     std::filesystem::path build = ctx.cache().snapshot_dir(locked.repo_id, locked.sha) / "build";
@@ -124,15 +154,16 @@ Result<void> run_verify(CommandContext& ctx, const VerifyArgs& args) {
                               locked.repo_id + "@" + locked.sha, "run `kernels download`");
     }
     for (const std::string& v : present) {
-      VariantResult r = check_variant(ctx.cache(), locked, *tree, v);
+      VariantResult r = check_variant(ctx.cache(), locked, *tree, v, unhashed_ok);
       nlohmann::json problems = nlohmann::json::array();
       for (const FileProblem& p : r.problems) {
         problems.push_back({{"path", p.path}, {"kind", kind_name(p.kind)},
                             {"expected", p.expected}, {"actual", p.actual}});
       }
-      bool good = r.problems.empty() && r.hash_problem.empty();
+      bool good = r.problems.empty() && r.hash_problem.empty() && r.digest_problems.empty();
       entry["variants"].push_back({{"variant", v}, {"files", r.files}, {"ok", good},
-                                   {"problems", problems}, {"hash_problem", r.hash_problem}});
+                                   {"problems", problems}, {"hash_problem", r.hash_problem},
+                                   {"digest_problems", r.digest_problems}});
       if (good) {
         text += "OK      " + locked.repo_id + " " + v + " (" + std::to_string(r.files) + " files)\n";
         continue;
@@ -147,12 +178,13 @@ Result<void> run_verify(CommandContext& ctx, const VerifyArgs& args) {
                 "\n";
       }
       if (!r.hash_problem.empty()) text += "        " + r.hash_problem + "\n";
+      for (const std::string& d : r.digest_problems) text += "        metadata.json digest: " + d + "\n";
       if (args.repair && r.hash_problem.empty()) {
         if (Result<void> fixed = repair_variant(ctx, locked, *tree, r); !fixed) {
           console.error(fixed.error());
           unrepaired = fixed.error();
-        } else if (VariantResult again = check_variant(ctx.cache(), locked, *tree, v);
-                   !again.problems.empty()) {
+        } else if (VariantResult again = check_variant(ctx.cache(), locked, *tree, v, unhashed_ok);
+                   !again.problems.empty() || !again.digest_problems.empty()) {
           unrepaired = make_error(ErrorCode::integrity_mismatch, "still bad after repair",
                                   locked.repo_id + " " + v);
         } else {
@@ -161,7 +193,10 @@ Result<void> run_verify(CommandContext& ctx, const VerifyArgs& args) {
         }
       } else {
         unrepaired = make_error(ErrorCode::integrity_mismatch,
-                                r.hash_problem.empty() ? "bad or missing files" : r.hash_problem,
+                                !r.hash_problem.empty()         ? r.hash_problem
+                                : !r.digest_problems.empty() && r.problems.empty()
+                                    ? "files do not match their metadata.json digest: " + r.digest_problems.front()
+                                    : "bad or missing files",
                                 locked.repo_id + " " + v,
                                 r.hash_problem.empty() ? "run `kernels verify --repair` to fetch them again"
                                                        : "run `kernels lock` and `kernels download` again");

@@ -195,7 +195,7 @@ bool snapshot_file_present(const CacheLayout& cache, const std::string& repo_id,
 InstallReport install_files(const CacheLayout& cache, const std::string& repo_id,
                             const std::string& commit, const std::vector<TreeEntry>& files,
                             const HubAccess& hub, const Console& console,
-                            const BlobLockPolicy& locks) {
+                            const BlobLockPolicy& locks, const FileCheck& check) {
   InstallReport report;
   report.files = files.size();
   // Checked once (callers pass ids from the lock, which are valid); the per-file cache paths
@@ -253,6 +253,12 @@ InstallReport install_files(const CacheLayout& cache, const std::string& repo_id
       if (e.object.empty()) e.object = repo_id + "/" + entry->path;
       report.errors.push_back(std::move(e));
       continue;
+    }
+    if (check) {
+      if (Result<void> checked = check(*entry, cache.blob_path(*repo, etag)); !checked) {
+        report.errors.push_back(checked.error());
+        continue;
+      }
     }
     Result<void> linked = cache.link_snapshot_file(*repo, commit, entry->path, etag);
     if (!linked) {

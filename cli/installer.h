@@ -4,8 +4,9 @@
 // nothing happens (the cache only ever holds verified bytes, so the warm path is stat-only and
 // makes no request). Otherwise the blob is fetched under its per-blob lock into a unique temp
 // file, checked while it streams (size and sha256 / git-blob sha1 from the tree listing), renamed
-// into blobs/<etag>, and linked into the snapshot. A blob that another process published while we
-// waited for its lock is used as is.
+// into blobs/<etag>, passed through the caller's FileCheck if any, and linked into the snapshot.
+// A blob that another process published while we waited for its lock is used as is (and checked
+// the same way before it is linked).
 #pragma once
 
 #include <cstdint>
@@ -34,6 +35,10 @@ struct InstallReport {
   bool ok() const { return errors.empty(); }
 };
 
+// A check each file must pass, on its verified content (the blob), before its snapshot entry is
+// made, i.e. before it becomes visible (`download` checks the variant's metadata.json digest).
+using FileCheck = std::function<Result<void>(const TreeEntry& entry, const std::filesystem::path& content)>;
+
 // True when snapshots/<commit>/<path> resolves to a regular file of the entry's content size.
 bool snapshot_file_present(const CacheLayout& cache, const std::string& repo_id,
                            const std::string& commit, const TreeEntry& entry);
@@ -41,6 +46,6 @@ bool snapshot_file_present(const CacheLayout& cache, const std::string& repo_id,
 InstallReport install_files(const CacheLayout& cache, const std::string& repo_id,
                             const std::string& commit, const std::vector<TreeEntry>& files,
                             const HubAccess& hub, const Console& console,
-                            const BlobLockPolicy& locks);
+                            const BlobLockPolicy& locks, const FileCheck& check = nullptr);
 
 }  // namespace kernels::cli

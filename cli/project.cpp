@@ -3,6 +3,7 @@
 #include <set>
 #include <system_error>
 
+#include "kernels/lockfile/lock_hashes.h"
 #include "kernels/lockfile/pyproject.h"
 
 namespace kernels::cli {
@@ -16,6 +17,22 @@ Result<Lockfile> read_project_lock(const std::filesystem::path& project_dir) {
                       "run `kernels lock " + project_dir.string() + "` first");
   }
   return lock;
+}
+
+Result<void> require_variant_hashes(const Lockfile& lock, const std::filesystem::path& project_dir,
+                                    std::string_view command) {
+  if (lock.form != Lockfile::Form::dependency_list) return ok();
+  for (const KernelLock& k : lock.kernels) {
+    if (!k.variants.empty()) continue;
+    return make_error(ErrorCode::lockfile_stale,
+                      "kernels.lock.hashes records no variant hashes for " + dependency_name(k) +
+                          ", and `kernels " + std::string(command) +
+                          "` takes only variants it can verify",
+                      lock_hashes_path(project_dir / "kernels.lock").string(),
+                      "run `kernels lock " + project_dir.string() +
+                          "`: it records them without changing kernels.lock");
+  }
+  return ok();
 }
 
 std::map<std::string, int> project_versions(const std::filesystem::path& project_dir) {

@@ -16,6 +16,12 @@ namespace kernels::cli {
 // <dir>/kernels.lock; missing -> ErrorCode::lockfile_missing with Python's wording and a hint.
 Result<Lockfile> read_project_lock(const std::filesystem::path& project_dir);
 
+// mirror, pack and unpack choose and check variants by the lock's hashes. A format 2 lock has them
+// only through its kernels.lock.hashes sidecar (lock_hashes.h); an entry it does not cover is
+// ErrorCode::lockfile_stale, naming the entry, with the hint to run `kernels lock`.
+Result<void> require_variant_hashes(const Lockfile& lock, const std::filesystem::path& project_dir,
+                                    std::string_view command);
+
 // Versions the project asks for (repo id -> N), when <dir>/pyproject.toml exists and parses.
 std::map<std::string, int> project_versions(const std::filesystem::path& project_dir);
 

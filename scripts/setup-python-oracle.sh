@@ -3,6 +3,11 @@
 # virtual environment, for the compatibility tests and scripts/bench_cli.sh.
 #
 #   scripts/setup-python-oracle.sh [VENV_DIR]     (default: build/python-oracle)
+#   KERNELS_PY_VERSION=0.17.2 scripts/setup-python-oracle.sh build/python-oracle-017
+#
+# KERNELS_PY_VERSION picks the kernels release (default 0.16.0, the format 1 oracle; 0.17.2 is the
+# format 2 one); both run with huggingface_hub 2.4.0 (HF_HUB_PY_VERSION), the version 0.17.2 was
+# observed with (hf-kernels-017.md §0).
 #
 # Prints the venv path on success. Safe to run again: an existing venv with the pinned version is
 # kept. Exits non-zero (and the tests then skip, saying why) when PyPI cannot be reached.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds, prepares the Python compatibility
-# oracle (the `kernels` package from PyPI, in a venv under the build directory), then runs every
-# test through CTest. GPU tests are reported as skipped, with the reason, on machines without a GPU.
+# oracles (the `kernels` package from PyPI, 0.16.0 and 0.17.2, in two venvs under the build
+# directory), then runs every test through CTest. GPU tests are reported as skipped, with the reason, on machines without a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir="${KERNELS_BUILD_DIR:-build}"
@@ -11,6 +11,9 @@ scripts/build.sh
 # Without PyPI the compatibility tests cannot have their oracle; they then report SKIPPED with the
 # reason instead of failing the whole run.
 if ! scripts/setup-python-oracle.sh "$build_dir/python-oracle" > /dev/null; then
-  echo "test: could not install the Python kernels package; the compatibility tests will be skipped" >&2
+  echo "test: could not install the Python kernels package 0.16.0; its compatibility tests will be skipped" >&2
+fi
+if ! KERNELS_PY_VERSION=0.17.2 scripts/setup-python-oracle.sh "$build_dir/python-oracle-017" > /dev/null; then
+  echo "test: could not install the Python kernels package 0.17.2; its compatibility tests will be skipped" >&2
 fi
 ctest --test-dir "$build_dir" --output-on-failure -j "${KERNELS_TEST_JOBS:-2}" "$@"

@@ -289,8 +289,9 @@ BundleOutcome find_verified_bundle(const BundleRequest& req) {
                            "the lock pins no variant hashes for " + req.repo_id +
                                ", so nothing of it can be verified",
                            lock_object,
-                           "write the lock with `kernels lock` (the kernels-data list form carries "
-                           "no hashes)"));
+                           "a format 2 (kernels 0.17) lock keeps them in kernels.lock.hashes beside "
+                           "it: run `kernels lock` in the project, then `kernels download`, which "
+                           "copies both into the cache"));
 
   std::vector<std::string> names;
   for (const auto& [name, _] : entry->variants) names.push_back(name);

@@ -281,4 +281,58 @@ Result<void> check_file(const std::filesystem::path& path, const FileDigest& dig
   return ok();
 }
 
+std::string to_base64(std::span<const std::uint8_t> bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    const std::uint32_t n = (std::uint32_t{bytes[i]} << 16) |
+                            (i + 1 < bytes.size() ? std::uint32_t{bytes[i + 1]} << 8 : 0) |
+                            (i + 2 < bytes.size() ? std::uint32_t{bytes[i + 2]} : 0);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += i + 1 < bytes.size() ? kAlphabet[(n >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kAlphabet[n & 63] : '=';
+  }
+  return out;
+}
+
+namespace {
+
+struct Base64Feed {
+  DigestAlgorithm algorithm;
+  std::optional<EvpState> h;
+  bool begin(std::uint64_t) {
+    h.emplace(algorithm == DigestAlgorithm::sha256 ? EVP_sha256() : EVP_sha512());
+    return h->ctx != nullptr;
+  }
+  void update(std::span<const std::uint8_t> b) { h->update(b.data(), b.size()); }
+  Result<std::string> finish() {
+    std::array<std::uint8_t, 64> out{};
+    if (!h->finish(out.data())) return make_error(ErrorCode::internal, "OpenSSL digest failed");
+    return to_base64(std::span<const std::uint8_t>(
+        out.data(), algorithm == DigestAlgorithm::sha256 ? 32 : 64));
+  }
+};
+
+}  // namespace
+
+std::string base64_digest(std::string_view bytes, DigestAlgorithm algorithm) {
+  Base64Feed feed{algorithm, std::nullopt};
+  feed.begin(bytes.size());
+  feed.update(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                                            bytes.size()));
+  auto out = feed.finish();
+  return out ? std::move(*out) : std::string();
+}
+
+Result<std::string> base64_digest_file(const std::filesystem::path& path,
+                                       DigestAlgorithm algorithm) {
+  Base64Feed feed{algorithm, std::nullopt};
+  auto r = stream_file(path, feed);
+  if (!r) return std::move(r).error();
+  return feed.finish();
+}
+
 }  // namespace kernels

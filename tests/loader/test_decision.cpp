@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "kernels/attention/launch_plan.h"
+#include "kernels/lockfile/lock_hashes.h"
 #include "kernels/lockfile/variant_hash.h"
 #include "loader/harness.h"
 #include "bundle.h"  // loader/src: variant_hash_of
@@ -148,6 +149,47 @@ TEST_CASE("a lock without variant hashes (kernels-data list form) is never trust
   CHECK(s.reason == FallbackReason::no_variant);
   CHECK(s.why.what.find("no variant hashes") != std::string::npos);
   CHECK_FALSE(loaded_any_bundle(h));
+}
+
+// kernels 0.17's lock (format 2) pins commits only; `kernels lock` records the variant hashes in
+// kernels.lock.hashes and `kernels download` copies both into the cache (docs/LOCKFILE.md).
+TEST_CASE("a format 2 lock with its hashes sidecar serves the bundle, and the sidecar's hash is checked",
+          "[loader]") {
+  Harness h;
+  const auto repo = h.publish_fa3();
+  auto lock = read_lockfile(h.default_lock());
+  REQUIRE(lock.ok());
+  lock->form = Lockfile::Form::dependency_list;
+  for (KernelLock& k : lock->kernels) k.version = 1;
+  REQUIRE(write_lockfile(h.default_lock(), *lock).ok());
+  REQUIRE(write_lock_hashes(lock_hashes_path(h.default_lock()), lock_hashes_of(*lock)).ok());
+  SECTION("served") {
+    auto l = h.make();
+    REQUIRE(l.ok());
+    const auto s = source_of(**l);
+    CHECK(s.source == Source::bundle);
+    CHECK(s.sha == repo.sha);
+  }
+  SECTION("a sidecar hash that is not the cached tree's: integrity_mismatch") {
+    LockHashes other = lock_hashes_of(*lock);
+    for (auto& [key, variants] : other.commits) {
+      for (auto& [name, v] : variants) v.hash = "sha256-" + std::string(64, '0');
+    }
+    REQUIRE(write_lock_hashes(lock_hashes_path(h.default_lock()), other).ok());
+    auto l = h.make();
+    REQUIRE(l.ok());
+    CHECK(source_of(**l).reason == FallbackReason::integrity_mismatch);
+    CHECK_FALSE(loaded_any_bundle(h));
+  }
+  SECTION("without the sidecar nothing is trusted") {
+    std::filesystem::remove(lock_hashes_path(h.default_lock()));
+    auto l = h.make();
+    REQUIRE(l.ok());
+    const auto s = source_of(**l);
+    CHECK(s.reason == FallbackReason::no_variant);
+    CHECK(s.why.hint.find("kernels.lock.hashes") != std::string::npos);
+    CHECK_FALSE(loaded_any_bundle(h));
+  }
 }
 
 TEST_CASE("a variant built for a newer CUDA than the driver is not chosen", "[loader]") {

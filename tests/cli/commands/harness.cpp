@@ -288,6 +288,25 @@ std::vector<MirrorFile> make_variant_files(const std::string& variant, int count
   return files;
 }
 
+std::vector<MirrorFile> make_variant_files_with_metadata(const std::string& variant, int count,
+                                                         unsigned seed,
+                                                         const std::string& kernel_depends) {
+  std::vector<MirrorFile> files = make_variant_files(variant, count, 500, seed);
+  std::string digest;
+  const std::string prefix = "build/" + variant + "/";
+  for (const MirrorFile& f : files) {
+    digest += std::string(digest.empty() ? "" : ", ") + "\"" + f.path.substr(prefix.size()) +
+              "\": \"" + kernels::base64_digest(f.content, kernels::DigestAlgorithm::sha256) + "\"";
+  }
+  files.push_back({prefix + "metadata.json",
+                   R"({"name": "attn", "id": "_attn_0000001", "version": 1, "license": "MIT", )"
+                   R"("python-depends": [], "backend": {"type": "cuda"}, )" +
+                       (kernel_depends.empty() ? std::string() : "\"kernel-depends\": " + kernel_depends + ", ") +
+                       R"("digest": {"algorithm": "sha256", "files": {)" + digest + "}}}\n",
+                   false});
+  return files;
+}
+
 BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv_in,
                                      const std::map<std::string, std::optional<std::string>>& env_in) {
   int out_pipe[2];

@@ -96,6 +96,13 @@ std::string file_endpoint(const fs::path& mirror_root);  // "file:///abs/path"
 std::vector<MirrorFile> make_variant_files(const std::string& variant, int count,
                                            std::size_t bytes_each, unsigned seed);
 
+// The same with the variant's metadata.json (kernels 0.17's schema, backend cuda), whose digest
+// covers those files: what kernels 0.17 needs to lock and what `download` checks files against.
+// `kernel_depends`: the JSON list for its "kernel-depends" key (none when empty).
+std::vector<MirrorFile> make_variant_files_with_metadata(const std::string& variant, int count,
+                                                         unsigned seed,
+                                                         const std::string& kernel_depends = "");
+
 // A server the test starts and stops: SIGTERM on destruction (SIGKILL after 5 s), always reaped.
 class BackgroundProcess {
  public:

@@ -38,7 +38,8 @@ TEST_CASE("download --all-variants writes the Hugging Face cache layout", "[down
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK(r.out.empty());
-  CHECK(r.err.find("Downloading `org/attn` with SHA: " + p.commit) != std::string::npos);
+  // A new lock is format 2: kernels 0.17's line (0.16's for format 1: the test below).
+  CHECK(r.err.find("Downloading kernel: org/attn (revision: " + p.commit + ")") != std::string::npos);
   auto layout = p.layout();
   kernels::RepoTree tree = p.repo.tree(p.commit);
   std::size_t files = 0;
@@ -59,6 +60,16 @@ TEST_CASE("download --all-variants writes the Hugging Face cache layout", "[down
 }
 
 // Its speed (the 50 ms target) is measured by scripts/bench_cli.sh, not asserted here.
+TEST_CASE("a format 1 lock downloads with kernels 0.16's line", "[download]") {
+  Project p;
+  REQUIRE(p.run({"lock", "--format", "1", p.project.string()}).exit_code == 0);
+  ProcessResult r = p.download();
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("Downloading `org/attn` with SHA: " + p.commit) != std::string::npos);
+  CHECK(r.err.find("Downloading kernel:") == std::string::npos);
+}
+
 TEST_CASE("warm download is a no-op: no network, no writes", "[download][warm]") {
   Project p;
   REQUIRE(p.download().exit_code == 0);

@@ -43,9 +43,10 @@ struct SyntheticMirror {
 
 }  // namespace
 
-TEST_CASE("lock writes the bytes Python's kernels lock writes for the synthetic vectors", "[lock]") {
+TEST_CASE("lock --format 1 writes the bytes Python's kernels 0.16 lock writes for the synthetic vectors",
+          "[lock]") {
   SyntheticMirror m;
-  ProcessResult r = run_kernels({"lock", m.project.string()}, m.cache, file_endpoint(m.mirror));
+  ProcessResult r = run_kernels({"lock", "--format", "1", m.project.string()}, m.cache, file_endpoint(m.mirror));
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK(r.out.empty());
@@ -61,7 +62,8 @@ TEST_CASE("lock --locked: missing is exit 3, stale is exit 4 naming the differen
   CHECK(missing.err.find("--locked") != std::string::npos);
   CHECK_FALSE(fs::exists(m.project / "kernels.lock"));
 
-  REQUIRE(run_kernels({"lock", m.project.string()}, m.cache, endpoint).exit_code == 0);
+  // Format 1 (format 2 is test_lock_v2.cpp): the variant hashes are in the lock itself.
+  REQUIRE(run_kernels({"lock", "--format", "1", m.project.string()}, m.cache, endpoint).exit_code == 0);
   std::string good = read_file(m.project / "kernels.lock");
   ProcessResult fresh = run_kernels({"lock", "--locked", m.project.string()}, m.cache, endpoint);
   INFO(fresh.err);
@@ -99,7 +101,8 @@ TEST_CASE("lock warns in Python's words when a newer version exists", "[lock]") 
   CHECK(r.err.find("You are using version 1 of 'org/attn', but version 2 is available.") != std::string::npos);
 }
 
-TEST_CASE("lock follows a kernel-status.toml redirect and locks the destination", "[lock]") {
+TEST_CASE("lock --format 1 follows a kernel-status.toml redirect as 0.16 does, format 2 does not, as 0.17",
+          "[lock]") {
   TempDir dir;
   MirrorRepo old_repo(dir / "mirror", "org/old");
   old_repo.publish(1, make_variant_files("cubin-cu130-sm90a", 2, 50, 3));
@@ -107,7 +110,13 @@ TEST_CASE("lock follows a kernel-status.toml redirect and locks the destination"
   MirrorRepo new_repo(dir / "mirror", "org/new");
   std::string commit = new_repo.publish(1, make_variant_files("cubin-cu130-sm90a", 2, 50, 4));
   write_file(dir / "project/pyproject.toml", "[tool.kernels.dependencies]\n\"org/old\" = 1\n");
-  ProcessResult r = run_kernels({"lock", (dir / "project").string()}, dir / "cache", file_endpoint(dir / "mirror"));
+  ProcessResult v2 = run_kernels({"lock", (dir / "project").string()}, dir / "cache", file_endpoint(dir / "mirror"));
+  INFO(v2.err);
+  REQUIRE(v2.exit_code == 0);
+  CHECK(v2.err.find("redirected") == std::string::npos);
+  CHECK(read_file(dir / "project/kernels.lock").find("\"repo-id\": \"org/old\"") != std::string::npos);
+  ProcessResult r = run_kernels({"lock", "--format", "1", (dir / "project").string()}, dir / "cache",
+                                file_endpoint(dir / "mirror"));
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK(r.err.find("'org/old' redirected to 'org/new'") != std::string::npos);

@@ -1,5 +1,6 @@
 // Streaming digests on OpenSSL EVP: SHA-256 and the git blob SHA-1 that the Hub reports as a
-// regular file's oid (sha1("blob <size>\0" + content)).
+// regular file's oid (sha1("blob <size>\0" + content)), and the base64 SHA-256/512 of
+// metadata.json digests.
 #pragma once
 
 #include <array>
@@ -92,5 +93,12 @@ Result<void> check_bytes(std::span<const std::uint8_t> bytes, const FileDigest& 
 Result<std::string> sha256_file(const std::filesystem::path& path);
 Result<std::string> git_blob_sha1_file(const std::filesystem::path& path);
 Result<void> check_file(const std::filesystem::path& path, const FileDigest& digest);
+
+// The per-file digests of a variant's metadata.json (variant_metadata.h): standard padded base64
+// of the SHA-256 or SHA-512 of the bytes.
+enum class DigestAlgorithm { sha256, sha512 };
+std::string to_base64(std::span<const std::uint8_t> bytes);
+std::string base64_digest(std::string_view bytes, DigestAlgorithm algorithm);
+Result<std::string> base64_digest_file(const std::filesystem::path& path, DigestAlgorithm algorithm);
 
 }  // namespace kernels
