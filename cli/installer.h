@@ -17,6 +17,7 @@
 #include "console.h"
 #include "hub/hub_client.h"
 #include "kernels/lockfile/cache.h"
+#include "kernels/lockfile/env.h"
 #include "kernels/lockfile/repo_tree.h"
 
 namespace kernels::cli {
@@ -33,6 +34,10 @@ struct InstallReport {
   std::vector<Error> errors;       // one per file that could not be made present
   bool ok() const { return errors.empty(); }
 };
+
+// KERNELS_FSYNC (a boolean switch, env_truthy): fsync every blob before its rename. Read once
+// per process by the installer.
+bool blob_fsync_requested(const EnvLookup& env = process_env());
 
 // True when snapshots/<commit>/<path> resolves to a regular file of the entry's content size.
 bool snapshot_file_present(const CacheLayout& cache, const std::string& repo_id,
