@@ -14,6 +14,7 @@
 
 #include "kernels/attention/launch_plan.h"
 #include "kernels/lockfile/cache.h"
+#include "kernels/lockfile/cache_safety.h"
 #include "kernels/lockfile/digest.h"
 #include "kernels/lockfile/lockfile.h"
 #include "kernels/lockfile/variant_files.h"
@@ -166,6 +167,7 @@ std::string_view fallback_reason_name(FallbackReason reason) {
     case FallbackReason::abi_mismatch: return "abi_mismatch";
     case FallbackReason::load_failed: return "load_failed";
     case FallbackReason::shape_not_covered: return "shape_not_covered";
+    case FallbackReason::unsafe_cache: return "unsafe_cache";
   }
   return "unknown";
 }
@@ -265,6 +267,10 @@ std::string variant_hash_of(const std::vector<MemoryFile>& files) {
 BundleOutcome find_verified_bundle(const BundleRequest& req) {
   BundleOutcome out;
   out.repo_id = req.repo_id;
+  // The CLI's rule, before anything of the cache is read: a lock or a bundle that another user
+  // could have written is not trusted, however well it verifies against itself.
+  if (auto safe = check_cache_permissions(CacheLayout(req.cache_root), req.env); !safe)
+    return fail(std::move(out), FallbackReason::unsafe_cache, std::move(safe).error());
   const std::string lock_object = req.lockfile.string();
   auto lock = read_lockfile(req.lockfile);
   if (!lock) {

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/lockfile/env.h"
 #include "kernels/lockfile/error.h"
 #include "kernels/lockfile/variant.h"
 #include "kernels/loader/loader.h"
@@ -76,6 +77,7 @@ struct BundleRequest {
   std::string family;  // expected manifest family
   MajorMinor driver_cuda;
   MajorMinor compute_capability;
+  EnvLookup env = process_env();  // KERNELS_ALLOW_SHARED_CACHE
 };
 
 struct VerifiedBundle {
