@@ -5,6 +5,13 @@
 
 namespace kernels::loader {
 
+std::int64_t extent_product(std::int64_t a, std::int64_t b) {
+  std::int64_t product = 0;
+  if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &product))
+    return std::numeric_limits<std::int64_t>::max();
+  return product;
+}
+
 const char* dtype_name(int dtype) {
   switch (dtype) {
     case KL_DTYPE_FLOAT16: return "float16";

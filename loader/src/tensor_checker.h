@@ -18,6 +18,11 @@ namespace kernels::loader {
 // A tensor with data == NULL is "not given" (None in Python).
 inline bool given(const kl_tensor& t) { return t.data != nullptr; }
 
+// a * b for extents, INT64_MAX when it does not fit (or an operand is negative: extents are
+// checked by tensor(), but a product may be formed before that check has run). A wrapped product
+// could pass a range check: (2, 2^24) pages of 2^40 rows is 2^64 = 0 rows.
+std::int64_t extent_product(std::int64_t a, std::int64_t b);
+
 const char* dtype_name(int dtype);
 // "(2, 3)", "(5,)": the shape as torch prints it.
 std::string shape_str(const kl_tensor& t);

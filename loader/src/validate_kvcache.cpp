@@ -71,7 +71,7 @@ ValidatedCall validate_kvcache(const kl_kvcache_args& a, const DeviceProperties&
   const std::int64_t h_k = a.k_cache.shape[2], dv = a.v_cache.shape[3];
   const std::int64_t b = varlen_q ? a.cu_seqlens_q.shape[0] - 1 : a.q.shape[0];
   const std::int64_t s_q = varlen_q ? a.max_seqlen_q : a.q.shape[1];
-  const std::int64_t total_q = varlen_q ? a.q.shape[0] : a.q.shape[0] * a.q.shape[1];
+  const std::int64_t total_q = varlen_q ? a.q.shape[0] : extent_product(a.q.shape[0], a.q.shape[1]);
   if (a.v_cache.shape[0] != a.k_cache.shape[0] || a.v_cache.shape[1] != a.k_cache.shape[1] ||
       a.v_cache.shape[2] != h_k)
     c.fail("shape", "v_cache",
@@ -97,7 +97,9 @@ ValidatedCall validate_kvcache(const kl_kvcache_args& a, const DeviceProperties&
   check_sinks(c, a.sinks, h, p);
   check_lse(c, a.softmax_lse, varlen_q, b, h, s_q, total_q, p);
   c.fits_int32(total_q, "q");
-  c.fits_int32(paged ? a.page_table.shape[1] * a.k_cache.shape[1] : a.k_cache.shape[1], "k_cache");
+  c.fits_int32(paged ? extent_product(a.page_table.shape[1], a.k_cache.shape[1])
+                     : a.k_cache.shape[1],
+               "k_cache");
   c.fits_int32(paged ? a.k_cache.shape[0] : 0, "k_cache");
   if (!passed(c, out)) return out;
 

@@ -80,7 +80,8 @@ ValidatedCall validate_varlen(const kl_varlen_args& a, const DeviceProperties& d
   check_lse(c, a.softmax_lse, true, b, h, a.max_seqlen_q, total_q, p);
   c.fits_int32(total_q, "q");
   c.fits_int32(a.max_seqlen_q, "max_seqlen_q");
-  c.fits_int32(paged ? a.page_table.shape[1] * a.k.shape[1] : a.max_seqlen_k, "max_seqlen_k");
+  c.fits_int32(paged ? extent_product(a.page_table.shape[1], a.k.shape[1]) : a.max_seqlen_k,
+               "max_seqlen_k");
   if (!passed(c, out)) return out;
 
   p.q = a.q.data;
