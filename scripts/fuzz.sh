@@ -16,13 +16,31 @@ mkdir -p "$out"
 # that the release build compiles out and then reports as a parse error, which is what we test.
 flags=(-std=c++20 -O1 -g -DNDEBUG -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=undefined -Ilockfile/include -Ilockfile/src)
-# The lockfile library alone: no network, no CUDA; OpenSSL for the digests.
-lib_sources=(lockfile/src/*.cpp)
-for target in lockfile tree; do
+# Each target: the lockfile library (no network, no CUDA; OpenSSL for the digests) plus the
+# sources of the parser it drives, and their libraries. fuzz_manifest: a bundle's manifest.json;
+# fuzz_hub: the Hub's answers and headers; fuzz_variant: variant names and selection.
+# The library is compiled once into $out/liblockfile.a, again only when a file of it changed.
+lib="$out/liblockfile.a"
+if [ ! -f "$lib" ] || [ -n "$(find lockfile -newer "$lib" -name '*.[ch]*' | head -1)" ]; then
+  echo "building $lib"
+  rm -rf "$out/lib-objects" && mkdir -p "$out/lib-objects"
+  for src in lockfile/src/*.cpp; do
+    "$cxx" "${flags[@]}" -c "$src" -o "$out/lib-objects/$(basename "$src" .cpp).o"
+  done
+  rm -f "$lib" && ar rcs "$lib" "$out"/lib-objects/*.o
+fi
+targets=(lockfile tree variant manifest hub)
+declare -A extra_sources=([manifest]="loader/src/bundle_manifest.cpp" [hub]="cli/hub/hub_protocol.cpp")
+declare -A extra_flags=([manifest]="-Iloader/src" [hub]="-Icli/hub -lcurl")
+for target in "${targets[@]}"; do
   bin="$out/fuzz_$target"
-  if [ ! -x "$bin" ] || [ -n "$(find lockfile tests/fuzz -newer "$bin" -name '*.[ch]*' | head -1)" ]; then
+  # shellcheck disable=SC2206
+  sources=("tests/fuzz/fuzz_$target.cpp" ${extra_sources[$target]:-})
+  if [ ! -x "$bin" ] || [ "$lib" -nt "$bin" ] ||
+     [ -n "$(find "${sources[@]%/*}" -newer "$bin" -name '*.[ch]*' | head -1)" ]; then
     echo "building $bin"
-    "$cxx" "${flags[@]}" "tests/fuzz/fuzz_$target.cpp" "${lib_sources[@]}" -lcrypto -o "$bin"
+    # shellcheck disable=SC2086
+    "$cxx" "${flags[@]}" "${sources[@]}" "$lib" ${extra_flags[$target]:-} -lcrypto -o "$bin"
   fi
   work="$out/corpus-$target"
   mkdir -p "$work"
