@@ -10,6 +10,7 @@
 
 #include "file_read.h"
 #include "kernels/lockfile/lockfile.h"
+#include "toml_screen.h"
 
 namespace kernels {
 
@@ -66,6 +67,11 @@ std::string dependency_example(std::string_view repo_id) {
 }
 
 Result<std::vector<KernelDependency>> parse_impl(std::string_view text, std::string_view source) {
+  if (auto finding = screen_toml_for_parser(text))
+    return invalid(std::move(finding->what),
+                   std::string(source) + ":" + std::to_string(finding->line) + ":" +
+                       std::to_string(finding->column),
+                   std::move(finding->hint));
   toml::table root;
   try {
     root = toml::parse(text, source);

@@ -130,6 +130,41 @@ TEST_CASE("TOML syntax errors and duplicate keys carry the parser's position", "
   CHECK(bare.error().what.find("duplicate key ab:") != std::string::npos);
 }
 
+// toml++ 3.3 (Debian 12) reaches TOML_UNREACHABLE (undefined behaviour) when it asks whether
+// U+00A1..U+0499 and others are whitespace, which it does outside strings and after a backslash
+// in multi-line strings (found by fuzzing, tests/fuzz/corpus/pyproject/tomlpp-unreachable-*).
+// Such text is refused before toml++ sees it; non-ASCII where TOML allows it still parses.
+TEST_CASE("non-ASCII text reaches the TOML parser only where TOML allows it", "[pyproject]") {
+  const std::string deps = "[tool.kernels.dependencies]\n\"org/name\" = 1\n";
+  for (const std::string good :
+       {"\xEF\xBB\xBF" + deps,  // byte order mark
+        "# caf\xC3\xA9 \xCA\xA0\n" + deps,
+        "[project]\ndescription = \"caf\xC3\xA9 \\\" \xCA\xA0\"\n" + deps,
+        "[project]\ndescription = 'caf\xC3\xA9 \xCA\xA0'\n" + deps,
+        "[project]\nreadme = \"\"\"\ncaf\xC3\xA9\n\xCA\xA0 \"\"\"\"\n" + deps,
+        "[project]\nreadme = '''\n\xCA\xA0'''''\n" + deps,
+        "[project]\nreadme = \"\"\"a \\\n  b \xCA\xA0\"\"\"\n" + deps,
+        "[project]\n\"caf\xC3\xA9\" = 1\n" + deps}) {
+    INFO(good);
+    auto r = parse_pyproject(good, "pyproject.toml");
+    INFO((r ? std::string() : r.error().message()));
+    REQUIRE(r.ok());
+    CHECK(r->size() == 1);
+  }
+  check_error("[tool.kernels.dependencies]\n[tool.kernels.deptorch28-cxx11-cu129-x8\xCA\xA0"
+              "64-linuxendencies]\n",
+              "2:40", "a non-ASCII character outside a string or comment");
+  check_error(deps + "\"a/b\" = 1 \xC2\xA0\n", "3:11",
+              "a non-ASCII character outside a string or comment");
+  // Valid TOML ("aʠb"), but toml++ asks whether ʠ is whitespace: refused with a hint.
+  check_error("[project]\nreadme = \"\"\"a\\\n  \xCA\xA0"
+              "b\"\"\"\n" + deps,
+              "3:3", "right after a backslash in a multi-line string");
+  check_error("[project]\nreadme = \"\"\"a\\\xCA\xA0"
+              "b\"\"\"\n" + deps,
+              "2:15", "right after a backslash in a multi-line string");
+}
+
 TEST_CASE("read_pyproject: missing file and FIFO are errors, not hangs", "[pyproject]") {
   kernels::test::ScratchDir dir;
   auto missing = read_pyproject(dir / "pyproject.toml");
