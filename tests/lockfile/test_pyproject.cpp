@@ -136,7 +136,7 @@ TEST_CASE("TOML syntax errors and duplicate keys carry the parser's position", "
 // Such text is refused before toml++ sees it; non-ASCII where TOML allows it still parses.
 TEST_CASE("non-ASCII text reaches the TOML parser only where TOML allows it", "[pyproject]") {
   const std::string deps = "[tool.kernels.dependencies]\n\"org/name\" = 1\n";
-  for (const std::string good :
+  for (const std::string& good :
        {"\xEF\xBB\xBF" + deps,  // byte order mark
         "# caf\xC3\xA9 \xCA\xA0\n" + deps,
         "[project]\ndescription = \"caf\xC3\xA9 \\\" \xCA\xA0\"\n" + deps,
