@@ -1,7 +1,6 @@
 // libFuzzer target: kernels.lock (both forms: with variant hashes, and the list form without).
 // Any input must give a value or a lockfile_invalid error, never a crash, a hang or a sanitizer
-// report. Run by scripts/fuzz.sh. pyproject.toml is not fuzzed here yet: the first runs found
-// undefined behaviour inside toml++ itself (tests/fuzz/findings/, docs/RELIABILITY.md).
+// report. Run by scripts/fuzz.sh. pyproject.toml has its own target, fuzz_pyproject.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
