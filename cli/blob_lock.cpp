@@ -36,16 +36,14 @@ int open_lock_file(const std::filesystem::path& path) {
 
 }  // namespace
 
-Result<BlobLockPolicy> BlobLockPolicy::from_env() {
+Result<BlobLockPolicy> BlobLockPolicy::from_env(const EnvLookup& env) {
   BlobLockPolicy policy;
-  if (const char* off = std::getenv("KERNELS_DISABLE_FLOCK"); off && *off && std::string_view(off) != "0") {
-    policy.enabled = false;
-  }
-  if (const char* t = std::getenv("KERNELS_LOCK_TIMEOUT"); t && *t) {
+  policy.enabled = !env_truthy(env, "KERNELS_DISABLE_FLOCK");
+  if (const std::optional<std::string> t = env("KERNELS_LOCK_TIMEOUT"); t && !t->empty()) {
     // Checked before any conversion: inf or 1e308 seconds would overflow the integer
     // milliseconds (undefined behaviour), and nan, -1 or abc must not silently mean the default.
     double seconds = 0;
-    std::string_view s(t);
+    std::string_view s(*t);
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), seconds);
     if (ec != std::errc() || p != s.data() + s.size() || !std::isfinite(seconds) || seconds < 0 ||
         seconds > kMaxLockTimeoutSeconds) {

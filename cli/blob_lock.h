@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "kernels/lockfile/env.h"
 #include "kernels/lockfile/error.h"
 
 namespace kernels::cli {
@@ -23,7 +24,8 @@ struct BlobLockPolicy {
   std::chrono::milliseconds timeout{600'000};
   // ErrorCode::usage naming the variable for a KERNELS_LOCK_TIMEOUT that is not a finite number
   // of seconds from 0 to kMaxLockTimeoutSeconds.
-  static Result<BlobLockPolicy> from_env();
+  // KERNELS_DISABLE_FLOCK is a boolean switch (env_truthy).
+  static Result<BlobLockPolicy> from_env(const EnvLookup& env = process_env());
 };
 
 class BlobLock {

@@ -121,6 +121,8 @@ class TerminalProgress final : public ProgressSink {
 
 Console::Console(ConsoleOptions options) : options_(options) {
   stderr_tty_ = ::isatty(2) == 1;
+  // NO_COLOR is not a boolean switch (env_truthy): no-color.org turns colour off for any
+  // non-empty value, "0" and "false" included.
   const char* no_color = std::getenv("NO_COLOR");
   const char* term = std::getenv("TERM");
   color_ = stderr_tty_ && !(no_color && *no_color) && !(term && std::string_view(term) == "dumb");

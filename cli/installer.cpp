@@ -15,6 +15,7 @@
 #include <system_error>
 
 #include "kernels/lockfile/atomic.h"
+#include "kernels/lockfile/env.h"
 #include "kernels/lockfile/repo_id.h"
 
 namespace kernels::cli {
@@ -33,10 +34,7 @@ bool regular_file_of_size(const std::filesystem::path& path, std::uint64_t size)
 // a hash (kernels.lock, refs, trees) are always written durably (write_atomic). Forcing 1 GiB to
 // this project's CI disk costs ~6 s, the whole difference in the cold-download benchmark.
 bool blob_fsync_enabled() {
-  static const bool enabled = [] {
-    const char* v = std::getenv("KERNELS_FSYNC");
-    return v && std::string_view(v) == "1";
-  }();
+  static const bool enabled = blob_fsync_requested();
   return enabled;
 }
 
@@ -186,6 +184,8 @@ void fetch_locked(const CacheLayout& cache, const std::string& repo_id, const st
 }
 
 }  // namespace
+
+bool blob_fsync_requested(const EnvLookup& env) { return env_truthy(env, "KERNELS_FSYNC"); }
 
 bool snapshot_file_present(const CacheLayout& cache, const std::string& repo_id,
                            const std::string& commit, const TreeEntry& entry) {

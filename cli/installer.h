@@ -18,6 +18,7 @@
 #include "console.h"
 #include "hub/hub_client.h"
 #include "kernels/lockfile/cache.h"
+#include "kernels/lockfile/env.h"
 #include "kernels/lockfile/repo_tree.h"
 
 namespace kernels::cli {
@@ -38,6 +39,10 @@ struct InstallReport {
 // A check each file must pass, on its verified content (the blob), before its snapshot entry is
 // made, i.e. before it becomes visible (`download` checks the variant's metadata.json digest).
 using FileCheck = std::function<Result<void>(const TreeEntry& entry, const std::filesystem::path& content)>;
+
+// KERNELS_FSYNC (a boolean switch, env_truthy): fsync every blob before its rename. Read once
+// per process by the installer.
+bool blob_fsync_requested(const EnvLookup& env = process_env());
 
 // True when snapshots/<commit>/<path> resolves to a regular file of the entry's content size.
 bool snapshot_file_present(const CacheLayout& cache, const std::string& repo_id,

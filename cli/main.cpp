@@ -6,8 +6,8 @@
 #include <exception>
 #include <string>
 
-#include "cache_safety.h"
 #include "commands.h"
+#include "kernels/lockfile/cache_safety.h"
 
 namespace {
 

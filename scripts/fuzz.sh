@@ -2,6 +2,7 @@
 # Builds the libFuzzer targets of tests/fuzz/ with clang (ASan + UBSan) and runs each for a
 # bounded time from its seed corpus in tests/fuzz/corpus/. Usage:
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]     # default 60
+#   FUZZ_TARGETS="pyproject hub" scripts/fuzz.sh 600     # some of them
 # FUZZ_BUILD_DIR (default build-fuzz) holds the binaries and a working corpus (the seeds are
 # never modified). Exits non-zero on the first crash, leak, sanitizer report or timeout; the
 # reproducer is left in FUZZ_BUILD_DIR.
@@ -16,13 +17,32 @@ mkdir -p "$out"
 # that the release build compiles out and then reports as a parse error, which is what we test.
 flags=(-std=c++20 -O1 -g -DNDEBUG -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=undefined -Ilockfile/include -Ilockfile/src)
-# The lockfile library alone: no network, no CUDA; OpenSSL for the digests.
-lib_sources=(lockfile/src/*.cpp)
-for target in lockfile tree; do
+# Each target: the lockfile library (no network, no CUDA; OpenSSL for the digests) plus the
+# sources of the parser it drives, and their libraries. fuzz_manifest: a bundle's manifest.json;
+# fuzz_hub: the Hub's answers and headers; fuzz_variant: variant names and selection;
+# fuzz_pyproject: pyproject.toml through the screen in front of toml++.
+# The library is compiled once into $out/liblockfile.a, again only when a file of it changed.
+lib="$out/liblockfile.a"
+if [ ! -f "$lib" ] || [ -n "$(find lockfile -newer "$lib" -name '*.[ch]*' | head -1)" ]; then
+  echo "building $lib"
+  rm -rf "$out/lib-objects" && mkdir -p "$out/lib-objects"
+  for src in lockfile/src/*.cpp; do
+    "$cxx" "${flags[@]}" -c "$src" -o "$out/lib-objects/$(basename "$src" .cpp).o"
+  done
+  rm -f "$lib" && ar rcs "$lib" "$out"/lib-objects/*.o
+fi
+read -ra targets <<< "${FUZZ_TARGETS:-lockfile tree pyproject variant manifest hub}"
+declare -A extra_sources=([manifest]="loader/src/bundle_manifest.cpp" [hub]="cli/hub/hub_protocol.cpp")
+declare -A extra_flags=([manifest]="-Iloader/src" [hub]="-Icli/hub -lcurl")
+for target in "${targets[@]}"; do
   bin="$out/fuzz_$target"
-  if [ ! -x "$bin" ] || [ -n "$(find lockfile tests/fuzz -newer "$bin" -name '*.[ch]*' | head -1)" ]; then
+  # shellcheck disable=SC2206
+  sources=("tests/fuzz/fuzz_$target.cpp" ${extra_sources[$target]:-})
+  if [ ! -x "$bin" ] || [ "$lib" -nt "$bin" ] ||
+     [ -n "$(find "${sources[@]%/*}" -newer "$bin" -name '*.[ch]*' | head -1)" ]; then
     echo "building $bin"
-    "$cxx" "${flags[@]}" "tests/fuzz/fuzz_$target.cpp" "${lib_sources[@]}" -lcrypto -o "$bin"
+    # shellcheck disable=SC2086
+    "$cxx" "${flags[@]}" "${sources[@]}" "$lib" ${extra_flags[$target]:-} -lcrypto -o "$bin"
   fi
   work="$out/corpus-$target"
   mkdir -p "$work"

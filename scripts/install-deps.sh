@@ -11,7 +11,7 @@ packages=(
   libtomlplusplus-dev libutf8proc-dev zstd
 )
 if [ "${1:-}" != "--build-only" ]; then
-  packages+=(catch2 libcpp-httplib-dev nginx-light python3-venv clang)
+  packages+=(catch2 libcpp-httplib-dev nginx-light python3-venv clang clang-format)
 fi
 
 missing=()

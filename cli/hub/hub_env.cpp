@@ -32,11 +32,6 @@ std::optional<std::string> env(const char* name) {
   return std::string(v);
 }
 
-bool truthy(const char* name) {
-  auto v = env(name);
-  return v && env_truthy(*v);
-}
-
 // KERNELS_JOBS, when --jobs did not say: 1 to 256, else ErrorCode::usage naming the variable.
 Result<int> jobs_from_env(int default_jobs) {
   auto v = env("KERNELS_JOBS");
@@ -176,7 +171,8 @@ Result<void> check_token(const std::string& token, const std::string& source,
 }  // namespace
 
 Result<std::optional<std::string>> hub_token_from_env() {
-  if (truthy("HF_HUB_DISABLE_IMPLICIT_TOKEN")) return std::optional<std::string>();
+  if (env_truthy(process_env(), "HF_HUB_DISABLE_IMPLICIT_TOKEN"))
+    return std::optional<std::string>();
   for (const char* name : {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"}) {
     if (auto v = env(name)) {
       auto token = trim(*v);
@@ -199,14 +195,15 @@ Result<std::optional<std::string>> hub_token_from_env() {
 }
 
 bool hub_offline(const HubCommandLine& given) {
-  return given.offline || truthy("HF_HUB_OFFLINE") || truthy("TRANSFORMERS_OFFLINE");
+  return given.offline || env_truthy(process_env(), "HF_HUB_OFFLINE") ||
+         env_truthy(process_env(), "TRANSFORMERS_OFFLINE");
 }
 
 Result<HubOptions> hub_options_from_env(const HubCommandLine& given) {
   HubOptions options;
   if (auto endpoint = env("HF_ENDPOINT")) {
     options.endpoint = *endpoint;
-  } else if (truthy("HUGGINGFACE_CO_STAGING")) {
+  } else if (env_truthy(process_env(), "HUGGINGFACE_CO_STAGING")) {
     options.endpoint = "https://hub-ci.huggingface.co";
   }
   while (options.endpoint.size() > 1 && options.endpoint.back() == '/') options.endpoint.pop_back();

@@ -195,6 +195,12 @@ std::optional<std::chrono::milliseconds> parse_retry_after(
   std::string date(value);
   time_t when = curl_getdate(date.c_str(), nullptr);
   if (when == static_cast<time_t>(-1)) return std::nullopt;
+  // Compared in seconds first: a date in year 20222 (or before year 1678) as system_clock
+  // nanoseconds overflows (undefined behaviour; found by fuzz_hub). Far is "wait forever", as for
+  // a huge delta-seconds; the retry loop caps the wait.
+  const time_t now_seconds = std::chrono::system_clock::to_time_t(now);
+  if (when <= now_seconds) return std::nullopt;
+  if (when - now_seconds > 1'000'000'000) return std::chrono::milliseconds::max();
   auto at = std::chrono::system_clock::from_time_t(when);
   if (at <= now) return std::nullopt;
   return std::chrono::duration_cast<std::chrono::milliseconds>(at - now);

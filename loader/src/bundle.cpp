@@ -10,10 +10,10 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
-#include <nlohmann/json.hpp>
 
 #include "kernels/attention/launch_plan.h"
 #include "kernels/lockfile/cache.h"
+#include "kernels/lockfile/cache_safety.h"
 #include "kernels/lockfile/digest.h"
 #include "kernels/lockfile/lockfile.h"
 #include "kernels/lockfile/variant_files.h"
@@ -166,47 +166,9 @@ std::string_view fallback_reason_name(FallbackReason reason) {
     case FallbackReason::abi_mismatch: return "abi_mismatch";
     case FallbackReason::load_failed: return "load_failed";
     case FallbackReason::shape_not_covered: return "shape_not_covered";
+    case FallbackReason::unsafe_cache: return "unsafe_cache";
   }
   return "unknown";
-}
-
-Result<BundleManifest> parse_bundle_manifest(std::string_view text, std::string_view source) {
-  auto invalid = [&](std::string what) {
-    return make_error(ErrorCode::lockfile_invalid, std::move(what), std::string(source),
-                      "the bundle's manifest.json is malformed; re-publish the bundle");
-  };
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    return invalid(std::string("not JSON: ") + e.what());
-  }
-  if (!j.is_object()) return invalid("top level is not an object");
-  BundleManifest m;
-  try {
-    m.format_version = j.at("format_version").get<int>();
-    if (m.format_version != 1)
-      return invalid("format_version " + std::to_string(m.format_version) + " is not 1");
-    m.family = j.at("family").get<std::string>();
-    m.params_abi = j.at("params_abi").get<std::uint32_t>();
-    m.arch = j.at("arch").get<std::string>();
-    m.cuda = j.value("cuda", std::string());
-    for (const auto& k : j.at("kernels")) {
-      ManifestKernel mk;
-      mk.name = k.at("name").get<std::string>();
-      mk.head_dim = k.value("head_dim", 0);
-      mk.head_dim_v = k.value("head_dim_v", mk.head_dim);
-      mk.dtype = k.value("dtype", std::string());
-      mk.threads = k.value("threads", 0);
-      mk.smem_bytes = k.value("smem_bytes", 0);
-      mk.block_m = k.value("block_m", 0);
-      mk.block_n = k.value("block_n", 0);
-      m.kernels.push_back(std::move(mk));
-    }
-  } catch (const nlohmann::json::exception& e) {
-    return invalid(std::string("missing or mistyped field: ") + e.what());
-  }
-  return m;
 }
 
 Result<std::set<std::string>> check_manifest(const BundleManifest& m, std::string_view family,
@@ -265,6 +227,10 @@ std::string variant_hash_of(const std::vector<MemoryFile>& files) {
 BundleOutcome find_verified_bundle(const BundleRequest& req) {
   BundleOutcome out;
   out.repo_id = req.repo_id;
+  // The CLI's rule, before anything of the cache is read: a lock or a bundle that another user
+  // could have written is not trusted, however well it verifies against itself.
+  if (auto safe = check_cache_permissions(CacheLayout(req.cache_root), req.env); !safe)
+    return fail(std::move(out), FallbackReason::unsafe_cache, std::move(safe).error());
   const std::string lock_object = req.lockfile.string();
   auto lock = read_lockfile(req.lockfile);
   if (!lock) {

@@ -12,34 +12,14 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/lockfile/env.h"
 #include "kernels/lockfile/error.h"
 #include "kernels/lockfile/variant.h"
+#include "bundle_manifest.h"
 #include "kernels/loader/loader.h"
 
 namespace kernels::loader {
 
-
-struct ManifestKernel {
-  std::string name;
-  int head_dim = 0;
-  int head_dim_v = 0;
-  std::string dtype;  // "fp16" | "bf16"
-  int threads = 0;
-  int smem_bytes = 0;
-  int block_m = 0;  // 0 when the manifest does not say
-  int block_n = 0;
-};
-
-struct BundleManifest {
-  int format_version = 0;
-  std::string family;  // "fa3" | "fa4"
-  std::uint32_t params_abi = 0;
-  std::string arch;  // "sm90a"
-  std::string cuda;  // "13.0"
-  std::vector<ManifestKernel> kernels;
-};
-
-Result<BundleManifest> parse_bundle_manifest(std::string_view json, std::string_view source);
 
 // Checks a manifest against what this library can launch: family, params ABI, arch of the
 // variant, and for every kernel it lists, the configuration the launch plan assumes (a kernel
@@ -76,6 +56,7 @@ struct BundleRequest {
   std::string family;  // expected manifest family
   MajorMinor driver_cuda;
   MajorMinor compute_capability;
+  EnvLookup env = process_env();  // KERNELS_ALLOW_SHARED_CACHE
 };
 
 struct VerifiedBundle {

@@ -220,7 +220,7 @@ struct Loader::Impl {
     if (auto it = bundles.find(key); it != bundles.end()) return it->second;
     auto b = std::make_shared<LoadedBundle>();
     BundleRequest req{lockfile, cache_root, repos[family_index(ver)], family_name(ver), driver_cuda,
-                      props.compute_capability};
+                      props.compute_capability, options.env};
     b->outcome = find_verified_bundle(req);
     if (!b->outcome.bundle && !lockfile_explicit) b->outcome = from_project_locks(req, std::move(b->outcome));
     if (!b->outcome.bundle) {

@@ -10,6 +10,7 @@
 
 #include "file_read.h"
 #include "kernels/lockfile/lockfile.h"
+#include "toml_screen.h"
 
 namespace kernels {
 
@@ -66,9 +67,15 @@ std::string dependency_example(std::string_view repo_id) {
 }
 
 Result<std::vector<KernelDependency>> parse_impl(std::string_view text, std::string_view source) {
+  std::string ascii;  // what toml++ parses: toml_screen.h says why
+  if (auto finding = screen_toml_for_parser(text, ascii))
+    return invalid(std::move(finding->what),
+                   std::string(source) + ":" + std::to_string(finding->line) + ":" +
+                       std::to_string(finding->column),
+                   std::move(finding->hint));
   toml::table root;
   try {
-    root = toml::parse(text, source);
+    root = toml::parse(ascii, source);
   } catch (const toml::parse_error& e) {
     const std::string description(e.description());
     if (description.find("cannot redefine existing") != std::string::npos) {

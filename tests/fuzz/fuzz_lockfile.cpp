@@ -2,8 +2,7 @@
 // kernels.lock (format 1 with variant hashes, format 2 without), its kernels.lock.hashes sidecar,
 // and a variant's metadata.json. Each input goes through all three readers; any input must give
 // a value or a lockfile_invalid error, never a crash, a hang or a sanitizer report. Run by
-// scripts/fuzz.sh. pyproject.toml is not fuzzed here yet: the first runs found undefined
-// behaviour inside toml++ itself (tests/fuzz/findings/, docs/RELIABILITY.md).
+// scripts/fuzz.sh. pyproject.toml has its own target, fuzz_pyproject.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>

@@ -275,6 +275,49 @@ TEST_CASE("a FIFO in place of a bundle file is refused at once, never waited on"
   CHECK_FALSE(loaded_any_bundle(h));
 }
 
+TEST_CASE("a cache other users can write is refused as the CLI refuses it: unsafe_cache", "[loader]") {
+  namespace fs = std::filesystem;
+  Harness h;
+  h.publish_fa3();
+  // chmod -R 777 on the cache (issue 12, defect 3): the lock in it could be anyone's.
+  fs::permissions(h.cache(), fs::perms::all);
+  auto l = h.make();
+  REQUIRE(l.ok());
+  const auto s = source_of(**l);
+  CHECK(s.source == Source::builtin);
+  CHECK(s.reason == FallbackReason::unsafe_cache);
+  CHECK(s.why.code == ErrorCode::unsafe);
+  CHECK(s.why.what.find("unsafe cache permissions: writable by every user") != std::string::npos);
+  CHECK(s.why.object == h.cache().string());
+  CHECK(s.why.hint.find("chmod go-w") != std::string::npos);
+  CHECK(launch_label(h, **l) == "built-in attention kernels");
+  CHECK_FALSE(loaded_any_bundle(h));
+  CHECK(h.warnings_containing("unsafe_cache") == 1);
+
+  SECTION("KERNELS_ALLOW_SHARED_CACHE=1 opts out, as for the CLI") {
+    h.env["KERNELS_ALLOW_SHARED_CACHE"] = "true";
+    auto shared = h.make();
+    REQUIRE(shared.ok());
+    CHECK(source_of(**shared).source == Source::bundle);
+  }
+  SECTION("a symlink planted in place of the repo's snapshots folder") {
+    fs::permissions(h.cache(), fs::perms::owner_all | fs::perms::group_read |
+                                   fs::perms::group_exec | fs::perms::others_read |
+                                   fs::perms::others_exec);
+    const fs::path snapshots =
+        CacheLayout(h.cache()).repo_dir("kernels-community/attention-fa3") / "snapshots";
+    REQUIRE(fs::is_directory(snapshots));
+    fs::rename(snapshots, h.cache() / "elsewhere");
+    fs::create_directory_symlink(h.cache() / "elsewhere", snapshots);
+    auto planted = h.make();
+    REQUIRE(planted.ok());
+    const auto p = source_of(**planted);
+    CHECK(p.reason == FallbackReason::unsafe_cache);
+    CHECK(p.why.what.find("a symbolic link") != std::string::npos);
+    CHECK(p.why.object == snapshots.string());
+  }
+}
+
 TEST_CASE("a lock that pins another hash than the cached tree: integrity_mismatch", "[loader]") {
   Harness h;
   auto repo = h.publish_fa3();

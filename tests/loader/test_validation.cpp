@@ -316,6 +316,56 @@ TEST_CASE("rule value_range: scalars inside their ranges", "[loader][validation]
   expect(run_varlen([](kl_varlen_args& a) { a.pack_gqa = 2; }), "value_range", "pack_gqa");
 }
 
+namespace {
+
+// A tensor with explicit strides: harness' tensor() computes contiguous strides, and their
+// running product would itself overflow for the extents below.
+kl_tensor strided(void* data, int dtype, std::vector<std::int64_t> shape,
+                  std::vector<std::int64_t> strides) {
+  kl_tensor t = tensor(data, dtype, {1});
+  t.ndim = static_cast<std::int32_t>(shape.size());
+  for (int i = 0; i < t.ndim; ++i) {
+    t.shape[i] = shape[i];
+    t.stride[i] = strides[i];
+  }
+  return t;
+}
+
+}  // namespace
+
+// Row counts formed as a product of two extents used to wrap: 2^24 pages per sequence of 2^40
+// rows is 2^64 = 0 rows, which passed the int32 check and launched; a batched q of 2^32
+// sequences of 2^32 rows had 0 rows, so the call returned success without running.
+TEST_CASE("rule value_range: row counts that overflow int64 are refused, not wrapped",
+          "[loader][validation]") {
+  constexpr std::int64_t k40 = std::int64_t{1} << 40, k32 = std::int64_t{1} << 32;
+  expect(run_varlen([&](kl_varlen_args& a) {
+           a.cu_seqlens_k = {};
+           a.k = tensor(fake_ptr(2), KL_DTYPE_BFLOAT16, {16, k40, 2, 128});
+           a.v = tensor(fake_ptr(3), KL_DTYPE_BFLOAT16, {16, k40, 2, 128});
+           a.page_table = tensor(fake_ptr(8), KL_DTYPE_INT32, {2, std::int64_t{1} << 24});
+           a.seqused_k = tensor(fake_ptr(9), KL_DTYPE_INT32, {2});
+         }),
+         "value_range", "max_seqlen_k");
+  expect(run_kvcache([&](kl_kvcache_args& a) {
+           a.k_cache = tensor(fake_ptr(12), KL_DTYPE_BFLOAT16, {16, k40, 2, 128});
+           a.v_cache = tensor(fake_ptr(13), KL_DTYPE_BFLOAT16, {16, k40, 2, 128});
+           a.page_table = tensor(fake_ptr(14), KL_DTYPE_INT32, {2, std::int64_t{1} << 24});
+         }),
+         "value_range", "k_cache");
+  expect(run_kvcache([&](kl_kvcache_args& a) {
+           // Strides >= 1 whose span fits in int64: only the row count overflows.
+           a.q = strided(fake_ptr(11), KL_DTYPE_BFLOAT16, {k32, k32, 8, 128},
+                         {std::int64_t{1} << 20, 1, 128, 1});
+           a.out = strided(fake_ptr(16), KL_DTYPE_BFLOAT16, {k32, k32, 8, 128},
+                           {std::int64_t{1} << 20, 1, 128, 1});
+           a.page_table = tensor(fake_ptr(14), KL_DTYPE_INT32, {k32, 4});
+           a.cache_seqlens = tensor(fake_ptr(15), KL_DTYPE_INT32, {k32});
+           a.softmax_lse = {};
+         }),
+         "value_range", "q");
+}
+
 TEST_CASE("rule unsupported: features these kernels lack are refused, never ignored",
           "[loader][validation]") {
   expect(run_varlen([](kl_varlen_args& a) { a.qv = tensor(fake_ptr(40), KL_DTYPE_BFLOAT16, {64, 8, 512}); }),

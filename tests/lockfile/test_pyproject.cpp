@@ -130,6 +130,57 @@ TEST_CASE("TOML syntax errors and duplicate keys carry the parser's position", "
   CHECK(bare.error().what.find("duplicate key ab:") != std::string::npos);
 }
 
+// toml++ 3.3 (Debian 12) reaches TOML_UNREACHABLE (undefined behaviour) when it asks whether
+// U+00A1..U+0499 and others are whitespace, which for invalid text can be anywhere (found by
+// fuzzing, tests/fuzz/corpus/pyproject/). It is given an ASCII copy; non-ASCII is still refused
+// where TOML 1.0 refuses it, and accepted in strings and comments.
+TEST_CASE("non-ASCII text reaches the TOML parser only as ASCII, and only where TOML allows it",
+          "[pyproject]") {
+  const std::string deps = "[tool.kernels.dependencies]\n\"org/name\" = 1\n";
+  for (const std::string& good :
+       {"\xEF\xBB\xBF" + deps,  // byte order mark
+        "# caf\xC3\xA9 \xCA\xA0\n" + deps,
+        "[project]\ndescription = \"caf\xC3\xA9 \\\" \xCA\xA0\"\n" + deps,
+        "[project]\ndescription = 'caf\xC3\xA9 \xCA\xA0'\n" + deps,
+        "[project]\nreadme = \"\"\"\ncaf\xC3\xA9\n\xCA\xA0 \"\"\"\"\n" + deps,
+        "[project]\nreadme = '''\n\xCA\xA0'''''\n" + deps,
+        "[project]\nreadme = \"\"\"a \\\n  b \xCA\xA0\"\"\"\n" + deps,
+        // Valid TOML that toml++ itself mis-read: U+02A0 first after a line-ending backslash.
+        "[project]\nreadme = \"\"\"a\\\n  \xCA\xA0"
+        "b\"\"\"\n" + deps,
+        "[project]\n\"caf\xC3\xA9\" = 1\n" + deps,
+        "[project]\nemoji = \"\xF0\x9F\x98\x80\"\n" + deps}) {
+    INFO(good);
+    auto r = parse_pyproject(good, "pyproject.toml");
+    INFO((r ? std::string() : r.error().message()));
+    REQUIRE(r.ok());
+    CHECK(*r == std::vector<KernelDependency>{{"org/name", 1}});
+  }
+  check_error("[tool.kernels.dependencies]\n[tool.kernels.deptorch28-cxx11-cu129-x8\xCA\xA0"
+              "64-linuxendencies]\n",
+              "2:40", "a non-ASCII character outside a string or comment");
+  check_error(deps + "\"a/b\" = 1 \xC2\xA0\n", "3:11",
+              "a non-ASCII character outside a string or comment");
+  check_error(deps + "# caf\xC3\n", "3:6", "not UTF-8");           // truncated sequence
+  check_error(deps + "x = \"\xED\xA0\x80\"\n", "3:6", "not UTF-8");  // a surrogate
+  check_error(deps + "x = \"\xC0\xAF\"\n", "3:6", "not UTF-8");      // overlong '/'
+  // Errors toml++ finds in the ASCII copy, on the same line.
+  for (const std::string& bad : {"[project]\nreadme = \"\"\"a\\\xCA\xA0"  // "\ʠ" is no escape
+                                 "b\"\"\"\n" + deps,
+                                 "[project]\nname = -\"attention-\xCA\xA0"
+                                 "b\"\"\"\"x\n" + deps}) {
+    INFO(bad);
+    auto r = parse_pyproject(bad, "pyproject.toml");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ErrorCode::lockfile_invalid);
+    CHECK(r.error().object.rfind("pyproject.toml:2:", 0) == 0);
+  }
+  // A non-ASCII repo id is still refused (as a malformed repo id, at its key).
+  auto key = parse_pyproject("[tool.kernels.dependencies]\n\"org/n\xC3\xA9\" = 1\n", "pyproject.toml");
+  REQUIRE_FALSE(key.ok());
+  CHECK(key.error().object.rfind("pyproject.toml:2:", 0) == 0);
+}
+
 TEST_CASE("read_pyproject: missing file and FIFO are errors, not hangs", "[pyproject]") {
   kernels::test::ScratchDir dir;
   auto missing = read_pyproject(dir / "pyproject.toml");

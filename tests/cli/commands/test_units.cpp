@@ -2,12 +2,15 @@
 // per-blob lock.
 #include <catch2/catch.hpp>
 
+#include <map>
+
 #include <sys/file.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include "blob_lock.h"
 #include "harness.h"
+#include "installer.h"
 #include "system_probe.h"
 #include "variant_choice.h"
 
@@ -92,4 +95,47 @@ TEST_CASE("BlobLock: exclusive, bounded wait, released on destruction, a no-op w
   first.reset();
   CHECK(BlobLock::try_acquire(path, policy).has_value());
   CHECK(fs::exists(path));  // lock files are never deleted
+}
+
+namespace {
+
+EnvLookup env_of(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](std::string_view name) -> std::optional<std::string> {
+    auto it = vars.find(std::string(name));
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+}  // namespace
+
+// Every boolean variable takes the same spellings (README: 1, true, yes, on, any case), through
+// lockfile's env_truthy. KERNELS_DISABLE_FLOCK used to treat any value but "0" as on ("false"
+// disabled locking) and KERNELS_FSYNC only "1".
+TEST_CASE("KERNELS_DISABLE_FLOCK and KERNELS_FSYNC are boolean switches read by env_truthy",
+          "[units][env]") {
+  for (const char* on : {"1", "true", "YES", "On"}) {
+    INFO(on);
+    auto policy = BlobLockPolicy::from_env(env_of({{"KERNELS_DISABLE_FLOCK", on}}));
+    REQUIRE(policy.ok());
+    CHECK_FALSE(policy->enabled);
+    CHECK(blob_fsync_requested(env_of({{"KERNELS_FSYNC", on}})));
+  }
+  for (const char* off : {"0", "false", "no", "off", "", "y"}) {
+    INFO(off);
+    auto policy = BlobLockPolicy::from_env(env_of({{"KERNELS_DISABLE_FLOCK", off}}));
+    REQUIRE(policy.ok());
+    CHECK(policy->enabled);
+    CHECK_FALSE(blob_fsync_requested(env_of({{"KERNELS_FSYNC", off}})));
+  }
+  auto unset = BlobLockPolicy::from_env(env_of({}));
+  REQUIRE(unset.ok());
+  CHECK(unset->enabled);
+  CHECK(unset->timeout == std::chrono::milliseconds(600'000));
+  CHECK_FALSE(blob_fsync_requested(env_of({})));
+  // The lookup carries KERNELS_LOCK_TIMEOUT too.
+  auto timeout = BlobLockPolicy::from_env(env_of({{"KERNELS_LOCK_TIMEOUT", "2.5"}}));
+  REQUIRE(timeout.ok());
+  CHECK(timeout->timeout == std::chrono::milliseconds(2500));
+  CHECK_FALSE(BlobLockPolicy::from_env(env_of({{"KERNELS_LOCK_TIMEOUT", "inf"}})).ok());
 }

@@ -270,6 +270,9 @@ TEST_CASE("Retry-After: seconds, HTTP dates, garbage, negative and past values")
   CHECK_FALSE(hub::parse_retry_after("soon", now).has_value());
   CHECK_FALSE(hub::parse_retry_after("", now).has_value());
   CHECK(hub::parse_retry_after("99999999999999999999999", now) == std::chrono::milliseconds::max());
+  // Found by fuzz_hub: a date this far out overflowed system_clock's nanoseconds (UB) and wrapped
+  // to some date in 2101.
+  CHECK(hub::parse_retry_after("Tue, 14 Nov 20222:13:25 GMT", now) == std::chrono::milliseconds::max());
 }
 
 TEST_CASE("URL redaction removes credentials, and queries of foreign origins") {

@@ -44,6 +44,7 @@ enum class FallbackReason {
   load_failed,         // the driver refused the image, or a kernel it lists is missing
   shape_not_covered,   // (per call) the bundle has no kernel for this shape: such calls run on the
                        // built-in kernels and are noted once at info level, never warned about
+  unsafe_cache,        // another user can write the cache (the CLI's exit 11): nothing of it is read
 };
 std::string_view fallback_reason_name(FallbackReason reason);
 

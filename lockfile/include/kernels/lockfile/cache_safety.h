@@ -10,14 +10,20 @@
 // Checked: the root, .locks and its repo folders, each repo folder and its blobs/, snapshots/,
 // refs/ and trees/, and each snapshots/<commit>. A path that does not exist yet is fine: we
 // create it with this process's umask.
+//
+// Part of the cache contract, so both readers of the cache apply the same rule: the CLI before
+// every command, the loader before it reads a lock or a bundle from the cache.
 #pragma once
 
 #include "kernels/lockfile/cache.h"
+#include "kernels/lockfile/env.h"
 #include "kernels/lockfile/error.h"
 
-namespace kernels::cli {
+namespace kernels {
 
-// ErrorCode::unsafe (exit 11) naming the first unsafe directory and the fix.
-Result<void> check_cache_permissions(const CacheLayout& cache);
+// ErrorCode::unsafe (exit 11) naming the first unsafe directory and the fix; ok() without a
+// look when `env` has KERNELS_ALLOW_SHARED_CACHE on (env_truthy).
+Result<void> check_cache_permissions(const CacheLayout& cache,
+                                     const EnvLookup& env = process_env());
 
-}  // namespace kernels::cli
+}  // namespace kernels

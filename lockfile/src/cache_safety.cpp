@@ -1,4 +1,4 @@
-#include "cache_safety.h"
+#include "kernels/lockfile/cache_safety.h"
 
 #include <grp.h>
 #include <pwd.h>
@@ -10,11 +10,7 @@
 #include <system_error>
 #include <vector>
 
-#include "kernels/lockfile/cache.h"
-#include "kernels/lockfile/env.h"
-#include "project.h"
-
-namespace kernels::cli {
+namespace kernels {
 namespace {
 
 namespace fs = std::filesystem;
@@ -50,8 +46,9 @@ std::string octal_mode(mode_t mode) {
 
 Error unsafe_dir(const fs::path& path, const std::string& why, const std::string& fix) {
   return make_error(ErrorCode::unsafe, "unsafe cache permissions: " + why, path.string(),
-                    fix + "; or, if this cache is shared on purpose and every user who can write "
-                          "it is trusted, set KERNELS_ALLOW_SHARED_CACHE=1");
+                    fix +
+                        "; or, if this cache is shared on purpose and every user who can write "
+                        "it is trusted, set KERNELS_ALLOW_SHARED_CACHE=1");
 }
 
 // `follow`: the cache root may itself be a symlink the user made (~/.cache -> /data/cache);
@@ -69,8 +66,7 @@ Result<void> check_dir(const fs::path& path, bool follow) {
   const uid_t me = ::geteuid();
   if (st.st_uid != me && st.st_uid != 0) {
     return unsafe_dir(path,
-                      "owned by " + user_name(st.st_uid) + ", not by " + user_name(me) +
-                          " or root",
+                      "owned by " + user_name(st.st_uid) + ", not by " + user_name(me) + " or root",
                       "use a cache of your own (KERNELS_CACHE or --cache-dir), or have its owner "
                       "remove it");
   }
@@ -97,8 +93,8 @@ std::vector<fs::path> subdirectories(const fs::path& dir) {
 
 }  // namespace
 
-Result<void> check_cache_permissions(const CacheLayout& cache) {
-  if (env_truthy(process_env(), "KERNELS_ALLOW_SHARED_CACHE")) return ok();
+Result<void> check_cache_permissions(const CacheLayout& cache, const EnvLookup& env) {
+  if (env_truthy(env, "KERNELS_ALLOW_SHARED_CACHE")) return ok();
   const fs::path& root = cache.root();
   if (auto r = check_dir(root, true); !r) return r;
   const fs::path locks = root / ".locks";
@@ -119,4 +115,4 @@ Result<void> check_cache_permissions(const CacheLayout& cache) {
   return ok();
 }
 
-}  // namespace kernels::cli
+}  // namespace kernels
