@@ -31,8 +31,9 @@ Result<std::vector<MetadataDependency>> kernel_depends_of(CommandContext& ctx,
                                          ctx.hub_access(repo_id + "@" + commit), ctx.console(),
                                          *locks);
     if (!report.ok()) return report.errors.front();
-    Result<VariantMetadata> parsed = read_variant_metadata(
-        ctx.cache().snapshot_file(repo_id, commit, path), repo_id + "@" + commit + ":" + path);
+    Result<VariantMetadata> parsed = read_variant_metadata(ctx.cache().snapshot_file(repo_id,
+                                                                                     commit, path),
+                                                           repo_id + "@" + commit + ":" + path);
     if (!parsed) return parsed.error();
     out.insert(out.end(), parsed->kernel_depends.begin(), parsed->kernel_depends.end());
   }

@@ -31,10 +31,8 @@ __device__ __forceinline__ void quad_transpose(uint32_t (&v)[4]) {
       if (j & bit) continue;
       // Exchange (lane t, piece j | bit) of the lower lane with (lane t ^ bit, piece j).
       const uint32_t got = __shfl_xor_sync(0xffffffffu, upper ? v[j] : v[j | bit], bit);
-      if (upper)
-        v[j] = got;
-      else
-        v[j | bit] = got;
+      if (upper) v[j] = got;
+      else v[j | bit] = got;
     }
   }
 }

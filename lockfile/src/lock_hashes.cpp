@@ -108,7 +108,8 @@ void apply_lock_hashes(Lockfile& lock, const LockHashes& hashes) {
 }
 
 std::string serialize_lock_hashes(const LockHashes& hashes) {
-  std::string out = "{\n  \"version\": " + std::to_string(kLockHashesVersion) + ",\n  \"kernels\": [";
+  std::string out = "{\n  \"version\": " + std::to_string(kLockHashesVersion) +
+                    ",\n  \"kernels\": [";
   std::size_t i = 0;
   for (const auto& [key, variants] : hashes.commits) {
     out += i++ == 0 ? "\n" : ",\n";

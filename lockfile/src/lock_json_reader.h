@@ -27,8 +27,8 @@ class LockJsonReader {
   Result<void> only_keys(const json::Value& obj, std::initializer_list<std::string_view> keys,
                          std::string_view where) const;
   Result<std::string> repo_id(const json::Value& v, std::string_view key) const;
-  // A full 40-hex commit; with `lower_case`, upper-case hex is accepted and lowered (kernels-common's
-  // Oid), else only lower case is.
+  // A full 40-hex commit; with `lower_case`, upper-case hex is accepted and lowered
+  // (kernels-common's Oid), else only lower case is.
   Result<std::string> commit(const json::Value& v, std::string_view key, bool lower_case) const;
   // {"<variant>": {"hash": "sha256-<hex>", "hash_type": "git_lfs_concat"}, ...}
   Result<std::map<std::string, VariantLock>> variant_locks(const json::Value& variants) const;

@@ -18,8 +18,9 @@ using json::Value;
 // kernels-common config/name.rs: ^[a-z][-a-z0-9]*[a-z0-9]$
 bool is_kernel_name(std::string_view s) {
   if (s.size() < 2 || s.front() < 'a' || s.front() > 'z' || s.back() == '-') return false;
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
 }
 
 bool is_three_numbers(std::string_view s) {
@@ -29,7 +30,8 @@ bool is_three_numbers(std::string_view s) {
     std::size_t end = s.find('.', start);
     if (end == std::string_view::npos) end = s.size();
     const std::string_view part = s.substr(start, end - start);
-    if (part.empty() || !std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    if (part.empty() ||
+        !std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; }))
       return false;
     ++parts;
     start = end + 1;
@@ -46,7 +48,8 @@ class MetadataReader : detail::LockJsonReader {
     if (!doc) return std::move(doc).error();
     const Value& root = *doc;
     if (root.type != Value::Type::object) {
-      return at(root.offset, std::string("expected a metadata object, found ") + json::type_name(root.type));
+      return at(root.offset,
+                std::string("expected a metadata object, found ") + json::type_name(root.type));
     }
     VariantMetadata m;
     auto name = string_key(root, "name", true);
@@ -64,7 +67,8 @@ class MetadataReader : detail::LockJsonReader {
     auto version = required(root, "version", Value::Type::number, "metadata");
     if (!version) return std::move(version).error();
     if (!(*version)->as_uint64()) {
-      return at((*version)->offset, "expected \"version\" to be a non-negative integer, got " + shown(**version));
+      return at((*version)->offset,
+                "expected \"version\" to be a non-negative integer, got " + shown(**version));
     }
     m.version = *(*version)->as_uint64();
     auto minver = string_key(root, "kernels-minver", false);
@@ -72,7 +76,8 @@ class MetadataReader : detail::LockJsonReader {
     if (*minver) {
       if (!is_three_numbers(**minver)) {
         return at(root.find("kernels-minver")->offset,
-                  "expected \"kernels-minver\" to be a version of three numbers (X.Y.Z), got " + shown(**minver));
+                  "expected \"kernels-minver\" to be a version of three numbers (X.Y.Z), got " +
+                      shown(**minver));
       }
       m.kernels_minver = **minver;
     }
@@ -88,7 +93,9 @@ class MetadataReader : detail::LockJsonReader {
     if (!py) return std::move(py).error();
     for (const Value& d : (*py)->items) {
       if (d.type != Value::Type::string) {
-        return at(d.offset, std::string("expected each \"python-depends\" entry to be a string, found ") + json::type_name(d.type));
+        return at(d.offset,
+                  std::string("expected each \"python-depends\" entry to be a string, found ") +
+                      json::type_name(d.type));
       }
       m.python_depends.push_back(d.text);
     }
@@ -113,28 +120,34 @@ class MetadataReader : detail::LockJsonReader {
 
  private:
   // A string key; null counts as absent for an optional one.
-  Result<std::optional<std::string>> string_key(const Value& obj, std::string_view key, bool needed) const {
+  Result<std::optional<std::string>> string_key(const Value& obj, std::string_view key,
+                                                bool needed) const {
     const Value* v = obj.find(key);
     if (v == nullptr || (!needed && v->type == Value::Type::null)) {
       if (needed) return at(obj.offset, "missing key \"" + std::string(key) + "\" in metadata");
       return std::optional<std::string>{};
     }
     if (v->type != Value::Type::string) {
-      return at(v->offset, "expected \"" + std::string(key) + "\" to be a string, found " + json::type_name(v->type));
+      return at(v->offset, "expected \"" + std::string(key) + "\" to be a string, found " +
+                               json::type_name(v->type));
     }
     return std::optional<std::string>(v->text);
   }
 
   Result<std::vector<MetadataDependency>> kernel_depends(const Value& deps) const {
     if (deps.type != Value::Type::array) {
-      return at(deps.offset, std::string("expected \"kernel-depends\" to be a list, found ") + json::type_name(deps.type));
+      return at(deps.offset, std::string("expected \"kernel-depends\" to be a list, found ") +
+                                 json::type_name(deps.type));
     }
     std::vector<MetadataDependency> out;
     for (const Value& e : deps.items) {
       if (e.type != Value::Type::object) {
-        return at(e.offset, std::string("expected each \"kernel-depends\" entry to be an object, found ") + json::type_name(e.type));
+        return at(e.offset,
+                  std::string("expected each \"kernel-depends\" entry to be an object, found ") +
+                      json::type_name(e.type));
       }
-      if (auto okk = only_keys(e, {"repo-id", "version", "revision"}, "a \"kernel-depends\" entry"); !okk) {
+      if (auto okk = only_keys(e, {"repo-id", "version", "revision"}, "a \"kernel-depends\" entry");
+          !okk) {
         return std::move(okk).error();
       }
       MetadataDependency d;
@@ -151,12 +164,14 @@ class MetadataReader : detail::LockJsonReader {
       if (!ver && !rev) return at(e.offset, "either `version` or `revision` must be specified");
       if (ver) {
         if (ver->type != Value::Type::number || !ver->as_uint64()) {
-          return at(ver->offset, "expected \"version\" to be a non-negative integer, got " + shown(*ver));
+          return at(ver->offset,
+                    "expected \"version\" to be a non-negative integer, got " + shown(*ver));
         }
         d.version = *ver->as_uint64();
       } else {
         if (rev->type != Value::Type::string) {
-          return at(rev->offset, std::string("expected \"revision\" to be a string, found ") + json::type_name(rev->type));
+          return at(rev->offset, std::string("expected \"revision\" to be a string, found ") +
+                                     json::type_name(rev->type));
         }
         d.revision = rev->text;
       }
@@ -168,20 +183,23 @@ class MetadataReader : detail::LockJsonReader {
   Result<void> read_backend(const Value& b, VariantMetadata& m) const {
     auto type = required(b, "type", Value::Type::string, "\"backend\"");
     if (!type) return std::move(type).error();
-    static const std::set<std::string, std::less<>> kTypes = {"cann", "cpu", "cuda", "metal",
-                                                              "neuron", "rocm", "tpu", "xpu"};
+    static const std::set<std::string, std::less<>> kTypes = {"cann",   "cpu",  "cuda", "metal",
+                                                              "neuron", "rocm", "tpu",  "xpu"};
     if (!kTypes.count((*type)->text)) {
-      return at((*type)->offset, "unknown backend type " + shown(**type) +
-                                     ": expected one of cann, cpu, cuda, metal, neuron, rocm, tpu, xpu");
+      return at((*type)->offset,
+                "unknown backend type " + shown(**type) +
+                    ": expected one of cann, cpu, cuda, metal, neuron, rocm, tpu, xpu");
     }
     m.backend_type = (*type)->text;
     if (const Value* archs = b.find("archs"); archs && archs->type != Value::Type::null) {
       if (archs->type != Value::Type::array) {
-        return at(archs->offset, std::string("expected \"archs\" to be a list, found ") + json::type_name(archs->type));
+        return at(archs->offset, std::string("expected \"archs\" to be a list, found ") +
+                                     json::type_name(archs->type));
       }
       for (const Value& a : archs->items) {
         if (a.type != Value::Type::string) {
-          return at(a.offset, std::string("expected each \"archs\" entry to be a string, found ") + json::type_name(a.type));
+          return at(a.offset, std::string("expected each \"archs\" entry to be a string, found ") +
+                                  json::type_name(a.type));
         }
         m.backend_archs.push_back(a.text);
       }
@@ -191,7 +209,8 @@ class MetadataReader : detail::LockJsonReader {
 
   Result<VariantDigest> read_digest(const Value& d) const {
     if (d.type != Value::Type::object) {
-      return at(d.offset, std::string("expected \"digest\" to be an object, found ") + json::type_name(d.type));
+      return at(d.offset, std::string("expected \"digest\" to be an object, found ") +
+                              json::type_name(d.type));
     }
     VariantDigest out;
     auto algorithm = required(d, "algorithm", Value::Type::string, "\"digest\"");
@@ -208,8 +227,8 @@ class MetadataReader : detail::LockJsonReader {
     if (!files) return std::move(files).error();
     for (const json::Member& f : (*files)->members) {
       if (f.value.type != Value::Type::string) {
-        return at(f.value.offset, "expected the digest of " + shown(f.key) + " to be a string, found " +
-                                      json::type_name(f.value.type));
+        return at(f.value.offset, "expected the digest of " + shown(f.key) +
+                                      " to be a string, found " + json::type_name(f.value.type));
       }
       out.files.emplace(f.key, f.value.text);
     }
@@ -218,13 +237,15 @@ class MetadataReader : detail::LockJsonReader {
 
   Result<void> read_provenance(const Value& p) const {
     if (p.type != Value::Type::object) {
-      return at(p.offset, std::string("expected \"provenance\" to be an object, found ") + json::type_name(p.type));
+      return at(p.offset, std::string("expected \"provenance\" to be an object, found ") +
+                              json::type_name(p.type));
     }
     for (const char* part : {"kernel-builder", "kernel"}) {
       const Value* v = p.find(part);
       if (v == nullptr || v->type == Value::Type::null) continue;
       if (v->type != Value::Type::object) {
-        return at(v->offset, "expected \"" + std::string(part) + "\" to be an object, found " + json::type_name(v->type));
+        return at(v->offset, "expected \"" + std::string(part) + "\" to be an object, found " +
+                                 json::type_name(v->type));
       }
       // kernels 0.17 rejects half of a commit/dirty pair ("sha" is an alias of "commit").
       const bool commit = v->find("commit") != nullptr || v->find("sha") != nullptr;
@@ -268,7 +289,8 @@ bool is_digest_covered(std::string_view rel_path) {
 std::string DigestViolation::message() const {
   switch (kind) {
     case Kind::missing: return "Missing file: " + path;
-    case Kind::mismatch: return "File hash mismatch for " + path + ": expected: " + expected + ", got: " + actual;
+    case Kind::mismatch:
+      return "File hash mismatch for " + path + ": expected: " + expected + ", got: " + actual;
     case Kind::unknown: return "Unknown file: " + path;
     case Kind::unreadable: return "Cannot read " + path + ": " + actual;
   }
@@ -291,16 +313,20 @@ std::vector<DigestViolation> check_digest_paths(const VariantDigest& digest,
   return out;
 }
 
-std::optional<DigestViolation> check_digest_file(const VariantDigest& digest, std::string_view rel_path,
+std::optional<DigestViolation> check_digest_file(const VariantDigest& digest,
+                                                 std::string_view rel_path,
                                                  const std::filesystem::path& file) {
   auto it = digest.files.find(std::string(rel_path));
-  if (it == digest.files.end()) return DigestViolation{DigestViolation::Kind::unknown, std::string(rel_path), "", ""};
+  if (it == digest.files.end())
+    return DigestViolation{DigestViolation::Kind::unknown, std::string(rel_path), "", ""};
   auto actual = base64_digest_file(file, digest.algorithm);
   if (!actual) {
-    return DigestViolation{DigestViolation::Kind::unreadable, std::string(rel_path), it->second, actual.error().what};
+    return DigestViolation{DigestViolation::Kind::unreadable, std::string(rel_path), it->second,
+                           actual.error().what};
   }
   if (*actual != it->second) {
-    return DigestViolation{DigestViolation::Kind::mismatch, std::string(rel_path), it->second, *actual};
+    return DigestViolation{DigestViolation::Kind::mismatch, std::string(rel_path), it->second,
+                           *actual};
   }
   return std::nullopt;
 }
@@ -311,7 +337,8 @@ std::vector<DigestViolation> check_variant_digest(const std::filesystem::path& v
   std::vector<std::string> found;
   std::vector<DigestViolation> out;
   std::error_code ec;
-  for (fs::recursive_directory_iterator it(variant_dir, ec), end; !ec && it != end; it.increment(ec)) {
+  for (fs::recursive_directory_iterator it(variant_dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
     // lexically: relative() would resolve the snapshot symlinks into blobs/.
     const std::string rel = it->path().lexically_relative(variant_dir).generic_string();
     if (it->is_symlink(ec) && it->is_directory(ec)) {

@@ -39,7 +39,8 @@ TEST_CASE("format 2 is written as kernels 0.17.2 writes it: sorted, serde pretty
           "[lockfile][v2]") {
   Lockfile lock;
   lock.form = Lockfile::Form::dependency_list;
-  lock.kernels = {dep("acme/relu", 1, {}, kB), dep("acme/flash-attn3", 2, {}, kA)};  // pyproject order
+  lock.kernels = {dep("acme/relu", 1, {}, kB),
+                  dep("acme/flash-attn3", 2, {}, kA)};  // pyproject order
   const std::string expected = R"([
   {
     "dependency": {
@@ -83,7 +84,8 @@ TEST_CASE("format 2 order: repo bytewise, versions numerically, then revisions b
   std::vector<std::string> order;
   for (const KernelLock& k : parsed->kernels) order.push_back(dependency_name(k));
   CHECK(order == std::vector<std::string>{"Org/alpha v1", "org/alpha v9", "org/alpha v10",
-                                          "org/alpha@" + kB, "org/alpha@" + kA});  // "2a43.." < "8247.."
+                                          "org/alpha@" + kB,
+                                          "org/alpha@" + kA});  // "2a43.." < "8247.."
   CHECK(text.find("\"revision\": \"" + kA + "\"\n") != std::string::npos);
   // find() takes the first in that order: the lowest version, as 0.17's lookup does.
   CHECK(parsed->find("org/alpha")->version == 9);

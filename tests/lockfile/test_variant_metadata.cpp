@@ -32,11 +32,13 @@ TEST_CASE("base64 SHA-256/512 match kernels' own test vectors", "[lockfile][meta
         "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=");
   CHECK(base64_digest("hello world", DigestAlgorithm::sha512) ==
         "MJ7MSJwS1utMxA9QyQLytNDtd+5RGnx6m808qG1M2G+YndNbxf9JlnDaNCVbRbDP2DDoH2Bdz33FVC6TrpzXbw==");
-  CHECK(base64_digest("", DigestAlgorithm::sha256) == "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+  CHECK(base64_digest("", DigestAlgorithm::sha256) ==
+        "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
 }
 
 TEST_CASE("a real metadata.json from the Hub parses with its digest", "[lockfile][metadata]") {
-  const auto path = hf_fixtures() / "kernels@8ac69fc5/kernels-data/tests/data/legacy-sha-provenance.json";
+  const auto path = hf_fixtures() /
+                    "kernels@8ac69fc5/kernels-data/tests/data/legacy-sha-provenance.json";
   auto m = parse_variant_metadata(slurp(path), path.string());
   INFO((m ? std::string() : m.error().message()));
   REQUIRE(m.ok());
@@ -47,12 +49,14 @@ TEST_CASE("a real metadata.json from the Hub parses with its digest", "[lockfile
   REQUIRE(m->digest);
   CHECK(m->digest->algorithm == DigestAlgorithm::sha256);
   CHECK(m->digest->files.size() == 18);
-  CHECK(m->digest->files.at("experimental/__init__.py") == "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+  CHECK(m->digest->files.at("experimental/__init__.py") ==
+        "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
 }
 
 TEST_CASE("metadata.json is refused where kernels 0.17.2 refuses it, and read where it reads it",
           "[lockfile][metadata]") {
-  CHECK(parse_variant_metadata(meta_with(R"(, "future-key": {"x": 1}, "kernels-minver": "0.17.0")")).ok());
+  CHECK(parse_variant_metadata(meta_with(R"(, "future-key": {"x": 1}, "kernels-minver": "0.17.0")"))
+            .ok());
   auto deps = parse_variant_metadata(meta_with(
       R"(, "kernel-depends": [{"repo-id": "acme/relu", "version": 3}, {"repo-id": "acme/x", "revision": "abc"}])"));
   REQUIRE(deps.ok());
@@ -60,26 +64,35 @@ TEST_CASE("metadata.json is refused where kernels 0.17.2 refuses it, and read wh
   CHECK(deps->kernel_depends[0].version == 3u);
   CHECK(deps->kernel_depends[1].revision == "abc");
   CHECK(parse_variant_metadata(R"({"name": "relu", "id": "x", "version": 1, "license": "",
-      "python-depends": [], "backend": {"type": "tpu"}})").ok());
+      "python-depends": [], "backend": {"type": "tpu"}})")
+            .ok());
 
-  CHECK_THAT(error_of(meta_with(R"(, "kernels-minver": "0.17")")), Catch::Contains("three numbers"));
-  CHECK_THAT(error_of(meta_with(R"(, "kernels-minver": "0.17.0rc1")")), Catch::Contains("three numbers"));
+  CHECK_THAT(error_of(meta_with(R"(, "kernels-minver": "0.17")")),
+             Catch::Contains("three numbers"));
+  CHECK_THAT(error_of(meta_with(R"(, "kernels-minver": "0.17.0rc1")")),
+             Catch::Contains("three numbers"));
   CHECK_THAT(error_of(meta_with(R"(, "kernels-minver": 17)")), Catch::Contains("to be a string"));
   CHECK_THAT(error_of(meta_with(R"(, "kernel-depends": null)")), Catch::Contains("to be a list"));
-  CHECK_THAT(error_of(meta_with(R"(, "kernel-depends": [{"repo-id": "a/b", "version": 1, "x": 1}])")),
+  CHECK_THAT(error_of(
+                 meta_with(R"(, "kernel-depends": [{"repo-id": "a/b", "version": 1, "x": 1}])")),
              Catch::Contains("unknown key \"x\""));
-  CHECK_THAT(error_of(meta_with(R"(, "kernel-depends": [{"repo-id": "a/b", "version": 1, "revision": "r"}])")),
+  CHECK_THAT(error_of(meta_with(
+                 R"(, "kernel-depends": [{"repo-id": "a/b", "version": 1, "revision": "r"}])")),
              Catch::Contains("mutually exclusive"));
   CHECK_THAT(error_of(meta_with(R"(, "digest": {"algorithm": "SHA256", "files": {}})")),
              Catch::Contains("unknown digest algorithm"));
-  CHECK_THAT(error_of(meta_with(R"(, "provenance": {"kernel-builder": {"version": "1", "commit": "abc"}})")),
+  CHECK_THAT(error_of(meta_with(
+                 R"(, "provenance": {"kernel-builder": {"version": "1", "commit": "abc"}})")),
              Catch::Contains("needs both"));
   CHECK_THAT(error_of(R"({"name": "Bad_Name", "id": "x", "version": 1, "license": "",
-      "python-depends": [], "backend": {"type": "cuda"}})"), Catch::Contains("Invalid kernel name"));
+      "python-depends": [], "backend": {"type": "cuda"}})"),
+             Catch::Contains("Invalid kernel name"));
   CHECK_THAT(error_of(R"({"name": "relu", "id": "x", "version": 1, "license": "",
-      "python-depends": [], "backend": {"type": "gpu"}})"), Catch::Contains("unknown backend type"));
+      "python-depends": [], "backend": {"type": "gpu"}})"),
+             Catch::Contains("unknown backend type"));
   CHECK_THAT(error_of(R"({"name": "relu", "version": 1, "license": "",
-      "python-depends": [], "backend": {"type": "cuda"}})"), Catch::Contains("missing key \"id\""));
+      "python-depends": [], "backend": {"type": "cuda"}})"),
+             Catch::Contains("missing key \"id\""));
 }
 
 TEST_CASE("the digest covers what kernels hashes: metadata.json only at the top, no bytecode",
@@ -109,17 +122,18 @@ TEST_CASE("a variant directory is checked against its digest with kernels' messa
                   {"_ops.py", "uRo7xeIGTQJaiuEiVVyWlI7FtIldU9gJxLZrcaSRUTM="},
                   {"sub/a.py", "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="}};
   CHECK(check_variant_digest(v, digest).empty());
-  CHECK(check_digest_paths(digest, {"B.txt", "_.txt", "_ops.py", "sub/a.py", "metadata.json"}).empty());
+  CHECK(check_digest_paths(digest, {"B.txt", "_.txt", "_ops.py", "sub/a.py", "metadata.json"})
+            .empty());
 
   spit(v / "B.txt", "changed");
   spit(v / "new.txt", "x");
   std::filesystem::remove(v / "sub/a.py");
   std::vector<std::string> messages;
   for (const DigestViolation& d : check_variant_digest(v, digest)) messages.push_back(d.message());
-  CHECK(messages == std::vector<std::string>{
-                        "File hash mismatch for B.txt: expected: 335w5QIVRPSDS77mSp43if68S+gUcN9inK1t2wMyClw=, got: " +
-                            base64_digest("changed", DigestAlgorithm::sha256),
-                        "Missing file: sub/a.py", "Unknown file: new.txt"});
+  CHECK(messages == std::vector<std::string>{"File hash mismatch for B.txt: expected: "
+                                             "335w5QIVRPSDS77mSp43if68S+gUcN9inK1t2wMyClw=, got: " +
+                                                 base64_digest("changed", DigestAlgorithm::sha256),
+                                             "Missing file: sub/a.py", "Unknown file: new.txt"});
   auto one = check_digest_file(digest, "_ops.py", v / "_ops.py");
   CHECK_FALSE(one);
   auto other = check_digest_file(digest, "new.txt", v / "new.txt");

@@ -27,7 +27,8 @@ struct V2Project {
   std::string endpoint = file_endpoint(mirror);
 
   V2Project() {
-    std::vector<MirrorFile> files = make_variant_files_with_metadata("torch210-cxx11-cu128-x86_64-linux", 4, 21);
+    std::vector<MirrorFile> files = make_variant_files_with_metadata(
+        "torch210-cxx11-cu128-x86_64-linux", 4, 21);
     auto more = make_variant_files_with_metadata("torch-cuda", 2, 22);
     files.insert(files.end(), more.begin(), more.end());
     commit = repo.publish(1, files);
@@ -59,15 +60,21 @@ struct V2Project {
 };
 
 std::string expected_v2(const std::string& act_commit, const std::string& attn_commit) {
-  return "[\n  {\n    \"dependency\": {\n      \"repo-id\": \"org/act\",\n      \"version\": 2\n    },\n"
-         "    \"lock\": {\n      \"commit\": \"" + act_commit + "\"\n    }\n  },\n"
-         "  {\n    \"dependency\": {\n      \"repo-id\": \"org/attn\",\n      \"version\": 1\n    },\n"
-         "    \"lock\": {\n      \"commit\": \"" + attn_commit + "\"\n    }\n  }\n]";
+  return "[\n  {\n    \"dependency\": {\n      \"repo-id\": \"org/act\",\n      \"version\": 2\n   "
+         " },\n"
+         "    \"lock\": {\n      \"commit\": \"" +
+         act_commit +
+         "\"\n    }\n  },\n"
+         "  {\n    \"dependency\": {\n      \"repo-id\": \"org/attn\",\n      \"version\": 1\n    "
+         "},\n"
+         "    \"lock\": {\n      \"commit\": \"" +
+         attn_commit + "\"\n    }\n  }\n]";
 }
 
 }  // namespace
 
-TEST_CASE("a new lock is format 2 (sorted, no newline) with its hashes in the sidecar", "[lock][v2]") {
+TEST_CASE("a new lock is format 2 (sorted, no newline) with its hashes in the sidecar",
+          "[lock][v2]") {
   V2Project p;
   ProcessResult r = p.run({"lock"}, p.dir / "cache");
   INFO(r.err);
@@ -115,7 +122,8 @@ TEST_CASE("lock keeps the existing lock's format, and --format migrates, saying 
   CHECK(p.run({"lock", "--format", "3"}, p.dir / "cache").exit_code == 2);
 }
 
-TEST_CASE("lock --locked compares a format 2 lock as format 2, and its sidecar hashes", "[lock][v2]") {
+TEST_CASE("lock --locked compares a format 2 lock as format 2, and its sidecar hashes",
+          "[lock][v2]") {
   V2Project p;
   REQUIRE(p.run({"lock"}, p.dir / "cache").exit_code == 0);
   const std::string good = read_file(p.lock);
@@ -164,12 +172,13 @@ TEST_CASE("lock --locked compares a format 2 lock as format 2, and its sidecar h
 TEST_CASE("format 2 refuses an empty dependency table as kernels 0.17 does", "[lock][v2]") {
   TempDir dir;
   write_file(dir / "project/pyproject.toml", "[tool.kernels.dependencies]\n");
-  ProcessResult r = run_kernels({"lock", (dir / "project").string()}, dir / "cache", file_endpoint(dir / "mirror"));
+  ProcessResult r = run_kernels({"lock", (dir / "project").string()}, dir / "cache",
+                                file_endpoint(dir / "mirror"));
   CHECK(r.exit_code == 5);
   CHECK(r.err.find("No kernels found to lock.") != std::string::npos);
   CHECK_FALSE(fs::exists(dir / "project/kernels.lock"));
-  ProcessResult v1 = run_kernels({"lock", "--format", "1", (dir / "project").string()}, dir / "cache",
-                                 file_endpoint(dir / "mirror"));
+  ProcessResult v1 = run_kernels({"lock", "--format", "1", (dir / "project").string()},
+                                 dir / "cache", file_endpoint(dir / "mirror"));
   CHECK(v1.exit_code == 0);
   CHECK(read_file(dir / "project/kernels.lock") == "[]");
 }
@@ -185,7 +194,8 @@ TEST_CASE("an unreadable existing lock is not replaced without --format", "[lock
   CHECK(read_file(p.lock) == expected_v2(p.other_commit, p.commit));
 }
 
-TEST_CASE("download and verify take a format 2 lock, with 0.17's line, and copy the sidecar", "[download][v2]") {
+TEST_CASE("download and verify take a format 2 lock, with 0.17's line, and copy the sidecar",
+          "[download][v2]") {
   V2Project p;
   REQUIRE(p.run({"lock"}, p.dir / "lock-cache").exit_code == 0);
   const fs::path cache = p.dir / "cache";
@@ -207,18 +217,21 @@ TEST_CASE("download and verify take a format 2 lock, with 0.17's line, and copy 
   CHECK(verify.out.find("OK      org/attn torch-cuda (3 files)") != std::string::npos);
 
   SECTION("verify names a file that no longer matches its metadata.json digest") {
-    const fs::path file = layout.snapshot_file("org/attn", p.commit, "build/torch-cuda/module_1.py");
+    const fs::path file = layout.snapshot_file("org/attn", p.commit,
+                                               "build/torch-cuda/module_1.py");
     const fs::path blob = fs::canonical(file);
     fs::remove(blob);
     write_file(blob, "altered in the cache\n");
     ProcessResult bad = p.run({"verify"}, cache);
     CHECK(bad.exit_code == 6);
-    CHECK(bad.out.find("metadata.json digest: File hash mismatch for module_1.py") != std::string::npos);
+    CHECK(bad.out.find("metadata.json digest: File hash mismatch for module_1.py") !=
+          std::string::npos);
   }
 }
 
-TEST_CASE("a file changed on the Hub after locking is refused before it is visible, in both formats",
-          "[download][v2][integrity]") {
+TEST_CASE(
+    "a file changed on the Hub after locking is refused before it is visible, in both formats",
+    "[download][v2][integrity]") {
   V2Project p;
   const std::string variant = "torch210-cxx11-cu128-x86_64-linux";
   SECTION("format 2 with the sidecar: the variant hash stops it before any fetch") {
@@ -245,11 +258,14 @@ TEST_CASE("a file changed on the Hub after locking is refused before it is visib
     CHECK(r.err.find("metadata.json digest: File hash mismatch for " +
                      changed.substr(("build/" + variant + "/").size())) != std::string::npos);
     kernels::CacheLayout layout(p.dir / "cache");
-    CHECK_FALSE(fs::exists(fs::symlink_status(layout.snapshot_file("org/attn", p.commit, changed))));
+    CHECK_FALSE(
+        fs::exists(fs::symlink_status(layout.snapshot_file("org/attn", p.commit, changed))));
     // The variant that was not changed is complete; nothing of the bad one but what passed.
     CHECK(fs::exists(layout.snapshot_file("org/attn", p.commit, "build/torch-cuda/metadata.json")));
   }
-  SECTION("format 2 without the sidecar: a file the digest does not list stops the variant before any fetch") {
+  SECTION(
+      "format 2 without the sidecar: a file the digest does not list stops the variant before any "
+      "fetch") {
     REQUIRE(p.run({"lock"}, p.dir / "lock-cache").exit_code == 0);
     fs::remove(p.sidecar);
     kernels::RepoTree tree = p.repo.tree(p.commit);
@@ -267,19 +283,26 @@ TEST_CASE("a file changed on the Hub after locking is refused before it is visib
     CHECK(r.exit_code == 6);
     CHECK(r.err.find("Unknown file: extra.py") != std::string::npos);
     kernels::CacheLayout layout(p.dir / "cache");
-    CHECK_FALSE(fs::exists(layout.snapshot_dir("org/attn", p.commit) / "build" / variant / "extra.py"));
+    CHECK_FALSE(
+        fs::exists(layout.snapshot_dir("org/attn", p.commit) / "build" / variant / "extra.py"));
   }
 }
 
-TEST_CASE("a format 2 lock with a revision dependency and one repo at two versions downloads and verifies",
-          "[download][v2]") {
+TEST_CASE(
+    "a format 2 lock with a revision dependency and one repo at two versions downloads and "
+    "verifies",
+    "[download][v2]") {
   V2Project p;
-  const std::string v2_commit = p.repo.publish(2, make_variant_files_with_metadata("torch-cuda", 2, 24));
+  const std::string v2_commit = p.repo.publish(2, make_variant_files_with_metadata("torch-cuda", 2,
+                                                                                   24));
   // What 0.17 writes for transitive kernel-depends: the same repo at another version, and a
-  // revision dependency whose commit is the revision itself. Written unsorted: order is ours to fix.
+  // revision dependency whose commit is the revision itself. Written unsorted: order is ours to
+  // fix.
   write_file(p.lock, "[{\"dependency\": {\"repo-id\": \"org/attn\", \"revision\": \"" + v2_commit +
-                         "\"}, \"lock\": {\"commit\": \"" + v2_commit + "\"}},\n"
-                         " {\"dependency\": {\"repo-id\": \"org/attn\", \"version\": 1}, \"lock\": {\"commit\": \"" +
+                         "\"}, \"lock\": {\"commit\": \"" + v2_commit +
+                         "\"}},\n"
+                         " {\"dependency\": {\"repo-id\": \"org/attn\", \"version\": 1}, \"lock\": "
+                         "{\"commit\": \"" +
                          p.commit + "\"}}]");
   const fs::path cache = p.dir / "cache";
   ProcessResult dl = p.run({"download", "--all-variants"}, cache);
@@ -298,8 +321,9 @@ TEST_CASE("a format 2 lock with a revision dependency and one repo at two versio
   CHECK(verify.exit_code == 0);
 }
 
-TEST_CASE("mirror, pack and unpack of a format 2 lock need its sidecar's hashes, and say how to get them",
-          "[v2][pack]") {
+TEST_CASE(
+    "mirror, pack and unpack of a format 2 lock need its sidecar's hashes, and say how to get them",
+    "[v2][pack]") {
   V2Project p;
   REQUIRE(p.run({"lock"}, p.dir / "cache").exit_code == 0);
   REQUIRE(p.run({"download", "--all-variants"}, p.dir / "cache").exit_code == 0);
@@ -307,13 +331,15 @@ TEST_CASE("mirror, pack and unpack of a format 2 lock need its sidecar's hashes,
   INFO(packed.err);
   REQUIRE(packed.exit_code == 0);
   fs::remove(p.sidecar);  // as a lock from the Python package comes
-  for (std::vector<std::string> args : {std::vector<std::string>{"pack", "--out", (p.dir / "again.tar.zst").string()},
-                                        std::vector<std::string>{"mirror", "--to", (p.dir / "m").string()},
-                                        std::vector<std::string>{"unpack", (p.dir / "k.tar.zst").string()}}) {
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"pack", "--out", (p.dir / "again.tar.zst").string()},
+        std::vector<std::string>{"mirror", "--to", (p.dir / "m").string()},
+        std::vector<std::string>{"unpack", (p.dir / "k.tar.zst").string()}}) {
     ProcessResult r = p.run(args, p.dir / "cache2");
     INFO(args[0] << ": " << r.err);
     CHECK(r.exit_code == 4);
-    CHECK(r.err.find("kernels.lock.hashes records no variant hashes for org/act v2") != std::string::npos);
+    CHECK(r.err.find("kernels.lock.hashes records no variant hashes for org/act v2") !=
+          std::string::npos);
     CHECK(r.err.find("hint: run `kernels lock") != std::string::npos);
   }
 }
@@ -326,17 +352,21 @@ TEST_CASE("format 2 locks kernel-depends transitively, as 0.17.2 does", "[lock][
   const std::string relu1 = relu.publish(1, make_variant_files_with_metadata("torch-cuda", 1, 31));
   const std::string relu3 = relu.publish(3, make_variant_files_with_metadata("torch-cuda", 1, 32));
   MirrorRepo act(dir / "mirror", "org/act");
-  const std::string act1 = act.publish(1, make_variant_files_with_metadata(
-                                              "torch-cpu", 1, 33, R"([{"repo-id": "org/relu", "version": 1}])"));
+  const std::string act1 = act.publish(
+      1, make_variant_files_with_metadata("torch-cpu", 1, 33,
+                                          R"([{"repo-id": "org/relu", "version": 1}])"));
   MirrorRepo top(dir / "mirror", "org/top");
   // Two variants needing different relu versions, one a revision: every distinct key is an entry.
   std::vector<MirrorFile> files = make_variant_files_with_metadata(
-      "torch-cuda", 1, 34, R"([{"repo-id": "org/act", "version": 1}, {"repo-id": "org/relu", "version": 3}])");
+      "torch-cuda", 1, 34,
+      R"([{"repo-id": "org/act", "version": 1}, {"repo-id": "org/relu", "version": 3}])");
   auto more = make_variant_files_with_metadata(
       "torch210-cxx11-cu128-x86_64-linux", 1, 35,
-      R"([{"repo-id": "org/relu", "version": 1}, {"repo-id": "org/relu", "revision": ")" + relu3 + R"("}])");
+      R"([{"repo-id": "org/relu", "version": 1}, {"repo-id": "org/relu", "revision": ")" + relu3 +
+          R"("}])");
   files.insert(files.end(), more.begin(), more.end());
-  auto cubin = make_variant_files("cubin-cu130-sm90a", 1, 10, 36);  // no metadata: 0.17 does not know it
+  auto cubin = make_variant_files("cubin-cu130-sm90a", 1, 10,
+                                  36);  // no metadata: 0.17 does not know it
   files.insert(files.end(), cubin.begin(), cubin.end());
   const std::string top1 = top.publish(1, files);
   write_file(project / "pyproject.toml", "[tool.kernels.dependencies]\n\"org/top\" = 1\n");
@@ -348,31 +378,41 @@ TEST_CASE("format 2 locks kernel-depends transitively, as 0.17.2 does", "[lock][
   REQUIRE(lock.ok());
   std::vector<std::string> entries;
   for (const auto& k : lock->kernels) entries.push_back(kernels::dependency_name(k) + " " + k.sha);
-  CHECK(entries == std::vector<std::string>{"org/act v1 " + act1, "org/relu v1 " + relu1, "org/relu v3 " + relu3,
-                                            "org/relu@" + relu3 + " " + relu3, "org/top v1 " + top1});
-  CHECK(r.err.find("You are using version 1 of 'org/relu', but version 3 is available.") != std::string::npos);
-  CHECK(fs::exists(kernels::CacheLayout(dir / "cache").snapshot_file("org/top", top1, "build/torch-cuda/metadata.json")));
-  ProcessResult locked = run_kernels({"lock", "--locked", project.string()}, dir / "cache", endpoint);
+  CHECK(entries == std::vector<std::string>{"org/act v1 " + act1, "org/relu v1 " + relu1,
+                                            "org/relu v3 " + relu3,
+                                            "org/relu@" + relu3 + " " + relu3,
+                                            "org/top v1 " + top1});
+  CHECK(r.err.find("You are using version 1 of 'org/relu', but version 3 is available.") !=
+        std::string::npos);
+  CHECK(fs::exists(kernels::CacheLayout(dir / "cache")
+                       .snapshot_file("org/top", top1, "build/torch-cuda/metadata.json")));
+  ProcessResult locked = run_kernels({"lock", "--locked", project.string()}, dir / "cache",
+                                     endpoint);
   INFO(locked.err);
   CHECK(locked.exit_code == 0);
   // Format 1 (0.16) knows no kernel-depends: one entry.
-  ProcessResult v1 = run_kernels({"lock", "--format", "1", project.string()}, dir / "cache", endpoint);
+  ProcessResult v1 = run_kernels({"lock", "--format", "1", project.string()}, dir / "cache",
+                                 endpoint);
   REQUIRE(v1.exit_code == 0);
   auto lock1 = kernels::read_lockfile(project / "kernels.lock");
   REQUIRE(lock1.ok());
   CHECK(lock1->kernels.size() == 1);
 }
 
-TEST_CASE("a kernel-depends cycle and a revision that is not a commit are refused", "[lock][v2][depends]") {
+TEST_CASE("a kernel-depends cycle and a revision that is not a commit are refused",
+          "[lock][v2][depends]") {
   TempDir dir("kernels-v2");
   const fs::path project = dir / "project";
   const std::string endpoint = file_endpoint(dir / "mirror");
   MirrorRepo a(dir / "mirror", "org/a");
-  a.publish(1, make_variant_files_with_metadata("torch-cpu", 1, 41, R"([{"repo-id": "org/b", "version": 1}])"));
+  a.publish(1, make_variant_files_with_metadata("torch-cpu", 1, 41,
+                                                R"([{"repo-id": "org/b", "version": 1}])"));
   MirrorRepo b(dir / "mirror", "org/b");
-  b.publish(1, make_variant_files_with_metadata("torch-cpu", 1, 42, R"([{"repo-id": "org/a", "version": 1}])"));
+  b.publish(1, make_variant_files_with_metadata("torch-cpu", 1, 42,
+                                                R"([{"repo-id": "org/a", "version": 1}])"));
   MirrorRepo c(dir / "mirror", "org/c");
-  c.publish(1, make_variant_files_with_metadata("torch-cpu", 1, 43, R"([{"repo-id": "org/b", "revision": "main"}])"));
+  c.publish(1, make_variant_files_with_metadata("torch-cpu", 1, 43,
+                                                R"([{"repo-id": "org/b", "revision": "main"}])"));
 
   write_file(project / "pyproject.toml", "[tool.kernels.dependencies]\n\"org/a\" = 1\n");
   ProcessResult cycle = run_kernels({"lock", project.string()}, dir / "cache", endpoint);
@@ -384,6 +424,7 @@ TEST_CASE("a kernel-depends cycle and a revision that is not a commit are refuse
   write_file(project / "pyproject.toml", "[tool.kernels.dependencies]\n\"org/c\" = 1\n");
   ProcessResult rev = run_kernels({"lock", project.string()}, dir / "cache", endpoint);
   CHECK(rev.exit_code == 5);
-  CHECK(rev.err.find("Invalid git object id, expected 40 or 64 hexadecimal digits: main") != std::string::npos);
+  CHECK(rev.err.find("Invalid git object id, expected 40 or 64 hexadecimal digits: main") !=
+        std::string::npos);
   CHECK_FALSE(fs::exists(project / "kernels.lock"));
 }

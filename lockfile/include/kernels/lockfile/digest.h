@@ -99,6 +99,7 @@ Result<void> check_file(const std::filesystem::path& path, const FileDigest& dig
 enum class DigestAlgorithm { sha256, sha512 };
 std::string to_base64(std::span<const std::uint8_t> bytes);
 std::string base64_digest(std::string_view bytes, DigestAlgorithm algorithm);
-Result<std::string> base64_digest_file(const std::filesystem::path& path, DigestAlgorithm algorithm);
+Result<std::string> base64_digest_file(const std::filesystem::path& path,
+                                       DigestAlgorithm algorithm);
 
 }  // namespace kernels

@@ -10,7 +10,8 @@
 //     "version": 1,
 //     "kernels": [
 //       { "repo-id": "org/name", "commit": "<40 hex>",
-//         "variants": { "<variant>": { "hash": "sha256-<64 hex>", "hash_type": "git_lfs_concat" } } }
+//         "variants": { "<variant>": { "hash": "sha256-<64 hex>", "hash_type": "git_lfs_concat" } }
+//         }
 //     ]
 //   }
 //
