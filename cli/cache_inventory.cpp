@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <system_error>
 
 #include "kernels/lockfile/variant_files.h"
@@ -40,6 +41,21 @@ constexpr std::time_t kDebrisAge = 3600;
 bool is_temp_file(const fs::path& p) {
   std::string name = p.filename().string();
   return name.size() > 11 && name.compare(name.size() - 11, 11, ".incomplete") == 0;
+}
+
+// Bytes of the regular files under `dir`, symlinks not followed, each inode counted once (a
+// hard-linked copy frees nothing more). What removing the directory gives back.
+std::uint64_t tree_bytes(const fs::path& dir) {
+  std::uint64_t bytes = 0;
+  std::set<std::pair<dev_t, ino_t>> seen;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::none, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (seen.emplace(st.st_dev, st.st_ino).second) bytes += static_cast<std::uint64_t>(st.st_size);
+  }
+  return bytes;
 }
 
 // ref name -> commit, for every file under refs/ (nested: "pr/1").
@@ -152,10 +168,15 @@ void collect_revision_removal(const CacheLayout& cache, const std::string& repo_
                               const std::string& commit,
                               const std::map<std::string, std::string>& refs,
                               std::vector<PruneAction>& actions) {
-  actions.push_back({"revision", repo_id, cache.snapshot_dir(repo_id, commit).string(), 0});
+  // Snapshot symlinks free nothing (their blobs are counted when removed); copies made with
+  // HF_HUB_DISABLE_SYMLINKS do.
+  actions.push_back({"revision", repo_id, cache.snapshot_dir(repo_id, commit).string(),
+                     tree_bytes(cache.snapshot_dir(repo_id, commit))});
   std::error_code ec;
   if (fs::exists(cache.tree_path(repo_id, commit), ec)) {
-    actions.push_back({"tree", repo_id, cache.tree_path(repo_id, commit).string(), 0});
+    const auto size = fs::file_size(cache.tree_path(repo_id, commit), ec);
+    actions.push_back({"tree", repo_id, cache.tree_path(repo_id, commit).string(),
+                       ec ? 0 : static_cast<std::uint64_t>(size)});
   }
   for (const auto& [name, target] : refs) {
     if (target == commit) actions.push_back({"ref", repo_id, cache.ref_path(repo_id, name).string(), 0});
@@ -297,7 +318,7 @@ Result<std::vector<PruneAction>> remove_from_cache(const CacheLayout& cache,
                       "`kernels cache ls` lists what the cache holds");
   }
   if (commit.empty()) {
-    actions.push_back({"repo", repo_id, cache.repo_dir(repo_id).string(), 0});
+    actions.push_back({"repo", repo_id, cache.repo_dir(repo_id).string(), tree_bytes(cache.repo_dir(repo_id))});
     if (Result<void> r = apply(actions); !r) return r.error();
     return actions;
   }

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "hub/interrupt.h"
 #include "kernels/lockfile/atomic.h"
 #include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
@@ -60,10 +61,26 @@ Result<void> check_against_lock(const KernelLock& locked, const RepoTree& tree,
   return ok();
 }
 
+// The command's problems. The first is held back: when it stays the only one it is the command's
+// error and main() prints it, once; when another follows, both are printed as they come and the
+// command's error only counts them.
 struct Outcome {
+  explicit Outcome(const Console& c) : console(c) {}
+  const Console& console;
   std::optional<Error> first_error;
+  std::size_t count = 0;
   void record(const Error& e) {
-    if (!first_error) first_error = e;
+    if (++count == 1) {
+      first_error = e;
+      return;
+    }
+    if (count == 2) console.error(*first_error);
+    console.error(e);
+  }
+  Error result() const {
+    if (count == 1) return *first_error;
+    return make_error(first_error->code,
+                      "download incomplete: " + std::to_string(count) + " problems (above)", "", "");
   }
 };
 
@@ -77,15 +94,17 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
   std::map<std::string, int> versions = project_versions(dir);
 
   std::optional<DriverFacts> driver;  // probed only when a cubin variant has to be chosen
-  Outcome outcome;
+  Outcome outcome{console};
   std::size_t fetched_files = 0;
   std::uint64_t fetched_bytes = 0;
 
   for (const KernelLock& locked : lock->kernels) {
+    if (hub::interrupted()) return make_error(ErrorCode::network, "interrupted", locked.repo_id);
     console.info("Downloading `" + locked.repo_id + "` with SHA: " + locked.sha);
     Result<RepoTree> tree = ctx.tree(locked.repo_id, locked.sha);
+    // A bad setting (KERNELS_JOBS=0, a malformed proxy) is wrong for every repo: say it once.
+    if (!tree && tree.error().code == ErrorCode::usage) return tree.error();
     if (!tree) {
-      console.error(tree.error());
       outcome.record(tree.error());
       continue;
     }
@@ -100,7 +119,6 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
                              locked.repo_id + "@" + locked.sha,
                              "`kernels info " + locked.repo_id + " --revision " + locked.sha +
                                  "` lists its variants");
-        console.error(e);
         outcome.record(e);
         continue;
       }
@@ -123,7 +141,6 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
                              locked.repo_id,
                              "`kernels variant` shows this machine's facts; --all-variants fetches "
                              "every variant");
-        console.error(e);
         outcome.record(e);
         continue;
       }
@@ -132,7 +149,6 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
     for (const std::string& v : selected) console.debug(locked.repo_id + ": variant " + v);
 
     if (Result<void> checked = check_against_lock(locked, *tree, selected, console); !checked) {
-      console.error(checked.error());
       outcome.record(checked.error());
       continue;
     }
@@ -147,8 +163,9 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
                                          console, *locks);
     fetched_files += report.fetched;
     fetched_bytes += report.bytes_fetched;
+    if (hub::interrupted()) return make_error(ErrorCode::network, "interrupted", locked.repo_id);
     for (const Error& e : report.errors) {
-      console.error(e);
+      if (e.code == ErrorCode::usage) return e;  // a bad setting, as for the tree above
       outcome.record(e);
     }
     if (!report.ok()) continue;
@@ -210,10 +227,7 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
                  ") in " + std::to_string(ctx.hub_requests()) + " Hub requests" +
                  (cdn ? " (+" + std::to_string(cdn) + " to the CDN they redirect to)" : std::string()));
   }
-  if (outcome.first_error) {
-    Error e = *outcome.first_error;
-    return make_error(e.code, "download incomplete (first problem: " + e.what + ")", e.object, e.hint);
-  }
+  if (outcome.first_error) return outcome.result();
   return ok();
 }
 

@@ -132,6 +132,36 @@ TEST_CASE("cache rm removes one revision or a whole repo", "[cache]") {
   CHECK_FALSE(fs::exists(p.layout().repo_dir("org/attn")));
 }
 
+// Regression (issue 15): removing a whole repo reported "freed 0 B".
+TEST_CASE("cache rm reports the bytes it freed", "[cache]") {
+  LockedProject p;
+  REQUIRE(p.download().exit_code == 0);
+  auto blob_bytes = [&] {
+    std::uint64_t total = 0;
+    for (const auto& e : fs::directory_iterator(p.layout().blobs_dir("org/attn"))) total += e.file_size();
+    return total;
+  };
+  const std::uint64_t whole = blob_bytes();
+  REQUIRE(whole > 0);
+  ProcessResult repo = p.run({"cache", "rm", "org/attn"});
+  INFO(repo.out << repo.err);
+  REQUIRE(repo.exit_code == 0);
+  // At least the blobs (the tree listing and the refs add a little).
+  const std::string freed = "freed ";
+  const auto at = repo.out.rfind(freed);
+  REQUIRE(at != std::string::npos);
+  CHECK(repo.out.find("freed 0 B") == std::string::npos);
+  CHECK(repo.out.substr(at + freed.size()).find("KiB") != std::string::npos);
+
+  REQUIRE(p.download().exit_code == 0);
+  ProcessResult revision = p.run({"cache", "rm", "org/attn@v1", "--json"});
+  INFO(revision.out << revision.err);
+  REQUIRE(revision.exit_code == 0);
+  std::uint64_t listed = 0;
+  for (const auto& action : nlohmann::json::parse(revision.out)) listed += action["bytes"].get<std::uint64_t>();
+  CHECK(listed >= whole);
+}
+
 namespace {
 
 void age(const fs::path& p, std::chrono::hours by) {

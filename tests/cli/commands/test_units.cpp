@@ -2,11 +2,14 @@
 // per-blob lock.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include <sys/file.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include "blob_lock.h"
+#include "console.h"
 #include "harness.h"
 #include "system_probe.h"
 #include "variant_choice.h"
@@ -92,4 +95,27 @@ TEST_CASE("BlobLock: exclusive, bounded wait, released on destruction, a no-op w
   first.reset();
   CHECK(BlobLock::try_acquire(path, policy).has_value());
   CHECK(fs::exists(path));  // lock files are never deleted
+}
+
+TEST_CASE("ProgressLine::fit never fills the last column and keeps the bar longest", "[units][output]") {
+  ProgressLine line;
+  line.label = "Downloading kernels-community/attention-fa3";
+  line.bytes = "117.2 MiB / 1.2 GiB";
+  line.rate = "38.1 MiB/s  ETA 29.5s";
+  line.files = "(12/300 files)";
+  line.fraction = 0.1;
+  for (std::size_t columns = 1; columns <= 200; ++columns) {
+    INFO(columns);
+    const std::string text = line.fit(columns);
+    CHECK(text.size() < std::max<std::size_t>(columns, 1));
+    CHECK(text.find('\n') == std::string::npos);
+  }
+  const std::string wide = line.fit(200);
+  CHECK(wide.find(" [##") != std::string::npos);
+  CHECK(wide.find("(12/300 files)") != std::string::npos);
+  const std::string at_100 = line.fit(100);  // the bar stays, the file count goes
+  CHECK(at_100.find(" [") != std::string::npos);
+  CHECK(at_100.find("files") == std::string::npos);
+  CHECK(at_100.find("ETA") != std::string::npos);
+  CHECK(line.fit(50) == "Downloading kernels-community/attention-fa3 117.2");
 }
