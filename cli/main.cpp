@@ -86,7 +86,7 @@ std::string global_options_text(const CLI::App& app) {
     std::string name = opt->get_name(false, true);
     if (name == "-h,--help") continue;
     // The type name without the validator CLI11 appends ("N:INT in [1 - 256]").
-    if (opt->get_type_size_min() > 0) name += " " + opt->get_type_name().substr(0, opt->get_type_name().find(':'));
+    if (opt->get_expected_min() > 0) name += " " + opt->get_type_name().substr(0, opt->get_type_name().find(':'));
     char line[256];
     std::snprintf(line, sizeof line, "  %-22s %s\n", name.c_str(), opt->get_description().c_str());
     text += line;
@@ -127,12 +127,12 @@ std::optional<std::string> suggestion(CLI::App& app, int argc, char** argv) {
         if (auto best = closest_name(name, names)) return "did you mean `" + *best + "`?";
         return std::nullopt;
       }
-      if (opt->get_type_size_min() > 0 && word.find('=') == std::string::npos) ++i;
+      if (opt->get_expected_min() > 0 && word.find('=') == std::string::npos) ++i;
       continue;
     }
     if (word.size() > 1 && word[0] == '-') {
       const CLI::Option* opt = find_option(word.substr(0, 2));
-      if (opt && opt->get_type_size_min() > 0 && word.size() == 2) ++i;
+      if (opt && opt->get_expected_min() > 0 && word.size() == 2) ++i;
       continue;
     }
     CLI::App* current = path.back();

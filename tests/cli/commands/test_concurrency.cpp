@@ -71,7 +71,7 @@ TEST_CASE("a blob lock held by another process times out with exit 10 naming the
 
 // Regressions (issue 15): waiting for another process's lock printed nothing for up to 600 s,
 // and the timeout said "2.0000 s".
-TEST_CASE("waiting for a lock another process holds says so once, naming the holder; -q silences it",
+TEST_CASE("waiting for a lock another process holds says so once, naming the holder, and -q silences it",
           "[concurrency][lock]") {
   LockedProject p(2, 100);
   std::vector<int> held;

@@ -11,6 +11,8 @@ using namespace kernels::test;
 
 namespace {
 
+using Args = std::vector<std::string>;
+
 std::size_t count_of(const std::string& text, const std::string& what) {
   std::size_t n = 0;
   for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
@@ -24,10 +26,10 @@ ProcessResult run_plain(const std::vector<std::string>& args) {
 
 }  // namespace
 
-TEST_CASE("--version and `kernels version` print the CMake version and the compatible Python kernels",
+TEST_CASE("kernels version and --version print the CMake version and the compatible Python kernels",
           "[output][version]") {
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--version"}, {"-V"}, {"version"}}) {
+  for (const Args& args :
+       {Args{"--version"}, Args{"-V"}, Args{"version"}}) {
     ProcessResult r = run_plain(args);
     INFO(args.front() << ": " << r.out << r.err);
     CHECK(r.exit_code == 0);
@@ -35,8 +37,8 @@ TEST_CASE("--version and `kernels version` print the CMake version and the compa
     CHECK(r.out.find("Python kernels package 0.16 and 0.17") != std::string::npos);
     CHECK(r.err.empty());
   }
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"version", "--json"}, {"--json", "--version"}}) {
+  for (const Args& args :
+       {Args{"version", "--json"}, Args{"--json", "--version"}}) {
     ProcessResult r = run_plain(args);
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
@@ -71,11 +73,11 @@ TEST_CASE("a mistyped command or option is exit 2 with a did-you-mean hint", "[o
   CHECK(far.err.find("hint: `kernels --help` lists the commands and options") != std::string::npos);
 }
 
-TEST_CASE("every command's help shows the global options; the exit codes are listed once, at the top",
+TEST_CASE("every command's help shows the global options, and the exit codes are listed once, at the top",
           "[output][help]") {
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"download", "--help"}, {"lock", "--help"}, {"cache", "--help"},
-        {"cache", "rm", "--help"}, {"pack", "--help"}, {"help", "verify"}}) {
+  for (const Args& args :
+       {Args{"download", "--help"}, Args{"lock", "--help"}, Args{"cache", "--help"},
+        Args{"cache", "rm", "--help"}, Args{"pack", "--help"}, Args{"help", "verify"}}) {
     ProcessResult r = run_plain(args);
     INFO(args.front() << " " << args.back() << ": " << r.out);
     CHECK(r.exit_code == 0);
@@ -112,7 +114,7 @@ TEST_CASE("pack refuses an archive name that says another format, before writing
   CHECK(good.exit_code == 0);
 }
 
-TEST_CASE("KERNELS_RETRIES sets how often a refused connection is retried; a bad value is exit 2",
+TEST_CASE("KERNELS_RETRIES sets how often a refused connection is retried, and a bad value is exit 2",
           "[download][retry]") {
   TempDir dir;
   const std::string endpoint = "http://127.0.0.1:" + std::to_string(free_port());
@@ -155,12 +157,15 @@ TEST_CASE("download says each problem once", "[download][output]") {
   CHECK(count_of(one.err, "error: ") == 1);
   CHECK(one.err.find("first problem") == std::string::npos);
 
-  kernels::TreeEntry second = p.entry_of("cubin-cu130-sm90a", false);
-  p.repo.tamper_file(p.commit, second.path, "not these either");
-  ProcessResult two = p.download();
+  LockedProject q(2, 100);
+  kernels::TreeEntry first = q.entry_of("cubin-cu130-sm80", false);
+  kernels::TreeEntry second = q.entry_of("cubin-cu130-sm90a", false);
+  q.repo.tamper_file(q.commit, first.path, "not the locked bytes");
+  q.repo.tamper_file(q.commit, second.path, "not these either");
+  ProcessResult two = q.download();
   INFO(two.err);
   CHECK(two.exit_code == 6);
-  CHECK(count_of(two.err, victim.path) == 1);
+  CHECK(count_of(two.err, first.path) == 1);
   CHECK(count_of(two.err, second.path) == 1);
   CHECK(two.err.find("download incomplete: 2 problems (above)") != std::string::npos);
 }

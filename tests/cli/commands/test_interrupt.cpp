@@ -56,13 +56,14 @@ Spawned spawn_kernels(const std::vector<std::string>& args, const fs::path& cach
   return s;
 }
 
-// Exit status (128 + signal when killed), or -1 if it did not end within `limit`.
+// Exit status; 256 + the signal when a signal killed it (a default handler, not our exit), or -1
+// if it did not end within `limit`.
 int wait_for(pid_t pid, std::chrono::seconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   int status = 0;
   while (std::chrono::steady_clock::now() < deadline) {
     if (::waitpid(pid, &status, WNOHANG) == pid) {
-      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 256 + WTERMSIG(status);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
