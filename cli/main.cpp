@@ -79,25 +79,36 @@ std::string version_text(bool json) {
 }
 
 // The program-wide options as a help section, for every subcommand's --help: CLI11 shows only a
-// command's own options there, though the global ones are accepted after it too.
-std::string global_options_text(const CLI::App& app) {
+// command's own options there, though the global ones are accepted after it too. A long name the
+// command itself uses (info's `--version N`) belongs to the command there, and is left out.
+std::string global_options_text(const CLI::App& app, const CLI::App& command) {
   std::string text = "Global options (before or after the command):\n";
   for (const CLI::Option* opt : app.get_options()) {
-    std::string name = opt->get_name(false, true);
-    if (name == "-h,--help") continue;
+    if (opt->get_name(false, true) == "-h,--help") continue;
+    std::string name;
+    std::string taken;
+    for (const std::string& s : opt->get_snames()) name += (name.empty() ? "-" : ",-") + s;
+    for (const std::string& l : opt->get_lnames()) {
+      if (command.get_option_no_throw("--" + l)) {
+        taken = " (--" + l + " here is this command's own option)";
+        continue;
+      }
+      name += (name.empty() ? "--" : ",--") + l;
+    }
+    if (name.empty()) continue;
     // The type name without the validator CLI11 appends ("N:INT in [1 - 256]").
     if (opt->get_expected_min() > 0) name += " " + opt->get_type_name().substr(0, opt->get_type_name().find(':'));
-    char line[256];
-    std::snprintf(line, sizeof line, "  %-22s %s\n", name.c_str(), opt->get_description().c_str());
+    char line[320];
+    std::snprintf(line, sizeof line, "  %-22s %s%s\n", name.c_str(), opt->get_description().c_str(), taken.c_str());
     text += line;
   }
   return text + "\nExit codes: `kernels help exit-codes`.";
 }
 
-void set_footers(CLI::App& command, const std::string& footer) {
+void set_footers(const CLI::App& app, CLI::App& command) {
   for (CLI::App* sub : command.get_subcommands([](CLI::App*) { return true; })) {
-    sub->footer(footer);
-    set_footers(*sub, footer);
+    sub->footer(global_options_text(app, *sub));
+    set_footers(app, *sub);
   }
 }
 
@@ -195,7 +206,7 @@ int run(int argc, char** argv) {
   std::string help_topic;
   CLI::App* help = app.add_subcommand("help", "Help on a command, or `kernels help exit-codes`");
   help->add_option("topic", help_topic, "A command name, or exit-codes");
-  set_footers(app, global_options_text(app));
+  set_footers(app, app);
 
   try {
     app.parse(argc, argv);

@@ -88,6 +88,11 @@ TEST_CASE("every command's help shows the global options, and the exit codes are
     CHECK(r.out.find("70  internal") == std::string::npos);
     CHECK(r.out.find("kernels help exit-codes") != std::string::npos);
   }
+  // info has its own --version N: there the global flag is shown as -V only.
+  ProcessResult info = run_plain({"info", "--help"});
+  CHECK(info.out.find("  -V                     Print the version") != std::string::npos);
+  CHECK(info.out.find("-V,--version") == std::string::npos);
+  CHECK(info.out.find("(--version here is this command's own option)") != std::string::npos);
   ProcessResult top = run_plain({"--help"});
   CHECK(count_of(top.out, "70  internal") == 1);
   ProcessResult codes = run_plain({"help", "exit-codes"});
