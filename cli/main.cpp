@@ -1,5 +1,6 @@
 // The `kernels` program: parse, run one command, map its Error to the exit code. Exceptions stop
 // here: anything uncaught is a bug, reported as exit code 70 (internal) with its message.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -167,6 +168,9 @@ std::optional<std::string> suggestion(CLI::App& app, int argc, char** argv) {
   return std::nullopt;
 }
 
+// The commands whose transfers and lock waits stop on SIGINT/SIGTERM (hub/interrupt.h).
+constexpr const char* kFetchingCommands[] = {"lock", "download", "versions", "info", "variant", "mirror"};
+
 int run(int argc, char** argv) {
   CLI::App app{"Lock, download, verify and inspect GPU kernel bundles from the Hugging Face Hub.",
                "kernels"};
@@ -263,9 +267,18 @@ int run(int argc, char** argv) {
     console.error(safe.error());
     return exit_code(safe.error().code);
   }
-  // Ctrl-C and SIGTERM stop transfers and lock waits; the command then returns, its own partial
-  // files removed, and the exit status says which signal (128 + its number, as a shell does).
-  hub::install_interrupt_handlers();
+  // In the commands that fetch, Ctrl-C and SIGTERM stop transfers and lock waits; the command
+  // then returns, its own partial files removed, and the exit status says which signal (128 +
+  // its number, as a shell does). The others (hashing, pack, unpack, cache) never check the flag,
+  // so there the signals keep their default action and stop the process at once: what they
+  // leave behind (a temp file, an unpack staging directory) is what `cache prune` clears.
+  const bool fetches = std::any_of(
+      std::begin(kFetchingCommands), std::end(kFetchingCommands),
+      [&](const char* name) { return app.got_subcommand(name); });
+  CLI::App* verify = app.get_subcommand("verify");
+  if (fetches || (verify->parsed() && verify->get_option("--repair")->count() > 0)) {
+    hub::install_interrupt_handlers();
+  }
   Result<void> result = chosen(context);
   if (int signal = hub::interrupt_signal(); signal != 0) {
     console.info(std::string("interrupted (") + (signal == SIGINT ? "SIGINT" : "SIGTERM") +

@@ -3,13 +3,14 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <thread>
 
-#include "harness.h"
+#include "project_fixture.h"
 #include "kernels/lockfile/cache.h"
 
 #ifdef KERNELS_HAVE_FAKE_HUB
@@ -144,6 +145,24 @@ TEST_CASE("SIGINT or SIGTERM during download: exit 130/143, no partial file left
     CHECK(again.exit_code == 0);
     CHECK(run_kernels({"verify", (dir / "project").string()}, dir / "cache", hub.endpoint()).exit_code == 0);
   }
+}
+
+
+// Commands that never check for a stop request keep the signals' default action: Ctrl-C ends them
+// at once instead of being noted and ignored until they finish.
+TEST_CASE("SIGINT ends a command that does not fetch at once, by the default action", "[interrupt]") {
+  LockedProject p(1, 10);
+  // `unpack` of an archive that is a FIFO nobody writes blocks in open(): a command busy in a
+  // system call, as a long hash or copy would be.
+  const fs::path archive = p.dir / "archive.tar.zst";
+  REQUIRE(::mkfifo(archive.c_str(), 0600) == 0);
+  Spawned run = spawn_kernels({"unpack", archive.string(), p.project.string()}, p.cache, p.endpoint,
+                              p.dir / "stderr.txt");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ::kill(run.pid, SIGINT);
+  const int code = wait_for(run.pid, std::chrono::seconds(5));
+  INFO(read_file(run.err));
+  CHECK(code == 256 + SIGINT);  // killed by the signal, not "interrupted" and exit 130 later
 }
 
 #endif
