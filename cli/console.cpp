@@ -194,7 +194,8 @@ std::string ProgressLine::fit(std::size_t columns) const {
 }
 
 std::unique_ptr<ProgressSink> Console::progress(std::string label) const {
-  if (!stderr_tty_ || options_.quiet || dumb_terminal_) return nullptr;
+  if (options_.quiet || options_.progress == ProgressMode::never) return nullptr;
+  if (options_.progress == ProgressMode::automatic && (!stderr_tty_ || dumb_terminal_)) return nullptr;
   return std::make_unique<TerminalProgress>(std::move(label));
 }
 

@@ -14,10 +14,14 @@
 
 namespace kernels::cli {
 
+// --progress: auto draws the progress line only when stderr is a terminal and TERM is not dumb.
+enum class ProgressMode { automatic, always, never };
+
 struct ConsoleOptions {
   bool quiet = false;
   int verbosity = 0;  // -v count
   bool json = false;  // listings print JSON on stdout
+  ProgressMode progress = ProgressMode::automatic;
 };
 
 class Console {
@@ -43,7 +47,8 @@ class Console {
 
   // A progress bar (bytes, rate, ETA) redrawn in place on a TTY at most 10 times a second, one
   // line never wider than the terminal (ProgressLine); on a non-TTY, with TERM=dumb or with
-  // --quiet it draws nothing (the per-file log lines say what happens).
+  // --quiet it draws nothing (the per-file log lines say what happens). --progress=always draws
+  // it anyway (but for --quiet), --progress=never never.
   std::unique_ptr<ProgressSink> progress(std::string label) const;
 
  private:

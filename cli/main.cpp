@@ -190,6 +190,11 @@ int run(int argc, char** argv) {
                  "Parallel transfers, 1-256 (default: KERNELS_JOBS, else 8)")
       ->check(CLI::Range(1, 256))
       ->type_name("N");
+  std::string progress = "auto";
+  app.add_option("--progress", progress,
+                 "Progress line: auto (on a terminal, unless TERM=dumb), always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->type_name("WHEN");
   app.add_option("--cache-dir", global.cache_dir,
                  "Cache root (default: KERNELS_CACHE, HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub)")
       ->type_name("DIR");
@@ -261,7 +266,10 @@ int run(int argc, char** argv) {
     throw std::runtime_error(std::string("test hook KERNELS_TEST_THROW=") + hook);
   }
 #endif
-  Console console(ConsoleOptions{global.quiet, global.verbosity, global.json});
+  Console console(ConsoleOptions{global.quiet, global.verbosity, global.json,
+                                 progress == "always"  ? ProgressMode::always
+                                 : progress == "never" ? ProgressMode::never
+                                                       : ProgressMode::automatic});
   CommandContext context(global, console);
   if (Result<void> safe = check_cache_permissions(context.cache()); !safe) {
     console.error(safe.error());

@@ -161,3 +161,28 @@ TEST_CASE("no progress line on TERM=dumb", "[output][tty]") {
   CHECK(out.find("\x1b[") == std::string::npos);
   CHECK(out.find("Downloading `org/attn`") != std::string::npos);  // the log lines stay
 }
+
+TEST_CASE("--progress=never draws nothing on a terminal, --progress=always draws into a pipe", "[output][tty]") {
+  LockedProject p(6, 20000);
+  auto [code, out] = run_on_tty(p, {"--progress=never", "download", "--all-variants", p.project.string()}, true, 80);
+  INFO(out);
+  CHECK(code == 0);
+  CHECK(progress_lines(out).empty());
+  CHECK(out.find("Downloading `org/attn`") != std::string::npos);
+
+  LockedProject q(6, 20000);
+  ProcessResult piped = q.run({"download", "--all-variants", "--progress", "always", q.project.string()},
+                              {{"COLUMNS", "70"}});
+  INFO(piped.err);
+  CHECK(piped.exit_code == 0);
+  const std::vector<std::string> lines = progress_lines(piped.err);
+  REQUIRE_FALSE(lines.empty());
+  for (const std::string& line : lines) CHECK(line.size() < 70);  // no terminal: COLUMNS says
+
+  ProcessResult quiet = q.run({"-q", "--progress=always", "download", "--all-variants", q.project.string()});
+  CHECK(quiet.exit_code == 0);
+  CHECK(quiet.err.empty());
+  ProcessResult bad = q.run({"--progress=sometimes", "download", q.project.string()});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("--progress") != std::string::npos);
+}
