@@ -162,7 +162,7 @@ TEST_CASE("no progress line on TERM=dumb", "[output][tty]") {
   CHECK(out.find("Downloading `org/attn`") != std::string::npos);  // the log lines stay
 }
 
-TEST_CASE("--progress=never draws nothing on a terminal, --progress=always draws into a pipe", "[output][tty]") {
+TEST_CASE("progress never draws nothing on a terminal, progress always draws into a pipe", "[output][tty]") {
   LockedProject p(6, 20000);
   auto [code, out] = run_on_tty(p, {"--progress=never", "download", "--all-variants", p.project.string()}, true, 80);
   INFO(out);
