@@ -77,6 +77,12 @@ struct Outcome {
     if (count == 2) console.error(*first_error);
     console.error(e);
   }
+  // The command stops early with `e`: a problem still held back is printed first, so that
+  // nothing recorded goes unsaid.
+  Error stop(Error e) const {
+    if (count == 1) console.error(*first_error);
+    return e;
+  }
   Error result() const {
     if (count == 1) return *first_error;
     return make_error(first_error->code,
@@ -103,7 +109,7 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
     console.info("Downloading `" + locked.repo_id + "` with SHA: " + locked.sha);
     Result<RepoTree> tree = ctx.tree(locked.repo_id, locked.sha);
     // A bad setting (KERNELS_JOBS=0, a malformed proxy) is wrong for every repo: say it once.
-    if (!tree && tree.error().code == ErrorCode::usage) return tree.error();
+    if (!tree && tree.error().code == ErrorCode::usage) return outcome.stop(tree.error());
     if (!tree) {
       outcome.record(tree.error());
       continue;
@@ -130,7 +136,7 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
       if (has_cubin && !driver && args.system.compute_capability.empty()) driver = probe_driver();
       DriverFacts facts = driver ? *driver : DriverFacts{};
       Result<TargetSystems> targets = describe_targets(args.system, facts);
-      if (!targets) return targets.error();
+      if (!targets) return outcome.stop(targets.error());
       VariantChoice choice = choose_variants(names, *targets, facts.problem);
       for (const std::string& note : choice.notes) console.info(note);
       if (choice.chosen.empty()) {
@@ -165,7 +171,7 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
     fetched_bytes += report.bytes_fetched;
     if (hub::interrupted()) return make_error(ErrorCode::network, "interrupted", locked.repo_id);
     for (const Error& e : report.errors) {
-      if (e.code == ErrorCode::usage) return e;  // a bad setting, as for the tree above
+      if (e.code == ErrorCode::usage) return outcome.stop(e);  // a bad setting, as for the tree above
       outcome.record(e);
     }
     if (!report.ok()) continue;
