@@ -7,11 +7,15 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <thread>
+
+#include "hub/interrupt.h"
 
 namespace kernels::cli {
 namespace {
@@ -32,6 +36,34 @@ int open_lock_file(const std::filesystem::path& path) {
   // elsewhere; the open fails (ELOOP) and the download goes on without the lock, which costs at
   // most a duplicate transfer.
   return ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0664);
+}
+
+// The holder writes its pid into the lock file, so that a process waiting for it can say whom it
+// waits for; the file's content means nothing else (lock files are never deleted).
+void record_holder(int fd) {
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) == 0) {
+    [[maybe_unused]] ssize_t n = ::pwrite(fd, pid.data(), pid.size(), 0);
+  }
+}
+
+std::string holder_of(int fd) {
+  char buffer[32] = {};
+  const ssize_t n = ::pread(fd, buffer, sizeof buffer - 1, 0);
+  long pid = 0;
+  if (n > 0) {
+    auto [p, ec] = std::from_chars(buffer, buffer + n, pid);
+    if (ec == std::errc() && pid > 0 && (p == buffer + n || *p == '\n')) {
+      return "process " + std::to_string(pid);
+    }
+  }
+  return "another process";
+}
+
+std::string seconds_text(std::chrono::milliseconds ms) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%g s", static_cast<double>(ms.count()) / 1000.0);
+  return buffer;
 }
 
 }  // namespace
@@ -87,6 +119,7 @@ std::optional<BlobLock> BlobLock::try_acquire(const std::filesystem::path& path,
   if (fd < 0) return lock;  // read-only cache: nothing to coordinate with
   switch (lock_once(fd)) {
     case Attempt::acquired:
+      record_holder(fd);
       lock.fd_ = fd;
       return lock;
     case Attempt::unsupported:
@@ -100,7 +133,8 @@ std::optional<BlobLock> BlobLock::try_acquire(const std::filesystem::path& path,
   return std::nullopt;
 }
 
-Result<BlobLock> BlobLock::acquire(const std::filesystem::path& path, const BlobLockPolicy& policy) {
+Result<BlobLock> BlobLock::acquire(const std::filesystem::path& path, const BlobLockPolicy& policy,
+                                   const std::function<void(const std::string&)>& on_blocked) {
   BlobLock lock;
   if (!policy.enabled) return lock;
   int fd = open_lock_file(path);
@@ -110,6 +144,7 @@ Result<BlobLock> BlobLock::acquire(const std::filesystem::path& path, const Blob
   for (;;) {
     switch (lock_once(fd)) {
       case Attempt::acquired:
+        record_holder(fd);
         lock.fd_ = fd;
         return lock;
       case Attempt::unsupported:
@@ -118,11 +153,17 @@ Result<BlobLock> BlobLock::acquire(const std::filesystem::path& path, const Blob
       case Attempt::busy:
         break;
     }
+    if (on_blocked && pause == std::chrono::milliseconds(5)) on_blocked(holder_of(fd));
+    if (hub::interrupted()) {
+      ::close(fd);
+      return make_error(ErrorCode::lock_timeout, "interrupted while waiting for a download lock",
+                        path.string());
+    }
     if (std::chrono::steady_clock::now() >= deadline) {
       ::close(fd);
       return make_error(ErrorCode::lock_timeout,
                         "another process held this download lock for longer than " +
-                            std::to_string(policy.timeout.count() / 1000.0).substr(0, 6) + " s",
+                            seconds_text(policy.timeout),
                         path.string(),
                         "if no other `kernels download` is running, the lock holder is stuck on "
                         "a slow transfer; raise KERNELS_LOCK_TIMEOUT (seconds) or set "

@@ -9,6 +9,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <string>
 #include <optional>
 
 #include "kernels/lockfile/env.h"
@@ -41,8 +43,12 @@ class BlobLock {
   // (read-only cache) or a filesystem without flock counts as acquired: see above.
   static std::optional<BlobLock> try_acquire(const std::filesystem::path& path,
                                              const BlobLockPolicy& policy);
-  // Waits up to policy.timeout, then ErrorCode::lock_timeout naming the lock file.
-  static Result<BlobLock> acquire(const std::filesystem::path& path, const BlobLockPolicy& policy);
+  // Waits up to policy.timeout, then ErrorCode::lock_timeout naming the lock file. When the lock
+  // is busy, `on_blocked` is called once, before the wait, with who holds it ("process 1234", or
+  // "another process" when the holder did not record its pid, as Python's filelock does not).
+  // A SIGINT/SIGTERM (hub/interrupt.h) ends the wait as a failure.
+  static Result<BlobLock> acquire(const std::filesystem::path& path, const BlobLockPolicy& policy,
+                                  const std::function<void(const std::string& holder)>& on_blocked = {});
 
   void release();
 

@@ -1,12 +1,19 @@
 #include "cache_inventory.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <optional>
 #include <map>
+#include <set>
 #include <system_error>
 
+#include "blob_lock.h"
+#include "kernels/lockfile/repo_id.h"
 #include "kernels/lockfile/variant_files.h"
 
 namespace kernels::cli {
@@ -40,6 +47,52 @@ constexpr std::time_t kDebrisAge = 3600;
 bool is_temp_file(const fs::path& p) {
   std::string name = p.filename().string();
   return name.size() > 11 && name.compare(name.size() - 11, 11, ".incomplete") == 0;
+}
+
+// Our downloads name a temp file <etag>.<8 hex>.incomplete (unique to one process) and hold the
+// blob lock .locks/<repo>/<etag>.lock from before the file exists until after it is renamed or
+// removed (installer.cpp). Such a file whose lock is free was left by a process that died: nobody
+// writes it again, so it is debris at any age. Where that cannot be told (no lock file, flock
+// turned off or not supported, a name that is not ours, like huggingface_hub's resumable
+// <etag>.incomplete) the age rule decides.
+bool orphaned_temp(const CacheLayout& cache, const std::string& repo_id, const fs::path& temp) {
+  static const bool flock_on = [] {
+    Result<BlobLockPolicy> policy = BlobLockPolicy::from_env();
+    return policy && policy->enabled;
+  }();
+  if (!flock_on) return false;
+  const std::string name = temp.filename().string();
+  const std::size_t dot = name.find('.');
+  if (dot == std::string::npos || name.size() != dot + 1 + 8 + 11 ||
+      name.compare(dot + 9, std::string::npos, ".incomplete") != 0) {
+    return false;
+  }
+  for (std::size_t i = dot + 1; i < dot + 9; ++i) {
+    if (!std::isxdigit(static_cast<unsigned char>(name[i]))) return false;
+  }
+  const std::optional<RepoId> repo = RepoId::parse(repo_id);
+  if (!repo) return false;
+  const fs::path lock = cache.lock_path(*repo, name.substr(0, dot));
+  const int fd = ::open(lock.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
+  const bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+  ::close(fd);  // releases it
+  return free;
+}
+
+// Bytes of the regular files under `dir`, symlinks not followed, each inode counted once (a
+// hard-linked copy frees nothing more). What removing the directory gives back.
+std::uint64_t tree_bytes(const fs::path& dir) {
+  std::uint64_t bytes = 0;
+  std::set<std::pair<dev_t, ino_t>> seen;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::none, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (seen.emplace(st.st_dev, st.st_ino).second) bytes += static_cast<std::uint64_t>(st.st_size);
+  }
+  return bytes;
 }
 
 // ref name -> commit, for every file under refs/ (nested: "pr/1").
@@ -100,7 +153,7 @@ void collect_unreferenced_blobs(const CacheLayout& cache, const std::string& rep
     std::string name = blob.filename().string();
     if (is_temp_file(blob)) {
       // An in-flight download writes its temp file continuously; an hour of silence is debris.
-      if (now - st.st_mtime >= kDebrisAge) {
+      if (now - st.st_mtime >= kDebrisAge || orphaned_temp(cache, repo_id, blob)) {
         actions.push_back({"temp file", repo_id, blob.string(), static_cast<std::uint64_t>(st.st_size)});
       }
       continue;
@@ -133,7 +186,8 @@ std::time_t newest_mtime(const fs::path& dir) {
 bool download_in_flight(const CacheLayout& cache, const std::string& repo_id, std::time_t now) {
   for (const fs::path& blob : children(cache.blobs_dir(repo_id))) {
     struct stat st{};
-    if (is_temp_file(blob) && ::lstat(blob.c_str(), &st) == 0 && now - st.st_mtime < kDebrisAge) {
+    if (is_temp_file(blob) && ::lstat(blob.c_str(), &st) == 0 && now - st.st_mtime < kDebrisAge &&
+        !orphaned_temp(cache, repo_id, blob)) {
       return true;
     }
   }
@@ -152,10 +206,15 @@ void collect_revision_removal(const CacheLayout& cache, const std::string& repo_
                               const std::string& commit,
                               const std::map<std::string, std::string>& refs,
                               std::vector<PruneAction>& actions) {
-  actions.push_back({"revision", repo_id, cache.snapshot_dir(repo_id, commit).string(), 0});
+  // Snapshot symlinks free nothing (their blobs are counted when removed); copies made with
+  // HF_HUB_DISABLE_SYMLINKS do.
+  actions.push_back({"revision", repo_id, cache.snapshot_dir(repo_id, commit).string(),
+                     tree_bytes(cache.snapshot_dir(repo_id, commit))});
   std::error_code ec;
   if (fs::exists(cache.tree_path(repo_id, commit), ec)) {
-    actions.push_back({"tree", repo_id, cache.tree_path(repo_id, commit).string(), 0});
+    const auto size = fs::file_size(cache.tree_path(repo_id, commit), ec);
+    actions.push_back({"tree", repo_id, cache.tree_path(repo_id, commit).string(),
+                       ec ? 0 : static_cast<std::uint64_t>(size)});
   }
   for (const auto& [name, target] : refs) {
     if (target == commit) actions.push_back({"ref", repo_id, cache.ref_path(repo_id, name).string(), 0});
@@ -297,7 +356,7 @@ Result<std::vector<PruneAction>> remove_from_cache(const CacheLayout& cache,
                       "`kernels cache ls` lists what the cache holds");
   }
   if (commit.empty()) {
-    actions.push_back({"repo", repo_id, cache.repo_dir(repo_id).string(), 0});
+    actions.push_back({"repo", repo_id, cache.repo_dir(repo_id).string(), tree_bytes(cache.repo_dir(repo_id))});
     if (Result<void> r = apply(actions); !r) return r.error();
     return actions;
   }

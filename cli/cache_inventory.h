@@ -60,10 +60,12 @@ struct PruneAction {
   std::uint64_t bytes = 0;
 };
 
-// Revisions no lockfile references, then blobs no remaining snapshot or tree uses, and temp files
-// and unpack staging directories older than an hour. A repo with a download in flight (a temp
-// file younger than an hour, or no snapshot yet and files younger than an hour) is left alone.
-// With dry_run nothing is removed.
+// Revisions no lockfile references, then blobs no remaining snapshot or tree uses, temp files
+// older than an hour or left by a download that died (its blob lock is free: see orphaned_temp in
+// cache_inventory.cpp), and unpack staging directories older than an hour. A repo with a
+// download in flight (a temp file younger than an hour whose lock is held or cannot be checked,
+// or no snapshot yet and files younger than an hour) is left alone. With dry_run nothing is
+// removed.
 Result<std::vector<PruneAction>> prune_cache(const CacheLayout& cache, const LockedRevisions& keep,
                                              bool dry_run);
 

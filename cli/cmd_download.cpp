@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "hub/interrupt.h"
 #include "kernels/lockfile/atomic.h"
 #include "kernels/lockfile/lock_hashes.h"
 #include "kernels/lockfile/variant_files.h"
@@ -144,10 +145,32 @@ class MetadataDigests {
   std::map<std::string, std::pair<const VariantDigest*, std::string>> covered_;
 };
 
+// The command's problems. The first is held back: when it stays the only one it is the command's
+// error and main() prints it, once; when another follows, both are printed as they come and the
+// command's error only counts them.
 struct Outcome {
+  explicit Outcome(const Console& c) : console(c) {}
+  const Console& console;
   std::optional<Error> first_error;
+  std::size_t count = 0;
   void record(const Error& e) {
-    if (!first_error) first_error = e;
+    if (++count == 1) {
+      first_error = e;
+      return;
+    }
+    if (count == 2) console.error(*first_error);
+    console.error(e);
+  }
+  // The command stops early with `e`: a problem still held back is printed first, so that
+  // nothing recorded goes unsaid.
+  Error stop(Error e) const {
+    if (count == 1) console.error(*first_error);
+    return e;
+  }
+  Error result() const {
+    if (count == 1) return *first_error;
+    return make_error(first_error->code,
+                      "download incomplete: " + std::to_string(count) + " problems (above)", "", "");
   }
 };
 
@@ -161,18 +184,20 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
   std::map<std::string, int> versions = project_versions(dir);
 
   std::optional<DriverFacts> driver;  // probed only when a cubin variant has to be chosen
-  Outcome outcome;
+  Outcome outcome{console};
   std::size_t fetched_files = 0;
   std::uint64_t fetched_bytes = 0;
 
   const bool v2 = lock->form == Lockfile::Form::dependency_list;
   for (const KernelLock& locked : lock->kernels) {
+    if (hub::interrupted()) return make_error(ErrorCode::network, "interrupted", locked.repo_id);
     // Each tool's own line: 0.17 (format 2) and 0.16 (format 1) word it differently.
     console.info(v2 ? "Downloading kernel: " + locked.repo_id + " (revision: " + locked.sha + ")"
                     : "Downloading `" + locked.repo_id + "` with SHA: " + locked.sha);
     Result<RepoTree> tree = ctx.tree(locked.repo_id, locked.sha);
+    // A bad setting (KERNELS_JOBS=0, a malformed proxy) is wrong for every repo: say it once.
+    if (!tree && tree.error().code == ErrorCode::usage) return outcome.stop(tree.error());
     if (!tree) {
-      console.error(tree.error());
       outcome.record(tree.error());
       continue;
     }
@@ -187,7 +212,6 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
                              locked.repo_id + "@" + locked.sha,
                              "`kernels info " + locked.repo_id + " --revision " + locked.sha +
                                  "` lists its variants");
-        console.error(e);
         outcome.record(e);
         continue;
       }
@@ -199,7 +223,7 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
       if (has_cubin && !driver && args.system.compute_capability.empty()) driver = probe_driver();
       DriverFacts facts = driver ? *driver : DriverFacts{};
       Result<TargetSystems> targets = describe_targets(args.system, facts);
-      if (!targets) return targets.error();
+      if (!targets) return outcome.stop(targets.error());
       VariantChoice choice = choose_variants(names, *targets, facts.problem);
       for (const std::string& note : choice.notes) console.info(note);
       if (choice.chosen.empty()) {
@@ -210,7 +234,6 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
                              locked.repo_id,
                              "`kernels variant` shows this machine's facts; --all-variants fetches "
                              "every variant");
-        console.error(e);
         outcome.record(e);
         continue;
       }
@@ -220,13 +243,11 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
 
     if (Result<void> checked = check_against_lock(locked, *tree, selected, console, lock->form);
         !checked) {
-      console.error(checked.error());
       outcome.record(checked.error());
       continue;
     }
     MetadataDigests digests;
     if (Result<void> loaded = digests.load(ctx, locked, *tree, selected, *locks); !loaded) {
-      console.error(loaded.error());
       outcome.record(loaded.error());
       continue;
     }
@@ -241,8 +262,9 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
                                          console, *locks, digests.check(locked));
     fetched_files += report.fetched;
     fetched_bytes += report.bytes_fetched;
+    if (hub::interrupted()) return make_error(ErrorCode::network, "interrupted", locked.repo_id);
     for (const Error& e : report.errors) {
-      console.error(e);
+      if (e.code == ErrorCode::usage) return outcome.stop(e);  // a bad setting, as for the tree above
       outcome.record(e);
     }
     if (!report.ok()) continue;
@@ -315,10 +337,7 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
                  ") in " + std::to_string(ctx.hub_requests()) + " Hub requests" +
                  (cdn ? " (+" + std::to_string(cdn) + " to the CDN they redirect to)" : std::string()));
   }
-  if (outcome.first_error) {
-    Error e = *outcome.first_error;
-    return make_error(e.code, "download incomplete (first problem: " + e.what + ")", e.object, e.hint);
-  }
+  if (outcome.first_error) return outcome.result();
   return ok();
 }
 

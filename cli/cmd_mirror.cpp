@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "hub/interrupt.h"
 #include "kernels/lockfile/atomic.h"
 #include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
@@ -129,7 +130,7 @@ Result<void> mirror_repo(CommandContext& ctx, HubClient& hub, const KernelLock& 
     std::optional<Error> first;
     for (std::size_t i = 0; i < results.size(); ++i) {
       if (!results[i]) {
-        console.error(results[i].error());
+        if (!hub::interrupted()) console.error(results[i].error());  // main() says why it stopped
         if (!first) first = results[i].error();
         std::error_code ec;
         fs::remove(requests[i].temp_path, ec);

@@ -2,7 +2,10 @@
 // `kernels unpack ARCHIVE [PROJECT_DIR] [--to DIR]`: move a cache or a mirror into an air-gapped
 // site or a Docker layer. Unpack verifies every file against PROJECT_DIR/kernels.lock before
 // anything is visible (cli/pack/pack.h).
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -44,7 +47,30 @@ void report(const Console& console, std::string_view verb, const PackSummary& s,
                fs::absolute(where).string());
 }
 
+// The archive is always a zstd-compressed tar: a name that says otherwise (k.tar.gz) would make
+// `tar xzf` and file managers fail on it, so such a name is refused before anything is written.
+Result<void> check_archive_name(const std::string& out) {
+  std::string name = fs::path(out).filename().string();
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  auto ends_with = [&](std::string_view suffix) {
+    return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (ends_with(".tar.zst") || ends_with(".tzst")) return ok();
+  for (std::string_view other : {".gz", ".tgz", ".xz", ".txz", ".bz2", ".tbz", ".tbz2", ".zip",
+                                 ".lz4", ".lzma", ".7z", ".tar"}) {
+    if (ends_with(other)) {
+      return make_error(ErrorCode::usage,
+                        "the archive would be a zstd-compressed tar, which this name does not say",
+                        out, "name it *.tar.zst (e.g. --out " +
+                                 (fs::path(out).parent_path() / "kernels.tar.zst").string() + ")");
+    }
+  }
+  return ok();
+}
+
 Result<void> run_pack(CommandContext& ctx, const PackArgs& args) {
+  if (Result<void> named = check_archive_name(args.out); !named) return named.error();
   Result<Lockfile> lock = read_project_lock(args.project_dir);
   if (!lock) return lock.error();
   if (Result<void> h = require_variant_hashes(*lock, args.project_dir, "pack"); !h) return h;
@@ -86,7 +112,10 @@ void add_pack_command(CLI::App& app, CommandFn& chosen) {
   CLI::App* cmd = app.add_subcommand(
       "pack", "Pack what kernels.lock references (from the cache, or a mirror) into a .tar.zst");
   cmd->add_option("project_dir", args->project_dir, "Project directory with kernels.lock (default: .)");
-  cmd->add_option("--out", args->out, "Archive to write (.tar.zst)")->required();
+  cmd->add_option("--out", args->out,
+                  "Archive to write: a zstd-compressed tar, so named *.tar.zst (or *.tzst; a name "
+                  "ending .tar.gz, .tgz, .tar, .zip, ... is refused)")
+      ->required();
   cmd->add_option("--from-mirror", args->from_mirror,
                   "Pack this static mirror directory instead of the cache");
   cmd->callback([args, &chosen] {

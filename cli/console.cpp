@@ -1,7 +1,9 @@
 #include "console.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -65,6 +67,19 @@ void line_to_stderr(std::string_view prefix, std::string_view line) {
   write_all(2, text);
 }
 
+// Columns of the terminal on stderr, read at every redraw so a resize takes effect at once:
+// TIOCGWINSZ, else COLUMNS, else 80.
+std::size_t terminal_columns() {
+  winsize ws{};
+  if (::ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  if (const char* columns = std::getenv("COLUMNS"); columns && *columns) {
+    char* end = nullptr;
+    const long n = std::strtol(columns, &end, 10);
+    if (*end == '\0' && n > 0 && n < 10000) return static_cast<std::size_t>(n);
+  }
+  return 80;
+}
+
 class TerminalProgress final : public ProgressSink {
  public:
   explicit TerminalProgress(std::string label) : label_(std::move(label)) {}
@@ -93,17 +108,13 @@ class TerminalProgress final : public ProgressSink {
     if (rate > 0 && total_ >= done_) {
       eta = format_duration(std::chrono::duration<double>(static_cast<double>(total_ - done_) / rate));
     }
-    constexpr int kWidth = 24;
-    int filled = total_ ? static_cast<int>(kWidth * static_cast<double>(done_) / static_cast<double>(total_)) : 0;
-    if (filled > kWidth) filled = kWidth;
-    std::string bar(static_cast<std::size_t>(filled), '#');
-    bar.append(static_cast<std::size_t>(kWidth - filled), ' ');
-    char buffer[256];
-    std::snprintf(buffer, sizeof buffer, "\r\x1b[2K%s [%s] %s / %s  %s/s  ETA %s  (%zu/%zu files)",
-                  label_.c_str(), bar.c_str(), format_bytes(done_).c_str(),
-                  format_bytes(total_).c_str(), format_bytes(static_cast<std::uint64_t>(rate)).c_str(),
-                  eta.c_str(), files_done_, files_);
-    write_all(2, buffer);
+    ProgressLine line;
+    line.label = label_;
+    line.bytes = format_bytes(done_) + " / " + format_bytes(total_);
+    line.rate = format_bytes(static_cast<std::uint64_t>(rate)) + "/s  ETA " + eta;
+    line.files = "(" + std::to_string(files_done_) + "/" + std::to_string(files_) + " files)";
+    line.fraction = total_ ? static_cast<double>(done_) / static_cast<double>(total_) : 0.0;
+    write_all(2, "\r\x1b[2K" + line.fit(terminal_columns()));
     drawn_ = true;
   }
 
@@ -125,7 +136,8 @@ Console::Console(ConsoleOptions options) : options_(options) {
   // non-empty value, "0" and "false" included.
   const char* no_color = std::getenv("NO_COLOR");
   const char* term = std::getenv("TERM");
-  color_ = stderr_tty_ && !(no_color && *no_color) && !(term && std::string_view(term) == "dumb");
+  dumb_terminal_ = term && std::string_view(term) == "dumb";
+  color_ = stderr_tty_ && !(no_color && *no_color) && !dumb_terminal_;
 }
 
 // JSON data is left exact for programs; text for people shows hidden characters.
@@ -163,8 +175,29 @@ std::string Console::bold(std::string_view text) const {
   return color_ ? "\x1b[1m" + std::string(text) + "\x1b[0m" : std::string(text);
 }
 
+std::string ProgressLine::fit(std::size_t columns) const {
+  // The last column stays empty: writing it makes some terminals wrap, and a wrapped line is one
+  // that "\r" + erase-line no longer clears. The bar is kept longest (it is what a glance reads),
+  // then the rate, then the file count; the label is cut last.
+  const std::size_t room = columns > 1 ? columns - 1 : 0;
+  const std::string tails[] = {"  " + rate + "  " + files, "  " + rate, std::string()};
+  for (const std::string& tail : tails) {
+    const std::size_t fixed = label.size() + 1 + bytes.size() + tail.size();
+    if (fixed + 3 + 10 > room) continue;  // " [" + at least 10 cells + "]"
+    const std::size_t cells = std::min<std::size_t>(24, room - fixed - 3);
+    const auto filled =
+        static_cast<std::size_t>(static_cast<double>(cells) * std::clamp(fraction, 0.0, 1.0));
+    return label + " [" + std::string(filled, '#') + std::string(cells - filled, ' ') + "] " + bytes + tail;
+  }
+  for (const std::string& tail : tails) {
+    if (label.size() + 1 + bytes.size() + tail.size() <= room) return label + " " + bytes + tail;
+  }
+  return (label + " " + bytes).substr(0, room);
+}
+
 std::unique_ptr<ProgressSink> Console::progress(std::string label) const {
-  if (!stderr_tty_ || options_.quiet) return nullptr;
+  if (options_.quiet || options_.progress == ProgressMode::never) return nullptr;
+  if (options_.progress == ProgressMode::automatic && (!stderr_tty_ || dumb_terminal_)) return nullptr;
   return std::make_unique<TerminalProgress>(std::move(label));
 }
 

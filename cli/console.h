@@ -14,10 +14,14 @@
 
 namespace kernels::cli {
 
+// --progress: auto draws the progress line only when stderr is a terminal and TERM is not dumb.
+enum class ProgressMode { automatic, always, never };
+
 struct ConsoleOptions {
   bool quiet = false;
   int verbosity = 0;  // -v count
   bool json = false;  // listings print JSON on stdout
+  ProgressMode progress = ProgressMode::automatic;
 };
 
 class Console {
@@ -41,14 +45,30 @@ class Console {
   std::string red(std::string_view text) const;
   std::string bold(std::string_view text) const;
 
-  // A progress bar (bytes, rate, ETA) redrawn in place on a TTY at most 10 times a second; on a
-  // non-TTY or with --quiet it draws nothing (the per-file log lines say what happens).
+  // A progress bar (bytes, rate, ETA) redrawn in place on a TTY at most 10 times a second, one
+  // line never wider than the terminal (ProgressLine); on a non-TTY, with TERM=dumb or with
+  // --quiet it draws nothing (the per-file log lines say what happens). --progress=always draws
+  // it anyway (but for --quiet), --progress=never never.
   std::unique_ptr<ProgressSink> progress(std::string label) const;
 
  private:
   ConsoleOptions options_;
   bool stderr_tty_ = false;
   bool color_ = false;
+  bool dumb_terminal_ = false;
+};
+
+// One progress line: "<label> [#####     ] <bytes>  <rate>  <files>".
+struct ProgressLine {
+  std::string label;  // "Downloading org/name"
+  std::string bytes;  // "1.5 MiB / 3.0 MiB"
+  std::string rate;   // "1.2 MiB/s  ETA 2.0s"
+  std::string files;  // "(3/12 files)"
+  double fraction = 0;
+  // The line in at most columns - 1 characters (the width of the terminal, where the last column
+  // would wrap on some): the bar shrinks from 24 to 10 cells; then the file count goes, then the
+  // rate, then the bar, then the text is cut. All pieces are ASCII, so characters are columns.
+  std::string fit(std::size_t columns) const;
 };
 
 std::string format_bytes(std::uint64_t bytes);  // "1.5 MiB"

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <string_view>
 #include <cstring>
@@ -168,7 +169,16 @@ void fetch_locked(const CacheLayout& cache, const std::string& repo_id, const st
   fetch_batch(cache, repo_id, commit, mine, hub, console, report, failed);
   std::vector<BlobJob*> still_missing;
   for (BlobJob* job : waiting) {
-    Result<BlobLock> lock = BlobLock::acquire(job->lock, locks);
+    Result<BlobLock> lock = BlobLock::acquire(job->lock, locks, [&](const std::string& holder) {
+      // Once per run: a download waiting on many blobs of another one is one wait to the user.
+      static bool announced = false;
+      if (announced) return;
+      announced = true;
+      char limit[32];
+      std::snprintf(limit, sizeof limit, "%g s", static_cast<double>(locks.timeout.count()) / 1000.0);
+      console.info("Blocking: waiting for the cache lock held by " + holder + " (" +
+                   job->lock.string() + "), at most " + limit + " (KERNELS_LOCK_TIMEOUT)");
+    });
     if (!lock) {
       failed.emplace(job->entry->digest().hex, lock.error());
       continue;
@@ -227,10 +237,11 @@ InstallReport install_files(const CacheLayout& cache, const std::string& repo_id
   }
 
   std::map<std::string, Error> failed;
+  std::optional<Error> no_hub;  // one error for all the files it stops, not one per file
   if (!jobs.empty()) {
     Result<HubClient*> client = hub();
     if (!client) {
-      for (auto& [etag, job] : jobs) failed.emplace(etag, client.error());
+      no_hub = client.error();
     } else {
       // Blob locks are taken a bounded number at a time: one open lock file per blob of a
       // 1500-file repo would exceed the usual `ulimit -n` of 1024 before any transfer starts.
@@ -246,8 +257,10 @@ InstallReport install_files(const CacheLayout& cache, const std::string& repo_id
     }
   }
 
+  if (no_hub) report.errors.push_back(*no_hub);
   for (const TreeEntry* entry : to_link) {
     std::string etag = entry->digest().hex;
+    if (no_hub && jobs.count(etag)) continue;
     if (auto it = failed.find(etag); it != failed.end()) {
       Error e = it->second;
       if (e.object.empty()) e.object = repo_id + "/" + entry->path;

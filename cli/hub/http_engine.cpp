@@ -1,9 +1,12 @@
 #include "http_engine.h"
 
+#include "interrupt.h"
+
 #include <curl/curl.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -354,7 +357,8 @@ void HttpEngine::schedule_retry(Job& job, std::string why, std::optional<millise
   ++job.failures;
   if (job.failures > options_.max_retries) {
     job.outcome.result = network_error(
-        job, why + " (gave up after " + std::to_string(job.failures) + " attempts)");
+        job, why + " (gave up after " + std::to_string(job.failures) +
+                 (job.failures == 1 ? " attempt)" : " attempts)"));
     job.state = Job::State::done;
     return;
   }
@@ -379,10 +383,12 @@ void HttpEngine::schedule_retry(Job& job, std::string why, std::optional<millise
     for (int i = 1; i < job.failures && backoff < options_.backoff_max; ++i) backoff *= 2;
     delay = std::min(backoff, options_.backoff_max);
   }
+  char pause[32];
+  std::snprintf(pause, sizeof pause, "%g s", static_cast<double>(delay.count()) / 1000.0);
   log(HubOptions::LogLevel::warning,
-      "spurious network error (" + std::to_string(options_.max_retries - job.failures + 1) +
-          " tries remaining): " + redact_url(job.url, endpoint_origin_) + ": " + why +
-          "; retrying in " + std::to_string(delay.count()) + " ms");
+      "network error: " + redact_url(job.url, endpoint_origin_) + ": " + why + "; retry " +
+          std::to_string(job.failures) + " of " + std::to_string(options_.max_retries) + " in " +
+          pause + " (KERNELS_RETRIES sets the number)");
   // Start again from the original URL: redirect targets may be short-lived signed URLs.
   job.url = job.request->url;
   job.hops = 0;
@@ -527,6 +533,19 @@ std::vector<HttpOutcome> HttpEngine::run(std::span<HttpRequest> requests,
   };
 
   while (remaining > 0) {
+    if (interrupted()) {
+      // Every transfer ends now, as a failure the caller cleans up after (its temp file).
+      for (auto& job : jobs) {
+        if (job->state == Job::State::done) continue;
+        if (job->state == Job::State::running) --running;
+        job->release_handle(multi);
+        job->outcome.result = make_error(ErrorCode::network, "interrupted",
+                                         redact_url(job->url, endpoint_origin_));
+        job->state = Job::State::done;
+        finish_job(*job);
+      }
+      break;
+    }
     auto now = Clock::now();
     for (auto it = delayed.begin(); it != delayed.end() && running < max_running;) {
       if ((*it)->not_before > now) {

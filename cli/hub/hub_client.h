@@ -51,6 +51,9 @@ struct HubOptions {
   std::optional<std::string> token;                 // HF_TOKEN / HF_TOKEN_PATH / $HF_HOME/token
   bool offline = false;                             // --offline / HF_HUB_OFFLINE
   int jobs = 8;                                     // parallel transfers
+  // A failed request is tried again up to max_retries times (KERNELS_RETRIES), after
+  // backoff_initial, doubling up to backoff_max: with the defaults a refused connection is given
+  // up after 1 + 2 + 4 + 8 + 8 = 23 s of waiting (exit 7).
   int max_retries = 5;
   std::chrono::milliseconds backoff_initial{1000};
   std::chrono::milliseconds backoff_max{8000};
@@ -98,7 +101,8 @@ bool hub_offline(const HubCommandLine& given = {});
 
 // All Hub configuration, resolved here and nowhere else: HF_ENDPOINT, HF_TOKEN,
 // HUGGING_FACE_HUB_TOKEN, HF_TOKEN_PATH, HF_HOME, offline (hub_offline), HF_HUB_DOWNLOAD_TIMEOUT
-// (seconds -> stall_timeout), KERNELS_JOBS (1 to 256, read only when --jobs is not given), and
+// (seconds -> stall_timeout), KERNELS_JOBS (1 to 256, read only when --jobs is not given),
+// KERNELS_RETRIES (0 to 20 -> max_retries), and
 // validates SSL_CERT_FILE / CURL_CA_BUNDLE / HTTPS_PROXY: a bad value is an ErrorCode::usage
 // error naming the variable.
 Result<HubOptions> hub_options_from_env(const HubCommandLine& given = {});

@@ -47,6 +47,22 @@ Result<int> jobs_from_env(int default_jobs) {
   return n;
 }
 
+// KERNELS_RETRIES: how often a failed request (refused or dropped connection, timeout, 408, 429,
+// 5xx) is tried again, 0 to 20; else ErrorCode::usage naming the variable.
+Result<int> retries_from_env(int default_retries) {
+  auto v = env("KERNELS_RETRIES");
+  if (!v) return default_retries;
+  int n = 0;
+  const std::string_view s(*v);
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  if (ec != std::errc() || p != s.data() + s.size() || n < 0 || n > 20) {
+    return make_error(ErrorCode::usage, "KERNELS_RETRIES must be a number from 0 to 20",
+                      "KERNELS_RETRIES=" + std::string(s.substr(0, 40)),
+                      "fix or unset KERNELS_RETRIES (default 5)");
+  }
+  return n;
+}
+
 std::string trim(std::string s) {
   auto not_space = [](unsigned char c) { return !std::isspace(c); };
   s.erase(s.begin(), std::find_if(s.begin(), s.end(), not_space));
@@ -271,6 +287,9 @@ Result<HubOptions> hub_options_from_env(const HubCommandLine& given) {
       }
     }
   }
+  Result<int> retries = retries_from_env(options.max_retries);
+  if (!retries) return std::move(retries).error();
+  options.max_retries = *retries;
   if (given.jobs > 0) {
     options.jobs = given.jobs;
   } else {

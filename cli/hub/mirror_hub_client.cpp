@@ -13,6 +13,7 @@
 
 #include "body_sink.h"
 #include "hub_backends.h"
+#include "interrupt.h"
 #include "hub_protocol.h"
 #include "transfer_threads.h"
 
@@ -266,6 +267,10 @@ class MirrorHubClient final : public HubClient {
     if (auto r = sink.on_response(200, {}); !r) return r;
     std::vector<std::uint8_t> buffer(1 << 20);
     for (;;) {
+      if (interrupted()) {
+        sink.discard();
+        return make_error(ErrorCode::network, "interrupted", file.string());
+      }
       auto n = ::read(fd, buffer.data(), buffer.size());
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {

@@ -144,6 +144,7 @@ ProcessResult run_kernels(const std::vector<std::string>& args, const fs::path& 
               {"NO_COLOR", std::nullopt},
               {"KERNELS_DISABLE_FLOCK", std::nullopt},
               {"KERNELS_LOCK_TIMEOUT", std::nullopt},
+              {"KERNELS_RETRIES", std::nullopt},
               {"KERNELS_DRIVER_LIBRARY", "libcuda-absent-in-tests.so.1"}};
   for (auto& [k, v] : extra_env) spec.env[k] = v;
   return run_process(spec);

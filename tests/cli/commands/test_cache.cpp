@@ -1,6 +1,10 @@
 // `kernels cache ls | show | verify | prune | rm | path`.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "project_fixture.h"
@@ -132,6 +136,36 @@ TEST_CASE("cache rm removes one revision or a whole repo", "[cache]") {
   CHECK_FALSE(fs::exists(p.layout().repo_dir("org/attn")));
 }
 
+// Regression (issue 15): removing a whole repo reported "freed 0 B".
+TEST_CASE("cache rm reports the bytes it freed", "[cache]") {
+  LockedProject p;
+  REQUIRE(p.download().exit_code == 0);
+  auto blob_bytes = [&] {
+    std::uint64_t total = 0;
+    for (const auto& e : fs::directory_iterator(p.layout().blobs_dir("org/attn"))) total += e.file_size();
+    return total;
+  };
+  const std::uint64_t whole = blob_bytes();
+  REQUIRE(whole > 0);
+  ProcessResult repo = p.run({"cache", "rm", "org/attn"});
+  INFO(repo.out << repo.err);
+  REQUIRE(repo.exit_code == 0);
+  // At least the blobs (the tree listing and the refs add a little).
+  const std::string freed = "freed ";
+  const auto at = repo.out.rfind(freed);
+  REQUIRE(at != std::string::npos);
+  CHECK(repo.out.find("freed 0 B") == std::string::npos);
+  CHECK(repo.out.substr(at + freed.size()).find("KiB") != std::string::npos);
+
+  REQUIRE(p.download().exit_code == 0);
+  ProcessResult revision = p.run({"cache", "rm", "org/attn@v1", "--json"});
+  INFO(revision.out << revision.err);
+  REQUIRE(revision.exit_code == 0);
+  std::uint64_t listed = 0;
+  for (const auto& action : nlohmann::json::parse(revision.out)) listed += action["bytes"].get<std::uint64_t>();
+  CHECK(listed >= whole);
+}
+
 namespace {
 
 void age(const fs::path& p, std::chrono::hours by) {
@@ -172,6 +206,51 @@ TEST_CASE("cache prune leaves a repo with a download in flight alone", "[cache]"
   INFO(old.out << old.err);
   REQUIRE(old.exit_code == 0);
   CHECK_FALSE(fs::exists(layout.repo_dir("org/inflight")));
+  CHECK(p.run({"verify", p.project.string()}).exit_code == 0);
+}
+
+// Issue 15: a killed download's temp files stayed for an hour although nobody owned them.
+TEST_CASE("cache prune removes at once a temp file whose download died (its blob lock is free)", "[cache]") {
+  LockedProject p;
+  REQUIRE(p.download().exit_code == 0);
+  const kernels::CacheLayout layout = p.layout();
+  const std::string etag = p.entry_of("cubin-cu130-sm80", true).digest().hex;
+  const fs::path lock = layout.lock_path("org/attn", etag);
+  REQUIRE(fs::exists(lock));  // the download took it
+  const fs::path orphan = layout.blobs_dir("org/attn") / (etag + ".0badc0de.incomplete");
+  const fs::path owned = layout.blobs_dir("org/attn") / (etag + ".1badc0de.incomplete");
+  const fs::path python = layout.blobs_dir("org/attn") / (etag + ".incomplete");  // resumable: age rule
+  write_file(orphan, "left by a killed download");
+
+  ProcessResult pruned = p.run({"cache", "prune"});
+  INFO(pruned.out << pruned.err);
+  REQUIRE(pruned.exit_code == 0);
+  CHECK_FALSE(fs::exists(orphan));
+  CHECK(pruned.out.find("removed temp file " + orphan.string()) != std::string::npos);
+
+  // The same file while a process holds its blob lock is a download in flight.
+  write_file(owned, "being written");
+  const int fd = ::open(lock.c_str(), O_RDWR);
+  REQUIRE(fd >= 0);
+  REQUIRE(::flock(fd, LOCK_EX) == 0);
+  ProcessResult held = p.run({"cache", "prune"});
+  ::close(fd);
+  INFO(held.out << held.err);
+  REQUIRE(held.exit_code == 0);
+  CHECK(fs::exists(owned));
+  // ... and with flock turned off, nothing tells, so only age counts.
+  ProcessResult no_flock = p.run({"cache", "prune"}, {{"KERNELS_DISABLE_FLOCK", "1"}});
+  REQUIRE(no_flock.exit_code == 0);
+  CHECK(fs::exists(owned));
+  CHECK(p.run({"cache", "prune"}).exit_code == 0);
+  CHECK_FALSE(fs::exists(owned));
+
+  // huggingface_hub resumes <etag>.incomplete under the same lock: not ours to judge, age decides
+  // (and a young one marks the repo as in flight).
+  write_file(python, "huggingface_hub's partial file");
+  write_file(orphan, "left by a killed download");
+  CHECK(p.run({"cache", "prune"}).exit_code == 0);
+  CHECK(fs::exists(python));
   CHECK(p.run({"verify", p.project.string()}).exit_code == 0);
 }
 

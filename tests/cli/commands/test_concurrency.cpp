@@ -69,6 +69,42 @@ TEST_CASE("a blob lock held by another process times out with exit 10 naming the
   CHECK(p.download().exit_code == 0);
 }
 
+// Regressions (issue 15): waiting for another process's lock printed nothing for up to 600 s,
+// and the timeout said "2.0000 s".
+TEST_CASE("waiting for a lock another process holds says so once, naming the holder, and -q silences it",
+          "[concurrency][lock]") {
+  LockedProject p(2, 100);
+  std::vector<int> held;
+  for (const char* variant : {"cubin-cu130-sm80", "cubin-cu130-sm90a"}) {
+    fs::path lock = p.layout().lock_path("org/attn", p.entry_of(variant, true).digest().hex);
+    fs::create_directories(lock.parent_path());
+    int fd = ::open(lock.c_str(), O_RDWR | O_CREAT, 0664);
+    REQUIRE(fd >= 0);
+    REQUIRE(::flock(fd, LOCK_EX) == 0);
+    const std::string pid = std::to_string(::getpid()) + "\n";  // as the CLI records its own
+    REQUIRE(::write(fd, pid.data(), pid.size()) == static_cast<ssize_t>(pid.size()));
+    held.push_back(fd);
+  }
+  ProcessResult r = p.download({"--all-variants"}, {{"KERNELS_LOCK_TIMEOUT", "1"}});
+  INFO(r.err);
+  CHECK(r.exit_code == 10);
+  const std::string blocking = "Blocking: waiting for the cache lock held by process " + std::to_string(::getpid());
+  const auto first = r.err.find(blocking);
+  CHECK(first != std::string::npos);
+  CHECK(r.err.find("Blocking:", first + 1) == std::string::npos);  // once, though two locks wait
+  CHECK(r.err.find("at most 1 s (KERNELS_LOCK_TIMEOUT)") != std::string::npos);
+  CHECK(r.err.find("for longer than 1 s") != std::string::npos);
+  CHECK(r.err.find("1.0000") == std::string::npos);
+
+  ProcessResult quiet = p.download({"--all-variants", "-q"}, {{"KERNELS_LOCK_TIMEOUT", "0.5"}});
+  INFO(quiet.err);
+  CHECK(quiet.exit_code == 10);
+  CHECK(quiet.err.find("Blocking") == std::string::npos);
+  CHECK(quiet.err.find("for longer than 0.5 s") != std::string::npos);
+  for (int fd : held) ::close(fd);
+  CHECK(p.download().exit_code == 0);
+}
+
 TEST_CASE("a read-only cache serves download (warm), verify, cache ls/show/verify, variant and lock --offline",
           "[concurrency][readonly]") {
   LockedProject p(3, 500);

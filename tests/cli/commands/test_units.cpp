@@ -2,6 +2,7 @@
 // per-blob lock.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <map>
 
 #include <sys/file.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "blob_lock.h"
+#include "console.h"
 #include "harness.h"
 #include "installer.h"
 #include "system_probe.h"
@@ -138,4 +140,27 @@ TEST_CASE("KERNELS_DISABLE_FLOCK and KERNELS_FSYNC are boolean switches read by 
   REQUIRE(timeout.ok());
   CHECK(timeout->timeout == std::chrono::milliseconds(2500));
   CHECK_FALSE(BlobLockPolicy::from_env(env_of({{"KERNELS_LOCK_TIMEOUT", "inf"}})).ok());
+}
+
+TEST_CASE("ProgressLine::fit never fills the last column and keeps the bar longest", "[units][output]") {
+  ProgressLine line;
+  line.label = "Downloading kernels-community/attention-fa3";
+  line.bytes = "117.2 MiB / 1.2 GiB";
+  line.rate = "38.1 MiB/s  ETA 29.5s";
+  line.files = "(12/300 files)";
+  line.fraction = 0.1;
+  for (std::size_t columns = 1; columns <= 200; ++columns) {
+    INFO(columns);
+    const std::string text = line.fit(columns);
+    CHECK(text.size() < std::max<std::size_t>(columns, 1));
+    CHECK(text.find('\n') == std::string::npos);
+  }
+  const std::string wide = line.fit(200);
+  CHECK(wide.find(" [##") != std::string::npos);
+  CHECK(wide.find("(12/300 files)") != std::string::npos);
+  const std::string at_100 = line.fit(100);  // the bar stays, the file count goes
+  CHECK(at_100.find(" [") != std::string::npos);
+  CHECK(at_100.find("files") == std::string::npos);
+  CHECK(at_100.find("ETA") != std::string::npos);
+  CHECK(line.fit(50) == "Downloading kernels-community/attention-fa3 117.2");
 }
