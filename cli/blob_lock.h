@@ -10,8 +10,8 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
-#include <string>
 #include <optional>
+#include <string>
 
 #include "kernels/lockfile/env.h"
 #include "kernels/lockfile/error.h"
@@ -47,8 +47,9 @@ class BlobLock {
   // is busy, `on_blocked` is called once, before the wait, with who holds it ("process 1234", or
   // "another process" when the holder did not record its pid, as Python's filelock does not).
   // A SIGINT/SIGTERM (hub/interrupt.h) ends the wait as a failure.
-  static Result<BlobLock> acquire(const std::filesystem::path& path, const BlobLockPolicy& policy,
-                                  const std::function<void(const std::string& holder)>& on_blocked = {});
+  static Result<BlobLock> acquire(
+      const std::filesystem::path& path, const BlobLockPolicy& policy,
+      const std::function<void(const std::string& holder)>& on_blocked = {});
 
   void release();
 

@@ -15,7 +15,8 @@ using Args = std::vector<std::string>;
 
 std::size_t count_of(const std::string& text, const std::string& what) {
   std::size_t n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size()))
+    ++n;
   return n;
 }
 
@@ -28,8 +29,7 @@ ProcessResult run_plain(const std::vector<std::string>& args) {
 
 TEST_CASE("kernels version and --version print the CMake version and the compatible Python kernels",
           "[output][version]") {
-  for (const Args& args :
-       {Args{"--version"}, Args{"-V"}, Args{"version"}}) {
+  for (const Args& args : {Args{"--version"}, Args{"-V"}, Args{"version"}}) {
     ProcessResult r = run_plain(args);
     INFO(args.front() << ": " << r.out << r.err);
     CHECK(r.exit_code == 0);
@@ -37,8 +37,7 @@ TEST_CASE("kernels version and --version print the CMake version and the compati
     CHECK(r.out.find("Python kernels package 0.16 and 0.17") != std::string::npos);
     CHECK(r.err.empty());
   }
-  for (const Args& args :
-       {Args{"version", "--json"}, Args{"--json", "--version"}}) {
+  for (const Args& args : {Args{"version", "--json"}, Args{"--json", "--version"}}) {
     ProcessResult r = run_plain(args);
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
@@ -73,8 +72,9 @@ TEST_CASE("a mistyped command or option is exit 2 with a did-you-mean hint", "[o
   CHECK(far.err.find("hint: `kernels --help` lists the commands and options") != std::string::npos);
 }
 
-TEST_CASE("every command's help shows the global options, and the exit codes are listed once, at the top",
-          "[output][help]") {
+TEST_CASE(
+    "every command's help shows the global options, and the exit codes are listed once, at the top",
+    "[output][help]") {
   for (const Args& args :
        {Args{"download", "--help"}, Args{"lock", "--help"}, Args{"cache", "--help"},
         Args{"cache", "rm", "--help"}, Args{"pack", "--help"}, Args{"help", "verify"}}) {
@@ -82,7 +82,8 @@ TEST_CASE("every command's help shows the global options, and the exit codes are
     INFO(args.front() << " " << args.back() << ": " << r.out);
     CHECK(r.exit_code == 0);
     CHECK(r.out.find("Global options") != std::string::npos);
-    for (const char* option : {"--offline", "-q,--quiet", "--json", "--cache-dir DIR", "-j,--jobs N", "--version"}) {
+    for (const char* option :
+         {"--offline", "-q,--quiet", "--json", "--cache-dir DIR", "-j,--jobs N", "--version"}) {
       CHECK(r.out.find(option) != std::string::npos);
     }
     CHECK(r.out.find("70  internal") == std::string::npos);
@@ -102,7 +103,8 @@ TEST_CASE("every command's help shows the global options, and the exit codes are
 }
 
 // Regression (issue 15): `pack --out k.tar.gz` wrote a zstd archive under a gzip name.
-TEST_CASE("pack refuses an archive name that says another format, before writing anything", "[pack][usage]") {
+TEST_CASE("pack refuses an archive name that says another format, before writing anything",
+          "[pack][usage]") {
   LockedProject p(1, 100);
   REQUIRE(p.download().exit_code == 0);
   for (const char* name : {"k.tar.gz", "k.tgz", "k.tar", "k.zip", "K.TAR.XZ"}) {
@@ -119,17 +121,20 @@ TEST_CASE("pack refuses an archive name that says another format, before writing
   CHECK(good.exit_code == 0);
 }
 
-TEST_CASE("KERNELS_RETRIES sets how often a refused connection is retried, and a bad value is exit 2",
-          "[download][retry]") {
+TEST_CASE(
+    "KERNELS_RETRIES sets how often a refused connection is retried, and a bad value is exit 2",
+    "[download][retry]") {
   TempDir dir;
   const std::string endpoint = "http://127.0.0.1:" + std::to_string(free_port());
-  ProcessResult none = run_kernels({"versions", "org/attn"}, dir / "cache", endpoint, {{"KERNELS_RETRIES", "0"}});
+  ProcessResult none = run_kernels({"versions", "org/attn"}, dir / "cache", endpoint,
+                                   {{"KERNELS_RETRIES", "0"}});
   INFO(none.err);
   CHECK(none.exit_code == 7);
   CHECK(none.err.find("retry") == std::string::npos);
   CHECK(none.seconds < 5);
 
-  ProcessResult one = run_kernels({"versions", "org/attn"}, dir / "cache", endpoint, {{"KERNELS_RETRIES", "1"}});
+  ProcessResult one = run_kernels({"versions", "org/attn"}, dir / "cache", endpoint,
+                                  {{"KERNELS_RETRIES", "1"}});
   INFO(one.err);
   CHECK(one.exit_code == 7);
   CHECK(count_of(one.err, "retry 1 of 1 in 1 s (KERNELS_RETRIES") == 1);
@@ -137,7 +142,8 @@ TEST_CASE("KERNELS_RETRIES sets how often a refused connection is retried, and a
   CHECK(one.seconds >= 1);
 
   for (const char* bad : {"-1", "21", "many"}) {
-    ProcessResult r = run_kernels({"versions", "org/attn"}, dir / "cache", endpoint, {{"KERNELS_RETRIES", bad}});
+    ProcessResult r = run_kernels({"versions", "org/attn"}, dir / "cache", endpoint,
+                                  {{"KERNELS_RETRIES", bad}});
     INFO(bad << ": " << r.err);
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("KERNELS_RETRIES must be a number from 0 to 20") != std::string::npos);

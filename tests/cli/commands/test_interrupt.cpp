@@ -3,23 +3,23 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <thread>
 
-#include "project_fixture.h"
 #include "kernels/lockfile/cache.h"
+#include "project_fixture.h"
 
 #ifdef KERNELS_HAVE_FAKE_HUB
 #include "fake_hub.h"
 
 using namespace kernels::test;
-using kernels::testing::Fault;
 using kernels::testing::FakeFile;
 using kernels::testing::FakeHub;
+using kernels::testing::Fault;
 
 namespace {
 
@@ -76,10 +76,11 @@ int wait_for(pid_t pid, std::chrono::seconds limit) {
 std::vector<fs::path> files_named(const fs::path& root, const std::string& suffix) {
   std::vector<fs::path> out;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(root, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    if (name.size() >= suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
       out.push_back(it->path());
     }
   }
@@ -88,8 +89,9 @@ std::vector<fs::path> files_named(const fs::path& root, const std::string& suffi
 
 }  // namespace
 
-TEST_CASE("SIGINT or SIGTERM during download: exit 130/143, no partial file left, a rerun completes",
-          "[download][interrupt][fakehub]") {
+TEST_CASE(
+    "SIGINT or SIGTERM during download: exit 130/143, no partial file left, a rerun completes",
+    "[download][interrupt][fakehub]") {
   for (int signal : {SIGINT, SIGTERM}) {
     INFO("signal " << signal);
     FakeHub hub;
@@ -102,7 +104,8 @@ TEST_CASE("SIGINT or SIGTERM during download: exit 130/143, no partial file left
     const std::string commit = hub.repo("org/attn").commit("v1");
     TempDir dir{"kernels-interrupt"};
     write_file(dir / "project/pyproject.toml", "[tool.kernels.dependencies]\n\"org/attn\" = 1\n");
-    ProcessResult lock = run_kernels({"lock", (dir / "project").string()}, dir / "cache", hub.endpoint());
+    ProcessResult lock = run_kernels({"lock", (dir / "project").string()}, dir / "cache",
+                                     hub.endpoint());
     INFO(lock.err);
     REQUIRE(lock.exit_code == 0);
     // Every file sends its first 50 kB, then nothing for 10 s: the download is mid-transfer.
@@ -112,8 +115,8 @@ TEST_CASE("SIGINT or SIGTERM during download: exit 130/143, no partial file left
     }
 
     const kernels::CacheLayout cache(dir / "cache");
-    Spawned run = spawn_kernels({"download", "--all-variants", (dir / "project").string()}, dir / "cache",
-                                hub.endpoint(), dir / "stderr.txt");
+    Spawned run = spawn_kernels({"download", "--all-variants", (dir / "project").string()},
+                                dir / "cache", hub.endpoint(), dir / "stderr.txt");
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     bool partial = false;
     while (!partial && std::chrono::steady_clock::now() < deadline) {
@@ -127,30 +130,33 @@ TEST_CASE("SIGINT or SIGTERM during download: exit 130/143, no partial file left
     const auto sent = std::chrono::steady_clock::now();
     ::kill(run.pid, signal);
     const int code = wait_for(run.pid, std::chrono::seconds(10));
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent)
+                               .count();
     const std::string err = read_file(run.err);
     INFO(err);
     CHECK(code == 128 + signal);
     CHECK(seconds < 3);  // not the 10 s the server stalls for
-    CHECK(err.find(signal == SIGINT ? "interrupted (SIGINT)" : "interrupted (SIGTERM)") != std::string::npos);
+    CHECK(err.find(signal == SIGINT ? "interrupted (SIGINT)" : "interrupted (SIGTERM)") !=
+          std::string::npos);
     CHECK(err.find("error:") == std::string::npos);  // stopping is not reported as failures
     CHECK(files_named(dir / "cache", ".incomplete").empty());
     // Nothing half-written became visible: no blob, no snapshot entry.
     CHECK(files_named(cache.blobs_dir("org/attn"), "").empty());
     CHECK_FALSE(fs::exists(cache.snapshot_dir("org/attn", commit)));
 
-    ProcessResult again = run_kernels({"download", "--all-variants", (dir / "project").string()}, dir / "cache",
-                                      hub.endpoint());
+    ProcessResult again = run_kernels({"download", "--all-variants", (dir / "project").string()},
+                                      dir / "cache", hub.endpoint());
     INFO(again.err);
     CHECK(again.exit_code == 0);
-    CHECK(run_kernels({"verify", (dir / "project").string()}, dir / "cache", hub.endpoint()).exit_code == 0);
+    CHECK(run_kernels({"verify", (dir / "project").string()}, dir / "cache", hub.endpoint())
+              .exit_code == 0);
   }
 }
 
-
 // Commands that never check for a stop request keep the signals' default action: Ctrl-C ends them
 // at once instead of being noted and ignored until they finish.
-TEST_CASE("SIGINT ends a command that does not fetch at once, by the default action", "[interrupt]") {
+TEST_CASE("SIGINT ends a command that does not fetch at once, by the default action",
+          "[interrupt]") {
   LockedProject p(1, 10);
   // `unpack` of an archive that is a FIFO nobody writes blocks in open(): a command busy in a
   // system call, as a long hash or copy would be.
