@@ -159,7 +159,7 @@ TEST_CASE("no progress line on TERM=dumb", "[output][tty]") {
   INFO(out);
   CHECK(code == 0);
   CHECK(out.find("\x1b[") == std::string::npos);
-  CHECK(out.find("Downloading `org/attn`") != std::string::npos);  // the log lines stay
+  CHECK(out.find("Downloading kernel: org/attn") != std::string::npos);  // the log lines stay (format-2 lock: 0.17's wording)
 }
 
 TEST_CASE("progress never draws nothing on a terminal, progress always draws into a pipe", "[output][tty]") {
@@ -168,7 +168,7 @@ TEST_CASE("progress never draws nothing on a terminal, progress always draws int
   INFO(out);
   CHECK(code == 0);
   CHECK(progress_lines(out).empty());
-  CHECK(out.find("Downloading `org/attn`") != std::string::npos);
+  CHECK(out.find("Downloading kernel: org/attn") != std::string::npos);
 
   LockedProject q(6, 20000);
   ProcessResult piped = q.run({"download", "--all-variants", "--progress", "always", q.project.string()},
