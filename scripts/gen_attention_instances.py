@@ -43,14 +43,16 @@ CONFIGS = [
 # (head_dim = head_dim_v, block_n, stages, consumer warpgroups). block_m is 64 rows per consumer
 # warpgroup. Tiles chosen by measurement (scripts/sm90_kernel_lab.cu, docs/PERFORMANCE.md): d64
 # gains 20% at 16k from a third consumer warpgroup, but its 128-row tile is 11-13% faster for
-# masked calls of at most 1024 query rows (plan_forward_sm90 picks it there); d128 n176 is no
-# faster at 16k and slower at 512; d256 n80 beats n64 by 8-12% at 16k.
+# masked calls of at most 1024 query rows; d256 n80 beats n64 by 8-12% at 16k, n64 is ~5% faster
+# at 512. Where a head dim has two tiles, plan_forward_sm90 gives short masked calls the smaller
+# one. d128 n176 is no faster at 16k and slower at 512.
 SM90_CONFIGS = [
     (64, 128, 2, 3),
     (64, 128, 2, 2),
     (128, 128, 2, 2),
     (192, 112, 2, 2),
     (256, 80, 2, 2),
+    (256, 64, 2, 2),
 ]
 DTYPES = [("bf16", "__nv_bfloat16", 1), ("fp16", "__half", 0)]
 COMBINE_THREADS = 128
@@ -73,10 +75,10 @@ def combine_name(dv, dt):
     return f"kernels_attn_combine_hd{dv}_{dt}"
 
 
-def sm90_name(d, consumers, dt):
-    # The widest tile of a head dim keeps the plain name; narrower ones say their rows.
-    widest = max(c[3] for c in SM90_CONFIGS if c[0] == d)
-    tile = "" if consumers == widest else f"_m{64 * consumers}"
+def sm90_name(d, block_n, consumers, dt):
+    # The largest tile of a head dim keeps the plain name; a smaller one says its rows and keys.
+    largest = max(64 * c[3] * c[1] for c in SM90_CONFIGS if c[0] == d)
+    tile = "" if 64 * consumers * block_n == largest else f"_m{64 * consumers}n{block_n}"
     return f"kernels_attn_fwd_sm90_hd{d}{tile}_{dt}"
 
 
@@ -99,7 +101,7 @@ def kernels():
                             smem_bytes=fwd_smem(d, dv, bm, bn, stages), block_m=bm, block_n=bn,
                             warps=warps, stages=stages))
         for d, bn, stages, consumers in SM90_CONFIGS:
-            out.append(dict(kind="forward_sm90", name=sm90_name(d, consumers, dt), head_dim=d, head_dim_v=d,
+            out.append(dict(kind="forward_sm90", name=sm90_name(d, bn, consumers, dt), head_dim=d, head_dim_v=d,
                             dtype=dt, ctype=ctype, dcode=dcode, threads=128 * (consumers + 1),
                             smem_bytes=sm90_smem(d, bn, stages, consumers), block_m=64 * consumers,
                             block_n=bn, stages=stages, consumers=consumers))

@@ -15,7 +15,7 @@ constexpr KernelInfo kTable[] = {
 constexpr std::size_t kWorkspaceAlign = 256;
 // Longest key range for which the sm90 kernels run persistent (see plan_forward_sm90).
 constexpr int kSm90PersistentMaxKeys = 4096;
-// Masked calls with at most this many query rows take a head dim's narrowest sm90 tile.
+// Masked calls with at most this many query rows take a head dim's smallest sm90 tile.
 constexpr int kSm90NarrowMaxRows = 1024;
 constexpr int kHeadDims[] = {64, 96, 128, 192, 256};
 
@@ -360,14 +360,16 @@ Result<LaunchPlan> plan_forward_sm90(const FwdParams& p, int64_t k_rows,
   // the query heads of a kv head into one tile and split the keys.
   if (p.seqlen_q < 64) return not_covered("fewer than 64 query rows");
   if (p.d != p.dv) return not_covered("head dim of v differs from q/k");
-  // Where a head dim has two tiles (d = 64: 192 and 128 rows), short masked calls take the
-  // narrower: less padding and less of the causal diagonal per tile (docs/PERFORMANCE.md, step 12).
+  // Where a head dim has two tiles (d = 64: 192x128 and 128x128; d = 256: 128x80 and 128x64),
+  // short masked calls take the smaller: less padding and less of the causal diagonal per tile
+  // (docs/PERFORMANCE.md, steps 12-13); the rest the larger.
   const bool masked = p.is_causal || p.window_left >= 0 || p.window_right >= 0;
-  const bool narrow = masked && p.seqlen_q <= kSm90NarrowMaxRows;
+  const bool small = masked && p.seqlen_q <= kSm90NarrowMaxRows;
+  auto area = [](const KernelInfo& k) { return k.block_m * k.block_n; };
   const KernelInfo* fwd = nullptr;
   for (const KernelInfo& k : kTable)
     if (k.kind == KernelKind::forward_sm90 && k.head_dim == p.d && k.dtype == p.dtype &&
-        (fwd == nullptr || (k.block_m < fwd->block_m) == narrow))
+        (fwd == nullptr || (area(k) < area(*fwd)) == small))
       fwd = &k;
   if (fwd == nullptr) return not_covered("no TMA kernel for head dim " + std::to_string(p.d));
   if (static_cast<std::size_t>(fwd->smem_bytes) > device.max_smem_per_block_optin)

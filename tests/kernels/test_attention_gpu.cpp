@@ -1,7 +1,8 @@
 // The built-in attention kernels against the CPU reference, on the GPU. Fresh random inputs
 // every run; outputs poisoned with NaN before each launch.
 //
-// Pass rule (FA3, hopper/test_flash_attn.py): max|out - ref_fp64| <= rtol * max|ref_lowp - ref_fp64|
+// Pass rule (FA3, hopper/test_flash_attn.py): max|out - ref_fp64| <= rtol * max|ref_lowp -
+// ref_fp64|
 // + atol, with rtol = 2 (3 with softcap) and atol = 2 * max|(ref + 0.3 - 0.3) - ref| evaluated in
 // the dtype (the rounding noise of the dtype near 0.3). LSE: relative error below 1e-3 of
 // (1 + |lse|), and -inf exactly where the reference has -inf.
@@ -28,10 +29,10 @@ std::mt19937& rng() {
   return gen;
 }
 
-#define KERNELS_REQUIRE_GPU()                                          \
-  do {                                                                 \
-    if (!kernels::test::gpu().available)                               \
-      KERNELS_SKIP("no CUDA device: " + kernels::test::gpu().reason);  \
+#define KERNELS_REQUIRE_GPU()                                         \
+  do {                                                                \
+    if (!kernels::test::gpu().available)                              \
+      KERNELS_SKIP("no CUDA device: " + kernels::test::gpu().reason); \
   } while (0)
 
 CaseResult check(const AttentionCase& c) {
@@ -54,7 +55,8 @@ CaseResult check(const AttentionCase& c) {
 struct HeadDims {
   int d, dv;
 };
-constexpr HeadDims kHeadDims[] = {{64, 64}, {96, 96}, {128, 128}, {192, 192}, {192, 128}, {256, 256}};
+constexpr HeadDims kHeadDims[] = {{64, 64},   {96, 96},   {128, 128},
+                                  {192, 192}, {192, 128}, {256, 256}};
 
 }  // namespace
 
@@ -303,13 +305,13 @@ TEST_CASE("sanitizer subset", "[gpu][sanitize]") {
   }
 }
 
-TEST_CASE("sm90a bundle: the TMA kernels serve prefill, every head dim, dtype and feature", "[gpu]") {
+TEST_CASE("sm90a bundle: the TMA kernels serve prefill, every head dim, dtype and feature",
+          "[gpu]") {
   KERNELS_REQUIRE_GPU();
   if (!kernels::test::bundle_mode())
     KERNELS_SKIP("KERNELS_ATTENTION_IMAGE is not set: only the built-in image is loaded");
   const auto& facts = kernels::test::gpu().facts;
-  if (facts.cc_major != 9 || facts.cc_minor != 0)
-    KERNELS_SKIP("the TMA kernels need an sm_90 GPU");
+  if (facts.cc_major != 9 || facts.cc_minor != 0) KERNELS_SKIP("the TMA kernels need an sm_90 GPU");
   auto tma = [](const AttentionCase& c) {
     const CaseResult r = check(c);
     INFO(c.describe());
@@ -328,8 +330,12 @@ TEST_CASE("sm90a bundle: the TMA kernels serve prefill, every head dim, dtype an
         c.causal = causal;
         const CaseResult r = check(c);
         INFO(c.describe());
-        // d = 64 masked with at most 1024 query rows: the 128-row tile.
-        CHECK(r.kernel.find(d == 64 && causal ? "_sm90_hd64_m128_" : "_sm90_") != std::string::npos);
+        // d = 64 and 256 masked with at most 1024 query rows: their smaller tiles.
+        const char* want = !causal    ? "_sm90_"
+                           : d == 64  ? "_sm90_hd64_m128n128_"
+                           : d == 256 ? "_sm90_hd256_m128n64_"
+                                      : "_sm90_";
+        CHECK(r.kernel.find(want) != std::string::npos);
       }
   AttentionCase base;
   base.d = base.dv = 128;

@@ -279,11 +279,22 @@ TEST_CASE("plan_forward_sm90 covers prefill on sm_90 and says why not otherwise"
   FwdParams p64c = p64;
   p64c.is_causal = 1;
   CHECK(std::string(plan_forward_sm90(p64c, 1000, h100())->launches[0].kernel_name) ==
-        "kernels_attn_fwd_sm90_hd64_m128_bf16");
+        "kernels_attn_fwd_sm90_hd64_m128n128_bf16");
   FwdParams p64w = p64;
   p64w.window_left = 128;
   CHECK(std::string(plan_forward_sm90(p64w, 1000, h100())->launches[0].kernel_name) ==
-        "kernels_attn_fwd_sm90_hd64_m128_bf16");
+        "kernels_attn_fwd_sm90_hd64_m128n128_bf16");
+  // d = 256: 128x80, and 128x64 for short masked calls.
+  FwdParams p256 = prefill_params(256);
+  CHECK(std::string(plan_forward_sm90(p256, 1000, h100())->launches[0].kernel_name) ==
+        "kernels_attn_fwd_sm90_hd256_bf16");
+  p256.is_causal = 1;
+  CHECK(std::string(plan_forward_sm90(p256, 1000, h100())->launches[0].kernel_name) ==
+        "kernels_attn_fwd_sm90_hd256_m128n64_bf16");
+  p256.seqlen_q = 2000;  // longer: the larger tile again
+  p256.total_q = 2 * 2000;
+  CHECK(std::string(plan_forward_sm90(p256, 2000, h100())->launches[0].kernel_name) ==
+        "kernels_attn_fwd_sm90_hd256_bf16");
   FwdParams odd_out = p;  // even (the portable kernels' rule) but not 16-byte groups
   odd_out.out_row_stride = 16 * 128 + 2;
   CHECK(why(odd_out).find("out strides") != std::string::npos);
