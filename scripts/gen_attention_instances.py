@@ -43,14 +43,15 @@ CONFIGS = [
 # (head_dim = head_dim_v, block_n, stages, consumer warpgroups). block_m is 64 rows per consumer
 # warpgroup. Tiles chosen by measurement (scripts/sm90_kernel_lab.cu, docs/PERFORMANCE.md): d64
 # gains 20% at 16k from a third consumer warpgroup, but its 128-row tile is 11-13% faster for
-# masked calls of at most 1024 query rows; d256 n80 beats n64 by 8-12% at 16k, n64 is ~5% faster
-# at 512. Where a head dim has two tiles, plan_forward_sm90 gives short masked calls the smaller
+# masked calls of at most 1024 query rows; d256 n80 beats n64 by 8-12% at 16k, n64 is ~5-8%
+# faster at 512 causal; d192 n64 is 3-8% faster than n112 at 512 causal. Where a head dim has two tiles, plan_forward_sm90 gives short masked calls the smaller
 # one. d128 n176 is no faster at 16k and slower at 512.
 SM90_CONFIGS = [
     (64, 128, 2, 3),
     (64, 128, 2, 2),
     (128, 128, 2, 2),
     (192, 112, 2, 2),
+    (192, 64, 2, 2),
     (256, 80, 2, 2),
     (256, 64, 2, 2),
 ]

@@ -360,9 +360,9 @@ Result<LaunchPlan> plan_forward_sm90(const FwdParams& p, int64_t k_rows,
   // the query heads of a kv head into one tile and split the keys.
   if (p.seqlen_q < 64) return not_covered("fewer than 64 query rows");
   if (p.d != p.dv) return not_covered("head dim of v differs from q/k");
-  // Where a head dim has two tiles (d = 64: 192x128 and 128x128; d = 256: 128x80 and 128x64),
-  // short masked calls take the smaller: less padding and less of the causal diagonal per tile
-  // (docs/PERFORMANCE.md, steps 12-13); the rest the larger.
+  // Where a head dim has two tiles (d = 64: 192x128 and 128x128; d = 192: 128x112 and 128x64;
+  // d = 256: 128x80 and 128x64), short masked calls take the smaller: less padding and less of
+  // the causal diagonal per tile (docs/PERFORMANCE.md, steps 12-13); the rest the larger.
   const bool masked = p.is_causal || p.window_left >= 0 || p.window_right >= 0;
   const bool small = masked && p.seqlen_q <= kSm90NarrowMaxRows;
   auto area = [](const KernelInfo& k) { return k.block_m * k.block_n; };

@@ -330,9 +330,10 @@ TEST_CASE("sm90a bundle: the TMA kernels serve prefill, every head dim, dtype an
         c.causal = causal;
         const CaseResult r = check(c);
         INFO(c.describe());
-        // d = 64 and 256 masked with at most 1024 query rows: their smaller tiles.
+        // d = 64, 192 and 256 masked with at most 1024 query rows: their smaller tiles.
         const char* want = !causal    ? "_sm90_"
                            : d == 64  ? "_sm90_hd64_m128n128_"
+                           : d == 192 ? "_sm90_hd192_m128n64_"
                            : d == 256 ? "_sm90_hd256_m128n64_"
                                       : "_sm90_";
         CHECK(r.kernel.find(want) != std::string::npos);

@@ -284,6 +284,13 @@ TEST_CASE("plan_forward_sm90 covers prefill on sm_90 and says why not otherwise"
   p64w.window_left = 128;
   CHECK(std::string(plan_forward_sm90(p64w, 1000, h100())->launches[0].kernel_name) ==
         "kernels_attn_fwd_sm90_hd64_m128n128_bf16");
+  // d = 192: 128x112, and 128x64 for short masked calls.
+  FwdParams p192 = prefill_params(192);
+  CHECK(std::string(plan_forward_sm90(p192, 1000, h100())->launches[0].kernel_name) ==
+        "kernels_attn_fwd_sm90_hd192_bf16");
+  p192.window_left = 256;
+  CHECK(std::string(plan_forward_sm90(p192, 1000, h100())->launches[0].kernel_name) ==
+        "kernels_attn_fwd_sm90_hd192_m128n64_bf16");
   // d = 256: 128x80, and 128x64 for short masked calls.
   FwdParams p256 = prefill_params(256);
   CHECK(std::string(plan_forward_sm90(p256, 1000, h100())->launches[0].kernel_name) ==
