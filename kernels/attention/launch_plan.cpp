@@ -339,22 +339,23 @@ std::array<TensorMapSpec, 3> sm90_tensor_maps(const FwdParams& p, int64_t k_rows
   const bool varlen_q = p.cu_seqlens_q != nullptr;
   const bool varlen_k = p.cu_seqlens_k != nullptr;
   const int bq = varlen_q ? 1 : p.b;
-  const int bk = varlen_k ? 1 : p.b;
+  // Paged K/V: (page slot, head, page) with a box of at most one page of rows.
+  const bool paged = p.page_table != nullptr;
+  const int bk = paged ? p.num_pages : varlen_k ? 1 : p.b;
+  const int kv_box = paged ? std::min(block_n, p.page_size) : block_n;
   const int64_t q_rows = varlen_q ? p.total_q : p.seqlen_q;
   return {map_4d(p.q, p.dtype, p.d, q_rows, p.h, bq, p.q_row_stride, p.q_head_stride,
                  varlen_q ? 0 : p.q_batch_stride, block_m),
           map_4d(p.k, p.dtype, p.d, k_rows, p.h_k, bk, p.k_row_stride, p.k_head_stride,
-                 varlen_k ? 0 : p.k_batch_stride, block_n),
+                 varlen_k ? 0 : p.k_batch_stride, kv_box),
           map_4d(p.v, p.dtype, p.dv, k_rows, p.h_k, bk, p.v_row_stride, p.v_head_stride,
-                 varlen_k ? 0 : p.v_batch_stride, block_n)};
+                 varlen_k ? 0 : p.v_batch_stride, kv_box)};
 }
 
 Result<LaunchPlan> plan_forward_sm90(const FwdParams& p, int64_t k_rows,
                                      const DeviceFacts& device) {
   if (device.cc_major != 9 || device.cc_minor != 0)
     return not_covered("the TMA kernels are built for sm_90a only");
-  if (p.page_table != nullptr) return not_covered("paged K/V");
-  if (p.seqused_k != nullptr) return not_covered("seqused_k / cache_seqlens");
   if (p.num_splits > 1) return not_covered("split K/V requested");
   // Decode-like calls (few query rows per head) are faster on the built-in kernels, which pack
   // the query heads of a kv head into one tile and split the keys.
@@ -363,18 +364,30 @@ Result<LaunchPlan> plan_forward_sm90(const FwdParams& p, int64_t k_rows,
   // Where a head dim has two tiles (d = 64: 192x128 and 128x128; d = 192: 128x112 and 128x64;
   // d = 256: 128x80 and 128x64), short masked calls take the smaller: less padding and less of
   // the causal diagonal per tile (docs/PERFORMANCE.md, steps 12-13); the rest the larger.
+  // Paged K/V: a K or V block is whole TMA copies of rows of one page, so the page size and the
+  // tile's key block must divide one another, in 8-row steps (the 128-byte swizzle's period).
+  const bool paged = p.page_table != nullptr;
+  auto pages_fit = [&](const KernelInfo& k) {
+    return !paged || (p.page_size % 8 == 0 &&
+                      (p.page_size % k.block_n == 0 || k.block_n % p.page_size == 0));
+  };
   const bool masked = p.is_causal || p.window_left >= 0 || p.window_right >= 0;
   const bool small = masked && p.seqlen_q <= kSm90NarrowMaxRows;
   auto area = [](const KernelInfo& k) { return k.block_m * k.block_n; };
   const KernelInfo* fwd = nullptr;
-  for (const KernelInfo& k : kTable)
-    if (k.kind == KernelKind::forward_sm90 && k.head_dim == p.d && k.dtype == p.dtype &&
-        (fwd == nullptr || (area(k) < area(*fwd)) == small))
-      fwd = &k;
-  if (fwd == nullptr) return not_covered("no TMA kernel for head dim " + std::to_string(p.d));
+  bool any_tile = false;
+  for (const KernelInfo& k : kTable) {
+    if (k.kind != KernelKind::forward_sm90 || k.head_dim != p.d || k.dtype != p.dtype) continue;
+    any_tile = true;
+    if (pages_fit(k) && (fwd == nullptr || (area(k) < area(*fwd)) == small)) fwd = &k;
+  }
+  if (!any_tile) return not_covered("no TMA kernel for head dim " + std::to_string(p.d));
+  if (fwd == nullptr)
+    return not_covered("page size " + std::to_string(p.page_size) +
+                       ": no TMA tile whose key block it divides or is divided by");
   if (static_cast<std::size_t>(fwd->smem_bytes) > device.max_smem_per_block_optin)
     return not_covered("not enough shared memory");
-  const int64_t rows_needed = p.cu_seqlens_k != nullptr ? 1 : p.seqlen_k;
+  const int64_t rows_needed = paged ? p.page_size : p.cu_seqlens_k != nullptr ? 1 : p.seqlen_k;
   if (k_rows < rows_needed || k_rows > 0x7fffffffLL) return not_covered("k rows out of range");
   // The epilogue stores 16-byte groups of 8 columns.
   for (int64_t s : {p.out_batch_stride, p.out_row_stride, p.out_head_stride})

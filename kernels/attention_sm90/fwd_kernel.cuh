@@ -19,7 +19,10 @@
 // Keys are walked from the last block down, so blocks that need masks come first. Semantics are
 // the built-in kernel's (params.h); this kernel covers the subset launch_plan.h's
 // plan_forward_sm90 accepts: q/k/v contiguous in the head dim with head dim D = DV of the
-// bundle's SM90_CONFIGS, out strides in 16-byte groups, no paging, no seqused_k, no splits.
+// bundle's SM90_CONFIGS, out strides in 16-byte groups, no splits. Paged K/V when the page size
+// and kBlockN divide one another (a K or V block is one TMA copy of part of a page, or one per
+// page); keys past a batch's seqused_k are read like any other and, since they may hold
+// anything (NaN included), their V rows are zeroed in shared memory before P V.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -231,22 +234,34 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
         ++q_count;
         // One K or V block (kChunks column chunks) into its ring slot once the slot's readers
         // are done with it.
+        // Paged: the block is kBlockN / seg copies of seg rows, each from one page (pages past
+        // the batch's last are never looked up: the last one is read again, and masked).
+        const int seg = p.page_table != nullptr ? min(kBlockN, p.page_size) : kBlockN;
         auto load_block = [&](unsigned char* ring, const TensorMap* map, uint64_t* full,
-                              uint64_t* empty, int slot, uint32_t phase, int key_row) {
+                              uint64_t* empty, int slot, uint32_t phase, int key0) {
           device::mbarrier_wait(empty + slot, phase ^ 1);
           device::mbarrier_arrive_expect_tx(full + slot, Tr::kKVBytes);
+          for (int r = 0; r < kBlockN; r += seg) {
+            int row = rows.k_row + key0 + r, batch = rows.k_batch;
+            if (p.page_table != nullptr) {
+              const int key = key0 + r;
+              batch = p.page_table[w.b.bi * p.page_table_batch_stride +
+                                   min(key, w.b.sk - 1) / p.page_size];
+              row = key % p.page_size;
+            }
 #pragma unroll
-          for (int c = 0; c < Tr::kChunks; ++c)
-            device::tma_load_4d(ring + slot * Tr::kKVBytes + c * kBlockN * 128, map, full + slot,
-                                c * 64, key_row, w.hk, rows.k_batch);
+            for (int c = 0; c < Tr::kChunks; ++c)
+              device::tma_load_4d(ring + slot * Tr::kKVBytes + c * kBlockN * 128 + r * 128, map,
+                                  full + slot, c * 64, row, w.hk, batch);
+          }
         };
         for (int it = 0; it < w.n_blocks; ++it, ++kv) {
-          const int key_row = rows.k_row + (w.range.nb_max - 1 - it) * kBlockN;
+          const int key0 = (w.range.nb_max - 1 - it) * kBlockN;
           const int slot = kv % kStages;
           const uint32_t phase = (kv / kStages) & 1;
-          load_block(sK, &tp.k, bar.k_full, bar.k_empty, slot, phase, key_row);
+          load_block(sK, &tp.k, bar.k_full, bar.k_empty, slot, phase, key0);
           KERNELS_SM90_TRACE_AT(2);
-          load_block(sV, &tp.v, bar.v_full, bar.v_empty, slot, phase, key_row);
+          load_block(sV, &tp.v, bar.v_full, bar.v_empty, slot, phase, key0);
           KERNELS_SM90_TRACE_AT(3);
         }
       }
@@ -386,6 +401,28 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
       for (int q = 0; q < 4; ++q) a[kk][q] = Mma::pack(s[8 * kk + 2 * q], s[8 * kk + 2 * q + 1]);
   };
 
+  // Keys at or past the batch's seqused_k (paged, or a cache longer than what is used) are not
+  // zero-filled by TMA and may hold NaN, which P = 0 would not cancel in P V: the consumers zero
+  // those V rows of the tile's first (the only partial) key block, each warpgroup a share, and
+  // meet on a named barrier before any P V reads them.
+  constexpr int kZeroBarrier = kFirstBarrier + Tr::kConsumers;
+  const bool tail_may_be_garbage = p.page_table != nullptr || p.seqused_k != nullptr;
+  auto zero_v_tail = [&](const detail::Sm90Tile& w) {
+    const int n0 = (w.range.nb_max - 1) * kBlockN;
+    const int valid = w.b.sk - n0;
+    if (!tail_may_be_garbage || valid >= kBlockN) return;
+    device::mbarrier_wait(bar.v_full + kv % kStages, phase(kv));
+    const uint32_t base = v_tile(kv);
+    constexpr int kUnits = Tr::kChunks * 8;  // 16-byte units of a row, over all chunks
+    for (int u = wg * 128 + t; u < (kBlockN - valid) * kUnits; u += Tr::kConsumers * 128) {
+      const int row = valid + u / kUnits;
+      const int chunk = u % kUnits / 8;
+      device::store_shared_zero_16(base + chunk * kBlockN * 128 + row * 128 + u % 8 * 16);
+    }
+    device::fence_proxy_async_shared();
+    device::named_barrier_sync(kZeroBarrier, Tr::kConsumers * 128);
+  };
+
   // The key blocks of one tile: S_it = Q K_it^T and O += P_{it-1} V_{it-1} in flight together;
   // the softmax of S_it runs while P V still computes, and O is rescaled once P V is done.
   auto mainloop = [&](const detail::Sm90Tile& w) {
@@ -399,6 +436,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     KERNELS_SM90_TRACE_AT(12);
     issue_qk(kv);
     gemm_turn_end();
+    zero_v_tail(w);
     device::wgmma_wait<0>();
     device::fence_registers(s);
     KERNELS_SM90_TRACE_AT(13);

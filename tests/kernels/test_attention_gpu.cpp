@@ -379,6 +379,77 @@ TEST_CASE("sm90a bundle: the TMA kernels serve prefill, every head dim, dtype an
   tma(c);
 }
 
+TEST_CASE("sm90a bundle: chunked prefill over a paged cache, and a cache with seqused_k", "[gpu]") {
+  KERNELS_REQUIRE_GPU();
+  if (!kernels::test::bundle_mode())
+    KERNELS_SKIP("KERNELS_ATTENTION_IMAGE is not set: only the built-in image is loaded");
+  const auto& facts = kernels::test::gpu().facts;
+  if (facts.cc_major != 9 || facts.cc_minor != 0) KERNELS_SKIP("the TMA kernels need an sm_90 GPU");
+  auto tma = [](const AttentionCase& c) {
+    const CaseResult r = check(c);
+    INFO(c.describe());
+    CHECK(r.kernel.find("_sm90_") != std::string::npos);
+  };
+  // Unused cache rows and the tails of last pages hold NaN (the harness poisons them), page
+  // table entries past a sequence's pages point outside the pool: the kernel must read neither
+  // into the output.
+  for (int page : {16, 64, 128, 256})
+    for (int d : {64, 128, 192, 256})
+      for (bool causal : {false, true}) {
+        AttentionCase c;
+        c.dtype = d == 192 ? DType::fp16 : DType::bf16;
+        c.d = c.dv = d;
+        c.h = 4;
+        c.h_k = 2;
+        c.kv = KvLayout::paged;
+        c.page_size = page;
+        c.sq = {300, 0, 130, 64};
+        c.sk = {1000, 5, 700, 64};
+        c.causal = causal;
+        c.window_left = causal && page == 64 ? 200 : -1;
+        tma(c);
+      }
+  for (int d : {64, 128, 192, 256}) {
+    AttentionCase c;
+    c.d = c.dv = d;
+    c.h = 6;
+    c.h_k = 3;
+    c.varlen_q = false;
+    c.kv = KvLayout::cache;
+    c.cache_extra = 37;
+    c.sq = {300, 300, 300};
+    c.sk = {777, 500, 300};
+    for (bool causal : {false, true}) {
+      c.causal = causal;
+      tma(c);
+    }
+  }
+}
+
+TEST_CASE("sm90a bundle: paged and seqused_k calls under the sanitizers", "[gpu][sanitize]") {
+  KERNELS_REQUIRE_GPU();
+  if (!kernels::test::bundle_mode())
+    KERNELS_SKIP("KERNELS_ATTENTION_IMAGE is not set: only the built-in image is loaded");
+  const auto& facts = kernels::test::gpu().facts;
+  if (facts.cc_major != 9 || facts.cc_minor != 0) KERNELS_SKIP("the TMA kernels need an sm_90 GPU");
+  AttentionCase c;
+  c.h = 2;
+  c.h_k = 1;
+  c.kv = KvLayout::paged;
+  c.page_size = 16;
+  c.sq = {130, 64};
+  c.sk = {333, 70};
+  c.causal = true;
+  CHECK(check(c).kernel.find("_sm90_") != std::string::npos);
+  c.d = c.dv = 64;
+  c.varlen_q = false;
+  c.kv = KvLayout::cache;
+  c.cache_extra = 9;
+  c.sq = {100, 100};
+  c.sk = {250, 130};
+  CHECK(check(c).kernel.find("_sm90_") != std::string::npos);
+}
+
 TEST_CASE("sm90a bundle: a TMA kernel is bitwise deterministic", "[gpu]") {
   KERNELS_REQUIRE_GPU();
   if (!kernels::test::bundle_mode())

@@ -255,11 +255,12 @@ TEST_CASE("plan_forward_sm90 covers prefill on sm_90 and says why not otherwise"
     return r.error().what;
   };
   CHECK(why(p, 1000, DeviceFacts{8, 0, 108, 166912}).find("sm_90a") != std::string::npos);
-  CHECK(why(decode_params(4096)).find("paged") != std::string::npos);
+  CHECK(why(decode_params(4096)).find("64 query rows") != std::string::npos);
+  // seqused_k (a cache longer than what is used): covered, the kernel zeroes V past the end.
   FwdParams used = p;
   static const int32_t lens[2] = {1000, 900};
   used.seqused_k = lens;
-  CHECK(why(used).find("seqused_k") != std::string::npos);
+  CHECK(plan_forward_sm90(used, 1000, h100()).ok());
   FwdParams split = p;
   split.num_splits = 3;
   CHECK(why(split).find("split") != std::string::npos);
@@ -291,6 +292,35 @@ TEST_CASE("plan_forward_sm90 covers prefill on sm_90 and says why not otherwise"
   p192.window_left = 256;
   CHECK(std::string(plan_forward_sm90(p192, 1000, h100())->launches[0].kernel_name) ==
         "kernels_attn_fwd_sm90_hd192_m128n64_bf16");
+  // Paged K/V (chunked prefill over a paged cache): maps over (d, page slot, kv head, page), a
+  // box of at most one page; the page size and the tile's key block must divide one another.
+  static const int32_t table[2 * 8] = {};
+  auto paged = [&](int d, int page_size) {
+    FwdParams x = prefill_params(d);
+    x.k_batch_stride = x.v_batch_stride = static_cast<int64_t>(page_size) * 4 * d;
+    x.page_table = table;
+    x.page_table_batch_stride = 8;
+    x.page_size = page_size;
+    x.num_pages = 16;
+    x.seqlen_k = 8 * page_size;
+    x.seqused_k = lens;
+    return x;
+  };
+  for (int page : {16, 64, 128, 256}) {
+    auto r = plan_forward_sm90(paged(128, page), page, h100());
+    REQUIRE(r.ok());
+    const TensorMapSpec& pk = r->launches[0].tensor_maps[1];
+    CHECK((pk.dims[1] == static_cast<uint64_t>(page) && pk.dims[2] == 4 && pk.dims[3] == 16));
+    CHECK(pk.strides[2] == static_cast<uint64_t>(page) * 4 * 128 * 2);
+    CHECK(pk.box[1] == static_cast<uint32_t>(std::min(page, 128)));
+    CHECK(r->launches[0].tensor_maps[2].box[1] == pk.box[1]);
+  }
+  // d = 192 pages of 64 rows: the 128x64 tile even unmasked (112 and 64 do not divide).
+  CHECK(std::string(plan_forward_sm90(paged(192, 64), 64, h100())->launches[0].kernel_name) ==
+        "kernels_attn_fwd_sm90_hd192_m128n64_bf16");
+  CHECK(why(paged(128, 1), 1).find("page size 1") != std::string::npos);
+  CHECK(why(paged(128, 24), 24).find("page size 24") != std::string::npos);
+  CHECK(why(paged(128, 64), 32).find("k rows") != std::string::npos);  // k_rows is the page size
   // d = 256: 128x80, and 128x64 for short masked calls.
   FwdParams p256 = prefill_params(256);
   CHECK(std::string(plan_forward_sm90(p256, 1000, h100())->launches[0].kernel_name) ==
