@@ -8,6 +8,10 @@
       kernels (SHIM.so: libkernels_attention_shim.so, the loader's fallback image), all in this
       process. Median of 5 rounds of CUDA-event-timed back-to-back calls, with the SM clock and
       power NVML read while they ran and the host time per call.
+  bench_attention_loader.py chunked SHIM.so [--json OUT] [--dims 64,128,256] [--pages 16,64,256]
+      Chunked prefill over a paged cache (bf16, 16 sequences, a 1024-query chunk after a
+      3072-key prefix, causal, GQA 4:1, shuffled page table): kernels_loader.flash_attn_with_kvcache
+      against the built-in kernels (SHIM.so) on the same tensors; SDPA has no paged path.
   bench_attention_loader.py sweep [--cases N] [--seed S]
       N random cases (varlen prefill, batched cache, paged decode; every head dim, both dtypes,
       causal/window/softcap/sinks/GQA, empty sequences) through kernels_loader against a PyTorch
@@ -103,6 +107,63 @@ def bench(shim, out_json, dims, seqlens):
               f" | {oc['host_us']:.0f} |")
 
 
+def chunked(shim, out_json, dims, pages, prefix=3072, chunk=1024, b=16):
+    torch.manual_seed(0)
+    dev = torch.cuda.get_device_name()
+    src = kernels_loader.device_source(0, 3)
+    print(f"device: {dev}, torch {torch.__version__}; kernels_loader: {json.dumps(src)}", flush=True)
+    builtin = Kernels(shim)
+    rows = []
+    sk = prefix + chunk
+    for d, page in [(d, pg) for d in dims for pg in pages]:
+        h = 2048 // d
+        h_k = max(1, h // 4)
+        pages_per = (sk + page - 1) // page
+        num_pages = b * pages_per
+        q = torch.randn(b, chunk, h, d, dtype=torch.bfloat16, device="cuda")
+        kc = torch.randn(num_pages, page, h_k, d, dtype=torch.bfloat16, device="cuda")
+        vc = torch.randn_like(kc)
+        table = torch.randperm(num_pages, device="cuda", dtype=torch.int32).view(b, pages_per)
+        seqlens = torch.full((b,), sk, dtype=torch.int32, device="cuda")
+        out = torch.empty_like(q)
+        out_builtin = torch.empty_like(q)
+        # Each query sees its prefix and the chunk up to itself (bottom-right causal).
+        flops = 4 * b * h * d * (chunk * prefix + chunk * (chunk + 1) / 2)
+        iters = max(3, int(2e13 / flops))
+        res = {"b": b, "chunk": chunk, "prefix": prefix, "page": page, "h": h, "h_k": h_k, "d": d}
+
+        def ours():
+            kernels_loader.flash_attn_with_kvcache(q, kc, vc, cache_seqlens=seqlens, page_table=table,
+                                                   causal=True, out=out)
+
+        res["ours_tflops"] = flops / (time_ms(ours, iters) * 1e-3) / 1e12
+        res["ours_clock"] = dict(last_timing)
+        p = builtin.params(q, kc, vc, out_builtin, b=b, h=h, h_k=h_k, seqlen_q=chunk,
+                           seqlen_k=pages_per * page, total_q=b * chunk, causal=True, num_splits=1)
+        for name, t in (("q", q), ("k", kc), ("v", vc), ("out", out_builtin)):
+            set_strides_4d(p, name, t)
+        p.page_table, p.page_table_batch_stride = table.data_ptr(), table.stride(0)
+        p.page_size, p.num_pages = page, num_pages
+        p.seqused_k = seqlens.data_ptr()
+        res["builtin_tflops"] = flops / (time_ms(lambda: builtin.run(p), iters) * 1e-3) / 1e12
+        res["builtin_clock"] = dict(last_timing)
+        res["max_diff_vs_builtin"] = float((out.float() - out_builtin.float()).abs().max())
+        rows.append(res)
+        print(json.dumps(res), flush=True)
+        del q, kc, vc, out, out_builtin
+    if out_json:
+        with open(out_json, "w") as f:
+            json.dump({"device": dev, "torch": torch.__version__, "source": src, "rows": rows}, f,
+                      indent=1)
+    print("\n| d | page | ours | built-in | /built-in | max diff | MHz, W ours | MHz, W built-in |")
+    print("|---|---|---|---|---|---|---|---|")
+    clk = lambda c: f"{c['mhz']:.0f}, {c['watts']:.0f}" if c and "mhz" in c else "n/a"
+    for r in rows:
+        print(f"| {r['d']} | {r['page']} | {r['ours_tflops']:.0f} | {r['builtin_tflops']:.0f}"
+              f" | {r['ours_tflops'] / r['builtin_tflops']:.2f} | {r['max_diff_vs_builtin']:.4f}"
+              f" | {clk(r['ours_clock'])} | {clk(r['builtin_clock'])} |")
+
+
 def sweep(n_cases, seed):
     rnd = random.Random(seed)
     torch.manual_seed(seed)
@@ -116,7 +177,7 @@ def sweep(n_cases, seed):
         h = h_k * rnd.choice([1, 2, 4])
         b = rnd.randint(1, 4)
         layout = rnd.choice(["varlen", "varlen", "cache", "paged"])
-        prefill = layout != "paged" or rnd.random() < 0.3
+        prefill = layout != "paged" or rnd.random() < 0.5
         sq = [rnd.randint(0, 900) if prefill else rnd.choice([1, 2, 4]) for _ in range(b)]
         sk = [rnd.randint(0, 1500) for _ in range(b)]
         if layout == "cache":  # batched q over a cache every batch sees whole
@@ -210,12 +271,20 @@ def main():
     b.add_argument("--json")
     b.add_argument("--dims", default="64,128,256")
     b.add_argument("--seqlens", default="512,1024,2048,4096,8192,16384")
+    c = sub.add_parser("chunked")
+    c.add_argument("shim")
+    c.add_argument("--json")
+    c.add_argument("--dims", default="64,128,256")
+    c.add_argument("--pages", default="16,64,256")
     s = sub.add_parser("sweep")
     s.add_argument("--cases", type=int, default=500)
     s.add_argument("--seed", type=int, default=random.SystemRandom().randrange(1 << 30))
     a = ap.parse_args()
     if a.cmd == "bench":
         bench(a.shim, a.json, [int(x) for x in a.dims.split(",")], [int(x) for x in a.seqlens.split(",")])
+        return 0
+    if a.cmd == "chunked":
+        chunked(a.shim, a.json, [int(x) for x in a.dims.split(",")], [int(x) for x in a.pages.split(",")])
         return 0
     print(f"seed {a.seed}")
     return 0 if sweep(a.cases, a.seed) else 1

@@ -17,6 +17,8 @@ constexpr std::size_t kWorkspaceAlign = 256;
 constexpr int kSm90PersistentMaxKeys = 4096;
 // Masked calls with at most this many query rows take a head dim's smallest sm90 tile.
 constexpr int kSm90NarrowMaxRows = 1024;
+// Paged calls at head dims up to 128 need pages of at least this many rows (plan_forward_sm90).
+constexpr int kSm90MinPageRowsSmallHeads = 64;
 constexpr int kHeadDims[] = {64, 96, 128, 192, 256};
 
 std::size_t align_up(std::size_t x, std::size_t a) { return (x + a - 1) / a * a; }
@@ -365,10 +367,11 @@ Result<LaunchPlan> plan_forward_sm90(const FwdParams& p, int64_t k_rows,
   // d = 256: 128x80 and 128x64), short masked calls take the smaller: less padding and less of
   // the causal diagonal per tile (docs/PERFORMANCE.md, steps 12-13); the rest the larger.
   // Paged K/V: a K or V block is whole TMA copies of rows of one page, so the page size and the
-  // tile's key block must divide one another, in 8-row steps (the 128-byte swizzle's period).
+  // tile's key block must divide one another, in steps of 16 rows (the 128-byte swizzle's period
+  // is 8; the kernel reads at most kBlockN / 16 page numbers per block).
   const bool paged = p.page_table != nullptr;
   auto pages_fit = [&](const KernelInfo& k) {
-    return !paged || (p.page_size % 8 == 0 &&
+    return !paged || (p.page_size % 16 == 0 &&
                       (p.page_size % k.block_n == 0 || k.block_n % p.page_size == 0));
   };
   const bool masked = p.is_causal || p.window_left >= 0 || p.window_right >= 0;
@@ -382,6 +385,13 @@ Result<LaunchPlan> plan_forward_sm90(const FwdParams& p, int64_t k_rows,
     if (pages_fit(k) && (fwd == nullptr || (area(k) < area(*fwd)) == small)) fwd = &k;
   }
   if (!any_tile) return not_covered("no TMA kernel for head dim " + std::to_string(p.d));
+  // Small pages at small head dims: the producer's per-page copies and page-table reads do not
+  // keep up with the short key blocks, and the built-in kernels are faster (pages of 16 rows:
+  // 0.60x at d64, 0.92x at d128; 1.5-2.2x at d192/d256; docs/PERFORMANCE.md).
+  if (paged && p.page_size < kSm90MinPageRowsSmallHeads && p.d <= 128)
+    return not_covered("page size " + std::to_string(p.page_size) + " below " +
+                       std::to_string(kSm90MinPageRowsSmallHeads) + " rows at head dim " +
+                       std::to_string(p.d) + ": the built-in kernels are faster");
   if (fwd == nullptr)
     return not_covered("page size " + std::to_string(p.page_size) +
                        ": no TMA tile whose key block it divides or is divided by");

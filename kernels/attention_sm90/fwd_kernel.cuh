@@ -19,10 +19,11 @@
 // Keys are walked from the last block down, so blocks that need masks come first. Semantics are
 // the built-in kernel's (params.h); this kernel covers the subset launch_plan.h's
 // plan_forward_sm90 accepts: q/k/v contiguous in the head dim with head dim D = DV of the
-// bundle's SM90_CONFIGS, out strides in 16-byte groups, no splits. Paged K/V when the page size
-// and kBlockN divide one another (a K or V block is one TMA copy of part of a page, or one per
-// page); keys past a batch's seqused_k are read like any other and, since they may hold
-// anything (NaN included), their V rows are zeroed in shared memory before P V.
+// bundle's SM90_CONFIGS, out strides in 16-byte groups, no splits. Paged K/V (pages of 16 rows
+// or more) when the page size and kBlockN divide one another (a K or V block is one TMA copy of
+// part of a page, or one per page); keys past a batch's seqused_k are read like any other and,
+// since they may hold anything (NaN included), their V rows are zeroed in shared memory before
+// P V.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -233,22 +234,23 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
                               c * 64, rows.q_row + w.m0, w.head, rows.q_batch);
         ++q_count;
         // One K or V block (kChunks column chunks) into its ring slot once the slot's readers
-        // are done with it.
-        // Paged: the block is kBlockN / seg copies of seg rows, each from one page (pages past
-        // the batch's last are never looked up: the last one is read again, and masked).
-        const int seg = p.page_table != nullptr ? min(kBlockN, p.page_size) : kBlockN;
+        // are done with it. Paged: the block is kBlockN / seg copies of seg rows, each from one page (pages past
+        // the batch's last are never looked up: the last one is read again, and masked). The
+        // block's page numbers are read up front, as independent loads, and serve K and V.
+        const bool paged = p.page_table != nullptr;
+        const int seg = paged ? min(kBlockN, p.page_size) : kBlockN;
+        constexpr int kMaxSegs = kBlockN / 16;  // plan_forward_sm90: pages of 16 rows or more
+        int page_of[kMaxSegs];
         auto load_block = [&](unsigned char* ring, const TensorMap* map, uint64_t* full,
                               uint64_t* empty, int slot, uint32_t phase, int key0) {
           device::mbarrier_wait(empty + slot, phase ^ 1);
           device::mbarrier_arrive_expect_tx(full + slot, Tr::kKVBytes);
-          for (int r = 0; r < kBlockN; r += seg) {
-            int row = rows.k_row + key0 + r, batch = rows.k_batch;
-            if (p.page_table != nullptr) {
-              const int key = key0 + r;
-              batch = p.page_table[w.b.bi * p.page_table_batch_stride +
-                                   min(key, w.b.sk - 1) / p.page_size];
-              row = key % p.page_size;
-            }
+#pragma unroll
+          for (int i = 0; i < kMaxSegs; ++i) {
+            const int r = i * seg;
+            if (r >= kBlockN) break;
+            const int row = paged ? (key0 + r) % p.page_size : rows.k_row + key0 + r;
+            const int batch = paged ? page_of[i] : rows.k_batch;
 #pragma unroll
             for (int c = 0; c < Tr::kChunks; ++c)
               device::tma_load_4d(ring + slot * Tr::kKVBytes + c * kBlockN * 128 + r * 128, map,
@@ -259,6 +261,13 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
           const int key0 = (w.range.nb_max - 1 - it) * kBlockN;
           const int slot = kv % kStages;
           const uint32_t phase = (kv / kStages) & 1;
+          if (paged) {
+            const int32_t* table = p.page_table + w.b.bi * p.page_table_batch_stride;
+#pragma unroll
+            for (int i = 0; i < kMaxSegs; ++i)
+              if (i * seg < kBlockN)
+                page_of[i] = table[min(key0 + i * seg, w.b.sk - 1) / p.page_size];
+          }
           load_block(sK, &tp.k, bar.k_full, bar.k_empty, slot, phase, key0);
           KERNELS_SM90_TRACE_AT(2);
           load_block(sV, &tp.v, bar.v_full, bar.v_empty, slot, phase, key0);

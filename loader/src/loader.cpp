@@ -413,7 +413,7 @@ struct Loader::Impl {
           return make_error(ErrorCode::no_variant,
                             std::string("the FA4 bundle has no kernel ") + name + " for this shape",
                             std::string(entry), "lock an FA4 bundle that covers this head dim and dtype");
-        // By design for shapes the bundle's family does not cover (decode, paged K/V, ...):
+        // By design for shapes the bundle's family does not cover (decode, page size 1, ...):
         // information, not a warning.
         note_once("cuda:" + std::to_string(p.dev->props.ordinal) + ": bundle " +
                   fam->source.repo_id + "@" + fam->source.sha + " has no kernel " + name +

@@ -307,12 +307,12 @@ TEST_CASE("plan_forward_sm90 covers prefill on sm_90 and says why not otherwise"
     return x;
   };
   for (int page : {16, 64, 128, 256}) {
-    auto r = plan_forward_sm90(paged(128, page), page, h100());
+    auto r = plan_forward_sm90(paged(192, page), page, h100());
     REQUIRE(r.ok());
     const TensorMapSpec& pk = r->launches[0].tensor_maps[1];
     CHECK((pk.dims[1] == static_cast<uint64_t>(page) && pk.dims[2] == 4 && pk.dims[3] == 16));
-    CHECK(pk.strides[2] == static_cast<uint64_t>(page) * 4 * 128 * 2);
-    CHECK(pk.box[1] == static_cast<uint32_t>(std::min(page, 128)));
+    CHECK(pk.strides[2] == static_cast<uint64_t>(page) * 4 * 192 * 2);
+    CHECK(pk.box[1] == static_cast<uint32_t>(std::min(page, page == 16 ? 112 : 64)));
     CHECK(r->launches[0].tensor_maps[2].box[1] == pk.box[1]);
   }
   // d = 192 pages of 64 rows: the 128x64 tile even unmasked (112 and 64 do not divide).
@@ -320,7 +320,13 @@ TEST_CASE("plan_forward_sm90 covers prefill on sm_90 and says why not otherwise"
         "kernels_attn_fwd_sm90_hd192_m128n64_bf16");
   CHECK(why(paged(128, 1), 1).find("page size 1") != std::string::npos);
   CHECK(why(paged(128, 24), 24).find("page size 24") != std::string::npos);
+  CHECK(why(paged(128, 8), 8).find("page size 8") != std::string::npos);
   CHECK(why(paged(128, 64), 32).find("k rows") != std::string::npos);  // k_rows is the page size
+  // Pages under 64 rows at d <= 128 go to the built-in kernels (faster there, measured).
+  CHECK(why(paged(128, 16), 16).find("built-in kernels are faster") != std::string::npos);
+  CHECK(why(paged(64, 32), 32).find("built-in kernels are faster") != std::string::npos);
+  CHECK(plan_forward_sm90(paged(128, 64), 64, h100()).ok());
+  CHECK(plan_forward_sm90(paged(256, 16), 16, h100()).ok());
   // d = 256: 128x80, and 128x64 for short masked calls.
   FwdParams p256 = prefill_params(256);
   CHECK(std::string(plan_forward_sm90(p256, 1000, h100())->launches[0].kernel_name) ==
