@@ -40,20 +40,22 @@ CONFIGS = [
     (192, 128, 4, 64, 32, 3),
 ]
 # The sm_90a TMA/wgmma kernels (kernels/attention_sm90), in the Hopper bundle only:
-# (head_dim = head_dim_v, block_n, stages, consumer warpgroups). block_m is 64 rows per consumer
+# (head_dim, head_dim_v, block_n, stages, consumer warpgroups). block_m is 64 rows per consumer
 # warpgroup. Tiles chosen by measurement (scripts/sm90_kernel_lab.cu, docs/PERFORMANCE.md): d64
 # gains 20% at 16k from a third consumer warpgroup, but its 128-row tile is 11-13% faster for
 # masked calls of at most 1024 query rows; d256 n80 beats n64 by 8-12% at 16k, n64 is ~5-8%
-# faster at 512 causal; d192 n64 is 3-8% faster than n112 at 512 causal. Where a head dim has two tiles, plan_forward_sm90 gives short masked calls the smaller
-# one. d128 n176 is no faster at 16k and slower at 512.
+# faster at 512 causal; d192 n64 is 3-8% faster than n112 at 512 causal. Where a head dim has
+# two tiles, plan_forward_sm90 gives short masked calls the smaller one. d128 n176 is no faster
+# at 16k and slower at 512. q/k 192 with v 128 (MLA-style prefill) takes d128's 128-key block.
 SM90_CONFIGS = [
-    (64, 128, 2, 3),
-    (64, 128, 2, 2),
-    (128, 128, 2, 2),
-    (192, 112, 2, 2),
-    (192, 64, 2, 2),
-    (256, 80, 2, 2),
-    (256, 64, 2, 2),
+    (64, 64, 128, 2, 3),
+    (64, 64, 128, 2, 2),
+    (128, 128, 128, 2, 2),
+    (192, 192, 112, 2, 2),
+    (192, 192, 64, 2, 2),
+    (192, 128, 128, 2, 2),
+    (256, 256, 80, 2, 2),
+    (256, 256, 64, 2, 2),
 ]
 DTYPES = [("bf16", "__nv_bfloat16", 1), ("fp16", "__half", 0)]
 COMBINE_THREADS = 128
@@ -76,16 +78,17 @@ def combine_name(dv, dt):
     return f"kernels_attn_combine_hd{dv}_{dt}"
 
 
-def sm90_name(d, block_n, consumers, dt):
-    # The largest tile of a head dim keeps the plain name; a smaller one says its rows and keys.
-    largest = max(64 * c[3] * c[1] for c in SM90_CONFIGS if c[0] == d)
+def sm90_name(d, dv, block_n, consumers, dt):
+    # The largest tile of a head dim pair keeps the plain name; a smaller one says its rows and keys.
+    hd = f"hd{d}" if d == dv else f"hd{d}x{dv}"
+    largest = max(64 * c[4] * c[2] for c in SM90_CONFIGS if c[0] == d and c[1] == dv)
     tile = "" if 64 * consumers * block_n == largest else f"_m{64 * consumers}n{block_n}"
-    return f"kernels_attn_fwd_sm90_hd{d}{tile}_{dt}"
+    return f"kernels_attn_fwd_sm90_{hd}{tile}_{dt}"
 
 
-def sm90_smem(d, block_n, stages, consumers):
+def sm90_smem(d, dv, block_n, stages, consumers):
     # Q tile, K and V rings, the barriers, and 1024 bytes to align the tiles (Sm90FwdTraits).
-    return 2 * (64 * consumers * d + 2 * stages * block_n * d) + (2 + 4 * stages) * 8 + 1024
+    return 2 * (64 * consumers * d + stages * block_n * (d + dv)) + (2 + 4 * stages) * 8 + 1024
 
 
 def fwd_smem(d, dv, block_m, block_n, stages):
@@ -101,10 +104,10 @@ def kernels():
                             dtype=dt, ctype=ctype, dcode=dcode, threads=32 * warps,
                             smem_bytes=fwd_smem(d, dv, bm, bn, stages), block_m=bm, block_n=bn,
                             warps=warps, stages=stages))
-        for d, bn, stages, consumers in SM90_CONFIGS:
-            out.append(dict(kind="forward_sm90", name=sm90_name(d, bn, consumers, dt), head_dim=d, head_dim_v=d,
-                            dtype=dt, ctype=ctype, dcode=dcode, threads=128 * (consumers + 1),
-                            smem_bytes=sm90_smem(d, bn, stages, consumers), block_m=64 * consumers,
+        for d, dv, bn, stages, consumers in SM90_CONFIGS:
+            out.append(dict(kind="forward_sm90", name=sm90_name(d, dv, bn, consumers, dt), head_dim=d,
+                            head_dim_v=dv, dtype=dt, ctype=ctype, dcode=dcode, threads=128 * (consumers + 1),
+                            smem_bytes=sm90_smem(d, dv, bn, stages, consumers), block_m=64 * consumers,
                             block_n=bn, stages=stages, consumers=consumers))
         for dv in sorted({c[1] for c in CONFIGS}):
             out.append(dict(kind="combine", name=combine_name(dv, dt), head_dim=dv, head_dim_v=dv,
@@ -128,7 +131,7 @@ def write_if_changed(path, text):
 def instance_source(k):
     if k["kind"] == "forward_sm90":
         traits = (f'kernels::attention::Sm90FwdTraits<{k["head_dim"]}, {k["block_n"]}, '
-                  f'{k["stages"]}, {k["ctype"]}, {k["consumers"]}>')
+                  f'{k["stages"]}, {k["ctype"]}, {k["consumers"]}, 1, true, {k["head_dim_v"]}>')
         return (HEADER + '#include "kernels/attention_sm90/fwd_kernel.cuh"\n\n'
                 f'static_assert({traits}::kSmemBytes == {k["smem_bytes"]} &&\n'
                 f'              {traits}::kThreads == {k["threads"]} &&\n'

@@ -362,7 +362,6 @@ Result<LaunchPlan> plan_forward_sm90(const FwdParams& p, int64_t k_rows,
   // Decode-like calls (few query rows per head) are faster on the built-in kernels, which pack
   // the query heads of a kv head into one tile and split the keys.
   if (p.seqlen_q < 64) return not_covered("fewer than 64 query rows");
-  if (p.d != p.dv) return not_covered("head dim of v differs from q/k");
   // Where a head dim has two tiles (d = 64: 192x128 and 128x128; d = 192: 128x112 and 128x64;
   // d = 256: 128x80 and 128x64), short masked calls take the smaller: less padding and less of
   // the causal diagonal per tile (docs/PERFORMANCE.md, steps 12-13); the rest the larger.
@@ -380,11 +379,16 @@ Result<LaunchPlan> plan_forward_sm90(const FwdParams& p, int64_t k_rows,
   const KernelInfo* fwd = nullptr;
   bool any_tile = false;
   for (const KernelInfo& k : kTable) {
-    if (k.kind != KernelKind::forward_sm90 || k.head_dim != p.d || k.dtype != p.dtype) continue;
+    if (k.kind != KernelKind::forward_sm90 || k.head_dim != p.d || k.head_dim_v != p.dv ||
+        k.dtype != p.dtype)
+      continue;
     any_tile = true;
     if (pages_fit(k) && (fwd == nullptr || (area(k) < area(*fwd)) == small)) fwd = &k;
   }
-  if (!any_tile) return not_covered("no TMA kernel for head dim " + std::to_string(p.d));
+  if (!any_tile)
+    return not_covered(p.d == p.dv ? "no TMA kernel for head dim " + std::to_string(p.d)
+                                   : "no TMA kernel for head dims " + std::to_string(p.d) + " x " +
+                                         std::to_string(p.dv));
   // Small pages at small head dims: the producer's per-page copies and page-table reads do not
   // keep up with the short key blocks, and the built-in kernels are faster (pages of 16 rows:
   // 0.60x at d64, 0.92x at d128; 1.5-2.2x at d192/d256; docs/PERFORMANCE.md).

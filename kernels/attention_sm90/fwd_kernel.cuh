@@ -18,7 +18,7 @@
 //
 // Keys are walked from the last block down, so blocks that need masks come first. Semantics are
 // the built-in kernel's (params.h); this kernel covers the subset launch_plan.h's
-// plan_forward_sm90 accepts: q/k/v contiguous in the head dim with head dim D = DV of the
+// plan_forward_sm90 accepts: q/k/v contiguous in the head dim with head dims (D, DV) of the
 // bundle's SM90_CONFIGS, out strides in 16-byte groups, no splits. Paged K/V (pages of 16 rows
 // or more) when the page size and kBlockN divide one another (a K or V block is one TMA copy of
 // part of a page, or one per page); keys past a batch's seqused_k are read like any other and,
@@ -31,6 +31,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/attention/block_range.cuh"
 #include "kernels/attention/params.h"
@@ -50,10 +51,11 @@
 namespace kernels::attention {
 
 template <int D_, int BlockN_, int Stages_, class T_, int Consumers_ = 2, int QStages_ = 1,
-          bool ChainTurns_ = true>
+          bool ChainTurns_ = true, int DV_ = D_>
 struct Sm90FwdTraits {
   using T = T_;
-  static constexpr int D = D_;  // q/k and v head dim
+  static constexpr int D = D_;    // q/k head dim
+  static constexpr int DV = DV_;  // v (and out) head dim
   static constexpr int kConsumers = Consumers_;  // warpgroups of 64 query rows
   static constexpr int kBlockM = 64 * kConsumers;
   static constexpr int kBlockN = BlockN_;
@@ -64,20 +66,23 @@ struct Sm90FwdTraits {
   // false resynchronises them at every tile (the first version, kept for measurements).
   static constexpr bool kChainTurns = ChainTurns_;
   static constexpr int kThreads = 128 * (kConsumers + 1);
-  static constexpr int kChunks = D / 64;  // 128-byte column chunks of a row
+  static constexpr int kChunks = D / 64;    // 128-byte column chunks of a Q or K row
+  static constexpr int kChunksV = DV / 64;  // of a V row
   static constexpr int kQBytes = kBlockM * D * 2;
-  static constexpr int kKVBytes = kBlockN * D * 2;  // one K (or V) slot
+  static constexpr int kKBytes = kBlockN * D * 2;   // one K slot
+  static constexpr int kVBytes = kBlockN * DV * 2;  // one V slot
   static constexpr int kBarriers = 2 * kQStages + 4 * kStages;
   // 1024 bytes of slack: the dynamic shared memory base is only 16-byte aligned, and 128-byte
   // swizzled tiles must start on 1024 bytes.
   static constexpr int kSmemBytes =
-      kQStages * kQBytes + 2 * kStages * kKVBytes + kBarriers * 8 + 1024;
+      kQStages * kQBytes + kStages * (kKBytes + kVBytes) + kBarriers * 8 + 1024;
   // Registers after reallocation: 24 for the producer, the rest split over the consumers
   // (65536 per SM, one block per SM).
   static constexpr int kProducerRegs = kConsumers == 2 ? 24 : 32;
   static constexpr int kConsumerRegs = kConsumers == 2 ? 240 : 160;
 
   static_assert(D % 64 == 0 && D <= 256, "whole 128-byte chunks; wgmma n <= 256");
+  static_assert(DV % 64 == 0 && DV <= D, "whole 128-byte chunks; P V no wider than Q K^T");
   static_assert(kConsumers == 2 || kConsumers == 3, "register split for 2 or 3 consumers");
   static_assert(kQStages == 1 || kQStages == 2, "one or two Q slots");
   static_assert(kBlockN % 16 == 0 && kBlockN <= 256, "wgmma n and k multiples");
@@ -165,6 +170,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   using T = typename Tr::T;
   using Mma = device::MmaOp<T>;
   constexpr int D = Tr::D;
+  constexpr int DV = Tr::DV;
   constexpr int kBlockM = Tr::kBlockM;
   constexpr int kBlockN = Tr::kBlockN;
   constexpr int kStages = Tr::kStages;
@@ -176,8 +182,8 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
       (reinterpret_cast<uintptr_t>(sm90_smem) + 1023) & ~static_cast<uintptr_t>(1023));
   unsigned char* sQ = smem;
   unsigned char* sK = sQ + Tr::kQStages * Tr::kQBytes;
-  unsigned char* sV = sK + kStages * Tr::kKVBytes;
-  uint64_t* bar_base = reinterpret_cast<uint64_t*>(sV + kStages * Tr::kKVBytes);
+  unsigned char* sV = sK + kStages * Tr::kKBytes;
+  uint64_t* bar_base = reinterpret_cast<uint64_t*>(sV + kStages * Tr::kVBytes);
   uint64_t* kv_bar = bar_base + 2 * Tr::kQStages;
   const detail::Sm90Barriers bar{bar_base,
                                  bar_base + Tr::kQStages,
@@ -241,10 +247,13 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
         const int seg = paged ? min(kBlockN, p.page_size) : kBlockN;
         constexpr int kMaxSegs = kBlockN / 16;  // plan_forward_sm90: pages of 16 rows or more
         int page_of[kMaxSegs];
-        auto load_block = [&](unsigned char* ring, const TensorMap* map, uint64_t* full,
-                              uint64_t* empty, int slot, uint32_t phase, int key0) {
+        auto load_block = [&](auto chunks, unsigned char* ring, const TensorMap* map,
+                              uint64_t* full, uint64_t* empty, int slot, uint32_t phase,
+                              int key0) {
+          constexpr int kBlockChunks = decltype(chunks)::value;
+          constexpr int kSlotBytes = kBlockChunks * kBlockN * 128;
           device::mbarrier_wait(empty + slot, phase ^ 1);
-          device::mbarrier_arrive_expect_tx(full + slot, Tr::kKVBytes);
+          device::mbarrier_arrive_expect_tx(full + slot, kSlotBytes);
 #pragma unroll
           for (int i = 0; i < kMaxSegs; ++i) {
             const int r = i * seg;
@@ -252,8 +261,8 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
             const int row = paged ? (key0 + r) % p.page_size : rows.k_row + key0 + r;
             const int batch = paged ? page_of[i] : rows.k_batch;
 #pragma unroll
-            for (int c = 0; c < Tr::kChunks; ++c)
-              device::tma_load_4d(ring + slot * Tr::kKVBytes + c * kBlockN * 128 + r * 128, map,
+            for (int c = 0; c < kBlockChunks; ++c)
+              device::tma_load_4d(ring + slot * kSlotBytes + c * kBlockN * 128 + r * 128, map,
                                   full + slot, c * 64, row, w.hk, batch);
           }
         };
@@ -268,9 +277,11 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
               if (i * seg < kBlockN)
                 page_of[i] = table[min(key0 + i * seg, w.b.sk - 1) / p.page_size];
           }
-          load_block(sK, &tp.k, bar.k_full, bar.k_empty, slot, phase, key0);
+          load_block(std::integral_constant<int, Tr::kChunks>{}, sK, &tp.k, bar.k_full,
+                     bar.k_empty, slot, phase, key0);
           KERNELS_SM90_TRACE_AT(2);
-          load_block(sV, &tp.v, bar.v_full, bar.v_empty, slot, phase, key0);
+          load_block(std::integral_constant<int, Tr::kChunksV>{}, sV, &tp.v, bar.v_full,
+                     bar.v_empty, slot, phase, key0);
           KERNELS_SM90_TRACE_AT(3);
         }
       }
@@ -291,7 +302,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   const float cap_in = softcap_on ? p.softmax_scale / p.softcap : 1.0f;
   const float scale_log2 = (softcap_on ? p.softcap : p.softmax_scale) * kLog2e;
 
-  float o[D / 2];
+  float o[DV / 2];
   float row_max[2];     // raw (capped, unscaled) scores
   float row_sum[2];     // this lane's partial sums
   float s[kBlockN / 2];         // S of the newest key block, then its P
@@ -303,8 +314,8 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   auto q_tile = [&] {
     return device::smem_u32(sQ + (q_count % Tr::kQStages) * Tr::kQBytes) + wg * 64 * 128;
   };
-  auto k_tile = [&](int g) { return device::smem_u32(sK + (g % kStages) * Tr::kKVBytes); };
-  auto v_tile = [&](int g) { return device::smem_u32(sV + (g % kStages) * Tr::kKVBytes); };
+  auto k_tile = [&](int g) { return device::smem_u32(sK + (g % kStages) * Tr::kKBytes); };
+  auto v_tile = [&](int g) { return device::smem_u32(sV + (g % kStages) * Tr::kVBytes); };
   auto phase = [&](int g) { return static_cast<uint32_t>((g / kStages) & 1); };
   auto release = [&](uint64_t* empty) {
     __syncwarp();
@@ -340,7 +351,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     device::wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < kBlockN / 16; ++kk)
-      device::Wgmma<T, D>::template rs<1>(o, a[kk], device::mn_major_desc<kBlockN>(v_tile(g), kk),
+      device::Wgmma<T, DV>::template rs<1>(o, a[kk], device::mn_major_desc<kBlockN>(v_tile(g), kk),
                                           1);
     device::wgmma_commit();
   };
@@ -395,7 +406,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   };
   auto rescale_o = [&](const float (&correction)[2]) {
 #pragma unroll
-    for (int c = 0; c < D / 8; ++c)
+    for (int c = 0; c < DV / 8; ++c)
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         o[4 * c + 2 * r] *= correction[r];
@@ -422,7 +433,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     if (!tail_may_be_garbage || valid >= kBlockN) return;
     device::mbarrier_wait(bar.v_full + kv % kStages, phase(kv));
     const uint32_t base = v_tile(kv);
-    constexpr int kUnits = Tr::kChunks * 8;  // 16-byte units of a row, over all chunks
+    constexpr int kUnits = Tr::kChunksV * 8;  // 16-byte units of a row, over all chunks
     for (int u = wg * 128 + t; u < (kBlockN - valid) * kUnits; u += Tr::kConsumers * 128) {
       const int row = valid + u / kUnits;
       const int chunk = u % kUnits / 8;
@@ -523,7 +534,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
       T* dst = static_cast<T*>(p.out) + w.b.o_row0 + static_cast<int64_t>(i) * p.out_row_stride +
                static_cast<int64_t>(w.head) * p.out_head_stride;
 #pragma unroll
-      for (int g = 0; g < D / 32; ++g) {
+      for (int g = 0; g < DV / 32; ++g) {
         uint32_t v[4];
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
@@ -551,7 +562,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     if (w.empty) continue;
     KERNELS_SM90_TRACE_AT(10);
 #pragma unroll
-    for (int i = 0; i < D / 2; ++i) o[i] = 0.0f;
+    for (int i = 0; i < DV / 2; ++i) o[i] = 0.0f;
     row_max[0] = row_max[1] = -INFINITY;
     row_sum[0] = row_sum[1] = 0.0f;
     if (w.n_blocks > 0) mainloop(w);

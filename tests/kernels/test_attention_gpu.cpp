@@ -338,6 +338,23 @@ TEST_CASE("sm90a bundle: the TMA kernels serve prefill, every head dim, dtype an
                                       : "_sm90_";
         CHECK(r.kernel.find(want) != std::string::npos);
       }
+  for (bool causal : {false, true}) {  // q/k 192 with v 128 (MLA-style prefill)
+    AttentionCase c;
+    c.d = 192;
+    c.dv = 128;
+    c.h = 4;
+    c.h_k = 2;
+    c.sq = {300, 0, 700, 64};
+    c.sk = {300, 5, 1000, 0};
+    c.causal = causal;
+    const CaseResult r = check(c);
+    INFO(c.describe());
+    CHECK(r.kernel.find("_sm90_hd192x128_") != std::string::npos);
+    c.kv = KvLayout::paged;  // and over a paged cache
+    c.page_size = 64;
+    c.sk = {333, 5, 1000, 64};
+    tma(c);
+  }
   AttentionCase base;
   base.d = base.dv = 128;
   base.h = 8;

@@ -270,7 +270,21 @@ TEST_CASE("plan_forward_sm90 covers prefill on sm_90 and says why not otherwise"
   CHECK(why(short_q).find("64 query rows") != std::string::npos);
   FwdParams mla = p;
   mla.dv = 64;
-  CHECK(why(mla).find("head dim of v") != std::string::npos);
+  CHECK(why(mla).find("head dims 128 x 64") != std::string::npos);
+  // q/k 192 with v 128 (MLA-style prefill) has its own kernel.
+  FwdParams d192x128 = prefill_params(192);
+  d192x128.dv = 128;
+  d192x128.out_row_stride = 16LL * 128;
+  d192x128.out_head_stride = 128;
+  d192x128.out_batch_stride = 1000LL * 16 * 128;
+  d192x128.v_row_stride = 4LL * 128;
+  d192x128.v_head_stride = 128;
+  d192x128.v_batch_stride = 1000LL * 4 * 128;
+  auto plan_mla = plan_forward_sm90(d192x128, 1000, h100());
+  REQUIRE(plan_mla.ok());
+  CHECK(std::string(plan_mla->launches[0].kernel_name) == "kernels_attn_fwd_sm90_hd192x128_bf16");
+  CHECK((plan_mla->launches[0].tensor_maps[1].dims[0] == 192 &&
+         plan_mla->launches[0].tensor_maps[2].dims[0] == 128));
   CHECK(why(prefill_params(96)).find("head dim 96") != std::string::npos);
   CHECK(why(p, 999).find("k rows") != std::string::npos);  // k smaller than seqlen_k
   // d = 64 has two tiles: 192 rows, and 128 rows for masked calls of at most 1024 query rows.
