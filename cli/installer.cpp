@@ -131,6 +131,7 @@ void fetch_batch(const CacheLayout& cache, const std::string& repo_id, const std
   // hold the blob lock (or locking is off, and rename is atomic: one process gets the file).
   std::size_t resumed = 0;
   std::uint64_t resumed_bytes = 0;
+  std::vector<bool> was_resumed(jobs.size(), false);
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const std::filesystem::path partial = resumable_partial_path(jobs[i]->blob);
     const auto size = std::filesystem::file_size(partial, ec);
@@ -139,6 +140,7 @@ void fetch_batch(const CacheLayout& cache, const std::string& repo_id, const std
     if (ec) continue;
     ++resumed;
     resumed_bytes += size;
+    was_resumed[i] = true;
   }
   if (resumed > 0) {
     console.info("Resuming " + std::to_string(resumed) + " partial download" + (resumed == 1 ? "" : "s") +
@@ -148,6 +150,24 @@ void fetch_batch(const CacheLayout& cache, const std::string& repo_id, const std
   auto progress = console.progress("Downloading " + repo_id);  // the client reports on_start
   EarlyWriteback writeback(progress.get());
   std::vector<Result<void>> results = hub.download(requests, &writeback);
+  // A kept prefix that is not the file's (torn by a power loss, or a foreign partial file) fails
+  // the whole file's digest: such a file is fetched once more, from its first byte.
+  std::vector<std::size_t> again;
+  std::vector<DownloadRequest> again_requests;
+  for (std::size_t i = 0; i < results.size() && i < jobs.size(); ++i) {
+    if (!was_resumed[i] || results[i].ok() || results[i].error().code != ErrorCode::integrity_mismatch ||
+        hub::interrupted()) {
+      continue;
+    }
+    console.debug("the kept part of " + repo_id + "/" + requests[i].path + " was not the file's; fetching it whole");
+    std::filesystem::remove(requests[i].temp_path, ec);
+    again.push_back(i);
+    again_requests.push_back(requests[i]);
+  }
+  if (!again.empty()) {
+    std::vector<Result<void>> retried = hub.download(again_requests, &writeback);
+    for (std::size_t k = 0; k < again.size() && k < retried.size(); ++k) results[again[k]] = retried[k];
+  }
   progress.reset();
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const DownloadRequest& r = requests[i];
