@@ -199,6 +199,20 @@ bool download_in_flight(const CacheLayout& cache, const std::string& repo_id, st
          now - newest_mtime(cache.repo_dir(repo_id)) < kDebrisAge;
 }
 
+// In a repo prune otherwise leaves alone (a download may be in flight), the temp files no running
+// process owns still go: nobody writes them, and a download that takes one over (installer.h)
+// holds its lock first.
+void collect_orphaned_temp_files(const CacheLayout& cache, const std::string& repo_id,
+                                 std::vector<PruneAction>& actions) {
+  for (const fs::path& blob : children(cache.blobs_dir(repo_id))) {
+    struct stat st{};
+    if (is_temp_file(blob) && ::lstat(blob.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        orphaned_temp(cache, repo_id, blob)) {
+      actions.push_back({"temp file", repo_id, blob.string(), static_cast<std::uint64_t>(st.st_size)});
+    }
+  }
+}
+
 Result<void> apply(const std::vector<PruneAction>& actions) {
   for (const PruneAction& a : actions) {
     if (Result<void> r = remove_path(a.path); !r) return r;
@@ -320,7 +334,10 @@ Result<std::vector<PruneAction>> prune_cache(const CacheLayout& cache, const Loc
   std::vector<std::string> ids = cache.list_repos();
   std::sort(ids.begin(), ids.end());
   for (const std::string& repo_id : ids) {
-    if (download_in_flight(cache, repo_id, now)) continue;
+    if (download_in_flight(cache, repo_id, now)) {
+      collect_orphaned_temp_files(cache, repo_id, actions);
+      continue;
+    }
     std::map<std::string, std::string> refs = read_refs(cache, repo_id);
     std::vector<std::string> remaining;
     for (const fs::path& snap : children(snapshots_root(cache, repo_id))) {

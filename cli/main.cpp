@@ -192,8 +192,8 @@ std::string command_path(const CLI::App& app) {
   }
 }
 
-// With --json, the run's one document on stdout; the error also goes to stderr as without it.
-// Returns `exit`.
+// With --json: the run's one document on stdout (the callers still print an error on stderr, as
+// without --json). Returns `exit`.
 int print_document(const std::string& command, const nlohmann::json& fields, const Error* error,
                    int exit, std::string_view code_name = {}) {
   std::fputs((error ? json_failure(command, *error, exit, fields, code_name)

@@ -54,6 +54,8 @@ TEST_CASE("every command's --json output is one document that matches the schema
   fs::create_directories(unsafe_cache);
   ::chmod(unsafe_cache.c_str(), 0777);
   const std::string missing = (p.dir / "nowhere").string();
+  const fs::path garbage = p.dir / "garbage.tar.zst";
+  write_file(garbage, "not an archive");
 
   // In order: later cases rely on what earlier ones did (download before verify and pack).
   const std::vector<Case> cases = {
@@ -70,7 +72,7 @@ TEST_CASE("every command's --json output is one document that matches the schema
       {"mistyped command", {"downlaod"}, 2, ""},
       {"lock", {"lock", project}, 0, "lock"},
       {"lock --locked", {"lock", "--locked", project}, 0, "lock"},
-      {"lock without pyproject", {"lock", missing}, 5, "lock"},
+      {"lock without pyproject", {"lock", missing}, 13, "lock"},
       {"verify before download", {"verify", project}, 6, "verify"},
       {"download of no such variant", {"download", "--variant", "nope", project}, 12, "download"},
       {"download", {"download", "--all-variants", project}, 0, "download"},
@@ -115,7 +117,7 @@ TEST_CASE("every command's --json output is one document that matches the schema
        {"unpack", archive.string(), project, "--cache-dir", site_cache.string()},
        0,
        "unpack"},
-      {"unpack of no archive", {"unpack", missing + ".tar.zst", project}, 13, "unpack"},
+      {"unpack of no archive", {"unpack", garbage.string(), project}, 11, "unpack"},
       {"cache rm", {"cache", "rm", "org/attn"}, 0, "cache rm"},
       {"an internal error", {"cache", "path"}, 70, "", {{"KERNELS_TEST_THROW", "boom"}}},
   };
