@@ -22,7 +22,7 @@ enum class ProgressMode { automatic, always, never };
 struct ConsoleOptions {
   bool quiet = false;
   int verbosity = 0;  // -v count
-  bool json = false;  // listings print JSON on stdout
+  bool json = false;  // --json: commands set_result() and main() prints the one document
   ProgressMode progress = ProgressMode::automatic;
 };
 

@@ -228,7 +228,7 @@ int run(int argc, char** argv) {
                "Use only the cache, never the network (also HF_HUB_OFFLINE=1)");
   app.add_flag("-q,--quiet", global.quiet, "Print nothing on stderr except errors");
   app.add_flag("-v,--verbose", global.verbosity, "More detail on stderr (-vv: HTTP headers too)");
-  app.add_flag("--json", global.json, "Print results as JSON on stdout");
+  app.add_flag("--json", global.json, "Print one JSON document on stdout, success or error (docs/JSON.md)");
   app.add_option("-j,--jobs", global.jobs,
                  "Parallel transfers, 1-256 (default: KERNELS_JOBS, else 8)")
       ->check(CLI::Range(1, 256))
