@@ -5,6 +5,8 @@
 
 #include <sys/stat.h>
 
+#include <functional>
+
 #include <nlohmann/json.hpp>
 
 #include "project_fixture.h"
@@ -20,6 +22,7 @@ struct Case {
   int exit = 0;                   // expected exit status
   std::string command;            // expected "command", "" for null
   std::map<std::string, std::optional<std::string>> env = {};
+  std::function<void()> before = {};  // run first (e.g. damage the cache)
 };
 
 const char* kValidator = R"PY(
@@ -117,7 +120,17 @@ TEST_CASE("every command's --json output is one document that matches the schema
        {"unpack", archive.string(), project, "--cache-dir", site_cache.string()},
        0,
        "unpack"},
-      {"unpack of no archive", {"unpack", garbage.string(), project}, 11, "unpack"},
+      {"unpack of a file that is no archive", {"unpack", garbage.string(), project}, 11, "unpack"},
+      {"cache verify of a corrupt file",
+       {"cache", "verify"},
+       6,
+       "cache verify",
+       {},
+       [&] {
+         const kernels::TreeEntry e = p.entry_of("cubin-cu130-sm80", true);
+         write_file(p.layout().blob_path("org/attn", e.digest().hex),
+                    std::string(e.content_size(), 'Z'));
+       }},
       {"cache rm", {"cache", "rm", "org/attn"}, 0, "cache rm"},
       {"an internal error", {"cache", "path"}, 70, "", {{"KERNELS_TEST_THROW", "boom"}}},
   };
@@ -128,6 +141,7 @@ TEST_CASE("every command's --json output is one document that matches the schema
     const Case& c = cases[i];
     std::vector<std::string> args = {"--json"};
     args.insert(args.end(), c.args.begin(), c.args.end());
+    if (c.before) c.before();
     ProcessResult r = p.run(args, c.env);
     INFO(c.name << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err);
     CHECK(r.exit_code == c.exit);
@@ -151,6 +165,8 @@ TEST_CASE("every command's --json output is one document that matches the schema
     if (c.name == "help exit-codes") CHECK(doc["exit_codes"].size() == 17);
     if (c.name == "mistyped command") CHECK(doc["error"]["hint"] == "did you mean `download`?");
     if (c.name == "an internal error") CHECK(doc["error"]["code"] == "internal");
+    if (c.name == "cache verify of a corrupt file")
+      CHECK(doc["problems"][0]["status"] == "corrupt");
     const fs::path file = out / (std::to_string(i) + ".json");
     write_file(file, r.out);
     validate.push_back(file.string());
