@@ -78,8 +78,8 @@ TEST_CASE("the bash completion script completes commands, subcommands and option
 }
 
 TEST_CASE(
-    "the zsh and fish completion scripts name every command, and parse where the shell is "
-    "installed",
+    "the zsh and fish completion scripts name every command, and parse and complete where the "
+    "shell is installed",
     "[completion]") {
   TempDir dir{"kernels-completion"};
   const std::vector<std::string> commands = listed_commands({"--help"});
@@ -102,6 +102,31 @@ TEST_CASE(
     }
     INFO(parsed.out << parsed.err);
     CHECK(parsed.exit_code == 0);
+    // And it completes: fish answers `complete -C`; zsh is driven through a pseudo-terminal
+    // (zpty), where <Tab> after `kernels dow` must leave `kernels download` on the line.
+    ProcessResult completed;
+    if (shell == std::string("fish")) {
+      completed = run_process({{"fish", "--no-config", "-c",
+                                "source '" + file.string() + "'; complete -C 'kernels dow'"}});
+      INFO(completed.out << completed.err);
+      CHECK(completed.out.rfind("download\t", 0) == 0);
+    } else {
+      const std::string driver =
+          "zmodload zsh/zpty\n"
+          "zpty z 'zsh -f -i'\n"
+          "zpty -w z 'PS1=\"> \"; autoload -U compinit; compinit -u -D; source " +
+          file.string() +
+          "'\n"
+          "zpty -w -n z $'kernels dow\\t'\n"
+          "zpty -w z $'\\nprint DONE'\n"
+          "zpty -r z out '*DONE*'\n"
+          "print -r -- \"$out\"\n"
+          "zpty -d z\n";
+      ProcessResult zsh = run_process(
+          {{"zsh", "-f", "-c", driver}, {}, {}, std::chrono::seconds(20)});
+      INFO(zsh.out << zsh.err);
+      CHECK(zsh.out.find("kernels download") != std::string::npos);
+    }
   }
   CHECK(run_plain({"completion", "tcsh"}).exit_code == 2);
 }
