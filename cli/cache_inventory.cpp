@@ -51,10 +51,11 @@ bool is_temp_file(const fs::path& p) {
 
 // Our downloads name a temp file <etag>.<8 hex>.incomplete (unique to one process) and hold the
 // blob lock .locks/<repo>/<etag>.lock from before the file exists until after it is renamed or
-// removed (installer.cpp). Such a file whose lock is free was left by a process that died: nobody
-// writes it again, so it is debris at any age. Where that cannot be told (no lock file, flock
-// turned off or not supported, a name that is not ours, like huggingface_hub's resumable
-// <etag>.incomplete) the age rule decides.
+// removed (installer.cpp). An interrupted download keeps its bytes as <etag>.incomplete, the
+// resumable name huggingface_hub also writes under the same lock. Either file whose lock is free
+// belongs to no running process: nobody is writing it, so it is debris at any age (a later
+// download would only have resumed it). Where that cannot be told (no lock file, flock turned off
+// or not supported, a name that is neither) the age rule decides.
 bool orphaned_temp(const CacheLayout& cache, const std::string& repo_id, const fs::path& temp) {
   static const bool flock_on = [] {
     Result<BlobLockPolicy> policy = BlobLockPolicy::from_env();
@@ -63,12 +64,15 @@ bool orphaned_temp(const CacheLayout& cache, const std::string& repo_id, const f
   if (!flock_on) return false;
   const std::string name = temp.filename().string();
   const std::size_t dot = name.find('.');
-  if (dot == std::string::npos || name.size() != dot + 1 + 8 + 11 ||
-      name.compare(dot + 9, std::string::npos, ".incomplete") != 0) {
-    return false;
-  }
-  for (std::size_t i = dot + 1; i < dot + 9; ++i) {
-    if (!std::isxdigit(static_cast<unsigned char>(name[i]))) return false;
+  if (dot == std::string::npos) return false;
+  const bool resumable = name.size() == dot + 11;  // <etag>.incomplete
+  if (!resumable) {
+    if (name.size() != dot + 1 + 8 + 11 || name.compare(dot + 9, std::string::npos, ".incomplete") != 0) {
+      return false;
+    }
+    for (std::size_t i = dot + 1; i < dot + 9; ++i) {
+      if (!std::isxdigit(static_cast<unsigned char>(name[i]))) return false;
+    }
   }
   const std::optional<RepoId> repo = RepoId::parse(repo_id);
   if (!repo) return false;
@@ -195,6 +199,20 @@ bool download_in_flight(const CacheLayout& cache, const std::string& repo_id, st
          now - newest_mtime(cache.repo_dir(repo_id)) < kDebrisAge;
 }
 
+// In a repo prune otherwise leaves alone (a download may be in flight), the temp files no running
+// process owns still go: nobody writes them, and a download that takes one over (installer.h)
+// holds its lock first.
+void collect_orphaned_temp_files(const CacheLayout& cache, const std::string& repo_id,
+                                 std::vector<PruneAction>& actions) {
+  for (const fs::path& blob : children(cache.blobs_dir(repo_id))) {
+    struct stat st{};
+    if (is_temp_file(blob) && ::lstat(blob.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        orphaned_temp(cache, repo_id, blob)) {
+      actions.push_back({"temp file", repo_id, blob.string(), static_cast<std::uint64_t>(st.st_size)});
+    }
+  }
+}
+
 Result<void> apply(const std::vector<PruneAction>& actions) {
   for (const PruneAction& a : actions) {
     if (Result<void> r = remove_path(a.path); !r) return r;
@@ -316,7 +334,10 @@ Result<std::vector<PruneAction>> prune_cache(const CacheLayout& cache, const Loc
   std::vector<std::string> ids = cache.list_repos();
   std::sort(ids.begin(), ids.end());
   for (const std::string& repo_id : ids) {
-    if (download_in_flight(cache, repo_id, now)) continue;
+    if (download_in_flight(cache, repo_id, now)) {
+      collect_orphaned_temp_files(cache, repo_id, actions);
+      continue;
+    }
     std::map<std::string, std::string> refs = read_refs(cache, repo_id);
     std::vector<std::string> remaining;
     for (const fs::path& snap : children(snapshots_root(cache, repo_id))) {

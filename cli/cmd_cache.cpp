@@ -6,6 +6,7 @@
 
 #include "cache_inventory.h"
 #include "commands.h"
+#include "json_document.h"
 #include "project.h"
 
 namespace kernels::cli {
@@ -20,14 +21,14 @@ nlohmann::json revision_json(const RevisionInfo& rev) {
   }
   return {{"commit", rev.commit},       {"refs", rev.refs},
           {"tree_cached", rev.tree_cached}, {"complete", rev.complete()},
-          {"bytes", rev.bytes},         {"last_used", rev.last_used},
+          {"bytes", rev.bytes},         {"last_used", rev.last_used ? nlohmann::json(rev.last_used) : nlohmann::json(nullptr)},
           {"variants", variants},       {"other_files", rev.other_files}};
 }
 
 nlohmann::json repo_json(const RepoInfo& repo, bool with_revisions) {
   nlohmann::json j = {{"repo_id", repo.repo_id},     {"blobs", repo.blobs},
                       {"bytes", repo.blob_bytes},    {"temp_files", repo.temp_files},
-                      {"last_used", repo.last_used}, {"revisions", repo.revisions.size()}};
+                      {"last_used", repo.last_used ? nlohmann::json(repo.last_used) : nlohmann::json(nullptr)}, {"revisions", repo.revisions.size()}};
   if (with_revisions) {
     j["revisions"] = nlohmann::json::array();
     for (const auto& rev : repo.revisions) j["revisions"].push_back(revision_json(rev));
@@ -50,7 +51,7 @@ Result<void> run_ls(CommandContext& ctx) {
                           {"unpack_staging", nlohmann::json::array()}};
     for (const auto& r : repos) doc["repos"].push_back(repo_json(r, true));
     for (const auto& p : unpack_staging_dirs(ctx.cache())) doc["unpack_staging"].push_back(p.string());
-    console.out(doc.dump(2) + "\n");
+    console.set_result(std::move(doc));
     return ok();
   }
   char line[512];
@@ -91,7 +92,7 @@ Result<void> run_show(CommandContext& ctx, const std::string& repo_text) {
   }
   RepoInfo repo = scan_repo(ctx.cache(), ref->repo_id);
   if (ctx.console().json()) {
-    ctx.console().out(repo_json(repo, true).dump(2) + "\n");
+    ctx.console().set_result({{"repo", repo_json(repo, true)}});
     return ok();
   }
   std::string text = repo.repo_id + "  (" + std::to_string(repo.blobs) + " blobs, " +
@@ -123,13 +124,14 @@ Result<void> run_cache_verify(CommandContext& ctx) {
   const CacheLayout& cache = ctx.cache();
   std::size_t checked = 0, bad = 0;
   std::string text;
-  nlohmann::json doc = nlohmann::json::array();
+  nlohmann::json doc = nlohmann::json::array();  // the problems found
   for (const RepoInfo& repo : scan_cache(cache)) {
     for (const RevisionInfo& rev : repo.revisions) {
       Result<RepoTree> tree = cache.read_tree(repo.repo_id, rev.commit);
       if (!tree) {
         text += "UNKNOWN " + repo.repo_id + "@" + rev.commit + ": no cached tree to check against\n";
-        doc.push_back({{"repo_id", repo.repo_id}, {"commit", rev.commit}, {"status", "unknown"}});
+        doc.push_back({{"repo_id", repo.repo_id}, {"commit", rev.commit}, {"path", nullptr},
+                       {"variant", nullptr}, {"status", "unknown"}, {"problem", "no cached tree"}});
         continue;
       }
       for (const TreeEntry& e : *tree) {
@@ -148,21 +150,27 @@ Result<void> run_cache_verify(CommandContext& ctx) {
           ++bad;
           text += "CORRUPT " + repo.repo_id + "@" + rev.commit + " " + e.path + ": " + problem + "\n";
           doc.push_back({{"repo_id", repo.repo_id}, {"commit", rev.commit}, {"path", e.path},
-                         {"status", "corrupt"}, {"problem", problem}});
+                         {"variant", nullptr}, {"status", "corrupt"}, {"problem", problem}});
         }
       }
       for (const auto& v : rev.variants) {
         if (!v.complete()) {
           text += "INCOMPLETE " + repo.repo_id + "@" + rev.commit + " " + v.variant + ": " +
                   std::to_string(v.files_present) + "/" + std::to_string(v.files_expected) + " files\n";
-          doc.push_back({{"repo_id", repo.repo_id}, {"commit", rev.commit}, {"variant", v.variant},
-                         {"status", "incomplete"}});
+          doc.push_back({{"repo_id", repo.repo_id}, {"commit", rev.commit}, {"path", nullptr},
+                         {"variant", v.variant}, {"status", "incomplete"},
+                         {"problem", std::to_string(v.files_present) + "/" +
+                                         std::to_string(v.files_expected) + " files"}});
         }
       }
     }
   }
   text += std::to_string(checked) + " files checked, " + std::to_string(bad) + " corrupt\n";
-  ctx.console().out(ctx.console().json() ? doc.dump(2) + "\n" : text);
+  if (ctx.console().json()) {
+    ctx.console().set_result({{"checked", checked}, {"corrupt", bad}, {"problems", std::move(doc)}});
+  } else {
+    ctx.console().out(text);
+  }
   if (bad) {
     return make_error(ErrorCode::integrity_mismatch, std::to_string(bad) + " corrupt files in the cache",
                       cache.root().string(),
@@ -179,10 +187,14 @@ Result<void> print_actions(CommandContext& ctx, const std::vector<PruneAction>& 
   for (const auto& a : actions) {
     bytes += a.bytes;
     text += std::string(dry_run ? "would remove " : "removed ") + a.what + " " + a.path + "\n";
-    doc.push_back({{"what", a.what}, {"repo_id", a.repo_id}, {"path", a.path}, {"bytes", a.bytes}});
+    doc.push_back({{"what", a.what}, {"repo_id", text_or_null(a.repo_id)}, {"path", a.path}, {"bytes", a.bytes}});
   }
   text += std::string(dry_run ? "would free " : "freed ") + format_bytes(bytes) + "\n";
-  ctx.console().out(ctx.console().json() ? doc.dump(2) + "\n" : text);
+  if (ctx.console().json()) {
+    ctx.console().set_result({{"dry_run", dry_run}, {"bytes", bytes}, {"actions", std::move(doc)}});
+  } else {
+    ctx.console().out(text);
+  }
   return ok();
 }
 
@@ -254,7 +266,11 @@ void add_cache_command(CLI::App& app, CommandFn& chosen) {
   });
   cache->add_subcommand("path", "Print the cache root")->callback([&chosen] {
     chosen = [](CommandContext& ctx) {
-      ctx.console().out(ctx.cache().root().string() + "\n");
+      if (ctx.console().json()) {
+        ctx.console().set_result({{"cache", ctx.cache().root().string()}});
+      } else {
+        ctx.console().out(ctx.cache().root().string() + "\n");
+      }
       return ok();
     };
   });

@@ -8,6 +8,8 @@
 #include <optional>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
 #include "hub/interrupt.h"
 #include "kernels/lockfile/atomic.h"
@@ -187,6 +189,7 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
   Outcome outcome{console};
   std::size_t fetched_files = 0;
   std::uint64_t fetched_bytes = 0;
+  nlohmann::json downloaded = nlohmann::json::array();  // --json: each repo that is complete
 
   const bool v2 = lock->form == Lockfile::Form::dependency_list;
   for (const KernelLock& locked : lock->kernels) {
@@ -268,6 +271,9 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
       outcome.record(e);
     }
     if (!report.ok()) continue;
+    downloaded.push_back({{"repo_id", locked.repo_id}, {"sha", locked.sha}, {"variants", selected},
+                          {"files", report.files}, {"fetched", report.fetched},
+                          {"bytes_fetched", report.bytes_fetched}, {"already_cached", report.already_cached}});
     if (report.fetched > 0 || report.linked > 0) {
       console.info("  " + std::to_string(selected.size()) + " variant" +
                    (selected.size() == 1 ? "" : "s") + ", " + std::to_string(report.files) +
@@ -331,6 +337,10 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
       }
     }
   }
+  console.set_result({{"lockfile", (dir / "kernels.lock").string()},
+                      {"kernels", std::move(downloaded)},
+                      {"fetched_files", fetched_files},
+                      {"fetched_bytes", fetched_bytes}});
   if (fetched_files > 0) {
     std::uint64_t cdn = ctx.http_requests() - std::min(ctx.http_requests(), ctx.hub_requests());
     console.info("Fetched " + std::to_string(fetched_files) + " files (" + format_bytes(fetched_bytes) +

@@ -255,6 +255,24 @@ Result<void> write_if_changed(const std::filesystem::path& path, const std::stri
   return write_atomic(path, bytes);
 }
 
+// --json: what was locked (or checked, with --locked); the lock's bytes stay in the file.
+nlohmann::json lock_json(const Lockfile& lock, const std::filesystem::path& path, bool check_only) {
+  nlohmann::json kernels = nlohmann::json::array();
+  for (const KernelLock& k : lock.kernels) {
+    std::vector<std::string> variants;
+    for (const auto& [name, hash] : k.variants) variants.push_back(name);
+    kernels.push_back({{"repo_id", k.repo_id},
+                       {"sha", k.sha},
+                       {"version", k.version ? nlohmann::json(*k.version) : nlohmann::json(nullptr)},
+                       {"revision", k.revision ? nlohmann::json(*k.revision) : nlohmann::json(nullptr)},
+                       {"variants", variants}});
+  }
+  return {{"lockfile", path.string()},
+          {"format", format_number(lock.form)},
+          {"check_only", check_only},
+          {"kernels", std::move(kernels)}};
+}
+
 Result<void> check_locked(CommandContext& ctx, const LockArgs& args, const Lockfile& lock,
                           const std::string& bytes, const std::filesystem::path& path,
                           const Result<Lockfile>& existing) {
@@ -340,7 +358,7 @@ Result<void> run_lock(CommandContext& ctx, const LockArgs& args) {
   std::string bytes = serialize_lockfile(lock);
   ctx.console().debug("Hub requests: " + std::to_string(ctx.hub_requests()) + " (all HTTP: " +
                       std::to_string(ctx.http_requests()) + ")");
-  if (ctx.console().json()) ctx.console().out(bytes + "\n");
+  if (ctx.console().json()) ctx.console().set_result(lock_json(lock, path, args.locked));
 
   if (args.locked) return check_locked(ctx, args, lock, bytes, path, existing);
 

@@ -169,11 +169,10 @@ Result<void> run_mirror(CommandContext& ctx, const MirrorArgs& args) {
     if (auto r = mirror_repo(ctx, **hub, k, args, locked_shas, stats); !r) return r;
   }
   if (ctx.console().json()) {
-    ctx.console().out(nlohmann::json{{"mirror", fs::absolute(args.to).string()},
-                                     {"kept", stats.kept},
-                                     {"fetched", stats.fetched},
-                                     {"bytes_fetched", stats.bytes}}
-                          .dump() + "\n");
+    ctx.console().set_result({{"mirror", fs::absolute(args.to).string()},
+                              {"kept", stats.kept},
+                              {"fetched", stats.fetched},
+                              {"bytes_fetched", stats.bytes}});
   } else {
     ctx.console().info("Mirror " + fs::absolute(args.to).string() + ": " +
                        std::to_string(stats.fetched) + " files fetched (" +

@@ -34,12 +34,11 @@ struct UnpackArgs {
 
 void report(const Console& console, std::string_view verb, const PackSummary& s, const fs::path& where) {
   if (console.json()) {
-    console.out(nlohmann::json{{"action", verb},
-                               {"kind", pack_kind_name(s.kind)},
-                               {"path", fs::absolute(where).string()},
-                               {"files", s.files},
-                               {"bytes", s.bytes}}
-                    .dump() + "\n");
+    console.set_result({{"action", verb},
+                        {"kind", pack_kind_name(s.kind)},
+                        {"path", fs::absolute(where).string()},
+                        {"files", s.files},
+                        {"bytes", s.bytes}});
     return;
   }
   console.info(std::string(verb) + " " + std::string(pack_kind_name(s.kind)) + ": " +

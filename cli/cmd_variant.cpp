@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "json_document.h"
 #include "project.h"
 
 namespace kernels::cli {
@@ -68,7 +69,7 @@ Result<void> run_variant(CommandContext& ctx, const VariantArgs& args) {
   doc["machine"] = {
       {"driver_found", driver.driver_found},
       {"driver_cuda", base.driver_cuda ? nlohmann::json(base.driver_cuda->str()) : nlohmann::json(nullptr)},
-      {"problem", driver.problem},
+      {"problem", text_or_null(driver.problem)},
       {"cpu", base.cpu},
       {"os", base.os},
       {"torch", base.torch ? nlohmann::json(base.torch->str()) : nlohmann::json(nullptr)},
@@ -109,7 +110,11 @@ Result<void> run_variant(CommandContext& ctx, const VariantArgs& args) {
     // against the system description, so the reader still sees why none fits.
     if (choice.trace.empty()) text += format_trace(select_variant(names, targets->systems.front())) + "\n";
   }
-  console.out(console.json() ? doc.dump(2) + "\n" : text);
+  if (console.json()) {
+    console.set_result(std::move(doc));
+  } else {
+    console.out(text);
+  }
   return ok();
 }
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "json_document.h"
 #include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
 #include "kernels/lockfile/variant_metadata.h"
@@ -144,7 +145,7 @@ Result<void> run_verify(CommandContext& ctx, const VerifyArgs& args) {
       std::error_code ec;
       if (std::filesystem::is_directory(build / v, ec)) present.push_back(v);
     }
-    nlohmann::json entry = {{"repo_id", locked.repo_id}, {"sha", locked.sha}};
+    nlohmann::json entry = {{"repo_id", locked.repo_id}, {"sha", locked.sha}, {"problem", nullptr}};
     entry["variants"] = nlohmann::json::array();
     if (present.empty()) {
       ++bad_count;
@@ -158,11 +159,11 @@ Result<void> run_verify(CommandContext& ctx, const VerifyArgs& args) {
       nlohmann::json problems = nlohmann::json::array();
       for (const FileProblem& p : r.problems) {
         problems.push_back({{"path", p.path}, {"kind", kind_name(p.kind)},
-                            {"expected", p.expected}, {"actual", p.actual}});
+                            {"expected", text_or_null(p.expected)}, {"actual", text_or_null(p.actual)}});
       }
       bool good = r.problems.empty() && r.hash_problem.empty() && r.digest_problems.empty();
       entry["variants"].push_back({{"variant", v}, {"files", r.files}, {"ok", good},
-                                   {"problems", problems}, {"hash_problem", r.hash_problem},
+                                   {"problems", problems}, {"hash_problem", text_or_null(r.hash_problem)},
                                    {"digest_problems", r.digest_problems}});
       if (good) {
         text += "OK      " + locked.repo_id + " " + v + " (" + std::to_string(r.files) + " files)\n";
@@ -204,7 +205,12 @@ Result<void> run_verify(CommandContext& ctx, const VerifyArgs& args) {
     }
     doc.push_back(entry);
   }
-  console.out(console.json() ? doc.dump(2) + "\n" : text);
+  if (console.json()) {
+    console.set_result({{"lockfile", (std::filesystem::path(args.project_dir) / "kernels.lock").string()},
+                        {"kernels", std::move(doc)}});
+  } else {
+    console.out(text);
+  }
   if (bad_count > 0 && unrepaired) {
     Error e = *unrepaired;
     e.what = std::to_string(bad_count) + " problem" + (bad_count == 1 ? "" : "s") +

@@ -16,7 +16,7 @@ Result<void> run_versions(CommandContext& ctx, const std::string& repo_text) {
   const Console& console = ctx.console();
   if (versions->empty()) {
     if (console.json()) {
-      console.out("[]\n");
+      console.set_result({{"repo_id", ref->repo_id}, {"versions", nlohmann::json::array()}});
     } else {
       console.out("Repository does not support kernel versions: " + ref->repo_id + "\n");
     }
@@ -42,7 +42,7 @@ Result<void> run_versions(CommandContext& ctx, const std::string& repo_text) {
       console.out("Version " + std::to_string(n) + ":\n\n" + trace + "\n");
     }
   }
-  if (console.json()) console.out(doc.dump(2) + "\n");
+  if (console.json()) console.set_result({{"repo_id", ref->repo_id}, {"versions", std::move(doc)}});
   return ok();
 }
 

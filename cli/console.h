@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "hub/hub_client.h"
 #include "kernels/lockfile/error.h"
 
@@ -20,7 +22,7 @@ enum class ProgressMode { automatic, always, never };
 struct ConsoleOptions {
   bool quiet = false;
   int verbosity = 0;  // -v count
-  bool json = false;  // listings print JSON on stdout
+  bool json = false;  // --json: commands set_result() and main() prints the one document
   ProgressMode progress = ProgressMode::automatic;
 };
 
@@ -34,6 +36,10 @@ class Console {
 
   // stdout, exactly as given.
   void out(std::string_view text) const;
+  // With --json: the command's fields of the one document main() prints on stdout when the
+  // command ends, success or error (json_document.h). A later call replaces an earlier one.
+  void set_result(nlohmann::json fields) const { result_ = std::move(fields); }
+  const nlohmann::json& result() const { return result_; }
   // stderr lines; info and warn are silenced by --quiet, debug needs -v.
   void info(std::string_view line) const;
   void warn(std::string_view line) const;
@@ -56,6 +62,7 @@ class Console {
   bool stderr_tty_ = false;
   bool color_ = false;
   bool dumb_terminal_ = false;
+  mutable nlohmann::json result_;  // null until set_result
 };
 
 // One progress line: "<label> [#####     ] <bytes>  <rate>  <files>".

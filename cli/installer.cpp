@@ -18,6 +18,7 @@
 #include "kernels/lockfile/atomic.h"
 #include "kernels/lockfile/env.h"
 #include "kernels/lockfile/repo_id.h"
+#include "hub/interrupt.h"
 
 namespace kernels::cli {
 namespace {
@@ -88,6 +89,16 @@ Result<void> publish_without_directory_sync(const std::filesystem::path& temp,
   return ok();
 }
 
+// The partial file of an interrupted transfer, kept where the next run resumes it: true when
+// there were bytes to keep (less than the whole file: a full one was about to be verified).
+bool keep_resumable(const DownloadRequest& request, const std::filesystem::path& blob) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(request.temp_path, ec);
+  if (ec || size == 0 || size >= request.size) return false;
+  std::filesystem::rename(request.temp_path, resumable_partial_path(blob), ec);
+  return !ec;
+}
+
 // Far below the usual `ulimit -n` of 1024, far above any --jobs: transfers stay parallel.
 constexpr std::size_t kMaxHeldBlobLocks = 128;
 
@@ -116,10 +127,47 @@ void fetch_batch(const CacheLayout& cache, const std::string& repo_id, const std
     requests.push_back(std::move(r));
   }
   std::error_code ec;
+  // An interrupted run's bytes become this run's temp file, which the transfer then resumes. We
+  // hold the blob lock (or locking is off, and rename is atomic: one process gets the file).
+  std::size_t resumed = 0;
+  std::uint64_t resumed_bytes = 0;
+  std::vector<bool> was_resumed(jobs.size(), false);
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const std::filesystem::path partial = resumable_partial_path(jobs[i]->blob);
+    const auto size = std::filesystem::file_size(partial, ec);
+    if (ec || !std::filesystem::is_regular_file(std::filesystem::symlink_status(partial, ec))) continue;
+    std::filesystem::rename(partial, requests[i].temp_path, ec);
+    if (ec) continue;
+    ++resumed;
+    resumed_bytes += size;
+    was_resumed[i] = true;
+  }
+  if (resumed > 0) {
+    console.info("Resuming " + std::to_string(resumed) + " partial download" + (resumed == 1 ? "" : "s") +
+                 " of " + repo_id + " (" + format_bytes(resumed_bytes) + " already here)");
+  }
   std::filesystem::create_directories(cache.blobs_dir(repo_id), ec);
   auto progress = console.progress("Downloading " + repo_id);  // the client reports on_start
   EarlyWriteback writeback(progress.get());
   std::vector<Result<void>> results = hub.download(requests, &writeback);
+  // A kept prefix that is not the file's (torn by a power loss, or a foreign partial file) fails
+  // the whole file's digest: such a file is fetched once more, from its first byte.
+  std::vector<std::size_t> again;
+  std::vector<DownloadRequest> again_requests;
+  for (std::size_t i = 0; i < results.size() && i < jobs.size(); ++i) {
+    if (!was_resumed[i] || results[i].ok() || results[i].error().code != ErrorCode::integrity_mismatch ||
+        hub::interrupted()) {
+      continue;
+    }
+    console.debug("the kept part of " + repo_id + "/" + requests[i].path + " was not the file's; fetching it whole");
+    std::filesystem::remove(requests[i].temp_path, ec);
+    again.push_back(i);
+    again_requests.push_back(requests[i]);
+  }
+  if (!again.empty()) {
+    std::vector<Result<void>> retried = hub.download(again_requests, &writeback);
+    for (std::size_t k = 0; k < again.size() && k < retried.size(); ++k) results[again[k]] = retried[k];
+  }
   progress.reset();
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const DownloadRequest& r = requests[i];
@@ -130,7 +178,7 @@ void fetch_batch(const CacheLayout& cache, const std::string& repo_id, const std
                                                         r.path));
     if (result.ok()) result = publish_without_directory_sync(r.temp_path, jobs[i]->blob);
     if (!result.ok()) {
-      std::filesystem::remove(r.temp_path, ec);
+      if (!hub::interrupted() || !keep_resumable(r, jobs[i]->blob)) std::filesystem::remove(r.temp_path, ec);
       failed.emplace(jobs[i]->entry->digest().hex, result.error());
     } else {
       ++report.fetched;
@@ -194,6 +242,12 @@ void fetch_locked(const CacheLayout& cache, const std::string& repo_id, const st
 }
 
 }  // namespace
+
+std::filesystem::path resumable_partial_path(const std::filesystem::path& blob) {
+  std::filesystem::path out = blob;
+  out += ".incomplete";
+  return out;
+}
 
 bool blob_fsync_requested(const EnvLookup& env) { return env_truthy(env, "KERNELS_FSYNC"); }
 

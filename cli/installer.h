@@ -7,6 +7,11 @@
 // into blobs/<etag>, passed through the caller's FileCheck if any, and linked into the snapshot.
 // A blob that another process published while we waited for its lock is used as is (and checked
 // the same way before it is linked).
+//
+// Interrupted (SIGINT/SIGTERM, hub/interrupt.h), the bytes a transfer already holds are kept as
+// blobs/<etag>.incomplete (the name huggingface_hub resumes too, under the same blob lock); the
+// next download of that blob takes it over and asks only for the rest (Range + If-Range, as
+// after a network fault). `cache prune` removes such a file once no process holds its lock.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +48,9 @@ using FileCheck = std::function<Result<void>(const TreeEntry& entry, const std::
 // KERNELS_FSYNC (a boolean switch, env_truthy): fsync every blob before its rename. Read once
 // per process by the installer.
 bool blob_fsync_requested(const EnvLookup& env = process_env());
+
+// blobs/<etag>.incomplete: where an interrupted download's bytes wait to be resumed.
+std::filesystem::path resumable_partial_path(const std::filesystem::path& blob);
 
 // True when snapshots/<commit>/<path> resolves to a regular file of the entry's content size.
 bool snapshot_file_present(const CacheLayout& cache, const std::string& repo_id,

@@ -10,8 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_reference.h"
 #include "commands.h"
 #include "hub/interrupt.h"
+#include "json_document.h"
 #include "kernels/lockfile/cache_safety.h"
 #include "suggest.h"
 
@@ -24,14 +26,16 @@ namespace {
 using namespace kernels;
 using namespace kernels::cli;
 
+constexpr ErrorCode kErrorCodes[] = {
+    ErrorCode::usage,          ErrorCode::lockfile_missing,   ErrorCode::lockfile_stale,
+    ErrorCode::lockfile_invalid, ErrorCode::integrity_mismatch, ErrorCode::network,
+    ErrorCode::http_permanent, ErrorCode::offline_not_cached, ErrorCode::lock_timeout,
+    ErrorCode::unsafe,         ErrorCode::no_variant,         ErrorCode::io,
+    ErrorCode::no_device,      ErrorCode::internal};
+
 std::string exit_code_table() {
   std::string text = "Exit codes:\n  0   success\n";
-  for (ErrorCode code :
-       {ErrorCode::usage, ErrorCode::lockfile_missing, ErrorCode::lockfile_stale,
-        ErrorCode::lockfile_invalid, ErrorCode::integrity_mismatch, ErrorCode::network,
-        ErrorCode::http_permanent, ErrorCode::offline_not_cached, ErrorCode::lock_timeout,
-        ErrorCode::unsafe, ErrorCode::no_variant, ErrorCode::io, ErrorCode::no_device,
-        ErrorCode::internal}) {
+  for (ErrorCode code : kErrorCodes) {
     char line[96];
     std::snprintf(line, sizeof line, "  %-3d %s\n", exit_code(code),
                   std::string(error_code_name(code)).c_str());
@@ -64,11 +68,9 @@ std::vector<std::string> python_compat() {
 std::string version_text(bool json) {
   const std::vector<std::string> compat = python_compat();
   if (json) {
-    nlohmann::ordered_json doc;
-    doc["name"] = "kernels";
-    doc["version"] = KERNELS_CLI_VERSION;
-    doc["python_kernels_compatible"] = compat;
-    return doc.dump() + "\n";
+    return json_success("version", {{"name", "kernels"},
+                                    {"version", KERNELS_CLI_VERSION},
+                                    {"python_kernels_compatible", compat}});
   }
   std::string versions;
   for (std::size_t i = 0; i < compat.size(); ++i) {
@@ -168,6 +170,47 @@ std::optional<std::string> suggestion(CLI::App& app, int argc, char** argv) {
   return std::nullopt;
 }
 
+// --json anywhere before `--`: known before parsing, so that a parse error (or a crash) is a JSON
+// document too.
+bool json_requested(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view word = argv[i];
+    if (word == "--") return false;
+    if (word == "--json") return true;
+  }
+  return false;
+}
+
+// "cache prune": the chosen command's words, or "" before one is known.
+std::string command_path(const CLI::App& app) {
+  std::string path;
+  for (const CLI::App* at = &app;;) {
+    const std::vector<const CLI::App*> chosen = at->get_subcommands([](const CLI::App* s) { return s->parsed(); });
+    if (chosen.empty()) return path;
+    at = chosen.front();
+    path += (path.empty() ? "" : " ") + at->get_name();
+  }
+}
+
+// With --json: the run's one document on stdout (the callers still print an error on stderr, as
+// without --json). Returns `exit`.
+int print_document(const std::string& command, const nlohmann::json& fields, const Error* error,
+                   int exit, std::string_view code_name = {}) {
+  std::fputs((error ? json_failure(command, *error, exit, fields, code_name)
+                    : json_success(command, fields))
+                 .c_str(),
+             stdout);
+  return exit;
+}
+
+nlohmann::json exit_codes_json() {
+  nlohmann::json codes = nlohmann::json::array({{{"exit", 0}, {"code", "success"}}});
+  for (ErrorCode code : kErrorCodes) codes.push_back({{"exit", exit_code(code)}, {"code", error_code_name(code)}});
+  codes.push_back({{"exit", 130}, {"code", "interrupted"}});
+  codes.push_back({{"exit", 143}, {"code", "terminated"}});
+  return codes;
+}
+
 // The commands whose transfers and lock waits stop on SIGINT/SIGTERM (hub/interrupt.h).
 constexpr const char* kFetchingCommands[] = {"lock", "download", "versions", "info", "variant", "mirror"};
 
@@ -185,7 +228,7 @@ int run(int argc, char** argv) {
                "Use only the cache, never the network (also HF_HUB_OFFLINE=1)");
   app.add_flag("-q,--quiet", global.quiet, "Print nothing on stderr except errors");
   app.add_flag("-v,--verbose", global.verbosity, "More detail on stderr (-vv: HTTP headers too)");
-  app.add_flag("--json", global.json, "Print results as JSON on stdout");
+  app.add_flag("--json", global.json, "Print one JSON document on stdout, success or error (docs/JSON.md)");
   app.add_option("-j,--jobs", global.jobs,
                  "Parallel transfers, 1-256 (default: KERNELS_JOBS, else 8)")
       ->check(CLI::Range(1, 256))
@@ -213,8 +256,16 @@ int run(int argc, char** argv) {
 
   CLI::App* version = app.add_subcommand("version", "Print the version and the compatible Python kernels versions");
   std::string help_topic;
+  bool man = false;
   CLI::App* help = app.add_subcommand("help", "Help on a command, or `kernels help exit-codes`");
   help->add_option("topic", help_topic, "A command name, or exit-codes");
+  help->add_flag("--man", man, "Print the manual page (roff), the one installed as kernels(1)");
+  std::string shell;
+  CLI::App* completion = app.add_subcommand("completion", "Print a shell completion script (bash, zsh or fish)");
+  completion->add_option("shell", shell, "bash, zsh or fish")->required()->check(CLI::IsMember({"bash", "zsh", "fish"}));
+  completion->footer("bash: source <(kernels completion bash)\n"
+                     "zsh:  kernels completion zsh > \"${fpath[1]}/_kernels\"\n"
+                     "fish: kernels completion fish > ~/.config/fish/completions/kernels.fish");
   set_footers(app, app);
 
   try {
@@ -225,43 +276,71 @@ int run(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::optional<std::string> hint = suggestion(app, argc, argv);
-    std::fprintf(stderr, "error: %s\nhint: %s\n", e.what(),
-                 hint ? hint->c_str() : "`kernels --help` lists the commands and options");
+    const Error error = make_error(ErrorCode::usage, e.what(), "",
+                                   hint ? *hint : "`kernels --help` lists the commands and options");
+    std::fprintf(stderr, "error: %s\nhint: %s\n", e.what(), error.hint.c_str());
+    if (json_requested(argc, argv)) print_document(command_path(app), nullptr, &error, exit_code(error.code));
     return exit_code(ErrorCode::usage);
   }
+  const std::string command = command_path(app);
   if (show_version || version->parsed()) {
     std::fputs(version_text(global.json).c_str(), stdout);
     return 0;
   }
+  if (completion->parsed()) {
+    const std::string script = completion_script(app, shell);
+    if (!global.json) {
+      std::fputs(script.c_str(), stdout);
+      return 0;
+    }
+    return print_document(command, {{"shell", shell}, {"script", script}}, nullptr, 0);
+  }
   if (help->parsed()) {
-    if (help_topic.empty()) {
-      std::fputs(app.help().c_str(), stdout);
+    std::string text;
+    nlohmann::json fields;
+    if (man) {
+      text = man_page(app, KERNELS_CLI_VERSION, exit_code_table(), environment_summary());
+    } else if (help_topic.empty()) {
+      text = app.help();
     } else if (help_topic == "exit-codes") {
-      std::fputs(exit_code_table().c_str(), stdout);
+      text = exit_code_table();
+      fields["exit_codes"] = exit_codes_json();
     } else if (auto subs = app.get_subcommands([&](CLI::App* s) { return s->get_name() == help_topic; });
                !subs.empty()) {
-      std::fputs(subs.front()->help().c_str(), stdout);
+      text = subs.front()->help();
     } else {
       auto best = closest_name(help_topic, [&] {
         std::vector<std::string> names = {"exit-codes"};
         for (CLI::App* s : app.get_subcommands([](CLI::App*) { return true; })) names.push_back(s->get_name());
         return names;
       }());
-      std::fprintf(stderr, "error: no help topic `%s`\nhint: %s\n", help_topic.c_str(),
-                   best ? ("did you mean `" + *best + "`?").c_str()
-                        : "`kernels --help` lists the commands");
+      const Error error = make_error(ErrorCode::usage, "no help topic `" + help_topic + "`", help_topic,
+                                     best ? "did you mean `" + *best + "`?" : "`kernels --help` lists the commands");
+      std::fprintf(stderr, "error: %s\nhint: %s\n", error.what.c_str(), error.hint.c_str());
+      if (global.json) print_document(command, nullptr, &error, exit_code(error.code));
       return exit_code(ErrorCode::usage);
     }
-    return 0;
+    if (!global.json) {
+      std::fputs(text.c_str(), stdout);
+      return 0;
+    }
+    fields["topic"] = text_or_null(help_topic);
+    fields["text"] = text;
+    return print_document(command, fields, nullptr, 0);
   }
   if (!chosen) {
     std::fputs(app.help().c_str(), stderr);
+    if (global.json) {
+      const Error error = make_error(ErrorCode::usage, "no command given", "",
+                                     "`kernels --help` lists the commands");
+      print_document(command, nullptr, &error, exit_code(error.code));
+    }
     return exit_code(ErrorCode::usage);
   }
 #ifdef KERNELS_TEST_HOOKS
   // Test hook: proves that an exception escaping a command becomes exit code 70 with a message.
   // Compiled only into builds that build the tests (never with -DKERNELS_BUILD_TESTS=OFF, as the
-  // Dockerfile and release builds do).
+  // Dockerfile and release builds do: the test cli:release_has_no_test_hook checks).
   if (const char* hook = std::getenv("KERNELS_TEST_THROW"); hook && *hook) {
     throw std::runtime_error(std::string("test hook KERNELS_TEST_THROW=") + hook);
   }
@@ -273,11 +352,12 @@ int run(int argc, char** argv) {
   CommandContext context(global, console);
   if (Result<void> safe = check_cache_permissions(context.cache()); !safe) {
     console.error(safe.error());
+    if (global.json) print_document(command, nullptr, &safe.error(), exit_code(safe.error().code));
     return exit_code(safe.error().code);
   }
   // In the commands that fetch, Ctrl-C and SIGTERM stop transfers and lock waits; the command
-  // then returns, its own partial files removed, and the exit status says which signal (128 +
-  // its number, as a shell does). The others (hashing, pack, unpack, cache) never check the flag,
+  // then returns, its partial files kept for the next run to resume (installer.h), and the exit
+  // status says which signal (128 + its number, as a shell does). The others (hashing, pack, unpack, cache) never check the flag,
   // so there the signals keep their default action and stop the process at once: what they
   // leave behind (a temp file, an unpack staging directory) is what `cache prune` clears.
   const bool fetches = std::any_of(
@@ -289,27 +369,44 @@ int run(int argc, char** argv) {
   }
   Result<void> result = chosen(context);
   if (int signal = hub::interrupt_signal(); signal != 0) {
-    console.info(std::string("interrupted (") + (signal == SIGINT ? "SIGINT" : "SIGTERM") +
-                 "): stopped; partial downloads of this run were removed");
+    const std::string name = signal == SIGINT ? "SIGINT" : "SIGTERM";
+    console.info("interrupted (" + name + "): stopped; what was partly downloaded is kept and resumes "
+                 "on the next run (`kernels cache prune` removes it)");
+    if (global.json) {
+      const Error error = make_error(ErrorCode::internal, "interrupted by " + name, "",
+                                     "run the same command again to finish");
+      print_document(command, console.result(), &error, 128 + signal,
+                     signal == SIGINT ? "interrupted" : "terminated");
+    }
     return 128 + signal;
   }
   if (!result) {
     console.error(result.error());
+    if (global.json) print_document(command, console.result(), &result.error(), exit_code(result.error().code));
     return exit_code(result.error().code);
   }
+  // `info --json` prints 0.17.2's own document (cmd_info.cpp), the one command without the
+  // envelope on success (docs/JSON.md).
+  if (global.json && command != "info") print_document(command, console.result(), nullptr, 0);
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::string what;
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: internal error: %s\nhint: this is a bug in kernels; please report it\n",
-                 e.what());
+    what = std::string("internal error: ") + e.what();
   } catch (...) {
-    std::fprintf(stderr, "error: internal error (unknown exception)\nhint: this is a bug in kernels; please report it\n");
+    what = "internal error (unknown exception)";
   }
-  return exit_code(kernels::ErrorCode::internal);
+  const kernels::Error error =
+      kernels::make_error(kernels::ErrorCode::internal, what, "", "this is a bug in kernels; please report it");
+  std::fprintf(stderr, "error: %s\nhint: %s\n", error.what.c_str(), error.hint.c_str());
+  // What was printed before the exception is lost to a reader of the document: the command
+  // prints nothing itself with --json, so stdout holds this one document only.
+  if (json_requested(argc, argv)) print_document("", nullptr, &error, kernels::exit_code(error.code));
+  return kernels::exit_code(error.code);
 }

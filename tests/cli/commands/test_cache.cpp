@@ -162,8 +162,10 @@ TEST_CASE("cache rm reports the bytes it freed", "[cache]") {
   INFO(revision.out << revision.err);
   REQUIRE(revision.exit_code == 0);
   std::uint64_t listed = 0;
-  for (const auto& action : nlohmann::json::parse(revision.out)) listed += action["bytes"].get<std::uint64_t>();
+  const auto doc = nlohmann::json::parse(revision.out);
+  for (const auto& action : doc["actions"]) listed += action["bytes"].get<std::uint64_t>();
   CHECK(listed >= whole);
+  CHECK(doc["bytes"] == listed);
 }
 
 namespace {
@@ -219,7 +221,7 @@ TEST_CASE("cache prune removes at once a temp file whose download died (its blob
   REQUIRE(fs::exists(lock));  // the download took it
   const fs::path orphan = layout.blobs_dir("org/attn") / (etag + ".0badc0de.incomplete");
   const fs::path owned = layout.blobs_dir("org/attn") / (etag + ".1badc0de.incomplete");
-  const fs::path python = layout.blobs_dir("org/attn") / (etag + ".incomplete");  // resumable: age rule
+  const fs::path resumable = layout.blobs_dir("org/attn") / (etag + ".incomplete");
   write_file(orphan, "left by a killed download");
 
   ProcessResult pruned = p.run({"cache", "prune"});
@@ -245,12 +247,17 @@ TEST_CASE("cache prune removes at once a temp file whose download died (its blob
   CHECK(p.run({"cache", "prune"}).exit_code == 0);
   CHECK_FALSE(fs::exists(owned));
 
-  // huggingface_hub resumes <etag>.incomplete under the same lock: not ours to judge, age decides
-  // (and a young one marks the repo as in flight).
-  write_file(python, "huggingface_hub's partial file");
-  write_file(orphan, "left by a killed download");
+  // <etag>.incomplete, an interrupted download's bytes (or huggingface_hub's, written under the
+  // same lock): kept while a process holds the lock, removed at once when none does.
+  write_file(resumable, "an interrupted download's bytes");
+  const int held_fd = ::open(lock.c_str(), O_RDWR);
+  REQUIRE(held_fd >= 0);
+  REQUIRE(::flock(held_fd, LOCK_EX) == 0);
   CHECK(p.run({"cache", "prune"}).exit_code == 0);
-  CHECK(fs::exists(python));
+  ::close(held_fd);
+  CHECK(fs::exists(resumable));
+  CHECK(p.run({"cache", "prune"}).exit_code == 0);
+  CHECK_FALSE(fs::exists(resumable));
   CHECK(p.run({"verify", p.project.string()}).exit_code == 0);
 }
 

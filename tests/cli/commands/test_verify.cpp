@@ -43,11 +43,12 @@ TEST_CASE("verify --json lists problems per variant", "[verify][json]") {
   ProcessResult r = p.run({"--json", "verify", p.project.string()});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
-  auto doc = nlohmann::json::parse(r.out);
+  auto doc = nlohmann::json::parse(r.out)["kernels"];
   REQUIRE(doc.size() == 1);
   CHECK(doc[0]["variants"].size() == 1);
   CHECK(doc[0]["variants"][0]["variant"] == "cubin-cu130-sm80");
   CHECK(doc[0]["variants"][0]["ok"] == true);
+  CHECK(doc[0]["variants"][0]["hash_problem"].is_null());
 }
 
 TEST_CASE("verify of a lock nothing was downloaded for fails (exit 6)", "[verify]") {
