@@ -11,7 +11,9 @@ packages=(
   libtomlplusplus-dev libutf8proc-dev zstd
 )
 if [ "${1:-}" != "--build-only" ]; then
-  packages+=(catch2 libcpp-httplib-dev nginx-light python3-venv clang clang-format)
+  # python3-jsonschema, zsh, fish, groff-base: the --json schema, completion and man page tests.
+  packages+=(catch2 libcpp-httplib-dev nginx-light python3-venv clang clang-format
+             python3-jsonschema zsh fish groff-base)
 fi
 
 missing=()
