@@ -2,12 +2,15 @@
 """A test Sigstore PKI, made fresh on every run, and bundles signed by it.
 
     make_test_pki.py OUT_DIR
+    make_test_pki.py OUT_DIR --sign FILE...
 
 Writes OUT_DIR/trusted_root.json (a test Fulcio CA, CT log key and Rekor key, in the public-good
 trusted root's format), OUT_DIR/metadata.json (the signed bytes), and one folder per case under
 OUT_DIR/cases/<name>/ holding metadata.json, metadata.json.sigstore and `expect`: "ok", or the
 check (cli/sigstore/include/kernels/sigstore/verify.h, check_name) our verifier must refuse it at.
 The identity in every certificate but the wrong-identity cases is the kernels-community default.
+With --sign, it writes OUT_DIR/trusted_root.json and, for each FILE, FILE.sigstore: a good v0.3
+bundle over FILE's bytes (the CLI tests sign variants' metadata.json this way).
 
 Everything is built by hand from RFC 6962 (SCTs, Merkle trees), the Rekor hashedrekord 0.0.1 body,
 the signed-note checkpoint format and the SET's canonical JSON, so that both verifiers (ours and
@@ -252,8 +255,22 @@ def flip_b64(s, at=10):
     return b64(bytes(raw))
 
 
+def sign_files(out, files):
+    pki = Pki()
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "trusted_root.json"), "w") as f:
+        json.dump(pki.trusted_root(), f, indent=2)
+    for path in files:
+        with open(path, "rb") as f:
+            data = f.read()
+        with open(path + ".sigstore", "w") as f:
+            json.dump(make_bundle(pki, data), f)
+
+
 def main():
     out = sys.argv[1]
+    if len(sys.argv) > 2 and sys.argv[2] == "--sign":
+        return sign_files(out, sys.argv[3:])
     pki = Pki()
     metadata = json.dumps({"name": "relu", "id": "_relu_test", "version": 1, "license": "MIT",
                            "python-depends": [], "backend": {"type": "cuda"},
