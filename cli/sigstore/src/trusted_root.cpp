@@ -1,12 +1,8 @@
 #include "kernels/sigstore/trusted_root.h"
 
 #include <charconv>
-#include <cstdlib>
 #include <ctime>
-#include <fstream>
-#include <sstream>
 
-#include "builtin_trusted_root.h"
 #include "crypto.h"
 #include "json_read.h"
 
@@ -155,31 +151,6 @@ Result<TrustedRoot> parse_trusted_root(std::string_view json, std::string_view s
   if (root.certificate_authorities.empty())
     return invalid(source, "names no certificate authority (certificateAuthorities)");
   return root;
-}
-
-Result<TrustedRoot> builtin_trusted_root() {
-  return parse_trusted_root(kBuiltinTrustedRoot, "built-in public-good trusted root");
-}
-
-Result<TrustedRoot> load_trusted_root(const std::optional<std::filesystem::path>& explicit_file) {
-  std::filesystem::path file;
-  std::string via;
-  if (explicit_file) {
-    file = *explicit_file;
-    via = "--trusted-root";
-  } else if (const char* env = std::getenv("KERNELS_SIGSTORE_TRUSTED_ROOT"); env && *env) {
-    file = env;
-    via = "KERNELS_SIGSTORE_TRUSTED_ROOT";
-  } else {
-    return builtin_trusted_root();
-  }
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream text;
-  if (in) text << in.rdbuf();
-  if (!in || in.bad())
-    return make_error(ErrorCode::io, "cannot read the trusted root named by " + via, file.string(),
-                      "check the path, or unset it to use the built-in root");
-  return parse_trusted_root(text.str(), file.string());
 }
 
 }  // namespace kernels::sigstore
