@@ -66,8 +66,10 @@ Result<void> run_verify_signature(CommandContext& ctx, const VerifySignatureArgs
   if (!args.trusted_root.empty()) root_file = args.trusted_root;
   Result<sigstore::TrustedRoot> root = sigstore::load_trusted_root(root_file);
   if (!root) return root.error();
-  Result<sigstore::IdentityPolicy> policy = sigstore::policy_for(repo, args.project_dir);
-  if (!policy) return policy.error();
+  Result<sigstore::SignatureSettings> settings = sigstore::read_signature_settings(
+      args.project_dir);
+  if (!settings) return settings.error();
+  const sigstore::IdentityPolicy policy = settings->policy_for(repo);
 
   Result<std::map<int, std::string>> versions = ctx.versions(repo);
   if (!versions) return versions.error();
@@ -104,7 +106,7 @@ Result<void> run_verify_signature(CommandContext& ctx, const VerifySignatureArgs
   std::size_t failed = 0;
   for (const std::string& v : *variants) {
     std::filesystem::path dir = ctx.cache().snapshot_dir(repo, commit) / "build" / v;
-    sigstore::VariantSignature result = sigstore::verify_variant_signature(dir, *root, *policy);
+    sigstore::VariantSignature result = sigstore::verify_variant_signature(dir, *root, policy);
     if (args.filter_unsigned && result.kind == Kind::bundle_missing) continue;
     if (args.filter_no_digest &&
         (result.kind == Kind::metadata_missing || result.kind == Kind::digest_missing))

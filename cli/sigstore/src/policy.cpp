@@ -5,6 +5,10 @@
 
 #include <toml++/toml.h>
 
+// lockfile's screen in front of toml++ (its header says why toml++ must never see a non-ASCII
+// byte); the function is in kernels_lockfile, the header is internal to it.
+#include "toml_screen.h"
+
 namespace kernels::sigstore {
 namespace {
 
@@ -19,8 +23,12 @@ Error invalid(std::string what, std::string where) {
                     "source-repository = \"...\" and workflows = [\"...\"] (docs/SIGNATURES.md)");
 }
 
+// A string value; the screen turned non-ASCII characters into '?', which no identity (URLs
+// Fulcio writes) contains, so such a value is refused rather than compared.
 const std::string* text_of(const toml::node* node) {
-  return node && node->is_string() ? &node->as_string()->get() : nullptr;
+  if (!node || !node->is_string()) return nullptr;
+  const std::string* s = &node->as_string()->get();
+  return s->find('?') == std::string::npos ? s : nullptr;
 }
 
 }  // namespace
@@ -34,15 +42,25 @@ IdentityPolicy kernels_community_policy() {
   return policy;
 }
 
-Result<std::map<std::string, IdentityPolicy>> parse_signature_policies(std::string_view toml_text,
-                                                                       std::string_view source) {
+IdentityPolicy SignatureSettings::policy_for(const std::string& repo_id) const {
+  auto it = identities.find(repo_id);
+  return it == identities.end() ? kernels_community_policy() : it->second;
+}
+
+Result<SignatureSettings> parse_signature_settings(std::string_view toml_text,
+                                                   std::string_view source) {
+  std::string ascii;
+  if (auto finding = screen_toml_for_parser(toml_text, ascii))
+    return invalid(std::move(finding->what), std::string(source) + ":" +
+                                                 std::to_string(finding->line) + ":" +
+                                                 std::to_string(finding->column));
   toml::table root;
   try {
-    root = toml::parse(toml_text, source);
+    root = toml::parse(ascii, source);
   } catch (const toml::parse_error& e) {
     return invalid(std::string(e.description()), at(source, e.source()));
   }
-  std::map<std::string, IdentityPolicy> out;
+  SignatureSettings out;
   const toml::node* node = root.at_path("tool.kernels.signatures").node();
   if (!node) return out;
   if (!node->is_table())
@@ -50,6 +68,12 @@ Result<std::map<std::string, IdentityPolicy>> parse_signature_policies(std::stri
   for (auto&& [key, value] : *node->as_table()) {
     const std::string repo(key.str());
     const std::string where = at(source, value.source());
+    if (repo == "require") {
+      if (!value.is_boolean())
+        return invalid("require in [tool.kernels.signatures] must be true or false", where);
+      out.require = value.as_boolean()->get();
+      continue;
+    }
     const toml::table* t = value.as_table();
     if (!t) return invalid("[tool.kernels.signatures.\"" + repo + "\"] must be a table", where);
     for (auto&& [k, v] : *t) {
@@ -77,28 +101,22 @@ Result<std::map<std::string, IdentityPolicy>> parse_signature_policies(std::stri
                        at(source, w.source()));
       policy.build_signer_uris.push_back(*uri);
     }
-    out.emplace(repo, std::move(policy));
+    out.identities.emplace(repo, std::move(policy));
   }
   return out;
 }
 
-Result<IdentityPolicy> policy_for(const std::string& repo_id,
-                                  const std::filesystem::path& project_dir) {
+Result<SignatureSettings> read_signature_settings(const std::filesystem::path& project_dir) {
   const std::filesystem::path file = project_dir / "pyproject.toml";
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(file, ec)) return kernels_community_policy();
+  if (!std::filesystem::is_regular_file(file, ec)) return SignatureSettings{};
   std::ifstream in(file, std::ios::binary);
   std::ostringstream text;
   text << in.rdbuf();
   if (!in && !in.eof())
     return make_error(ErrorCode::io, "cannot read pyproject.toml", file.string(),
                       "check its permissions");
-  Result<std::map<std::string, IdentityPolicy>> policies = parse_signature_policies(text.str(),
-                                                                                    file.string());
-  if (!policies) return policies.error();
-  auto it = policies->find(repo_id);
-  if (it == policies->end()) return kernels_community_policy();
-  return it->second;
+  return parse_signature_settings(text.str(), file.string());
 }
 
 }  // namespace kernels::sigstore

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "harness.h"
+#include "kernels/lockfile/cache.h"
 #include "support/skip.h"
 
 using namespace kernels::test;
@@ -68,7 +69,9 @@ TEST_CASE("verify-signature prints 0.17's line per variant, sorted, and works of
   std::vector<MirrorFile> files;
   for (auto* v : {&xpu, &metal, &cuda, &cpu}) files.insert(files.end(), v->begin(), v->end());
   MirrorRepo repo(dir / "mirror", "acme/demo");
-  repo.publish(1, files);
+  const std::string commit = repo.publish(1, files);
+  MirrorRepo good(dir / "mirror", "acme/good");
+  const std::string good_commit = good.publish(1, cpu);
   const std::string endpoint = file_endpoint(dir / "mirror");
   const fs::path cache = dir / "cache";
   const std::string root = "--trusted-root=" + (pki / "trusted_root.json").string();
@@ -125,5 +128,50 @@ TEST_CASE("verify-signature prints 0.17's line per variant, sorted, and works of
     CHECK(bad.exit_code == 5);
     CHECK(bad.err.find("trusted root: mediaType is missing") != std::string::npos);
     CHECK_FALSE(fs::exists(dir / "empty-cache" / "kernels--acme--demo"));
+  }
+
+  SECTION(
+      "download --require-signatures: a signed repo is recorded, a repo with an unsigned or "
+      "badly signed variant is refused before any of its files is visible") {
+    const fs::path project = dir / "project";
+    fs::create_directories(project);
+    write_file(project / "pyproject.toml",
+               "[tool.kernels.dependencies]\n\"acme/good\" = 1\n\"acme/demo\" = 1\n");
+    auto lock_entry = [](const std::string& repo_id, const std::string& c) {
+      return "{\"dependency\": {\"repo-id\": \"" + repo_id +
+             "\", \"version\": 1}, \"lock\": {\"commit\": \"" + c + "\"}}";
+    };
+    write_file(project / "kernels.lock", "[" + lock_entry("acme/demo", commit) + ",\n " +
+                                             lock_entry("acme/good", good_commit) + "]\n");
+    const fs::path dl_cache = dir / "dl-cache";
+    ProcessResult dl = run_kernels({"download", "--require-signatures", "--all-variants", root,
+                                    project.string()},
+                                   dl_cache, endpoint);
+    INFO(dl.out << dl.err);
+    CHECK(dl.exit_code == 6);
+    CHECK(dl.err.find("variant torch-cuda is not signed") != std::string::npos);
+    kernels::CacheLayout layout(dl_cache);
+    // acme/good: verified, visible, recorded.
+    CHECK(fs::exists(
+        layout.snapshot_file("acme/good", good_commit, "build/torch-cpu/metadata.json")));
+    std::string record = read_file(
+        layout.signature_record_path("acme/good", good_commit, "torch-cpu"));
+    CHECK(record.find("\"verified\": true") != std::string::npos);
+    CHECK(record.find("\"build_signer_uri\": \"https://github.com/huggingface/kernels-community/"
+                      ".github/workflows/build.yaml@refs/heads/main\"") != std::string::npos);
+    // acme/demo: nothing of the unsigned, tampered or mis-signed variants, no record.
+    for (const char* v : {"torch-cuda", "torch-metal", "torch-xpu"})
+      CHECK_FALSE(fs::exists(layout.snapshot_dir("acme/demo", commit) / "build" / v));
+    CHECK_FALSE(fs::exists(layout.signature_record_path("acme/demo", commit, "torch-cpu")));
+
+    // The same through pyproject.toml's require = true, offline from the cache just filled.
+    write_file(project / "pyproject.toml",
+               "[tool.kernels.dependencies]\n\"acme/good\" = 1\n"
+               "[tool.kernels.signatures]\nrequire = true\n");
+    write_file(project / "kernels.lock", "[" + lock_entry("acme/good", good_commit) + "]\n");
+    ProcessResult again = run_kernels({"download", "--all-variants", root, project.string()},
+                                      dl_cache, endpoint, {{"HF_HUB_OFFLINE", "1"}});
+    INFO(again.out << again.err);
+    CHECK(again.exit_code == 0);
   }
 }

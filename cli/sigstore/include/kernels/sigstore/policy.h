@@ -13,6 +13,9 @@
 //   issuer = "https://token.actions.githubusercontent.com"
 //   source-repository = "https://github.com/acme/kernels"
 //   workflows = ["https://github.com/acme/kernels/.github/workflows/build.yaml@refs/heads/main"]
+//
+// and `require = true` in [tool.kernels.signatures] makes `kernels download` refuse any variant
+// whose signature does not verify (as --require-signatures does).
 #pragma once
 
 #include <filesystem>
@@ -41,13 +44,20 @@ struct IdentityPolicy {
 
 IdentityPolicy kernels_community_policy();
 
-// [tool.kernels.signatures] of a pyproject.toml: repo id -> identity; no table gives an empty
-// map. Every key is required; an unknown key, a wrong type or an empty list is
-// ErrorCode::lockfile_invalid naming <source>:<line>:<column>.
-Result<std::map<std::string, IdentityPolicy>> parse_signature_policies(std::string_view toml_text,
-                                                                       std::string_view source);
-// <project_dir>/pyproject.toml's policies (none when there is no such file), with the default.
-Result<IdentityPolicy> policy_for(const std::string& repo_id,
-                                  const std::filesystem::path& project_dir);
+struct SignatureSettings {
+  bool require = false;                              // require = true
+  std::map<std::string, IdentityPolicy> identities;  // repo id -> identity
+
+  // The repo's identity, else kernels_community_policy().
+  IdentityPolicy policy_for(const std::string& repo_id) const;
+};
+
+// [tool.kernels.signatures] of a pyproject.toml; no table gives the defaults. In an identity every
+// key is required; an unknown key, a wrong type or an empty list is ErrorCode::lockfile_invalid
+// naming <source>:<line>:<column>.
+Result<SignatureSettings> parse_signature_settings(std::string_view toml_text,
+                                                   std::string_view source);
+// <project_dir>/pyproject.toml's settings; the defaults when there is no such file.
+Result<SignatureSettings> read_signature_settings(const std::filesystem::path& project_dir);
 
 }  // namespace kernels::sigstore
