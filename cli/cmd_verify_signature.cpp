@@ -6,9 +6,11 @@
 // metadata's digest. One line per variant on stdout, in 0.17's words, sorted by variant name.
 //
 // Unlike 0.17 it works with the network off (the version's refs, tree and files from the cache,
-// the trusted root built in), and it exits 6 (integrity mismatch: exit-codes) rather than 1 when
-// a variant fails.
+// the trusted root built in), --json prints one object per variant, and it exits 6 (integrity
+// mismatch: exit-codes) rather than 1 when a variant fails.
 #include <algorithm>
+
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "kernels/lockfile/variant_files.h"
@@ -104,6 +106,7 @@ Result<void> run_verify_signature(CommandContext& ctx, const VerifySignatureArgs
 
   using Kind = sigstore::VariantSignature::Kind;
   std::size_t failed = 0;
+  nlohmann::json doc = nlohmann::json::array();
   for (const std::string& v : *variants) {
     std::filesystem::path dir = ctx.cache().snapshot_dir(repo, commit) / "build" / v;
     sigstore::VariantSignature result = sigstore::verify_variant_signature(dir, *root, policy);
@@ -111,14 +114,31 @@ Result<void> run_verify_signature(CommandContext& ctx, const VerifySignatureArgs
     if (args.filter_no_digest &&
         (result.kind == Kind::metadata_missing || result.kind == Kind::digest_missing))
       continue;
-    ctx.console().out(sigstore::describe(result, v) + "\n");
     if (result.kind != Kind::verified) ++failed;
-    else
+    if (ctx.console().json()) {
+      nlohmann::json item = {{"variant", v},
+                             {"verified", result.kind == Kind::verified},
+                             {"message", sigstore::describe(result, v)},
+                             {"reasons", result.reasons}};
+      if (result.refusal) item["check"] = sigstore::check_name(result.refusal->check);
+      if (const auto& who = result.verified)
+        item["signer"] = {{"issuer", who->signer.issuer},
+                          {"source_repository", who->signer.source_repository},
+                          {"build_signer_uri", who->signer.build_signer_uri},
+                          {"integrated_time", who->integrated_time},
+                          {"log_url", who->log_url},
+                          {"log_index", who->log_index}};
+      doc.push_back(std::move(item));
+      continue;
+    }
+    ctx.console().out(sigstore::describe(result, v) + "\n");
+    if (result.verified)
       ctx.console().debug(
           v + ": signed by " + result.verified->signer.build_signer_uri + " at integrated time " +
           std::to_string(result.verified->integrated_time) + " (" + result.verified->log_url +
           ", log index " + std::to_string(result.verified->log_index) + ")");
   }
+  if (ctx.console().json()) ctx.console().out(doc.dump(2) + "\n");
   if (failed > 0)
     return make_error(ErrorCode::integrity_mismatch,
                       std::to_string(failed) + " of " + std::to_string(variants->size()) +

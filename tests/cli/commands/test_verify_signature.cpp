@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "harness.h"
 #include "kernels/lockfile/cache.h"
 #include "support/skip.h"
@@ -93,6 +95,20 @@ TEST_CASE("verify-signature prints 0.17's line per variant, sorted, and works of
   CHECK(all.out.find("\xE2\x9D\x8C torch-xpu: metadata signature verification failed:\n"
                      "signature: ") != std::string::npos);
   CHECK(all.err.find("3 of 4 variants failed signature verification") != std::string::npos);
+
+  std::vector<std::string> json_args = args;
+  json_args.push_back("--json");
+  ProcessResult js = run_kernels(json_args, cache, endpoint);
+  CHECK(js.exit_code == 6);
+  nlohmann::json doc = nlohmann::json::parse(js.out, nullptr, false);
+  REQUIRE(doc.is_array());
+  REQUIRE(doc.size() == 4);
+  CHECK(doc[0]["variant"] == "torch-cpu");
+  CHECK(doc[0]["verified"] == true);
+  CHECK(doc[0]["signer"]["source_repository"] ==
+        "https://github.com/huggingface/kernels-community");
+  CHECK(doc[3]["variant"] == "torch-xpu");
+  CHECK(doc[3]["check"] == "signature");
 
   SECTION("--filter-unsigned skips the unsigned variant; offline gives the same answer") {
     args.push_back("--filter-unsigned");
