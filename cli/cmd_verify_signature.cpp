@@ -87,6 +87,13 @@ Result<void> run_verify_signature(CommandContext& ctx, const VerifySignatureArgs
                       repo, "`kernels versions " + repo + "` lists the versions");
   }
   const std::string& commit = found->second;
+  // refs/vN, as `download` writes it, so that a later offline run finds this version.
+  const std::string version_ref = "v" + std::to_string(args.version);
+  if (Result<std::string> cached = ctx.cache().read_ref(repo, version_ref);
+      !cached || *cached != commit) {
+    if (Result<void> w = ctx.cache().write_ref(repo, version_ref, commit); !w)
+      ctx.console().warn("could not write refs/" + version_ref + ": " + w.error().message());
+  }
   const std::string object = repo + " (revision: " + commit + ")";
   Result<RepoTree> tree = ctx.tree(repo, commit);
   if (!tree) return tree.error();
