@@ -127,11 +127,16 @@ std::variant<Bundle, Refusal> parse_bundle(std::string_view json) {
   out.entry = std::move(std::get<TlogEntry>(entry));
   if (const nlohmann::json* tvd = object_at(*material, "timestampVerificationData"))
     if (const nlohmann::json* ts = array_at(*tvd, "rfc3161Timestamps"))
-      out.rfc3161_timestamps = ts->size();
+      for (const nlohmann::json& t : *ts) {
+        std::optional<std::string> der = bytes_at(t, "signedTimestamp");
+        if (!der || der->empty())
+          return malformed("timestampVerificationData holds a signedTimestamp that is not base64");
+        out.rfc3161_timestamps.push_back(std::move(*der));
+      }
   if (out.minor_version == 1) {
     if (!out.entry.signed_entry_timestamp)
       return malformed("a v0.1 bundle must contain an inclusion promise");
-  } else if (!out.entry.signed_entry_timestamp && out.rfc3161_timestamps == 0) {
+  } else if (!out.entry.signed_entry_timestamp && out.rfc3161_timestamps.empty()) {
     return malformed("the bundle must contain an inclusion promise or signed timestamp(s)");
   }
   if (doc->contains("dsseEnvelope"))

@@ -40,9 +40,9 @@ struct Bundle {
   int minor_version = 0;  // 1, 2 or 3
   std::string leaf_der;
   TlogEntry entry;
-  std::string signature;                      // raw bytes
-  std::optional<std::string> message_digest;  // raw SHA-256, when the bundle states it
-  std::size_t rfc3161_timestamps = 0;
+  std::string signature;                        // raw bytes
+  std::optional<std::string> message_digest;    // raw SHA-256, when the bundle states it
+  std::vector<std::string> rfc3161_timestamps;  // DER TimeStampResp each
 };
 
 std::variant<Bundle, Refusal> parse_bundle(std::string_view json);

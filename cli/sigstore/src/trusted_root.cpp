@@ -68,6 +68,36 @@ Result<std::vector<LogKey>> parse_logs(const nlohmann::json& doc, const char* fi
   return out;
 }
 
+Result<std::vector<CertificateAuthority>> parse_authorities(const nlohmann::json& doc,
+                                                            const char* field,
+                                                            std::string_view source) {
+  std::vector<CertificateAuthority> out;
+  const nlohmann::json* cas = array_at(doc, field);
+  if (!cas) return out;
+  for (std::size_t i = 0; i < cas->size(); ++i) {
+    const nlohmann::json& ca = (*cas)[i];
+    std::string where = std::string(field) + "[" + std::to_string(i) + "]";
+    CertificateAuthority authority;
+    if (const std::string* uri = string_at(ca, "uri")) authority.uri = *uri;
+    const nlohmann::json* chain = object_at(ca, "certChain");
+    const nlohmann::json* certs = chain ? array_at(*chain, "certificates") : nullptr;
+    if (!certs || certs->empty())
+      return invalid(source, where + ".certChain.certificates is missing or empty");
+    for (const nlohmann::json& c : *certs) {
+      const std::string* raw = string_at(c, "rawBytes");
+      std::optional<std::string> der = raw ? base64_decode(*raw) : std::nullopt;
+      if (!der || !load_certificate_der(*der))
+        return invalid(source, where + " holds a certificate that is not base64 DER X.509");
+      authority.chain_der.push_back(std::move(*der));
+    }
+    Result<ValidFor> valid = parse_valid_for(ca, source, where);
+    if (!valid) return valid.error();
+    authority.valid_for = *valid;
+    out.push_back(std::move(authority));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::optional<std::int64_t> parse_rfc3339(std::string_view t) {
@@ -121,31 +151,14 @@ Result<TrustedRoot> parse_trusted_root(std::string_view json, std::string_view s
   Result<std::vector<LogKey>> ctlogs = parse_logs(*doc, "ctlogs", source);
   if (!ctlogs) return ctlogs.error();
   root.ctlogs = std::move(*ctlogs);
-  if (const nlohmann::json* cas = array_at(*doc, "certificateAuthorities")) {
-    for (std::size_t i = 0; i < cas->size(); ++i) {
-      const nlohmann::json& ca = (*cas)[i];
-      std::string where = "certificateAuthorities[" + std::to_string(i) + "]";
-      CertificateAuthority out;
-      if (const std::string* uri = string_at(ca, "uri")) out.uri = *uri;
-      const nlohmann::json* chain = object_at(ca, "certChain");
-      const nlohmann::json* certs = chain ? array_at(*chain, "certificates") : nullptr;
-      if (!certs || certs->empty())
-        return invalid(source, where + ".certChain.certificates is missing or empty");
-      for (const nlohmann::json& c : *certs) {
-        const std::string* raw = string_at(c, "rawBytes");
-        std::optional<std::string> der = raw ? base64_decode(*raw) : std::nullopt;
-        if (!der || !load_certificate_der(*der))
-          return invalid(source, where + " holds a certificate that is not base64 DER X.509");
-        out.chain_der.push_back(std::move(*der));
-      }
-      Result<ValidFor> valid = parse_valid_for(ca, source, where);
-      if (!valid) return valid.error();
-      out.valid_for = *valid;
-      root.certificate_authorities.push_back(std::move(out));
-    }
-  }
-  if (const nlohmann::json* tsas = array_at(*doc, "timestampAuthorities"))
-    root.timestamp_authorities = tsas->size();
+  Result<std::vector<CertificateAuthority>> cas = parse_authorities(*doc, "certificateAuthorities",
+                                                                    source);
+  if (!cas) return cas.error();
+  root.certificate_authorities = std::move(*cas);
+  Result<std::vector<CertificateAuthority>> tsas = parse_authorities(*doc, "timestampAuthorities",
+                                                                     source);
+  if (!tsas) return tsas.error();
+  root.timestamp_authorities = std::move(*tsas);
   if (root.tlogs.empty()) return invalid(source, "names no transparency log (tlogs)");
   if (root.ctlogs.empty()) return invalid(source, "names no CT log (ctlogs)");
   if (root.certificate_authorities.empty())

@@ -1,8 +1,12 @@
 #include "kernels/sigstore/verify.h"
 
+#include <algorithm>
+#include <set>
 #include "bundle.h"
 #include "certificate.h"
+
 #include "crypto.h"
+#include "timestamp.h"
 #include "transparency_log.h"
 
 namespace kernels::sigstore {
@@ -36,26 +40,42 @@ Verdict verify_bundle(std::string_view artifact, std::string_view bundle_json,
   X509Ptr leaf = load_certificate_der(bundle.leaf_der);
   if (!leaf) return Refusal{Check::certificate_chain, "the signing certificate is not DER X.509"};
 
-  if (bundle.rfc3161_timestamps > 0)
+  // The verified times: each RFC 3161 timestamp that verifies, and the log's integrated time
+  // when its SET vouches for it (sigstore-python's _establish_time).
+  std::vector<std::int64_t> times;
+  const auto& stamps = bundle.rfc3161_timestamps;
+  if (!stamps.empty()) {
+    if (root.timestamp_authorities.empty())
+      return Refusal{Check::verified_time,
+                     "the bundle carries RFC 3161 timestamps but the trusted root names no "
+                     "timestamp authority"};
+    if (stamps.size() > 32)
+      return Refusal{Check::verified_time,
+                     "too many signed timestamps: " + std::to_string(stamps.size()) + " > 32"};
+    if (std::set<std::string>(stamps.begin(), stamps.end()).size() != stamps.size())
+      return Refusal{Check::verified_time, "the bundle carries a signed timestamp twice"};
+    for (const std::string& stamp : stamps)
+      if (auto t = verify_rfc3161(stamp, bundle.signature, root)) times.push_back(*t);
+  }
+  if (entry.integrated_time && entry.signed_entry_timestamp) {
+    if (entry.kind != "hashedrekord" || entry.version != "0.0.1")
+      return Refusal{Check::verified_time,
+                     "an integrated time is only trusted for hashedrekord 0.0.1 entries"};
+    times.push_back(*entry.integrated_time);
+  }
+  if (times.empty())
     return Refusal{Check::verified_time,
-                   root.timestamp_authorities == 0
-                       ? "the bundle carries RFC 3161 timestamps but the trusted root names no "
-                         "timestamp authority"
-                       : "the bundle carries RFC 3161 timestamps, which this version does not "
-                         "verify yet"};
+                   "no source of verified time: no RFC 3161 timestamp verified and the log entry "
+                   "has no integrated time vouched for by an inclusion promise"};
   if (entry.version != "0.0.1")
-    return Refusal{Check::verified_time,
-                   "the log entry (" + entry.kind + " " + entry.version +
-                       ", Rekor v2) has no integrated time, and RFC 3161 timestamps are not "
-                       "verified yet"};
-  if (!entry.integrated_time || !entry.signed_entry_timestamp)
-    return Refusal{Check::verified_time,
-                   "no source of verified time: the log entry needs an integrated time and an "
-                   "inclusion promise"};
-  const std::int64_t time = *entry.integrated_time;
+    return Refusal{Check::tlog_body, "the log entry is " + entry.kind + " " + entry.version +
+                                         " (Rekor v2), which this version does not verify yet"};
+  const std::int64_t time = entry.integrated_time ? *entry.integrated_time : times.front();
 
+  // The certificate must chain, and be valid, at every verified time.
   X509Ptr issuer;
-  if (auto r = check_chain(leaf.get(), root, time, issuer)) return *r;
+  for (std::int64_t t : times)
+    if (auto r = check_chain(leaf.get(), root, t, issuer)) return *r;
   if (auto r = check_sct(leaf.get(), issuer.get(), root)) return *r;
   if (auto r = check_key_usage(leaf.get())) return *r;
   if (auto r = check_identity(leaf.get(), policy)) return *r;
@@ -66,7 +86,8 @@ Verdict verify_bundle(std::string_view artifact, std::string_view bundle_json,
                                           hex(entry.log_id) + " valid at the integrated time"};
   if (auto r = check_inclusion_proof(entry)) return *r;
   if (auto r = check_checkpoint(entry, *rekor)) return *r;
-  if (auto r = check_set(entry, *rekor)) return *r;
+  if (entry.integrated_time && entry.signed_entry_timestamp)
+    if (auto r = check_set(entry, *rekor)) return *r;
 
   const std::string digest = sha256(artifact);
   if (bundle.message_digest && *bundle.message_digest != digest)

@@ -22,7 +22,9 @@ import hashlib
 import json
 import os
 import struct
+import subprocess
 import sys
+import tempfile
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -80,6 +82,54 @@ def make_ca(name, not_before, not_after):
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(key, hashes.SHA256()))
     return key, cert
+
+
+def make_tsa(name):
+    """A TSA: its own root and a timeStamping leaf, valid around now."""
+    start, end = NOW - dt.timedelta(days=1), NOW + dt.timedelta(days=365)
+    root_key, root = make_ca(name + "-root", start, end)
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(root.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
+            .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+                           critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
+                           critical=False)
+            .sign(root_key, hashes.SHA256()))
+    return key, leaf, root
+
+
+def rfc3161(tsa, data):
+    """A DER TimeStampResp over `data` (SHA-256 imprint), made by `openssl ts -reply`."""
+    key, leaf, root = tsa
+    with tempfile.TemporaryDirectory() as d:
+        j = lambda n: os.path.join(d, n)
+        with open(j("data"), "wb") as f:
+            f.write(data)
+        with open(j("tsa.pem"), "wb") as f:
+            f.write(leaf.public_bytes(serialization.Encoding.PEM))
+        with open(j("tsa.key"), "wb") as f:
+            f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+        with open(j("serial"), "w") as f:
+            f.write("01\n")
+        with open(j("ts.cnf"), "w") as f:
+            f.write(f"[ tsa ]\ndefault_tsa = t\n[ t ]\nserial = {j('serial')}\n"
+                    "signer_digest = sha256\ndefault_policy = 1.3.6.1.4.1.57264.2\n"
+                    "digests = sha256\naccuracy = secs:1\nordering = no\ntsa_name = no\n"
+                    "ess_cert_id_chain = no\ness_cert_id_alg = sha256\n")
+        run = lambda *a: subprocess.run(["openssl", "ts", *a], check=True, capture_output=True)
+        run("-query", "-data", j("data"), "-sha256", "-cert", "-no_nonce", "-out", j("q.tsq"))
+        # Only the TSA's own certificate goes in (-cert): with -chain, OpenSSL writes the SET OF
+        # certificates unsorted, which is not DER and which sigstore-python rejects.
+        run("-reply", "-queryfile", j("q.tsq"), "-signer", j("tsa.pem"), "-inkey", j("tsa.key"),
+            "-config", j("ts.cnf"), "-out", j("r.tsr"))
+        with open(j("r.tsr"), "rb") as f:
+            return f.read()
 
 
 def sct_list(ct_key, issuer_cert, tbs, when):
@@ -167,6 +217,7 @@ class Pki:
         self.ct_key = ec.generate_private_key(ec.SECP256R1())
         self.rekor_key = ec.generate_private_key(ec.SECP256R1())
         self.origin = "rekor.kernels.test - 1234567890"
+        self.tsa = make_tsa("kernels-test-tsa")
 
     def trusted_root(self):
         t = lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -184,7 +235,12 @@ class Pki:
                 "validFor": {"start": t(start)}}],
             "ctlogs": [{"baseUrl": "https://ctfe.kernels.test", "hashAlgorithm": "SHA2_256",
                         "publicKey": pub(self.ct_key), "logId": {"keyId": b64(key_id(self.ct_key))}}],
-            "timestampAuthorities": [],
+            "timestampAuthorities": [{
+                "subject": {"organization": "kernels-test", "commonName": "kernels-test-tsa"},
+                "uri": "https://tsa.kernels.test",
+                "certChain": {"certificates": [{"rawBytes": b64(c.public_bytes(serialization.Encoding.DER))}
+                                               for c in (self.tsa[1], self.tsa[2])]},
+                "validFor": {"start": t(start)}}],
         }
 
 
@@ -196,7 +252,7 @@ def checkpoint(key, origin, size, root, name=None):
 
 def make_bundle(pki, metadata, *, leaf=None, leaf_key=None, media="v0.3", integrated=None,
                 body_override=None, rekor_key=None, checkpoint_key=None, set_key=None,
-                tamper=None):
+                tamper=None, timestamp_by=None, timestamp_over=None):
     """One bundle; `tamper` is a function that edits the finished JSON dict."""
     if leaf is None:
         leaf_key, leaf = make_leaf(pki.ca_key, pki.ca, pki.ct_key, NOW - dt.timedelta(minutes=5),
@@ -244,6 +300,10 @@ def make_bundle(pki, metadata, *, leaf=None, leaf_key=None, media="v0.3", integr
     bundle = {"mediaType": media_type, "verificationMaterial": material,
               "messageSignature": {"messageDigest": {"algorithm": "SHA2_256", "digest": b64(digest)},
                                    "signature": b64(sig)}}
+    if timestamp_by:
+        # An RFC 3161 timestamp over the signature (or, to tamper, other bytes).
+        stamp = rfc3161(timestamp_by, timestamp_over or sig)
+        material["timestampVerificationData"] = {"rfc3161Timestamps": [{"signedTimestamp": b64(stamp)}]}
     if tamper:
         tamper(bundle)
     return bundle
@@ -372,6 +432,17 @@ def main():
         pki, metadata, media="v0.1", tamper=drop("verificationMaterial", "tlogEntries", "0", "inclusionPromise")),
         metadata)
     cases["not_json"] = ("bundle_format", None, metadata)
+
+    # RFC 3161: a good timestamp beside the SET; one alone (no inclusion promise); alone and made
+    # by an untrusted TSA, or over other bytes: then there is no verified time.
+    no_promise = drop("verificationMaterial", "tlogEntries", "0", "inclusionPromise")
+    cases["ok_timestamp_and_set"] = ("ok", make_bundle(pki, metadata, timestamp_by=pki.tsa), metadata)
+    cases["ok_timestamp_only"] = ("ok", make_bundle(pki, metadata, timestamp_by=pki.tsa,
+                                                    tamper=no_promise), metadata)
+    cases["timestamp_untrusted_tsa"] = ("verified_time", make_bundle(
+        pki, metadata, timestamp_by=make_tsa("untrusted-tsa"), tamper=no_promise), metadata)
+    cases["timestamp_over_other_bytes"] = ("verified_time", make_bundle(
+        pki, metadata, timestamp_by=pki.tsa, timestamp_over=b"other", tamper=no_promise), metadata)
 
     for name, (expect, bundle, meta) in cases.items():
         d = os.path.join(out, "cases", name)

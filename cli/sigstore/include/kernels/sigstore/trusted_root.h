@@ -46,7 +46,7 @@ struct TrustedRoot {
   std::vector<LogKey> tlogs;
   std::vector<LogKey> ctlogs;
   std::vector<CertificateAuthority> certificate_authorities;
-  std::size_t timestamp_authorities = 0;  // counted; RFC 3161 verification is not done yet
+  std::vector<CertificateAuthority> timestamp_authorities;  // RFC 3161 TSAs: leaf first, root last
 };
 
 // Strict on what verification relies on (media type, base64, keys, certificates, timestamps); keys

@@ -3,8 +3,9 @@
 //
 //   1. the bundle's shape: media type v0.1, v0.2 or v0.3, one hashedrekord tlog entry with an
 //      inclusion proof and its checkpoint, an inclusion promise (SET), a message signature;
-//   2. the verified time: the log entry's integrated time, vouched for by its SET;
-//   3. the Fulcio certificate chain to a trusted-root CA valid at that time, the leaf valid then;
+//   2. the verified times: the log entry's integrated time, vouched for by its SET, and each
+//      RFC 3161 timestamp that verifies against the trusted root's TSAs (timestamp.h);
+//   3. the Fulcio certificate chain to a trusted-root CA, the leaf valid, at each of those times;
 //   4. the leaf's one embedded SCT against the trusted root's CT log keys (RFC 6962 precert);
 //   5. key usage digitalSignature and extended key usage codeSigning;
 //   6. the signer's identity against an IdentityPolicy (policy.h);
@@ -14,8 +15,8 @@
 //   9. the hashedrekord body naming that signature, certificate and digest.
 //
 // Each refusal names the check that failed. No network: the trusted root (trusted_root.h) is
-// given. Not done yet: RFC 3161 timestamps and Rekor v2 (hashedrekord 0.0.2) entries, which are
-// refused as unsupported (Check::verified_time); DSSE bundles (Check::bundle_format).
+// given. Not done yet: Rekor v2 (hashedrekord 0.0.2) entries, refused as unsupported
+// (Check::tlog_body); DSSE bundles (Check::bundle_format).
 #pragma once
 
 #include <cstdint>
@@ -30,7 +31,7 @@ namespace kernels::sigstore {
 
 enum class Check {
   bundle_format,      // not JSON, unknown media type, a required piece missing or malformed
-  verified_time,      // no trusted source of time (integrated time + SET)
+  verified_time,      // no trusted source of time (integrated time + SET, or RFC 3161)
   certificate_chain,  // the leaf does not chain to a trusted CA at the verified time
   sct,                // the embedded SCT is missing or not signed by a trusted CT log
   key_usage,          // no digitalSignature key usage or no codeSigning extended key usage
@@ -51,7 +52,7 @@ struct Refusal {
 
 struct Verified {
   SignerIdentity signer;
-  std::int64_t integrated_time = 0;  // seconds since the epoch: the verified time
+  std::int64_t integrated_time = 0;  // seconds since the epoch: the log's (else a TSA's) time
   std::uint64_t log_index = 0;
   std::string log_url;  // the trusted root's tlog that vouched for the entry
 };
