@@ -191,3 +191,46 @@ TEST_CASE("test PKI: every case is judged alike by our verifier and by sigstore-
   CHECK(cases >= 34);
   CHECK(refused >= 27);
 }
+
+TEST_CASE("[tool.kernels.signatures]: per-repo identities and require, strictly read") {
+  Result<SignatureSettings> none = parse_signature_settings("[project]\nname = \"x\"\n", "p.toml");
+  REQUIRE(none.ok());
+  CHECK_FALSE(none->require);
+  CHECK(none->policy_for("acme/relu").source_repository ==
+        "https://github.com/huggingface/kernels-community");
+
+  Result<SignatureSettings> some = parse_signature_settings(
+      "[tool.kernels.signatures]\nrequire = true\n"
+      "[tool.kernels.signatures.\"acme/relu\"]\n"
+      "issuer = \"https://token.actions.githubusercontent.com\"\n"
+      "source-repository = \"https://github.com/acme/kernels\"\n"
+      "workflows = "
+      "[\"https://github.com/acme/kernels/.github/workflows/b.yaml@refs/heads/main\"]\n",
+      "p.toml");
+  REQUIRE(some.ok());
+  CHECK(some->require);
+  CHECK(some->policy_for("acme/relu").source_repository == "https://github.com/acme/kernels");
+  CHECK(some->policy_for("acme/relu").build_signer_uris.size() == 1);
+  CHECK(some->policy_for("other/x").source_repository ==
+        "https://github.com/huggingface/kernels-community");
+
+  auto refused = [](const std::string& toml) {
+    Result<SignatureSettings> r = parse_signature_settings(toml, "p.toml");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ErrorCode::lockfile_invalid);
+    return r.error().what;
+  };
+  CHECK(refused("[tool.kernels.signatures]\nrequire = \"yes\"\n").find("true or false") !=
+        std::string::npos);
+  CHECK(refused("[tool.kernels.signatures.\"a/b\"]\nissuer = \"i\"\nsource-repository = \"r\"\n"
+                "workflow = [\"w\"]\n")
+            .find("unknown key \"workflow\"") != std::string::npos);
+  CHECK(refused("[tool.kernels.signatures.\"a/b\"]\nissuer = \"i\"\nsource-repository = \"r\"\n"
+                "workflows = []\n")
+            .find("non-empty list") != std::string::npos);
+  // toml++ never sees a non-ASCII byte (lockfile's screen); an identity with one is refused.
+  CHECK_FALSE(parse_signature_settings("[tool.kernels.signatures.\"a/b\"]\nissuer = \"\xC3\xA9\"\n"
+                                       "source-repository = \"r\"\nworkflows = [\"w\"]\n",
+                                       "p.toml")
+                  .ok());
+}
