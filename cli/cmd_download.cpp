@@ -2,7 +2,10 @@
 // cache, verified before it becomes visible; a warm cache is a stat-only no-op with no request.
 // Verified: each file against the Hub tree (size, sha256 / git sha1), each variant's hash
 // against the lock's (format 1) or its sidecar's (format 2, when it names the commit), and each
-// file against its variant's metadata.json digest when the variant has one.
+// file against its variant's metadata.json digest when the variant has one. With
+// --require-signatures (or [tool.kernels.signatures] require = true) each variant's
+// metadata.json must also carry a Sigstore signature that verifies (docs/SIGNATURES.md) before it
+// is linked, and a digest; the result is recorded in the cache (signature_record_path).
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -17,6 +20,8 @@
 #include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
 #include "kernels/lockfile/variant_metadata.h"
+#include "kernels/sigstore/policy.h"
+#include "kernels/sigstore/verify.h"
 #include "project.h"
 
 namespace kernels::cli {
@@ -26,7 +31,15 @@ struct DownloadArgs {
   std::string project_dir = ".";
   bool all_variants = false;
   std::vector<std::string> variants;
+  bool require_signatures = false;
+  std::string trusted_root;
   SystemOptions system;
+};
+
+// What --require-signatures checks each variant's metadata.json against.
+struct SignatureRequirement {
+  sigstore::TrustedRoot root;
+  sigstore::SignatureSettings settings;
 };
 
 std::optional<std::string> file_bytes(const std::filesystem::path& path) {
@@ -87,21 +100,55 @@ std::string where(const KernelLock& locked, const std::string& path = {}) {
 class MetadataDigests {
  public:
   Result<void> load(CommandContext& ctx, const KernelLock& locked, const RepoTree& tree,
-                    const std::vector<std::string>& variants, const BlobLockPolicy& locks) {
+                    const std::vector<std::string>& variants, const BlobLockPolicy& locks,
+                    const SignatureRequirement* signatures) {
     for (const std::string& v : variants) {
       const std::string meta_path = "build/" + v + "/metadata.json";
       auto meta = std::find_if(tree.begin(), tree.end(),
                                [&](const TreeEntry& e) { return e.is_file && e.path == meta_path; });
+      if (meta == tree.end() && signatures)
+        return make_error(ErrorCode::integrity_mismatch,
+                          "variant " + v + " is not signed: it has no metadata.json", where(locked),
+                          "--require-signatures refuses unsigned variants; nothing of this "
+                          "variant was made visible");
       if (meta == tree.end()) {
         ctx.console().debug(locked.repo_id + ": " + v + " has no metadata.json, so no per-file digest");
         continue;
       }
+      std::optional<std::string> bundle;
+      if (signatures) {
+        Result<std::string> b = signature_bundle(ctx, locked, tree, v);
+        if (!b) return b.error();
+        bundle = std::move(*b);
+      }
+      const sigstore::IdentityPolicy policy =
+          signatures ? signatures->settings.policy_for(locked.repo_id) : sigstore::IdentityPolicy{};
+      // The signature is checked on the verified blob, before metadata.json is linked.
+      FileCheck signed_check = nullptr;
+      if (signatures)
+        signed_check = [&](const TreeEntry&, const std::filesystem::path& content) {
+          return check_signature(locked, v, content, *bundle, signatures->root, policy);
+        };
       InstallReport report = install_files(ctx.cache(), locked.repo_id, locked.sha, {*meta},
-                                           ctx.hub_access(where(locked)), ctx.console(), locks);
+                                           ctx.hub_access(where(locked)), ctx.console(), locks,
+                                           signed_check);
       if (!report.ok()) return report.errors.front();
-      Result<VariantMetadata> parsed = read_variant_metadata(
-          ctx.cache().snapshot_file(locked.repo_id, locked.sha, meta_path), where(locked, meta_path));
+      const std::filesystem::path meta_file =
+          ctx.cache().snapshot_file(locked.repo_id, locked.sha, meta_path);
+      if (signatures) {
+        // Also when metadata.json was already in the cache (the check above did not run then).
+        Result<void> c = check_signature(locked, v, meta_file, *bundle, signatures->root, policy);
+        if (!c) return c.error();
+        verified_.emplace(v, *last_verified_);
+      }
+      Result<VariantMetadata> parsed = read_variant_metadata(meta_file, where(locked, meta_path));
       if (!parsed) return parsed.error();
+      if (!parsed->digest && signatures)
+        return make_error(ErrorCode::integrity_mismatch,
+                          "variant " + v + "'s signed metadata.json has no digest, so the "
+                          "signature covers none of its files", where(locked, meta_path),
+                          "--require-signatures needs a digest; nothing else of this variant "
+                          "was made visible");
       if (!parsed->digest) {
         ctx.console().debug(locked.repo_id + ": " + v + "'s metadata.json has no digest");
         continue;
@@ -126,6 +173,9 @@ class MetadataDigests {
     return ok();
   }
 
+  // Per variant, who signed it (only with --require-signatures).
+  const std::map<std::string, sigstore::Verified>& verified() const { return verified_; }
+
   FileCheck check(const KernelLock& locked) const {
     if (covered_.empty()) return nullptr;
     return [this, &locked](const TreeEntry& e, const std::filesystem::path& content) -> Result<void> {
@@ -142,10 +192,87 @@ class MetadataDigests {
   }
 
  private:
+  // The variant's metadata.json.sigstore bytes: from the snapshot when already there, else from
+  // the Hub, checked against the tree like any file (it becomes visible with the variant's files).
+  static Result<std::string> signature_bundle(CommandContext& ctx, const KernelLock& locked,
+                                              const RepoTree& tree, const std::string& v) {
+    const std::string path = "build/" + v + "/metadata.json.sigstore";
+    auto entry = std::find_if(tree.begin(), tree.end(),
+                              [&](const TreeEntry& e) { return e.is_file && e.path == path; });
+    if (entry == tree.end())
+      return make_error(ErrorCode::integrity_mismatch,
+                        "variant " + v + " is not signed: the Hub lists no metadata.json.sigstore",
+                        where(locked), "--require-signatures refuses unsigned variants; nothing "
+                        "of this variant was made visible");
+    if (snapshot_file_present(ctx.cache(), locked.repo_id, locked.sha, *entry)) {
+      if (auto bytes = file_bytes(ctx.cache().snapshot_file(locked.repo_id, locked.sha, path)))
+        return *bytes;
+    }
+    Result<HubClient*> hub = ctx.hub(where(locked, path));
+    if (!hub) return hub.error();
+    Result<std::optional<std::string>> text =
+        (*hub)->fetch_text(locked.repo_id, locked.sha, path, 4 << 20);
+    if (!text) return text.error();
+    if (!*text)
+      return make_error(ErrorCode::integrity_mismatch, "the Hub lists but does not serve " + path,
+                        where(locked), "nothing of this variant was made visible");
+    const std::string& bytes = **text;
+    Result<void> c = check_bytes(
+        std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()),
+        entry->digest(), where(locked, path));
+    if (!c) return c.error();
+    return bytes;
+  }
+
+  Result<void> check_signature(const KernelLock& locked, const std::string& v,
+                               const std::filesystem::path& metadata, const std::string& bundle,
+                               const sigstore::TrustedRoot& root,
+                               const sigstore::IdentityPolicy& policy) {
+    std::optional<std::string> bytes = file_bytes(metadata);
+    if (!bytes) return make_error(ErrorCode::io, "cannot read metadata.json", metadata.string());
+    sigstore::Verdict verdict = sigstore::verify_bundle(*bytes, bundle, root, policy);
+    if (const auto* r = std::get_if<sigstore::Refusal>(&verdict))
+      return make_error(ErrorCode::integrity_mismatch,
+                        "the signature of variant " + v + "'s metadata.json is refused: " +
+                            std::string(sigstore::check_name(r->check)) + ": " + r->message,
+                        where(locked, "build/" + v + "/metadata.json"),
+                        "nothing of this variant was made visible; `kernels verify-signature` "
+                        "explains the checks (docs/SIGNATURES.md)");
+    last_verified_ = std::get<sigstore::Verified>(verdict);
+    return ok();
+  }
+
+  std::map<std::string, sigstore::Verified> verified_;
+  std::optional<sigstore::Verified> last_verified_;
   std::map<std::string, VariantDigest> digests_;
   // repo path -> (its variant's digest, the path inside the variant)
   std::map<std::string, std::pair<const VariantDigest*, std::string>> covered_;
 };
+
+// <repo>/signatures/<commit>/<variant>.json: who signed the variant's metadata.json and when, as
+// verified before the variant became visible (docs/SIGNATURES.md).
+Result<void> record_signature(const CacheLayout& cache, const KernelLock& locked,
+                              const std::string& variant, const sigstore::Verified& who,
+                              const sigstore::TrustedRoot& root) {
+  nlohmann::json record = {{"format", 1},
+                           {"repo_id", locked.repo_id},
+                           {"commit", locked.sha},
+                           {"variant", variant},
+                           {"verified", true},
+                           {"issuer", who.signer.issuer},
+                           {"source_repository", who.signer.source_repository},
+                           {"build_signer_uri", who.signer.build_signer_uri},
+                           {"subject_alt_name", who.signer.san},
+                           {"integrated_time", who.integrated_time},
+                           {"log_url", who.log_url},
+                           {"log_index", who.log_index},
+                           {"trusted_root", root.source}};
+  const std::filesystem::path path =
+      cache.signature_record_path(locked.repo_id, locked.sha, variant);
+  std::error_code ec;
+  std::filesystem::create_directories(path.parent_path(), ec);
+  return write_atomic(path, record.dump(2) + "\n");
+}
 
 // The command's problems. The first is held back: when it stays the only one it is the command's
 // error and main() prints it, once; when another follows, both are printed as they come and the
@@ -184,6 +311,21 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
   Result<BlobLockPolicy> locks = ctx.locks();
   if (!locks) return locks.error();
   std::map<std::string, int> versions = project_versions(dir);
+  // Signatures: asked for on the command line or in pyproject.toml. The trusted root and the
+  // identities are read before anything is fetched, so a bad one fetches nothing.
+  Result<sigstore::SignatureSettings> settings = sigstore::read_signature_settings(dir);
+  if (!settings) return settings.error();
+  std::optional<SignatureRequirement> signatures;
+  if (args.require_signatures || settings->require) {
+    std::optional<std::filesystem::path> root_file;
+    if (!args.trusted_root.empty()) root_file = args.trusted_root;
+    Result<sigstore::TrustedRoot> root = sigstore::load_trusted_root(root_file);
+    if (!root) return root.error();
+    signatures = SignatureRequirement{std::move(*root), std::move(*settings)};
+  } else if (!args.trusted_root.empty()) {
+    return make_error(ErrorCode::usage, "--trusted-root is used only with --require-signatures",
+                      "command line", "add --require-signatures, or drop --trusted-root");
+  }
 
   std::optional<DriverFacts> driver;  // probed only when a cubin variant has to be chosen
   Outcome outcome{console};
@@ -250,7 +392,9 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
       continue;
     }
     MetadataDigests digests;
-    if (Result<void> loaded = digests.load(ctx, locked, *tree, selected, *locks); !loaded) {
+    if (Result<void> loaded = digests.load(ctx, locked, *tree, selected, *locks,
+                                                  signatures ? &*signatures : nullptr);
+        !loaded) {
       outcome.record(loaded.error());
       continue;
     }
@@ -274,6 +418,11 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
     downloaded.push_back({{"repo_id", locked.repo_id}, {"sha", locked.sha}, {"variants", selected},
                           {"files", report.files}, {"fetched", report.fetched},
                           {"bytes_fetched", report.bytes_fetched}, {"already_cached", report.already_cached}});
+    for (const auto& [variant, who] : digests.verified()) {
+      Result<void> w = record_signature(ctx.cache(), locked, variant, who, signatures->root);
+      if (!w) console.warn("could not record the verified signature: " + w.error().message());
+      console.debug("  " + variant + ": signed by " + who.signer.build_signer_uri);
+    }
     if (report.fetched > 0 || report.linked > 0) {
       console.info("  " + std::to_string(selected.size()) + " variant" +
                    (selected.size() == 1 ? "" : "s") + ", " + std::to_string(report.files) +
@@ -360,6 +509,12 @@ void add_download_command(CLI::App& app, CommandFn& chosen) {
   cmd->add_flag("--all-variants", args->all_variants, "Download every build variant");
   cmd->add_option("--variant", args->variants, "Download this variant (repeatable)")
       ->allow_extra_args(false);
+  cmd->add_flag("--require-signatures", args->require_signatures,
+                "Refuse any variant whose metadata.json has no Sigstore signature that verifies "
+                "(also [tool.kernels.signatures] require = true)");
+  cmd->add_option("--trusted-root", args->trusted_root,
+                  "Sigstore trusted_root.json for --require-signatures (default: "
+                  "$KERNELS_SIGSTORE_TRUSTED_ROOT, else the built-in public-good root)");
   add_system_options(*cmd, args->system);
   cmd->callback([args, &chosen] {
     chosen = [args](CommandContext& ctx) { return run_download(ctx, *args); };

@@ -19,6 +19,7 @@ using CommandFn = std::function<Result<void>(CommandContext&)>;
 void add_lock_command(CLI::App& app, CommandFn& chosen);
 void add_download_command(CLI::App& app, CommandFn& chosen);
 void add_verify_command(CLI::App& app, CommandFn& chosen);
+void add_verify_signature_command(CLI::App& app, CommandFn& chosen);
 void add_versions_command(CLI::App& app, CommandFn& chosen);
 void add_info_command(CLI::App& app, CommandFn& chosen);
 void add_variant_command(CLI::App& app, CommandFn& chosen);

@@ -212,7 +212,8 @@ nlohmann::json exit_codes_json() {
 }
 
 // The commands whose transfers and lock waits stop on SIGINT/SIGTERM (hub/interrupt.h).
-constexpr const char* kFetchingCommands[] = {"lock", "download", "versions", "info", "variant", "mirror"};
+constexpr const char* kFetchingCommands[] = {"lock",    "download", "versions",        "info",
+                                             "variant", "mirror",   "verify-signature"};
 
 int run(int argc, char** argv) {
   CLI::App app{"Lock, download, verify and inspect GPU kernel bundles from the Hugging Face Hub.",
@@ -246,6 +247,7 @@ int run(int argc, char** argv) {
   add_lock_command(app, chosen);
   add_download_command(app, chosen);
   add_verify_command(app, chosen);
+  add_verify_signature_command(app, chosen);
   add_versions_command(app, chosen);
   add_info_command(app, chosen);
   add_variant_command(app, chosen);

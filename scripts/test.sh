@@ -16,4 +16,7 @@ fi
 if ! KERNELS_PY_VERSION=0.17.2 scripts/setup-python-oracle.sh "$build_dir/python-oracle-017" > /dev/null; then
   echo "test: could not install the Python kernels package 0.17.2; its compatibility tests will be skipped" >&2
 fi
+if ! scripts/setup-sigstore-oracle.sh "$build_dir/sigstore-oracle" > /dev/null; then
+  echo "test: could not install the Python sigstore package; the signature tests against it will be skipped" >&2
+fi
 ctest --test-dir "$build_dir" --output-on-failure -j "${KERNELS_TEST_JOBS:-2}" "$@"

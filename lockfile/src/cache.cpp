@@ -400,6 +400,13 @@ fs::path CacheLayout::tree_path(std::string_view repo_id, std::string_view commi
   return repo ? tree_path(*repo, commit) : invalid_path();
 }
 
+fs::path CacheLayout::signature_record_path(std::string_view repo_id, std::string_view commit,
+                                            std::string_view variant) const {
+  const auto repo = RepoId::parse(repo_id);
+  if (!repo || !is_path_component(commit) || !is_path_component(variant)) return invalid_path();
+  return repo_dir(*repo) / "signatures" / std::string(commit) / (std::string(variant) + ".json");
+}
+
 fs::path CacheLayout::lock_path(std::string_view repo_id, std::string_view etag) const {
   const auto repo = RepoId::parse(repo_id);
   return repo ? lock_path(*repo, etag) : invalid_path();

@@ -111,6 +111,10 @@ class CacheLayout {
                                       std::string_view repo_path) const;
   std::filesystem::path ref_path(std::string_view repo_id, std::string_view ref) const;
   std::filesystem::path tree_path(std::string_view repo_id, std::string_view commit) const;
+  // What `download --require-signatures` found for one variant (docs/SIGNATURES.md):
+  // <repo>/signatures/<commit>/<variant>.json.
+  std::filesystem::path signature_record_path(std::string_view repo_id, std::string_view commit,
+                                              std::string_view variant) const;
   std::filesystem::path lock_path(std::string_view repo_id, std::string_view etag) const;
   std::filesystem::path no_exist_path(std::string_view repo_id, std::string_view commit,
                                       std::string_view repo_path) const;
