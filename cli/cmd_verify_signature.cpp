@@ -6,8 +6,8 @@
 // metadata's digest. One line per variant on stdout, in 0.17's words, sorted by variant name.
 //
 // Unlike 0.17 it works with the network off (the version's refs, tree and files from the cache,
-// the trusted root built in), --json gives one object per variant (docs/JSON.md), and it exits 6 (integrity
-// mismatch: exit-codes) rather than 1 when a variant fails.
+// the trusted root built in), --json gives one object per variant (docs/JSON.md), and it exits 6
+// (integrity mismatch: exit-codes) rather than 1 when a variant fails.
 #include <algorithm>
 
 #include <nlohmann/json.hpp>

@@ -100,7 +100,12 @@ TEST_CASE("verify-signature prints 0.17's line per variant, sorted, and works of
   json_args.push_back("--json");
   ProcessResult js = run_kernels(json_args, cache, endpoint);
   CHECK(js.exit_code == 6);
-  nlohmann::json doc = nlohmann::json::parse(js.out, nullptr, false);
+  const nlohmann::json whole = nlohmann::json::parse(js.out, nullptr, false);
+  REQUIRE(whole.is_object());  // one document (docs/JSON.md): an error, variants beside it
+  CHECK(whole["ok"] == false);
+  CHECK(whole["command"] == "verify-signature");
+  CHECK(whole["error"]["exit"] == 6);
+  const nlohmann::json& doc = whole["variants"];
   REQUIRE(doc.is_array());
   REQUIRE(doc.size() == 4);
   CHECK(doc[0]["variant"] == "torch-cpu");
