@@ -20,7 +20,8 @@ flags=(-std=c++20 -O1 -g -DNDEBUG -fno-omit-frame-pointer -fsanitize=fuzzer,addr
 # Each target: the lockfile library (no network, no CUDA; OpenSSL for the digests) plus the
 # sources of the parser it drives, and their libraries. fuzz_manifest: a bundle's manifest.json;
 # fuzz_hub: the Hub's answers and headers; fuzz_variant: variant names and selection;
-# fuzz_pyproject: pyproject.toml through the screen in front of toml++.
+# fuzz_pyproject: pyproject.toml through the screen in front of toml++; fuzz_unpack: `kernels
+# unpack` (cli/pack) over any archive, against a fixed lock.
 # The library is compiled once into $out/liblockfile.a, again only when a file of it changed.
 lib="$out/liblockfile.a"
 if [ ! -f "$lib" ] || [ -n "$(find lockfile -newer "$lib" -name '*.[ch]*' | head -1)" ]; then
@@ -31,9 +32,11 @@ if [ ! -f "$lib" ] || [ -n "$(find lockfile -newer "$lib" -name '*.[ch]*' | head
   done
   rm -f "$lib" && ar rcs "$lib" "$out"/lib-objects/*.o
 fi
-read -ra targets <<< "${FUZZ_TARGETS:-lockfile tree pyproject variant manifest hub}"
-declare -A extra_sources=([manifest]="loader/src/bundle_manifest.cpp" [hub]="cli/hub/hub_protocol.cpp")
-declare -A extra_flags=([manifest]="-Iloader/src" [hub]="-Icli/hub -lcurl")
+read -ra targets <<< "${FUZZ_TARGETS:-lockfile tree pyproject variant manifest hub unpack}"
+declare -A extra_sources=([manifest]="loader/src/bundle_manifest.cpp" [hub]="cli/hub/hub_protocol.cpp"
+                          [unpack]="cli/pack/unpack.cpp cli/pack/pack.cpp")
+declare -A extra_flags=([manifest]="-Iloader/src" [hub]="-Icli/hub -lcurl"
+                        [unpack]="-Icli -larchive -lutf8proc")
 for target in "${targets[@]}"; do
   bin="$out/fuzz_$target"
   # shellcheck disable=SC2206
