@@ -341,3 +341,26 @@ TEST_CASE("a symlink planted inside a snapshot is refused, nothing is made outsi
   CHECK(r.err.find("symbolic link") != std::string::npos);
   CHECK(fs::is_empty(outside));
 }
+
+TEST_CASE("a symlink planted at any cache directory a download writes is refused (exit 11), nothing made outside",
+          "[cache][safety]") {
+  // Issue 12: every write goes through directories opened from the root without following links
+  // (lockfile/cache_dir.h); .kernels-projects (each project's kept lock) was followed before.
+  for (const std::string level :
+       {".locks", ".locks/kernels--org--attn", ".kernels-projects", "kernels--org--attn",
+        "kernels--org--attn/blobs", "kernels--org--attn/snapshots", "kernels--org--attn/refs",
+        "kernels--org--attn/trees"}) {
+    INFO(level);
+    LockedProject p(1, 100);
+    const fs::path outside = p.dir / "outside";
+    fs::create_directories(outside);
+    fs::create_directories((p.cache / level).parent_path());
+    fs::remove_all(p.cache / level);  // what the fixture made there, if anything
+    fs::create_directory_symlink(outside, p.cache / level);
+    ProcessResult r = p.download();
+    INFO(r.err);
+    CHECK(r.exit_code == 11);
+    CHECK(r.err.find("symbolic link") != std::string::npos);
+    CHECK(fs::is_empty(outside));
+  }
+}
