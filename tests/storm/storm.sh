@@ -3,7 +3,8 @@
 #
 #   storm.sh crash KILLS     KILLS times: start `download`, `unpack` or `lock` (in turn) into one
 #                            cache and kill -9 it at a random moment of its run (0 to 1.2 times
-#                            how long an uninterrupted one takes here). After every kill `verify` runs:
+#                            how long an uninterrupted one takes here); half the download and
+#                            unpack rounds start cold. After every kill `verify` runs:
 #                            whenever it exits 0, every file of the cache is compared with the
 #                            published bytes (verify must never accept a bad file). At the end a
 #                            re-run of download completes and verifies, and `cache prune` leaves
@@ -87,7 +88,7 @@ leftovers() {  # temp files and unpack staging directories under a cache
 }
 
 run_crash() {
-  local kills=$1 cache="$scratch/cache" i op pid delay accepted=0 refused=0
+  local kills=$1 cache="$scratch/cache" i op pid delay accepted=0 refused=0 cold=0
   local -A by_op=([download]=0 [unpack]=0 [lock]=0)
   # The archive unpack is killed in: a full cache, packed once. Each operation is timed once
   # uninterrupted, so the kills fall inside its run on any machine.
@@ -101,6 +102,12 @@ run_crash() {
   for ((i = 0; i < kills; i++)); do
     op=${names[$(( i % 3 ))]}
     delay=$(( (RANDOM * 32768 + RANDOM) % (span[$op] * 12 / 10 + 1) ))
+    # Half the download and unpack rounds start cold (the repo's blobs and snapshots gone), so
+    # their kills land in transfers and renames, not in a warm no-op.
+    if [ "$op" != lock ] && (( RANDOM % 2 )); then
+      rm -rf "$cache/kernels--storm-org--attention/blobs" "$cache/kernels--storm-org--attention/snapshots"
+      cold=$(( cold + 1 ))
+    fi
     case $op in
       download) KERNELS_CACHE=$cache "$KERNELS_BIN" -q download --all-variants "$project" \
            > /dev/null 2>&1 & ;;
@@ -134,7 +141,7 @@ run_crash() {
   KERNELS_CACHE=$cache kernels cache prune || fail "cache prune failed"
   [ -z "$(leftovers "$cache")" ] || { leftovers "$cache" >&2; fail "cache prune left these behind"; }
   KERNELS_CACHE=$cache kernels verify "$project" || fail "prune broke the cache"
-  echo "PASS: crash storm: $kills kill -9 (download ${by_op[download]}, unpack ${by_op[unpack]}, lock ${by_op[lock]}); verify accepted $accepted times, each time every file was right, refused $refused; re-run completed; prune removed $before leftovers, none remain"
+  echo "PASS: crash storm: $kills kill -9 (download ${by_op[download]}, unpack ${by_op[unpack]}, lock ${by_op[lock]}; $cold rounds started cold); verify accepted $accepted times, each time every file was right, refused $refused; re-run completed; prune removed $before leftovers, none remain"
 }
 
 run_race() {
