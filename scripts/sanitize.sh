@@ -30,7 +30,9 @@ if [ "${1:-}" = tsan ]; then
   reports="$build_dir/sanitizer-reports"
   rm -rf "$reports" && mkdir -p "$reports"
   # halt_on_error=0: every race is reported, not only the first; log_path as for ASan below.
-  export TSAN_OPTIONS="halt_on_error=0:second_deadlock_stack=1:exitcode=66:log_path=$reports/tsan${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
+  # tests/tsan.supp: races reported inside libraries we do not build with TSan (the test
+  # server's), nothing of ours.
+  export TSAN_OPTIONS="halt_on_error=0:second_deadlock_stack=1:exitcode=66:suppressions=$PWD/tests/tsan.supp:log_path=$reports/tsan${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
   # The whole loader and Hub-client suites; of the CLI's, the tests of processes racing on one
   # cache, lock waits, interrupts and the parallel download paths. Python tests are left out (an
   # uninstrumented python3 cannot load a TSan library).
