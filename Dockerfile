@@ -1,50 +1,95 @@
-# Multi-stage image for an inference server that uses kernels:
-#   build    compiles the CLI, the loader and the kernels (nvcc comes from the CUDA base image),
-#            publishes the built bundle into build/local-hub, then runs scripts/fetch_kernels.sh:
-#            kernels lock (or --locked for a committed lock), download, verify.
-#   runtime  carries the CLI, the loader library and headers, the Python package, and the
-#            verified cache, read-only, with HF_HUB_OFFLINE=1: the server never touches the network.
+# syntax=docker/dockerfile:1.7
+# Multi-stage image for an inference server that uses kernels (BuildKit: the default builder of
+# Docker 23 and later).
+#   deps     the build dependencies only (scripts/install-deps.sh): a source edit reuses this layer.
+#   build    compiles the CLI, the loader and the kernels (nvcc from the CUDA base image) in a
+#            cached build directory, installs them stripped into /opt/kernels/prefix, publishes
+#            the built bundle into /opt/kernels/local-hub, then runs scripts/fetch_kernels.sh:
+#            `kernels lock --locked` against a committed scripts/deploy/kernels.lock (a plain
+#            `kernels lock` where none is committed), download, verify.
+#   runtime  the CLI, the loader library, its C and C++ headers, CMake and pkg-config files, the
+#            Python package and the verified cache, read-only, with HF_HUB_OFFLINE=1, run as the
+#            unprivileged user `kernels`: the server never touches the network.
 #
 #   docker build -t attention-server .
-#   docker build --build-arg HF_ENDPOINT=https://huggingface.co -t attention-server .
+#   docker build --build-arg HF_ENDPOINT=https://huggingface.co --secret id=hf_token,env=HF_TOKEN \
+#     -t attention-server .                 # the token is a build secret: never in a layer or the history
 #   docker build --build-arg HF_ENDPOINT=file:///src/my-mirror -t attention-server .   # a mirror in the build context
 #
 # HF_ENDPOINT defaults to the local hub the build stage makes from this build context.
+# tests/docker/check_dockerfile.sh checks these properties without an engine; e2e:docker_build
+# builds the image where an engine answers.
 ARG BUILD_IMAGE=nvidia/cuda:13.0.0-devel-ubuntu24.04
 ARG RUNTIME_IMAGE=nvidia/cuda:13.0.0-base-ubuntu24.04
 
-FROM ${BUILD_IMAGE} AS build
+FROM ${BUILD_IMAGE} AS deps
 ENV DEBIAN_FRONTEND=noninteractive
 WORKDIR /src
+# Only what installs the dependencies: editing any other file reuses this layer.
+COPY scripts/install-deps.sh scripts/install-deps.sh
+# apt's downloads and lists live in cache mounts, kept between builds and never in a layer.
+RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt,sharing=locked \
+    rm -f /etc/apt/apt.conf.d/docker-clean \
+ && echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' > /etc/apt/apt.conf.d/keep-cache \
+ && scripts/install-deps.sh --build-only
+
+FROM deps AS build
 COPY . .
-RUN rm -rf build && scripts/install-deps.sh --build-only \
- && KERNELS_CMAKE_ARGS="-DKERNELS_BUILD_TESTS=OFF" scripts/build.sh
-ARG HF_ENDPOINT=file:///src/build/local-hub
-ARG HF_TOKEN=
-RUN HF_ENDPOINT="${HF_ENDPOINT}" HF_TOKEN="${HF_TOKEN}" \
-    scripts/fetch_kernels.sh build/cli/kernels scripts/deploy /opt/kernels/cache \
- && cp scripts/deploy/kernels.lock* /opt/kernels/ \
+# The build directory is a cache mount: a rebuild after a source edit recompiles only what
+# changed. What the later stages need is installed out of it, stripped, in the same step.
+RUN --mount=type=cache,target=/src/build,id=kernels-build \
+    KERNELS_CMAKE_ARGS="-DKERNELS_BUILD_TESTS=OFF" scripts/build.sh \
+ && cmake --install build --prefix /opt/kernels/prefix --strip \
+ && mkdir -p /opt/kernels/prefix/lib/python \
+ && cp -a build/loader/python/kernels_loader /opt/kernels/prefix/lib/python/ \
+ && strip --strip-unneeded /opt/kernels/prefix/lib/python/kernels_loader/*.so \
+ && rm -rf /opt/kernels/local-hub && cp -a build/local-hub /opt/kernels/local-hub \
  && scripts/runtime-packages.sh build/cli/kernels build/loader/libkernels_loader.so \
     > /opt/kernels/runtime-packages.txt
+ARG HF_ENDPOINT=file:///opt/kernels/local-hub
+# The token comes only as a build secret (`--secret id=hf_token,...`), read from a file that
+# exists during this step alone; no ARG or ENV carries it, so no layer and no history entry does.
+RUN --mount=type=secret,id=hf_token,required=false \
+    if [ -s /run/secrets/hf_token ]; then export HF_TOKEN_PATH=/run/secrets/hf_token; fi \
+ && HF_ENDPOINT="${HF_ENDPOINT}" \
+    scripts/fetch_kernels.sh /opt/kernels/prefix/bin/kernels scripts/deploy /opt/kernels/cache \
+ && mkdir -p /opt/kernels/project \
+ && cp scripts/deploy/pyproject.toml scripts/deploy/kernels.lock* /opt/kernels/project/
 
 FROM ${RUNTIME_IMAGE} AS runtime
+ARG VERSION=0.0.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="attention-server" \
+      org.opencontainers.image.description="kernels CLI, libkernels_loader and a verified read-only kernel cache" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}"
 ENV DEBIAN_FRONTEND=noninteractive
 # The packages that hold the CLI's and the loader's shared libraries, as the build stage found
 # them (scripts/runtime-packages.sh): their names differ between distribution releases.
 COPY --from=build /opt/kernels/runtime-packages.txt /tmp/runtime-packages.txt
-RUN apt-get update \
+RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt,sharing=locked \
+    rm -f /etc/apt/apt.conf.d/docker-clean \
+ && apt-get update \
  && xargs -a /tmp/runtime-packages.txt apt-get install -y --no-install-recommends ca-certificates python3 \
- && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages.txt
-COPY --from=build /src/build/cli/kernels /usr/local/bin/kernels
-COPY --from=build /src/build/loader/libkernels_loader.so /usr/local/lib/libkernels_loader.so
-COPY --from=build /src/loader/include/ /usr/local/include/
-COPY --from=build /src/build/loader/python/kernels_loader /usr/local/lib/kernels_loader/kernels_loader
-COPY --from=build /src/scripts/deploy/pyproject.toml /opt/kernels/project/pyproject.toml
+ && rm -f /tmp/runtime-packages.txt \
+ && useradd --system --uid 10001 --user-group --home-dir /nonexistent --shell /usr/sbin/nologin kernels
+# bin/kernels, lib/libkernels_loader.so* and .a, include/kernels/ (C ABI, C++ API and the lockfile
+# headers it uses), lib/cmake/kernels_loader, lib/pkgconfig; all stripped.
+COPY --from=build /opt/kernels/prefix/ /usr/local/
 # kernels.lock and, for a format 2 lock, its hashes sidecar kernels.lock.hashes (docs/LOCKFILE.md).
-COPY --from=build /opt/kernels/kernels.lock* /opt/kernels/project/
+COPY --from=build /opt/kernels/project /opt/kernels/project
+# Owned by root and read-only: the server's user can read the cache, never change it.
 COPY --from=build /opt/kernels/cache /opt/kernels/cache
 ENV KERNELS_CACHE=/opt/kernels/cache \
     HF_HUB_OFFLINE=1 \
     KERNELS_LOADER_LIBRARY=/usr/local/lib/libkernels_loader.so \
-    PYTHONPATH=/usr/local/lib/kernels_loader
+    PYTHONPATH=/usr/local/lib/python
 RUN chmod -R a-w /opt/kernels/cache && ldconfig && kernels verify /opt/kernels/project
+USER kernels:kernels
+WORKDIR /opt/kernels
+HEALTHCHECK --interval=30m --timeout=120s CMD ["kernels", "-q", "verify", "/opt/kernels/project"]
+ENTRYPOINT ["kernels"]
+CMD ["verify", "/opt/kernels/project"]

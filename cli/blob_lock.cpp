@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "hub/interrupt.h"
+#include "kernels/lockfile/cache_dir.h"
 
 namespace kernels::cli {
 namespace {
@@ -29,13 +30,19 @@ Attempt lock_once(int fd) {
 }
 
 int open_lock_file(const std::filesystem::path& path) {
-  std::error_code ec;
-  std::filesystem::create_directories(path.parent_path(), ec);
-  // 0664: a cache shared by a group stays lockable by all its members. O_NOFOLLOW: a symlink
-  // planted at the lock's name must not make us (maybe root) create or truncate a file
-  // elsewhere; the open fails (ELOOP) and the download goes on without the lock, which costs at
-  // most a duplicate transfer.
-  return ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0664);
+  // <root>/.locks/<repo folder>/<etag>.lock (CacheLayout::lock_path): .locks and the repo
+  // folder are opened from the root without following links (cache_dir.h), and the lock file
+  // itself with O_NOFOLLOW, so a symlink planted at any of them must not make us (maybe root)
+  // create or truncate a file elsewhere. The open then fails and the download goes on without
+  // the lock, which costs at most a duplicate transfer. 0664: a cache shared by a group stays
+  // lockable by all its members.
+  const std::filesystem::path repo_dir = path.parent_path();
+  auto dir = CacheDir::open_below(repo_dir.parent_path().parent_path(), repo_dir, true);
+  if (!dir) {
+    errno = dir.error().code == ErrorCode::unsafe ? ELOOP : EACCES;
+    return -1;
+  }
+  return dir->open_file(path.filename().string(), O_RDWR | O_CREAT, 0664);
 }
 
 // The holder writes its pid into the lock file, so that a process waiting for it can say whom it

@@ -49,6 +49,20 @@ bool is_temp_file(const fs::path& p) {
   return name.size() > 11 && name.compare(name.size() - 11, 11, ".incomplete") == 0;
 }
 
+// "<name>.<8 hex>.incomplete": the temp names of unique_temp_path (atomic.h), which every write of
+// ours uses (downloads, refs, trees, snapshot links, kept locks).
+bool is_our_temp_name(const std::string& name) {
+  constexpr std::size_t kSuffix = 1 + 8 + 11;  // ".xxxxxxxx.incomplete"
+  if (name.size() <= kSuffix || name[name.size() - kSuffix] != '.' ||
+      name.compare(name.size() - 11, 11, ".incomplete") != 0) {
+    return false;
+  }
+  for (std::size_t i = name.size() - kSuffix + 1; i < name.size() - 11; ++i) {
+    if (!std::isxdigit(static_cast<unsigned char>(name[i]))) return false;
+  }
+  return true;
+}
+
 // Our downloads name a temp file <etag>.<8 hex>.incomplete (unique to one process) and hold the
 // blob lock .locks/<repo>/<etag>.lock from before the file exists until after it is renamed or
 // removed (installer.cpp). An interrupted download keeps its bytes as <etag>.incomplete, the
@@ -322,10 +336,34 @@ std::vector<RepoInfo> scan_cache(const CacheLayout& cache) {
   return repos;
 }
 
+// Temp files of atomic writes (refs, trees, snapshot links and copies, the kept locks) that a
+// killed process left: untouched for an hour, they are debris. blobs/ (the lock rule above) and
+// unpack staging directories (removed whole) are handled on their own; links are not followed.
+void collect_stale_write_temps(const CacheLayout& cache, std::time_t now,
+                               std::vector<PruneAction>& actions) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(cache.root(), fs::directory_options::none, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      if (name == "blobs" || name == ".locks" || name.rfind(".kernels-unpack.", 0) == 0) {
+        it.disable_recursion_pending();
+      }
+      continue;
+    }
+    if (is_our_temp_name(name) && now - st.st_mtime >= kDebrisAge) {
+      actions.push_back({"temp file", "", it->path().string(), static_cast<std::uint64_t>(st.st_size)});
+    }
+  }
+}
+
 Result<std::vector<PruneAction>> prune_cache(const CacheLayout& cache, const LockedRevisions& keep,
                                              bool dry_run) {
   std::vector<PruneAction> actions;
   const std::time_t now = std::time(nullptr);
+  collect_stale_write_temps(cache, now, actions);
   for (const fs::path& staging : unpack_staging_dirs(cache)) {
     if (now - newest_mtime(staging) >= kDebrisAge) {
       actions.push_back({"unpack staging directory", "", staging.string(), 0});

@@ -16,6 +16,7 @@
 #include "commands.h"
 #include "hub/interrupt.h"
 #include "kernels/lockfile/atomic.h"
+#include "kernels/lockfile/cache_dir.h"
 #include "kernels/lockfile/lock_hashes.h"
 #include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
@@ -474,9 +475,14 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
           std::pair{kept, project_bytes},
           std::pair{kept.parent_path() / "project", std::optional<std::string>(project_path + "\n")}}) {
       if (!bytes || file_bytes(path) == bytes) continue;
-      // Not a warning: without it the loader silently serves the built-in kernels.
-      std::filesystem::create_directories(path.parent_path(), ec);
-      if (Result<void> w = write_atomic(path, *bytes); !w) {
+      // Not a warning: without it the loader silently serves the built-in kernels. Written
+      // through directories opened without following links (a planted .kernels-projects link
+      // is refused, exit 11).
+      auto dir = CacheDir::open_below(ctx.cache().root(), path.parent_path(), true);
+      if (!dir && dir.error().code == ErrorCode::unsafe) return dir.error();
+      Result<void> w = dir ? dir->write_atomic(path.filename().string(), *bytes)
+                           : Result<void>(dir.error());
+      if (!w) {
         Error e = w.error();
         e.what = "cannot copy kernels.lock into the cache, where the loader reads it: " + e.what;
         e.hint = "make " + path.parent_path().string() +

@@ -16,6 +16,7 @@
 #include <system_error>
 
 #include "kernels/lockfile/atomic.h"
+#include "kernels/lockfile/cache_dir.h"
 #include "kernels/lockfile/env.h"
 #include "kernels/lockfile/repo_id.h"
 #include "hub/interrupt.h"
@@ -70,9 +71,10 @@ class EarlyWriteback final : public ProgressSink {
 // Moves a verified download into place. Unlike publish_file(), the file is fsynced first only
 // with KERNELS_FSYNC=1 (see blob_fsync_enabled), and the directory is not fsynced per file: the
 // caller makes the renames durable with one fsync_directory() per batch.
-Result<void> publish_without_directory_sync(const std::filesystem::path& temp,
+Result<void> publish_without_directory_sync(const CacheDir& blobs,
+                                            const std::filesystem::path& temp,
                                             const std::filesystem::path& final_path) {
-  int fd = blob_fsync_enabled() ? ::open(temp.c_str(), O_RDONLY | O_CLOEXEC) : -2;
+  int fd = blob_fsync_enabled() ? blobs.open_file(temp.filename().string(), O_RDONLY) : -2;
   if (fd == -1 || (fd >= 0 && ::fsync(fd) != 0)) {
     int err = errno;
     if (fd >= 0) ::close(fd);
@@ -80,11 +82,13 @@ Result<void> publish_without_directory_sync(const std::filesystem::path& temp,
                       temp.string(), "check the disk (space, permissions)");
   }
   if (fd >= 0) ::close(fd);
-  std::error_code ec;
-  std::filesystem::rename(temp, final_path, ec);
-  if (ec) {
-    return make_error(ErrorCode::io, "cannot move the verified download into place: " + ec.message(),
-                      final_path.string(), "check that the cache is writable");
+  // Within blobs/, opened from the cache root without following links (cache_dir.h).
+  if (Result<void> moved = blobs.rename(temp.filename().string(), final_path.filename().string());
+      !moved) {
+    Error e = moved.error();
+    e.what = "cannot move the verified download into place: " + e.what;
+    e.hint = "check that the cache is writable";
+    return e;
   }
   return ok();
 }
@@ -127,6 +131,16 @@ void fetch_batch(const CacheLayout& cache, const std::string& repo_id, const std
     requests.push_back(std::move(r));
   }
   std::error_code ec;
+  // blobs/ is reached from the cache root without following links; a link planted on the way
+  // fails every file of the batch (exit 11), before a byte is fetched.
+  Result<CacheDir> blobs = CacheDir::open_below(cache.root(), cache.blobs_dir(repo_id), true);
+  if (!blobs) {
+    for (BlobJob* job : jobs) {
+      failed.emplace(job->entry->digest().hex, blobs.error());
+      job->held.reset();
+    }
+    return;
+  }
   // An interrupted run's bytes become this run's temp file, which the transfer then resumes. We
   // hold the blob lock (or locking is off, and rename is atomic: one process gets the file).
   std::size_t resumed = 0;
@@ -146,7 +160,6 @@ void fetch_batch(const CacheLayout& cache, const std::string& repo_id, const std
     console.info("Resuming " + std::to_string(resumed) + " partial download" + (resumed == 1 ? "" : "s") +
                  " of " + repo_id + " (" + format_bytes(resumed_bytes) + " already here)");
   }
-  std::filesystem::create_directories(cache.blobs_dir(repo_id), ec);
   auto progress = console.progress("Downloading " + repo_id);  // the client reports on_start
   EarlyWriteback writeback(progress.get());
   std::vector<Result<void>> results = hub.download(requests, &writeback);
@@ -176,7 +189,7 @@ void fetch_batch(const CacheLayout& cache, const std::string& repo_id, const std
                               : Result<void>(make_error(ErrorCode::internal,
                                                         "the Hub client returned no result",
                                                         r.path));
-    if (result.ok()) result = publish_without_directory_sync(r.temp_path, jobs[i]->blob);
+    if (result.ok()) result = publish_without_directory_sync(*blobs, r.temp_path, jobs[i]->blob);
     if (!result.ok()) {
       if (!hub::interrupted() || !keep_resumable(r, jobs[i]->blob)) std::filesystem::remove(r.temp_path, ec);
       failed.emplace(jobs[i]->entry->digest().hex, result.error());

@@ -21,7 +21,8 @@ flags=(-std=c++20 -O1 -g -DNDEBUG -fno-omit-frame-pointer -fsanitize=fuzzer,addr
 # sources of the parser it drives, and their libraries. fuzz_manifest: a bundle's manifest.json;
 # fuzz_hub: the Hub's answers and headers; fuzz_variant: variant names and selection;
 # fuzz_pyproject: pyproject.toml through the screen in front of toml++; fuzz_sigstore: Sigstore
-# bundles and trusted roots (cli/sigstore, without the compiled-in root).
+# bundles and trusted roots (cli/sigstore, without the compiled-in root); fuzz_unpack: `kernels
+# unpack` (cli/pack) over any archive, against a fixed lock.
 # The library is compiled once into $out/liblockfile.a, again only when a file of it changed.
 lib="$out/liblockfile.a"
 if [ ! -f "$lib" ] || [ -n "$(find lockfile -newer "$lib" -name '*.[ch]*' | head -1)" ]; then
@@ -32,12 +33,13 @@ if [ ! -f "$lib" ] || [ -n "$(find lockfile -newer "$lib" -name '*.[ch]*' | head
   done
   rm -f "$lib" && ar rcs "$lib" "$out"/lib-objects/*.o
 fi
-read -ra targets <<< "${FUZZ_TARGETS:-lockfile tree pyproject variant manifest hub sigstore}"
+read -ra targets <<< "${FUZZ_TARGETS:-lockfile tree pyproject variant manifest hub sigstore unpack}"
 sigstore_sources="$(ls cli/sigstore/src/*.cpp | grep -v builtin_root.cpp | tr '\n' ' ')"
 declare -A extra_sources=([manifest]="loader/src/bundle_manifest.cpp" [hub]="cli/hub/hub_protocol.cpp"
-                          [sigstore]="$sigstore_sources")
+                          [sigstore]="$sigstore_sources" [unpack]="cli/pack/unpack.cpp cli/pack/pack.cpp")
 declare -A extra_flags=([manifest]="-Iloader/src" [hub]="-Icli/hub -lcurl"
-                        [sigstore]="-Icli/sigstore/include -Icli/sigstore/src -DKERNELS_SIGSTORE_ROOT_FILE=\"$root/cli/sigstore/data/trusted_root.json\"")
+                        [sigstore]="-Icli/sigstore/include -Icli/sigstore/src -DKERNELS_SIGSTORE_ROOT_FILE=\"$root/cli/sigstore/data/trusted_root.json\""
+                        [unpack]="-Icli -larchive -lutf8proc")
 for target in "${targets[@]}"; do
   bin="$out/fuzz_$target"
   # shellcheck disable=SC2206

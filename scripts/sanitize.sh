@@ -1,18 +1,58 @@
 #!/usr/bin/env bash
-# The CPU test suite under AddressSanitizer + UndefinedBehaviorSanitizer (issue 12): builds the
-# project without CUDA into build-asan (KERNELS_SANITIZE_BUILD_DIR) with
+# The CPU test suite under sanitizers (issue 12). Usage:
+#   scripts/sanitize.sh [CTEST_ARGS...]        # ASan + UBSan, the whole CPU suite (build-asan)
+#   scripts/sanitize.sh tsan [CTEST_ARGS...]   # ThreadSanitizer, the concurrency and loader tests
+#                                              # (build-tsan)
+# ASan + UBSan: builds the project without CUDA into build-asan (KERNELS_SANITIZE_BUILD_DIR) with
 # -fsanitize=address,undefined, runs the CTest suite there, and fails if any test fails or any
 # instrumented process (test binaries and every `kernels` run they start) wrote a sanitizer report,
-# even one whose exit status a test expected to be non-zero anyway. Usage:
-#   scripts/sanitize.sh [CTEST_ARGS...]      # e.g. -R tests_loader
+# even one whose exit status a test expected to be non-zero anyway.
 # Left out, each for a reason: fuzz:short (its own ASan+UBSan build, scripts/fuzz.sh); the
 # Python tests (an uninstrumented python3 cannot dlopen an ASan library without LD_PRELOAD);
 # e2e tests that build other trees (a fresh clone, out-of-tree consumers of the installed
 # library, a Docker image) with their own flags.
+# TSan: builds only what has threads worth watching (the loader and its tests, the Hub client's
+# parallel transfers and their tests, the CLI and its concurrency tests) into build-tsan
+# (KERNELS_TSAN_BUILD_DIR) and runs those tests, `kernels` child processes instrumented too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build_dir="$(realpath -m "${KERNELS_SANITIZE_BUILD_DIR:-build-asan}")"
 jobs="${KERNELS_BUILD_JOBS:-$(nproc)}"
+
+if [ "${1:-}" = tsan ]; then
+  shift
+  build_dir="$(realpath -m "${KERNELS_TSAN_BUILD_DIR:-build-tsan}")"
+  sanitize="-fsanitize=thread -fno-omit-frame-pointer"
+  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKERNELS_WITH_CUDA=OFF \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g -DNDEBUG" \
+    "-DCMAKE_CXX_FLAGS=$sanitize" "-DCMAKE_C_FLAGS=$sanitize" \
+    "-DCMAKE_EXE_LINKER_FLAGS=$sanitize" "-DCMAKE_SHARED_LINKER_FLAGS=$sanitize" > /dev/null
+  cmake --build "$build_dir" -j "$jobs" --target kernels fake_hub_server tests_loader tests_hub tests_cli
+  reports="$build_dir/sanitizer-reports"
+  rm -rf "$reports" && mkdir -p "$reports"
+  # halt_on_error=0: every race is reported, not only the first; log_path as for ASan below.
+  # tests/tsan.supp: races reported inside libraries we do not build with TSan (the test
+  # server's), nothing of ours.
+  export TSAN_OPTIONS="halt_on_error=0:second_deadlock_stack=1:exitcode=66:suppressions=$PWD/tests/tsan.supp:log_path=$reports/tsan${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
+  # The whole loader and Hub-client suites; of the CLI's, the tests of processes racing on one
+  # cache, lock waits, interrupts and the parallel download paths. Python tests are left out (an
+  # uninstrumented python3 cannot load a TSan library).
+  selected='^(tests_loader:|tests_hub:|tests_cli:.*([Rr]ac|[Ll]ock|SIG|interrupt|parallel|concurren))'
+  status=0
+  ctest --test-dir "$build_dir" --output-on-failure -j "${KERNELS_TEST_JOBS:-2}" -R "$selected" \
+    -E '^tests_loader:(python_.*|pip_install)$' "$@" || status=$?
+  if [ -n "$(ls -A "$reports")" ]; then
+    echo "FAIL: ThreadSanitizer reports in $reports:"
+    for f in "$reports"/*; do
+      echo "--- $f"
+      head -n 60 "$f"
+    done
+    status=1
+  fi
+  [ "$status" -eq 0 ] && echo "PASS: no test failed and no ThreadSanitizer report"
+  exit "$status"
+fi
+
+build_dir="$(realpath -m "${KERNELS_SANITIZE_BUILD_DIR:-build-asan}")"
 # UBSan recovers (GCC's default): a report is written and the process goes on. A fatal UBSan
 # report ignores log_path in GCC 12's runtime (stderr only), and a test that captures a child's
 # stderr would hide it; a recovered one lands in its file below. ASan errors stay fatal.

@@ -42,6 +42,7 @@ bool is_retryable_curl_code(CURLcode code) {
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_GOT_NOTHING:
+    case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
     case CURLE_SSL_CONNECT_ERROR:
@@ -83,6 +84,7 @@ struct HttpEngine::Job {
   std::optional<Error> sink_error;
   std::uint64_t discarded = 0;
   std::uint64_t received = 0;
+  std::uint64_t offset = 0;  // this attempt's Range start (0: the whole body)
   bool discard_overflow = false;
   char errbuf[CURL_ERROR_SIZE] = {};
 
@@ -94,9 +96,27 @@ struct HttpEngine::Job {
   bool start_body() {
     if (response_started) return !sink_error;
     response_started = true;
+    close_connection_if_short();
     auto r = request->sink->on_response(status, response_headers);
     if (!r) sink_error = std::move(r).error();
     return !sink_error;
+  }
+
+  // An answer whose Content-Length ends before the file does is retried (the sink calls it cut
+  // short). If the server sent more than it announced, the rest is still on the connection and
+  // the next request there would read it as its own answer (curl: "Received HTTP/0.9 when not
+  // allowed"), so that connection is not reused.
+  void close_connection_if_short() {
+    if (request->expected_bytes == 0) return;
+    curl_off_t length = -1;
+    if (curl_easy_getinfo(easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) != CURLE_OK ||
+        length < 0) {
+      return;
+    }
+    const std::uint64_t start = status == 206 ? offset : 0;
+    if (start + static_cast<std::uint64_t>(length) < request->expected_bytes) {
+      curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
+    }
   }
 
   void release_handle(CURLM* multi) {
@@ -279,6 +299,7 @@ Result<void> HttpEngine::start(Job& job) {
   job.sink_error.reset();
   job.discarded = 0;
   job.received = 0;
+  job.offset = *offset;
   job.discard_overflow = false;
   job.errbuf[0] = 0;
 
@@ -310,6 +331,8 @@ Result<void> HttpEngine::start(Job& job) {
   curl_easy_setopt(easy, CURLOPT_UNRESTRICTED_AUTH, 0L);
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(easy, CURLOPT_NETRC, static_cast<long>(CURL_NETRC_IGNORED));
+  // A retry never rides a pooled connection: the failure may have been that connection's.
+  if (job.failures > 0) curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job.headers);
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(std::chrono::duration_cast<milliseconds>(options_.connect_timeout).count()));
@@ -432,6 +455,19 @@ void HttpEngine::finish_attempt(Job& job, int code) {
                    " s (" + std::to_string(options_.transfer_deadline_base.count()) +
                    " s plus 1 s per " + std::to_string(options_.transfer_min_rate / 1024) +
                    " KiB): the server is far too slow: " + what));
+    }
+    if (rc == CURLE_PARTIAL_FILE) {
+      what = "truncated transfer: the connection closed before the end of the answer (" + what +
+             ")";
+    }
+    if (rc == CURLE_UNSUPPORTED_PROTOCOL && std::string_view(job.errbuf).find("HTTP/0.9") !=
+                                                std::string_view::npos) {
+      // What curl reports when a connection still holds bytes of an earlier answer that was
+      // longer than its Content-Length: a broken server or proxy, worth a retry on a new
+      // connection (retries never reuse one).
+      what = "the answer on this connection was not an HTTP answer (bytes left over from an "
+             "earlier answer longer than its Content-Length?)";
+      return schedule_retry(job, what, std::nullopt);
     }
     if (rc == CURLE_OPERATION_TIMEDOUT && job.status != 0) {
       what = "transfer stalled (less than 1 byte/s for " +

@@ -20,6 +20,7 @@
 
 #include "kernels/lockfile/atomic.h"
 #include "kernels/lockfile/cache.h"
+#include "kernels/lockfile/cache_dir.h"
 #include "kernels/lockfile/digest.h"
 #include "kernels/lockfile/repo_tree.h"
 #include "kernels/lockfile/variant_files.h"
@@ -505,13 +506,14 @@ Result<PackSummary> unpack(const fs::path& archive_path, const fs::path& destina
   }
   std::sort(order.begin(), order.end());
   for (const auto& [_, name] : order) {
+    // Into directories opened from the destination without following links (cache_dir.h): a
+    // link planted in the cache or mirror is refused (exit 11), never written through.
     const fs::path final_path = destination / name;
-    fs::create_directories(final_path.parent_path(), ec);
-    if (ec) {
-      return make_error(ErrorCode::io, "cannot create directory: " + ec.message(),
-                        final_path.parent_path().string());
+    auto dir = CacheDir::open_below(destination, final_path.parent_path(), true);
+    if (!dir) return std::move(dir).error();
+    if (auto r = dir->publish_from(staging.path / name, final_path.filename().string()); !r) {
+      return r.error();
     }
-    if (auto r = publish_file(staging.path / name, final_path); !r) return r.error();
     ++summary.files;
   }
   if (kind == PackKind::cache) {

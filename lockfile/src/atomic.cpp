@@ -85,15 +85,16 @@ Result<void> publish_file(const std::filesystem::path& temp_path,
   return fsync_directory(parent_or_dot(final_path));
 }
 
-Result<void> write_atomic(const std::filesystem::path& path, std::string_view bytes, mode_t mode) {
-  if (path.empty() || !path.has_filename()) {
-    return make_error(ErrorCode::io, "not a file path", path.string());
-  }
-  const std::filesystem::path temp = unique_temp_path(path);
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) return io_error("cannot create temp file", temp, errno);
+Result<void> write_atomic_at(int dir_fd, std::string_view name, std::string_view bytes, mode_t mode,
+                             const std::filesystem::path& shown_as) {
+  const std::filesystem::path final_path = shown_as / std::string(name);
+  const std::string temp = unique_temp_path(std::string(name)).string();
+  const std::filesystem::path temp_shown = shown_as / temp;
+  const int fd = ::openat(dir_fd, temp.c_str(),
+                          O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+  if (fd < 0) return io_error("cannot create temp file", temp_shown, errno);
   auto fail = [&](Error e) -> Result<void> {
-    ::unlink(temp.c_str());
+    ::unlinkat(dir_fd, temp.c_str(), 0);
     return e;
   };
   std::size_t done = 0;
@@ -103,25 +104,43 @@ Result<void> write_atomic(const std::filesystem::path& path, std::string_view by
       if (errno == EINTR) continue;
       const int err = errno;
       ::close(fd);
-      return fail(io_error("write failed", temp, err));
+      return fail(io_error("write failed", temp_shown, err));
     }
     done += static_cast<std::size_t>(n);
   }
   if (::fsync(fd) != 0) {
     const int err = errno;
     ::close(fd);
-    return fail(io_error("fsync failed", temp, err));
+    return fail(io_error("fsync failed", temp_shown, err));
   }
-  if (::close(fd) != 0) return fail(io_error("close failed", temp, errno));
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
+  if (::close(fd) != 0) return fail(io_error("close failed", temp_shown, errno));
+  // renameat replaces whatever is at `name` (a planted link included) and never follows it.
+  if (::renameat(dir_fd, temp.c_str(), dir_fd, std::string(name).c_str()) != 0) {
     const int err = errno;
     std::string hint;
     if (err == EISDIR || err == ENOTEMPTY || err == EEXIST) {
       hint = "a directory is in the way; remove it or choose another path";
     }
-    return fail(io_error("cannot replace file", path, err, std::move(hint)));
+    return fail(io_error("cannot replace file", final_path, err, std::move(hint)));
   }
-  return fsync_directory(parent_or_dot(path));
+  // Some filesystems (and some FUSE mounts) refuse fsync on a directory; the rename itself has
+  // still happened, so only a real I/O error is reported.
+  if (::fsync(dir_fd) != 0 && errno != EINVAL && errno != ENOTSUP && errno != EBADF) {
+    return io_error("fsync of directory failed", shown_as, errno);
+  }
+  return ok();
+}
+
+Result<void> write_atomic(const std::filesystem::path& path, std::string_view bytes, mode_t mode) {
+  if (path.empty() || !path.has_filename()) {
+    return make_error(ErrorCode::io, "not a file path", path.string());
+  }
+  const std::filesystem::path dir = parent_or_dot(path);
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return io_error("cannot create temp file", unique_temp_path(path), errno);
+  auto r = write_atomic_at(dir_fd, path.filename().string(), bytes, mode, dir);
+  ::close(dir_fd);
+  return r;
 }
 
 }  // namespace kernels

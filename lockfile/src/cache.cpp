@@ -1,5 +1,6 @@
 #include "kernels/lockfile/cache.h"
 
+#include <fcntl.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,9 +11,11 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <vector>
 
 #include "file_read.h"
 #include "kernels/lockfile/atomic.h"
+#include "kernels/lockfile/cache_dir.h"
 #include "kernels/lockfile/digest.h"
 #include "kernels/lockfile/lockfile.h"
 
@@ -109,36 +112,6 @@ Error unsafe(std::string what, std::string_view object) {
   return make_error(ErrorCode::unsafe, std::move(what), std::string(object),
                     "names that reach the cache must be plain Hub ids, hex digests and "
                     "relative repo paths");
-}
-
-// Every existing component from `base` down to `dir` must be a real directory: make_dirs and the
-// link below follow symlinks, so one planted there (snapshots/<sha>/build -> /etc) would put our
-// directories and links outside the cache. Checked before and after the directories are made;
-// the cache permission check keeps other users from planting one in between.
-Result<void> no_links_between(const fs::path& base, const fs::path& dir) {
-  fs::path p = base;
-  for (const auto& part : dir.lexically_relative(base)) {
-    p /= part;
-    struct stat st {};
-    if (::lstat(p.c_str(), &st) != 0) return ok();  // the rest does not exist yet
-    if (!S_ISDIR(st.st_mode)) {
-      return make_error(ErrorCode::unsafe,
-                        S_ISLNK(st.st_mode) ? "a symbolic link inside a snapshot, where a directory belongs"
-                                            : "not a directory, where the snapshot has one",
-                        p.string(), "remove it; `kernels download` then makes the snapshot again");
-    }
-  }
-  return ok();
-}
-
-Result<void> make_dirs(const fs::path& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) {
-    return make_error(ErrorCode::io, "cannot create directory: " + ec.message(), dir.string(),
-                      "check that the cache directory is writable");
-  }
-  return ok();
 }
 
 }  // namespace
@@ -296,8 +269,10 @@ Result<void> CacheLayout::write_ref(const RepoId& repo, std::string_view ref,
   if (commit.empty()) return unsafe("empty commit", commit);
   if (auto c = check_other_names(commit, {}, {}, ref); !c) return c;
   const fs::path p = ref_path(repo, ref);
-  if (auto d = make_dirs(p.parent_path()); !d) return d;
-  return write_atomic(p, commit);  // huggingface_hub reads refs without stripping: no newline
+  auto dir = CacheDir::open_below(root_, p.parent_path(), true);
+  if (!dir) return std::move(dir).error();
+  // huggingface_hub reads refs without stripping: no newline.
+  return dir->write_atomic(p.filename().string(), commit);
 }
 
 Result<std::string> CacheLayout::read_ref(const RepoId& repo, std::string_view ref) const {
@@ -327,8 +302,9 @@ Result<void> CacheLayout::write_tree(const RepoId& repo, std::string_view commit
     if (!is_safe_repo_path(e.path)) return unsafe("unsafe path in tree", e.path);
   }
   const fs::path p = tree_path(repo, commit);
-  if (auto d = make_dirs(p.parent_path()); !d) return d;
-  return write_atomic(p, serialize_tree_cache(tree));
+  auto dir = CacheDir::open_below(root_, p.parent_path(), true);
+  if (!dir) return std::move(dir).error();
+  return dir->write_atomic(p.filename().string(), serialize_tree_cache(tree));
 }
 
 Result<RepoTree> CacheLayout::read_tree(const RepoId& repo, std::string_view commit) const {
@@ -457,18 +433,53 @@ std::optional<std::string> read_link(const fs::path& p) {
   return t.string();
 }
 
-Result<void> copy_into_place(const fs::path& blob, const fs::path& target) {
-  const fs::path temp = unique_temp_path(target);
-  std::error_code ec;
-  fs::copy_file(blob, temp, fs::copy_options::overwrite_existing, ec);
-  if (ec) {
-    fs::remove(temp, ec);
-    return make_error(ErrorCode::io, "cannot copy blob into the snapshot: " + ec.message(),
-                      target.string());
+// Copy mode: the blob's bytes under a temp name in the snapshot directory, fsynced, renamed into
+// place; both ends opened relative to directories reached without following links.
+Result<void> copy_into_place(const CacheDir& blobs, std::string_view etag, const CacheDir& dir,
+                             const std::string& name) {
+  auto io = [&](const std::string& what, int err) {
+    return make_error(ErrorCode::io, "cannot copy blob into the snapshot: " + what + ": " +
+                                         std::strerror(err),
+                      (dir.path() / name).string());
+  };
+  const int in = blobs.open_file(etag, O_RDONLY | O_NONBLOCK);
+  if (in < 0) return io("cannot open the blob", errno);
+  const std::string temp = unique_temp_path(name).string();
+  const int out = dir.open_file(temp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (out < 0) {
+    const int err = errno;
+    ::close(in);
+    return io("cannot create " + temp, err);
   }
-  auto r = publish_file(temp, target);
-  if (!r) fs::remove(temp, ec);
-  return r;
+  int err = 0;
+  std::vector<char> buffer(1 << 20);
+  for (;;) {
+    const ssize_t n = ::read(in, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n < 0) err = errno;
+      break;
+    }
+    for (ssize_t done = 0; done < n && err == 0;) {
+      const ssize_t w = ::write(out, buffer.data() + done, static_cast<std::size_t>(n - done));
+      if (w < 0 && errno != EINTR) err = errno;
+      if (w > 0) done += w;
+    }
+    if (err != 0) break;
+  }
+  if (err == 0 && ::fsync(out) != 0) err = errno;
+  ::close(in);
+  if (::close(out) != 0 && err == 0) err = errno;
+  if (err != 0) {
+    ::unlinkat(dir.fd(), temp.c_str(), 0);
+    return io("cannot write " + temp, err);
+  }
+  if (auto r = dir.rename(temp, name); !r) {
+    ::unlinkat(dir.fd(), temp.c_str(), 0);
+    return r;
+  }
+  ::fsync(dir.fd());  // as publish_file does; a filesystem refusing it still has the rename
+  return ok();
 }
 
 }  // namespace
@@ -500,25 +511,20 @@ Result<void> CacheLayout::link_snapshot_file(const RepoId& repo, std::string_vie
     return make_error(ErrorCode::io, "blob is not in the cache", blob.string(),
                       "download the file before linking it into a snapshot");
   }
-  const fs::path repo_root = repo_dir(repo);
-  if (auto l = no_links_between(repo_root, target.parent_path()); !l) return l;
-  if (auto d = make_dirs(target.parent_path()); !d) return d;
-  if (auto l = no_links_between(repo_root, target.parent_path()); !l) return l;
-  if (copy_mode) return copy_into_place(blob, target);
+  // Every directory from the cache root to the file's is opened without following links and the
+  // missing ones are made relative to them: a link planted anywhere on the way
+  // (snapshots/<sha>/build -> /etc) is refused, never followed.
+  auto dir = CacheDir::open_below(root_, target.parent_path(), true);
+  if (!dir) return std::move(dir).error();
+  const std::string name = target.filename().string();
+  if (copy_mode) {
+    auto blobs = CacheDir::open_below(root_, blob.parent_path(), false);
+    if (!blobs) return std::move(blobs).error();
+    return copy_into_place(*blobs, etag, *dir, name);
+  }
 
   // A new link under a temp name, then rename over whatever is there (a stale link or file).
-  const fs::path temp = unique_temp_path(target);
-  fs::create_symlink(link, temp, ec);
-  if (ec) {
-    return make_error(ErrorCode::io, "cannot create symlink: " + ec.message(), temp.string());
-  }
-  fs::rename(temp, target, ec);
-  if (ec) {
-    std::error_code ignore;
-    fs::remove(temp, ignore);
-    return make_error(ErrorCode::io, "cannot move symlink into place: " + ec.message(),
-                      target.string(), "a directory may be in the way; remove it");
-  }
+  if (auto r = dir->replace_symlink(name, link); !r) return r;
   // No directory fsync: a link lost to a power cut only points at a verified blob, and the next
   // download (whose warm check looks for every snapshot entry) makes it again. One fsync per
   // link was a large share of a cold download's time.

@@ -102,6 +102,12 @@ Result<void> check_cache_permissions(const CacheLayout& cache, const EnvLookup& 
   for (const fs::path& d : subdirectories(locks)) {
     if (auto r = check_dir(d, false); !r) return r;
   }
+  // Each project's kept lock: the loader reads these too (cache.h).
+  const fs::path projects = root / ".kernels-projects";
+  if (auto r = check_dir(projects, false); !r) return r;
+  for (const fs::path& d : subdirectories(projects)) {
+    if (auto r = check_dir(d, false); !r) return r;
+  }
   for (const std::string& repo_id : cache.list_repos()) {
     const fs::path repo = cache.repo_dir(repo_id);
     if (auto r = check_dir(repo, false); !r) return r;

@@ -3,7 +3,11 @@
 # (default: the Dockerfile's own nvidia/cuda images; where they cannot be pulled, the local
 # stand-ins that scripts/docker-stand-in-images.sh makes, else the test skips and says why). The runtime image must then, with no network:
 # verify its cache on a read-only root filesystem, do so as a user who cannot write the cache,
-# find every shared library of the CLI and the loader, and load the loader from Python.
+# find every shared library of the CLI and the loader, and load the loader from Python. The image
+# must run as a non-root user with an ENTRYPOINT, a canary token given as the build secret must
+# appear nowhere in its history or configuration, and a rebuild after a source-only change must
+# take the dependency layer from the cache (BuildKit plain progress: "#N CACHED"). The same
+# properties are read from the Dockerfile's text, without an engine, by docker:dockerfile_static.
 # Without a Docker engine (CI has none) it skips; e2e:ci_install_fresh_clone runs the same
 # download and verify steps through scripts/fetch_kernels.sh.
 set -euo pipefail
@@ -35,26 +39,51 @@ if [ -z "$build_image" ] || [ -z "$runtime_image" ]; then
   echo "SKIPPED: the base images cannot be pulled here and no stand-ins exist (run scripts/docker-stand-in-images.sh, or set KERNELS_DOCKER_BUILD_IMAGE and KERNELS_DOCKER_RUNTIME_IMAGE)"
   exit 0
 fi
-args=(--build-arg "BUILD_IMAGE=$build_image" --build-arg "RUNTIME_IMAGE=$runtime_image")
+# A canary token passed the only supported way, as a build secret: it must appear nowhere in the
+# image's history or configuration.
+canary="hf_canary_$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+printf '%s' "$canary" > "$scratch/token"
+args=(--build-arg "BUILD_IMAGE=$build_image" --build-arg "RUNTIME_IMAGE=$runtime_image"
+      --secret "id=hf_token,src=$scratch/token" --progress plain)
 # Host networking for the build's apt steps: it also works on engines without a bridge network.
 echo "docker build ${args[*]} (from a fresh clone of $(git -C "$scratch/clone" rev-parse --short HEAD))"
+export DOCKER_BUILDKIT=1
 docker build --network host "${args[@]}" -t "$tag" "$scratch/clone" > "$scratch/build.log" 2>&1 \
   || { tail -40 "$scratch/build.log"; fail "docker build failed"; }
 grep -E "Locked|Downloaded|OK |verified" "$scratch/build.log" | head -20 || true
 
+user=$(docker image inspect -f '{{.Config.User}}' "$tag")
+case "${user%%:*}" in
+  "" | root | 0) fail "the runtime image runs as root (User: '$user')" ;;
+esac
+[ -n "$(docker image inspect -f '{{.Config.Entrypoint}}' "$tag" | tr -d '[]')" ] || fail "no ENTRYPOINT"
+if { docker history --no-trunc "$tag"; docker image inspect "$tag"; } | grep -q "$canary"; then
+  fail "the build secret appears in the image history or configuration"
+fi
+
+# A source-only change: the dependency layer must come from the cache, not be rebuilt.
+echo "// a source-only change" >> "$scratch/clone/cli/main.cpp"
+docker build --network host "${args[@]}" -t "$tag" "$scratch/clone" > "$scratch/rebuild.log" 2>&1 \
+  || { tail -40 "$scratch/rebuild.log"; fail "the rebuild after a source change failed"; }
+step=$(grep -m1 -E '^#[0-9]+ \[deps .*install-deps\.sh' "$scratch/rebuild.log" | cut -d' ' -f1)
+[ -n "$step" ] || fail "the rebuild log does not show the dependency step (BuildKit plain progress)"
+grep -q "^$step CACHED" "$scratch/rebuild.log" \
+  || { grep "^$step " "$scratch/rebuild.log" | tail -5; fail "a source-only change rebuilt the dependency layer"; }
+echo "user $user; secret not in the history; a source-only rebuild reused the dependency layer"
+
 run() { docker run --rm --network none "$@"; }
-run --read-only "$tag" kernels verify /opt/kernels/project || fail "the image's cache does not verify"
-run --read-only --user 65534:65534 "$tag" kernels verify /opt/kernels/project \
+run --read-only "$tag" verify /opt/kernels/project || fail "the image's cache does not verify"
+run --read-only --user 65534:65534 "$tag" verify /opt/kernels/project \
   || fail "an unprivileged user cannot verify the cache"
-if run --user 65534:65534 "$tag" sh -c 'touch /opt/kernels/cache/probe' 2>/dev/null; then
+if run --user 65534:65534 --entrypoint "" "$tag" sh -c 'touch /opt/kernels/cache/probe' 2>/dev/null; then
   fail "the cache in the image is writable"
 fi
-run "$tag" kernels -q download --all-variants /opt/kernels/project || fail "offline download of a complete cache is not a no-op"
-run "$tag" kernels cache ls | tee "$scratch/ls.txt"
+run "$tag" -q download --all-variants /opt/kernels/project || fail "offline download of a complete cache is not a no-op"
+run "$tag" cache ls | tee "$scratch/ls.txt"
 grep -q "kernels-community/attention-fa3" "$scratch/ls.txt" || fail "cache ls does not show the locked repo"
-missing=$(run "$tag" sh -c 'ldd /usr/local/bin/kernels /usr/local/lib/libkernels_loader.so | grep "not found" || true')
+missing=$(run --entrypoint "" "$tag" sh -c 'ldd /usr/local/bin/kernels /usr/local/lib/libkernels_loader.so | grep "not found" || true')
 [ -z "$missing" ] || fail "shared libraries missing in the runtime image: $missing"
-run "$tag" python3 -c '
+run --entrypoint "" "$tag" python3 -c '
 import kernels_loader
 try:
     print("loader from Python:", kernels_loader.device_source())

@@ -348,3 +348,58 @@ TEST_CASE("a symlink planted inside a snapshot is refused, nothing is made outsi
   CHECK(r.err.find("symbolic link") != std::string::npos);
   CHECK(fs::is_empty(outside));
 }
+
+// Found by the crash storm (issue 12): a process killed inside an atomic write (tree, ref, kept
+// lock, snapshot link) left "<name>.<8 hex>.incomplete", which prune never removed.
+TEST_CASE("prune removes temp files of killed atomic writes once untouched for an hour", "[cache]") {
+  LockedProject p;
+  REQUIRE(p.download().exit_code == 0);
+  const kernels::CacheLayout layout = p.layout();
+  const fs::path trees = layout.trees_dir("org/attn");
+  const std::vector<fs::path> old_temps = {
+      trees / (p.commit + ".json.0badc0de.incomplete"),
+      layout.refs_dir("org/attn") / "v1.0badc0de.incomplete", p.cache / "kernels.lock.0badc0de.incomplete",
+      layout.snapshot_dir("org/attn", p.commit) / "README.md.0badc0de.incomplete"};
+  for (const fs::path& t : old_temps) {
+    write_file(t, "left by a killed write");
+    age(t, std::chrono::hours(2));
+  }
+  const fs::path young = trees / (p.commit + ".json.1badc0de.incomplete");  // maybe in flight
+  write_file(young, "a write in flight");
+  const fs::path not_ours = trees / "notes.incomplete";  // not our temp name: left alone
+  write_file(not_ours, "x");
+  age(not_ours, std::chrono::hours(2));
+  ProcessResult pruned = p.run({"cache", "prune"});
+  INFO(pruned.out << pruned.err);
+  REQUIRE(pruned.exit_code == 0);
+  for (const fs::path& t : old_temps) {
+    INFO(t);
+    CHECK_FALSE(fs::exists(t));
+  }
+  CHECK(fs::exists(young));
+  CHECK(fs::exists(not_ours));
+  CHECK(p.run({"verify", p.project.string()}).exit_code == 0);
+}
+
+TEST_CASE("a symlink planted at any cache directory a download writes is refused (exit 11), nothing made outside",
+          "[cache][safety]") {
+  // Issue 12: every write goes through directories opened from the root without following links
+  // (lockfile/cache_dir.h); .kernels-projects (each project's kept lock) was followed before.
+  for (const std::string level :
+       {".locks", ".locks/kernels--org--attn", ".kernels-projects", "kernels--org--attn",
+        "kernels--org--attn/blobs", "kernels--org--attn/snapshots", "kernels--org--attn/refs",
+        "kernels--org--attn/trees"}) {
+    INFO(level);
+    LockedProject p(1, 100);
+    const fs::path outside = p.dir / "outside";
+    fs::create_directories(outside);
+    fs::create_directories((p.cache / level).parent_path());
+    fs::remove_all(p.cache / level);  // what the fixture made there, if anything
+    fs::create_directory_symlink(outside, p.cache / level);
+    ProcessResult r = p.download();
+    INFO(r.err);
+    CHECK(r.exit_code == 11);
+    CHECK(r.err.find("symbolic link") != std::string::npos);
+    CHECK(fs::is_empty(outside));
+  }
+}

@@ -241,6 +241,77 @@ TEST_CASE("truncated body without Content-Length (clean close) is caught and res
   CHECK(log[1].range == "bytes=30000-");
 }
 
+TEST_CASE("an answer shorter than the file is resumed on a fresh connection, never read as HTTP/0.9") {
+  // issue 12 #15: the server announces (and sends) 60000 bytes of 200000, then sends the rest on
+  // the kept-alive connection. Before, the retry rode that connection and read the leftover bytes
+  // as its answer: "Received HTTP/0.9 when not allowed", not retried (exit 7).
+  Fixture f;
+  auto options = fast_options(f.hub.endpoint());
+  std::vector<std::string> warnings;
+  options.log = [&](HubOptions::LogLevel level, std::string_view line) {
+    if (level == HubOptions::LogLevel::warning) warnings.emplace_back(line);
+  };
+  options.jobs = 1;  // one connection: small.txt goes next on the one big.bin's answer used
+  auto client = make_client(options);
+  auto big = f.request(*client, "big.bin");
+  auto small = f.request(*client, "small.txt");
+  auto fault = Fault::body(Fault::Kind::short_length, 1, 60000);
+  fault.stall = std::chrono::milliseconds(300);
+  f.hub.fault(f.path_of("big.bin"), fault);
+  std::vector<DownloadRequest> both{big, small};
+  auto results = client->download(both);
+  REQUIRE(results[0].ok());
+  REQUIRE(results[1].ok());
+  CHECK(read_file(both[0].temp_path) == f.big);
+  CHECK(read_file(both[1].temp_path) == f.small);
+  std::string big_range;
+  for (const auto& record : f.hub.requests()) {
+    if (record.path == f.path_of("big.bin") && !record.range.empty()) big_range = record.range;
+  }
+  CHECK(big_range == "bytes=60000-");
+  // The short answer is the only failure: neither small.txt nor the retry read its leftovers.
+  REQUIRE(warnings.size() == 1);
+  CHECK_THAT(warnings[0], Catch::Contains("ended after 60000 of 200000 bytes"));
+  CHECK_THAT(warnings[0], !Catch::Contains("HTTP/0.9"));
+}
+
+TEST_CASE("bytes left on a connection by an earlier answer are a retried transfer error") {
+  // An answer longer than its Content-Length, which looked complete to the request it answered,
+  // leaves its tail on the connection, where the next request finds it. That request is retried
+  // on a new connection and the message says what happened instead of curl's "Received HTTP/0.9".
+  Fixture f;
+  auto options = fast_options(f.hub.endpoint());
+  std::vector<std::string> warnings;
+  options.log = [&](HubOptions::LogLevel level, std::string_view line) {
+    if (level == HubOptions::LogLevel::warning) warnings.emplace_back(line);
+  };
+  options.jobs = 1;
+  auto client = make_client(options);
+  auto small = f.request(*client, "small.txt");
+  auto big = f.request(*client, "big.bin");
+  // small.txt announces 5 bytes of its 15; asked for exactly those 5, the client finishes it
+  // and its other 10 bytes reach the connection big.bin goes out on (one job: one connection).
+  small.size = 5;
+  Sha256 prefix;
+  prefix.update(std::string_view(f.small).substr(0, 5));
+  small.digest = FileDigest{FileDigest::Kind::sha256, prefix.finish_hex()};
+  auto fault = Fault::body(Fault::Kind::short_length, 1, 5);
+  fault.stall = std::chrono::milliseconds(300);
+  f.hub.fault(f.path_of("small.txt"), fault);
+  f.hub.reset_counts();
+  std::vector<DownloadRequest> both{small, big};
+  auto results = client->download(both);
+  REQUIRE(results[0].ok());
+  REQUIRE(results[1].ok());
+  CHECK(read_file(both[1].temp_path) == f.big);
+  bool named = false;
+  for (const auto& w : warnings) {
+    CHECK_THAT(w, !Catch::Contains("HTTP/0.9"));
+    named = named || w.find("not an HTTP answer") != std::string::npos;
+  }
+  CHECK(named);
+}
+
 TEST_CASE("a body truncated on every attempt ends in a network error, the partial file stays") {
   Fixture f;
   auto options = fast_options(f.hub.endpoint());

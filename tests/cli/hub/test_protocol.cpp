@@ -393,11 +393,23 @@ TEST_CASE("endless empty tree pages end the listing with an error after a few") 
 TEST_CASE("an API answer over 64 MiB is lockfile_invalid (exit 5), not an integrity mismatch") {
   FakeHub hub;
   add_relu(hub);
+  // Every answer is the oversized one, and the stall detector is far off: under load (the TSan
+  // run) the 64 MiB took over fast_options' 1 s stall limit, and the retry got the real refs.
   hub.fault(FakeHub::refs_path("kernels-community/relu"),
-            Fault::answer(200, std::string((64u << 20) + 1, ' ')));
-  auto client = make_client(fast_options(hub.endpoint()));
+            Fault::answer(200, std::string((64u << 20) + 1, ' '), {}, -1));
+  auto options = fast_options(hub.endpoint());
+  options.stall_timeout = std::chrono::seconds(60);
+  std::vector<std::string> warnings;
+  options.log = [&](HubOptions::LogLevel level, std::string_view line) {
+    if (level == HubOptions::LogLevel::warning) warnings.emplace_back(line);
+  };
+  auto client = make_client(options);
   auto refs = client->list_refs("kernels-community/relu");
+  std::string retries;
+  for (const auto& w : warnings) retries += w + "\n";
+  INFO(retries);
   REQUIRE_FALSE(refs.ok());
+  INFO(refs.error().message());
   CHECK(refs.error().code == ErrorCode::lockfile_invalid);
 }
 

@@ -39,6 +39,8 @@ struct Fault {
     status,              // answer `status`, with Retry-After / X-Error-Code when given
     truncate,            // Content-Length of the whole body, send `keep_bytes`, close
     truncate_no_length,  // no Content-Length, send `keep_bytes`, close (looks like a clean end)
+    short_length,        // Content-Length: `keep_bytes`; send those, wait `stall` (bounded), then
+                         // the rest of the body on the kept-alive connection (a broken proxy)
     extra_byte,          // the right bytes plus one
     flip_byte,           // one byte in the middle changed
     stall,               // send `keep_bytes`, sleep `stall` (bounded), close

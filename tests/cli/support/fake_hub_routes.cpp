@@ -121,6 +121,20 @@ void FakeHub::State::serve_bytes(const httplib::Request& req, httplib::Response&
         });
     return;
   }
+  if (has(Kind::short_length) && req.method != "HEAD") {
+    // The rest arrives after the client has read `keep` bytes and finished this answer, so it
+    // sits on the connection as the start of the next answer.
+    auto keep = std::min(fault->keep_bytes, body->size());
+    auto pause = fault->stall;
+    res.set_content_provider(
+        keep, type, [this, body, keep, pause](std::size_t, std::size_t, httplib::DataSink& sink) {
+          if (!sink.write(body->data(), keep)) return false;
+          sleep_bounded(pause);
+          sink.write(body->data() + keep, body->size() - keep);
+          return true;
+        });
+    return;
+  }
   if (req.method == "HEAD" || !fault ||
       !(has(Kind::truncate) || has(Kind::truncate_no_length) || has(Kind::stall))) {
     res.set_content(*body, type);

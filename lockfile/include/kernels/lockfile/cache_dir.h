@@ -1,0 +1,59 @@
+// Opening inside the cache without following links. Every directory from the cache root down is
+// opened with openat(O_DIRECTORY | O_NOFOLLOW) relative to the one above it, and files are
+// created, replaced and linked relative to the last one, so a symlink planted at any level (also
+// between a check and the use) fails the walk instead of leading an open, a create or a rename
+// out of the cache. The root itself may be a symlink the user made (~/.cache -> /data/cache), as
+// cache_safety.h allows. Part of the cache contract: the CLI writes through it.
+#pragma once
+
+#include <sys/types.h>
+#include <filesystem>
+#include <optional>
+#include <string_view>
+
+#include "kernels/lockfile/error.h"
+
+namespace kernels {
+
+class CacheDir {
+ public:
+  // The directory root / relative. `relative` is plain components (no "..", ".", or root); empty
+  // means the root. `create`: missing directories are made (mode 0777 less the umask). A
+  // component that is a symlink or not a directory is ErrorCode::unsafe (exit 11) naming it;
+  // other failures are ErrorCode::io.
+  static Result<CacheDir> open(const std::filesystem::path& root,
+                               const std::filesystem::path& relative, bool create);
+  // The same for a directory given as a path below `root` (e.g. a CacheLayout accessor's parent).
+  static Result<CacheDir> open_below(const std::filesystem::path& root,
+                                     const std::filesystem::path& dir, bool create);
+
+  CacheDir(CacheDir&& other) noexcept;
+  CacheDir& operator=(CacheDir&& other) noexcept;
+  CacheDir(const CacheDir&) = delete;
+  CacheDir& operator=(const CacheDir&) = delete;
+  ~CacheDir();
+
+  int fd() const { return fd_; }
+  const std::filesystem::path& path() const { return path_; }
+
+  // openat(fd(), name, flags | O_NOFOLLOW | O_CLOEXEC, mode) for one component `name`: a link
+  // there fails (ELOOP). Returns the fd, or -1 with errno set.
+  int open_file(std::string_view name, int flags, mode_t mode = 0644) const;
+  // write_atomic_at (atomic.h) in this directory.
+  Result<void> write_atomic(std::string_view name, std::string_view bytes,
+                            mode_t mode = 0644) const;
+  // A symlink `name` -> `target`, made under a temp name and renamed over whatever is at `name`.
+  Result<void> replace_symlink(std::string_view name, std::string_view target) const;
+  // publish_file (atomic.h) into this directory: fsync(temp), renameat(temp -> name), fsync of
+  // this directory. `temp` is a file of ours outside the walk (a staging directory).
+  Result<void> publish_from(const std::filesystem::path& temp, std::string_view name) const;
+  // renameat(from, to) within this directory.
+  Result<void> rename(std::string_view from, std::string_view to) const;
+
+ private:
+  CacheDir(int fd, std::filesystem::path path) : fd_(fd), path_(std::move(path)) {}
+  int fd_ = -1;
+  std::filesystem::path path_;
+};
+
+}  // namespace kernels

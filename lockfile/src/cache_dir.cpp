@@ -1,0 +1,160 @@
+#include "kernels/lockfile/cache_dir.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "kernels/lockfile/atomic.h"
+
+namespace kernels {
+namespace fs = std::filesystem;
+namespace {
+
+Error io_error(const std::string& action, const fs::path& object, int err) {
+  return make_error(ErrorCode::io, action + ": " + std::strerror(err), object.string(),
+                    err == EACCES || err == EPERM || err == EROFS
+                        ? "check that the cache directory is writable by this user"
+                        : "check the cache directory");
+}
+
+// O_DIRECTORY | O_NOFOLLOW on a link fails with ENOTDIR (or ELOOP): which one it was, for the
+// message, comes from an lstat of the name.
+Error planted(int dir_fd, const fs::path& part, const fs::path& path) {
+  struct stat st {};
+  const bool link = ::fstatat(dir_fd, part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    S_ISLNK(st.st_mode);
+  return make_error(ErrorCode::unsafe,
+                    link ? "a symbolic link where the cache has a directory; not followed"
+                         : "not a directory, where the cache has one",
+                    path.string(),
+                    "remove it (`rm '" + path.string() +
+                        "'`); the next download recreates it. Only a user who can write the "
+                        "cache can plant one: check who can (docs/RELIABILITY.md, Cache safety "
+                        "model)");
+}
+
+bool plain_component(const fs::path& part) {
+  const std::string s = part.string();
+  return !s.empty() && s != "." && s != ".." && s.find('/') == std::string::npos;
+}
+
+}  // namespace
+
+Result<CacheDir> CacheDir::open(const fs::path& root, const fs::path& relative, bool create) {
+  if (create) {
+    std::error_code ec;
+    fs::create_directories(root, ec);  // the root is the user's choice: links are fine there
+  }
+  int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return io_error("cannot open the cache directory", root, errno);
+  CacheDir dir(fd, root);
+  for (const fs::path& part : relative) {
+    if (part.empty()) continue;  // a trailing "/"
+    if (!plain_component(part)) {
+      return make_error(ErrorCode::unsafe, "not a plain path component inside the cache",
+                        (root / relative).string(), "this is a bug: please report it");
+    }
+    const fs::path shown = dir.path_ / part;
+    const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    int next = ::openat(dir.fd_, part.c_str(), flags);
+    if (next < 0 && errno == ENOENT && create) {
+      if (::mkdirat(dir.fd_, part.c_str(), 0777) != 0 && errno != EEXIST) {
+        return io_error("cannot create directory", shown, errno);
+      }
+      next = ::openat(dir.fd_, part.c_str(), flags);
+    }
+    if (next < 0) {
+      if (errno == ELOOP || errno == ENOTDIR) return planted(dir.fd_, part, shown);
+      return io_error("cannot open directory", shown, errno);
+    }
+    dir = CacheDir(next, shown);
+  }
+  return dir;
+}
+
+Result<CacheDir> CacheDir::open_below(const fs::path& root, const fs::path& dir, bool create) {
+  auto normal = [](const fs::path& p) {
+    fs::path n = p.lexically_normal();
+    return n.has_filename() || n == n.root_path() ? n : n.parent_path();  // no trailing "/"
+  };
+  const fs::path relative = normal(dir).lexically_relative(normal(root));
+  if (relative == ".") return open(root, {}, create);
+  if (relative.empty() || *relative.begin() == "..") {
+    return make_error(ErrorCode::unsafe, "not inside the cache " + root.string(), dir.string(),
+                      "this is a bug: please report it");
+  }
+  return open(root, relative, create);
+}
+
+CacheDir::CacheDir(CacheDir&& other) noexcept : fd_(other.fd_), path_(std::move(other.path_)) {
+  other.fd_ = -1;
+}
+
+CacheDir& CacheDir::operator=(CacheDir&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.fd_;
+    path_ = std::move(other.path_);
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+CacheDir::~CacheDir() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int CacheDir::open_file(std::string_view name, int flags, mode_t mode) const {
+  return ::openat(fd_, std::string(name).c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);
+}
+
+Result<void> CacheDir::write_atomic(std::string_view name, std::string_view bytes,
+                                    mode_t mode) const {
+  return write_atomic_at(fd_, name, bytes, mode, path_);
+}
+
+Result<void> CacheDir::replace_symlink(std::string_view name, std::string_view target) const {
+  const std::string temp = unique_temp_path(std::string(name)).string();
+  if (::symlinkat(std::string(target).c_str(), fd_, temp.c_str()) != 0) {
+    return io_error("cannot create symlink", path_ / temp, errno);
+  }
+  if (::renameat(fd_, temp.c_str(), fd_, std::string(name).c_str()) != 0) {
+    const int err = errno;
+    ::unlinkat(fd_, temp.c_str(), 0);
+    Error e = io_error("cannot move symlink into place", path_ / std::string(name), err);
+    e.hint = "a directory may be in the way; remove it";
+    return e;
+  }
+  return ok();
+}
+
+Result<void> CacheDir::publish_from(const fs::path& temp, std::string_view name) const {
+  const int fd = ::open(temp.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return io_error("cannot open temp file to publish it", temp, errno);
+  const int synced = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (synced != 0) return io_error("fsync failed", temp, err);
+  if (::renameat(AT_FDCWD, temp.c_str(), fd_, std::string(name).c_str()) != 0) {
+    return io_error("cannot rename " + temp.filename().string() + " into place",
+                    path_ / std::string(name), errno);
+  }
+  if (::fsync(fd_) != 0 && errno != EINVAL && errno != ENOTSUP && errno != EBADF) {
+    return io_error("fsync of directory failed", path_, errno);
+  }
+  return ok();
+}
+
+Result<void> CacheDir::rename(std::string_view from, std::string_view to) const {
+  if (::renameat(fd_, std::string(from).c_str(), fd_, std::string(to).c_str()) != 0) {
+    return io_error("cannot move " + std::string(from) + " into place", path_ / std::string(to),
+                    errno);
+  }
+  return ok();
+}
+
+}  // namespace kernels

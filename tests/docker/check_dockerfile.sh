@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The Dockerfile's production properties, read from its text (no Docker engine needed, so it runs
+# on CI; e2e:docker_build checks the built image where an engine answers). Each failure names the
+# property. Usage: tests/docker/check_dockerfile.sh [DOCKERFILE]
+set -euo pipefail
+root="${KERNELS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
+python3 - "${1:-$root/Dockerfile}" "$root" <<'PY'
+import re, sys
+path, root = sys.argv[1], sys.argv[2]
+text = open(path).read()
+problems = []
+def need(ok, what):
+    if not ok:
+        problems.append(what)
+
+# Instructions, with continuation lines joined and comments dropped.
+instructions, buf = [], ""
+for line in text.splitlines():
+    if not buf and line.lstrip().startswith("#"):
+        continue
+    if line.rstrip().endswith("\\"):
+        buf += line.rstrip()[:-1] + " "
+        continue
+    buf += line
+    if buf.strip():
+        word, _, rest = buf.strip().partition(" ")
+        instructions.append((word.upper(), rest.strip()))
+    buf = ""
+stages, current = [], None
+for word, rest in instructions:
+    if word == "FROM":
+        current = {"from": rest, "steps": []}
+        stages.append(current)
+    elif current is not None:
+        current["steps"].append((word, rest))
+
+need(text.startswith("# syntax=docker/dockerfile:1"),
+     "the first line selects the BuildKit frontend (# syntax=docker/dockerfile:1.x): cache mounts and secrets need it")
+need(len(stages) >= 2, "a multi-stage build (build and runtime stages)")
+
+# Dependency layers before source layers.
+flat = [(w, r) for s in stages for (w, r) in s["steps"]]
+copy_all = next((i for i, (w, r) in enumerate(flat) if w == "COPY" and re.match(r"^(--\S+\s+)*\.\s+\S+$", r)), None)
+deps_run = next((i for i, (w, r) in enumerate(flat) if w == "RUN" and "install-deps.sh" in r), None)
+need(copy_all is not None, "the sources are copied (COPY . ...)")
+need(deps_run is not None, "the dependencies are installed by scripts/install-deps.sh")
+if copy_all is not None and deps_run is not None:
+    need(deps_run < copy_all, "dependencies are installed before the sources are copied (a source edit must reuse the dependency layer)")
+    copies_before = [r for w, r in flat[:deps_run] if w == "COPY"]
+    need(all("install-deps.sh" in r for r in copies_before),
+         "only scripts/install-deps.sh is copied before the dependency step")
+
+runs = [r for w, r in flat if w == "RUN"]
+apt_runs = [r for r in runs if "apt-get" in r or "install-deps.sh" in r]
+for r in apt_runs:
+    need("--mount=type=cache,target=/var/cache/apt" in r and "--mount=type=cache,target=/var/lib/apt" in r,
+         "every apt step uses BuildKit cache mounts for /var/cache/apt and /var/lib/apt: " + r[:80])
+build_runs = [r for r in runs if "scripts/build.sh" in r]
+need(build_runs and all(re.search(r"--mount=type=cache,target=/src/build\b", r) for r in build_runs),
+     "the build step keeps its build directory in a cache mount (--mount=type=cache,target=/src/build)")
+need(any("cmake --install" in r and "--strip" in r for r in build_runs),
+     "binaries are installed stripped (cmake --install ... --strip)")
+
+# The token: a build secret, never an ARG or ENV (those land in the image history).
+for w, r in flat:
+    if w in ("ARG", "ENV") and re.search(r"TOKEN", r, re.I):
+        problems.append(f"no {w} carries a token ({w} {r[:60]}): use --secret id=hf_token")
+fetch = [r for r in runs if "fetch_kernels.sh" in r]
+need(bool(fetch), "the kernels are fetched by scripts/fetch_kernels.sh (lock --locked, download, verify)")
+need(all("--mount=type=secret,id=hf_token" in r for r in fetch),
+     "the fetch step reads the token from a build secret (--mount=type=secret,id=hf_token)")
+fetch_script = open(f"{root}/scripts/fetch_kernels.sh").read()
+need('lock --locked' in fetch_script, "scripts/fetch_kernels.sh checks a committed lock with `kernels lock --locked`")
+
+# The runtime stage.
+final = stages[-1]["steps"] if stages else []
+words = [w for w, _ in final]
+users = [r for w, r in final if w == "USER"]
+need(users and users[-1].split(":")[0] not in ("root", "0"), "the runtime stage runs as a non-root USER")
+need("ENTRYPOINT" in words, "the runtime stage has an ENTRYPOINT")
+need("HEALTHCHECK" in words, "the runtime stage has a HEALTHCHECK")
+labels = " ".join(r for w, r in final if w == "LABEL")
+for key in ("title", "version", "revision", "licenses"):
+    need(f"org.opencontainers.image.{key}" in labels, f"OCI label org.opencontainers.image.{key}")
+copies = " ".join(r for w, r in final if w == "COPY")
+need("/opt/kernels/prefix/" in copies, "the runtime stage carries the installed prefix (CLI, loader, C and C++ headers)")
+need(any("kernels_loader" in r for r in runs), "the Python package (kernels_loader) is installed")
+env = " ".join(r for w, r in final if w == "ENV")
+need("HF_HUB_OFFLINE=1" in env, "the runtime image is offline (HF_HUB_OFFLINE=1)")
+
+ignore = open(f"{root}/.dockerignore").read().split()
+need("/build*/" in ignore and "/.git/" in ignore, ".dockerignore keeps build trees and .git out of the context")
+
+for p in problems:
+    print("FAIL: Dockerfile:", p)
+if problems:
+    sys.exit(1)
+print(f"PASS: {path}: {len(stages)} stages; dependencies before sources; apt and build cache mounts; "
+      "token as a build secret; fetch with lock --locked; stripped install; runtime as a non-root "
+      "USER with ENTRYPOINT, HEALTHCHECK and OCI labels")
+PY
