@@ -2,7 +2,8 @@
 // cache, verified before it becomes visible; a warm cache is a stat-only no-op with no request.
 // Verified: each file against the Hub tree (size, sha256 / git sha1), each variant's hash
 // against the lock's (format 1) or its sidecar's (format 2, when it names the commit), and each
-// file against its variant's metadata.json digest when the variant has one.
+// file against its variant's metadata.json digest when the variant has one. The repos of a format 1
+// lock are checked for a trusted publisher before their first fetch (trusted_publisher.h).
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -15,7 +16,9 @@
 #include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
 #include "kernels/lockfile/variant_metadata.h"
+#include "kernel_checks.h"
 #include "project.h"
+#include "trusted_publisher.h"
 
 namespace kernels::cli {
 namespace {
@@ -25,6 +28,7 @@ struct DownloadArgs {
   bool all_variants = false;
   std::vector<std::string> variants;
   SystemOptions system;
+  std::vector<std::string> allow_untrusted;
 };
 
 std::optional<std::string> file_bytes(const std::filesystem::path& path) {
@@ -85,7 +89,8 @@ std::string where(const KernelLock& locked, const std::string& path = {}) {
 class MetadataDigests {
  public:
   Result<void> load(CommandContext& ctx, const KernelLock& locked, const RepoTree& tree,
-                    const std::vector<std::string>& variants, const BlobLockPolicy& locks) {
+                    const std::vector<std::string>& variants, const BlobLockPolicy& locks,
+                    bool check_minver) {
     for (const std::string& v : variants) {
       const std::string meta_path = "build/" + v + "/metadata.json";
       auto meta = std::find_if(tree.begin(), tree.end(),
@@ -100,6 +105,17 @@ class MetadataDigests {
       Result<VariantMetadata> parsed = read_variant_metadata(
           ctx.cache().snapshot_file(locked.repo_id, locked.sha, meta_path), where(locked, meta_path));
       if (!parsed) return parsed.error();
+      // kernels 0.17.2 refuses a variant whose kernels-minver is newer before fetching it (at
+      // load); --all-variants fetches without loading, as there.
+      if (check_minver) {
+        if (std::optional<std::string> too_new = minver_problem(*parsed, v)) {
+          return make_error(ErrorCode::no_variant, *too_new, where(locked, meta_path),
+                            "this kernels CLI implements the Python kernels " +
+                                std::string(kPythonKernelsVersion) +
+                                "; use a kernel version made for it (`kernels versions " +
+                                locked.repo_id + "`)");
+        }
+      }
       if (!parsed->digest) {
         ctx.console().debug(locked.repo_id + ": " + v + "'s metadata.json has no digest");
         continue;
@@ -182,6 +198,10 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
   Result<BlobLockPolicy> locks = ctx.locks();
   if (!locks) return locks.error();
   std::map<std::string, int> versions = project_versions(dir);
+  Result<std::vector<TrustedPublishers::Allowed>> allowed =
+      allowed_untrusted(args.allow_untrusted, args.project_dir);
+  if (!allowed) return allowed.error();
+  TrustedPublishers trust(std::move(*allowed));
 
   std::optional<DriverFacts> driver;  // probed only when a cubin variant has to be chosen
   Outcome outcome{console};
@@ -194,6 +214,20 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
     // Each tool's own line: 0.17 (format 2) and 0.16 (format 1) word it differently.
     console.info(v2 ? "Downloading kernel: " + locked.repo_id + " (revision: " + locked.sha + ")"
                     : "Downloading `" + locked.repo_id + "` with SHA: " + locked.sha);
+    // A format 1 lock may come from kernels 0.16, which never checked publishers: a repo of it
+    // whose tree this cache has never listed (so never locked or fetched here) is checked before
+    // anything of it is fetched. Format 2 locks were checked when locked (0.17.2 and ours).
+    std::error_code tree_ec;
+    if (!v2 && !ctx.offline() &&
+        !std::filesystem::exists(ctx.cache().tree_path(locked.repo_id, locked.sha), tree_ec)) {
+      if (Result<void> trusted = trust.check(ctx, locked.repo_id); !trusted) {
+        if (trusted.error().code == ErrorCode::usage || hub::interrupted()) {
+          return outcome.stop(trusted.error());
+        }
+        outcome.record(trusted.error());
+        continue;
+      }
+    }
     Result<RepoTree> tree = ctx.tree(locked.repo_id, locked.sha);
     // A bad setting (KERNELS_JOBS=0, a malformed proxy) is wrong for every repo: say it once.
     if (!tree && tree.error().code == ErrorCode::usage) return outcome.stop(tree.error());
@@ -247,7 +281,8 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
       continue;
     }
     MetadataDigests digests;
-    if (Result<void> loaded = digests.load(ctx, locked, *tree, selected, *locks); !loaded) {
+    if (Result<void> loaded = digests.load(ctx, locked, *tree, selected, *locks, !args.all_variants);
+        !loaded) {
       outcome.record(loaded.error());
       continue;
     }
@@ -351,6 +386,7 @@ void add_download_command(CLI::App& app, CommandFn& chosen) {
   cmd->add_option("--variant", args->variants, "Download this variant (repeatable)")
       ->allow_extra_args(false);
   add_system_options(*cmd, args->system);
+  add_allow_untrusted_option(*cmd, args->allow_untrusted);
   cmd->callback([args, &chosen] {
     chosen = [args](CommandContext& ctx) { return run_download(ctx, *args); };
   });

@@ -31,7 +31,7 @@ std::string exit_code_table() {
         ErrorCode::lockfile_invalid, ErrorCode::integrity_mismatch, ErrorCode::network,
         ErrorCode::http_permanent, ErrorCode::offline_not_cached, ErrorCode::lock_timeout,
         ErrorCode::unsafe, ErrorCode::no_variant, ErrorCode::io, ErrorCode::no_device,
-        ErrorCode::internal}) {
+        ErrorCode::untrusted, ErrorCode::internal}) {
     char line[96];
     std::snprintf(line, sizeof line, "  %-3d %s\n", exit_code(code),
                   std::string(error_code_name(code)).c_str());
@@ -210,6 +210,7 @@ int run(int argc, char** argv) {
   add_mirror_command(app, chosen);
   add_pack_command(app, chosen);
   add_unpack_command(app, chosen);
+  add_check_command(app, chosen);
 
   CLI::App* version = app.add_subcommand("version", "Print the version and the compatible Python kernels versions");
   std::string help_topic;
