@@ -161,6 +161,24 @@ class MetadataDigests {
   std::map<std::string, std::pair<const VariantDigest*, std::string>> covered_;
 };
 
+// kernels 0.17.2's best-effort suggestion when no variant of the locked commit fits: the repo's
+// highest version vN, if one of its variants fits, in 0.17.2's words ("" otherwise, and on any
+// failure: it never hides the original error).
+std::string newer_version_suggestion(CommandContext& ctx, const std::string& repo_id,
+                                     const TargetSystems& targets, const std::string& problem) {
+  if (ctx.offline()) return "";
+  Result<std::map<int, std::string>> versions = ctx.versions(repo_id);
+  if (!versions || versions->empty()) return "";
+  const auto& [latest, commit] = *versions->rbegin();
+  Result<RepoTree> tree = ctx.tree(repo_id, commit);
+  if (!tree) return "";
+  VariantChoice choice = choose_variants(tree_variants(*tree), targets, problem);
+  if (choice.chosen.empty()) return "";
+  return "\n\nHowever, version v" + std::to_string(latest) + " of '" + repo_id +
+         "' has a build compatible with your system (" + choice.chosen.front() +
+         "). Consider upgrading to that version by specifying the `version` argument.";
+}
+
 // The command's problems. The first is held back: when it stays the only one it is the command's
 // error and main() prints it, once; when another follows, both are printed as they come and the
 // command's error only counts them.
@@ -264,7 +282,8 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
         Error e = make_error(ErrorCode::no_variant,
                              "Cannot find a build variant for this system in " + locked.repo_id +
                                  " (revision: " + locked.sha + ")" +
-                                 (choice.trace.empty() ? "" : ":\n\n" + choice.trace),
+                                 (choice.trace.empty() ? "" : ":\n\n" + choice.trace) +
+                                 newer_version_suggestion(ctx, locked.repo_id, *targets, facts.problem),
                              locked.repo_id,
                              "`kernels variant` shows this machine's facts; --all-variants fetches "
                              "every variant");
