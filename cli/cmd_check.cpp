@@ -51,7 +51,8 @@ Result<void> run_check(CommandContext& ctx, const CheckArgs& args) {
   std::optional<ErrorCode> worst;
   std::size_t checked = 0;
   auto fail = [&](ErrorCode code) {
-    if (!worst || (*worst != ErrorCode::integrity_mismatch && code == ErrorCode::integrity_mismatch))
+    if (!worst ||
+        (*worst != ErrorCode::integrity_mismatch && code == ErrorCode::integrity_mismatch))
       worst = code;
   };
   for (const fs::path& dir : dirs) {
@@ -64,8 +65,8 @@ Result<void> run_check(CommandContext& ctx, const CheckArgs& args) {
     };
     const bool single = dirs.size() == 1 && dir == fs::path(args.path);
     if (!single && !parse_variant_name(name)) {
-      console.warn("Repository " + args.path + " contains invalid build variant variant: '" +
-                   name + "' (skipped)");
+      console.warn("Repository " + args.path + " contains invalid build variant variant: '" + name +
+                   "' (skipped)");
       continue;
     }
     ++checked;
@@ -95,8 +96,8 @@ Result<void> run_check(CommandContext& ctx, const CheckArgs& args) {
   }
   if (ctx.console().json()) console.out(report.dump(2) + "\n");
   if (checked == 0) {
-    return make_error(ErrorCode::no_variant, "No build variants found in: " + args.path,
-                      args.path, "give a kernel directory (with build/<variant>/metadata.json)");
+    return make_error(ErrorCode::no_variant, "No build variants found in: " + args.path, args.path,
+                      "give a kernel directory (with build/<variant>/metadata.json)");
   }
   if (worst) {
     return make_error(*worst, "the kernel directory fails kernels 0.17.2's checks (above)",
@@ -110,12 +111,12 @@ Result<void> run_check(CommandContext& ctx, const CheckArgs& args) {
 void add_check_command(CLI::App& app, CommandFn& chosen) {
   auto args = std::make_shared<CheckArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "check", "Check a local kernel directory: variant names, metadata.json, kernels-minver, digests");
+      "check",
+      "Check a local kernel directory: variant names, metadata.json, kernels-minver, digests");
   cmd->add_option("path", args->path, "Kernel directory (with build/), its build/, or a variant")
       ->required();
-  cmd->callback([args, &chosen] {
-    chosen = [args](CommandContext& ctx) { return run_check(ctx, *args); };
-  });
+  cmd->callback(
+      [args, &chosen] { chosen = [args](CommandContext& ctx) { return run_check(ctx, *args); }; });
 
   CLI::App* bench = app.add_subcommand(
       "benchmark", "Not provided by this tool (the Python kernels package has it): exit 2");

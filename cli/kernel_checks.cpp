@@ -22,13 +22,15 @@ std::optional<std::array<unsigned long long, 3>> three_numbers(std::string_view 
 
 }  // namespace
 
-std::optional<std::string> minver_problem(const VariantMetadata& metadata, std::string_view variant) {
+std::optional<std::string> minver_problem(const VariantMetadata& metadata,
+                                          std::string_view variant) {
   if (!metadata.kernels_minver) return std::nullopt;
   auto wanted = three_numbers(*metadata.kernels_minver);
   auto have = three_numbers(kPythonKernelsVersion);
   if (!wanted || !have || *have >= *wanted) return std::nullopt;
-  return "Kernel '" + metadata.name + "' variant '" + std::string(variant) + "' requires kernels>=" +
-         *metadata.kernels_minver + ", but version " + std::string(kPythonKernelsVersion) +
+  return "Kernel '" + metadata.name + "' variant '" + std::string(variant) +
+         "' requires kernels>=" + *metadata.kernels_minver + ", but version " +
+         std::string(kPythonKernelsVersion) +
          " is installed. Upgrade with: pip install --upgrade kernels";
 }
 

@@ -16,6 +16,7 @@ inline constexpr std::string_view kPythonKernelsVersion = "0.17.2";
 
 // kernels 0.17.2's MinverValidator: a variant whose kernels-minver (X.Y.Z, compared numerically)
 // is above kPythonKernelsVersion needs a newer kernels. Its message then, nullopt otherwise.
-std::optional<std::string> minver_problem(const VariantMetadata& metadata, std::string_view variant);
+std::optional<std::string> minver_problem(const VariantMetadata& metadata,
+                                          std::string_view variant);
 
 }  // namespace kernels::cli

@@ -68,9 +68,8 @@ Result<void> TrustedPublishers::check(CommandContext& ctx, const std::string& re
                  allowed->source + " names '" + allowed->entry + "'");
     return ok();
   }
-  const std::string how =
-      "if you trust it, pass --allow-untrusted " + org +
-      " (or add \"" + org + "\" to [tool.kernels] allow-untrusted in pyproject.toml)";
+  const std::string how = "if you trust it, pass --allow-untrusted " + org + " (or add \"" + org +
+                          "\" to [tool.kernels] allow-untrusted in pyproject.toml)";
   if (answer) {
     return make_error(ErrorCode::untrusted,
                       "Kernel repository '" + repo_id + "' is not from a trusted publisher.",
@@ -84,8 +83,10 @@ Result<void> TrustedPublishers::check(CommandContext& ctx, const std::string& re
                         "' could not verify publisher trust status (" + e.message() + ")",
                     repo_id,
                     "the Hub (or the mirror HF_ENDPOINT names) must answer /api/organizations/" +
-                        org + "/overview; a mirror written by an older `kernels mirror` lacks "
-                        "it (run `kernels mirror` again); " + how);
+                        org +
+                        "/overview; a mirror written by an older `kernels mirror` lacks "
+                        "it (run `kernels mirror` again); " +
+                        how);
 }
 
 void add_allow_untrusted_option(CLI::App& command, std::vector<std::string>& out) {
