@@ -6,6 +6,7 @@
 // `verify-signature` checks after the signature). The Python `kernels check` itself only says it
 // moved to `kernel-builder check-abi`; this one does not check ABIs either (docs/LOCKFILE.md).
 // `kernels benchmark` is not provided by this tool: it says so, exit 2.
+#include <algorithm>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -57,7 +58,7 @@ Result<void> run_check(CommandContext& ctx, const CheckArgs& args) {
   };
   for (const fs::path& dir : dirs) {
     const std::string name = dir.filename().string();
-    nlohmann::ordered_json entry{{"variant", name}, {"problems", nlohmann::json::array()}};
+    nlohmann::ordered_json entry{{"variant", name}, {"problems", nlohmann::ordered_json::array()}};
     auto problem = [&](ErrorCode code, const std::string& text) {
       entry["problems"].push_back(text);
       console.out(ctx.console().json() ? "" : "❌ " + name + ": " + text + "\n");

@@ -1,5 +1,6 @@
 #include "kernel_checks.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 

@@ -1,5 +1,6 @@
 #include "trusted_publisher.h"
 
+#include <cstdint>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -19,7 +20,8 @@ Result<bool> parse_trusted_kernel_publisher(std::string_view body, std::string_v
   if (it == doc.end()) return false;
   const nlohmann::json& v = *it;
   if (v.is_boolean()) return v.get<bool>();
-  if (v.is_number_integer() || v.is_number_unsigned()) return v.get<long double>() != 0;
+  if (v.is_number_unsigned()) return v.get<std::uint64_t>() != 0;
+  if (v.is_number_integer()) return v.get<std::int64_t>() != 0;
   if (v.is_number_float()) return v.get<double>() != 0.0;
   if (v.is_string()) return !v.get<std::string>().empty();
   if (v.is_array() || v.is_object()) return !v.empty();
