@@ -121,7 +121,11 @@ void add_check_command(CLI::App& app, CommandFn& chosen) {
 
   CLI::App* bench = app.add_subcommand(
       "benchmark", "Not provided by this tool (the Python kernels package has it): exit 2");
+  // Whatever follows (the Python command's REPO_ID and options) is taken and ignored: the answer
+  // is the same.
   bench->allow_extras();
+  bench->prefix_command();
+  bench->fallthrough(false);
   bench->callback([&chosen] {
     chosen = [](CommandContext&) -> Result<void> {
       return make_error(ErrorCode::usage,
