@@ -262,7 +262,7 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
       if (selected.empty()) {
         Error e = make_error(ErrorCode::no_variant, "none of the requested variants exists",
                              locked.repo_id + "@" + locked.sha,
-                             "`kernels info " + locked.repo_id + " --revision " + locked.sha +
+                             "`kernels info " + locked.repo_id + " --revision " + locked.sha + " --variants" +
                                  "` lists its variants");
         outcome.record(e);
         continue;

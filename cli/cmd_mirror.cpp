@@ -104,7 +104,7 @@ Result<void> mirror_repo(CommandContext& ctx, HubClient& hub, const KernelLock& 
   }
   if (variants.empty()) {
     return make_error(ErrorCode::no_variant, "no locked variant matches --variant",
-                      locked.repo_id, "`kernels info " + locked.repo_id + "` lists its variants");
+                      locked.repo_id, "`kernels info " + locked.repo_id + " --variants` lists its variants");
   }
 
   std::vector<DownloadRequest> requests;
