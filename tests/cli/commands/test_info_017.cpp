@@ -92,6 +92,7 @@ TEST_CASE("info prints what Python kernels 0.17.2 prints, text and --json, Hub a
     INFO("our stderr: " << ours.err);
     REQUIRE(ours.exit_code == 0);
     CHECK(ours.out == py.out);
+    CHECK(ours.out.find("ackends") != std::string::npos);  // Backends: / "backends"
   }
 
   // What the comparison covers, stated once: normalised URLs and 0.17.2's key order.
@@ -146,13 +147,17 @@ TEST_CASE("download suggests a newer version with a compatible build in 0.17.2's
   }
   TempDir dir("kernels-suggest17");
   // v1 has only an XPU build (no machine here is XPU, for either tool); v2 adds torch-universal,
-  // which fits every machine.
+  // which fits every machine (ours describes it with --torch/--cuda: it runs without torch).
   MirrorRepo repo(dir / "mirror", "org/sugg");
   const std::string v1 = repo.publish(1, make_variant_files_with_metadata("torch-xpu", 2, 71));
   std::vector<MirrorFile> files = make_variant_files_with_metadata("torch-xpu", 2, 72);
   auto more = make_variant_files_with_metadata("torch-universal", 2, 73);
   files.insert(files.end(), more.begin(), more.end());
   repo.publish(2, files);
+  // A repo whose newest version fits no better: no suggestion.
+  MirrorRepo nofit(dir / "mirror", "org/nofit");
+  nofit.publish(1, make_variant_files_with_metadata("torch-xpu", 2, 74));
+  nofit.publish(2, make_variant_files_with_metadata("torch-xpu", 2, 75));
   std::string why;
   auto hub = FakeHubProcess::start(dir / "mirror", why);
   if (!hub) KERNELS_SKIP(why);
@@ -173,21 +178,31 @@ TEST_CASE("download suggests a newer version with a compatible build in 0.17.2's
   CHECK(py.exit_code == 1);
   CHECK(py.err.find(first) != std::string::npos);
   CHECK(py.err.find(suggestion) != std::string::npos);
-  ProcessResult ours = run_kernels({"download", (dir / "p").string()}, dir / "cache",
-                                   hub->endpoint());
+  // Ours runs without torch: the machine is described as a torch 2.10 / CUDA 12.8 one.
+  auto download = [&](std::vector<std::string> args) {
+    for (const char* a : {"--torch", "2.10", "--cuda", "12.8"}) args.push_back(a);
+    args.push_back((dir / "p").string());
+    return args;
+  };
+  ProcessResult ours = run_kernels(download({"download"}), dir / "cache", hub->endpoint());
   INFO("ours: " << ours.err);
   CHECK(ours.exit_code == 12);
   CHECK(ours.err.find(first) != std::string::npos);
   CHECK(ours.err.find(suggestion) != std::string::npos);
 
-  // Offline, or when the newest version fits no better, there is no suggestion.
-  ProcessResult offline = run_kernels({"--offline", "download", (dir / "p").string()},
-                                      dir / "cache", "http://127.0.0.1:9");
+  // Offline there is no suggestion (it needs the Hub's refs).
+  ProcessResult offline = run_kernels(download({"--offline", "download"}), dir / "cache",
+                                      "http://127.0.0.1:9");
+  CHECK(offline.exit_code == 12);
+  CHECK(offline.err.find(first) != std::string::npos);
   CHECK(offline.err.find("However, version") == std::string::npos);
-  repo.publish(3, make_variant_files_with_metadata("torch-xpu", 2, 74));
-  ProcessResult no_fit = run_kernels({"download", (dir / "p").string()}, dir / "cache",
-                                     hub->endpoint());
+  write_file(dir / "p/pyproject.toml", "[tool.kernels.dependencies]\n\"org/nofit\" = 1\n");
+  std::filesystem::remove(dir / "p/kernels.lock");
+  REQUIRE(run_kernels({"lock", (dir / "p").string()}, dir / "cache", hub->endpoint()).exit_code ==
+          0);
+  ProcessResult no_fit = run_kernels(download({"download"}), dir / "cache", hub->endpoint());
   CHECK(no_fit.exit_code == 12);
-  CHECK(no_fit.err.find(first) != std::string::npos);
+  CHECK(no_fit.err.find("Cannot find a build variant for this system in org/nofit") !=
+        std::string::npos);
   CHECK(no_fit.err.find("However, version") == std::string::npos);
 }
