@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "hub/hub_protocol.h"
 #include "hub/interrupt.h"
 #include "kernels/lockfile/atomic.h"
 #include "kernels/lockfile/variant_files.h"
@@ -190,7 +191,7 @@ Result<void> run_mirror(CommandContext& ctx, const MirrorArgs& args) {
                          "will need --allow-untrusted " + org);
       continue;
     }
-    const fs::path path = fs::path(args.to) / ("api/organizations/" + org + "/overview");
+    const fs::path path = fs::path(args.to) / hub::organization_overview_path(org);
     if (auto r = write_listing(path, *overview); !r) return r;
   }
   if (ctx.console().json()) {

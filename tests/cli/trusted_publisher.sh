@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 13: the trusted-publisher check (kernels 0.17.2's /api/organizations/{org}/overview and
-# trustedKernelPublisher rule), its logged override, mirrors carrying the overview, kernels-minver
-# at download, and the check / benchmark commands; against file:// mirrors written by
+# trustedKernelPublisher rule), its logged override, mirrors and mirror packs carrying the
+# overview, kernels-minver at download, and the check / benchmark commands; against file:// mirrors written by
 # scripts/publish_local_hub.py, and against the Python kernels 0.17.2 oracle (when its venv
 # exists) over a static HTTP server of the same mirror. Needs only the `kernels` binary.
 set -uo pipefail
@@ -81,6 +81,14 @@ expect 0 "" -- k mirror "$work/p-good" --to "$work/m2"
 project "$work/p-via-mirror" good/relu
 expect 0 "" -- env HF_ENDPOINT="file://$work/m2" "$KERNELS_BIN" lock "$work/p-via-mirror"
 cmp -s "$work/p-via-mirror/kernels.lock" "$work/p-good/kernels.lock" || fail "lock via the mirror differs"
+# ... and so do pack --from-mirror and unpack --to: a lock against the unpacked mirror checks it.
+expect 0 "" -- k pack "$work/p-good" --out "$work/m2.tar.zst" --from-mirror "$work/m2"
+expect 0 "" -- k unpack "$work/m2.tar.zst" "$work/p-good" --to "$work/m3"
+cmp -s "$work/m3/api/organizations/good/overview" "$work/m2/api/organizations/good/overview" ||
+  fail "pack --from-mirror / unpack did not carry api/organizations/good/overview"
+project "$work/p-via-unpacked" good/relu
+expect 0 "" -- env HF_ENDPOINT="file://$work/m3" "$KERNELS_BIN" lock "$work/p-via-unpacked"
+cmp -s "$work/p-via-unpacked/kernels.lock" "$work/p-good/kernels.lock" || fail "lock via the unpacked mirror differs"
 
 # 4. download of a format 1 lock (kernels 0.16 never checked) checks repos it fetches.
 expect 0 "" -- k lock --format 1 --allow-untrusted shady "$work/p-shady"
