@@ -5,7 +5,9 @@
 // file against its variant's metadata.json digest when the variant has one. With
 // --require-signatures (or [tool.kernels.signatures] require = true) each variant's
 // metadata.json must also carry a Sigstore signature that verifies (docs/SIGNATURES.md) before it
-// is linked, and a digest; the result is recorded in the cache (signature_record_path).
+// is linked, and a digest; the result is recorded in the cache (signature_record_path). The
+// repos of a format 1 lock are checked for a trusted publisher before their first fetch
+// (trusted_publisher.h).
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -23,7 +25,9 @@
 #include "kernels/lockfile/variant_metadata.h"
 #include "kernels/sigstore/policy.h"
 #include "kernels/sigstore/verify.h"
+#include "kernel_checks.h"
 #include "project.h"
+#include "trusted_publisher.h"
 
 namespace kernels::cli {
 namespace {
@@ -35,6 +39,7 @@ struct DownloadArgs {
   bool require_signatures = false;
   std::string trusted_root;
   SystemOptions system;
+  std::vector<std::string> allow_untrusted;
 };
 
 // What --require-signatures checks each variant's metadata.json against.
@@ -102,7 +107,7 @@ class MetadataDigests {
  public:
   Result<void> load(CommandContext& ctx, const KernelLock& locked, const RepoTree& tree,
                     const std::vector<std::string>& variants, const BlobLockPolicy& locks,
-                    const SignatureRequirement* signatures) {
+                    const SignatureRequirement* signatures, bool check_minver) {
     for (const std::string& v : variants) {
       const std::string meta_path = "build/" + v + "/metadata.json";
       auto meta = std::find_if(tree.begin(), tree.end(),
@@ -150,6 +155,17 @@ class MetadataDigests {
                           "signature covers none of its files", where(locked, meta_path),
                           "--require-signatures needs a digest; nothing else of this variant "
                           "was made visible");
+      // kernels 0.17.2 refuses a variant whose kernels-minver is newer before fetching it (at
+      // load); --all-variants fetches without loading, as there.
+      if (check_minver) {
+        if (std::optional<std::string> too_new = minver_problem(*parsed, v)) {
+          return make_error(ErrorCode::no_variant, *too_new, where(locked, meta_path),
+                            "this kernels CLI implements the Python kernels " +
+                                std::string(kPythonKernelsVersion) +
+                                "; use a kernel version made for it (`kernels versions " +
+                                locked.repo_id + "`)");
+        }
+      }
       if (!parsed->digest) {
         ctx.console().debug(locked.repo_id + ": " + v + "'s metadata.json has no digest");
         continue;
@@ -275,6 +291,24 @@ Result<void> record_signature(const CacheLayout& cache, const KernelLock& locked
   return write_atomic(path, record.dump(2) + "\n");
 }
 
+// kernels 0.17.2's best-effort suggestion when no variant of the locked commit fits: the repo's
+// highest version vN, if one of its variants fits, in 0.17.2's words ("" otherwise, and on any
+// failure: it never hides the original error).
+std::string newer_version_suggestion(CommandContext& ctx, const std::string& repo_id,
+                                     const TargetSystems& targets, const std::string& problem) {
+  if (ctx.offline()) return "";
+  Result<std::map<int, std::string>> versions = ctx.versions(repo_id);
+  if (!versions || versions->empty()) return "";
+  const auto& [latest, commit] = *versions->rbegin();
+  Result<RepoTree> tree = ctx.tree(repo_id, commit);
+  if (!tree) return "";
+  VariantChoice choice = choose_variants(tree_variants(*tree), targets, problem);
+  if (choice.chosen.empty()) return "";
+  return "\n\nHowever, version v" + std::to_string(latest) + " of '" + repo_id +
+         "' has a build compatible with your system (" + choice.chosen.front() +
+         "). Consider upgrading to that version by specifying the `version` argument.";
+}
+
 // The command's problems. The first is held back: when it stays the only one it is the command's
 // error and main() prints it, once; when another follows, both are printed as they come and the
 // command's error only counts them.
@@ -327,6 +361,10 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
     return make_error(ErrorCode::usage, "--trusted-root is used only with --require-signatures",
                       "command line", "add --require-signatures, or drop --trusted-root");
   }
+  Result<std::vector<TrustedPublishers::Allowed>> allowed =
+      allowed_untrusted(args.allow_untrusted, args.project_dir);
+  if (!allowed) return allowed.error();
+  TrustedPublishers trust(std::move(*allowed));
 
   std::optional<DriverFacts> driver;  // probed only when a cubin variant has to be chosen
   Outcome outcome{console};
@@ -340,6 +378,20 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
     // Each tool's own line: 0.17 (format 2) and 0.16 (format 1) word it differently.
     console.info(v2 ? "Downloading kernel: " + locked.repo_id + " (revision: " + locked.sha + ")"
                     : "Downloading `" + locked.repo_id + "` with SHA: " + locked.sha);
+    // A format 1 lock may come from kernels 0.16, which never checked publishers: a repo of it
+    // whose tree this cache has never listed (so never locked or fetched here) is checked before
+    // anything of it is fetched. Format 2 locks were checked when locked (0.17.2 and ours).
+    std::error_code tree_ec;
+    if (!v2 && !ctx.offline() &&
+        !std::filesystem::exists(ctx.cache().tree_path(locked.repo_id, locked.sha), tree_ec)) {
+      if (Result<void> trusted = trust.check(ctx, locked.repo_id); !trusted) {
+        if (trusted.error().code == ErrorCode::usage || hub::interrupted()) {
+          return outcome.stop(trusted.error());
+        }
+        outcome.record(trusted.error());
+        continue;
+      }
+    }
     Result<RepoTree> tree = ctx.tree(locked.repo_id, locked.sha);
     // A bad setting (KERNELS_JOBS=0, a malformed proxy) is wrong for every repo: say it once.
     if (!tree && tree.error().code == ErrorCode::usage) return outcome.stop(tree.error());
@@ -356,7 +408,7 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
       if (selected.empty()) {
         Error e = make_error(ErrorCode::no_variant, "none of the requested variants exists",
                              locked.repo_id + "@" + locked.sha,
-                             "`kernels info " + locked.repo_id + " --revision " + locked.sha +
+                             "`kernels info " + locked.repo_id + " --revision " + locked.sha + " --variants" +
                                  "` lists its variants");
         outcome.record(e);
         continue;
@@ -376,7 +428,8 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
         Error e = make_error(ErrorCode::no_variant,
                              "Cannot find a build variant for this system in " + locked.repo_id +
                                  " (revision: " + locked.sha + ")" +
-                                 (choice.trace.empty() ? "" : ":\n\n" + choice.trace),
+                                 (choice.trace.empty() ? "" : ":\n\n" + choice.trace) +
+                                 newer_version_suggestion(ctx, locked.repo_id, *targets, facts.problem),
                              locked.repo_id,
                              "`kernels variant` shows this machine's facts; --all-variants fetches "
                              "every variant");
@@ -394,7 +447,7 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
     }
     MetadataDigests digests;
     if (Result<void> loaded = digests.load(ctx, locked, *tree, selected, *locks,
-                                                  signatures ? &*signatures : nullptr);
+                                           signatures ? &*signatures : nullptr, !args.all_variants);
         !loaded) {
       outcome.record(loaded.error());
       continue;
@@ -522,6 +575,7 @@ void add_download_command(CLI::App& app, CommandFn& chosen) {
                   "Sigstore trusted_root.json for --require-signatures (default: "
                   "$KERNELS_SIGSTORE_TRUSTED_ROOT, else the built-in public-good root)");
   add_system_options(*cmd, args->system);
+  add_allow_untrusted_option(*cmd, args->allow_untrusted);
   cmd->callback([args, &chosen] {
     chosen = [args](CommandContext& ctx) { return run_download(ctx, *args); };
   });

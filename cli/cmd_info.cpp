@@ -1,27 +1,149 @@
-// `kernels info REPO [--version N | --revision R]`: what a repo revision holds: its variants,
-// their files, sizes and lock hashes, and the bundle manifest (build/<variant>/manifest.json)
-// where there is one.
+// `kernels info KERNEL [--version N | --revision R] [--variants]`: kernels 0.17.2's description
+// of a kernel (cli/info.py), for a Hub repo or a local kernel directory: name, version,
+// kernels-minver, license, upstream, source, Python dependencies (from one variant's
+// metadata.json) and the backends of its variants; text or `--json` in 0.17.2's keys and order.
+// `--variants` (ours) adds each variant's files, size, lock hash and bundle manifest.
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "installer.h"
+#include "kernels/lockfile/variant.h"
 #include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
+#include "kernels/lockfile/variant_metadata.h"
 #include "project.h"
 
 namespace kernels::cli {
 namespace {
 
+namespace fs = std::filesystem;
+using ordered_json = nlohmann::ordered_json;
+
 struct InfoArgs {
-  std::string repo;
+  std::string kernel;
   std::optional<int> version;
   std::string revision;
+  bool variants = false;
 };
 
-// The revision to describe, as (commit, label).
+// The backend a variant name stands for in 0.17.2's `Backends:` (arch variants: the backend's
+// name; noarch: what follows "torch-"), and ours for cubin variants ("cuda"); nullopt for a
+// name that does not parse (0.17 skips those too).
+std::optional<std::string> variant_backend(const std::string& name) {
+  Result<VariantName> v = parse_variant_name(name);
+  if (!v) return std::nullopt;
+  switch (v->kind) {
+    case VariantName::Kind::noarch: return v->noarch_backend;
+    case VariantName::Kind::cubin: return std::string("cuda");
+    default: return v->backend.name;
+  }
+}
+
+// pathlib's str(Path(p)): repeated and trailing slashes and "." components dropped.
+std::string python_path_str(const std::string& p) {
+  std::string root;
+  if (p.rfind("//", 0) == 0 && p.rfind("///", 0) != 0) {
+    root = "//";  // POSIX keeps exactly two leading slashes
+  } else if (!p.empty() && p[0] == '/') {
+    root = "/";
+  }
+  std::string out = root;
+  std::istringstream parts(p);
+  for (std::string part; std::getline(parts, part, '/');) {
+    if (part.empty() || part == ".") continue;
+    out += (out.size() > root.size() ? "/" : "") + part;
+  }
+  return out.empty() ? "." : out;
+}
+
+// 0.17.2's dict, in its key order: the metadata keys only when metadata was read, then backends.
+ordered_json describe(ordered_json head, const std::optional<VariantMetadata>& m,
+                      const std::vector<std::string>& variant_names) {
+  auto opt = [](const std::optional<std::string>& s) {
+    return s ? ordered_json(*s) : ordered_json(nullptr);
+  };
+  if (m) {
+    head["name"] = m->name;
+    head["version"] = m->version;
+    head["kernels_minver"] = opt(m->kernels_minver);
+    head["license"] = m->license;
+    head["upstream"] = opt(m->upstream);
+    head["source"] = opt(m->source);
+    head["python_depends"] = m->python_depends;
+  }
+  std::set<std::string> backends;
+  for (const std::string& v : variant_names)
+    if (std::optional<std::string> b = variant_backend(v)) backends.insert(*b);
+  head["backends"] = std::vector<std::string>(backends.begin(), backends.end());
+  return head;
+}
+
+// _print_human: one "Key: value" per line, "-" for what is absent.
+std::string human(const ordered_json& info) {
+  auto value = [&](const char* key) -> std::string {
+    if (!info.contains(key) || info[key].is_null()) return "-";
+    return info[key].is_string() ? info[key].get<std::string>() : info[key].dump();
+  };
+  auto joined = [&](const char* key) {
+    std::string s;
+    if (info.contains(key))
+      for (const auto& item : info[key]) s += (s.empty() ? "" : ", ") + item.get<std::string>();
+    return s;
+  };
+  std::string text = info.contains("repo_id") ? "Repository: " + value("repo_id") +
+                                                    "\nRevision: " + value("revision") + "\n"
+                                              : "Path: " + value("path") + "\n";
+  text += "Name: " + value("name") + "\n";
+  text += "Version: " + value("version") + "\n";
+  text += "Minimum kernels version: " + value("kernels_minver") + "\n";
+  text += "License: " + value("license") + "\n";
+  text += "Upstream: " + value("upstream") + "\n";
+  text += "Source: " + value("source") + "\n";
+  const std::string deps = joined("python_depends");
+  text += "Python dependencies: " + (deps.empty() ? std::string("-") : deps) + "\n";
+  text += "Backends: " + joined("backends") + "\n";
+  return text;
+}
+
+std::vector<std::string> parseable(std::vector<std::string> names) {
+  std::erase_if(names, [](const std::string& v) { return !variant_backend(v); });
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Result<ordered_json> local_info(const std::string& dir) {
+  const fs::path build = fs::path(dir) / "build";
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (fs::directory_iterator it(build, ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_directory(ec)) names.push_back(it->path().filename().string());
+  names = parseable(std::move(names));
+  if (names.empty())
+    return make_error(ErrorCode::no_variant,
+                      "No build variants found in: " + python_path_str(build.string()), dir,
+                      "a kernel directory holds build/<variant>/ (e.g. build/torch-cuda/)");
+  // 0.17.2 takes the first variant (in set order) whose metadata.json exists; we take the first
+  // in name order, and its parse errors are errors, as there.
+  std::optional<VariantMetadata> metadata;
+  for (const std::string& v : names) {
+    const fs::path path = build / v / "metadata.json";
+    if (!fs::exists(path, ec)) continue;
+    Result<VariantMetadata> m = read_variant_metadata(path);
+    if (!m) return m.error();
+    metadata = std::move(*m);
+    break;
+  }
+  return describe(ordered_json{{"path", python_path_str(dir)}}, metadata, names);
+}
+
+// The revision to describe, as (commit, label): label is what 0.17.2 shows as the revision (the
+// branch name for a version, the revision as given, or "main").
 Result<std::pair<std::string, std::string>> pick_revision(CommandContext& ctx,
                                                           const std::string& repo_id,
                                                           const InfoArgs& args) {
@@ -41,9 +163,11 @@ Result<std::pair<std::string, std::string>> pick_revision(CommandContext& ctx,
       // Offline, the cache knows only the versions some earlier command fetched.
       if (ctx.offline())
         return make_error(ErrorCode::offline_not_cached,
-                          "version " + std::to_string(*args.version) + " is not in the cache", repo_id,
-                          "run it once with the network, or `kernels versions " + repo_id + "` offline "
-                          "to see the cached ones");
+                          "version " + std::to_string(*args.version) + " is not in the cache",
+                          repo_id,
+                          "run it once with the network, or `kernels versions " + repo_id +
+                              "` offline "
+                              "to see the cached ones");
       return make_error(ErrorCode::usage, "Version " + std::to_string(*args.version) + " not found",
                         repo_id, "`kernels versions " + repo_id + "` lists the versions");
     }
@@ -59,65 +183,79 @@ Result<std::pair<std::string, std::string>> pick_revision(CommandContext& ctx,
   return std::pair{*sha, std::string("main")};
 }
 
-Result<void> run_info(CommandContext& ctx, const InfoArgs& args) {
-  if (args.version && !args.revision.empty()) {
-    return make_error(ErrorCode::usage, "--version and --revision exclude each other", "command line");
-  }
-  Result<RepoRef> ref = parse_repo_ref(args.repo);
-  if (!ref) return ref.error();
-  if (!ref->revision.empty() && (args.version || (!args.revision.empty() && args.revision != ref->revision)))
-    return make_error(ErrorCode::usage,
-                      args.repo + " names a revision and --" + (args.version ? "version" : "revision") +
-                          " names another",
-                      "command line", "give the revision one way: " + ref->repo_id + "@REV or --" +
-                                          (args.version ? "version N" : "revision REV"));
-  InfoArgs effective = args;
-  if (!ref->revision.empty() && effective.revision.empty()) effective.revision = ref->revision;
-  auto picked = pick_revision(ctx, ref->repo_id, effective);
-  if (!picked) return picked.error();
-  const auto& [commit, label] = *picked;
-  Result<RepoTree> tree = ctx.tree(ref->repo_id, commit);
-  if (!tree) return tree.error();
-  std::map<std::string, VariantLock> hashes = compute_variant_hashes(*tree);
-
-  nlohmann::json doc = {{"repo_id", ref->repo_id}, {"revision", commit}, {"ref", label}};
-  doc["variants"] = nlohmann::json::array();
-  std::string text = "Repository: " + ref->repo_id + "\nRevision: " + commit + " (" + label + ")\n";
-  std::vector<std::string> names = tree_variants(*tree);
-  text += "Variants: " + std::to_string(names.size()) + "\n";
+// The first variant (name order) whose tree lists metadata.json, fetched into the cache (checked
+// against the tree) and parsed. As in 0.17.2, failing to read it only leaves the metadata out.
+std::optional<VariantMetadata> hub_metadata(CommandContext& ctx, const std::string& repo_id,
+                                            const std::string& commit, const RepoTree& tree,
+                                            const std::vector<std::string>& names) {
   for (const std::string& v : names) {
-    std::vector<TreeEntry> files = variant_files(*tree, v);
-    std::uint64_t bytes = 0;
-    bool has_manifest = false;
-    for (const auto& f : files) {
-      bytes += f.content_size();
-      if (f.path == "build/" + v + "/manifest.json") has_manifest = true;
+    const std::string path = "build/" + v + "/metadata.json";
+    auto entry = std::find_if(tree.begin(), tree.end(),
+                              [&](const TreeEntry& e) { return e.is_file && e.path == path; });
+    if (entry == tree.end()) continue;
+    Result<BlobLockPolicy> locks = ctx.locks();
+    if (!locks) {
+      ctx.console().warn(locks.error().message());
+      return std::nullopt;
     }
+    InstallReport report = install_files(ctx.cache(), repo_id, commit, {*entry},
+                                         ctx.hub_access(repo_id + " " + path), ctx.console(),
+                                         *locks);
+    if (!report.ok()) {
+      ctx.console().warn("metadata left out: " + report.errors.front().message());
+      return std::nullopt;
+    }
+    Result<VariantMetadata> m = read_variant_metadata(ctx.cache().snapshot_file(repo_id, commit,
+                                                                                path),
+                                                      repo_id + "@" + commit + ":" + path);
+    if (!m) {
+      ctx.console().warn("metadata left out: " + m.error().message());
+      return std::nullopt;
+    }
+    return std::move(*m);
+  }
+  return std::nullopt;
+}
+
+// --variants: each variant's files, bytes, lock hash and bundle manifest (text lines appended to
+// `text`, entries to `doc["variants"]`).
+Result<void> list_variants(CommandContext& ctx, const std::string& repo_id,
+                           const std::string& commit, const RepoTree& tree, ordered_json& doc,
+                           std::string& text) {
+  std::map<std::string, VariantLock> hashes = compute_variant_hashes(tree);
+  std::vector<std::string> names = tree_variants(tree);
+  doc["commit"] = commit;
+  doc["variants"] = ordered_json::array();
+  text += "Commit: " + commit + "\nVariants: " + std::to_string(names.size()) + "\n";
+  for (const std::string& v : names) {
+    std::vector<TreeEntry> files = variant_files(tree, v);
+    std::uint64_t bytes = 0;
+    for (const auto& f : files) bytes += f.content_size();
     auto hash = hashes.find(v);
-    nlohmann::json entry = {{"name", v},
-                            {"files", files.size()},
-                            {"bytes", bytes},
-                            {"hash", hash == hashes.end() ? nlohmann::json(nullptr)
-                                                          : nlohmann::json(hash->second.hash)}};
+    ordered_json entry = {{"name", v},
+                          {"files", files.size()},
+                          {"bytes", bytes},
+                          {"hash", hash == hashes.end() ? ordered_json(nullptr)
+                                                        : ordered_json(hash->second.hash)}};
     text += "  " + v + "  " + std::to_string(files.size()) + " files, " + format_bytes(bytes) +
             (hash == hashes.end() ? std::string() : ", " + hash->second.hash) + "\n";
-    if (has_manifest) {
-      std::string path = "build/" + v + "/manifest.json";
+    const std::string path = "build/" + v + "/manifest.json";
+    auto manifest_entry = std::find_if(files.begin(), files.end(),
+                                       [&](const TreeEntry& e) { return e.path == path; });
+    if (manifest_entry != files.end()) {
       std::optional<std::string> body;
-      auto entry_it = std::find_if(files.begin(), files.end(),
-                                   [&](const TreeEntry& e) { return e.path == path; });
-      if (snapshot_file_present(ctx.cache(), ref->repo_id, commit, *entry_it)) {
-        std::ifstream in(ctx.cache().snapshot_file(ref->repo_id, commit, path), std::ios::binary);
+      if (snapshot_file_present(ctx.cache(), repo_id, commit, *manifest_entry)) {
+        std::ifstream in(ctx.cache().snapshot_file(repo_id, commit, path), std::ios::binary);
         std::ostringstream s;
         s << in.rdbuf();
         body = s.str();
       } else if (Result<HubClient*> hub = ctx.hub(path); hub) {
-        Result<std::optional<std::string>> fetched = (*hub)->fetch_text(ref->repo_id, commit, path);
+        Result<std::optional<std::string>> fetched = (*hub)->fetch_text(repo_id, commit, path);
         if (!fetched) return fetched.error();
         body = *fetched;
       }
       if (body) {
-        nlohmann::json manifest = nlohmann::json::parse(*body, nullptr, false);
+        ordered_json manifest = ordered_json::parse(*body, nullptr, false);
         if (manifest.is_discarded()) {
           text += "    manifest.json: not valid JSON\n";
           entry["manifest"] = nullptr;
@@ -127,7 +265,8 @@ Result<void> run_info(CommandContext& ctx, const InfoArgs& args) {
           for (const char* key : {"family", "arch", "cuda", "params_abi", "format_version"}) {
             if (manifest.contains(key)) {
               text += std::string(" ") + key + "=" +
-                      (manifest[key].is_string() ? manifest[key].get<std::string>() : manifest[key].dump());
+                      (manifest[key].is_string() ? manifest[key].get<std::string>()
+                                                 : manifest[key].dump());
             }
           }
           if (manifest.contains("kernels") && manifest["kernels"].is_array()) {
@@ -139,7 +278,63 @@ Result<void> run_info(CommandContext& ctx, const InfoArgs& args) {
     }
     doc["variants"].push_back(entry);
   }
-  ctx.console().out(ctx.console().json() ? doc.dump(2) + "\n" : text);
+  return ok();
+}
+
+Result<void> run_info(CommandContext& ctx, const InfoArgs& args) {
+  std::error_code ec;
+  const bool local = fs::is_directory(args.kernel, ec);
+  if (args.version && !args.revision.empty())
+    return make_error(ErrorCode::usage, "Only one of --revision or --version can be specified",
+                      "command line");
+  if (local && (args.version || !args.revision.empty()))
+    return make_error(ErrorCode::usage, "--revision and --version cannot be used with a local path",
+                      args.kernel);
+  if (local && args.variants)
+    return make_error(ErrorCode::usage, "--variants describes a Hub revision's files", args.kernel,
+                      "`kernels check " + args.kernel + "` checks a local kernel's variants");
+  ordered_json info;
+  std::string extra_text;
+  if (local) {
+    Result<ordered_json> described = local_info(args.kernel);
+    if (!described) return described.error();
+    info = std::move(*described);
+  } else {
+    Result<RepoRef> ref = parse_repo_ref(args.kernel);
+    if (!ref) return ref.error();
+    if (!ref->revision.empty() &&
+        (args.version || (!args.revision.empty() && args.revision != ref->revision)))
+      return make_error(ErrorCode::usage,
+                        args.kernel + " names a revision and --" +
+                            (args.version ? "version" : "revision") + " names another",
+                        "command line",
+                        "give the revision one way: " + ref->repo_id + "@REV or --" +
+                            (args.version ? "version N" : "revision REV"));
+    InfoArgs effective = args;
+    if (!ref->revision.empty() && effective.revision.empty()) effective.revision = ref->revision;
+    auto picked = pick_revision(ctx, ref->repo_id, effective);
+    if (!picked) return picked.error();
+    const auto& [commit, label] = *picked;
+    Result<RepoTree> tree = ctx.tree(ref->repo_id, commit);
+    if (!tree) return tree.error();
+    std::vector<std::string> names = parseable(tree_variants(*tree));
+    if (names.empty())
+      return make_error(ErrorCode::no_variant,
+                        "No build variants found in " + ref->repo_id + " (revision: " + label + ")",
+                        ref->repo_id + "@" + commit,
+                        "`kernels versions " + ref->repo_id + "` lists its versions");
+    std::optional<VariantMetadata> metadata = hub_metadata(ctx, ref->repo_id, commit, *tree, names);
+    info = describe(ordered_json{{"repo_id", ref->repo_id}, {"revision", label}}, metadata, names);
+    if (args.variants) {
+      if (Result<void> listed = list_variants(ctx, ref->repo_id, commit, *tree, info, extra_text);
+          !listed)
+        return listed.error();
+    }
+  }
+  // json.dumps(info, indent=2): ASCII only, "key": value, one item per line.
+  ctx.console().out(ctx.console().json()
+                        ? info.dump(2, ' ', true, ordered_json::error_handler_t::replace) + "\n"
+                        : human(info) + extra_text);
   return ok();
 }
 
@@ -147,13 +342,22 @@ Result<void> run_info(CommandContext& ctx, const InfoArgs& args) {
 
 void add_info_command(CLI::App& app, CommandFn& chosen) {
   auto args = std::make_shared<InfoArgs>();
-  CLI::App* cmd = app.add_subcommand("info", "Describe a kernel repo revision: variants, sizes, manifest");
-  cmd->add_option("repo_id", args->repo, "The kernel repo ID (org/name[@revision])")->required();
-  cmd->add_option("--version", args->version, "Kernel version (branch vN)");
-  cmd->add_option("--revision", args->revision, "Branch, tag or commit");
-  cmd->callback([args, &chosen] {
-    chosen = [args](CommandContext& ctx) { return run_info(ctx, *args); };
-  });
+  CLI::App* cmd = app.add_subcommand("info",
+                                     "Describe a kernel: a Hub repo or a local kernel directory");
+  cmd->add_option("kernel", args->kernel,
+                  "The kernel repo ID (org/name[@revision]) or a local path to a kernel repository")
+      ->required();
+  cmd->add_option("--version", args->version,
+                  "The kernel version (branch vN). Cannot be used together with --revision.");
+  cmd->add_option(
+      "--revision", args->revision,
+      "The kernel revision (branch, tag, or commit). Cannot be used together with --version.");
+  cmd->add_flag(
+      "--variants", args->variants,
+      "Also list each variant's files, size, lock hash and bundle manifest (Hub repos; not in "
+      "the Python kernels)");
+  cmd->callback(
+      [args, &chosen] { chosen = [args](CommandContext& ctx) { return run_info(ctx, *args); }; });
 }
 
 }  // namespace kernels::cli

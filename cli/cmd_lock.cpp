@@ -5,7 +5,9 @@
 // --format's: a lock changes format only when asked. Per dependency: the kernel-status.toml
 // redirect at main (format 1 only, as 0.17 dropped it), refs -> branch vN, one recursive tree
 // listing, every variant hash; format 2 then follows the kernel-depends of every variant's
-// metadata.json, as 0.17.2 does. --locked checks instead, in the lock's own format.
+// metadata.json, as 0.17.2 does. Every dependency locked (transitive ones too) must come from a
+// trusted publisher, or be allowed by --allow-untrusted / [tool.kernels] allow-untrusted
+// (trusted_publisher.h). --locked checks instead, in the lock's own format.
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
@@ -22,6 +24,7 @@
 #include "kernels/lockfile/lock_hashes.h"
 #include "kernels/lockfile/pyproject.h"
 #include "kernels/lockfile/variant_hash.h"
+#include "trusted_publisher.h"
 
 namespace kernels::cli {
 namespace {
@@ -30,6 +33,7 @@ struct LockArgs {
   std::string project_dir = ".";
   bool locked = false;
   int format = 0;  // 0: the existing lock's, else 2
+  std::vector<std::string> allow_untrusted;
 };
 
 // The redirect a repo's kernel-status.toml declares at main, if any.
@@ -145,7 +149,8 @@ Result<KernelLock> lock_revision(CommandContext& ctx, const std::string& repo_id
 // on its own path is a cycle.
 class LockWalk {
  public:
-  LockWalk(CommandContext& ctx, bool checking) : ctx_(ctx), checking_(checking) {}
+  LockWalk(CommandContext& ctx, bool checking, TrustedPublishers& trust)
+      : ctx_(ctx), checking_(checking), trust_(trust) {}
 
   Result<void> visit(KernelLock key) {
     const std::string name = dependency_name(key);
@@ -159,6 +164,8 @@ class LockWalk {
                         "their maintainers");
     }
     path_.push_back(name);
+    // kernels 0.17.2 checks every new node, transitive ones included, before resolving it.
+    if (Result<void> trusted = trust_.check(ctx_, key.repo_id); !trusted) return trusted;
     Result<KernelLock> k =
         key.revision ? lock_revision(ctx_, key.repo_id, *key.revision, checking_)
                      : lock_dependency(ctx_, {key.repo_id, key.version.value_or(0)}, checking_, false);
@@ -198,6 +205,7 @@ class LockWalk {
  private:
   CommandContext& ctx_;
   bool checking_;
+  TrustedPublishers& trust_;
   std::vector<std::string> path_;
   std::map<std::string, KernelLock> done_;
 };
@@ -321,6 +329,10 @@ Result<void> run_lock(CommandContext& ctx, const LockArgs& args) {
   std::filesystem::path path = dir / "kernels.lock";
   Result<std::vector<KernelDependency>> deps = read_pyproject(dir / "pyproject.toml");
   if (!deps) return deps.error();
+  Result<std::vector<TrustedPublishers::Allowed>> allowed =
+      allowed_untrusted(args.allow_untrusted, args.project_dir);
+  if (!allowed) return allowed.error();
+  TrustedPublishers trust(std::move(*allowed));
   Result<Lockfile> existing = read_lockfile(path);
   if (!existing && existing.error().code != ErrorCode::lockfile_missing && args.format == 0 &&
       !args.locked) {
@@ -340,7 +352,7 @@ Result<void> run_lock(CommandContext& ctx, const LockArgs& args) {
                       "add a kernel to [tool.kernels.dependencies], e.g. \"kernels-community/relu\" = 1");
   }
   if (v2) {
-    LockWalk walk(ctx, args.locked);
+    LockWalk walk(ctx, args.locked, trust);
     for (const KernelDependency& dep : *deps) {
       KernelLock key;
       key.repo_id = dep.repo_id;
@@ -350,6 +362,7 @@ Result<void> run_lock(CommandContext& ctx, const LockArgs& args) {
     lock.kernels = walk.locks();
   } else {
     for (const KernelDependency& dep : *deps) {
+      if (Result<void> trusted = trust.check(ctx, dep.repo_id); !trusted) return trusted.error();
       Result<KernelLock> k = lock_dependency(ctx, dep, args.locked, true);
       if (!k) return k.error();
       lock.kernels.push_back(std::move(*k));
@@ -394,6 +407,7 @@ void add_lock_command(CLI::App& app, CommandFn& chosen) {
                   "Lock format: 1 (kernels 0.16, hashes inside) or 2 (kernels 0.17, hashes in "
                   "kernels.lock.hashes). Default: the existing lock's, 2 for a new lock")
       ->check(CLI::IsMember({1, 2}));
+  add_allow_untrusted_option(*cmd, args->allow_untrusted);
   cmd->callback([args, &chosen] {
     chosen = [args](CommandContext& ctx) { return run_lock(ctx, *args); };
   });

@@ -2,7 +2,9 @@
 // lockfile references, in the layout the Hub client reads through HF_ENDPOINT (file:///DIR, or
 // any static web server serving DIR). Incremental: files already in the mirror are re-hashed and
 // kept when they match; only what is missing or wrong is fetched. Every fetched file is verified
-// while it streams and published atomically; listings are written last.
+// while it streams and published atomically; listings are written last. The organisation overview
+// of each locked repo's organisation (api/organizations/{org}/overview) is copied too, so that the
+// trusted-publisher check of `kernels lock` (ours and kernels 0.17.2's) works against the mirror.
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -11,12 +13,14 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "hub/hub_protocol.h"
 #include "hub/interrupt.h"
 #include "kernels/lockfile/atomic.h"
 #include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
 #include "pack/pack_paths.h"
 #include "project.h"
+#include "trusted_publisher.h"
 
 namespace kernels::cli {
 namespace {
@@ -101,7 +105,7 @@ Result<void> mirror_repo(CommandContext& ctx, HubClient& hub, const KernelLock& 
   }
   if (variants.empty()) {
     return make_error(ErrorCode::no_variant, "no locked variant matches --variant",
-                      locked.repo_id, "`kernels info " + locked.repo_id + "` lists its variants");
+                      locked.repo_id, "`kernels info " + locked.repo_id + " --variants` lists its variants");
   }
 
   std::vector<DownloadRequest> requests;
@@ -165,8 +169,30 @@ Result<void> run_mirror(CommandContext& ctx, const MirrorArgs& args) {
   std::set<std::string> locked_shas;
   for (const KernelLock& k : lock->kernels) locked_shas.insert(k.sha);
   MirrorStats stats;
+  std::set<std::string> orgs;
   for (const KernelLock& k : lock->kernels) {
     if (auto r = mirror_repo(ctx, **hub, k, args, locked_shas, stats); !r) return r;
+    orgs.insert(k.repo_id.substr(0, k.repo_id.find('/')));
+  }
+  for (const std::string& org : orgs) {
+    Result<std::string> overview = (*hub)->organization_overview(org);
+    if (overview) {
+      // Copied only when it is an answer the check can read.
+      Result<bool> readable = parse_trusted_kernel_publisher(*overview, "organization " + org);
+      if (!readable) overview = readable.error();
+    }
+    if (!overview) {
+      if (overview.error().code != ErrorCode::http_permanent &&
+          overview.error().code != ErrorCode::lockfile_invalid) {
+        return overview.error();
+      }
+      ctx.console().warn("the Hub gives no organisation overview for '" + org + "' (" +
+                         overview.error().message() + "); `kernels lock` against this mirror "
+                         "will need --allow-untrusted " + org);
+      continue;
+    }
+    const fs::path path = fs::path(args.to) / hub::organization_overview_path(org);
+    if (auto r = write_listing(path, *overview); !r) return r;
   }
   if (ctx.console().json()) {
     ctx.console().set_result({{"mirror", fs::absolute(args.to).string()},

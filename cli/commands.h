@@ -27,6 +27,7 @@ void add_cache_command(CLI::App& app, CommandFn& chosen);
 void add_mirror_command(CLI::App& app, CommandFn& chosen);
 void add_pack_command(CLI::App& app, CommandFn& chosen);
 void add_unpack_command(CLI::App& app, CommandFn& chosen);
+void add_check_command(CLI::App& app, CommandFn& chosen);  // check and benchmark
 
 // --torch, --cuda, ... (system_probe.h), shared by download and variant.
 void add_system_options(CLI::App& command, SystemOptions& options);

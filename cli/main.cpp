@@ -4,8 +4,8 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <stdexcept>
 #include <exception>
+#include <stdexcept>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -26,12 +26,21 @@ namespace {
 using namespace kernels;
 using namespace kernels::cli;
 
-constexpr ErrorCode kErrorCodes[] = {
-    ErrorCode::usage,          ErrorCode::lockfile_missing,   ErrorCode::lockfile_stale,
-    ErrorCode::lockfile_invalid, ErrorCode::integrity_mismatch, ErrorCode::network,
-    ErrorCode::http_permanent, ErrorCode::offline_not_cached, ErrorCode::lock_timeout,
-    ErrorCode::unsafe,         ErrorCode::no_variant,         ErrorCode::io,
-    ErrorCode::no_device,      ErrorCode::internal};
+constexpr ErrorCode kErrorCodes[] = {ErrorCode::usage,
+                                     ErrorCode::lockfile_missing,
+                                     ErrorCode::lockfile_stale,
+                                     ErrorCode::lockfile_invalid,
+                                     ErrorCode::integrity_mismatch,
+                                     ErrorCode::network,
+                                     ErrorCode::http_permanent,
+                                     ErrorCode::offline_not_cached,
+                                     ErrorCode::lock_timeout,
+                                     ErrorCode::unsafe,
+                                     ErrorCode::no_variant,
+                                     ErrorCode::io,
+                                     ErrorCode::no_device,
+                                     ErrorCode::untrusted,
+                                     ErrorCode::internal};
 
 std::string exit_code_table() {
   std::string text = "Exit codes:\n  0   success\n";
@@ -100,9 +109,11 @@ std::string global_options_text(const CLI::App& app, const CLI::App& command) {
     }
     if (name.empty()) continue;
     // The type name without the validator CLI11 appends ("N:INT in [1 - 256]").
-    if (opt->get_expected_min() > 0) name += " " + opt->get_type_name().substr(0, opt->get_type_name().find(':'));
+    if (opt->get_expected_min() > 0)
+      name += " " + opt->get_type_name().substr(0, opt->get_type_name().find(':'));
     char line[320];
-    std::snprintf(line, sizeof line, "  %-22s %s%s\n", name.c_str(), opt->get_description().c_str(), taken.c_str());
+    std::snprintf(line, sizeof line, "  %-22s %s%s\n", name.c_str(), opt->get_description().c_str(),
+                  taken.c_str());
     text += line;
   }
   return text + "\nExit codes: `kernels help exit-codes`.";
@@ -185,7 +196,8 @@ bool json_requested(int argc, char** argv) {
 std::string command_path(const CLI::App& app) {
   std::string path;
   for (const CLI::App* at = &app;;) {
-    const std::vector<const CLI::App*> chosen = at->get_subcommands([](const CLI::App* s) { return s->parsed(); });
+    const std::vector<const CLI::App*> chosen = at->get_subcommands(
+        [](const CLI::App* s) { return s->parsed(); });
     if (chosen.empty()) return path;
     at = chosen.front();
     path += (path.empty() ? "" : " ") + at->get_name();
@@ -205,7 +217,8 @@ int print_document(const std::string& command, const nlohmann::json& fields, con
 
 nlohmann::json exit_codes_json() {
   nlohmann::json codes = nlohmann::json::array({{{"exit", 0}, {"code", "success"}}});
-  for (ErrorCode code : kErrorCodes) codes.push_back({{"exit", exit_code(code)}, {"code", error_code_name(code)}});
+  for (ErrorCode code : kErrorCodes)
+    codes.push_back({{"exit", exit_code(code)}, {"code", error_code_name(code)}});
   codes.push_back({{"exit", 130}, {"code", "interrupted"}});
   codes.push_back({{"exit", 143}, {"code", "terminated"}});
   return codes;
@@ -224,12 +237,14 @@ int run(int argc, char** argv) {
 
   GlobalOptions global;
   bool show_version = false;
-  app.add_flag("-V,--version", show_version, "Print the version and the compatible Python kernels versions");
+  app.add_flag("-V,--version", show_version,
+               "Print the version and the compatible Python kernels versions");
   app.add_flag("--offline", global.offline,
                "Use only the cache, never the network (also HF_HUB_OFFLINE=1)");
   app.add_flag("-q,--quiet", global.quiet, "Print nothing on stderr except errors");
   app.add_flag("-v,--verbose", global.verbosity, "More detail on stderr (-vv: HTTP headers too)");
-  app.add_flag("--json", global.json, "Print one JSON document on stdout, success or error (docs/JSON.md)");
+  app.add_flag("--json", global.json,
+               "Print one JSON document on stdout, success or error (docs/JSON.md)");
   app.add_option("-j,--jobs", global.jobs,
                  "Parallel transfers, 1-256 (default: KERNELS_JOBS, else 8)")
       ->check(CLI::Range(1, 256))
@@ -239,8 +254,9 @@ int run(int argc, char** argv) {
                  "Progress line: auto (on a terminal, unless TERM=dumb), always, never")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->type_name("WHEN");
-  app.add_option("--cache-dir", global.cache_dir,
-                 "Cache root (default: KERNELS_CACHE, HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub)")
+  app.add_option(
+         "--cache-dir", global.cache_dir,
+         "Cache root (default: KERNELS_CACHE, HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub)")
       ->type_name("DIR");
 
   CommandFn chosen;
@@ -255,19 +271,25 @@ int run(int argc, char** argv) {
   add_mirror_command(app, chosen);
   add_pack_command(app, chosen);
   add_unpack_command(app, chosen);
+  add_check_command(app, chosen);
 
-  CLI::App* version = app.add_subcommand("version", "Print the version and the compatible Python kernels versions");
+  CLI::App* version = app.add_subcommand(
+      "version", "Print the version and the compatible Python kernels versions");
   std::string help_topic;
   bool man = false;
   CLI::App* help = app.add_subcommand("help", "Help on a command, or `kernels help exit-codes`");
   help->add_option("topic", help_topic, "A command name, or exit-codes");
   help->add_flag("--man", man, "Print the manual page (roff), the one installed as kernels(1)");
   std::string shell;
-  CLI::App* completion = app.add_subcommand("completion", "Print a shell completion script (bash, zsh or fish)");
-  completion->add_option("shell", shell, "bash, zsh or fish")->required()->check(CLI::IsMember({"bash", "zsh", "fish"}));
-  completion->footer("bash: source <(kernels completion bash)\n"
-                     "zsh:  kernels completion zsh > \"${fpath[1]}/_kernels\"\n"
-                     "fish: kernels completion fish > ~/.config/fish/completions/kernels.fish");
+  CLI::App* completion = app.add_subcommand("completion",
+                                            "Print a shell completion script (bash, zsh or fish)");
+  completion->add_option("shell", shell, "bash, zsh or fish")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh", "fish"}));
+  completion->footer(
+      "bash: source <(kernels completion bash)\n"
+      "zsh:  kernels completion zsh > \"${fpath[1]}/_kernels\"\n"
+      "fish: kernels completion fish > ~/.config/fish/completions/kernels.fish");
   set_footers(app, app);
 
   try {
@@ -279,9 +301,11 @@ int run(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::optional<std::string> hint = suggestion(app, argc, argv);
     const Error error = make_error(ErrorCode::usage, e.what(), "",
-                                   hint ? *hint : "`kernels --help` lists the commands and options");
+                                   hint ? *hint
+                                        : "`kernels --help` lists the commands and options");
     std::fprintf(stderr, "error: %s\nhint: %s\n", e.what(), error.hint.c_str());
-    if (json_requested(argc, argv)) print_document(command_path(app), nullptr, &error, exit_code(error.code));
+    if (json_requested(argc, argv))
+      print_document(command_path(app), nullptr, &error, exit_code(error.code));
     return exit_code(ErrorCode::usage);
   }
   const std::string command = command_path(app);
@@ -307,17 +331,21 @@ int run(int argc, char** argv) {
     } else if (help_topic == "exit-codes") {
       text = exit_code_table();
       fields["exit_codes"] = exit_codes_json();
-    } else if (auto subs = app.get_subcommands([&](CLI::App* s) { return s->get_name() == help_topic; });
+    } else if (auto subs = app.get_subcommands(
+                   [&](CLI::App* s) { return s->get_name() == help_topic; });
                !subs.empty()) {
       text = subs.front()->help();
     } else {
       auto best = closest_name(help_topic, [&] {
         std::vector<std::string> names = {"exit-codes"};
-        for (CLI::App* s : app.get_subcommands([](CLI::App*) { return true; })) names.push_back(s->get_name());
+        for (CLI::App* s : app.get_subcommands([](CLI::App*) { return true; }))
+          names.push_back(s->get_name());
         return names;
       }());
-      const Error error = make_error(ErrorCode::usage, "no help topic `" + help_topic + "`", help_topic,
-                                     best ? "did you mean `" + *best + "`?" : "`kernels --help` lists the commands");
+      const Error error = make_error(ErrorCode::usage, "no help topic `" + help_topic + "`",
+                                     help_topic,
+                                     best ? "did you mean `" + *best + "`?"
+                                          : "`kernels --help` lists the commands");
       std::fprintf(stderr, "error: %s\nhint: %s\n", error.what.c_str(), error.hint.c_str());
       if (global.json) print_document(command, nullptr, &error, exit_code(error.code));
       return exit_code(ErrorCode::usage);
@@ -359,12 +387,12 @@ int run(int argc, char** argv) {
   }
   // In the commands that fetch, Ctrl-C and SIGTERM stop transfers and lock waits; the command
   // then returns, its partial files kept for the next run to resume (installer.h), and the exit
-  // status says which signal (128 + its number, as a shell does). The others (hashing, pack, unpack, cache) never check the flag,
-  // so there the signals keep their default action and stop the process at once: what they
-  // leave behind (a temp file, an unpack staging directory) is what `cache prune` clears.
-  const bool fetches = std::any_of(
-      std::begin(kFetchingCommands), std::end(kFetchingCommands),
-      [&](const char* name) { return app.got_subcommand(name); });
+  // status says which signal (128 + its number, as a shell does). The others (hashing, pack,
+  // unpack, cache) never check the flag, so there the signals keep their default action and stop
+  // the process at once: what they leave behind (a temp file, an unpack staging directory) is what
+  // `cache prune` clears.
+  const bool fetches = std::any_of(std::begin(kFetchingCommands), std::end(kFetchingCommands),
+                                   [&](const char* name) { return app.got_subcommand(name); });
   CLI::App* verify = app.get_subcommand("verify");
   if (fetches || (verify->parsed() && verify->get_option("--repair")->count() > 0)) {
     hub::install_interrupt_handlers();
@@ -372,7 +400,8 @@ int run(int argc, char** argv) {
   Result<void> result = chosen(context);
   if (int signal = hub::interrupt_signal(); signal != 0) {
     const std::string name = signal == SIGINT ? "SIGINT" : "SIGTERM";
-    console.info("interrupted (" + name + "): stopped; what was partly downloaded is kept and resumes "
+    console.info("interrupted (" + name +
+                 "): stopped; what was partly downloaded is kept and resumes "
                  "on the next run (`kernels cache prune` removes it)");
     if (global.json) {
       const Error error = make_error(ErrorCode::internal, "interrupted by " + name, "",
@@ -384,7 +413,8 @@ int run(int argc, char** argv) {
   }
   if (!result) {
     console.error(result.error());
-    if (global.json) print_document(command, console.result(), &result.error(), exit_code(result.error().code));
+    if (global.json)
+      print_document(command, console.result(), &result.error(), exit_code(result.error().code));
     return exit_code(result.error().code);
   }
   // `info --json` prints 0.17.2's own document (cmd_info.cpp), the one command without the
@@ -404,11 +434,12 @@ int main(int argc, char** argv) {
   } catch (...) {
     what = "internal error (unknown exception)";
   }
-  const kernels::Error error =
-      kernels::make_error(kernels::ErrorCode::internal, what, "", "this is a bug in kernels; please report it");
+  const kernels::Error error = kernels::make_error(kernels::ErrorCode::internal, what, "",
+                                                   "this is a bug in kernels; please report it");
   std::fprintf(stderr, "error: %s\nhint: %s\n", error.what.c_str(), error.hint.c_str());
   // What was printed before the exception is lost to a reader of the document: the command
   // prints nothing itself with --json, so stdout holds this one document only.
-  if (json_requested(argc, argv)) print_document("", nullptr, &error, kernels::exit_code(error.code));
+  if (json_requested(argc, argv))
+    print_document("", nullptr, &error, kernels::exit_code(error.code));
   return kernels::exit_code(error.code);
 }

@@ -8,6 +8,10 @@ The directory uses the static mirror layout that `kernels` reads through HF_ENDP
   api/kernels/<org>/<name>/revision/<rev>            {"id", "sha"} for main, v<N> and the commit
   api/kernels/<org>/<name>/tree/<commit>             recursive tree listing (Hub JSON, one page)
   kernels/<org>/<name>/resolve/<commit>/<path>       file bytes
+  api/organizations/<org>/overview                   {"name", "trustedKernelPublisher": true}:
+                                                     you publish it, so you vouch for it (the
+                                                     trusted-publisher check of `kernels lock`);
+                                                     --untrusted writes false instead
 
 Binary files (.cubin, .fatbin, .so) are described as LFS files (lfs.oid = sha256 of the content),
 everything else as regular git blobs (oid = git blob sha1), as the Hub does. The commit id is
@@ -99,6 +103,8 @@ def main() -> int:
     ap.add_argument("--hub", required=True, help="local hub directory (created if missing)")
     ap.add_argument("--repo", required=True, help="repo id, org/name")
     ap.add_argument("--version", type=int, required=True, help="publish as branch v<N>")
+    ap.add_argument("--untrusted", action="store_true",
+                    help="mark the organisation as not a trusted kernel publisher")
     ap.add_argument("variant_dirs", nargs="+", help="variant directories to publish under build/")
     args = ap.parse_args()
     if not REPO_ID.match(args.repo) or ".." in args.repo:
@@ -133,6 +139,9 @@ def main() -> int:
         write_atomic(os.path.join(api, "revision", rev),
                      json.dumps({"id": args.repo, "sha": sha, "private": False}).encode())
     write_atomic(refs_path, json.dumps(refs).encode())
+    org = args.repo.split("/")[0]
+    write_atomic(os.path.join(args.hub, "api", "organizations", org, "overview"),
+                 json.dumps({"name": org, "trustedKernelPublisher": not args.untrusted}).encode())
     print(f"published {args.repo} v{args.version} at {commit} "
           f"({len(files)} files) into {os.path.abspath(args.hub)}")
     return 0

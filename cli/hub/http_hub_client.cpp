@@ -30,6 +30,11 @@ class HttpHubClient final : public HubClient {
     return parse_refs(*body, url(refs_path(repo_id)));
   }
 
+  Result<std::string> organization_overview(const std::string& org) override {
+    if (auto r = check_repo_id(org + "/x"); !r) return std::move(r).error();
+    return get_json(url(organization_overview_path(org)), "organization " + org);
+  }
+
   Result<std::string> resolve_revision(const std::string& repo_id,
                                        const std::string& revision) override {
     if (auto r = check_repo_id(repo_id); !r) return std::move(r).error();

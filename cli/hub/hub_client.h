@@ -19,6 +19,9 @@
 //                                               (serialize_tree_listing), files and directories
 //   kernels/{org}/{name}/resolve/{commit}/{path}  the file's bytes (LFS files: the real content,
 //                                               not the pointer)
+//   api/organizations/{org}/overview            the organisation overview JSON (at least
+//                                               {"name","trustedKernelPublisher"}): what the
+//                                               trusted-publisher check reads (trusted_publisher.h)
 // Files are stored under their commit only: over file:// a branch or tag name is mapped to its
 // commit first, but a static web server can answer resolve/ requests by commit only, so callers
 // pass commits (as `kernels download` does, from the lock).
@@ -164,6 +167,9 @@ class HubClient {
   // GET /api/kernels/{repo}/tree/{rev}[/{path}]?recursive=true|false, following Link pages.
   virtual Result<RepoTree> list_tree(const std::string& repo_id, const std::string& revision,
                                      const std::string& path = "", bool recursive = true) = 0;
+  // GET /api/organizations/{org}/overview: the answer's bytes (JSON, at most 1 MiB). A missing
+  // organisation is ErrorCode::http_permanent (404), as for a missing repo.
+  virtual Result<std::string> organization_overview(const std::string& org) = 0;
   // GET /kernels/{repo}/resolve/{rev}/{path} into memory (small files: kernel-status.toml,
   // metadata). nullopt when the Hub says EntryNotFound (404).
   virtual Result<std::optional<std::string>> fetch_text(const std::string& repo_id,

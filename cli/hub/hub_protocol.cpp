@@ -109,6 +109,10 @@ std::string refs_path(std::string_view repo_id) {
   return "api/kernels/" + std::string(repo_id) + "/refs";
 }
 
+std::string organization_overview_path(std::string_view org) {
+  return "api/organizations/" + std::string(org) + "/overview";
+}
+
 std::string revision_path(std::string_view repo_id, std::string_view revision) {
   return "api/kernels/" + std::string(repo_id) + "/revision/" + quote_component(revision);
 }

@@ -31,6 +31,8 @@ std::string tree_path(std::string_view repo_id, std::string_view revision,
                       std::string_view path_in_repo = {});
 std::string resolve_path(std::string_view repo_id, std::string_view revision,
                          std::string_view path);
+// api/organizations/{org}/overview (the organisation of a repo id: its part before '/').
+std::string organization_overview_path(std::string_view org);
 
 // Response headers, names lowercased; a repeated header keeps its last value.
 using Headers = std::map<std::string, std::string>;

@@ -55,6 +55,16 @@ class MirrorHubClient final : public HubClient {
     return parse_refs(**text, file.string());
   }
 
+  Result<std::string> organization_overview(const std::string& org) override {
+    if (auto r = check_repo_id(org + "/x"); !r) return std::move(r).error();
+    if (options_.offline) return offline_error("organization " + org);
+    auto file = root_ / organization_overview_path(org);
+    auto text = read_small(file);
+    if (!text) return std::move(text).error();
+    if (!*text) return http_error(404, {}, file.string());
+    return std::move(**text);
+  }
+
   Result<std::string> resolve_revision(const std::string& repo_id,
                                        const std::string& revision) override {
     if (auto r = check_repo_id(repo_id); !r) return std::move(r).error();

@@ -23,6 +23,7 @@
 #include "kernels/lockfile/repo_tree.h"
 #include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
+#include "hub_protocol.h"
 #include "pack/pack_paths.h"
 
 namespace kernels::cli {
@@ -335,6 +336,16 @@ Result<PackSummary> pack_mirror(const fs::path& mirror_dir, const Lockfile& lock
         return make_error(ErrorCode::offline_not_cached,
                           "no locked variant of " + k.repo_id + " is complete in the mirror",
                           mirror_dir.string(), "run `kernels mirror` for this project first");
+      }
+    }
+    // The organisations' overviews `kernels mirror` copied (the trusted-publisher check of a
+    // `kernels lock` against the unpacked mirror reads them).
+    std::set<std::string> orgs;
+    for (const auto& k : lock.kernels) orgs.insert(k.repo_id.substr(0, k.repo_id.find('/')));
+    for (const std::string& org : orgs) {
+      const std::string name = hub::organization_overview_path(org);
+      if (auto overview = read_small_file(mirror_dir / name)) {
+        if (auto r = w.add_bytes(name, *overview); !r) return r;
       }
     }
     return ok();

@@ -5,7 +5,8 @@
 //   kernels-pack.json                      {"format_version":1,"kind":"cache"|"mirror"}
 //   cache:  kernels--<org>--<name>/blobs/<etag>, .../trees/<commit>.json, .../refs/<ref>
 //   mirror: api/kernels/<org>/<name>/{refs,revision/<rev>,tree/<commit>},
-//           kernels/<org>/<name>/resolve/<commit>/<path>
+//           kernels/<org>/<name>/resolve/<commit>/<path>,
+//           api/organizations/<org>/overview (where the mirror has it)
 // Snapshot links are not packed: unpack re-creates them in the destination cache.
 //
 // Unpack trusts nothing in the archive: entries are checked as they are read (type, path, size,

@@ -25,6 +25,7 @@
 #include "kernels/lockfile/repo_tree.h"
 #include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
+#include "hub_protocol.h"
 #include "pack/pack.h"
 #include "pack/pack_paths.h"
 
@@ -404,6 +405,19 @@ Result<void> verify_mirror_pack(const Lockfile& lock, const fs::path& staging, c
       }
       v.files.insert(name);
     }
+  }
+  // An organisation overview of a locked repo's organisation: a JSON object, as the Hub answers
+  // (what it says is read by `kernels lock`'s trusted-publisher check, not here).
+  for (const auto& k : lock.kernels) {
+    const std::string name = hub::organization_overview_path(k.repo_id.substr(0, k.repo_id.find('/')));
+    if (!x.files.count(name) || v.files.count(name)) continue;
+    auto text = read_staged(staging / name);
+    auto doc = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+    if (!doc.is_object()) {
+      return mismatch(name + " is not an organisation overview (a JSON object)",
+                      archive_path.string());
+    }
+    v.files.insert(name);
   }
   return ok();
 }

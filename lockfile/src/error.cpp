@@ -17,6 +17,7 @@ std::string_view error_code_name(ErrorCode code) {
     case ErrorCode::no_variant: return "no_variant";
     case ErrorCode::io: return "io";
     case ErrorCode::no_device: return "no_device";
+    case ErrorCode::untrusted: return "untrusted";
     case ErrorCode::internal: return "internal";
   }
   return "unknown";

@@ -66,7 +66,38 @@ std::string dependency_example(std::string_view repo_id) {
   return "write \"" + std::string(repo_id) + "\" = 1 to use the kernel's branch v1";
 }
 
-Result<std::vector<KernelDependency>> parse_impl(std::string_view text, std::string_view source) {
+// [tool.kernels] allow-untrusted = ["org", "org/name", ...]: absent is empty.
+Result<std::vector<std::string>> parse_allow_untrusted(const toml::table* kernels_table,
+                                                       std::string_view source) {
+  std::vector<std::string> out;
+  const toml::node* node = kernels_table ? kernels_table->get("allow-untrusted") : nullptr;
+  if (node == nullptr) return out;
+  const std::string example = "e.g. allow-untrusted = [\"my-org\"] or [\"my-org/my-kernel\"]";
+  if (!node->is_array()) {
+    return invalid(std::string("expected [tool.kernels] allow-untrusted to be an array of strings, found ") +
+                       toml_type_name(*node),
+                   where(source, node->source().begin), example);
+  }
+  for (const toml::node& item : *node->as_array()) {
+    const std::string at = where(source, item.source().begin);
+    if (!item.is_string()) {
+      return invalid(std::string("expected an organisation or repo id string in allow-untrusted, found ") +
+                         toml_type_name(item),
+                     at, example);
+    }
+    std::string entry = item.as_string()->get();
+    if (!is_allow_untrusted_entry(entry)) {
+      return invalid("allow-untrusted entry \"" + printable_bytes(entry.substr(0, 200)) +
+                         "\" is neither an organisation nor an \"org/name\" repo id",
+                     at, example);
+    }
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+Result<std::vector<KernelDependency>> parse_impl(std::string_view text, std::string_view source,
+                                                 std::vector<std::string>* allow_untrusted = nullptr) {
   std::string ascii;  // what toml++ parses: toml_screen.h says why
   if (auto finding = screen_toml_for_parser(text, ascii))
     return invalid(std::move(finding->what),
@@ -93,6 +124,11 @@ Result<std::vector<KernelDependency>> parse_impl(std::string_view text, std::str
   if (tool != nullptr && tool->is_table()) {
     const toml::node* k = tool->as_table()->get("kernels");
     if (k != nullptr && k->is_table()) kernels_table = k->as_table();
+  }
+  if (allow_untrusted) {
+    auto allowed = parse_allow_untrusted(kernels_table, source);
+    if (!allowed) return std::move(allowed).error();
+    *allow_untrusted = std::move(*allowed);
   }
   const toml::node* deps_node = kernels_table ? kernels_table->get("dependencies") : nullptr;
   if (deps_node == nullptr) {
@@ -154,6 +190,31 @@ Result<std::vector<KernelDependency>> parse_impl(std::string_view text, std::str
 }
 
 }  // namespace
+
+bool is_allow_untrusted_entry(std::string_view entry) {
+  if (entry.find('/') != std::string_view::npos) return is_repo_id(entry);
+  return !entry.empty() && is_repo_id(std::string(entry) + "/x");
+}
+
+Result<PyprojectKernels> parse_pyproject_kernels(std::string_view text, std::string_view source) {
+  try {
+    PyprojectKernels out;
+    auto deps = parse_impl(text, source, &out.allow_untrusted);
+    if (!deps) return std::move(deps).error();
+    out.dependencies = std::move(*deps);
+    return out;
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::internal, std::string("pyproject reader failed: ") + e.what(),
+                      std::string(source));
+  }
+}
+
+Result<PyprojectKernels> read_pyproject_kernels(const std::filesystem::path& path) {
+  auto bytes = read_small_file(path, kMaxPyprojectBytes, ErrorCode::io,
+                               "run the command in a project directory that has a pyproject.toml");
+  if (!bytes) return std::move(bytes).error();
+  return parse_pyproject_kernels(*bytes, path.string());
+}
 
 Result<std::vector<KernelDependency>> parse_pyproject(std::string_view text,
                                                       std::string_view source) {

@@ -6,6 +6,7 @@
 
 #include "file_read.h"
 #include "json_doc.h"
+#include "kernels/lockfile/git_url.h"
 #include "kernels/lockfile/repo_id.h"
 #include "kernels/lockfile/variant_files.h"
 #include "lock_json_reader.h"
@@ -87,7 +88,12 @@ class MetadataReader : detail::LockJsonReader {
     for (auto [key, out] : {std::pair{"upstream", &m.upstream}, std::pair{"source", &m.source}}) {
       auto v = string_key(root, key, false);
       if (!v) return std::move(v).error();
-      if (*v) *out = **v;
+      if (!*v) continue;
+      Result<std::string> url = normalize_git_url(**v);
+      if (!url) {
+        return at(root.find(key)->offset, "\"" + std::string(key) + "\": " + url.error().what);
+      }
+      *out = std::move(*url);
     }
     auto py = required(root, "python-depends", Value::Type::array, "metadata");
     if (!py) return std::move(py).error();

@@ -16,7 +16,7 @@ TEST_CASE("every error code has a distinct name and its documented exit code", "
       {ErrorCode::http_permanent, 8}, {ErrorCode::offline_not_cached, 9},
       {ErrorCode::lock_timeout, 10},  {ErrorCode::unsafe, 11},
       {ErrorCode::no_variant, 12},    {ErrorCode::io, 13},
-      {ErrorCode::no_device, 14},     {ErrorCode::internal, 70}};
+      {ErrorCode::no_device, 14},     {ErrorCode::untrusted, 15},     {ErrorCode::internal, 70}};
   std::set<std::string_view> names;
   for (const auto& [code, exit] : table) {
     CHECK(exit_code(code) == exit);

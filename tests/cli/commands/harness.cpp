@@ -194,6 +194,13 @@ void MirrorRepo::write_refs() {
   nlohmann::json refs = {{"branches", branches}, {"converts", nlohmann::json::array()},
                          {"tags", nlohmann::json::array()}};
   write_file(api / "refs", refs.dump());
+  // The organisation's overview, trusted (as kernels-community is on the Hub), unless the test
+  // wrote another: `kernels lock` checks it (cli/trusted_publisher.h).
+  const std::string org = repo_id_.substr(0, repo_id_.find('/'));
+  const fs::path overview = root_ / "api/organizations" / org / "overview";
+  if (!fs::exists(overview)) {
+    write_file(overview, nlohmann::json({{"name", org}, {"trustedKernelPublisher", true}}).dump());
+  }
 }
 
 std::string MirrorRepo::publish(int version, const std::vector<MirrorFile>& files) {

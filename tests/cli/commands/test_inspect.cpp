@@ -31,17 +31,18 @@ TEST_CASE("versions of a repo without vN branches says so", "[versions]") {
   CHECK(r.out == "Repository does not support kernel versions: org/plain\n");
 }
 
-TEST_CASE("info lists variants with sizes and hashes, and the bundle manifest", "[info]") {
+TEST_CASE("info --variants lists variants with sizes and hashes, and the bundle manifest", "[info]") {
   LockedProject p;
   std::vector<MirrorFile> files = make_variant_files("cubin-cu130-sm90a", 2, 100, 31);
   files.push_back({"build/cubin-cu130-sm90a/manifest.json",
                    R"({"format_version":1,"family":"fa3","params_abi":1,"arch":"sm90a","cuda":"13.0","kernels":[{"name":"fwd"}]})",
                    false});
   std::string v2 = p.repo.publish(2, files);
-  ProcessResult text = p.run({"info", "org/attn"});
+  ProcessResult text = p.run({"info", "org/attn", "--variants"});
   INFO(text.err);
   REQUIRE(text.exit_code == 0);
-  CHECK(text.out.find("Revision: " + v2 + " (v2)") != std::string::npos);
+  CHECK(text.out.rfind("Repository: org/attn\nRevision: v2\n", 0) == 0);
+  CHECK(text.out.find("Backends: cuda\nCommit: " + v2 + "\nVariants: 1\n") != std::string::npos);
   CHECK(text.out.find("manifest.json: family=fa3 arch=sm90a cuda=13.0 params_abi=1 format_version=1 kernels=1") !=
         std::string::npos);
 
@@ -56,10 +57,17 @@ TEST_CASE("info lists variants with sizes and hashes, and the bundle manifest", 
   ProcessResult online = p.run({"info", "org/attn", "--version", "7"});
   CHECK(online.exit_code == 2);
 
-  ProcessResult json = p.run({"--json", "info", "org/attn", "--version", "1"});
+  // Without --variants, 0.17.2's shape only (test_info_017.cpp compares it with Python's).
+  ProcessResult plain = p.run({"info", "org/attn"});
+  REQUIRE(plain.exit_code == 0);
+  CHECK(plain.out.find("Variants:") == std::string::npos);
+  CHECK(plain.out.find("Backends: cuda\n") != std::string::npos);
+
+  ProcessResult json = p.run({"--json", "info", "org/attn", "--version", "1", "--variants"});
   REQUIRE(json.exit_code == 0);
   auto doc = nlohmann::json::parse(json.out);
-  CHECK(doc["revision"] == p.commit);
+  CHECK(doc["revision"] == "v1");
+  CHECK(doc["commit"] == p.commit);
   REQUIRE(doc["variants"].size() == 3);
   CHECK(doc["variants"][0]["name"] == "cubin-cu130-sm80");
   CHECK(doc["variants"][0]["files"] == 4);

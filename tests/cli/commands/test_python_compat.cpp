@@ -4,38 +4,14 @@
 // each tool downloads from the other's lock, and finds offline what the other downloaded.
 #include <catch2/catch.hpp>
 
-#include <unistd.h>
-
 #include "harness.h"
+#include "python_oracle.h"
 #include "servers.h"
 #include "support/skip.h"
 
 using namespace kernels::test;
 
 namespace {
-
-std::string venv_python(const char* variable, const char* fallback) {
-  const char* env = std::getenv(variable);
-  fs::path venv = env && *env ? fs::path(env) : fs::path(fallback);
-  fs::path python = venv / "bin/python";
-  return ::access(python.c_str(), X_OK) == 0 ? python.string() : std::string();
-}
-
-std::string oracle_python() { return venv_python("KERNELS_PYTHON_ORACLE", KERNELS_PYTHON_ORACLE); }
-std::string oracle_python_017() {
-  return venv_python("KERNELS_PYTHON_ORACLE_017", KERNELS_PYTHON_ORACLE_017);
-}
-
-const char* kPythonCli = "import sys; from kernels.cli import main; sys.argv=['kernels']+sys.argv[1:]; main()";
-
-std::map<std::string, std::optional<std::string>> python_env(const std::string& endpoint, const fs::path& dir,
-                                                             const fs::path& cache) {
-  return {{"HF_ENDPOINT", endpoint}, {"HF_HOME", (dir / "hf-home").string()},
-          {"KERNELS_CACHE", cache.string()}, {"HF_HUB_CACHE", cache.string()},
-          {"HF_HUB_OFFLINE", std::nullopt}, {"HF_TOKEN", std::nullopt},
-          {"HF_HUB_DISABLE_TELEMETRY", std::nullopt}, {"DISABLE_TELEMETRY", std::nullopt},
-          {"DO_NOT_TRACK", std::nullopt}};
-}
 
 // Two repos whose every variant has a metadata.json (kernels 0.17 needs one to lock), one of them
 // with a newer version than the project asks for.
@@ -68,16 +44,6 @@ std::string publish_torch_repo(MirrorRepo& repo) {
   files.push_back({"build/torch-cuda/__init__.py", "from ._ops import ops\n", false});
   files.push_back({"README.md", "# demo\n", false});
   return repo.publish(1, files);
-}
-
-ProcessResult run_python(const std::string& python, const std::vector<std::string>& args,
-                         const std::map<std::string, std::optional<std::string>>& env) {
-  ProcessSpec spec;
-  spec.argv = {python};
-  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-  spec.env = env;
-  spec.timeout = std::chrono::seconds(300);
-  return run_process(spec);
 }
 
 }  // namespace

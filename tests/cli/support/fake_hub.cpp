@@ -275,6 +275,16 @@ void FakeHub::set_trusted_publisher(bool trusted) {
   state_->trusted = trusted;
 }
 
+void FakeHub::set_trusted_publisher(const std::string& org, std::optional<bool> trusted) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->org_trust[org] = trusted;
+}
+
+std::string FakeHub::organization_overview(const std::string& org) const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->overview_of(org);
+}
+
 std::string FakeHub::endpoint() const {
   return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
 }

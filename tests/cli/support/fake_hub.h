@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -138,7 +139,13 @@ class FakeHub {
   // another -> 401 "Invalid credentials in Authorization header".
   void require_token(std::string token);
   void set_tree_page_size(std::size_t n);
+  // What /api/organizations/{org}/overview says of "trustedKernelPublisher": for every
+  // organisation (default true), or for one; nullopt for one: no overview (404), as for a user
+  // account or a mirror without it.
   void set_trusted_publisher(bool trusted);
+  void set_trusted_publisher(const std::string& org, std::optional<bool> trusted);
+  // The overview answer for `org` ("" when it would be a 404).
+  std::string organization_overview(const std::string& org) const;
 
   std::string endpoint() const;  // http(s)://127.0.0.1:<port>
   int port() const { return port_; }

@@ -35,6 +35,10 @@ Result<std::string> read_file(const fs::path& path) {
 Result<void> FakeHub::write_mirror(const fs::path& dir) const {
   std::lock_guard<std::mutex> lock(state_->mu);
   for (const auto& [id, repo] : state_->repos) {
+    const std::string org = id.substr(0, id.find('/'));
+    if (std::string overview = state_->overview_of(org); !overview.empty()) {
+      if (auto r = write_file(dir / "api" / "organizations" / org / "overview", overview); !r) return r;
+    }
     auto api = dir / "api" / "kernels" / id;
     if (auto r = write_file(api / "refs", refs_json(repo)); !r) return r;
     auto revision = [&](const std::string& name, const std::string& commit) {
@@ -98,7 +102,15 @@ Result<void> FakeHub::load_mirror(const fs::path& dir) {
       loaded[id] = std::move(repo);
     }
   }
+  std::map<std::string, std::optional<bool>> trust;
+  for (const auto& org : fs::directory_iterator(dir / "api" / "organizations", ec)) {
+    auto text = read_file(org.path() / "overview");
+    if (!text) continue;
+    auto doc = json::parse(*text, nullptr, false);
+    if (doc.is_object()) trust[org.path().filename().string()] = doc.value("trustedKernelPublisher", false);
+  }
   std::lock_guard<std::mutex> lock(state_->mu);
+  for (auto& [org, t] : trust) state_->org_trust[org] = t;
   for (auto& [id, repo] : loaded) state_->repos[id] = std::move(repo);
   for (auto& [sha, blob] : blobs) state_->blobs[sha] = blob;
   return ok();

@@ -166,8 +166,9 @@ void FakeHub::State::route_hub(const httplib::Request& req, httplib::Response& r
   std::lock_guard<std::mutex> lock(mu);
   if (parts.size() == 4 && parts[0] == "api" && parts[1] == "organizations" &&
       parts[3] == "overview") {
-    res.set_content(json{{"name", parts[2]}, {"trustedKernelPublisher", trusted}}.dump(),
-                    "application/json");
+    std::string overview = overview_of(parts[2]);
+    if (overview.empty()) return hub_error(res, 404, "", "Organization not found");
+    res.set_content(overview, "application/json");
     return;
   }
   bool api = parts.size() >= 4 && parts[0] == "api" && parts[1] == "kernels";

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <deque>
@@ -64,6 +65,17 @@ struct FakeHub::State {
   std::optional<std::string> token;
   std::size_t page_size = 1000;
   bool trusted = true;
+  std::map<std::string, std::optional<bool>> org_trust;  // per organisation; nullopt: 404
+  // Under mu: the overview answer, "" for a 404.
+  std::string overview_of(const std::string& org) const {
+    auto it = org_trust.find(org);
+    bool t = trusted;
+    if (it != org_trust.end()) {
+      if (!it->second) return "";
+      t = *it->second;
+    }
+    return nlohmann::json{{"name", org}, {"fullname", org}, {"trustedKernelPublisher", t}}.dump();
+  }
   std::vector<RequestRecord> log;
   std::atomic<bool> stopping{false};
   std::atomic<int> in_flight{0};      // requests being answered now

@@ -26,6 +26,7 @@ enum class ErrorCode : int {
   no_variant = 12,         // no build variant fits this machine
   io = 13,                 // filesystem error: permission, disk full, not a directory, ...
   no_device = 14,          // a GPU or the CUDA driver was needed and is not there
+  untrusted = 15,          // the kernel's publisher is not a trusted kernel publisher on the Hub
   internal = 70,           // a bug: please report it
 };
 

@@ -40,7 +40,7 @@ struct VariantMetadata {
   std::uint64_t version = 0;
   std::optional<std::string> kernels_minver;  // "X.Y.Z"
   std::string license;
-  std::optional<std::string> upstream;
+  std::optional<std::string> upstream;  // git URLs, normalised as 0.17.2 shows them (git_url.h)
   std::optional<std::string> source;
   std::vector<std::string> python_depends;
   std::vector<MetadataDependency> kernel_depends;
