@@ -92,6 +92,16 @@ def test_nul_in_a_path_is_refused():
     assert stub.options == [(None, "/tmp/caché".encode())]
 
 
+def test_without_torch_the_package_imports_and_registers_no_ops():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        assert kernels_loader._ops is None
+        assert kernels_loader._ops_error == "torch is not installed"
+    else:  # tests_loader:torch_ops covers the ops
+        assert kernels_loader._ops is not None, kernels_loader._ops_error
+
+
 def main():
     failed = 0
     for name, fn in sorted(globals().items()):
