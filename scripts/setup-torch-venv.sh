@@ -6,7 +6,9 @@
 #   scripts/setup-torch-venv.sh [VENV_DIR]        (default: build/torch-venv)
 #
 # TORCH_PY_VERSION pins the torch release (default: the newest). The wheel comes from PyTorch's CPU
-# index (KERNELS_TORCH_INDEX_URL, default https://download.pytorch.org/whl/cpu), else from PyPI.
+# index (KERNELS_TORCH_INDEX_URL, default https://download.pytorch.org/whl/cpu), else from PyPI,
+# whose Linux wheel is the CUDA build with its nvidia-* libraries (about 5 GB installed; pip's
+# cache makes a second venv quick). Either runs the CPU-only test.
 # Prints the venv path on success. Safe to run again: an existing venv with torch is kept. Exits
 # non-zero (and the test then skips, saying why) when neither index can be reached.
 set -euo pipefail
@@ -22,9 +24,10 @@ fi
 
 python3 -m venv "$venv" >&2
 pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
-if ! "${pip[@]}" --index-url "$index" "$spec" >&2; then
-  echo "setup-torch-venv: $index did not serve $spec; trying PyPI" >&2
-  "${pip[@]}" "$spec" >&2
+# numpy only quiets torch's "Failed to initialize NumPy" warning.
+if ! "${pip[@]}" --retries 1 --timeout 20 --index-url "$index" "$spec" numpy >&2 2>"$venv/index.log"; then
+  echo "setup-torch-venv: $index did not serve $spec ($(tail -n 1 "$venv/index.log")); trying PyPI" >&2
+  "${pip[@]}" "$spec" numpy >&2
 fi
 "$venv/bin/python" -c "import torch; print('torch-venv: torch', torch.__version__)" >&2
 echo "$venv"

@@ -74,7 +74,16 @@ class StubLibrary:
     kernels_loader_kvcache_workspace_size = _workspace
 
     def _record(self, name, struct, ref):
-        self.calls.append((name, struct.from_buffer_copy(ctypes.cast(ref, ctypes.POINTER(struct)).contents)))
+        args = struct.from_buffer_copy(ctypes.cast(ref, ctypes.POINTER(struct)).contents)
+        self.calls.append((name, args))
+        if self.status == kl.KL_OK:
+            # Deterministic outputs (zeros), so opcheck can compare eager with traced runs.
+            for t in (args.out, args.softmax_lse):
+                if t.data:
+                    n = 1
+                    for i in range(t.ndim):
+                        n *= t.shape[i]
+                    ctypes.memset(t.data, 0, n * {kl._BF16: 2, kl._F16: 2, kl._F32: 4}[t.dtype])
         return self.status
 
     def kernels_loader_flash_attn_varlen_func(self, ref, stream):
@@ -139,7 +148,7 @@ def test_ops_are_registered():
         assert schema.endswith("-> (Tensor, Tensor)"), schema
         assert "int window_left=-1, int window_right=-1" in schema, schema
         out_schema = str(getattr(NS, name + "_out").default._schema)
-        assert "Tensor(a!) out) -> Tensor" in out_schema, out_schema
+        assert "int ver=3, *, Tensor(a!) out) -> Tensor" in out_schema, out_schema
         # A fake implementation is registered (torch.compile needs it), and a CUDA kernel.
         assert torch._C._dispatch_has_kernel_for_dispatch_key(op.name(), "CUDA")
         assert torch._C._dispatch_has_kernel_for_dispatch_key(op.name(), "Meta")
@@ -227,7 +236,7 @@ def test_opcheck_varlen_and_kvcache():
 
 # --- the real implementation, over the stub: what reaches the library ----------------------------
 
-def test_the_op_hands_the_library_the_call():
+def test_a_call_hands_the_library_its_arguments():
     stub = with_stub()
     q, k, v, cu_q, cu_k = varlen_inputs()
     out, lse = kl.flash_attn_varlen_func(q, k, v, cu_q, cu_k, 6, 7, causal=True, window_size=(32, 0),
@@ -263,6 +272,41 @@ def test_the_op_hands_the_library_the_call():
     assert tuple(a.cache_seqlens.shape[:1]) == (2,)  # the int became one length per batch row
     assert a.pack_gqa == 1 and a.num_splits == 0
     assert tuple(a.softmax_lse.shape[:3]) == (2, H, 3)
+
+
+def _fields(args):
+    """An args struct as comparable values, out/softmax_lse pointers left out (fresh per call)."""
+    def value(v):
+        if isinstance(v, kl._Tensor):
+            return (v.data, v.dtype, v.ndim, tuple(v.shape), tuple(v.stride), v.device)
+        return v
+    return {name: value(getattr(args, name)) for name, _t in type(args)._fields_
+            if name not in ("out", "softmax_lse")}
+
+
+def test_the_eager_path_and_the_op_hand_the_library_the_same_call():
+    # Plain tensors outside torch.compile skip the dispatcher (kernels_loader._eager); what the
+    # library receives must not depend on that.
+    stub = with_stub()
+    q, k, v, cu_q, cu_k = varlen_inputs()
+    kw = dict(causal=True, window_size=(16, 4), softcap=2.5, softmax_scale=0.125, pack_gqa=False,
+              num_splits=1, return_softmax_lse=True)
+    kl.flash_attn_varlen_func(q, k, v, cu_q, cu_k, 6, 7, **kw)
+    eager = kl._eager
+    kl._eager = lambda torch, q: False
+    try:
+        kl.flash_attn_varlen_func(q, k, v, cu_q, cu_k, 6, 7, **kw)
+        kq, k_cache, v_cache, lens, table = kvcache_inputs()
+        kl.flash_attn_with_kvcache(kq, k_cache, v_cache, cache_seqlens=lens, page_table=table, causal=True)
+        kl._eager = eager
+        kl.flash_attn_with_kvcache(kq, k_cache, v_cache, cache_seqlens=lens, page_table=table, causal=True)
+    finally:
+        kl._eager = eager
+    (n1, direct), (n2, via_op), (n3, kv_op), (n4, kv_direct) = stub.calls
+    assert (n1, n2, n3, n4) == ("varlen", "varlen", "kvcache", "kvcache")
+    assert _fields(direct) == _fields(via_op)
+    assert _fields(kv_direct) == _fields(kv_op)
+    assert (direct.window_left, direct.window_right, direct.pack_gqa) == (16, 4, 0)
 
 
 def test_a_refusal_from_the_library_surfaces_through_the_op():
@@ -304,8 +348,13 @@ class RecordingBackend:
         self.graphs.append(gm)
         return aot_eager(gm, example_inputs)
 
-    def targets(self):
-        return [str(n.target) for g in self.graphs for n in g.graph.nodes if n.op == "call_function"]
+    def targets(self, graphs=None):
+        # Dynamo names an op by its packet (kernels_loader.name), AOT by its overload (.default).
+        return [str(n.target).replace(".default", "") for g in (graphs or self.graphs)
+                for n in g.graph.nodes if n.op == "call_function"]
+
+    def graphs_calling(self, op):
+        return [g for g in self.graphs if "kernels_loader." + op in self.targets([g])]
 
 
 def test_compile_fullgraph_traces_the_ops_without_graph_breaks():
@@ -329,11 +378,11 @@ def test_compile_fullgraph_traces_the_ops_without_graph_breaks():
     check(dec, (2, 3, H, DV), BF16)
     check(dec2, (2, 3, H, DV), BF16)
     check(lse2, (2, H, 3), torch.float32)
-    assert len(backend.graphs) == 1, len(backend.graphs)
-    targets = backend.targets()
-    assert "kernels_loader.flash_attn_varlen_func.default" in targets, targets
-    assert "kernels_loader.flash_attn_with_kvcache.default" in targets, targets
-    assert "kernels_loader.flash_attn_with_kvcache_out.default" in targets, targets
+    graphs = backend.graphs_calling("flash_attn_varlen_func")
+    assert len(graphs) == 1, len(graphs)
+    targets = backend.targets(graphs)
+    for op in ("flash_attn_varlen_func", "flash_attn_with_kvcache", "flash_attn_with_kvcache_out"):
+        assert targets.count("kernels_loader." + op) == 1, (op, targets)
 
 
 def test_compile_with_dynamic_shapes():
@@ -348,7 +397,8 @@ def test_compile_with_dynamic_shapes():
         q, k, v, cu_q, cu_k = varlen_inputs("meta")
         q = torch.empty(total, H, D, dtype=BF16, device="meta")
         check(compiled(q, k, v, cu_q, cu_k), (total, H, DV), BF16)
-    assert len(backend.graphs) == 1, "a second total_q recompiled: %d graphs" % len(backend.graphs)
+    graphs = backend.graphs_calling("flash_attn_varlen_func")
+    assert len(graphs) == 1, "a second total_q recompiled: %d graphs" % len(graphs)
 
 
 # --- GPU: the real kernels, compiled and captured ---------------------------------------------------
