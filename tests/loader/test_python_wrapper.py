@@ -12,6 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "loader", "python"))
 import kernels_loader  # noqa: E402
+from run_tests import run_tests  # noqa: E402  (tests/loader, this file's directory)
 
 
 class StubLibrary:
@@ -103,18 +104,10 @@ def test_without_torch_the_package_imports_and_registers_no_ops():
 
 
 def main():
-    failed = 0
-    for name, fn in sorted(globals().items()):
-        if name.startswith("test_") and callable(fn):
-            try:
-                fn()
-                print("PASS", name)
-            except Exception as e:  # report every failure, then fail
-                failed += 1
-                print("FAIL", name, type(e).__name__, e)
-    kernels_loader._lib = None
-    print("%d failed" % failed)
-    return 1 if failed else 0
+    try:
+        return run_tests(globals())
+    finally:
+        kernels_loader._lib = None
 
 
 if __name__ == "__main__":

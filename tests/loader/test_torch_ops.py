@@ -43,6 +43,7 @@ if "pytest" in sys.modules:
     torch = pytest.importorskip("torch")
 import torch  # noqa: E402
 import kernels_loader as kl  # noqa: E402
+from run_tests import run_tests  # noqa: E402  (tests/loader, this file's directory)
 
 NS = torch.ops.kernels_loader
 BF16 = torch.bfloat16
@@ -450,21 +451,11 @@ def test_gpu_compiled_and_graph_captured_calls_match_eager():
 
 
 def main():
-    failed = 0
-    for name, fn in list(globals().items()):
-        if name.startswith("test_") and callable(fn):
-            try:
-                fn()
-                print("PASS", name)
-            except Exception as e:  # report every failure, then fail
-                import traceback
-
-                failed += 1
-                print("FAIL", name, type(e).__name__, e)
-                traceback.print_exc()
-    kl._lib = None
-    print("torch %s: %d failed" % (torch.__version__, failed))
-    return 1 if failed else 0
+    print("torch", torch.__version__)
+    try:
+        return run_tests(globals(), verbose=True)
+    finally:
+        kl._lib = None
 
 
 if __name__ == "__main__":
