@@ -23,7 +23,8 @@ if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import torch" 2>/dev/null
 fi
 
 python3 -m venv "$venv" >&2
-pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
+# --no-compile: Python byte-compiles what it imports, not all of torch at install time.
+pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-compile)
 # numpy only quiets torch's "Failed to initialize NumPy" warning.
 if ! "${pip[@]}" --retries 1 --timeout 20 --index-url "$index" "$spec" numpy >&2 2>"$venv/index.log"; then
   echo "setup-torch-venv: $index did not serve $spec ($(tail -n 1 "$venv/index.log")); trying PyPI" >&2

@@ -6,8 +6,8 @@ and under CUDA-graph capture against eager calls.
 The CPU part needs torch (CPU-only is enough) and no libkernels_loader: the real implementation
 runs over a stub library that records the args struct it is handed, so the tests see what the ops
 would launch. Without torch here, the test re-runs itself with $KERNELS_TORCH_VENV/bin/python
-(scripts/setup-torch-venv.sh makes one), else prints "SKIPPED: <reason>". The GPU part says
-"gpu part skipped: ..." without a CUDA device (the CPU part still counts). Runs under pytest or
+(scripts/setup-torch-venv.sh makes one), else prints "SKIPPED: <reason>". The GPU part reports
+"SKIP ...: [gpu] no CUDA device" without one (the CPU part still counts). Runs under pytest or
 directly.
 """
 import ctypes
@@ -43,7 +43,7 @@ if "pytest" in sys.modules:
     torch = pytest.importorskip("torch")
 import torch  # noqa: E402
 import kernels_loader as kl  # noqa: E402
-from run_tests import run_tests  # noqa: E402  (tests/loader, this file's directory)
+from run_tests import run_tests, skip  # noqa: E402  (tests/loader, this file's directory)
 
 NS = torch.ops.kernels_loader
 BF16 = torch.bfloat16
@@ -314,12 +314,16 @@ def test_a_refusal_from_the_library_surfaces_through_the_op():
     stub = with_stub()
     stub.status = kl.KL_ERR_INVALID_ARGUMENT
     q, k, v, cu_q, cu_k = varlen_inputs()
-    try:
-        kl.flash_attn_varlen_func(q, k, v, cu_q, cu_k, 6, 7)
-    except kl.KernelsLoaderError as e:
-        assert e.status == kl.KL_ERR_INVALID_ARGUMENT and "stub refused" in str(e)
-    else:
-        raise AssertionError("the library's refusal was lost")
+    for call in (lambda: kl.flash_attn_varlen_func(q, k, v, cu_q, cu_k, 6, 7),  # eager path
+                 lambda: NS.flash_attn_varlen_func(q, k, v, cu_q, cu_k, 6, 7),  # the op
+                 lambda: NS.flash_attn_varlen_func_out(q, k, v, cu_q, cu_k, 6, 7, out=torch.empty(1))):
+        try:
+            call()
+        except kl.KernelsLoaderError as e:
+            assert e.status == kl.KL_ERR_INVALID_ARGUMENT and "stub refused" in str(e)
+        else:
+            raise AssertionError("the library's refusal was lost")
+    assert len(stub.calls) == 3
 
 
 def test_unsupported_arguments_are_refused_before_the_op():
@@ -416,8 +420,7 @@ def gpu_skip_reason():
 def test_gpu_compiled_and_graph_captured_calls_match_eager():
     reason = gpu_skip_reason()
     if reason:
-        print("gpu part skipped: %s" % reason)
-        return
+        skip("[gpu] " + reason)
     kl._lib = None
     kl._templates.clear()
     torch._dynamo.reset()

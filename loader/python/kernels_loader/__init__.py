@@ -528,18 +528,16 @@ def _register_ops(torch):
             name = entry + ("_out" if with_out else "")
             lib.define(_schema(entry, with_out))
 
-            def real(*args, _entry=entry, _with_out=with_out, **kwargs):
-                a = _bind(_entry, args, kwargs)
-                out, lse = _launch(torch, _entry, a, a.pop("out", None) if _with_out else None)
-                lse = lse if lse is not None else _no_lse(torch, a["q"])
-                return lse if _with_out else (out, lse)
+            def kernel(produce, _entry=entry, _with_out=with_out):
+                # The op's result from `produce`: _launch (the real kernel) or _outputs (fake).
+                def run(*args, **kwargs):
+                    a = _bind(_entry, args, kwargs)
+                    out, lse = produce(torch, _entry, a, a.pop("out", None) if _with_out else None)
+                    lse = lse if lse is not None else _no_lse(torch, a["q"])
+                    return lse if _with_out else (out, lse)
+                return run
 
-            def fake(*args, _entry=entry, _with_out=with_out, **kwargs):
-                a = _bind(_entry, args, kwargs)
-                out, lse = _outputs(torch, _entry, a, a.pop("out", None) if _with_out else None)
-                lse = lse if lse is not None else _no_lse(torch, a["q"])
-                return lse if _with_out else (out, lse)
-
+            real, fake = kernel(_launch), kernel(_outputs)
             # CPU too: a CPU tensor then gets the library's own refusal (and tests run over a stub).
             for key in ("CUDA", "CPU"):
                 lib.impl(name, real, key)
