@@ -50,6 +50,7 @@ Result<SourceSelection::Pick> SourceSelection::pick(const attention::LaunchPlan&
                                                     const FunctionMap& builtin,
                                                     std::string_view entry,
                                                     std::vector<std::string>& notes) const {
+  if (auto r = usable(entry); !r) return r.error();  // never a silent fa3 stand-in for fa4
   Pick pick;
   const bool bundle = source_.source == Source::bundle;
   if (bundle && sm90 != nullptr) {

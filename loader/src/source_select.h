@@ -52,8 +52,8 @@ class SourceSelection {
   // family is served by the bundle and carries it, else the built-in one. `sm90` is null when it
   // was not planned (offers_sm90() false). Information a host may want once (a shape the TMA
   // kernels or the bundle do not cover) is appended to `notes`. Errors: ErrorCode::no_variant
-  // (a fa4 bundle lacking the kernel: no substitution across families), ErrorCode::internal (a
-  // plan naming a kernel the built-in image lacks).
+  // (an unavailable family, as usable() says, or a fa4 bundle lacking the kernel: no substitution
+  // across families), ErrorCode::internal (a plan naming a kernel the built-in image lacks).
   Result<Pick> pick(const attention::LaunchPlan& portable,
                     const Result<attention::LaunchPlan>* sm90, const FunctionMap& builtin,
                     std::string_view entry, std::vector<std::string>& notes) const;

@@ -91,6 +91,11 @@ TEST_CASE("source selection: fa4 without its bundle is unavailable, and calls sa
   CHECK(r.error().object == "flash_attn_with_kvcache: ver");
   CHECK(r.error().what.find("ver=4 (fa4) has no kernels for cuda:2: repo_not_locked") == 0);
   CHECK(r.error().hint.find("KERNELS_FA4_REPO") != std::string::npos);
+  // Asked for functions all the same, it picks none (never the fa3 built-ins).
+  std::vector<std::string> notes;
+  auto p = s.pick(plan_of({kFwd}), nullptr, kBuiltin, "flash_attn_with_kvcache", notes);
+  REQUIRE_FALSE(p.ok());
+  CHECK(p.error().code == ErrorCode::no_variant);
 }
 
 TEST_CASE("source selection: the built-in source picks the built-in function per launch",
