@@ -103,6 +103,24 @@ def test_without_torch_the_package_imports_and_registers_no_ops():
         assert kernels_loader._ops is not None, kernels_loader._ops_error
 
 
+def test_a_torch_that_fails_to_import_does_not_break_the_package():
+    # A torch whose import raises OSError (as a CUDA wheel without its nvidia libraries does).
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        os.mkdir(os.path.join(d, "torch"))
+        with open(os.path.join(d, "torch", "__init__.py"), "w") as f:
+            f.write('raise OSError("libcudnn.so.9: cannot open shared object file")\n')
+        package = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "loader", "python")
+        r = subprocess.run([sys.executable, "-c", "import kernels_loader as k; print(k._ops, k._ops_error)"],
+                           env=dict(os.environ, PYTHONPATH=d + os.pathsep + package),
+                           capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "None importing torch failed: OSError: libcudnn.so.9: cannot open shared object file", r.stdout
+    assert "no custom ops registered" in r.stderr, r.stderr
+
+
 def main():
     try:
         return run_tests(globals())

@@ -553,6 +553,10 @@ def _init_ops():
     except ImportError:
         _ops_error = "torch is not installed"
         return
+    except Exception as e:  # a broken torch install (a missing CUDA library, ...) must not break ours
+        _ops_error = "importing torch failed: %s: %s" % (type(e).__name__, e)
+        _log.warning("%s; no custom ops registered", _ops_error)
+        return
     try:
         _ops = _register_ops(torch)
     except Exception as e:  # never make the package unusable: the functions still run eagerly
