@@ -1,7 +1,7 @@
 // The loader: per-device, per-family state created lazily and published through atomics, so a
 // call after the first on a device takes no lock. Everything a call needs from the driver is
 // resolved when the device is first used (functions, shared-memory attributes), so a call is
-// validation + plan + at most two cuLaunchKernel.
+// validate -> plan -> pick (source_select.h) -> at most two cuLaunchKernel.
 #include "kernels/loader/loader.h"
 
 #include <array>
@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "bundle.h"
 #include "kernels/attention/launch_plan.h"
 #include "kernels/lockfile/env.h"
+#include "source_select.h"
 #include "validate.h"
 #include "value_checks.h"
 
@@ -28,10 +30,7 @@ namespace {
 
 constexpr int kFamilies = 2;  // ver 3, ver 4
 int family_index(int ver) { return ver == 4 ? 1 : 0; }
-const char* family_name(int ver) { return ver == 4 ? "fa4" : "fa3"; }
 constexpr unsigned kDefaultSmemLimit = 48 * 1024;
-
-using FunctionMap = std::unordered_map<std::string_view, Function>;
 
 // A verified bundle loaded into the driver; shared by every device that selects it.
 struct LoadedBundle {
@@ -42,18 +41,13 @@ struct LoadedBundle {
   std::unordered_map<std::string_view, Kernel> kernels;  // keys: kernel_table() names
 };
 
-struct FamilyState {
-  DeviceSource source;
-  FunctionMap bundle_functions;  // empty unless source.source == bundle
-};
-
 struct DeviceState {
   DeviceProperties props;
   Context context = nullptr;
   FunctionMap builtin_functions;
   std::mutex family_mutex;
-  std::array<std::atomic<FamilyState*>, kFamilies> family{};
-  std::array<std::unique_ptr<FamilyState>, kFamilies> family_owned;
+  std::array<std::atomic<const SourceSelection*>, kFamilies> family{};
+  std::array<std::unique_ptr<const SourceSelection>, kFamilies> family_owned;
 };
 
 struct Slot {
@@ -103,8 +97,8 @@ struct Loader::Impl {
     if (options.log) {
       options.log(level, message);
     } else if (level >= LogLevel::warning) {
-      std::fprintf(stderr, "kernels_loader: %s: %s\n", level == LogLevel::warning ? "warning" : "error",
-                   message.c_str());
+      std::fprintf(stderr, "kernels_loader: %s: %s\n",
+                   level == LogLevel::warning ? "warning" : "error", message.c_str());
     }
   }
 
@@ -169,7 +163,9 @@ struct Loader::Impl {
     auto ctx = driver->retain_primary_context(ordinal);
     if (!ctx) return ctx.error();
     state->context = *ctx;
-    if (auto r = resolve_functions(builtin_kernels, state->props, state->context, state->builtin_functions); !r) {
+    if (auto r = resolve_functions(builtin_kernels, state->props, state->context,
+                                   state->builtin_functions);
+        !r) {
       driver->release_primary_context(ordinal);
       Error e = r.error();
       e.what = "the built-in kernels do not load on cuda:" + std::to_string(ordinal) + " (" +
@@ -205,8 +201,8 @@ struct Loader::Impl {
     if (revisions.size() > 1) {
       std::string list;
       for (const auto& sha : revisions) list += (list.empty() ? "" : ", ") + sha.substr(0, 12);
-      first.error.what += "; projects in this cache lock " + req.repo_id + " at different revisions (" +
-                          list + ")";
+      first.error.what += "; projects in this cache lock " + req.repo_id +
+                          " at different revisions (" + list + ")";
       first.error.hint = "set KERNELS_LOCKFILE to the lock of the project this server runs";
     }
     return first;
@@ -219,10 +215,12 @@ struct Loader::Impl {
     std::lock_guard lock(bundles_mutex);
     if (auto it = bundles.find(key); it != bundles.end()) return it->second;
     auto b = std::make_shared<LoadedBundle>();
-    BundleRequest req{lockfile, cache_root, repos[family_index(ver)], family_name(ver), driver_cuda,
-                      props.compute_capability, options.env};
+    BundleRequest req{lockfile,         cache_root,  repos[family_index(ver)],
+                      family_name(ver), driver_cuda, props.compute_capability,
+                      options.env};
     b->outcome = find_verified_bundle(req);
-    if (!b->outcome.bundle && !lockfile_explicit) b->outcome = from_project_locks(req, std::move(b->outcome));
+    if (!b->outcome.bundle && !lockfile_explicit)
+      b->outcome = from_project_locks(req, std::move(b->outcome));
     if (!b->outcome.bundle) {
       b->reason = b->outcome.reason;
       b->error = b->outcome.error;
@@ -241,8 +239,8 @@ struct Loader::Impl {
           if (!k) {
             b->reason = FallbackReason::load_failed;
             b->error = make_error(ErrorCode::no_variant,
-                                  "the manifest lists kernel " + name + " but the image lacks it: " +
-                                      k.error().what,
+                                  "the manifest lists kernel " + name +
+                                      " but the image lacks it: " + k.error().what,
                                   vb.repo_id + "@" + vb.sha + ":" + vb.variant,
                                   "the bundle is inconsistent; re-publish it");
             break;
@@ -260,15 +258,15 @@ struct Loader::Impl {
     return b;
   }
 
-  FamilyState* family_state(DeviceState& dev, int ver) {
+  // The source serving family `ver` on `dev`, decided on first use (the bundle searched, loaded
+  // and resolved in the device's context) and published for lock-free reads.
+  const SourceSelection& selection(DeviceState& dev, int ver) {
     const int fi = family_index(ver);
-    if (FamilyState* f = dev.family[fi].load(std::memory_order_acquire)) return f;
+    if (const SourceSelection* f = dev.family[fi].load(std::memory_order_acquire)) return *f;
     std::unique_lock lock(dev.family_mutex);
-    if (FamilyState* f = dev.family[fi].load(std::memory_order_acquire)) return f;
-    auto fam = std::make_unique<FamilyState>();
-    DeviceSource& src = fam->source;
-    const std::string where = "cuda:" + std::to_string(dev.props.ordinal) + " (ver=" +
-                              std::to_string(ver) + ", " + family_name(ver) + ")";
+    if (const SourceSelection* f = dev.family[fi].load(std::memory_order_acquire)) return *f;
+    DeviceSource src;
+    FunctionMap bundle_functions;
     if (force_builtin) {
       src.reason = FallbackReason::forced_builtin;
       src.why = make_error(ErrorCode::usage, "KERNELS_USE_BUILTIN is set", "KERNELS_USE_BUILTIN");
@@ -283,40 +281,24 @@ struct Loader::Impl {
       src.reason = b->reason;
       src.why = b->error;
       if (b->reason == FallbackReason::none) {
-        if (auto r = resolve_functions(b->kernels, dev.props, dev.context, fam->bundle_functions); !r) {
+        if (auto r = resolve_functions(b->kernels, dev.props, dev.context, bundle_functions); !r) {
           src.reason = FallbackReason::load_failed;
           src.why = r.error();
-          fam->bundle_functions.clear();
+          bundle_functions.clear();
         }
       }
     }
-    // Published first, logged after the lock is released: a sink may call back into the loader.
-    LogLevel level = LogLevel::info;
-    std::string message;
-    if (src.reason == FallbackReason::none) {
-      src.source = Source::bundle;
-      message = where + ": using " + src.repo_id + "@" + src.sha + " variant " + src.variant;
-    } else if (ver == 3) {
-      src.source = Source::builtin;
-      level = LogLevel::warning;
-      message = where + ": using the built-in attention kernels (" +
-                std::string(fallback_reason_name(src.reason)) + "): " + src.why.message();
-    } else {
-      src.source = Source::unavailable;
-      level = LogLevel::error;
-      message = where + ": no kernels (" + std::string(fallback_reason_name(src.reason)) +
-                "): " + src.why.message();
-    }
-    const FallbackReason reason = src.reason;
-    dev.family_owned[fi] = std::move(fam);
-    FamilyState* published = dev.family_owned[fi].get();
+    dev.family_owned[fi] = std::make_unique<const SourceSelection>(
+        SourceSelection::decide(dev.props.ordinal, ver, std::move(src),
+                                std::move(bundle_functions)));
+    const SourceSelection* published = dev.family_owned[fi].get();
     dev.family[fi].store(published, std::memory_order_release);
+    // Published first, logged after the lock is released: a sink may call back into the loader.
     lock.unlock();
-    if (level == LogLevel::warning)
-      warn_once(reason, message);
-    else
-      log(level, message);
-    return published;
+    if (published->level() == LogLevel::warning)
+      warn_once(published->source().reason, published->message());
+    else log(published->level(), published->message());
+    return *published;
   }
 
   // The stream's device, set up on first use. Only primary contexts are served.
@@ -332,11 +314,11 @@ struct Loader::Impl {
     auto dev = device_state(*ordinal);
     if (!dev) return dev;
     if ((*dev)->context != *ctx)
-      return make_error(ErrorCode::usage,
-                        "the stream belongs to a context that is not the primary context of cuda:" +
-                            std::to_string(*ordinal),
-                        "stream",
-                        "use streams of the device's primary context (the runtime API and PyTorch do)");
+      return make_error(
+          ErrorCode::usage,
+          "the stream belongs to a context that is not the primary context of cuda:" +
+              std::to_string(*ordinal),
+          "stream", "use streams of the device's primary context (the runtime API and PyTorch do)");
     return dev;
   }
 
@@ -352,7 +334,8 @@ struct Loader::Impl {
   };
 
   template <class Args, class Validate>
-  Result<Prepared> prepare(const Args& args, Stream stream, Validate validate, std::string_view entry) {
+  Result<Prepared> prepare(const Args& args, Stream stream, Validate validate,
+                           std::string_view entry) {
     auto dev = stream_device(stream);
     if (!dev) return dev.error();
     Prepared p;
@@ -363,19 +346,11 @@ struct Loader::Impl {
     return p;
   }
 
+  // validate (prepare) -> plan -> pick -> launch.
   Result<void> run(Prepared& p, int ver, void* workspace, std::size_t workspace_bytes,
                    Stream stream, std::string_view entry) {
-    FamilyState* fam = family_state(*p.dev, ver);
-    if (fam->source.source == Source::unavailable)
-      return make_error(ErrorCode::no_variant,
-                        std::string("ver=") + std::to_string(ver) + " (" + family_name(ver) +
-                            ") has no kernels for cuda:" + std::to_string(p.dev->props.ordinal) +
-                            ": " + std::string(fallback_reason_name(fam->source.reason)) + ": " +
-                            fam->source.why.message(),
-                        std::string(entry) + ": ver",
-                        ver == 4 ? "ver=4 is served only by a locked, downloaded FA4 bundle "
-                                   "(KERNELS_FA4_REPO); use ver=3 for the built-in kernels"
-                                 : "");
+    const SourceSelection& sel = selection(*p.dev, ver);
+    if (auto r = sel.usable(entry); !r) return r;
     if (p.call.empty) return ok();
     if (debug_checks) {
       if (auto r = check_index_values(*driver, p.dev->context, stream, p.call.params); !r) {
@@ -390,45 +365,17 @@ struct Loader::Impl {
       e.object = std::string(entry) + ": " + e.object;
       return e;
     }
-    if (fam->source.source == Source::bundle) {
-      // The bundle's TMA kernels serve what they cover; the rest keeps the portable plan.
-      auto tma = attention::plan_forward_sm90(p.call.params, p.call.k_rows, p.facts);
-      if (tma) {
-        const auto it = fam->bundle_functions.find(tma->launches[0].kernel_name);
-        if (it != fam->bundle_functions.end()) return launch_sm90(*tma, it->second, p, stream, entry);
-      } else {
-        note_once("cuda:" + std::to_string(p.dev->props.ordinal) + ": the sm90 TMA kernels do not "
-                  "cover " + tma.error().what + "; such calls use the bundle's portable kernels");
-      }
-    }
-    Function fns[2] = {nullptr, nullptr};
-    for (unsigned i = 0; i < plan->count; ++i) {
-      const char* name = plan->launches[i].kernel_name;
-      if (fam->source.source == Source::bundle) {
-        if (auto it = fam->bundle_functions.find(name); it != fam->bundle_functions.end()) {
-          fns[i] = it->second;
-          continue;
-        }
-        if (ver == 4)
-          return make_error(ErrorCode::no_variant,
-                            std::string("the FA4 bundle has no kernel ") + name + " for this shape",
-                            std::string(entry), "lock an FA4 bundle that covers this head dim and dtype");
-        // By design for shapes the bundle's family does not cover (decode, page size 1, ...):
-        // information, not a warning.
-        note_once("cuda:" + std::to_string(p.dev->props.ordinal) + ": bundle " +
-                  fam->source.repo_id + "@" + fam->source.sha + " has no kernel " + name +
-                  "; such calls use the built-in kernels");
-      }
-      auto it = p.dev->builtin_functions.find(name);
-      if (it == p.dev->builtin_functions.end())
-        return make_error(ErrorCode::internal,
-                          std::string("the launch plan names kernel ") + name +
-                              " which the built-in image lacks",
-                          std::string(entry), "please report this");
-      fns[i] = it->second;
-    }
+    std::optional<Result<attention::LaunchPlan>> sm90;
+    if (sel.offers_sm90())
+      sm90.emplace(attention::plan_forward_sm90(p.call.params, p.call.k_rows, p.facts));
+    std::vector<std::string> notes;
+    auto pick = sel.pick(*plan, sm90 ? &*sm90 : nullptr, p.dev->builtin_functions, entry, notes);
+    for (const std::string& note : notes) note_once(note);
+    if (!pick) return pick.error();
+    if (pick->sm90) return launch_sm90(**sm90, pick->functions[0], p, stream, entry);
     for (unsigned i = 0; i < plan->count; ++i)
-      if (auto r = launch_one(plan->launches[i], fns[i], p, stream, entry); !r) return r;
+      if (auto r = launch_one(plan->launches[i], pick->functions[i], p, stream, entry); !r)
+        return r;
     return ok();
   }
 
@@ -498,17 +445,18 @@ Result<std::unique_ptr<Loader>> Loader::create(Options options) {
   const auto lock_env = env("KERNELS_LOCKFILE");
   impl->lockfile_explicit = options.lockfile.has_value() || (lock_env && !lock_env->empty());
   impl->cache_root = options.cache_dir ? *options.cache_dir : resolve_cache_root(env);
-  auto repo = [&](const std::optional<std::string>& opt, std::string_view var, std::string_view def) {
+  auto repo = [&](const std::optional<std::string>& opt, std::string_view var,
+                  std::string_view def) {
     if (opt && !opt->empty()) return *opt;
     if (auto v = env(var); v && !v->empty()) return *v;
     return std::string(def);
   };
   impl->repos[0] = repo(options.fa3_repo, "KERNELS_FA3_REPO", kDefaultFa3Repo);
   impl->repos[1] = repo(options.fa4_repo, "KERNELS_FA4_REPO", kDefaultFa4Repo);
-  impl->force_builtin =
-      options.force_builtin ? *options.force_builtin : env_truthy(env, "KERNELS_USE_BUILTIN");
-  impl->debug_checks =
-      options.debug_checks ? *options.debug_checks : env_truthy(env, "KERNELS_LOADER_DEBUG_CHECKS");
+  impl->force_builtin = options.force_builtin ? *options.force_builtin
+                                              : env_truthy(env, "KERNELS_USE_BUILTIN");
+  impl->debug_checks = options.debug_checks ? *options.debug_checks
+                                            : env_truthy(env, "KERNELS_LOADER_DEBUG_CHECKS");
   for (const auto& info : attention::kernel_table()) impl->table.emplace(info.name, &info);
 
   std::span<const std::uint8_t> image;
@@ -581,7 +529,7 @@ Result<DeviceSource> Loader::device_source(int device, int ver) {
                       "ver", "ver is 3 or 4");
   auto dev = impl_->device_state(device);
   if (!dev) return dev.error();
-  return impl_->family_state(**dev, ver)->source;
+  return impl_->selection(**dev, ver).source();
 }
 
 }  // namespace kernels::loader

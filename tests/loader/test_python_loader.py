@@ -19,6 +19,7 @@ except ImportError:  # CI without torch
     torch = None
 
 import kernels_loader  # noqa: E402  (PYTHONPATH=loader/python)
+from run_tests import run_tests  # noqa: E402  (tests/loader, this file's directory)
 
 OUT_TOL = 2e-2
 LSE_TOL = 1e-2
@@ -213,17 +214,7 @@ def main():
         return 0
     src = kernels_loader.device_source(0, 3)
     print("device_source(0, 3):", src)
-    failed = 0
-    for name, fn in sorted(globals().items()):
-        if name.startswith("test_") and callable(fn):
-            try:
-                fn()
-                print("PASS", name)
-            except Exception as e:  # report every failure, then fail
-                failed += 1
-                print("FAIL", name, type(e).__name__, e)
-    print("%d failed" % failed)
-    return 1 if failed else 0
+    return run_tests(globals())
 
 
 if __name__ == "__main__":

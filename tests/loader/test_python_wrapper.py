@@ -12,6 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "loader", "python"))
 import kernels_loader  # noqa: E402
+from run_tests import run_tests  # noqa: E402  (tests/loader, this file's directory)
 
 
 class StubLibrary:
@@ -92,19 +93,39 @@ def test_nul_in_a_path_is_refused():
     assert stub.options == [(None, "/tmp/caché".encode())]
 
 
+def test_without_torch_the_package_imports_and_registers_no_ops():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        assert kernels_loader._ops is None
+        assert kernels_loader._ops_error == "torch is not installed"
+    else:  # tests_loader:torch_ops covers the ops
+        assert kernels_loader._ops is not None, kernels_loader._ops_error
+
+
+def test_a_torch_that_fails_to_import_does_not_break_the_package():
+    # A torch whose import raises OSError (as a CUDA wheel without its nvidia libraries does).
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        os.mkdir(os.path.join(d, "torch"))
+        with open(os.path.join(d, "torch", "__init__.py"), "w") as f:
+            f.write('raise OSError("libcudnn.so.9: cannot open shared object file")\n')
+        package = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "loader", "python")
+        r = subprocess.run([sys.executable, "-c", "import kernels_loader as k; print(k._ops, k._ops_error)"],
+                           env=dict(os.environ, PYTHONPATH=d + os.pathsep + package),
+                           capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "None importing torch failed: OSError: libcudnn.so.9: cannot open shared object file", r.stdout
+    assert "no custom ops registered" in r.stderr, r.stderr
+
+
 def main():
-    failed = 0
-    for name, fn in sorted(globals().items()):
-        if name.startswith("test_") and callable(fn):
-            try:
-                fn()
-                print("PASS", name)
-            except Exception as e:  # report every failure, then fail
-                failed += 1
-                print("FAIL", name, type(e).__name__, e)
-    kernels_loader._lib = None
-    print("%d failed" % failed)
-    return 1 if failed else 0
+    try:
+        return run_tests(globals())
+    finally:
+        kernels_loader._lib = None
 
 
 if __name__ == "__main__":

@@ -12,6 +12,18 @@ Calls run on torch's current stream; out, softmax_lse and the workspace are allo
 so a call is capturable in a CUDA graph. Arguments are validated by the library before anything
 is launched; errors raise KernelsLoaderError (a RuntimeError) with the library's message.
 
+With torch 2.4 or newer, importing the package registers both functions as torch.library custom
+ops with fake (meta) implementations, and the functions call them whenever the call is traced or
+observed (torch.compile, torch.export, FakeTensorMode or another dispatch mode), so torch.compile
+(fullgraph too) sees one op per call; plain eager calls run the op's implementation directly,
+without the dispatcher's per-call cost. Either way the launch is capturable in a CUDA graph:
+    torch.ops.kernels_loader.flash_attn_varlen_func(q, k, v, ...)   -> (out, softmax_lse)
+    torch.ops.kernels_loader.flash_attn_with_kvcache(q, k_cache, v_cache, ...) -> (out, softmax_lse)
+    torch.ops.kernels_loader.flash_attn_varlen_func_out(..., out=out)  -> softmax_lse (writes out)
+    torch.ops.kernels_loader.flash_attn_with_kvcache_out(..., out=out) -> softmax_lse (writes out)
+The ops take window_size as window_left, window_right and return an empty softmax_lse unless
+return_softmax_lse. Without torch the package imports and device_source()/init() work.
+
 The library is found through $KERNELS_LOADER_LIBRARY, else next to this package (a build tree
 copies it there), else the build tree's loader/ directory.
 """
@@ -267,6 +279,10 @@ def _tensor(torch, t, name):
 
 
 def _stream(torch, device):
+    if device.type != "cuda" and not torch.cuda.is_available():
+        # A CPU tensor with a torch that has no CUDA: the library refuses the call (naming the
+        # tensor) before any stream is used.
+        return ctypes.c_void_p(0)
     raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)  # cheap; torch.cuda's is not
     if raw is not None:
         return ctypes.c_void_p(raw(device.index if device.index is not None else torch.cuda.current_device()))
@@ -342,15 +358,240 @@ def _refuse(**unsupported):
                                      "%s is not supported by kernels_loader [unsupported]" % name)
 
 
-def _fill_common(a, softmax_scale, causal, window_size, softcap, num_splits, pack_gqa, sm_margin, ver):
-    a.softmax_scale = 0.0 if softmax_scale is None else float(softmax_scale)
-    a.causal = int(bool(causal))
-    a.window_left, a.window_right = int(window_size[0]), int(window_size[1])
-    a.softcap = float(softcap or 0.0)
-    a.num_splits = int(num_splits)
-    a.pack_gqa = -1 if pack_gqa is None else int(bool(pack_gqa))
-    a.sm_margin = int(sm_margin)
-    a.ver = int(ver)
+_REQUIRED = object()
+
+# The arguments each entry point hands the library, in SGLang's positional order, with their
+# torch.library schema types and defaults: the one list the custom ops' schemas, the public
+# functions and the launch are built from. window_size is two ints here (a schema has no tuples).
+_VARLEN_ARGS = (
+    ("q", "Tensor", _REQUIRED), ("k", "Tensor", _REQUIRED), ("v", "Tensor", _REQUIRED),
+    ("cu_seqlens_q", "Tensor?", None), ("cu_seqlens_k", "Tensor?", None),
+    ("max_seqlen_q", "SymInt?", None), ("max_seqlen_k", "SymInt?", None),
+    ("seqused_q", "Tensor?", None), ("seqused_k", "Tensor?", None), ("page_table", "Tensor?", None),
+    ("softmax_scale", "float?", None), ("causal", "bool", False), ("qv", "Tensor?", None),
+    ("q_descale", "Tensor?", None), ("k_descale", "Tensor?", None), ("v_descale", "Tensor?", None),
+    ("window_left", "int", -1), ("window_right", "int", -1), ("attention_chunk", "int", 0),
+    ("softcap", "float", 0.0), ("num_splits", "int", 1), ("pack_gqa", "bool?", None),
+    ("sm_margin", "int", 0), ("return_softmax_lse", "bool", False), ("sinks", "Tensor?", None),
+    ("ver", "int", 3),
+)
+_KVCACHE_ARGS = (
+    ("q", "Tensor", _REQUIRED), ("k_cache", "Tensor", _REQUIRED), ("v_cache", "Tensor", _REQUIRED),
+    ("k", "Tensor?", None), ("v", "Tensor?", None), ("qv", "Tensor?", None),
+    ("rotary_cos", "Tensor?", None), ("rotary_sin", "Tensor?", None),
+    ("cache_seqlens", "Tensor?", None), ("cache_batch_idx", "Tensor?", None),
+    ("cache_leftpad", "Tensor?", None), ("page_table", "Tensor?", None),
+    ("cu_seqlens_q", "Tensor?", None), ("cu_seqlens_k_new", "Tensor?", None),
+    ("max_seqlen_q", "SymInt?", None), ("rotary_seqlens", "Tensor?", None),
+    ("q_descale", "Tensor?", None), ("k_descale", "Tensor?", None), ("v_descale", "Tensor?", None),
+    ("softmax_scale", "float?", None), ("causal", "bool", False),
+    ("window_left", "int", -1), ("window_right", "int", -1), ("attention_chunk", "int", 0),
+    ("softcap", "float", 0.0), ("rotary_interleaved", "bool", True),
+    ("scheduler_metadata", "Tensor?", None), ("num_splits", "int", 0), ("pack_gqa", "bool?", None),
+    ("sm_margin", "int", 0), ("return_softmax_lse", "bool", False), ("sinks", "Tensor?", None),
+    ("ver", "int", 3),
+)
+# entry point -> (argument list, args struct, its init function, workspace query, launch function)
+_ENTRY = {
+    "flash_attn_varlen_func": (_VARLEN_ARGS, _VarlenArgs, "kernels_loader_varlen_args_init",
+                               "kernels_loader_varlen_workspace_size",
+                               "kernels_loader_flash_attn_varlen_func"),
+    "flash_attn_with_kvcache": (_KVCACHE_ARGS, _KvcacheArgs, "kernels_loader_kvcache_args_init",
+                                "kernels_loader_kvcache_workspace_size",
+                                "kernels_loader_flash_attn_with_kvcache"),
+}
+# Set in the args struct as they are (not tensors, not the window pair).
+_SCALARS = {"max_seqlen_q": -1, "max_seqlen_k": -1, "softmax_scale": 0.0, "causal": 0,
+            "attention_chunk": 0, "softcap": 0.0, "rotary_interleaved": 1, "num_splits": 1,
+            "pack_gqa": -1, "sm_margin": 0, "ver": 3}
+
+
+def _outputs(torch, entry, a, out=None):
+    """out and softmax_lse as FA3 shapes them: the one rule for the launch and for the custom ops'
+    fake implementations (which call it with fake or meta tensors). softmax_lse is None unless
+    return_softmax_lse. varlen: out (total_q, h, dv), lse (h, total_q); kvcache: out is q's shape
+    with dv last, lse (b, h, s_q), or (h, total_q) with cu_seqlens_q."""
+    q = a["q"]
+    dv = (a["v"] if entry == "flash_attn_varlen_func" else a["v_cache"]).shape[-1]
+    if out is None:
+        out = q.new_empty((*q.shape[:-1], dv))
+    lse = None
+    if a["return_softmax_lse"]:
+        if q.dim() == 3:  # varlen q: (total_q, h, d)
+            shape = (q.shape[1], q.shape[0])
+        else:  # (b, s_q, h, d)
+            shape = (q.shape[0], q.shape[2], q.shape[1])
+        lse = q.new_empty(shape, dtype=torch.float32)
+    return out, lse
+
+
+def _check_call_values(entry, a):
+    """KERNELS_LOADER_DEBUG_CHECKS=1: the index values, on the host (a synchronisation)."""
+    q, pt = a["q"], a["page_table"]
+    if entry == "flash_attn_varlen_func":
+        k, paged = a["k"], pt is not None
+        _check_values((a["cu_seqlens_q"], None if paged else a["cu_seqlens_k"]),
+                      (a["max_seqlen_q"], a["max_seqlen_k"]), (q.shape[0], None if paged else k.shape[0]),
+                      a["seqused_k"] if paged else None, pt,
+                      k.shape[1] if paged else None, k.shape[0] if paged else None)
+    else:
+        k_cache = a["k_cache"]
+        _check_values((a["cu_seqlens_q"],), (a["max_seqlen_q"],), (q.shape[0],), a["cache_seqlens"], pt,
+                      k_cache.shape[1] if pt is not None else None, k_cache.shape[0])
+
+
+def _launch(torch, entry, a, out=None):
+    """The call itself (eager): allocates out/softmax_lse (and a workspace when the call splits),
+    fills the args struct, launches on torch's current stream. Returns (out, softmax_lse or None)."""
+    arg_list, _struct, init_name, ws_name, fn_name = _ENTRY[entry]
+    lib = _library()
+    out, lse = _outputs(torch, entry, a, out)
+    if _debug_checks_enabled():
+        _check_call_values(entry, a)
+    s = _blank(_struct, init_name)
+    tensors = dict(a, sinks=_sinks(a["sinks"]), out=out, softmax_lse=lse)
+    for name, kind, _default in arg_list + (("out", "Tensor", None), ("softmax_lse", "Tensor?", None)):
+        if kind.startswith("Tensor") and tensors[name] is not None:
+            setattr(s, name, _tensor(torch, tensors[name], name))
+    for name, unset in _SCALARS.items():
+        if name in a:
+            value = a[name]
+            if isinstance(value, bool) or (name == "pack_gqa" and value is not None):
+                value = int(bool(value))
+            setattr(s, name, unset if value is None else value)
+    s.window_left, s.window_right = int(a["window_left"]), int(a["window_right"])
+    stream = _stream(torch, a["q"].device)
+    nbytes = ctypes.c_size_t(0)
+    if s.num_splits != 1:  # num_splits=1 never splits, so it needs no workspace
+        _check(getattr(lib, ws_name)(ctypes.byref(s), stream, ctypes.byref(nbytes)))
+    ws = torch.empty(nbytes.value, dtype=torch.uint8, device=a["q"].device) if nbytes.value else None
+    if ws is not None:
+        s.workspace, s.workspace_bytes = ws.data_ptr(), nbytes.value
+    _check(getattr(lib, fn_name)(ctypes.byref(s), stream))
+    del tensors, ws  # alive through the call
+    return out, lse
+
+
+# torch.library custom ops: torch.ops.kernels_loader.flash_attn_varlen_func and
+# .flash_attn_with_kvcache return (out, softmax_lse); the *_out variants write a given `out` and
+# return softmax_lse. softmax_lse is an empty float32 tensor when return_softmax_lse is False (an
+# op's outputs cannot be None). Their fake implementations give torch.compile the output shapes,
+# so a compiled function calls them without a graph break, and CUDA graphs capture their launches.
+_OPS_NAMESPACE = "kernels_loader"
+_ops = None        # torch.ops.kernels_loader once registered
+_ops_library = None  # the torch.library.Library holding the definitions (kept alive)
+_ops_error = None  # why they are not registered (no torch, a torch without torch.library.register_fake)
+
+
+def _schema(entry, with_out):
+    arg_list = _ENTRY[entry][0]
+    parts = []
+    for name, kind, default in arg_list:
+        text = "%s %s" % (kind, name)
+        if default is not _REQUIRED:
+            text += "=" + ("None" if default is None else str(default))
+        parts.append(text)
+    if with_out:
+        parts += ["*", "Tensor(a!) out"]  # keyword-only: after the defaults, as aten's out=
+        return "%s_out(%s) -> Tensor" % (entry, ", ".join(parts))
+    return "%s(%s) -> (Tensor, Tensor)" % (entry, ", ".join(parts))
+
+
+def _bind(entry, args, kwargs):
+    """The dispatcher's (args, kwargs) as {name: value}, defaults filled in."""
+    names = [n for n, _k, _d in _ENTRY[entry][0]] + ["out"]
+    a = dict(zip(names, args))
+    a.update(kwargs)
+    for name, _kind, default in _ENTRY[entry][0]:
+        a.setdefault(name, default)
+    return a
+
+
+def _no_lse(torch, q):
+    return q.new_empty((0,), dtype=torch.float32)
+
+
+def _register_ops(torch):
+    """Defines the custom ops when torch has torch.library.register_fake (2.4+). Returns
+    torch.ops.kernels_loader, or None with the reason in _ops_error."""
+    global _ops_library, _ops_error
+    library_api = getattr(torch, "library", None)
+    if library_api is None or not hasattr(library_api, "register_fake"):
+        _ops_error = "torch %s has no torch.library.register_fake (2.4 or newer needed)" % torch.__version__
+        return None
+    ns = getattr(torch.ops, _OPS_NAMESPACE)
+    if hasattr(ns, "flash_attn_varlen_func"):  # another copy of this package registered them
+        return ns
+    lib = library_api.Library(_OPS_NAMESPACE, "FRAGMENT")
+    for entry in _ENTRY:
+        for with_out in (False, True):
+            name = entry + ("_out" if with_out else "")
+            lib.define(_schema(entry, with_out))
+
+            def kernel(produce, _entry=entry, _with_out=with_out):
+                # The op's result from `produce`: _launch (the real kernel) or _outputs (fake).
+                def run(*args, **kwargs):
+                    a = _bind(_entry, args, kwargs)
+                    out, lse = produce(torch, _entry, a, a.pop("out", None) if _with_out else None)
+                    lse = lse if lse is not None else _no_lse(torch, a["q"])
+                    return lse if _with_out else (out, lse)
+                return run
+
+            real, fake = kernel(_launch), kernel(_outputs)
+            # CPU too: a CPU tensor then gets the library's own refusal (and tests run over a stub).
+            for key in ("CUDA", "CPU"):
+                lib.impl(name, real, key)
+            library_api.register_fake("%s::%s" % (_OPS_NAMESPACE, name), fake, lib=lib)
+    _ops_library = lib
+    return ns
+
+
+def _init_ops():
+    global _ops, _ops_error
+    try:
+        import torch
+    except ImportError:
+        _ops_error = "torch is not installed"
+        return
+    except Exception as e:  # a broken torch install (a missing CUDA library, ...) must not break ours
+        _ops_error = "importing torch failed: %s: %s" % (type(e).__name__, e)
+        _log.warning("%s; no custom ops registered", _ops_error)
+        return
+    try:
+        _ops = _register_ops(torch)
+    except Exception as e:  # never make the package unusable: the functions still run eagerly
+        _ops_error = "registering torch.ops.%s failed: %s: %s" % (_OPS_NAMESPACE, type(e).__name__, e)
+        _log.warning("%s; calls run without custom ops (torch.compile will break the graph there)",
+                     _ops_error)
+
+
+def _eager(torch, q):
+    """Whether a call may skip the op: plain tensors, not under torch.compile/export, and no
+    dispatch mode (FakeTensorMode, FlopCounterMode, ...) that should see the op. The dispatcher's
+    boxing of ~30 arguments costs tens of microseconds a call that eager callers need not pay."""
+    if type(q) is not torch.Tensor or torch.compiler.is_compiling():
+        return False
+    stack_depth = getattr(torch._C, "_len_torch_dispatch_stack", None)
+    return stack_depth is not None and stack_depth() == 0
+
+
+def _call(torch, entry, a, out):
+    """Through the custom op when registered and the call is traced or observed (torch.compile and
+    CUDA graphs see one op), else the launch itself (the op's own implementation). Returns
+    (out, softmax_lse, or None / the op's empty tensor when not asked for)."""
+    if _ops is None or _eager(torch, a["q"]):
+        return _launch(torch, entry, a, out)
+    args = [a[name] for name, _kind, _default in _ENTRY[entry][0]]
+    if out is None:
+        return getattr(_ops, entry)(*args)
+    return out, getattr(_ops, entry + "_out")(*args, out=out)
+
+
+def _max_seqlen(torch, value):
+    # An int (or a SymInt under torch.compile) as the schema takes it; anything int-like converted.
+    if value is None or isinstance(value, (int, torch.SymInt)):
+        return value
+    return int(value)
 
 
 def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=None, max_seqlen_k=None,
@@ -366,46 +607,22 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=Non
     SGLang's unified interface; FA3's names are accepted as keywords. deterministic is accepted for
     FA3 callers: the forward is deterministic for a given num_splits (no atomics). Raises
     KernelsLoaderError (status, message) for arguments the kernels do not support (only_qv=True,
-    score_mod, aux_tensors, fp8, ...) before anything runs."""
+    score_mod, aux_tensors, fp8, ...) before anything runs. With torch 2.4+ the call goes through
+    torch.ops.kernels_loader.flash_attn_varlen_func (or its _out variant when out is given)."""
     _refuse(score_mod=score_mod, aux_tensors=aux_tensors, only_qv=only_qv or None)
     import torch
 
-    return_softmax_lse = return_softmax_lse or return_attn_probs
-    lib = _library()
-    total_q, h = q.shape[0], q.shape[1]
-    dv = v.shape[-1]
-    if out is None:
-        out = torch.empty((total_q, h, dv), dtype=q.dtype, device=q.device)
-    lse = torch.empty((h, total_q), dtype=torch.float32, device=q.device) if return_softmax_lse else None
-    sinks = _sinks(sinks)
-    if _debug_checks_enabled():
-        paged = page_table is not None
-        _check_values((cu_seqlens_q, None if paged else cu_seqlens_k), (max_seqlen_q, max_seqlen_k),
-                      (q.shape[0], None if paged else k.shape[0]),
-                      seqused_k if paged else None, page_table,
-                      k.shape[1] if paged else None, k.shape[0] if paged else None)
-    a = _blank(_VarlenArgs, "kernels_loader_varlen_args_init")
-    keep = (q, k, v, cu_seqlens_q, cu_seqlens_k, out, lse, sinks)  # alive through the call
-    for name, t in (("q", q), ("k", k), ("v", v), ("cu_seqlens_q", cu_seqlens_q),
-                    ("cu_seqlens_k", cu_seqlens_k), ("seqused_q", seqused_q), ("seqused_k", seqused_k),
-                    ("page_table", page_table), ("qv", qv), ("q_descale", q_descale),
-                    ("k_descale", k_descale), ("v_descale", v_descale), ("sinks", sinks),
-                    ("out", out), ("softmax_lse", lse)):
-        if t is not None:
-            setattr(a, name, _tensor(torch, t, name))
-    a.max_seqlen_q = -1 if max_seqlen_q is None else int(max_seqlen_q)
-    a.max_seqlen_k = -1 if max_seqlen_k is None else int(max_seqlen_k)
-    a.attention_chunk = int(attention_chunk or 0)
-    _fill_common(a, softmax_scale, causal, window_size, softcap, num_splits, pack_gqa, sm_margin, ver)
-    stream = _stream(torch, q.device)
-    nbytes = ctypes.c_size_t(0)
-    if a.num_splits != 1:  # num_splits=1 never splits, so it needs no workspace
-        _check(lib.kernels_loader_varlen_workspace_size(ctypes.byref(a), stream, ctypes.byref(nbytes)))
-    ws = torch.empty(nbytes.value, dtype=torch.uint8, device=q.device) if nbytes.value else None
-    if ws is not None:
-        a.workspace, a.workspace_bytes = ws.data_ptr(), nbytes.value
-    _check(lib.kernels_loader_flash_attn_varlen_func(ctypes.byref(a), stream))
-    del keep
+    return_softmax_lse = bool(return_softmax_lse or return_attn_probs)
+    a = dict(q=q, k=k, v=v, cu_seqlens_q=cu_seqlens_q, cu_seqlens_k=cu_seqlens_k,
+             max_seqlen_q=_max_seqlen(torch, max_seqlen_q), max_seqlen_k=_max_seqlen(torch, max_seqlen_k),
+             seqused_q=seqused_q, seqused_k=seqused_k, page_table=page_table,
+             softmax_scale=None if softmax_scale is None else float(softmax_scale), causal=bool(causal),
+             qv=qv, q_descale=q_descale, k_descale=k_descale, v_descale=v_descale,
+             window_left=int(window_size[0]), window_right=int(window_size[1]),
+             attention_chunk=int(attention_chunk or 0), softcap=float(softcap or 0.0),
+             num_splits=int(num_splits), pack_gqa=None if pack_gqa is None else bool(pack_gqa),
+             sm_margin=int(sm_margin), return_softmax_lse=return_softmax_lse, sinks=sinks, ver=int(ver))
+    out, lse = _call(torch, "flash_attn_varlen_func", a, out)
     return (out, lse) if return_softmax_lse else out
 
 
@@ -423,53 +640,30 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, qv=None, rotary
     page_table; cache_seqlens (int or (b,) int32) = keys used per batch. Returns out, or
     (out, softmax_lse) with return_softmax_lse. Parameters and positional order are SGLang's unified
     interface (sgl-kernel's); only_qv and out are keywords as SGLang passes them. Appending k/v,
-    rotary, only_qv=True, score_mod and aux_tensors are refused with KernelsLoaderError."""
+    rotary, only_qv=True, score_mod and aux_tensors are refused with KernelsLoaderError. With torch
+    2.4+ the call goes through torch.ops.kernels_loader.flash_attn_with_kvcache (or its _out
+    variant when out is given)."""
     _refuse(score_mod=score_mod, aux_tensors=aux_tensors, only_qv=only_qv or None)
     import torch
 
-    lib = _library()
-    varlen_q = cu_seqlens_q is not None
-    batch = cu_seqlens_q.numel() - 1 if varlen_q else q.shape[0]
     if isinstance(cache_seqlens, int):
         # The batch comes from q (or cu_seqlens_q), never from k_cache, which is pages when paged.
+        batch = cu_seqlens_q.shape[0] - 1 if cu_seqlens_q is not None else q.shape[0]
         cache_seqlens = torch.full((batch,), cache_seqlens, dtype=torch.int32, device=q.device)
-    dv = v_cache.shape[-1]
-    if out is None:
-        out = torch.empty((*q.shape[:-1], dv), dtype=q.dtype, device=q.device)
-    lse = None
-    if return_softmax_lse:
-        if varlen_q:
-            lse = torch.empty((q.shape[1], q.shape[0]), dtype=torch.float32, device=q.device)
-        else:
-            lse = torch.empty((q.shape[0], q.shape[2], q.shape[1]), dtype=torch.float32, device=q.device)
-    sinks = _sinks(sinks)
-    if _debug_checks_enabled():
-        _check_values((cu_seqlens_q,), (max_seqlen_q,), (q.shape[0],), cache_seqlens, page_table,
-                      k_cache.shape[1] if page_table is not None else None, k_cache.shape[0])
-    a = _blank(_KvcacheArgs, "kernels_loader_kvcache_args_init")
-    keep = (q, k_cache, v_cache, cache_seqlens, page_table, cu_seqlens_q, out, lse, sinks)
-    for name, t in (("q", q), ("k_cache", k_cache), ("v_cache", v_cache), ("k", k), ("v", v),
-                    ("qv", qv), ("rotary_cos", rotary_cos), ("rotary_sin", rotary_sin),
-                    ("cache_seqlens", cache_seqlens), ("cache_batch_idx", cache_batch_idx),
-                    ("cache_leftpad", cache_leftpad), ("page_table", page_table),
-                    ("cu_seqlens_q", cu_seqlens_q), ("cu_seqlens_k_new", cu_seqlens_k_new),
-                    ("rotary_seqlens", rotary_seqlens), ("q_descale", q_descale),
-                    ("k_descale", k_descale), ("v_descale", v_descale),
-                    ("scheduler_metadata", scheduler_metadata), ("sinks", sinks), ("out", out),
-                    ("softmax_lse", lse)):
-        if t is not None:
-            setattr(a, name, _tensor(torch, t, name))
-    a.max_seqlen_q = -1 if max_seqlen_q is None else int(max_seqlen_q)
-    a.attention_chunk = int(attention_chunk or 0)
-    a.rotary_interleaved = int(bool(rotary_interleaved))
-    _fill_common(a, softmax_scale, causal, window_size, softcap, num_splits, pack_gqa, sm_margin, ver)
-    stream = _stream(torch, q.device)
-    nbytes = ctypes.c_size_t(0)
-    if a.num_splits != 1:  # num_splits=1 never splits, so it needs no workspace
-        _check(lib.kernels_loader_kvcache_workspace_size(ctypes.byref(a), stream, ctypes.byref(nbytes)))
-    ws = torch.empty(nbytes.value, dtype=torch.uint8, device=q.device) if nbytes.value else None
-    if ws is not None:
-        a.workspace, a.workspace_bytes = ws.data_ptr(), nbytes.value
-    _check(lib.kernels_loader_flash_attn_with_kvcache(ctypes.byref(a), stream))
-    del keep
+    return_softmax_lse = bool(return_softmax_lse)
+    a = dict(q=q, k_cache=k_cache, v_cache=v_cache, k=k, v=v, qv=qv, rotary_cos=rotary_cos,
+             rotary_sin=rotary_sin, cache_seqlens=cache_seqlens, cache_batch_idx=cache_batch_idx,
+             cache_leftpad=cache_leftpad, page_table=page_table, cu_seqlens_q=cu_seqlens_q,
+             cu_seqlens_k_new=cu_seqlens_k_new, max_seqlen_q=_max_seqlen(torch, max_seqlen_q),
+             rotary_seqlens=rotary_seqlens, q_descale=q_descale, k_descale=k_descale, v_descale=v_descale,
+             softmax_scale=None if softmax_scale is None else float(softmax_scale), causal=bool(causal),
+             window_left=int(window_size[0]), window_right=int(window_size[1]),
+             attention_chunk=int(attention_chunk or 0), softcap=float(softcap or 0.0),
+             rotary_interleaved=bool(rotary_interleaved), scheduler_metadata=scheduler_metadata,
+             num_splits=int(num_splits), pack_gqa=None if pack_gqa is None else bool(pack_gqa),
+             sm_margin=int(sm_margin), return_softmax_lse=return_softmax_lse, sinks=sinks, ver=int(ver))
+    out, lse = _call(torch, "flash_attn_with_kvcache", a, out)
     return (out, lse) if return_softmax_lse else out
+
+
+_init_ops()
