@@ -96,8 +96,8 @@ Result<void> run_check(CommandContext& ctx, const CheckArgs& args) {
     report.push_back(entry);
   }
   if (ctx.console().json())
-    console.set_result(nlohmann::json{{"path", args.path},
-                                      {"variants", nlohmann::json::parse(report.dump())}});
+    console.set_result(
+        nlohmann::json{{"path", args.path}, {"variants", nlohmann::json::parse(report.dump())}});
   if (checked == 0) {
     return make_error(ErrorCode::no_variant, "No build variants found in: " + args.path, args.path,
                       "give a kernel directory (with build/<variant>/metadata.json)");
