@@ -36,10 +36,11 @@ fi
 read -ra targets <<< "${FUZZ_TARGETS:-lockfile tree pyproject variant manifest hub sigstore unpack}"
 sigstore_sources="$(ls cli/sigstore/src/*.cpp | grep -v builtin_root.cpp | tr '\n' ' ')"
 declare -A extra_sources=([manifest]="loader/src/bundle_manifest.cpp" [hub]="cli/hub/hub_protocol.cpp"
-                          [sigstore]="$sigstore_sources" [unpack]="cli/pack/unpack.cpp cli/pack/pack.cpp")
+                          [sigstore]="$sigstore_sources"
+                          [unpack]="cli/pack/unpack.cpp cli/pack/pack.cpp cli/hub/hub_protocol.cpp")
 declare -A extra_flags=([manifest]="-Iloader/src" [hub]="-Icli/hub -lcurl"
                         [sigstore]="-Icli/sigstore/include -Icli/sigstore/src -DKERNELS_SIGSTORE_ROOT_FILE=\"$root/cli/sigstore/data/trusted_root.json\""
-                        [unpack]="-Icli -larchive -lutf8proc")
+                        [unpack]="-Icli -Icli/hub -larchive -lutf8proc -lcurl")
 for target in "${targets[@]}"; do
   bin="$out/fuzz_$target"
   # shellcheck disable=SC2206
