@@ -109,19 +109,19 @@ def with_stub():
 TOTAL_Q, TOTAL_K, H, H_K, D, DV = 10, 12, 8, 2, 128, 64
 
 
-def varlen_inputs(device="cpu"):
+def varlen_inputs(device="cpu", dv=DV):
     q = torch.randn(TOTAL_Q, H, D, dtype=BF16, device=device)
     k = torch.randn(TOTAL_K, H_K, D, dtype=BF16, device=device)
-    v = torch.randn(TOTAL_K, H_K, DV, dtype=BF16, device=device)
+    v = torch.randn(TOTAL_K, H_K, dv, dtype=BF16, device=device)
     cu_q = torch.tensor([0, 4, TOTAL_Q], dtype=torch.int32, device=device)
     cu_k = torch.tensor([0, 5, TOTAL_K], dtype=torch.int32, device=device)
     return q, k, v, cu_q, cu_k
 
 
-def kvcache_inputs(device="cpu", b=2, s_q=3, num_pages=16, page_size=16):
+def kvcache_inputs(device="cpu", b=2, s_q=3, num_pages=16, page_size=16, dv=DV):
     q = torch.randn(b, s_q, H, D, dtype=BF16, device=device)
     k_cache = torch.randn(num_pages, page_size, H_K, D, dtype=BF16, device=device)
-    v_cache = torch.randn(num_pages, page_size, H_K, DV, dtype=BF16, device=device)
+    v_cache = torch.randn(num_pages, page_size, H_K, dv, dtype=BF16, device=device)
     lens = torch.tensor([20, 33], dtype=torch.int32, device=device)
     table = torch.arange(b * 4, dtype=torch.int32, device=device).view(b, 4)
     return q, k_cache, v_cache, lens, table
@@ -424,8 +424,10 @@ def test_gpu_compiled_and_graph_captured_calls_match_eager():
     kl._lib = None
     kl._templates.clear()
     torch._dynamo.reset()
-    q, k, v, cu_q, cu_k = varlen_inputs("cuda")
-    kq, k_cache, v_cache, lens, table = kvcache_inputs("cuda")
+    # The stub accepts any head dims (D != DV checks the fake shapes); the kernels need a pair
+    # they define: d = dv here.
+    q, k, v, cu_q, cu_k = varlen_inputs("cuda", dv=D)
+    kq, k_cache, v_cache, lens, table = kvcache_inputs("cuda", dv=D)
 
     def f(q, k, v, cu_q, cu_k, kq, k_cache, v_cache, lens, table):
         out, lse = kl.flash_attn_varlen_func(q, k, v, cu_q, cu_k, 7, 7, causal=True,
