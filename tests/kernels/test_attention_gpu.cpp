@@ -35,6 +35,17 @@ std::mt19937& rng() {
       KERNELS_SKIP("no CUDA device: " + kernels::test::gpu().reason); \
   } while (0)
 
+// The sm90a bundle's TMA kernels, loaded in place of the built-in image, on an sm_90 GPU.
+#define KERNELS_REQUIRE_SM90_BUNDLE()                                                        \
+  do {                                                                                       \
+    KERNELS_REQUIRE_GPU();                                                                   \
+    if (!kernels::test::bundle_mode())                                                       \
+      KERNELS_SKIP("KERNELS_ATTENTION_IMAGE is not set: only the built-in image is loaded"); \
+    const auto& facts_ = kernels::test::gpu().facts;                                         \
+    if (facts_.cc_major != 9 || facts_.cc_minor != 0)                                        \
+      KERNELS_SKIP("the TMA kernels need an sm_90 GPU");                                     \
+  } while (0)
+
 CaseResult check(const AttentionCase& c) {
   INFO(c.describe());
   CaseResult r = kernels::test::run_case(c, rng());
@@ -50,6 +61,13 @@ CaseResult check(const AttentionCase& c) {
     CHECK(r.lse_err <= kLseTol);
   }
   return r;
+}
+
+// check(), and the call must have run on a TMA kernel of the bundle.
+void check_on_tma(const AttentionCase& c) {
+  const CaseResult r = check(c);
+  INFO(c.describe());
+  CHECK(r.kernel.find("_sm90_") != std::string::npos);
 }
 
 struct HeadDims {
@@ -307,16 +325,7 @@ TEST_CASE("sanitizer subset", "[gpu][sanitize]") {
 
 TEST_CASE("sm90a bundle: the TMA kernels serve prefill, every head dim, dtype and feature",
           "[gpu]") {
-  KERNELS_REQUIRE_GPU();
-  if (!kernels::test::bundle_mode())
-    KERNELS_SKIP("KERNELS_ATTENTION_IMAGE is not set: only the built-in image is loaded");
-  const auto& facts = kernels::test::gpu().facts;
-  if (facts.cc_major != 9 || facts.cc_minor != 0) KERNELS_SKIP("the TMA kernels need an sm_90 GPU");
-  auto tma = [](const AttentionCase& c) {
-    const CaseResult r = check(c);
-    INFO(c.describe());
-    CHECK(r.kernel.find("_sm90_") != std::string::npos);
-  };
+  KERNELS_REQUIRE_SM90_BUNDLE();
   for (DType t : {DType::bf16, DType::fp16})
     for (int d : {64, 128, 192, 256})
       for (bool causal : {false, true}) {
@@ -353,7 +362,7 @@ TEST_CASE("sm90a bundle: the TMA kernels serve prefill, every head dim, dtype an
     c.kv = KvLayout::paged;  // and over a paged cache
     c.page_size = 64;
     c.sk = {333, 5, 1000, 64};
-    tma(c);
+    check_on_tma(c);
   }
   AttentionCase base;
   base.d = base.dv = 128;
@@ -364,27 +373,27 @@ TEST_CASE("sm90a bundle: the TMA kernels serve prefill, every head dim, dtype an
   AttentionCase c = base;
   c.window_left = 100;
   c.window_right = 20;
-  tma(c);
+  check_on_tma(c);
   c = base;
   c.causal = true;
   c.window_left = 64;
-  tma(c);
+  check_on_tma(c);
   c = base;
   c.softcap = 15.0f;
-  tma(c);
+  check_on_tma(c);
   c = base;  // the 128-row d64 tile under a sliding window, GQA
   c.d = c.dv = 64;
   c.h_k = 2;
   c.window_left = 100;
-  tma(c);
+  check_on_tma(c);
   c = base;
   c.sinks = true;
   c.causal = true;
-  tma(c);
+  check_on_tma(c);
   c = base;
   c.lse = false;
   c.padded_strides = true;
-  tma(c);
+  check_on_tma(c);
   // Batched q over a cache every batch sees whole (no seqused_k).
   c = base;
   c.varlen_q = false;
@@ -393,20 +402,11 @@ TEST_CASE("sm90a bundle: the TMA kernels serve prefill, every head dim, dtype an
   c.sq = {300, 300, 300};
   c.sk = {777, 777, 777};
   c.causal = true;
-  tma(c);
+  check_on_tma(c);
 }
 
 TEST_CASE("sm90a bundle: chunked prefill over a paged cache, and a cache with seqused_k", "[gpu]") {
-  KERNELS_REQUIRE_GPU();
-  if (!kernels::test::bundle_mode())
-    KERNELS_SKIP("KERNELS_ATTENTION_IMAGE is not set: only the built-in image is loaded");
-  const auto& facts = kernels::test::gpu().facts;
-  if (facts.cc_major != 9 || facts.cc_minor != 0) KERNELS_SKIP("the TMA kernels need an sm_90 GPU");
-  auto tma = [](const AttentionCase& c) {
-    const CaseResult r = check(c);
-    INFO(c.describe());
-    CHECK(r.kernel.find("_sm90_") != std::string::npos);
-  };
+  KERNELS_REQUIRE_SM90_BUNDLE();
   // Unused cache rows and the tails of last pages hold NaN (the harness poisons them), page
   // table entries past a sequence's pages point outside the pool: the kernel must read neither
   // into the output.
@@ -426,7 +426,7 @@ TEST_CASE("sm90a bundle: chunked prefill over a paged cache, and a cache with se
         c.window_left = causal && page == 64 ? 200 : -1;
         // Pages under 64 rows at d <= 128: the built-in kernels, faster there (launch_plan.cpp).
         if (page >= 64 || d >= 192) {
-          tma(c);
+          check_on_tma(c);
         } else {
           const CaseResult r = check(c);
           INFO(c.describe());
@@ -445,17 +445,13 @@ TEST_CASE("sm90a bundle: chunked prefill over a paged cache, and a cache with se
     c.sk = {777, 500, 300};
     for (bool causal : {false, true}) {
       c.causal = causal;
-      tma(c);
+      check_on_tma(c);
     }
   }
 }
 
 TEST_CASE("sm90a bundle: paged and seqused_k calls under the sanitizers", "[gpu][sanitize]") {
-  KERNELS_REQUIRE_GPU();
-  if (!kernels::test::bundle_mode())
-    KERNELS_SKIP("KERNELS_ATTENTION_IMAGE is not set: only the built-in image is loaded");
-  const auto& facts = kernels::test::gpu().facts;
-  if (facts.cc_major != 9 || facts.cc_minor != 0) KERNELS_SKIP("the TMA kernels need an sm_90 GPU");
+  KERNELS_REQUIRE_SM90_BUNDLE();
   AttentionCase c;
   c.h = 2;
   c.h_k = 1;
