@@ -684,6 +684,42 @@ int main(int argc, char** argv) {
     bench_variant<D256>("d256 n80", rng, s, {1});
     bench_variant<D256n64>("d256 n64", rng, s, {1});
   }
+  // A/B of the kernel source: the same variants checked and timed; build the lab once per
+  // version of kernels/attention_sm90/fwd_kernel.cuh and run each binary in one GPU session.
+  using D128n176 = Sm90FwdTraits<128, 176, 2, bf16, 2, 1, true>;
+  if (mode == "ab") {
+    for (bool persistent : {false, true}) {
+      g_persistent = persistent;
+      ok &= check_variant<D128, B128>("d128", rng);
+      ok &= check_variant<D128n176, B128>("d128 n176", rng);
+      ok &= check_variant<D64, B64>("d64 3wg", rng);
+      ok &= check_variant<D64w2, B64>("d64 2wg", rng);
+      ok &= check_variant<D192, B192>("d192 n112", rng);
+      ok &= check_variant<D192n64, B192>("d192 n64", rng);
+      ok &= check_variant<D256, B256>("d256 n80", rng);
+      ok &= check_variant<D256n64, B256>("d256 n64", rng);
+    }
+    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
+    if (!ok) return 1;
+    // Persistent up to 4096 keys, one block per tile beyond (launch_plan.cpp).
+    auto both = [&](auto tr, const char* name, std::vector<int> short_s, std::vector<int> long_s,
+                    std::vector<int> causals) {
+      using Tr = decltype(tr);
+      g_persistent = true;
+      if (!short_s.empty()) bench_variant<Tr>(name, rng, short_s, causals);
+      g_persistent = false;
+      if (!long_s.empty()) bench_variant<Tr>(name, rng, long_s, causals);
+    };
+    both(D128{}, "d128", {512, 2048}, {16384}, {0, 1});
+    both(D128n176{}, "d128 n176", {2048}, {16384}, {0});
+    both(D64{}, "d64 3wg", {2048}, {16384}, {0, 1});
+    both(D64w2{}, "d64 2wg", {512, 1024}, {}, {1});
+    both(D192{}, "d192 n112", {2048}, {16384}, {0, 1});
+    both(D192n64{}, "d192 n64", {512}, {}, {1});
+    both(D256{}, "d256 n80", {2048}, {16384}, {0, 1});
+    both(D256n64{}, "d256 n64", {512}, {}, {1});
+    both(D128{}, "d128 again", {512}, {16384}, {0, 1});
+  }
   if (mode == "all" || mode == "bench") {
     g_persistent = true;
     bench_variant<D64>("d64 3wg", rng, {512, 1024, 2048, 4096});
