@@ -46,10 +46,12 @@ CONFIGS = [
 # masked calls of at most 1024 query rows; d256 n80 beats n64 by 8-12% at 16k, n64 is ~5-8%
 # faster at 512 causal; d192 n64 is 3-8% faster than n112 at 512 causal. Where a head dim has
 # two tiles, plan_forward_sm90 gives short masked calls the smaller one. d128 n176 is no faster
-# at 16k and slower at 512. q/k 192 with v 128 (MLA-style prefill) takes d128's 128-key block.
+# at 16k and slower at 512. q/k 192 with v 128 (MLA-style prefill) takes d128's 128-key block;
+# d96 too, its rows padded to 128 columns in shared memory (S and P V compute 96).
 SM90_CONFIGS = [
     (64, 64, 128, 2, 3),
     (64, 64, 128, 2, 2),
+    (96, 96, 128, 2, 2),
     (128, 128, 128, 2, 2),
     (192, 192, 112, 2, 2),
     (192, 192, 64, 2, 2),
@@ -87,8 +89,10 @@ def sm90_name(d, dv, block_n, consumers, dt):
 
 
 def sm90_smem(d, dv, block_n, stages, consumers):
-    # Q tile, K and V rings, the barriers, and 1024 bytes to align the tiles (Sm90FwdTraits).
-    return 2 * (64 * consumers * d + stages * block_n * (d + dv)) + (2 + 4 * stages) * 8 + 1024
+    # Q tile, K and V rings (rows in whole 128-byte chunks), the barriers, and 1024 bytes to align
+    # the tiles (Sm90FwdTraits).
+    return (2 * (64 * consumers * pad64(d) + stages * block_n * (pad64(d) + pad64(dv)))
+            + (2 + 4 * stages) * 8 + 1024)
 
 
 def fwd_smem(d, dv, block_m, block_n, stages):

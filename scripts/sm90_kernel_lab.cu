@@ -720,6 +720,22 @@ int main(int argc, char** argv) {
     both(D256n64{}, "d256 n64", {512}, {}, {1});
     both(D128{}, "d128 again", {512}, {16384}, {0, 1});
   }
+  // d96: rows padded to 128 columns in shared memory.
+  using B96 = FwdTraits<96, 96, 4, 128, 64, 2, bf16>;
+  using D96 = Sm90FwdTraits<96, 128, 2, bf16, 2, 1, true>;
+  if (mode == "d96") {
+    for (bool persistent : {false, true}) {
+      g_persistent = persistent;
+      ok &= check_variant<D96, B96>("d96", rng);
+    }
+    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
+    if (!ok) return 1;
+    g_persistent = true;
+    bench_variant<D96>("d96", rng, {512, 2048});
+    g_persistent = false;
+    bench_variant<D96>("d96", rng, {16384});
+    bench_builtin<B96>("d96 built-in", rng, 96, {512, 2048, 16384});
+  }
   if (mode == "all" || mode == "bench") {
     g_persistent = true;
     bench_variant<D64>("d64 3wg", rng, {512, 1024, 2048, 4096});

@@ -66,11 +66,15 @@ struct Sm90FwdTraits {
   // false resynchronises them at every tile (the first version, kept for measurements).
   static constexpr bool kChainTurns = ChainTurns_;
   static constexpr int kThreads = 128 * (kConsumers + 1);
-  static constexpr int kChunks = D / 64;    // 128-byte column chunks of a Q or K row
-  static constexpr int kChunksV = DV / 64;  // of a V row
-  static constexpr int kQBytes = kBlockM * D * 2;
-  static constexpr int kKBytes = kBlockN * D * 2;   // one K slot
-  static constexpr int kVBytes = kBlockN * DV * 2;  // one V slot
+  // Rows in shared memory are whole 128-byte column chunks; a head dim that ends inside one (96)
+  // leaves the rest of its last chunk zero (TMA fills columns past the tensor's with zeros) and
+  // unread: S = Q K^T reduces over D, P V's n = DV ends inside V's last chunk (measured against
+  // padding P V to 128 columns: +4% at d96, docs/PERFORMANCE.md).
+  static constexpr int kChunks = (D + 63) / 64;    // 128-byte column chunks of a Q or K row
+  static constexpr int kChunksV = (DV + 63) / 64;  // of a V row
+  static constexpr int kQBytes = kBlockM * kChunks * 128;
+  static constexpr int kKBytes = kBlockN * kChunks * 128;   // one K slot
+  static constexpr int kVBytes = kBlockN * kChunksV * 128;  // one V slot
   static constexpr int kBarriers = 2 * kQStages + 4 * kStages;
   // 1024 bytes of slack: the dynamic shared memory base is only 16-byte aligned, and 128-byte
   // swizzled tiles must start on 1024 bytes.
@@ -81,8 +85,8 @@ struct Sm90FwdTraits {
   static constexpr int kProducerRegs = kConsumers == 2 ? 24 : 32;
   static constexpr int kConsumerRegs = kConsumers == 2 ? 240 : 160;
 
-  static_assert(D % 64 == 0 && D <= 256, "whole 128-byte chunks; wgmma n <= 256");
-  static_assert(DV % 64 == 0 && DV <= D, "whole 128-byte chunks; P V no wider than Q K^T");
+  static_assert(D % 32 == 0 && D <= 256, "k16 steps; wgmma n <= 256");
+  static_assert(DV % 32 == 0 && DV <= D, "the epilogue's 32-column groups; P V no wider than Q K^T");
   static_assert(kConsumers == 2 || kConsumers == 3, "register split for 2 or 3 consumers");
   static_assert(kQStages == 1 || kQStages == 2, "one or two Q slots");
   static_assert(kBlockN % 16 == 0 && kBlockN <= 256, "wgmma n and k multiples");

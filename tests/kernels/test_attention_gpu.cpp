@@ -327,7 +327,7 @@ TEST_CASE("sm90a bundle: the TMA kernels serve prefill, every head dim, dtype an
           "[gpu]") {
   KERNELS_REQUIRE_SM90_BUNDLE();
   for (DType t : {DType::bf16, DType::fp16})
-    for (int d : {64, 128, 192, 256})
+    for (int d : {64, 96, 128, 192, 256})
       for (bool causal : {false, true}) {
         AttentionCase c;
         c.dtype = t;
@@ -411,7 +411,7 @@ TEST_CASE("sm90a bundle: chunked prefill over a paged cache, and a cache with se
   // table entries past a sequence's pages point outside the pool: the kernel must read neither
   // into the output.
   for (int page : {16, 64, 128, 256})
-    for (int d : {64, 128, 192, 256})
+    for (int d : {64, 96, 128, 192, 256})
       for (bool causal : {false, true}) {
         AttentionCase c;
         c.dtype = d == 192 ? DType::fp16 : DType::bf16;
@@ -433,7 +433,7 @@ TEST_CASE("sm90a bundle: chunked prefill over a paged cache, and a cache with se
           CHECK(r.kernel.find("_sm90_") == std::string::npos);
         }
       }
-  for (int d : {64, 128, 192, 256}) {
+  for (int d : {64, 96, 128, 192, 256}) {
     AttentionCase c;
     c.d = c.dv = d;
     c.h = 6;

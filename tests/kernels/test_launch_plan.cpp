@@ -285,7 +285,15 @@ TEST_CASE("plan_forward_sm90 covers prefill on sm_90 and says why not otherwise"
   CHECK(std::string(plan_mla->launches[0].kernel_name) == "kernels_attn_fwd_sm90_hd192x128_bf16");
   CHECK((plan_mla->launches[0].tensor_maps[1].dims[0] == 192 &&
          plan_mla->launches[0].tensor_maps[2].dims[0] == 128));
-  CHECK(why(prefill_params(96)).find("head dim 96") != std::string::npos);
+  // d = 96 runs padded to 128 columns in shared memory; its maps keep the tensors' 96.
+  auto plan96 = plan_forward_sm90(prefill_params(96), 1000, h100());
+  REQUIRE(plan96.ok());
+  CHECK(std::string(plan96->launches[0].kernel_name) == "kernels_attn_fwd_sm90_hd96_bf16");
+  CHECK((plan96->launches[0].tensor_maps[0].dims[0] == 96 &&
+         plan96->launches[0].tensor_maps[2].dims[0] == 96));
+  FwdParams d80 = prefill_params(96);
+  d80.d = d80.dv = 80;
+  CHECK(why(d80).find("head dim 80") != std::string::npos);
   CHECK(why(p, 999).find("k rows") != std::string::npos);  // k smaller than seqlen_k
   // d = 64 has two tiles: 192 rows, and 128 rows for masked calls of at most 1024 query rows.
   const FwdParams p64 = prefill_params(64);
