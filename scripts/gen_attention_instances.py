@@ -89,10 +89,10 @@ def sm90_name(d, dv, block_n, consumers, dt):
 
 
 def sm90_smem(d, dv, block_n, stages, consumers):
-    # Q tile, K and V rings (rows in whole 128-byte chunks), the barriers, and 1024 bytes to align
-    # the tiles (Sm90FwdTraits).
+    # Q tile, K and V rings (rows in whole 128-byte chunks), the barriers, the gathered pages' row
+    # tables, and 1024 bytes to align the tiles (Sm90FwdTraits).
     return (2 * (64 * consumers * pad64(d) + stages * block_n * (pad64(d) + pad64(dv)))
-            + (2 + 4 * stages) * 8 + 1024)
+            + (2 + 4 * stages) * 8 + 2 * block_n * 8 + 1024)
 
 
 def fwd_smem(d, dv, block_m, block_n, stages):

@@ -19,6 +19,8 @@ constexpr int kSm90PersistentMaxKeys = 4096;
 constexpr int kSm90NarrowMaxRows = 1024;
 // Paged calls at head dims up to 128 need pages of at least this many rows (plan_forward_sm90).
 constexpr int kSm90MinPageRowsSmallHeads = 64;
+// Pages TMA cannot copy whole are gathered by the kernel at head dims of at least this.
+constexpr int kSm90MinHeadDimGathered = 256;
 constexpr int kHeadDims[] = {64, 96, 128, 192, 256};
 
 std::size_t align_up(std::size_t x, std::size_t a) { return (x + a - 1) / a * a; }
@@ -365,26 +367,29 @@ Result<LaunchPlan> plan_forward_sm90(const FwdParams& p, int64_t k_rows,
   // Where a head dim has two tiles (d = 64: 192x128 and 128x128; d = 192: 128x112 and 128x64;
   // d = 256: 128x80 and 128x64), short masked calls take the smaller: less padding and less of
   // the causal diagonal per tile (docs/PERFORMANCE.md, steps 12-13); the rest the larger.
-  // Paged K/V: a K or V block is whole TMA copies of rows of one page, so the page size and the
-  // tile's key block must divide one another, in steps of 16 rows (the 128-byte swizzle's period
-  // is 8; the kernel reads at most kBlockN / 16 page numbers per block).
+  // Paged K/V: a tile whose key blocks TMA copies as whole rows of pages (sm90_pages_by_tma) is
+  // preferred; where none fits, the kernel's producer gathers the rows with cp.async.
   const bool paged = p.page_table != nullptr;
+  bool need_fit = paged;
   auto pages_fit = [&](const KernelInfo& k) {
-    return !paged || (p.page_size % 16 == 0 &&
-                      (p.page_size % k.block_n == 0 || k.block_n % p.page_size == 0));
+    return !need_fit || sm90_pages_by_tma(p.page_size, k.block_n);
   };
   const bool masked = p.is_causal || p.window_left >= 0 || p.window_right >= 0;
   const bool small = masked && p.seqlen_q <= kSm90NarrowMaxRows;
   auto area = [](const KernelInfo& k) { return k.block_m * k.block_n; };
   const KernelInfo* fwd = nullptr;
   bool any_tile = false;
-  for (const KernelInfo& k : kTable) {
-    if (k.kind != KernelKind::forward_sm90 || k.head_dim != p.d || k.head_dim_v != p.dv ||
-        k.dtype != p.dtype)
-      continue;
-    any_tile = true;
-    if (pages_fit(k) && (fwd == nullptr || (area(k) < area(*fwd)) == small)) fwd = &k;
+  for (int pass = 0; pass < 2 && fwd == nullptr; ++pass, need_fit = false) {
+    for (const KernelInfo& k : kTable) {
+      if (k.kind != KernelKind::forward_sm90 || k.head_dim != p.d || k.head_dim_v != p.dv ||
+          k.dtype != p.dtype)
+        continue;
+      any_tile = true;
+      if (pages_fit(k) && (fwd == nullptr || (area(k) < area(*fwd)) == small)) fwd = &k;
+    }
+    if (!paged) break;
   }
+  const bool gathered = paged && fwd != nullptr && !sm90_pages_by_tma(p.page_size, fwd->block_n);
   if (!any_tile)
     return not_covered(p.d == p.dv ? "no TMA kernel for head dim " + std::to_string(p.d)
                                    : "no TMA kernel for head dims " + std::to_string(p.d) + " x " +
@@ -392,13 +397,16 @@ Result<LaunchPlan> plan_forward_sm90(const FwdParams& p, int64_t k_rows,
   // Small pages at small head dims: the producer's per-page copies and page-table reads do not
   // keep up with the short key blocks, and the built-in kernels are faster (pages of 16 rows:
   // 0.60x at d64, 0.92x at d128; 1.5-2.2x at d192/d256; docs/PERFORMANCE.md).
-  if (paged && p.page_size < kSm90MinPageRowsSmallHeads && p.d <= 128)
+  // Gathered pages (cp.async, row by row): 0.92-0.99x of the built-in kernels below head dim
+  // 256, 1.43x at 256 (pages of 1 and 8 rows, docs/PERFORMANCE.md).
+  if (gathered && p.d < kSm90MinHeadDimGathered)
+    return not_covered("page size " + std::to_string(p.page_size) +
+                       " is gathered row by row: the built-in kernels are faster below head dim " +
+                       std::to_string(kSm90MinHeadDimGathered));
+  if (paged && !gathered && p.page_size < kSm90MinPageRowsSmallHeads && p.d <= 128)
     return not_covered("page size " + std::to_string(p.page_size) + " below " +
                        std::to_string(kSm90MinPageRowsSmallHeads) + " rows at head dim " +
                        std::to_string(p.d) + ": the built-in kernels are faster");
-  if (fwd == nullptr)
-    return not_covered("page size " + std::to_string(p.page_size) +
-                       ": no TMA tile whose key block it divides or is divided by");
   if (static_cast<std::size_t>(fwd->smem_bytes) > device.max_smem_per_block_optin)
     return not_covered("not enough shared memory");
   const int64_t rows_needed = paged ? p.page_size : p.cu_seqlens_k != nullptr ? 1 : p.seqlen_k;

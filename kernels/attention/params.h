@@ -126,6 +126,20 @@ struct TmaFwdParams {
   TensorMap v;
 };
 
+#if defined(__CUDACC__)
+#define KERNELS_HOST_DEVICE __host__ __device__
+#else
+#define KERNELS_HOST_DEVICE
+#endif
+
+// How the sm_90a kernels read a paged K/V block of block_n keys: by TMA when the block is whole
+// copies of rows of one page (pages of 16 rows or more, page size and block_n dividing one
+// another; the 128-byte swizzle's period is 8 rows), otherwise gathered row by row with cp.async
+// by the producer warpgroup. The plan and the kernel decide with this one rule.
+constexpr KERNELS_HOST_DEVICE bool sm90_pages_by_tma(int page_size, int block_n) {
+  return page_size % 16 == 0 && (page_size % block_n == 0 || block_n % page_size == 0);
+}
+
 static_assert(std::is_standard_layout_v<FwdParams> && std::is_trivially_copyable_v<FwdParams>);
 static_assert(std::is_standard_layout_v<CombineParams> &&
               std::is_trivially_copyable_v<CombineParams>);

@@ -76,10 +76,12 @@ struct Sm90FwdTraits {
   static constexpr int kKBytes = kBlockN * kChunks * 128;   // one K slot
   static constexpr int kVBytes = kBlockN * kChunksV * 128;  // one V slot
   static constexpr int kBarriers = 2 * kQStages + 4 * kStages;
+  // Gathered pages (produce_gathered): each key row's (page, slot), for two blocks.
+  static constexpr int kRowTableBytes = 2 * kBlockN * 8;
   // 1024 bytes of slack: the dynamic shared memory base is only 16-byte aligned, and 128-byte
   // swizzled tiles must start on 1024 bytes.
-  static constexpr int kSmemBytes =
-      kQStages * kQBytes + kStages * (kKBytes + kVBytes) + kBarriers * 8 + 1024;
+  static constexpr int kSmemBytes = kQStages * kQBytes + kStages * (kKBytes + kVBytes) +
+                                    kBarriers * 8 + kRowTableBytes + 1024;
   // Registers after reallocation: 24 for the producer, the rest split over the consumers
   // (65536 per SM, one block per SM).
   static constexpr int kProducerRegs = kConsumers == 2 ? 24 : 32;
@@ -169,6 +171,113 @@ __device__ __forceinline__ int sm90_tile_of_round(int r) {
 
 }  // namespace detail
 
+namespace detail {
+
+// The producer warpgroup for paged K/V that TMA cannot copy (pages of fewer than 16 rows, or
+// sizes that do not divide the key block or its multiples): thread 0 still loads each tile's Q by
+// TMA; all 128 threads gather the K and V blocks row by row, 16 bytes at a time, into the same
+// 128-byte-swizzled layout the TMA copies produce (16-byte unit u of row r of a column chunk at
+// unit u ^ (r % 8)). A block's copies are two cp.async groups (K, V); they are waited for one
+// block later, so a block's gather overlaps the previous one's flight, and each thread then
+// makes them visible to the tensor cores (proxy fence) and arrives on the slots' full barriers.
+// Keys past the batch's last are read as its last key (masked later; never a page past the
+// table's).
+template <class Tr>
+__device__ __forceinline__ void produce_gathered(const TmaFwdParams& tp, const Sm90Barriers& bar,
+                                                 unsigned char* sQ, unsigned char* sK,
+                                                 unsigned char* sV, int2* row_table, int m_blocks,
+                                                 int num_tiles) {
+  constexpr int kBlockN = Tr::kBlockN;
+  constexpr int kStages = Tr::kStages;
+  constexpr int kRowsBarrier = Tr::kConsumers + 2;  // after the consumers' named barriers
+  const FwdParams& p = tp.fwd;
+  const int t = threadIdx.x;  // 0..127
+  if (t == 0) device::prefetch_tma_descriptor(&tp.q);
+  // The block's (page, slot) per key row, a row per thread: the page-table reads of a block
+  // run in parallel instead of one behind another in each thread's copy loop. Two tables, so
+  // writing the next block's cannot overtake a slow thread still copying this one (the barrier
+  // between them is passed only after every thread's copies of the block before).
+  auto fill_rows = [&](const Sm90Tile& w, const int32_t* table, int key0, int2* rows) {
+    for (int r = t; r < kBlockN; r += 128) {
+      const int key = min(key0 + r, w.b.sk - 1);
+      rows[r] = make_int2(table[key / p.page_size], key % p.page_size);
+    }
+    device::named_barrier_sync(kRowsBarrier, 128);
+  };
+  auto gather_block = [&](auto cols, unsigned char* slot_base, const void* base,
+                          int64_t page_stride, int64_t row_stride, int64_t head_stride,
+                          const Sm90Tile& w, const int2* rows) {
+    constexpr int kCols = decltype(cols)::value;
+    constexpr int kUnits = (kCols + 63) / 64 * 8;  // 16-byte units of a row in shared memory
+    const char* src0 = static_cast<const char*>(base) + w.hk * head_stride * 2;
+    const uint32_t dst0 = device::smem_u32(slot_base);
+#pragma unroll 2
+    for (int i = t; i < kBlockN * kUnits; i += 128) {
+      const int row = i / kUnits;
+      const int u = i % kUnits;
+      const int2 ps = rows[row];
+      const char* src = src0 + (ps.x * page_stride + ps.y * row_stride) * 2 +
+                        (u / 8) * 128 + (u % 8) * 16;
+      const uint32_t dst = dst0 + (u / 8) * kBlockN * 128 + row * 128 + ((u % 8) ^ (row % 8)) * 16;
+      device::cp_async_16(dst, src, u * 8 < kCols);  // past the head dim (96): zeros
+    }
+    device::cp_async_commit();
+  };
+  // A group is complete: make it visible to the tensor cores (written through the generic proxy,
+  // read by wgmma) and arrive on its slot's full barrier.
+  auto publish = [&](uint64_t* full) {
+    device::fence_proxy_async_shared();
+    device::mbarrier_arrive(full);
+  };
+  int kv = 0;
+  int q_count = 0;
+  for (int r = 0; r * static_cast<int>(gridDim.x) < num_tiles; ++r) {
+    const int tt = sm90_tile_of_round(r);
+    if (tt >= num_tiles) continue;
+    const Sm90Tile w(p, tt, m_blocks, Tr::kBlockM, kBlockN);
+    if (w.empty || w.n_blocks == 0) continue;
+    if (t == 0) {
+      const TmaRows rows = tma_rows(p, w.b.bi);
+      const int qs = q_count % Tr::kQStages;
+      device::mbarrier_wait(bar.q_empty + qs, ((q_count / Tr::kQStages) & 1) ^ 1);
+      device::mbarrier_arrive_expect_tx(bar.q_full + qs, Tr::kQBytes);
+#pragma unroll
+      for (int c = 0; c < Tr::kChunks; ++c)
+        device::tma_load_4d(sQ + qs * Tr::kQBytes + c * Tr::kBlockM * 128, &tp.q, bar.q_full + qs,
+                            c * 64, rows.q_row + w.m0, w.head, rows.q_batch);
+    }
+    ++q_count;
+    const int32_t* table = p.page_table + w.b.bi * p.page_table_batch_stride;
+    for (int it = 0; it < w.n_blocks; ++it, ++kv) {
+      const int key0 = (w.range.nb_max - 1 - it) * kBlockN;
+      const int slot = kv % kStages;
+      const uint32_t phase = (kv / kStages) & 1;
+      // Groups run K_0, V_0, K_1, ...; each is published once the next is in flight. (K_g is
+      // published before waiting for V_{g+1}'s slot, whose readers need K_g: no cycle.)
+      int2* rows = row_table + (kv & 1) * kBlockN;
+      fill_rows(w, table, key0, rows);
+      device::mbarrier_wait(bar.k_empty + slot, phase ^ 1);
+      gather_block(std::integral_constant<int, Tr::D>{}, sK + slot * Tr::kKBytes, p.k,
+                   p.k_batch_stride, p.k_row_stride, p.k_head_stride, w, rows);
+      if (kv > 0) {
+        device::cp_async_wait<1>();  // V_{g-1}
+        publish(bar.v_full + (kv - 1) % kStages);
+      }
+      device::mbarrier_wait(bar.v_empty + slot, phase ^ 1);
+      gather_block(std::integral_constant<int, Tr::DV>{}, sV + slot * Tr::kVBytes, p.v,
+                   p.v_batch_stride, p.v_row_stride, p.v_head_stride, w, rows);
+      device::cp_async_wait<1>();  // K_g
+      publish(bar.k_full + slot);
+    }
+  }
+  if (kv > 0) {
+    device::cp_async_wait<0>();
+    publish(bar.v_full + (kv - 1) % kStages);
+  }
+}
+
+}  // namespace detail
+
 template <class Tr>
 __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   using T = typename Tr::T;
@@ -201,14 +310,18 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   auto tile = [&](int t) { return detail::Sm90Tile(p, t, m_blocks, kBlockM, kBlockN); };
 
   constexpr int kConsumerWarps = 4 * Tr::kConsumers;
+  // Paged K/V whose pages TMA cannot copy whole (sm90_pages_by_tma): every producer thread
+  // gathers rows with cp.async and arrives on the slot's full barrier once its copies landed.
+  const bool gather = p.page_table != nullptr && !sm90_pages_by_tma(p.page_size, kBlockN);
+  const uint32_t kv_full_arrivals = gather ? 128 : 1;
   if (threadIdx.x == 0) {
     for (int s = 0; s < Tr::kQStages; ++s) {
       device::mbarrier_init(bar.q_full + s, 1);
       device::mbarrier_init(bar.q_empty + s, kConsumerWarps);
     }
     for (int s = 0; s < kStages; ++s) {
-      device::mbarrier_init(bar.k_full + s, 1);
-      device::mbarrier_init(bar.v_full + s, 1);
+      device::mbarrier_init(bar.k_full + s, kv_full_arrivals);
+      device::mbarrier_init(bar.v_full + s, kv_full_arrivals);
       device::mbarrier_init(bar.k_empty + s, kConsumerWarps);
       device::mbarrier_init(bar.v_empty + s, kConsumerWarps);
     }
@@ -217,6 +330,13 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   __syncthreads();
 
   const int warpgroup = threadIdx.x / 128;
+  if (warpgroup == 0 && gather) {
+    device::setmaxnreg_dec<Tr::kProducerRegs>();
+    detail::produce_gathered<Tr>(tp, bar, sQ, sK, sV,
+                                 reinterpret_cast<int2*>(bar_base + Tr::kBarriers), m_blocks,
+                                 num_tiles);
+    return;
+  }
   if (warpgroup == 0) {
     // Producer: one thread issues every copy; the others only give their registers away.
     device::setmaxnreg_dec<Tr::kProducerRegs>();
@@ -430,7 +550,8 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   // those V rows of the tile's first (the only partial) key block, each warpgroup a share, and
   // meet on a named barrier before any P V reads them.
   constexpr int kZeroBarrier = kFirstBarrier + Tr::kConsumers;
-  const bool tail_may_be_garbage = p.page_table != nullptr || p.seqused_k != nullptr;
+  // (Gathered rows past the last key are copies of it: finite, nothing to zero.)
+  const bool tail_may_be_garbage = !gather && (p.page_table != nullptr || p.seqused_k != nullptr);
   auto zero_v_tail = [&](const detail::Sm90Tile& w) {
     const int n0 = (w.range.nb_max - 1) * kBlockN;
     const int valid = w.b.sk - n0;

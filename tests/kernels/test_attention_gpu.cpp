@@ -410,7 +410,8 @@ TEST_CASE("sm90a bundle: chunked prefill over a paged cache, and a cache with se
   // Unused cache rows and the tails of last pages hold NaN (the harness poisons them), page
   // table entries past a sequence's pages point outside the pool: the kernel must read neither
   // into the output.
-  for (int page : {16, 64, 128, 256})
+  // Pages of 1, 8 and 24 rows: not whole TMA copies; the producer gathers them with cp.async.
+  for (int page : {1, 8, 16, 24, 64, 128, 256})
     for (int d : {64, 96, 128, 192, 256})
       for (bool causal : {false, true}) {
         AttentionCase c;
@@ -424,8 +425,10 @@ TEST_CASE("sm90a bundle: chunked prefill over a paged cache, and a cache with se
         c.sk = {1000, 5, 700, 64};
         c.causal = causal;
         c.window_left = causal && page == 64 ? 200 : -1;
-        // Pages under 64 rows at d <= 128: the built-in kernels, faster there (launch_plan.cpp).
-        if (page >= 64 || d >= 192) {
+        // TMA pages under 64 rows at d <= 128 and gathered pages below d = 256: the built-in
+        // kernels, faster there (launch_plan.cpp).
+        const bool gathered = page % 16 != 0;
+        if (gathered ? d == 256 : page >= 64 || d >= 192) {
           check_on_tma(c);
         } else {
           const CaseResult r = check(c);
@@ -460,6 +463,9 @@ TEST_CASE("sm90a bundle: paged and seqused_k calls under the sanitizers", "[gpu]
   c.sq = {130, 64};
   c.sk = {333, 70};
   c.causal = true;
+  CHECK(check(c).kernel.find("_sm90_") != std::string::npos);
+  c.d = c.dv = 256;
+  c.page_size = 1;  // gathered by the producer warpgroup's cp.async
   CHECK(check(c).kernel.find("_sm90_") != std::string::npos);
   c.d = c.dv = 64;
   c.varlen_q = false;

@@ -340,9 +340,20 @@ TEST_CASE("plan_forward_sm90 covers prefill on sm_90 and says why not otherwise"
   // d = 192 pages of 64 rows: the 128x64 tile even unmasked (112 and 64 do not divide).
   CHECK(std::string(plan_forward_sm90(paged(192, 64), 64, h100())->launches[0].kernel_name) ==
         "kernels_attn_fwd_sm90_hd192_m128n64_bf16");
-  CHECK(why(paged(128, 1), 1).find("page size 1") != std::string::npos);
-  CHECK(why(paged(128, 24), 24).find("page size 24") != std::string::npos);
-  CHECK(why(paged(128, 8), 8).find("page size 8") != std::string::npos);
+  // Pages TMA cannot copy whole (fewer than 16 rows, or sizes that do not divide the key block
+  // or its multiples): the kernel's producer gathers rows, at d = 256 (the tile without pages);
+  // below it the built-in kernels are faster.
+  for (int page : {1, 8, 24}) {
+    auto r = plan_forward_sm90(paged(256, page), page, h100());
+    REQUIRE(r.ok());
+    CHECK(std::string(r->launches[0].kernel_name) == "kernels_attn_fwd_sm90_hd256_bf16");
+    CHECK_FALSE(sm90_pages_by_tma(page, 80));
+    CHECK(why(paged(128, page), page).find("gathered row by row") != std::string::npos);
+    CHECK(why(paged(192, page), page).find("gathered row by row") != std::string::npos);
+  }
+  CHECK(sm90_pages_by_tma(16, 128));
+  CHECK(sm90_pages_by_tma(256, 128));
+  CHECK_FALSE(sm90_pages_by_tma(48, 128));
   CHECK(why(paged(128, 64), 32).find("k rows") != std::string::npos);  // k_rows is the page size
   // Pages under 64 rows at d <= 128 go to the built-in kernels (faster there, measured).
   CHECK(why(paged(128, 16), 16).find("built-in kernels are faster") != std::string::npos);
