@@ -17,7 +17,8 @@ SourceSelection SourceSelection::decide(int ordinal, int ver, DeviceSource searc
     src.source = Source::bundle;
     s.bundle_functions_ = std::move(bundle_functions);
     s.level_ = LogLevel::info;
-    s.message_ = where + ": using " + src.repo_id + "@" + src.sha + " variant " + src.variant;
+    s.message_ = where + ": using " + src.repo_id + "@" + src.sha + " variant " + src.variant +
+                 (src.signer.empty() ? "" : ", signed by " + src.signer);
   } else if (ver == 3) {
     src.source = Source::builtin;
     s.level_ = LogLevel::warning;
