@@ -29,8 +29,8 @@ constexpr const char* kSigner =
 const std::string kMetadata =
     R"({"name": "attention-fa3", "id": "_attention_fa3_0123abc", "version": 1})";
 
-std::vector<BundleFile> signed_bundle_files() {
-  std::vector<BundleFile> files = bundle_files({});
+std::vector<BundleFile> signed_bundle_files(const ManifestSpec& spec = {}) {
+  std::vector<BundleFile> files = bundle_files(spec);
   files.push_back({"metadata.json", std::vector<std::uint8_t>(kMetadata.begin(), kMetadata.end())});
   return files;
 }
@@ -177,4 +177,18 @@ TEST_CASE(
     write_record(h, repo, "{\"format\": 2,");
     check_fallback(h, decide(h), FallbackReason::signature_unverified, "the record is not valid");
   }
+}
+
+TEST_CASE("KERNELS_REQUIRE_SIGNED: a signed bundle that fails a later check names no signer",
+          "[loader][signed]") {
+  Harness h;
+  const CachedRepo repo = add_repo(h.cache(), kRepo,
+                                   {{kVariant, signed_bundle_files({.params_abi = 999})}});
+  write_lock(h.default_lock(), {repo});
+  write_record(h, repo, signature_record_text(record_for(repo)));
+  const DeviceSource s = decide(h);
+  CHECK(s.source == Source::builtin);
+  CHECK(s.reason == FallbackReason::abi_mismatch);
+  CHECK(s.signer.empty());
+  CHECK(h.warnings() == 1);
 }
