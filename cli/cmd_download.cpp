@@ -8,6 +8,7 @@
 // is linked, and a digest; the result is recorded in the cache (signature_record_path). The
 // repos of a format 1 lock are checked for a trusted publisher before their first fetch
 // (trusted_publisher.h).
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -19,7 +20,9 @@
 #include "hub/interrupt.h"
 #include "kernels/lockfile/atomic.h"
 #include "kernels/lockfile/cache_dir.h"
+#include "kernels/lockfile/digest.h"
 #include "kernels/lockfile/lock_hashes.h"
+#include "kernels/lockfile/signature_record.h"
 #include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
 #include "kernels/lockfile/variant_metadata.h"
@@ -40,6 +43,12 @@ struct DownloadArgs {
   std::string trusted_root;
   SystemOptions system;
   std::vector<std::string> allow_untrusted;
+};
+
+// A variant's metadata.json whose signature verified: who signed it, and the SHA-256 of the bytes.
+struct VerifiedMetadata {
+  sigstore::Verified who;
+  std::string metadata_sha256;
 };
 
 // What --require-signatures checks each variant's metadata.json against.
@@ -191,7 +200,7 @@ class MetadataDigests {
   }
 
   // Per variant, who signed it (only with --require-signatures).
-  const std::map<std::string, sigstore::Verified>& verified() const { return verified_; }
+  const std::map<std::string, VerifiedMetadata>& verified() const { return verified_; }
 
   FileCheck check(const KernelLock& locked) const {
     if (covered_.empty()) return nullptr;
@@ -255,40 +264,45 @@ class MetadataDigests {
                         where(locked, "build/" + v + "/metadata.json"),
                         "nothing of this variant was made visible; `kernels verify-signature` "
                         "explains the checks (docs/SIGNATURES.md)");
-    last_verified_ = std::get<sigstore::Verified>(verdict);
+    Sha256 sha;
+    sha.update(*bytes);
+    last_verified_ = VerifiedMetadata{std::get<sigstore::Verified>(verdict), sha.finish_hex()};
     return ok();
   }
 
-  std::map<std::string, sigstore::Verified> verified_;
-  std::optional<sigstore::Verified> last_verified_;
+  std::map<std::string, VerifiedMetadata> verified_;
+  std::optional<VerifiedMetadata> last_verified_;
   std::map<std::string, VariantDigest> digests_;
   // repo path -> (its variant's digest, the path inside the variant)
   std::map<std::string, std::pair<const VariantDigest*, std::string>> covered_;
 };
 
-// <repo>/signatures/<commit>/<variant>.json: who signed the variant's metadata.json and when, as
-// verified before the variant became visible (docs/SIGNATURES.md).
+// <repo>/signatures/<commit>/<variant>.json: who signed the variant's metadata.json (bytes with
+// SHA-256 `metadata_sha256`) and when, as verified before the variant became visible
+// (lockfile/signature_record.h, docs/SIGNATURES.md).
 Result<void> record_signature(const CacheLayout& cache, const KernelLock& locked,
-                              const std::string& variant, const sigstore::Verified& who,
+                              const std::string& variant, const VerifiedMetadata& verified,
                               const sigstore::TrustedRoot& root) {
-  nlohmann::json record = {{"format", 1},
-                           {"repo_id", locked.repo_id},
-                           {"commit", locked.sha},
-                           {"variant", variant},
-                           {"verified", true},
-                           {"issuer", who.signer.issuer},
-                           {"source_repository", who.signer.source_repository},
-                           {"build_signer_uri", who.signer.build_signer_uri},
-                           {"subject_alt_name", who.signer.san},
-                           {"integrated_time", who.integrated_time},
-                           {"log_url", who.log_url},
-                           {"log_index", who.log_index},
-                           {"trusted_root", root.source}};
+  const sigstore::Verified& who = verified.who;
+  SignatureRecord record;
+  record.repo_id = locked.repo_id;
+  record.commit = locked.sha;
+  record.variant = variant;
+  record.verified = true;
+  record.metadata_sha256 = verified.metadata_sha256;
+  record.issuer = who.signer.issuer;
+  record.source_repository = who.signer.source_repository;
+  record.build_signer_uri = who.signer.build_signer_uri;
+  record.subject_alt_name = who.signer.san;
+  record.integrated_time = static_cast<std::uint64_t>(std::max<std::int64_t>(who.integrated_time, 0));
+  record.log_url = who.log_url;
+  record.log_index = who.log_index;
+  record.trusted_root = root.source;
   const std::filesystem::path path =
       cache.signature_record_path(locked.repo_id, locked.sha, variant);
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
-  return write_atomic(path, record.dump(2) + "\n");
+  return write_atomic(path, signature_record_text(record));
 }
 
 // kernels 0.17.2's best-effort suggestion when no variant of the locked commit fits: the repo's
@@ -475,7 +489,7 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
     for (const auto& [variant, who] : digests.verified()) {
       Result<void> w = record_signature(ctx.cache(), locked, variant, who, signatures->root);
       if (!w) console.warn("could not record the verified signature: " + w.error().message());
-      console.debug("  " + variant + ": signed by " + who.signer.build_signer_uri);
+      console.debug("  " + variant + ": signed by " + who.who.signer.build_signer_uri);
     }
     if (report.fetched > 0 || report.linked > 0) {
       console.info("  " + std::to_string(selected.size()) + " variant" +

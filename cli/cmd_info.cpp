@@ -2,7 +2,8 @@
 // of a kernel (cli/info.py), for a Hub repo or a local kernel directory: name, version,
 // kernels-minver, license, upstream, source, Python dependencies (from one variant's
 // metadata.json) and the backends of its variants; text or `--json` in 0.17.2's keys and order.
-// `--variants` (ours) adds each variant's files, size, lock hash and bundle manifest.
+// `--variants` (ours) adds each variant's files, size, lock hash, bundle manifest and whether it is
+// signed and by whom (the signature recorded by `download --require-signatures`).
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 
 #include "commands.h"
 #include "installer.h"
+#include "kernels/lockfile/signature_record.h"
 #include "kernels/lockfile/variant.h"
 #include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
@@ -217,8 +219,52 @@ std::optional<VariantMetadata> hub_metadata(CommandContext& ctx, const std::stri
   return std::nullopt;
 }
 
-// --variants: each variant's files, bytes, lock hash and bundle manifest (text lines appended to
-// `text`, entries to `doc["variants"]`).
+// Whether a variant is signed and by whom, as far as this cache knows: "unsigned" (the tree lists
+// no metadata.json.sigstore), "verified" (a signature record vouches for the cached metadata.json:
+// lockfile/signature_record.h, written by `download --require-signatures`), else "not_verified"
+// with the reason. Nothing is fetched or verified here. Returns the JSON and appends a text line.
+ordered_json signature_status(const CacheLayout& cache, const std::string& repo_id,
+                              const std::string& commit, const RepoTree& tree,
+                              const std::string& variant, std::string& text) {
+  const std::string prefix = "build/" + variant + "/";
+  auto listed = [&](const std::string& path) {
+    return std::any_of(tree.begin(), tree.end(),
+                       [&](const TreeEntry& e) { return e.is_file && e.path == path; });
+  };
+  if (!listed(prefix + "metadata.json.sigstore")) {
+    text += "    signature: unsigned (no metadata.json.sigstore)\n";
+    return {{"status", "unsigned"}};
+  }
+  auto not_verified = [&](const std::string& reason) {
+    text += "    signature: not verified: " + reason + "\n";
+    return ordered_json{{"status", "not_verified"}, {"reason", reason}};
+  };
+  std::ifstream in(cache.snapshot_file(repo_id, commit, prefix + "metadata.json"),
+                   std::ios::binary);
+  if (!in)
+    return not_verified(
+        "metadata.json is not in the cache; `kernels download --require-signatures` verifies "
+        "the signature and records it");
+  const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  SignatureCheck check = check_signature_record(
+      cache, repo_id, commit, variant,
+      std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
+  if (check.state != SignatureCheck::State::verified) return not_verified(check.why.what);
+  const SignatureRecord& r = *check.record;
+  text += "    signature: verified, signed by " + r.build_signer_uri + " (issuer " + r.issuer +
+          ", source " + r.source_repository + ")\n";
+  return {{"status", "verified"},
+          {"issuer", r.issuer},
+          {"source_repository", r.source_repository},
+          {"build_signer_uri", r.build_signer_uri},
+          {"subject_alt_name", r.subject_alt_name},
+          {"integrated_time", r.integrated_time},
+          {"log_url", r.log_url},
+          {"log_index", r.log_index}};
+}
+
+// --variants: each variant's files, bytes, lock hash, bundle manifest and signature (text lines
+// appended to `text`, entries to `doc["variants"]`).
 Result<void> list_variants(CommandContext& ctx, const std::string& repo_id,
                            const std::string& commit, const RepoTree& tree, ordered_json& doc,
                            std::string& text) {
@@ -276,6 +322,7 @@ Result<void> list_variants(CommandContext& ctx, const std::string& repo_id,
         }
       }
     }
+    entry["signature"] = signature_status(ctx.cache(), repo_id, commit, tree, v, text);
     doc["variants"].push_back(entry);
   }
   return ok();
@@ -354,8 +401,9 @@ void add_info_command(CLI::App& app, CommandFn& chosen) {
       "The kernel revision (branch, tag, or commit). Cannot be used together with --version.");
   cmd->add_flag(
       "--variants", args->variants,
-      "Also list each variant's files, size, lock hash and bundle manifest (Hub repos; not in "
-      "the Python kernels)");
+      "Also list each variant's files, size, lock hash, bundle manifest and signature (who "
+      "signed it, as `download --require-signatures` recorded; Hub repos; not in the Python "
+      "kernels)");
   cmd->callback(
       [args, &chosen] { chosen = [args](CommandContext& ctx) { return run_info(ctx, *args); }; });
 }

@@ -16,6 +16,7 @@
 #include "kernels/lockfile/cache_safety.h"
 #include "kernels/lockfile/digest.h"
 #include "kernels/lockfile/lockfile.h"
+#include "kernels/lockfile/signature_record.h"
 #include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
 
@@ -24,6 +25,7 @@ namespace {
 
 constexpr std::string_view kImageFile = "attention.cubin";
 constexpr std::string_view kManifestFile = "manifest.json";
+constexpr std::string_view kMetadataFile = "metadata.json";
 constexpr std::uint64_t kMaxFileBytes = 4ull << 30;
 constexpr std::uint64_t kChunk = 1 << 20;
 
@@ -167,6 +169,8 @@ std::string_view fallback_reason_name(FallbackReason reason) {
     case FallbackReason::load_failed: return "load_failed";
     case FallbackReason::shape_not_covered: return "shape_not_covered";
     case FallbackReason::unsafe_cache: return "unsafe_cache";
+    case FallbackReason::unsigned_bundle: return "unsigned";
+    case FallbackReason::signature_unverified: return "signature_unverified";
   }
   return "unknown";
 }
@@ -347,6 +351,26 @@ BundleOutcome find_verified_bundle(const BundleRequest& req) {
       if (f.rel_path == name) return &f;
     return nullptr;
   };
+  if (req.require_signed) {
+    // The record vouches for metadata.json's bytes, which the lock's hash above covers, and
+    // metadata.json's digest covers the variant's other files (checked by `kernels download`).
+    const MemoryFile* metadata = find_file(kMetadataFile);
+    if (metadata == nullptr)
+      return fail(std::move(out), FallbackReason::unsigned_bundle,
+                  make_error(ErrorCode::integrity_mismatch,
+                             "variant " + variant + " has no metadata.json, so nothing of it is signed",
+                             cache.snapshot_dir(*repo, entry->sha).string() + "/" + prefix,
+                             "lock a signed bundle, or unset KERNELS_REQUIRE_SIGNED"));
+    SignatureCheck signature = check_signature_record(cache, entry->repo_id, entry->sha, variant,
+                                                      metadata->bytes);
+    if (signature.state != SignatureCheck::State::verified)
+      return fail(std::move(out),
+                  signature.state == SignatureCheck::State::no_record
+                      ? FallbackReason::unsigned_bundle
+                      : FallbackReason::signature_unverified,
+                  std::move(signature.why));
+    out.signer = signature.record->build_signer_uri;
+  }
   const std::string manifest_object =
       cache.snapshot_file(*repo, entry->sha, prefix + std::string(kManifestFile)).string();
   MemoryFile* manifest_file = find_file(kManifestFile);

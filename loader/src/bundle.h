@@ -57,6 +57,9 @@ struct BundleRequest {
   MajorMinor driver_cuda;
   MajorMinor compute_capability;
   EnvLookup env = process_env();  // KERNELS_ALLOW_SHARED_CACHE
+  // Only a variant whose verified signature is recorded in the cache for these bytes
+  // (lockfile/signature_record.h) is served: KERNELS_REQUIRE_SIGNED.
+  bool require_signed = false;
 };
 
 struct VerifiedBundle {
@@ -72,6 +75,7 @@ struct BundleOutcome {
   Error error;                                   // when !bundle
   // Filled as far as the search got, for the source report.
   std::string repo_id, sha, variant;
+  std::string signer;  // with require_signed: the build signer the record names
 };
 
 // Lockfile -> lock entry -> variant -> tree -> files in memory -> hashes -> manifest. Zero network.

@@ -70,6 +70,7 @@ struct Loader::Impl {
   bool lockfile_explicit = false;  // Options::lockfile or KERNELS_LOCKFILE: no other lock is tried
   std::string repos[kFamilies];
   bool force_builtin = false;
+  bool require_signed = false;
   bool debug_checks = false;
 
   Library builtin_library = nullptr;
@@ -215,9 +216,9 @@ struct Loader::Impl {
     std::lock_guard lock(bundles_mutex);
     if (auto it = bundles.find(key); it != bundles.end()) return it->second;
     auto b = std::make_shared<LoadedBundle>();
-    BundleRequest req{lockfile,         cache_root,  repos[family_index(ver)],
-                      family_name(ver), driver_cuda, props.compute_capability,
-                      options.env};
+    BundleRequest req{lockfile,         cache_root,    repos[family_index(ver)],
+                      family_name(ver), driver_cuda,   props.compute_capability,
+                      options.env,      require_signed};
     b->outcome = find_verified_bundle(req);
     if (!b->outcome.bundle && !lockfile_explicit)
       b->outcome = from_project_locks(req, std::move(b->outcome));
@@ -278,6 +279,7 @@ struct Loader::Impl {
       src.repo_id = b->outcome.repo_id;
       src.sha = b->outcome.sha;
       src.variant = b->outcome.variant;
+      src.signer = b->outcome.signer;
       src.reason = b->reason;
       src.why = b->error;
       if (b->reason == FallbackReason::none) {
@@ -455,6 +457,8 @@ Result<std::unique_ptr<Loader>> Loader::create(Options options) {
   impl->repos[1] = repo(options.fa4_repo, "KERNELS_FA4_REPO", kDefaultFa4Repo);
   impl->force_builtin = options.force_builtin ? *options.force_builtin
                                               : env_truthy(env, "KERNELS_USE_BUILTIN");
+  impl->require_signed = options.require_signed ? *options.require_signed
+                                                : env_truthy(env, "KERNELS_REQUIRE_SIGNED");
   impl->debug_checks = options.debug_checks ? *options.debug_checks
                                             : env_truthy(env, "KERNELS_LOADER_DEBUG_CHECKS");
   for (const auto& info : attention::kernel_table()) impl->table.emplace(info.name, &info);

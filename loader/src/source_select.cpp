@@ -17,13 +17,16 @@ SourceSelection SourceSelection::decide(int ordinal, int ver, DeviceSource searc
     src.source = Source::bundle;
     s.bundle_functions_ = std::move(bundle_functions);
     s.level_ = LogLevel::info;
-    s.message_ = where + ": using " + src.repo_id + "@" + src.sha + " variant " + src.variant;
+    s.message_ = where + ": using " + src.repo_id + "@" + src.sha + " variant " + src.variant +
+                 (src.signer.empty() ? "" : ", signed by " + src.signer);
   } else if (ver == 3) {
+    src.signer.clear();  // a signature that verified names no one when its bundle does not serve
     src.source = Source::builtin;
     s.level_ = LogLevel::warning;
     s.message_ = where + ": using the built-in attention kernels (" +
                  std::string(fallback_reason_name(src.reason)) + "): " + src.why.message();
   } else {
+    src.signer.clear();
     src.source = Source::unavailable;
     s.level_ = LogLevel::error;
     s.message_ = where + ": no kernels (" + std::string(fallback_reason_name(src.reason)) +

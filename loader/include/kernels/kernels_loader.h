@@ -15,7 +15,12 @@
  *   3. The repo for ver=3 is KERNELS_FA3_REPO (default kernels-community/attention-fa3), for ver=4
  *      KERNELS_FA4_REPO (default kernels-community/attention-fa4).
  *   4. The variant for this GPU (cubin-cu<MAJ><MIN>-sm<CC>[a]) is chosen, read, hash-checked,
- *      its manifest.json checked against this library's params ABI, and loaded.
+ *      its manifest.json checked against this library's params ABI, and loaded. With
+ *      KERNELS_REQUIRE_SIGNED=1, the cache must also hold the signature record that
+ *      `kernels download --require-signatures` writes for exactly this commit and variant, naming
+ *      the SHA-256 of the variant's metadata.json as read (reasons "unsigned": no record or no
+ *      metadata.json; "signature_unverified": a record that does not vouch for these bytes; both
+ *      KL_ERR_INTEGRITY in reason_code; docs/SIGNATURES.md).
  *   Any failure in 2-4 for ver=3 -> built-in kernels plus ONE warning per reason through the log
  *   sink. ver=4 has no built-in family: without a verified bundle, calls fail with
  *   KL_ERR_NO_VARIANT and say why. kernels_loader_device_source() reports the decision.

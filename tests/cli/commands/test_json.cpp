@@ -83,6 +83,7 @@ TEST_CASE("every command's --json output is one document that matches the schema
       {"versions", {"versions", "org/attn"}, 0, "versions"},
       {"versions of no repo", {"versions", "org/absent"}, 8, "versions"},
       {"info", {"info", "org/attn", "--version", "1"}, 0, "info"},
+      {"info --variants", {"info", "org/attn", "--version", "1", "--variants"}, 0, "info"},
       {"info of no version", {"info", "org/attn", "--version", "7"}, 2, "info"},
       {"variant",
        {"variant", "org/attn", "--driver-cuda", "13.0", "--compute-capability", "9.0"},
@@ -162,6 +163,8 @@ TEST_CASE("every command's --json output is one document that matches the schema
     // A few fields checked against what is known, success and failure alike.
     if (c.name == "lock") CHECK(doc["kernels"][0]["sha"] == p.commit);
     if (c.name == "download") CHECK(doc["fetched_files"].get<int>() > 0);
+    if (c.name == "info --variants")  // downloaded without --require-signatures: nothing recorded
+      CHECK(doc["variants"][0]["signature"]["status"] == "unsigned");
     if (c.name == "verify before download") CHECK(doc["kernels"][0]["problem"] == "not downloaded");
     if (c.name == "help exit-codes") CHECK(doc["exit_codes"].size() == 18);
     if (c.name == "mistyped command") CHECK(doc["error"]["hint"] == "did you mean `download`?");
@@ -189,6 +192,8 @@ TEST_CASE("a document that breaks the contract fails the schema check", "[json][
       R"({"schema": 1, "ok": true, "command": "versions", "repo_id": "org/a", "versions": []}
 {"schema": 1})",                    // two documents
       R"([{"repo_id": "org/a"}])",  // a bare array
+      // info --variants: "verified" without the signer
+      R"({"repo_id": "org/a", "revision": "v1", "backends": [], "variants": [{"name": "v", "files": 1, "bytes": 1, "hash": null, "signature": {"status": "verified"}}]})",
   };
   std::vector<std::string> validate = {"python3", "-c", kValidator,
                                        (source_dir() / "docs/kernels-json.schema.json").string()};

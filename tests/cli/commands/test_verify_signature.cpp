@@ -9,6 +9,7 @@
 
 #include "harness.h"
 #include "kernels/lockfile/cache.h"
+#include "kernels/lockfile/signature_record.h"
 #include "support/skip.h"
 
 using namespace kernels::test;
@@ -115,6 +116,25 @@ TEST_CASE("verify-signature prints 0.17's line per variant, sorted, and works of
   CHECK(doc[3]["variant"] == "torch-xpu");
   CHECK(doc[3]["check"] == "signature");
 
+  SECTION(
+      "info --variants: unsigned, or signed but not verified (verify-signature records nothing)") {
+    ProcessResult info = run_kernels({"info", "acme/demo", "--version", "1", "--variants"}, cache,
+                                     endpoint, {{"HF_HUB_OFFLINE", "1"}});
+    INFO(info.out << info.err);
+    CHECK(info.exit_code == 0);
+    CHECK(info.out.find("  torch-cuda  ") != std::string::npos);
+    CHECK(info.out.find("    signature: unsigned (no metadata.json.sigstore)\n") !=
+          std::string::npos);
+    CHECK(info.out.find("    signature: not verified: ") != std::string::npos);
+    ProcessResult info_json = run_kernels({"--json", "info", "acme/demo", "--version", "1",
+                                           "--variants"},
+                                          cache, endpoint, {{"HF_HUB_OFFLINE", "1"}});
+    const nlohmann::json described = nlohmann::json::parse(info_json.out, nullptr, false);
+    REQUIRE(described.is_object());
+    REQUIRE(described["variants"].size() == 4);
+    CHECK(described["variants"][0]["signature"]["status"] == "not_verified");
+    CHECK(described["variants"][1]["signature"] == nlohmann::json{{"status", "unsigned"}});
+  }
   SECTION("--filter-unsigned skips the unsigned variant; offline gives the same answer") {
     args.push_back("--filter-unsigned");
     ProcessResult offline = run_kernels(args, cache, endpoint, {{"HF_HUB_OFFLINE", "1"}});
@@ -180,6 +200,38 @@ TEST_CASE("verify-signature prints 0.17's line per variant, sorted, and works of
     CHECK(record.find("\"verified\": true") != std::string::npos);
     CHECK(record.find("\"build_signer_uri\": \"https://github.com/huggingface/kernels-community/"
                       ".github/workflows/build.yaml@refs/heads/main\"") != std::string::npos);
+    // The record names the metadata.json bytes it vouches for, which the loader
+    // (KERNELS_REQUIRE_SIGNED) and `info --variants` check it against (tests_loader [signed]).
+    const std::string meta = read_file(
+        layout.snapshot_file("acme/good", good_commit, "build/torch-cpu/metadata.json"));
+    auto vouches = [&](const std::string& bytes) {
+      return kernels::check_signature_record(
+                 layout, "acme/good", good_commit, "torch-cpu",
+                 std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()))
+          .state;
+    };
+    CHECK(vouches(meta) == kernels::SignatureCheck::State::verified);
+    CHECK(vouches(meta + " ") == kernels::SignatureCheck::State::rejected);
+    // `info --variants` says who signed it, offline, from the record.
+    ProcessResult info = run_kernels({"info", "acme/good", "--version", "1", "--variants"},
+                                     dl_cache, endpoint, {{"HF_HUB_OFFLINE", "1"}});
+    INFO(info.out << info.err);
+    CHECK(info.exit_code == 0);
+    CHECK(info.out.find("  torch-cpu  ") != std::string::npos);
+    CHECK(info.out.find("    signature: verified, signed by https://github.com/huggingface/"
+                        "kernels-community/.github/workflows/build.yaml@refs/heads/main (issuer "
+                        "https://token.actions.githubusercontent.com, source "
+                        "https://github.com/huggingface/kernels-community)\n") !=
+          std::string::npos);
+    ProcessResult info_json = run_kernels({"--json", "info", "acme/good", "--version", "1",
+                                           "--variants"},
+                                          dl_cache, endpoint, {{"HF_HUB_OFFLINE", "1"}});
+    const nlohmann::json described = nlohmann::json::parse(info_json.out, nullptr, false);
+    REQUIRE(described.is_object());
+    const nlohmann::json& signature = described["variants"][0]["signature"];
+    CHECK(signature["status"] == "verified");
+    CHECK(signature["issuer"] == "https://token.actions.githubusercontent.com");
+    CHECK(signature["source_repository"] == "https://github.com/huggingface/kernels-community");
     // acme/demo: nothing of the unsigned, tampered or mis-signed variants, no record.
     for (const char* v : {"torch-cuda", "torch-metal", "torch-xpu"})
       CHECK_FALSE(fs::exists(layout.snapshot_dir("acme/demo", commit) / "build" / v));

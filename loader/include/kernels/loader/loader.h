@@ -45,6 +45,14 @@ enum class FallbackReason {
   shape_not_covered,   // (per call) the bundle has no kernel for this shape: such calls run on the
                        // built-in kernels and are noted once at info level, never warned about
   unsafe_cache,        // another user can write the cache (the CLI's exit 11): nothing of it is read
+  // KERNELS_REQUIRE_SIGNED=1 (Options::require_signed) and no verified signature is recorded for
+  // the variant: it has no metadata.json, or `kernels download --require-signatures` never
+  // recorded one for this commit and variant (lockfile/signature_record.h).
+  unsigned_bundle,       // named "unsigned"
+  // KERNELS_REQUIRE_SIGNED=1 and a record is there but does not vouch for the cached bytes:
+  // malformed or older format, another repo / commit / variant, not verified, or naming another
+  // metadata.json than the one the lock verifies.
+  signature_unverified,
 };
 std::string_view fallback_reason_name(FallbackReason reason);
 
@@ -54,6 +62,9 @@ struct Options {
   std::optional<std::string> fa3_repo;             // default: $KERNELS_FA3_REPO, kDefaultFa3Repo
   std::optional<std::string> fa4_repo;             // default: $KERNELS_FA4_REPO, kDefaultFa4Repo
   std::optional<bool> force_builtin;               // default: $KERNELS_USE_BUILTIN
+  // Serve a bundle only when a verified signature is recorded for its variant (reasons
+  // unsigned_bundle, signature_unverified). Default: $KERNELS_REQUIRE_SIGNED.
+  std::optional<bool> require_signed;
   // Also check index values (cu_seqlens, cache_seqlens, page ids) before each launch; this
   // synchronises the stream. Default: $KERNELS_LOADER_DEBUG_CHECKS.
   std::optional<bool> debug_checks;
@@ -71,6 +82,7 @@ struct DeviceSource {
   FallbackReason reason = FallbackReason::none;  // why not the bundle
   Error why;                                     // the failure behind `reason`
   std::string repo_id, sha, variant;             // as far as the search got
+  std::string signer;  // the recorded build signer, when require_signed and the bundle serves
 };
 
 class Loader {
