@@ -87,7 +87,7 @@ TEST_CASE("query_rows: the positions of a block of packed rows", "[block_range]"
   CHECK(failure.empty());
 }
 
-TEST_CASE("KeyBounds: row i's visible keys are exactly [lo(i), hi(i)]", "[block_range]") {
+TEST_CASE("KeyBounds: the keys row i sees are exactly lo(i) to hi(i)", "[block_range]") {
   // The mask (mask_scores) hides key j of row i when j > hi(i) or j < lo(i); keys past sk are
   // zero-filled rows that must be hidden too.
   const std::string failure = for_each_case([](const Case& c) -> std::string {
@@ -110,7 +110,7 @@ TEST_CASE("KeyBounds: row i's visible keys are exactly [lo(i), hi(i)]", "[block_
   CHECK(failure.empty());
 }
 
-TEST_CASE("key_block_range covers every visible key; splits partition it", "[block_range]") {
+TEST_CASE("key_block_range covers every visible key and splits partition it", "[block_range]") {
   const std::string failure = for_each_case([](const Case& c) -> std::string {
     const FwdParams p = params_of(c);
     const RefProblem ref = problem_of(c);

@@ -15,7 +15,7 @@ namespace {
 constexpr float kInf = std::numeric_limits<float>::infinity();
 }  // namespace
 
-TEST_CASE("normalise_row: 1/sum and the natural-log LSE; empty and NaN rows give 0 and -inf",
+TEST_CASE("normalise_row: 1/sum and the natural-log LSE, empty and NaN rows give 0 and -inf",
           "[row_finish]") {
   const RowNorm n = normalise_row(4.0f, 3.0f);  // log2 domain: lse = (3 + log2 4) * ln 2
   CHECK(n.inv == 0.25f);
