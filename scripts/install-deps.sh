@@ -11,8 +11,9 @@ packages=(
   libtomlplusplus-dev libutf8proc-dev zstd
 )
 if [ "${1:-}" != "--build-only" ]; then
-  # python3-jsonschema, zsh, fish, groff-base: the --json schema, completion and man page tests.
-  packages+=(catch2 libcpp-httplib-dev nginx-light python3-venv clang clang-format
+  # python3-jsonschema, zsh, fish, groff-base: the --json schema, completion and man page tests;
+  # clang-format, clang-tidy: the format check and scripts/tidy.sh (both version 14 on Debian 12).
+  packages+=(catch2 libcpp-httplib-dev nginx-light python3-venv clang clang-format clang-tidy
              python3-jsonschema zsh fish groff-base)
 fi
 

@@ -24,4 +24,9 @@ fi
 if [ "${KERNELS_TEST_TORCH:-1}" != 0 ] && ! scripts/setup-torch-venv.sh "$build_dir/torch-venv" > /dev/null; then
   echo "test: could not install torch; tests_loader:torch_ops will be skipped" >&2
 fi
+# clang-tidy (.clang-tidy) over the C++ sources of this build (scripts/tidy.sh says what it covers
+# and skips, saying why, without clang-tidy 14); KERNELS_TIDY=0 leaves it out.
+if [ "${KERNELS_TIDY:-1}" != 0 ]; then
+  scripts/tidy.sh "$build_dir"
+fi
 ctest --test-dir "$build_dir" --output-on-failure -j "${KERNELS_TEST_JOBS:-2}" "$@"

@@ -1,11 +1,14 @@
 // Where a block of query rows reads and which keys it may see: shared by every forward kernel
 // of the attention family (the built-in mma.sync kernel and the sm_90a TMA kernel), so the
-// varlen/batched addressing and the causal/window bounds have one definition.
+// varlen/batched addressing and the causal/window bounds have one definition. Pure index
+// arithmetic, host and device, so tests/kernels checks it on the CPU against the reference's
+// visibility rule.
 #pragma once
 
 #include <cstdint>
 
 #include "kernels/attention/params.h"
+#include "kernels/common/host_device.h"
 
 namespace kernels::attention::detail {
 
@@ -18,7 +21,7 @@ struct BatchInfo {
   int acc_row0;    // row of position 0 in the split accumulators / varlen LSE
 };
 
-__device__ __forceinline__ BatchInfo batch_info(const FwdParams& p, int bi) {
+KERNELS_HOST_DEVICE BatchInfo batch_info(const FwdParams& p, int bi) {
   BatchInfo b;
   b.bi = bi;
   if (p.cu_seqlens_q != nullptr) {
@@ -51,19 +54,31 @@ struct KeyBounds {
   bool has_left;   // window_left >= 0
   int left;
 
-  __device__ __forceinline__ KeyBounds(const FwdParams& p, const BatchInfo& b) {
+  KERNELS_HOST_DEVICE KeyBounds(const FwdParams& p, const BatchInfo& b) {
     offset = b.sk - b.sq;
     has_right = p.is_causal || p.window_right >= 0;
-    right = p.is_causal ? (p.window_right >= 0 ? min(p.window_right, 0) : 0) : p.window_right;
+    right = p.is_causal ? (p.window_right >= 0 ? device::imin(p.window_right, 0) : 0)
+                        : p.window_right;
     has_left = p.window_left >= 0;
     left = p.window_left;
   }
   // Last visible key of position i (inclusive) and first one.
-  __device__ __forceinline__ int hi(int i, int sk) const {
-    return has_right ? min(sk - 1, i + offset + right) : sk - 1;
+  KERNELS_HOST_DEVICE int hi(int i, int sk) const {
+    return has_right ? device::imin(sk - 1, i + offset + right) : sk - 1;
   }
-  __device__ __forceinline__ int lo(int i) const { return has_left ? i + offset - left : 0; }
+  KERNELS_HOST_DEVICE int lo(int i) const { return has_left ? i + offset - left : 0; }
 };
+
+// The query positions [i_min, i_max] of packed rows [m0, m0 + block_m) (row m = position
+// m / group, head m % group), clipped to the batch's sq positions; m0 < sq * group.
+struct QueryRows {
+  int i_min;
+  int i_max;
+};
+
+KERNELS_HOST_DEVICE QueryRows query_rows(int m0, int block_m, int group, int sq) {
+  return {m0 / group, device::imin((m0 + block_m - 1) / group, sq - 1)};
+}
 
 // Key blocks [nb_min, nb_max) of size block_n that positions [i_min, i_max] see; with splits,
 // the range of split `split` of `num_splits`.
@@ -72,27 +87,27 @@ struct KeyBlockRange {
   int nb_max;
 };
 
-__device__ __forceinline__ KeyBlockRange key_block_range(const KeyBounds& kb, int sk, int i_min,
+KERNELS_HOST_DEVICE KeyBlockRange key_block_range(const KeyBounds& kb, int sk, int i_min,
                                                          int i_max, int block_n, int split,
                                                          int num_splits) {
   int n_hi = sk;
-  if (kb.has_right) n_hi = max(0, min(n_hi, i_max + kb.offset + kb.right + 1));
+  if (kb.has_right) n_hi = device::imax(0, device::imin(n_hi, i_max + kb.offset + kb.right + 1));
   int n_lo = 0;
-  if (kb.has_left) n_lo = max(0, i_min + kb.offset - kb.left);
+  if (kb.has_left) n_lo = device::imax(0, i_min + kb.offset - kb.left);
   KeyBlockRange r;
   r.nb_min = n_lo / block_n;
   r.nb_max = n_hi > n_lo ? (n_hi + block_n - 1) / block_n : r.nb_min;
   if (num_splits > 1) {
     const int per = (r.nb_max - r.nb_min + num_splits - 1) / num_splits;
     const int lo = r.nb_min + split * per;
-    r.nb_max = min(r.nb_max, lo + per);
-    r.nb_min = min(lo, r.nb_max);
+    r.nb_max = device::imin(r.nb_max, lo + per);
+    r.nb_min = device::imin(lo, r.nb_max);
   }
   return r;
 }
 
 // Whether key block [n0, n0 + block_n) needs a per-element mask for positions [i_min, i_max].
-__device__ __forceinline__ bool block_needs_mask(const KeyBounds& kb, int sk, int n0, int block_n,
+KERNELS_HOST_DEVICE bool block_needs_mask(const KeyBounds& kb, int sk, int n0, int block_n,
                                                  int i_min, int i_max) {
   return n0 + block_n > sk || (kb.has_right && n0 + block_n - 1 > i_min + kb.offset + kb.right) ||
          (kb.has_left && n0 < i_max + kb.offset - kb.left);

@@ -2,6 +2,7 @@
 // four lanes of a quad (lane = 4*g + t), so row reductions are two xor-shuffles.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 namespace kernels::device {
@@ -17,6 +18,45 @@ __device__ __forceinline__ float quad_sum(float x) {
 }
 
 __device__ __forceinline__ float fast_exp2(float x) { return exp2f(x); }
+
+// One key block of the online softmax over MT x NT score fragments (rows lane / 4 and
+// lane / 4 + 8 of each 16-row tile: r = 0, 1). s holds raw scores on entry and the block's
+// probabilities p = exp2(s * scale_log2 - max * scale_log2) on return (one FFMA and one MUFU
+// each); row_max is the running max of the raw scores, row_sum this lane's partial sum (quad-
+// reduced only at the end), and acc (MT x OT fragments of the output) is rescaled to the new max.
+template <int MT, int NT, int OT>
+__device__ __forceinline__ void online_softmax_step(float (&s)[MT][NT][4], float (&row_max)[MT][2],
+                                                    float (&row_sum)[MT][2],
+                                                    float (&acc)[MT][OT][4], float scale_log2) {
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float mx = row_max[mt][r];
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * r], s[mt][nt][2 * r + 1]));
+      mx = quad_max(mx);
+      // A row with no visible key so far keeps max -inf; use 0 so exp2 gives 0, not NaN.
+      const float base = mx == -INFINITY ? 0.0f : mx * scale_log2;
+      const float correction = fast_exp2(row_max[mt][r] * scale_log2 - base);
+      row_max[mt][r] = mx;
+      float sum = 0.0f;
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        const float p0 = fast_exp2(fmaf(s[mt][nt][2 * r], scale_log2, -base));
+        const float p1 = fast_exp2(fmaf(s[mt][nt][2 * r + 1], scale_log2, -base));
+        s[mt][nt][2 * r] = p0;
+        s[mt][nt][2 * r + 1] = p1;
+        sum += p0 + p1;
+      }
+      row_sum[mt][r] = row_sum[mt][r] * correction + sum;
+#pragma unroll
+      for (int ot = 0; ot < OT; ++ot) {
+        acc[mt][ot][2 * r] *= correction;
+        acc[mt][ot][2 * r + 1] *= correction;
+      }
+    }
+}
 
 // 4x4 transpose over the lanes of a quad: lane t's v[j] becomes lane j's old v[t]. An
 // accumulator row keeps its 8-column groups as four 4-byte pieces, one per lane; after this, each

@@ -77,6 +77,43 @@ __global__ void cp_async_kernel(const uint4* src, uint4* dst) {
   if (lane < 4) dst[lane] = s[lane];
 }
 
+// Two key blocks of 16 columns through online_softmax_step (MT = 1, NT = 2, OT = 2) for one
+// 16-row tile: s1, then acc += 1 (a stand-in for P V), then s2. Out: block 2's P, the running
+// max, the quad-reduced sum and acc, all 16x16 (or 16) row-major.
+__global__ void online_softmax_kernel(const float* s1, const float* s2, float scale_log2,
+                                      float* p2, float* row_max_out, float* row_sum_out,
+                                      float* acc_out) {
+  const int lane = threadIdx.x;
+  const int g = lane / 4, t = lane % 4;
+  auto at = [&](int n, int e) { return (g + (e / 2) * 8) * 16 + n * 8 + 2 * t + (e % 2); };
+  float s[1][2][4], acc[1][2][4];
+  float row_max[1][2] = {{-INFINITY, -INFINITY}}, row_sum[1][2] = {{0.0f, 0.0f}};
+  for (int n = 0; n < 2; ++n)
+    for (int e = 0; e < 4; ++e) {
+      s[0][n][e] = s1[at(n, e)];
+      acc[0][n][e] = 7.0f;  // must be scaled away: no key seen before block 1
+    }
+  device::online_softmax_step(s, row_max, row_sum, acc, scale_log2);
+  for (int n = 0; n < 2; ++n)
+    for (int e = 0; e < 4; ++e) {
+      acc[0][n][e] += 1.0f;
+      s[0][n][e] = s2[at(n, e)];
+    }
+  device::online_softmax_step(s, row_max, row_sum, acc, scale_log2);
+  for (int n = 0; n < 2; ++n)
+    for (int e = 0; e < 4; ++e) {
+      p2[at(n, e)] = s[0][n][e];
+      acc_out[at(n, e)] = acc[0][n][e];
+    }
+  for (int r = 0; r < 2; ++r) {
+    const float sum = device::quad_sum(row_sum[0][r]);
+    if (t == 0) {
+      row_max_out[g + 8 * r] = row_max[0][r];
+      row_sum_out[g + 8 * r] = sum;
+    }
+  }
+}
+
 std::string status(const char* what) {
   const cudaError_t err = cudaDeviceSynchronize();
   if (err == cudaSuccess) return {};
@@ -146,6 +183,33 @@ std::string run_quad_transpose(const std::vector<uint32_t>& in, std::vector<uint
   cudaMemcpy(out.data(), dout, 512, cudaMemcpyDeviceToHost);
   cudaFree(di);
   cudaFree(dout);
+  return err;
+}
+
+std::string run_online_softmax(const std::vector<float>& s1, const std::vector<float>& s2,
+                               float scale_log2, std::vector<float>& p2,
+                               std::vector<float>& row_max, std::vector<float>& row_sum,
+                               std::vector<float>& acc) {
+  float *d1, *d2, *dp, *dm, *ds, *da;
+  cudaMalloc(&d1, 1024);
+  cudaMalloc(&d2, 1024);
+  cudaMalloc(&dp, 1024);
+  cudaMalloc(&dm, 64);
+  cudaMalloc(&ds, 64);
+  cudaMalloc(&da, 1024);
+  cudaMemcpy(d1, s1.data(), 1024, cudaMemcpyHostToDevice);
+  cudaMemcpy(d2, s2.data(), 1024, cudaMemcpyHostToDevice);
+  online_softmax_kernel<<<1, 32>>>(d1, d2, scale_log2, dp, dm, ds, da);
+  std::string err = status("online_softmax_kernel");
+  p2.resize(256);
+  row_max.resize(16);
+  row_sum.resize(16);
+  acc.resize(256);
+  cudaMemcpy(p2.data(), dp, 1024, cudaMemcpyDeviceToHost);
+  cudaMemcpy(row_max.data(), dm, 64, cudaMemcpyDeviceToHost);
+  cudaMemcpy(row_sum.data(), ds, 64, cudaMemcpyDeviceToHost);
+  cudaMemcpy(acc.data(), da, 1024, cudaMemcpyDeviceToHost);
+  for (float* p : {d1, d2, dp, dm, ds, da}) cudaFree(p);
   return err;
 }
 

@@ -68,6 +68,15 @@ float from_bits(uint16_t bits, DType t) {
   return f;
 }
 
+bool key_visible(const RefProblem& p, int i, int j, int sq, int sk) {
+  const long hi_base = static_cast<long>(i) + sk - sq;
+  if (p.causal && j > hi_base + (p.window_right >= 0 ? std::min(p.window_right, 0) : 0))
+    return false;
+  if (!p.causal && p.window_right >= 0 && j > hi_base + p.window_right) return false;
+  if (p.window_left >= 0 && j < hi_base - p.window_left) return false;
+  return true;
+}
+
 RefOutput attention_reference(const RefProblem& p, Precision precision, DType dtype) {
   const bool low = precision == Precision::low;
   const double neg_inf = -std::numeric_limits<double>::infinity();
@@ -82,18 +91,12 @@ RefOutput attention_reference(const RefProblem& p, Precision precision, DType dt
     r.lse[bi].assign(static_cast<size_t>(sq) * p.h, neg_inf);
     score.assign(sk, 0.0);
     for (int i = 0; i < sq; ++i) {
-      const long hi_base = static_cast<long>(i) + sk - sq;
       for (int head = 0; head < p.h; ++head) {
         const int hk = head / group;
         const float* qrow = &p.q[bi][(static_cast<size_t>(i) * p.h + head) * p.d];
         double mx = neg_inf;
         for (int j = 0; j < sk; ++j) {
-          bool visible = true;
-          if (p.causal && j > hi_base + (p.window_right >= 0 ? std::min(p.window_right, 0) : 0))
-            visible = false;
-          if (!p.causal && p.window_right >= 0 && j > hi_base + p.window_right) visible = false;
-          if (p.window_left >= 0 && j < hi_base - p.window_left) visible = false;
-          if (!visible) {
+          if (!key_visible(p, i, j, sq, sk)) {
             score[j] = neg_inf;
             continue;
           }

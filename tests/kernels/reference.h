@@ -40,6 +40,10 @@ struct RefOutput {
   std::vector<std::vector<double>> lse;  // per batch (sq, h); -inf for rows that see nothing
 };
 
+// Whether query position i of a batch with sq positions and sk keys sees key j (FA3's bottom-right
+// aligned causal / window rule, params.h); j < sk is the caller's.
+bool key_visible(const RefProblem& p, int i, int j, int sq, int sk);
+
 RefOutput attention_reference(const RefProblem& p, Precision precision, DType dtype);
 
 }  // namespace kernels::test

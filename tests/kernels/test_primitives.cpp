@@ -103,3 +103,39 @@ TEST_CASE("cp.async copies valid chunks and zero-fills invalid ones", "[gpu][pri
       CHECK(dst[chunk * 4 + w] == (chunk % 2 ? 0u : src[chunk * 4 + w]));
     }
 }
+
+TEST_CASE("online_softmax_step over two key blocks matches the CPU", "[gpu][primitives]") {
+  KERNELS_REQUIRE_GPU();
+  std::mt19937 rng(std::random_device{}());
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  std::vector<float> s1(256), s2(256);
+  for (auto& x : s1) x = normal(rng);
+  for (auto& x : s2) x = normal(rng);
+  for (int c = 0; c < 16; ++c) s1[c] = -INFINITY;  // row 0 sees no key in block 1
+  for (int c = 0; c < 16; ++c) s1[16 + c] = s2[16 + c] = -INFINITY;  // row 1 sees none at all
+  const float scale_log2 = 0.125f * 1.4426950408889634f;
+  std::vector<float> p2, mx, sum, acc;
+  REQUIRE(kernels::test::run_online_softmax(s1, s2, scale_log2, p2, mx, sum, acc).empty());
+  for (int r = 0; r < 16; ++r) {
+    INFO("row " << r);
+    double m1 = -INFINITY, m = -INFINITY;
+    for (int c = 0; c < 16; ++c) {
+      m1 = std::max(m1, static_cast<double>(s1[r * 16 + c]));
+      m = std::max({m, static_cast<double>(s1[r * 16 + c]), static_cast<double>(s2[r * 16 + c])});
+    }
+    CHECK(mx[r] == static_cast<float>(m));  // the max is exact
+    // With no visible key the exponent base is 0, so every p is exp2(-inf) = 0 and nothing is NaN.
+    const double base = std::isinf(m) ? 0.0 : m * scale_log2;
+    double want_sum = 0;
+    for (int c = 0; c < 16; ++c) {
+      const double p = std::exp2(s2[r * 16 + c] * static_cast<double>(scale_log2) - base);
+      want_sum += p + std::exp2(s1[r * 16 + c] * static_cast<double>(scale_log2) - base);
+      CHECK(p2[r * 16 + c] == Approx(p).epsilon(1e-5).margin(1e-30));
+    }
+    CHECK(sum[r] == Approx(want_sum).epsilon(1e-5).margin(1e-30));
+    // acc: 7 scaled by 0 at block 1 (no key before it), + 1, then scaled to block 2's max.
+    const double want_acc = std::isinf(m1) ? 0.0 : std::exp2((m1 - m) * scale_log2);
+    for (int c = 0; c < 16; ++c)
+      CHECK(acc[r * 16 + c] == Approx(want_acc).epsilon(1e-5).margin(1e-30));
+  }
+}

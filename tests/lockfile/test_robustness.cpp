@@ -17,7 +17,6 @@
 #include "vectors.h"
 
 using namespace kernels;
-namespace fs = std::filesystem;
 
 namespace {
 

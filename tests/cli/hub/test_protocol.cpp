@@ -295,10 +295,11 @@ TEST_CASE("hostile API answers are lockfile_invalid errors, never crashes or han
     hub.fault(FakeHub::refs_path(repo), Fault::answer(200, std::move(body)));
     return client->list_refs(repo);
   };
-  for (std::string body : {std::string("not json"), std::string("[]"), std::string(100000, '['),
-                           std::string(R"({"branches": {"v1": 1}})"),
-                           std::string(R"({"branches": [{"name": "v1", "targetCommit": "XYZ"}]})"),
-                           std::string(R"({"branches": [{"name": "v1"}]})")}) {
+  for (const std::string& body :
+       {std::string("not json"), std::string("[]"), std::string(100000, '['),
+        std::string(R"({"branches": {"v1": 1}})"),
+        std::string(R"({"branches": [{"name": "v1", "targetCommit": "XYZ"}]})"),
+        std::string(R"({"branches": [{"name": "v1"}]})")}) {
     INFO(body.substr(0, 60));
     auto refs = refs_answer(body);
     REQUIRE_FALSE(refs.ok());
