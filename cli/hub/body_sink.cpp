@@ -15,6 +15,13 @@
 namespace kernels::cli::hub {
 namespace {
 
+// A directory FileSink opened itself (no DownloadRequest::temp_dir) is held only for one call:
+// a batch's sinks all live until its end, and one descriptor each would run into `ulimit -n`.
+struct ReleaseOwnDir {
+  std::optional<CacheDir>& dir;
+  ~ReleaseOwnDir() { dir.reset(); }
+};
+
 bool parse_u64(std::string_view s, std::uint64_t& out) {
   if (s.empty()) return false;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
@@ -109,6 +116,7 @@ Error FileSink::io_error(std::string what, int err) {
 }
 
 void FileSink::discard() {
+  ReleaseOwnDir release{own_dir_};
   close_file();
   if (auto dir = directory()) (*dir)->remove(name_);
   held_ = 0;
@@ -169,6 +177,7 @@ Result<void> FileSink::restart_from_zero() {
 }
 
 Result<bool> FileSink::already_complete() {
+  ReleaseOwnDir release{own_dir_};
   auto dir = directory();
   if (!dir) return std::move(dir).error();
   struct stat st {};
@@ -202,6 +211,7 @@ Result<std::uint64_t> FileSink::begin_attempt() {
     }
   }
   close_file();
+  ReleaseOwnDir release{own_dir_};
   if (auto r = open_temp(); !r) return std::move(r).error();
   struct stat st {};
   if (::fstat(fd_, &st) != 0) return io_error("cannot stat", errno);

@@ -78,7 +78,8 @@ class FileSink final : public BodySink {
   Error integrity_error(std::string what);
   Error io_error(std::string what, int err);
   void close_file();
-  // The temp file's directory: request.temp_dir, else temp_path's parent opened (and made) here.
+  // The temp file's directory: request.temp_dir, else temp_path's parent opened (and made) here,
+  // held until the end of the public call that opened it.
   Result<const CacheDir*> directory();
   // Opens (creating) the temp file by name in directory(): a link or non-regular file there is
   // refused (exit 11), never followed.
