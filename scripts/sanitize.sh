@@ -44,6 +44,7 @@ compiler_supports() {
   echo 'int main() { return 0; }' > "$probe/probe.cpp"
   local cxx="${CXX:-c++}"
   local rc=0
+  # shellcheck disable=SC2086 # $1: the flags, split on purpose
   "$cxx" $1 "$probe/probe.cpp" -o "$probe/probe" > /dev/null 2>&1 && "$probe/probe" || rc=1
   rm -rf "$probe"
   return "$rc"
