@@ -54,8 +54,8 @@ class EarlyWriteback final : public ProgressSink {
     if (inner_) inner_->on_bytes(bytes_done);
   }
   void on_file_done(const DownloadRequest& request, const Result<void>& result) override {
-    if (result.ok() && blob_fsync_enabled()) {
-      int fd = ::open(request.temp_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (result.ok() && blob_fsync_enabled() && request.temp_dir) {
+      int fd = request.temp_dir->open_file(request.temp_path.filename().string(), O_RDONLY);
       if (fd >= 0) {
         ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
         ::close(fd);
@@ -95,12 +95,16 @@ Result<void> publish_without_directory_sync(const CacheDir& blobs,
 
 // The partial file of an interrupted transfer, kept where the next run resumes it: true when
 // there were bytes to keep (less than the whole file: a full one was about to be verified).
-bool keep_resumable(const DownloadRequest& request, const std::filesystem::path& blob) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(request.temp_path, ec);
-  if (ec || size == 0 || size >= request.size) return false;
-  std::filesystem::rename(request.temp_path, resumable_partial_path(blob), ec);
-  return !ec;
+// Within blobs/, by name relative to its verified fd, as every other use of the temp file.
+bool keep_resumable(const CacheDir& blobs, const DownloadRequest& request,
+                    const std::filesystem::path& blob) {
+  struct stat st{};
+  if (::fstatat(blobs.fd(), request.temp_path.filename().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+      !S_ISREG(st.st_mode) || st.st_size == 0 || static_cast<std::uint64_t>(st.st_size) >= request.size) {
+    return false;
+  }
+  return blobs.rename(request.temp_path.filename().string(), resumable_partial_path(blob).filename().string())
+      .ok();
 }
 
 // Far below the usual `ulimit -n` of 1024, far above any --jobs: transfers stay parallel.
@@ -130,7 +134,6 @@ void fetch_batch(const CacheLayout& cache, const std::string& repo_id, const std
     r.temp_path = unique_temp_path(job->blob);
     requests.push_back(std::move(r));
   }
-  std::error_code ec;
   // blobs/ is reached from the cache root without following links; a link planted on the way
   // fails every file of the batch (exit 11), before a byte is fetched.
   Result<CacheDir> blobs = CacheDir::open_below(cache.root(), cache.blobs_dir(repo_id), true);
@@ -141,19 +144,19 @@ void fetch_batch(const CacheLayout& cache, const std::string& repo_id, const std
     }
     return;
   }
+  for (DownloadRequest& r : requests) r.temp_dir = &*blobs;
   // An interrupted run's bytes become this run's temp file, which the transfer then resumes. We
   // hold the blob lock (or locking is off, and rename is atomic: one process gets the file).
   std::size_t resumed = 0;
   std::uint64_t resumed_bytes = 0;
   std::vector<bool> was_resumed(jobs.size(), false);
   for (std::size_t i = 0; i < jobs.size(); ++i) {
-    const std::filesystem::path partial = resumable_partial_path(jobs[i]->blob);
-    const auto size = std::filesystem::file_size(partial, ec);
-    if (ec || !std::filesystem::is_regular_file(std::filesystem::symlink_status(partial, ec))) continue;
-    std::filesystem::rename(partial, requests[i].temp_path, ec);
-    if (ec) continue;
+    const std::string partial = resumable_partial_path(jobs[i]->blob).filename().string();
+    struct stat st{};
+    if (::fstatat(blobs->fd(), partial.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (!blobs->rename(partial, requests[i].temp_path.filename().string())) continue;
     ++resumed;
-    resumed_bytes += size;
+    resumed_bytes += static_cast<std::uint64_t>(st.st_size);
     was_resumed[i] = true;
   }
   if (resumed > 0) {
@@ -173,7 +176,7 @@ void fetch_batch(const CacheLayout& cache, const std::string& repo_id, const std
       continue;
     }
     console.debug("the kept part of " + repo_id + "/" + requests[i].path + " was not the file's; fetching it whole");
-    std::filesystem::remove(requests[i].temp_path, ec);
+    blobs->remove(requests[i].temp_path.filename().string());
     again.push_back(i);
     again_requests.push_back(requests[i]);
   }
@@ -191,7 +194,9 @@ void fetch_batch(const CacheLayout& cache, const std::string& repo_id, const std
                                                         r.path));
     if (result.ok()) result = publish_without_directory_sync(*blobs, r.temp_path, jobs[i]->blob);
     if (!result.ok()) {
-      if (!hub::interrupted() || !keep_resumable(r, jobs[i]->blob)) std::filesystem::remove(r.temp_path, ec);
+      if (!hub::interrupted() || !keep_resumable(*blobs, r, jobs[i]->blob)) {
+        blobs->remove(r.temp_path.filename().string());
+      }
       failed.emplace(jobs[i]->entry->digest().hex, result.error());
     } else {
       ++report.fetched;

@@ -5,8 +5,9 @@
 #   1. the crash storm with 200 kill -9 and the race storm with 32 processes (tests/storm/storm.sh)
 #   2. every fuzz target for FUZZ_SECONDS (default 300) (scripts/fuzz.sh)
 #   3. the CPU suite under ASan + UBSan, then the concurrency and loader tests under TSan
-#      (scripts/sanitize.sh, scripts/sanitize.sh tsan)
-# Every PASS line (with its counts) is collected in $KERNELS_NIGHTLY_LOG (default
+#      (scripts/sanitize.sh, scripts/sanitize.sh tsan); CI runs their short forms
+#      (sanitize:asan_short, sanitize:tsan_short: scripts/sanitize.sh [tsan] --short)
+# Every PASS line (with its counts) and each step's time is collected in $KERNELS_NIGHTLY_LOG (default
 # build/nightly.log), the numbers docs/RELIABILITY.md records. Usage: scripts/nightly.sh
 # (KERNELS_BUILD_DIR: the build holding `kernels` and fake_hub_server, default build).
 set -euo pipefail
@@ -18,14 +19,17 @@ mkdir -p "$(dirname "$log")"
 echo "nightly $(date -u +%FT%TZ) $(git rev-parse --short HEAD 2>/dev/null || echo unknown)" > "$log"
 step() {  # step NAME COMMAND...: runs it, keeps its PASS lines
   echo "== $1"
-  local out
+  local out start
   out=$(mktemp)
+  start=$(date +%s)
   if ! "${@:2}" 2>&1 | tee "$out"; then
-    echo "FAIL: $1" | tee -a "$log"
+    echo "FAIL: $1 after $(($(date +%s) - start)) s" | tee -a "$log"
     rm -f "$out"
     exit 1
   fi
-  grep -E "^(PASS|stat::number_of_executed_units|fuzzing )" "$out" | sed "s/^/$1: /" >> "$log" || true
+  grep -E "^(PASS|stat::number_of_executed_units|fuzzing |[0-9]+% tests passed)" "$out" |
+    sed "s/^/$1: /" >> "$log" || true
+  echo "$1: $(($(date +%s) - start)) s" >> "$log"
   rm -f "$out"
 }
 export KERNELS_SOURCE_DIR="$PWD" KERNELS_BIN="$build/cli/kernels"

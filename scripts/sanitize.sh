@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # The CPU test suite under sanitizers (issue 12). Usage:
-#   scripts/sanitize.sh [CTEST_ARGS...]        # ASan + UBSan, the whole CPU suite (build-asan)
-#   scripts/sanitize.sh tsan [CTEST_ARGS...]   # ThreadSanitizer, the concurrency and loader tests
-#                                              # (build-tsan)
+#   scripts/sanitize.sh [--short] [CTEST_ARGS...]        # ASan + UBSan, the whole CPU suite
+#                                                        # (build-asan)
+#   scripts/sanitize.sh tsan [--short] [CTEST_ARGS...]   # ThreadSanitizer, the concurrency and
+#                                                        # loader tests (build-tsan)
+# --short: the form every test run has (CTest sanitize:asan_short and sanitize:tsan_short, so CI
+# too), sized for CI's 2 cores: ASan + UBSan builds only the lockfile, Hub-client and loader
+# suites and runs them whole; TSan builds the loader and CLI suites and runs the loader suite,
+# the CLI's concurrency tests and storm:race_short. The long forms run in scripts/nightly.sh;
+# docs/RELIABILITY.md ("Sanitizers") records both, with their times.
+# A compiler without the sanitizer's runtime makes the script print "SKIPPED: sanitizer runtime
+# missing: ..." and exit 0.
 # ASan + UBSan: builds the project without CUDA into build-asan (KERNELS_SANITIZE_BUILD_DIR) with
 # -fsanitize=address,undefined, runs the CTest suite there, and fails if any test fails or any
 # instrumented process (test binaries and every `kernels` run they start) wrote a sanitizer report,
@@ -17,16 +25,47 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="${KERNELS_BUILD_JOBS:-$(nproc)}"
-
+mode=asan
 if [ "${1:-}" = tsan ]; then
+  mode=tsan
   shift
+fi
+short=0
+if [ "${1:-}" = --short ]; then
+  short=1
+  shift
+fi
+
+# Whether the C++ compiler links a program with these sanitizer flags (their runtimes, libasan,
+# libubsan, libtsan, come with GCC on Debian; a trimmed toolchain may lack them).
+compiler_supports() {
+  local probe
+  probe=$(mktemp -d)
+  echo 'int main() { return 0; }' > "$probe/probe.cpp"
+  local cxx="${CXX:-c++}"
+  local rc=0
+  # shellcheck disable=SC2086 # $1: the flags, split on purpose
+  "$cxx" $1 "$probe/probe.cpp" -o "$probe/probe" > /dev/null 2>&1 && "$probe/probe" || rc=1
+  rm -rf "$probe"
+  return "$rc"
+}
+
+if [ "$mode" = tsan ]; then
   build_dir="$(realpath -m "${KERNELS_TSAN_BUILD_DIR:-build-tsan}")"
   sanitize="-fsanitize=thread -fno-omit-frame-pointer"
+  if ! compiler_supports "$sanitize"; then
+    echo "SKIPPED: sanitizer runtime missing: ${CXX:-c++} cannot link with -fsanitize=thread (install libtsan for it)"
+    exit 0
+  fi
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKERNELS_WITH_CUDA=OFF \
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g -DNDEBUG" \
     "-DCMAKE_CXX_FLAGS=$sanitize" "-DCMAKE_C_FLAGS=$sanitize" \
     "-DCMAKE_EXE_LINKER_FLAGS=$sanitize" "-DCMAKE_SHARED_LINKER_FLAGS=$sanitize" > /dev/null
-  cmake --build "$build_dir" -j "$jobs" --target kernels fake_hub_server tests_loader tests_hub tests_cli
+  if [ "$short" = 1 ]; then
+    cmake --build "$build_dir" -j "$jobs" --target kernels fake_hub_server tests_loader tests_cli
+  else
+    cmake --build "$build_dir" -j "$jobs" --target kernels fake_hub_server tests_loader tests_hub tests_cli
+  fi
   reports="$build_dir/sanitizer-reports"
   rm -rf "$reports" && mkdir -p "$reports"
   # halt_on_error=0: every race is reported, not only the first; log_path as for ASan below.
@@ -37,6 +76,10 @@ if [ "${1:-}" = tsan ]; then
   # cache, lock waits, interrupts and the parallel download paths. Python tests are left out (an
   # uninstrumented python3 cannot load a TSan library).
   selected='^(tests_loader:|tests_hub:|tests_cli:.*([Rr]ac|[Ll]ock|SIG|interrupt|parallel|concurren))'
+  # Short: the loader suite, the CLI's processes racing on one cache, and the race storm (16
+  # `kernels download` processes per mode, all instrumented, while `cache prune` runs).
+  [ "$short" = 1 ] &&
+    selected='^(tests_loader:|tests_cli:.*([Rr]acing|flock is a no-op|[Bb]lob ?[Ll]ock|lock another process holds|ulimit)|storm:race_short$)'
   status=0
   ctest --test-dir "$build_dir" --output-on-failure -j "${KERNELS_TEST_JOBS:-2}" -R "$selected" \
     -E '^tests_loader:(python_.*|pip_install)$' "$@" || status=$?
@@ -57,6 +100,10 @@ build_dir="$(realpath -m "${KERNELS_SANITIZE_BUILD_DIR:-build-asan}")"
 # report ignores log_path in GCC 12's runtime (stderr only), and a test that captures a child's
 # stderr would hide it; a recovered one lands in its file below. ASan errors stay fatal.
 sanitize="-fsanitize=address,undefined -fno-omit-frame-pointer"
+if ! compiler_supports "$sanitize"; then
+  echo "SKIPPED: sanitizer runtime missing: ${CXX:-c++} cannot link with -fsanitize=address,undefined (install libasan and libubsan for it)"
+  exit 0
+fi
 # Configured every time, so a change of flags here reaches an existing build directory. -O1:
 # fast enough tests, readable stacks; -DNDEBUG as shipped (toml++'s internal debug asserts fire
 # on inputs the release build reports as parse errors, which is what the tests check).
@@ -64,7 +111,11 @@ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKERNELS_
   "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g -DNDEBUG" \
   "-DCMAKE_CXX_FLAGS=$sanitize" "-DCMAKE_C_FLAGS=$sanitize" \
   "-DCMAKE_EXE_LINKER_FLAGS=$sanitize" "-DCMAKE_SHARED_LINKER_FLAGS=$sanitize" > /dev/null
-cmake --build "$build_dir" -j "$jobs"
+if [ "$short" = 1 ]; then
+  cmake --build "$build_dir" -j "$jobs" --target tests_lockfile tests_hub tests_loader
+else
+  cmake --build "$build_dir" -j "$jobs"
+fi
 
 reports="$build_dir/sanitizer-reports"
 rm -rf "$reports" && mkdir -p "$reports"
@@ -73,10 +124,12 @@ rm -rf "$reports" && mkdir -p "$reports"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=86:log_path=$reports/asan${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 # (GCC 12 writes UBSan's file only when ASAN_OPTIONS names a log_path too, as here.)
 export UBSAN_OPTIONS="print_stacktrace=1:log_path=$reports/ubsan${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
-excluded='^(fuzz:short|tests_loader:(python_.*|pip_install)|e2e:(ci_install_fresh_clone|docker_build|install_consumer))$'
+excluded='^(fuzz:short|sanitize:.*|tests_loader:(python_.*|pip_install)|e2e:(ci_install_fresh_clone|docker_build|install_consumer))$'
+selected='.'
+[ "$short" = 1 ] && selected='^(tests_lockfile|tests_hub|tests_loader):'
 status=0
-ctest --test-dir "$build_dir" --output-on-failure -j "${KERNELS_TEST_JOBS:-2}" -E "$excluded" "$@" ||
-  status=$?
+ctest --test-dir "$build_dir" --output-on-failure -j "${KERNELS_TEST_JOBS:-2}" -R "$selected" \
+  -E "$excluded" "$@" || status=$?
 if [ -n "$(ls -A "$reports")" ]; then
   echo "FAIL: sanitizer reports in $reports:"
   for f in "$reports"/*; do

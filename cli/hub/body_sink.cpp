@@ -15,6 +15,13 @@
 namespace kernels::cli::hub {
 namespace {
 
+// A directory FileSink opened itself (no DownloadRequest::temp_dir) is held only for one call:
+// a batch's sinks all live until its end, and one descriptor each would run into `ulimit -n`.
+struct ReleaseOwnDir {
+  std::optional<CacheDir>& dir;
+  ~ReleaseOwnDir() { dir.reset(); }
+};
+
 bool parse_u64(std::string_view s, std::uint64_t& out) {
   if (s.empty()) return false;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
@@ -87,7 +94,10 @@ Result<void> MemorySink::write(std::span<const std::uint8_t> bytes) {
 }
 
 FileSink::FileSink(const DownloadRequest& request, std::string object)
-    : request_(request), object_(std::move(object)), etag_("\"" + request.digest.hex + "\"") {}
+    : request_(request),
+      object_(std::move(object)),
+      name_(request.temp_path.filename().string()),
+      etag_("\"" + request.digest.hex + "\"") {}
 
 FileSink::~FileSink() { close_file(); }
 
@@ -106,10 +116,49 @@ Error FileSink::io_error(std::string what, int err) {
 }
 
 void FileSink::discard() {
+  ReleaseOwnDir release{own_dir_};
   close_file();
-  std::error_code ec;
-  std::filesystem::remove(request_.temp_path, ec);
+  if (auto dir = directory()) (*dir)->remove(name_);
   held_ = 0;
+}
+
+Result<const CacheDir*> FileSink::directory() {
+  if (request_.temp_dir) return request_.temp_dir;
+  if (!own_dir_) {
+    const auto parent = request_.temp_path.has_parent_path() ? request_.temp_path.parent_path()
+                                                             : std::filesystem::path(".");
+    auto opened = CacheDir::open(parent, {}, true);
+    if (!opened) return std::move(opened).error();
+    own_dir_.emplace(std::move(*opened));
+  }
+  return &*own_dir_;
+}
+
+Result<void> FileSink::open_temp() {
+  auto dir = directory();
+  if (!dir) return std::move(dir).error();
+  auto fd = (*dir)->open_regular(name_, O_RDWR | O_CREAT);
+  if (!fd) return std::move(fd).error();
+  fd_ = *fd;
+  return ok();
+}
+
+Result<std::uint64_t> FileSink::hash_back(std::uint64_t size) {
+  hasher_ = std::make_unique<ContentDigest>(request_.digest.kind, request_.size);
+  std::vector<std::uint8_t> buffer(1 << 20);
+  std::uint64_t done = 0;
+  while (done < size) {
+    auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), size - done));
+    auto got = ::pread(fd_, buffer.data(), want, static_cast<off_t>(done));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return io_error("cannot read back the partial download", errno);
+    }
+    if (got == 0) break;
+    hasher_->update({buffer.data(), static_cast<std::size_t>(got)});
+    done += static_cast<std::uint64_t>(got);
+  }
+  return done;
 }
 
 Error FileSink::integrity_error(std::string what) {
@@ -128,14 +177,25 @@ Result<void> FileSink::restart_from_zero() {
 }
 
 Result<bool> FileSink::already_complete() {
-  std::error_code ec;
-  auto size = std::filesystem::file_size(request_.temp_path, ec);
-  if (ec || size != request_.size) return false;
-  if (check_file(request_.temp_path, request_.digest)) {
-    held_ = size;
+  ReleaseOwnDir release{own_dir_};
+  auto dir = directory();
+  if (!dir) return std::move(dir).error();
+  struct stat st {};
+  if (::fstatat((*dir)->fd(), name_.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
+  if (S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) != request_.size) return false;
+  // Read through the directory fd, never a link: a link to a file holding the right bytes would
+  // otherwise be renamed into blobs/ as the blob.
+  close_file();
+  if (auto r = open_temp(); !r) return std::move(r).error();
+  auto done = hash_back(request_.size);
+  auto actual = done ? hasher_->finish_hex() : Result<std::string>(std::move(done).error());
+  close_file();
+  hasher_.reset();
+  if (actual && *actual == request_.digest.hex) {
+    held_ = request_.size;
     return true;
   }
-  std::filesystem::remove(request_.temp_path, ec);
+  (*dir)->remove(name_);
   return false;
 }
 
@@ -151,19 +211,11 @@ Result<std::uint64_t> FileSink::begin_attempt() {
     }
   }
   close_file();
-  std::error_code ec;
-  if (request_.temp_path.has_parent_path())
-    std::filesystem::create_directories(request_.temp_path.parent_path(), ec);
-  fd_ = ::open(request_.temp_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) return io_error("cannot open the download's temp file", errno);
+  ReleaseOwnDir release{own_dir_};
+  if (auto r = open_temp(); !r) return std::move(r).error();
   struct stat st {};
   if (::fstat(fd_, &st) != 0) return io_error("cannot stat", errno);
   auto existing = static_cast<std::uint64_t>(st.st_size);
-  if (!S_ISREG(st.st_mode)) {
-    close_file();
-    return make_error(ErrorCode::io, "temp path is not a regular file",
-                      request_.temp_path.string(), "remove it and retry");
-  }
   // Reserve the whole file's blocks at once (the size stays what was received, so resuming
   // still reads it): a full disk is found before the transfer; a filesystem without fallocate
   // just allocates as the bytes arrive.
@@ -181,20 +233,9 @@ Result<std::uint64_t> FileSink::begin_attempt() {
     return std::uint64_t{0};
   }
   // The digest covers the whole file, so the prefix we keep is read back into the hasher.
-  hasher_ = std::make_unique<ContentDigest>(request_.digest.kind, request_.size);
-  std::vector<std::uint8_t> buffer(1 << 20);
-  std::uint64_t done = 0;
-  while (done < existing) {
-    auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), existing - done));
-    auto got = ::pread(fd_, buffer.data(), want, static_cast<off_t>(done));
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      return io_error("cannot read back the partial download", errno);
-    }
-    if (got == 0) break;
-    hasher_->update({buffer.data(), static_cast<std::size_t>(got)});
-    done += static_cast<std::uint64_t>(got);
-  }
+  auto read_back = hash_back(existing);
+  if (!read_back) return std::move(read_back).error();
+  const std::uint64_t done = *read_back;
   if (::lseek(fd_, static_cast<off_t>(done), SEEK_SET) < 0) return io_error("cannot seek", errno);
   held_ = done;
   requested_offset_ = done;

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -77,9 +78,19 @@ class FileSink final : public BodySink {
   Error integrity_error(std::string what);
   Error io_error(std::string what, int err);
   void close_file();
+  // The temp file's directory: request.temp_dir, else temp_path's parent opened (and made) here,
+  // held until the end of the public call that opened it.
+  Result<const CacheDir*> directory();
+  // Opens (creating) the temp file by name in directory(): a link or non-regular file there is
+  // refused (exit 11), never followed.
+  Result<void> open_temp();
+  // Feeds the first `size` bytes of the open file into a fresh hasher_; the bytes read.
+  Result<std::uint64_t> hash_back(std::uint64_t size);
 
   DownloadRequest request_;
   std::string object_;
+  std::string name_;  // temp_path's file name, opened relative to directory()
+  std::optional<CacheDir> own_dir_;
   int fd_ = -1;
   std::atomic<std::uint64_t> held_{0};
   std::uint64_t requested_offset_ = 0;

@@ -43,6 +43,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kernels/lockfile/cache_dir.h"
 #include "kernels/lockfile/digest.h"
 #include "kernels/lockfile/error.h"
 #include "kernels/lockfile/repo_tree.h"
@@ -136,6 +137,11 @@ struct DownloadRequest {
   FileDigest digest;     // checked while streaming
   std::uint64_t size = 0;
   std::filesystem::path temp_path;  // where bytes go; an existing partial file here is resumed
+  // The directory of temp_path, already opened without following links (the cache's blobs/,
+  // walked from the cache root: kernels/lockfile/cache_dir.h). The temp file is created, resumed
+  // and removed by its file name relative to it, never by path. Null: the directory temp_path
+  // names is opened as it stands (a mirror being written). Must outlive the download call.
+  const CacheDir* temp_dir = nullptr;
 };
 
 struct TransferStats {

@@ -15,10 +15,35 @@ namespace fs = std::filesystem;
 namespace {
 
 Error io_error(const std::string& action, const fs::path& object, int err) {
-  return make_error(ErrorCode::io, action + ": " + std::strerror(err), object.string(),
-                    err == EACCES || err == EPERM || err == EROFS
-                        ? "check that the cache directory is writable by this user"
-                        : "check the cache directory");
+  const char* hint = "check the cache directory";
+  if (err == EACCES || err == EPERM || err == EROFS) {
+    hint = "check that the cache directory is writable by this user";
+  } else if (err == EMFILE || err == ENFILE) {
+    hint = "too many open files: raise `ulimit -n` or lower --jobs / KERNELS_JOBS";
+  } else if (err == ENOSPC || err == EDQUOT) {
+    hint = "free disk space (or quota) for the cache";
+  }
+  return make_error(ErrorCode::io, action + ": " + std::strerror(err), object.string(), hint);
+}
+
+// What is at `name` instead of a regular file, for the message: "a symbolic link", "a FIFO", ...
+const char* kind_of(mode_t mode) {
+  if (S_ISLNK(mode)) return "a symbolic link";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+Error not_regular(mode_t mode, const fs::path& path) {
+  return make_error(ErrorCode::unsafe,
+                    std::string(kind_of(mode)) +
+                        " where the cache has a file of its own; not followed or read",
+                    path.string(),
+                    "remove it (`rm '" + path.string() +
+                        "'`) and retry. Only a user who can write the cache can plant one: check "
+                        "who can (docs/RELIABILITY.md, Cache safety model)");
 }
 
 // O_DIRECTORY | O_NOFOLLOW on a link fails with ENOTDIR (or ELOOP): which one it was, for the
@@ -110,6 +135,35 @@ CacheDir::~CacheDir() {
 
 int CacheDir::open_file(std::string_view name, int flags, mode_t mode) const {
   return ::openat(fd_, std::string(name).c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);
+}
+
+Result<int> CacheDir::open_regular(std::string_view name, int flags, mode_t mode) const {
+  const std::string n(name);
+  const int fd = open_file(n, flags | O_NONBLOCK, mode);
+  if (fd < 0) {
+    const int err = errno;
+    // ELOOP: a link, not followed. ENXIO: a FIFO without a reader (write-only open). EISDIR.
+    struct stat st {};
+    if (::fstatat(fd_, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
+      return not_regular(st.st_mode, path_ / n);
+    }
+    return io_error("cannot open", path_ / n, err);
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return io_error("cannot stat", path_ / n, err);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return not_regular(st.st_mode, path_ / n);
+  }
+  return fd;
+}
+
+void CacheDir::remove(std::string_view name) const {
+  ::unlinkat(fd_, std::string(name).c_str(), 0);
 }
 
 Result<void> CacheDir::write_atomic(std::string_view name, std::string_view bytes,

@@ -403,3 +403,22 @@ TEST_CASE("a symlink planted at any cache directory a download writes is refused
     CHECK(fs::is_empty(outside));
   }
 }
+
+TEST_CASE("a link at a resumable partial file's name is neither resumed from nor written through",
+          "[cache][safety]") {
+  // Issue 12: the download's temp file and the kept partial files are used by name relative to
+  // the verified blobs/ descriptor (O_NOFOLLOW), never by path.
+  LockedProject p(1, 100);
+  const auto e = p.entry_of("cubin-cu130-sm90a", true);
+  const fs::path blob = p.layout().blob_path("org/attn", e.digest().hex);
+  fs::create_directories(blob.parent_path());
+  const fs::path outside = p.dir / "outside-partial";
+  write_file(outside, "kept bytes of nothing");
+  fs::create_symlink(outside, blob.string() + ".incomplete");
+  ProcessResult r = p.download();
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(read_file(outside) == "kept bytes of nothing");
+  CHECK(fs::is_regular_file(fs::symlink_status(blob)));
+  CHECK(p.run({"verify", p.project.string()}).exit_code == 0);
+}

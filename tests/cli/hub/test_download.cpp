@@ -1,6 +1,8 @@
 // Downloads against the fake Hub: redirects, parallelism, resume, and every way a body can lie.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include "hub_test_support.h"
 
 using namespace kernels;
@@ -415,6 +417,76 @@ TEST_CASE("a temp file that already holds the verified bytes needs no request") 
   auto results = client->download({&r, 1});
   REQUIRE(results[0].ok());
   CHECK(f.hub.request_count() == 0);
+}
+
+// The download's own temp file is opened by name relative to its directory's verified fd
+// (DownloadRequest::temp_dir, cache_dir.h), with O_NOFOLLOW: a link planted at its name is
+// refused (exit 11) and nothing is created, read or written where it points (issue 12).
+TEST_CASE("a link planted where the temp file goes is refused (exit 11), nothing written outside",
+          "[safety]") {
+  Fixture f;
+  auto client = make_client(fast_options(f.hub.endpoint()));
+  const fs::path outside = f.dir.path() / "outside";
+  fs::create_directories(outside);
+  SECTION("a dangling link: the file it names is never created") {
+    auto r = f.request(*client, "big.bin");
+    fs::create_symlink(outside / "victim", r.temp_path);
+    auto results = client->download({&r, 1});
+    REQUIRE_FALSE(results[0].ok());
+    CHECK(exit_code(results[0].error().code) == 11);
+    CHECK(results[0].error().object == r.temp_path.string());
+    CHECK_THAT(results[0].error().what, Catch::Contains("symbolic link"));
+    CHECK_FALSE(fs::exists(outside / "victim"));
+    CHECK(fs::is_symlink(r.temp_path));
+  }
+  SECTION("a link to a file: neither resumed from nor written to") {
+    auto r = f.request(*client, "big.bin");
+    write_file(outside / "victim", f.big.substr(0, 1000));
+    fs::create_symlink(outside / "victim", r.temp_path);
+    auto results = client->download({&r, 1});
+    REQUIRE_FALSE(results[0].ok());
+    CHECK(exit_code(results[0].error().code) == 11);
+    CHECK(read_file(outside / "victim") == f.big.substr(0, 1000));
+  }
+  SECTION("a link to a file holding the right bytes is not taken as the finished download") {
+    // Followed, it would pass the digest, and the link itself would be renamed into blobs/.
+    auto r = f.request(*client, "big.bin");
+    write_file(outside / "victim", f.big);
+    fs::create_symlink(outside / "victim", r.temp_path);
+    auto results = client->download({&r, 1});
+    REQUIRE_FALSE(results[0].ok());
+    CHECK(exit_code(results[0].error().code) == 11);
+  }
+  SECTION("a FIFO is refused at once, never waited on") {
+    auto r = f.request(*client, "small.txt");
+    REQUIRE(::mkfifo(r.temp_path.c_str(), 0600) == 0);
+    auto results = client->download({&r, 1});
+    REQUIRE_FALSE(results[0].ok());
+    CHECK(exit_code(results[0].error().code) == 11);
+    CHECK_THAT(results[0].error().what, Catch::Contains("FIFO"));
+  }
+  CHECK(f.hub.request_count() == 0);
+}
+
+TEST_CASE("the temp file goes into the directory opened before, even if its path is swapped for a link",
+          "[safety]") {
+  Fixture f;
+  auto client = make_client(fast_options(f.hub.endpoint()));
+  const fs::path blobs = f.dir.path() / "blobs";
+  fs::create_directories(blobs);
+  auto dir = CacheDir::open(blobs, {}, false);
+  REQUIRE(dir.ok());
+  auto r = f.request(*client, "big.bin");
+  r.temp_path = blobs / "big.incomplete";
+  r.temp_dir = &*dir;
+  // Between the walk and the download: blobs/ becomes a link to a directory elsewhere.
+  fs::rename(blobs, f.dir.path() / "blobs.real");
+  fs::create_directories(f.dir.path() / "outside");
+  fs::create_directory_symlink(f.dir.path() / "outside", blobs);
+  auto results = client->download({&r, 1});
+  REQUIRE(results[0].ok());
+  CHECK(read_file(f.dir.path() / "blobs.real" / "big.incomplete") == f.big);
+  CHECK(fs::is_empty(f.dir.path() / "outside"));
 }
 
 TEST_CASE("one failing file does not stop the others, each gets its own result") {

@@ -39,6 +39,12 @@ class CacheDir {
   // openat(fd(), name, flags | O_NOFOLLOW | O_CLOEXEC, mode) for one component `name`: a link
   // there fails (ELOOP). Returns the fd, or -1 with errno set.
   int open_file(std::string_view name, int flags, mode_t mode = 0644) const;
+  // open_file plus O_NONBLOCK and an fstat, for a file of ours: a symlink at `name`, or a FIFO,
+  // device or directory, is ErrorCode::unsafe (exit 11) naming it, never followed, waited on or
+  // read; other failures are ErrorCode::io. The fd is the caller's to close.
+  Result<int> open_regular(std::string_view name, int flags, mode_t mode = 0644) const;
+  // unlinkat(fd(), name): the entry itself goes (a link, never its target); a missing one is fine.
+  void remove(std::string_view name) const;
   // write_atomic_at (atomic.h) in this directory.
   Result<void> write_atomic(std::string_view name, std::string_view bytes,
                             mode_t mode = 0644) const;
