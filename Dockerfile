@@ -64,24 +64,28 @@ RUN --mount=type=cache,target=/src/build,id=kernels-build \
 ARG HF_ENDPOINT=file:///opt/kernels/local-hub
 # The token comes only as a build secret (`--secret id=hf_token,...`), read from a file that
 # exists during this step alone; no ARG or ENV carries it, so no layer and no history entry does.
+# The project is fetched where the runtime image keeps it, /opt/kernels/project: the cache records
+# each project under its path (.kernels-projects/), so the runtime's offline `kernels download`
+# finds it recorded and writes nothing into its read-only cache.
 # Against the local hub this build published, the lock is made here: that hub's commit is derived
 # from the bundle's bytes, which embed the nvcc build, so a kernels.lock from any other build
 # (e.g. left by scripts/ci_install_dependency.sh on the host) pins a commit it does not have
 # (docs/DOCKER.md, "The lock"). Against another HF_ENDPOINT a committed lock is checked (--locked).
 RUN --mount=type=secret,id=hf_token,required=false \
     if [ -s /run/secrets/hf_token ]; then export HF_TOKEN_PATH=/run/secrets/hf_token; fi \
+ && mkdir -p /opt/kernels/project && cp scripts/deploy/pyproject.toml /opt/kernels/project/ \
  && if [ "${HF_ENDPOINT}" = file:///opt/kernels/local-hub ]; then \
       if [ ! -d /opt/kernels/local-hub ]; then \
         echo "Dockerfile: no local hub was built (no nvcc in BUILD_IMAGE, or KERNELS_CMAKE_ARGS has -DKERNELS_WITH_CUDA=OFF): pass --build-arg HF_ENDPOINT=<hub or mirror>" >&2; \
         exit 1; fi; \
       if [ -e scripts/deploy/kernels.lock ]; then \
-        echo "Dockerfile: not using scripts/deploy/kernels.lock from the build context: it pins another build's local hub; locking against the one this build published"; \
-        rm -f scripts/deploy/kernels.lock scripts/deploy/kernels.lock.hashes; fi; \
+        echo "Dockerfile: not using scripts/deploy/kernels.lock from the build context: it pins another build's local hub; locking against the one this build published"; fi; \
+    else \
+      for f in scripts/deploy/kernels.lock scripts/deploy/kernels.lock.hashes; do \
+        if [ -e "$f" ]; then cp "$f" /opt/kernels/project/; fi; done; \
     fi \
  && HF_ENDPOINT="${HF_ENDPOINT}" \
-    scripts/fetch_kernels.sh /opt/kernels/prefix/bin/kernels scripts/deploy /opt/kernels/cache \
- && mkdir -p /opt/kernels/project \
- && cp scripts/deploy/pyproject.toml scripts/deploy/kernels.lock* /opt/kernels/project/
+    scripts/fetch_kernels.sh /opt/kernels/prefix/bin/kernels /opt/kernels/project /opt/kernels/cache
 
 FROM ${RUNTIME_IMAGE} AS runtime
 ARG VERSION=0.0.0
