@@ -1,6 +1,7 @@
-# syntax=docker/dockerfile:1.7
-# Multi-stage image for an inference server that uses kernels (BuildKit: the default builder of
-# Docker 23 and later).
+# Multi-stage image for an inference server that uses kernels. BuildKit builds it (RUN --mount
+# cache and secret mounts) with the engine's built-in Dockerfile frontend, Docker 20.10 or later:
+# no `# syntax=` line, so no frontend image is pulled and an air-gapped builder works. Docker 23+
+# clients need their buildx component for BuildKit; a 20.10-22 client needs DOCKER_BUILDKIT=1.
 #   deps     the build dependencies only (scripts/install-deps.sh): a source edit reuses this layer.
 #   build    compiles the CLI, the loader and the kernels (nvcc from the CUDA base image) in a
 #            cached build directory, installs them stripped into /opt/kernels/prefix, publishes
@@ -16,7 +17,11 @@
 #     -t attention-server .                 # the token is a build secret: never in a layer or the history
 #   docker build --build-arg HF_ENDPOINT=file:///src/my-mirror -t attention-server .   # a mirror in the build context
 #
-# HF_ENDPOINT defaults to the local hub the build stage makes from this build context.
+# HF_ENDPOINT defaults to the local hub the build stage makes from this build context (the sm90a
+# bundle, built with the base image's nvcc). Build arguments for slow or GPU-less builders:
+#   KERNELS_CMAKE_ARGS   extra configure arguments, e.g. -DKERNELS_WITH_CUDA=OFF: no kernels are
+#                        compiled, so no local hub exists and HF_ENDPOINT must name a hub or mirror
+#   KERNELS_BUILD_JOBS   parallel compile jobs (default: every core the builder gives)
 # tests/docker/check_dockerfile.sh checks these properties without an engine; e2e:docker_build
 # builds the image where an engine answers.
 ARG BUILD_IMAGE=nvidia/cuda:13.0.0-devel-ubuntu24.04
@@ -38,24 +43,49 @@ FROM deps AS build
 COPY . .
 # The build directory is a cache mount: a rebuild after a source edit recompiles only what
 # changed. What the later stages need is installed out of it, stripped, in the same step.
+# The cache mount outlives the build arguments: a build directory configured with other
+# arguments (recorded in build/.docker-cmake-args) is emptied first, never silently reused.
+ARG KERNELS_CMAKE_ARGS=""
+ARG KERNELS_BUILD_JOBS=""
 RUN --mount=type=cache,target=/src/build,id=kernels-build \
-    KERNELS_CMAKE_ARGS="-DKERNELS_BUILD_TESTS=OFF" scripts/build.sh \
+    args="-DKERNELS_BUILD_TESTS=OFF ${KERNELS_CMAKE_ARGS}" \
+ && if [ "$(cat build/.docker-cmake-args 2>/dev/null)" != "$args" ]; then \
+      find build -mindepth 1 -delete; fi \
+ && KERNELS_CMAKE_ARGS="$args" KERNELS_BUILD_JOBS="${KERNELS_BUILD_JOBS}" scripts/build.sh \
+ && printf '%s' "$args" > build/.docker-cmake-args \
  && cmake --install build --prefix /opt/kernels/prefix --strip \
  && mkdir -p /opt/kernels/prefix/lib/python \
  && cp -a build/loader/python/kernels_loader /opt/kernels/prefix/lib/python/ \
  && strip --strip-unneeded /opt/kernels/prefix/lib/python/kernels_loader/*.so \
- && rm -rf /opt/kernels/local-hub && cp -a build/local-hub /opt/kernels/local-hub \
+ && rm -rf /opt/kernels/local-hub \
+ && if [ -d build/local-hub ]; then cp -a build/local-hub /opt/kernels/local-hub; fi \
  && scripts/runtime-packages.sh build/cli/kernels build/loader/libkernels_loader.so \
     > /opt/kernels/runtime-packages.txt
 ARG HF_ENDPOINT=file:///opt/kernels/local-hub
 # The token comes only as a build secret (`--secret id=hf_token,...`), read from a file that
 # exists during this step alone; no ARG or ENV carries it, so no layer and no history entry does.
+# The project is fetched where the runtime image keeps it, /opt/kernels/project: the cache records
+# each project under its path (.kernels-projects/), so the runtime's offline `kernels download`
+# finds it recorded and writes nothing into its read-only cache.
+# Against the local hub this build published, the lock is made here: that hub's commit is derived
+# from the bundle's bytes, which embed the nvcc build, so a kernels.lock from any other build
+# (e.g. left by scripts/ci_install_dependency.sh on the host) pins a commit it does not have
+# (docs/DOCKER.md, "The lock"). Against another HF_ENDPOINT a committed lock is checked (--locked).
 RUN --mount=type=secret,id=hf_token,required=false \
     if [ -s /run/secrets/hf_token ]; then export HF_TOKEN_PATH=/run/secrets/hf_token; fi \
+ && mkdir -p /opt/kernels/project && cp scripts/deploy/pyproject.toml /opt/kernels/project/ \
+ && if [ "${HF_ENDPOINT}" = file:///opt/kernels/local-hub ]; then \
+      if [ ! -d /opt/kernels/local-hub ]; then \
+        echo "Dockerfile: no local hub was built (no nvcc in BUILD_IMAGE, or KERNELS_CMAKE_ARGS has -DKERNELS_WITH_CUDA=OFF): pass --build-arg HF_ENDPOINT=<hub or mirror>" >&2; \
+        exit 1; fi; \
+      if [ -e scripts/deploy/kernels.lock ]; then \
+        echo "Dockerfile: not using scripts/deploy/kernels.lock from the build context: it pins another build's local hub; locking against the one this build published"; fi; \
+    else \
+      for f in scripts/deploy/kernels.lock scripts/deploy/kernels.lock.hashes; do \
+        if [ -e "$f" ]; then cp "$f" /opt/kernels/project/; fi; done; \
+    fi \
  && HF_ENDPOINT="${HF_ENDPOINT}" \
-    scripts/fetch_kernels.sh /opt/kernels/prefix/bin/kernels scripts/deploy /opt/kernels/cache \
- && mkdir -p /opt/kernels/project \
- && cp scripts/deploy/pyproject.toml scripts/deploy/kernels.lock* /opt/kernels/project/
+    scripts/fetch_kernels.sh /opt/kernels/prefix/bin/kernels /opt/kernels/project /opt/kernels/cache
 
 FROM ${RUNTIME_IMAGE} AS runtime
 ARG VERSION=0.0.0

@@ -34,8 +34,11 @@ for word, rest in instructions:
     elif current is not None:
         current["steps"].append((word, rest))
 
-need(text.startswith("# syntax=docker/dockerfile:1"),
-     "the first line selects the BuildKit frontend (# syntax=docker/dockerfile:1.x): cache mounts and secrets need it")
+# The engine's built-in Dockerfile frontend (Docker 20.10+) has cache and secret mounts; a
+# `# syntax=` line would make every build pull a frontend image, which an air-gapped builder
+# cannot (docs/DOCKER.md: the run on an engine without registry access).
+need(not re.match(r"\s*#\s*syntax\s*=", text, re.I),
+     "no `# syntax=` directive: the engine's built-in frontend builds it, with no frontend image to pull")
 need(len(stages) >= 2, "a multi-stage build (build and runtime stages)")
 
 # Dependency layers before source layers.

@@ -1,23 +1,42 @@
-# The Dockerfile, built wherever a Docker engine answers: from a fresh clone of the committed
-# tree, with the base images named by KERNELS_DOCKER_BUILD_IMAGE and KERNELS_DOCKER_RUNTIME_IMAGE
-# (default: the Dockerfile's own nvidia/cuda images; where they cannot be pulled, the local
-# stand-ins that scripts/docker-stand-in-images.sh makes, else the test skips and says why). The runtime image must then, with no network:
-# verify its cache on a read-only root filesystem, do so as a user who cannot write the cache,
-# find every shared library of the CLI and the loader, and load the loader from Python. The image
-# must run as a non-root user with an ENTRYPOINT, a canary token given as the build secret must
-# appear nowhere in its history or configuration, and a rebuild after a source-only change must
-# take the dependency layer from the cache (BuildKit plain progress: "#N CACHED"). The same
-# properties are read from the Dockerfile's text, without an engine, by docker:dockerfile_static.
-# Without a Docker engine (CI has none) it skips; e2e:ci_install_fresh_clone runs the same
-# download and verify steps through scripts/fetch_kernels.sh.
+# The Dockerfile, built wherever a Docker engine answers, from a fresh clone of the committed tree.
+# Settings (environment):
+#   KERNELS_DOCKER                 the docker client (default: docker). BuildKit is required: a
+#                                  Docker 23+ client needs its buildx component, a 20.10-22 client
+#                                  has BuildKit built in (DOCKER_BUILDKIT=1, set here); a client
+#                                  that has neither makes the test skip and say so.
+#   KERNELS_DOCKER_BUILD_IMAGE     base images (default: the Dockerfile's nvidia/cuda images;
+#   KERNELS_DOCKER_RUNTIME_IMAGE   where they cannot be pulled, the local stand-ins that
+#                                  scripts/docker-stand-in-images.sh makes, else the test skips)
+#   KERNELS_DOCKER_CMAKE_ARGS      the KERNELS_CMAKE_ARGS build argument, e.g. -DKERNELS_WITH_CUDA=OFF
+#                                  where the in-image CUDA build is too slow for the builder
+#   KERNELS_DOCKER_BUILD_JOBS      the KERNELS_BUILD_JOBS build argument (compile jobs in the image)
+#   KERNELS_DOCKER_HUB             a local hub directory (e.g. build/local-hub): copied into the
+#                                  clone's build context and used as HF_ENDPOINT, for builds that
+#                                  compile no kernels themselves
+# The runtime image must then, with no network: verify its cache on a read-only root filesystem,
+# do so as a user who cannot write the cache, find every shared library of the CLI and the loader,
+# and load the loader from Python. The image must run as a non-root user with an ENTRYPOINT, a
+# canary token given as the build secret must appear nowhere in its history or configuration, and
+# a rebuild after a source-only change must take the dependency layer from the cache (BuildKit
+# plain progress: "#N CACHED" for the RUN of install-deps.sh). The same properties are read from
+# the Dockerfile's text, without an engine, by docker:dockerfile_static. Without a Docker engine
+# (CI has none) it skips; e2e:ci_install_fresh_clone runs the same download and verify steps
+# through scripts/fetch_kernels.sh. docs/DOCKER.md records the runs so far.
 set -euo pipefail
 : "${KERNELS_SOURCE_DIR:?}"
-if ! command -v docker >/dev/null; then
-  echo "SKIPPED: docker is not installed, so the Dockerfile cannot be built here"
+docker="${KERNELS_DOCKER:-docker}"
+if ! command -v "$docker" >/dev/null; then
+  echo "SKIPPED: $docker is not installed, so the Dockerfile cannot be built here"
   exit 0
 fi
+docker() { command "$docker" "$@"; }
 if ! why=$(docker info 2>&1 >/dev/null); then
   echo "SKIPPED: no Docker engine answers (docker info: $(echo "$why" | tail -1)); the Docker steps run in e2e:ci_install_fresh_clone"
+  exit 0
+fi
+client=$(docker version -f '{{.Client.Version}}' 2>/dev/null || echo unknown)
+if [ "${client%%.*}" -ge 23 ] 2>/dev/null && ! docker buildx version >/dev/null 2>&1; then
+  echo "SKIPPED: the docker client $client builds with BuildKit only through its buildx component, which is missing (install docker-buildx, or set KERNELS_DOCKER to a 20.10-22 client, which has BuildKit built in)"
   exit 0
 fi
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -45,11 +64,20 @@ canary="hf_canary_$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 printf '%s' "$canary" > "$scratch/token"
 args=(--build-arg "BUILD_IMAGE=$build_image" --build-arg "RUNTIME_IMAGE=$runtime_image"
       --secret "id=hf_token,src=$scratch/token" --progress plain)
+[ -z "${KERNELS_DOCKER_CMAKE_ARGS:-}" ] || args+=(--build-arg "KERNELS_CMAKE_ARGS=$KERNELS_DOCKER_CMAKE_ARGS")
+[ -z "${KERNELS_DOCKER_BUILD_JOBS:-}" ] || args+=(--build-arg "KERNELS_BUILD_JOBS=$KERNELS_DOCKER_BUILD_JOBS")
+if [ -n "${KERNELS_DOCKER_HUB:-}" ]; then
+  [ -d "$KERNELS_DOCKER_HUB/api/kernels" ] || fail "KERNELS_DOCKER_HUB=$KERNELS_DOCKER_HUB is not a local hub (no api/kernels/ in it)"
+  cp -a "$KERNELS_DOCKER_HUB" "$scratch/clone/e2e-hub"
+  args+=(--build-arg "HF_ENDPOINT=file:///src/e2e-hub")
+fi
 # Host networking for the build's apt steps: it also works on engines without a bridge network.
-echo "docker build ${args[*]} (from a fresh clone of $(git -C "$scratch/clone" rev-parse --short HEAD))"
+echo "$docker build ${args[*]} (from a fresh clone of $(git -C "$scratch/clone" rev-parse --short HEAD))"
 export DOCKER_BUILDKIT=1
+start=$SECONDS
 docker build --network host "${args[@]}" -t "$tag" "$scratch/clone" > "$scratch/build.log" 2>&1 \
   || { tail -40 "$scratch/build.log"; fail "docker build failed"; }
+echo "built in $((SECONDS - start)) s"
 grep -E "Locked|Downloaded|OK |verified" "$scratch/build.log" | head -20 || true
 
 user=$(docker image inspect -f '{{.Config.User}}' "$tag")
@@ -63,9 +91,11 @@ fi
 
 # A source-only change: the dependency layer must come from the cache, not be rebuilt.
 echo "// a source-only change" >> "$scratch/clone/cli/main.cpp"
+start=$SECONDS
 docker build --network host "${args[@]}" -t "$tag" "$scratch/clone" > "$scratch/rebuild.log" 2>&1 \
   || { tail -40 "$scratch/rebuild.log"; fail "the rebuild after a source change failed"; }
-step=$(grep -m1 -E '^#[0-9]+ \[deps .*install-deps\.sh' "$scratch/rebuild.log" | cut -d' ' -f1)
+echo "rebuilt after a source-only change in $((SECONDS - start)) s"
+step=$(grep -m1 -E '^#[0-9]+ \[deps [0-9]+/[0-9]+\] RUN .*install-deps\.sh' "$scratch/rebuild.log" | cut -d' ' -f1)
 [ -n "$step" ] || fail "the rebuild log does not show the dependency step (BuildKit plain progress)"
 grep -q "^$step CACHED" "$scratch/rebuild.log" \
   || { grep "^$step " "$scratch/rebuild.log" | tail -5; fail "a source-only change rebuilt the dependency layer"; }
