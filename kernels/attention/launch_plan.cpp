@@ -19,8 +19,6 @@ constexpr int kSm90PersistentMaxKeys = 4096;
 constexpr int kSm90NarrowMaxRows = 1024;
 // Paged calls at head dims up to 128 need pages of at least this many rows (plan_forward_sm90).
 constexpr int kSm90MinPageRowsSmallHeads = 64;
-// Pages TMA cannot copy whole are gathered by the kernel at head dims of at least this.
-constexpr int kSm90MinHeadDimGathered = 256;
 constexpr int kHeadDims[] = {64, 96, 128, 192, 256};
 
 std::size_t align_up(std::size_t x, std::size_t a) { return (x + a - 1) / a * a; }
@@ -372,7 +370,8 @@ Result<LaunchPlan> plan_forward_sm90(const FwdParams& p, int64_t k_rows,
   const bool paged = p.page_table != nullptr;
   bool need_fit = paged;
   auto pages_fit = [&](const KernelInfo& k) {
-    return !need_fit || sm90_pages_by_tma(p.page_size, k.block_n);
+    return need_fit ? sm90_pages_by_tma(p.page_size, k.block_n)
+                    : !paged || sm90_gathers_pages(k.head_dim, k.block_n);
   };
   const bool masked = p.is_causal || p.window_left >= 0 || p.window_right >= 0;
   const bool small = masked && p.seqlen_q <= kSm90NarrowMaxRows;
@@ -398,11 +397,12 @@ Result<LaunchPlan> plan_forward_sm90(const FwdParams& p, int64_t k_rows,
   // keep up with the short key blocks, and the built-in kernels are faster (pages of 16 rows:
   // 0.60x at d64, 0.92x at d128; 1.5-2.2x at d192/d256; docs/PERFORMANCE.md).
   // Gathered pages (cp.async, row by row): 0.92-0.99x of the built-in kernels below head dim
-  // 256, 1.43x at 256 (pages of 1 and 8 rows, docs/PERFORMANCE.md).
-  if (gathered && p.d < kSm90MinHeadDimGathered)
+  // 256, 1.43x at 256 with 64-key blocks (pages of 1 and 8 rows, docs/PERFORMANCE.md); only
+  // those kernels gather (sm90_gathers_pages).
+  if (fwd == nullptr)
     return not_covered("page size " + std::to_string(p.page_size) +
-                       " is gathered row by row: the built-in kernels are faster below head dim " +
-                       std::to_string(kSm90MinHeadDimGathered));
+                       " would be gathered row by row: the built-in kernels are faster below head "
+                       "dim " + std::to_string(kSm90MinHeadDimGathered));
   if (paged && !gathered && p.page_size < kSm90MinPageRowsSmallHeads && p.d <= 128)
     return not_covered("page size " + std::to_string(p.page_size) + " below " +
                        std::to_string(kSm90MinPageRowsSmallHeads) + " rows at head dim " +

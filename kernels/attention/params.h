@@ -139,6 +139,13 @@ struct TmaFwdParams {
 constexpr KERNELS_HOST_DEVICE bool sm90_pages_by_tma(int page_size, int block_n) {
   return page_size % 16 == 0 && (page_size % block_n == 0 || block_n % page_size == 0);
 }
+// The sm_90a kernels that gather such pages: d >= 256 with 64-key blocks (measured there: 1.43x
+// the built-in kernels; below d256 the built-in kernels are faster, docs/PERFORMANCE.md). The
+// others carry no gathering producer (one warpgroup at 24 registers, whose loop setup spills).
+constexpr int kSm90MinHeadDimGathered = 256;
+constexpr KERNELS_HOST_DEVICE bool sm90_gathers_pages(int d, int block_n) {
+  return d >= kSm90MinHeadDimGathered && block_n <= 64;
+}
 
 static_assert(std::is_standard_layout_v<FwdParams> && std::is_trivially_copyable_v<FwdParams>);
 static_assert(std::is_standard_layout_v<CombineParams> &&

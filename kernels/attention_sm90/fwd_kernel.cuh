@@ -312,7 +312,8 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   constexpr int kConsumerWarps = 4 * Tr::kConsumers;
   // Paged K/V whose pages TMA cannot copy whole (sm90_pages_by_tma): every producer thread
   // gathers rows with cp.async and arrives on the slot's full barrier once its copies landed.
-  const bool gather = p.page_table != nullptr && !sm90_pages_by_tma(p.page_size, kBlockN);
+  const bool gather = sm90_gathers_pages(D, kBlockN) && p.page_table != nullptr &&
+                      !sm90_pages_by_tma(p.page_size, kBlockN);
   const uint32_t kv_full_arrivals = gather ? 128 : 1;
   if (threadIdx.x == 0) {
     for (int s = 0; s < Tr::kQStages; ++s) {
@@ -330,12 +331,14 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   __syncthreads();
 
   const int warpgroup = threadIdx.x / 128;
-  if (warpgroup == 0 && gather) {
-    device::setmaxnreg_dec<Tr::kProducerRegs>();
-    detail::produce_gathered<Tr>(tp, bar, sQ, sK, sV,
-                                 reinterpret_cast<int2*>(bar_base + Tr::kBarriers), m_blocks,
-                                 num_tiles);
-    return;
+  if constexpr (sm90_gathers_pages(D, kBlockN)) {
+    if (warpgroup == 0 && gather) {
+      device::setmaxnreg_dec<Tr::kProducerRegs>();
+      detail::produce_gathered<Tr>(tp, bar, sQ, sK, sV,
+                                   reinterpret_cast<int2*>(bar_base + Tr::kBarriers), m_blocks,
+                                   num_tiles);
+      return;
+    }
   }
   if (warpgroup == 0) {
     // Producer: one thread issues every copy; the others only give their registers away.

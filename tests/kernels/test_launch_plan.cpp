@@ -341,13 +341,15 @@ TEST_CASE("plan_forward_sm90 covers prefill on sm_90 and says why not otherwise"
   CHECK(std::string(plan_forward_sm90(paged(192, 64), 64, h100())->launches[0].kernel_name) ==
         "kernels_attn_fwd_sm90_hd192_m128n64_bf16");
   // Pages TMA cannot copy whole (fewer than 16 rows, or sizes that do not divide the key block
-  // or its multiples): the kernel's producer gathers rows, at d = 256 (the tile without pages);
-  // below it the built-in kernels are faster.
+  // or its multiples): the kernel's producer gathers rows, at d = 256 on the 64-key tile; below
+  // it the built-in kernels are faster.
   for (int page : {1, 8, 24}) {
     auto r = plan_forward_sm90(paged(256, page), page, h100());
     REQUIRE(r.ok());
-    CHECK(std::string(r->launches[0].kernel_name) == "kernels_attn_fwd_sm90_hd256_bf16");
-    CHECK_FALSE(sm90_pages_by_tma(page, 80));
+    CHECK(std::string(r->launches[0].kernel_name) == "kernels_attn_fwd_sm90_hd256_m128n64_bf16");
+    CHECK_FALSE(sm90_pages_by_tma(page, 64));
+    CHECK(sm90_gathers_pages(256, 64));
+    CHECK_FALSE(sm90_gathers_pages(256, 80));
     CHECK(why(paged(128, page), page).find("gathered row by row") != std::string::npos);
     CHECK(why(paged(192, page), page).find("gathered row by row") != std::string::npos);
   }
