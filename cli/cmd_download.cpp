@@ -368,7 +368,7 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
   if (args.require_signatures || settings->require) {
     std::optional<std::filesystem::path> root_file;
     if (!args.trusted_root.empty()) root_file = args.trusted_root;
-    Result<sigstore::TrustedRoot> root = sigstore::load_trusted_root(root_file);
+    Result<sigstore::TrustedRoot> root = sigstore::load_trusted_root(root_file, ctx.cache().root());
     if (!root) return root.error();
     signatures = SignatureRequirement{std::move(*root), std::move(*settings)};
   } else if (!args.trusted_root.empty()) {

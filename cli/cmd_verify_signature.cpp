@@ -66,7 +66,7 @@ Result<void> run_verify_signature(CommandContext& ctx, const VerifySignatureArgs
   // before anything is fetched.
   std::optional<std::filesystem::path> root_file;
   if (!args.trusted_root.empty()) root_file = args.trusted_root;
-  Result<sigstore::TrustedRoot> root = sigstore::load_trusted_root(root_file);
+  Result<sigstore::TrustedRoot> root = sigstore::load_trusted_root(root_file, ctx.cache().root());
   if (!root) return root.error();
   Result<sigstore::SignatureSettings> settings = sigstore::read_signature_settings(
       args.project_dir);
