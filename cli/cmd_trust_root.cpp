@@ -89,10 +89,8 @@ Result<void> run_refresh(CommandContext& ctx, const TrustRootArgs& args) {
     const std::string using_root = describe_source(ctx);
     console.warn("trust root not refreshed (" + why + "); verification keeps using " + using_root);
     if (console.json())
-      console.set_result({{"url", url},
-                          {"refreshed", false},
-                          {"reason", why},
-                          {"trusted_root", using_root}});
+      console.set_result(
+          {{"url", url}, {"refreshed", false}, {"reason", why}, {"trusted_root", using_root}});
     return ok();
   };
   if (ctx.offline()) return kept("offline");
@@ -107,9 +105,8 @@ Result<void> run_refresh(CommandContext& ctx, const TrustRootArgs& args) {
   if (!engine) return engine.error();
 
   bool reached = false;  // some answer came from the repository
-  sigstore::TufFetcher fetch =
-      [&](const std::string& file_url,
-          std::size_t max_bytes) -> Result<std::optional<std::string>> {
+  sigstore::TufFetcher fetch = [&](const std::string& file_url,
+                                   std::size_t max_bytes) -> Result<std::optional<std::string>> {
     BoundedSink sink(max_bytes);
     hub::HttpRequest request;
     request.url = file_url;
@@ -150,25 +147,24 @@ Result<void> run_refresh(CommandContext& ctx, const TrustRootArgs& args) {
                         {"trusted_root_sha256", r.trusted_root_sha256},
                         {"changed", r.trusted_root_changed}});
   } else {
-    console.out("Trusted root from " + url + " verified (TUF root v" +
-                std::to_string(r.root_version) + ", timestamp v" +
-                std::to_string(r.timestamp_version) + ", snapshot v" +
-                std::to_string(r.snapshot_version) + ", targets v" +
-                std::to_string(r.targets_version) + "): " +
-                (r.trusted_root_changed ? "updated" : "unchanged") + ", " +
-                r.trusted_root_path.string() + " (sha256 " + r.trusted_root_sha256 + ")\n");
+    console.out(
+        "Trusted root from " + url + " verified (TUF root v" + std::to_string(r.root_version) +
+        ", timestamp v" + std::to_string(r.timestamp_version) + ", snapshot v" +
+        std::to_string(r.snapshot_version) + ", targets v" + std::to_string(r.targets_version) +
+        "): " + (r.trusted_root_changed ? "updated" : "unchanged") + ", " +
+        r.trusted_root_path.string() + " (sha256 " + r.trusted_root_sha256 + ")\n");
   }
   return ok();
 }
 
 Result<void> run_show(CommandContext& ctx) {
   const std::string source = describe_source(ctx);
-  Result<sigstore::TrustedRoot> root = sigstore::load_trusted_root(std::nullopt, ctx.cache().root());
+  Result<sigstore::TrustedRoot> root = sigstore::load_trusted_root(std::nullopt,
+                                                                   ctx.cache().root());
   if (!root) return root.error();
   if (ctx.console().json())
     ctx.console().set_result({{"url", sigstore::default_tuf_url()}, {"trusted_root", source}});
-  else
-    ctx.console().out(source + "\n");
+  else ctx.console().out(source + "\n");
   return ok();
 }
 
@@ -180,14 +176,17 @@ void add_trust_root_command(CLI::App& app, CommandFn& chosen) {
   cmd->require_subcommand(1);
   auto args = std::make_shared<TrustRootArgs>();
   CLI::App* refresh = cmd->add_subcommand(
-      "refresh", "Fetch the newest trusted_root.json over TUF, verify it, and store it in the cache");
-  refresh->add_option("--url", args->url,
-                      "TUF repository (default: $KERNELS_SIGSTORE_TUF_URL, else "
-                      "https://tuf-repo-cdn.sigstore.dev)")
+      "refresh",
+      "Fetch the newest trusted_root.json over TUF, verify it, and store it in the cache");
+  refresh
+      ->add_option("--url", args->url,
+                   "TUF repository (default: $KERNELS_SIGSTORE_TUF_URL, else "
+                   "https://tuf-repo-cdn.sigstore.dev)")
       ->type_name("URL");
-  refresh->add_option("--tuf-root", args->tuf_root,
-                      "The repository's first trusted root.json (needed once for a repository "
-                      "other than the public-good one)")
+  refresh
+      ->add_option("--tuf-root", args->tuf_root,
+                   "The repository's first trusted root.json (needed once for a repository "
+                   "other than the public-good one)")
       ->type_name("FILE");
   refresh->callback([args, &chosen] {
     chosen = [args](CommandContext& ctx) { return run_refresh(ctx, *args); };

@@ -173,7 +173,7 @@ void add_verify_signature_command(CLI::App& app, CommandFn& chosen) {
                 "Skip variants without a digest in the metadata");
   cmd->add_option("--trusted-root", args->trusted_root,
                   "Sigstore trusted_root.json (default: $KERNELS_SIGSTORE_TRUSTED_ROOT, else the "
-                  "built-in public-good root)");
+                  "one `kernels trust-root refresh` stored, else the built-in public-good root)");
   cmd->add_option("--project-dir", args->project_dir,
                   "Where pyproject.toml's [tool.kernels.signatures] is read (default: .)");
   add_system_options(*cmd, args->system);

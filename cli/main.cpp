@@ -225,8 +225,8 @@ nlohmann::json exit_codes_json() {
 }
 
 // The commands whose transfers and lock waits stop on SIGINT/SIGTERM (hub/interrupt.h).
-constexpr const char* kFetchingCommands[] = {"lock",    "download", "versions",        "info",
-                                             "variant", "mirror",   "verify-signature", "trust-root"};
+constexpr const char* kFetchingCommands[] = {
+    "lock", "download", "versions", "info", "variant", "mirror", "verify-signature", "trust-root"};
 
 int run(int argc, char** argv) {
   CLI::App app{"Lock, download, verify and inspect GPU kernel bundles from the Hugging Face Hub.",

@@ -24,9 +24,10 @@ Result<TrustedRoot> load_trusted_root(const std::optional<std::filesystem::path>
   } else if (const char* env = std::getenv("KERNELS_SIGSTORE_TRUSTED_ROOT"); env && *env) {
     file = env;
     via = "KERNELS_SIGSTORE_TRUSTED_ROOT";
-  } else if (std::optional<std::filesystem::path> cached =
-                 cache_root ? tuf_cached_trusted_root(*cache_root, default_tuf_url())
-                            : std::nullopt) {
+  } else if (std::optional<std::filesystem::path> cached = cache_root
+                                                               ? tuf_cached_trusted_root(
+                                                                     *cache_root, default_tuf_url())
+                                                               : std::nullopt) {
     file = *cached;
     via = "the cache (kernels trust-root refresh)";
   } else {

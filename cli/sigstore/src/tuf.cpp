@@ -89,8 +89,10 @@ std::optional<std::string> unhex(std::string_view h) {
     int v = 0;
     for (int j = 0; j < 2; ++j) {
       char c = h[i + j];
-      int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      int d = c >= '0' && c <= '9'   ? c - '0'
+              : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                     : -1;
       if (d < 0) return std::nullopt;
       v = v * 16 + d;
     }
@@ -120,8 +122,9 @@ PkeyPtr load_tuf_key(const json& key) {
   if (*type == "ed25519" && *scheme == "ed25519") {
     std::optional<std::string> raw = unhex(*pub);
     if (!raw || raw->size() != 32) return nullptr;
-    return PkeyPtr(EVP_PKEY_new_raw_public_key(
-        EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(raw->data()), 32));
+    return PkeyPtr(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,
+                                               reinterpret_cast<const unsigned char*>(raw->data()),
+                                               32));
   }
   return nullptr;
 }
@@ -160,8 +163,7 @@ Result<Metadata> parse_metadata(std::string bytes, const std::string& file,
     return format_error(file, "\"_type\" is " + (t ? "\"" + *t + "\"" : std::string("missing")) +
                                   ", expected \"" + type + "\"");
   const std::string* spec = string_at(*sig, "spec_version");
-  if (!spec || spec->substr(0, 2) != "1.")
-    return format_error(file, "spec_version is not 1.x");
+  if (!spec || spec->substr(0, 2) != "1.") return format_error(file, "spec_version is not 1.x");
   const json* ver = sig->contains("version") ? &(*sig)["version"] : nullptr;
   if (!ver || !ver->is_number_integer() || ver->get<std::int64_t>() < 1)
     return format_error(file, "\"version\" is not a positive integer");
@@ -200,8 +202,8 @@ Result<Role> role_of(const Metadata& root, const std::string& name) {
 
 // §5.3.4 / 5.4.2 / ...: at least `threshold` distinct keys of `role` (as `root` declares them)
 // signed the canonical bytes of `m`.
-Result<void> check_threshold(const Metadata& root, const std::string& role_name,
-                             const Metadata& m, const std::string& signed_by) {
+Result<void> check_threshold(const Metadata& root, const std::string& role_name, const Metadata& m,
+                             const std::string& signed_by) {
   Result<Role> role = role_of(root, role_name);
   if (!role) return std::move(role).error();
   const json* keys = object_at(root.signed_part, "keys");
@@ -226,8 +228,8 @@ Result<void> check_threshold(const Metadata& root, const std::string& role_name,
 Result<void> check_expiry(const Metadata& m, std::int64_t now) {
   if (m.expires <= now)
     return refusal("expired", m.file,
-                   "expired at " + m.signed_part["expires"].get<std::string>() +
-                       " (version " + std::to_string(m.version) + ")");
+                   "expired at " + m.signed_part["expires"].get<std::string>() + " (version " +
+                       std::to_string(m.version) + ")");
   return ok();
 }
 
@@ -289,7 +291,8 @@ Result<void> check_hashes(const FileInfo& info, std::string_view bytes, const st
       return refusal("hash", file, alg + " " + got + ", " + declared_in + " says " + want);
   }
   if (!info.hashes.empty() && !checked)
-    return refusal("hash", file, declared_in + " lists no hash this client computes (sha256, sha384, sha512)");
+    return refusal("hash", file,
+                   declared_in + " lists no hash this client computes (sha256, sha384, sha512)");
   return ok();
 }
 
@@ -329,8 +332,8 @@ class Client {
       : cache_root_(cache_root), url_(std::move(url)), fetch_(fetch), now_(now) {}
 
   Result<TufRefreshed> run(std::optional<std::string_view> bootstrap) {
-    Result<CacheDir> dir =
-        CacheDir::open_below(cache_root_, tuf_cache_dir(cache_root_, url_), true);
+    Result<CacheDir> dir = CacheDir::open_below(cache_root_, tuf_cache_dir(cache_root_, url_),
+                                                true);
     if (!dir) return std::move(dir).error();
     dir_.emplace(std::move(*dir));
     // §5.2: the trusted root: the cached one (it verified when stored), else the bootstrap.
@@ -338,8 +341,8 @@ class Client {
     std::string root_file = (dir_->path() / "root.json").string();
     if (!root_bytes) {
       if (!bootstrap)
-        return make_error(ErrorCode::usage, "no trusted TUF root.json for this repository",
-                          url_, "give the repository's first root.json with --tuf-root FILE");
+        return make_error(ErrorCode::usage, "no trusted TUF root.json for this repository", url_,
+                          "give the repository's first root.json with --tuf-root FILE");
       root_bytes = std::string(*bootstrap);
       root_file = "bootstrap root.json";
     }
@@ -405,8 +408,8 @@ class Client {
       if (absent) break;
       Result<Metadata> next = parse_metadata(std::move(*bytes), at(name), "root");
       if (!next) return std::move(next).error();
-      if (auto r = check_threshold(root_, "root", *next, "trusted root version " +
-                                                            std::to_string(root_.version));
+      if (auto r = check_threshold(root_, "root", *next,
+                                   "trusted root version " + std::to_string(root_.version));
           !r)
         return r;
       if (next->version != root_.version + 1)
@@ -443,8 +446,8 @@ class Client {
     if (!bytes) return std::move(bytes).error();
     Result<Metadata> ts = parse_metadata(std::move(*bytes), at("timestamp.json"), "timestamp");
     if (!ts) return std::move(ts).error();
-    if (auto r = check_threshold(root_, "timestamp", *ts, "root version " +
-                                                              std::to_string(root_.version));
+    if (auto r = check_threshold(root_, "timestamp", *ts,
+                                 "root version " + std::to_string(root_.version));
         !r)
       return r;
     const json* snap = meta_entry(*ts, "snapshot.json");
@@ -484,16 +487,15 @@ class Client {
     const std::int64_t v = *snapshot_info_.version;
     const std::string name = consistent() ? std::to_string(v) + ".snapshot.json" : "snapshot.json";
     bool absent = false;
-    const std::size_t max = snapshot_info_.length
-                                ? static_cast<std::size_t>(*snapshot_info_.length)
-                                : kSnapshotMax;
+    const std::size_t max = snapshot_info_.length ? static_cast<std::size_t>(*snapshot_info_.length)
+                                                  : kSnapshotMax;
     Result<std::string> bytes = get(name, max, false, absent);
     if (!bytes) return std::move(bytes).error();
     if (auto r = check_hashes(snapshot_info_, *bytes, at(name), "timestamp.json"); !r) return r;
     Result<Metadata> snap = parse_metadata(std::move(*bytes), at(name), "snapshot");
     if (!snap) return std::move(snap).error();
-    if (auto r = check_threshold(root_, "snapshot", *snap, "root version " +
-                                                               std::to_string(root_.version));
+    if (auto r = check_threshold(root_, "snapshot", *snap,
+                                 "root version " + std::to_string(root_.version));
         !r)
       return r;
     if (snap->version != v)
@@ -507,7 +509,8 @@ class Client {
           const json* now_entry = meta_entry(*snap, fname);
           if (!now_entry)
             return refusal("rollback", snap->file, "\"" + fname + "\" is no longer listed");
-          Result<FileInfo> a = file_info(old, "", fname), b = file_info(*now_entry, snap->file, fname);
+          Result<FileInfo> a = file_info(old, "", fname),
+                           b = file_info(*now_entry, snap->file, fname);
           if (!b) return std::move(b).error();
           if (a && a->version && b->version && *b->version < *a->version)
             return refusal("rollback", snap->file,
@@ -533,15 +536,15 @@ class Client {
     const std::int64_t v = *targets_info_.version;
     const std::string name = consistent() ? std::to_string(v) + ".targets.json" : "targets.json";
     bool absent = false;
-    const std::size_t max =
-        targets_info_.length ? static_cast<std::size_t>(*targets_info_.length) : kTargetsMax;
+    const std::size_t max = targets_info_.length ? static_cast<std::size_t>(*targets_info_.length)
+                                                 : kTargetsMax;
     Result<std::string> bytes = get(name, max, false, absent);
     if (!bytes) return std::move(bytes).error();
     if (auto r = check_hashes(targets_info_, *bytes, at(name), "snapshot"); !r) return r;
     Result<Metadata> targets = parse_metadata(std::move(*bytes), at(name), "targets");
     if (!targets) return std::move(targets).error();
-    if (auto r = check_threshold(root_, "targets", *targets, "root version " +
-                                                                  std::to_string(root_.version));
+    if (auto r = check_threshold(root_, "targets", *targets,
+                                 "root version " + std::to_string(root_.version));
         !r)
       return r;
     if (targets->version != v)
@@ -634,8 +637,8 @@ Result<TufRefreshed> tuf_refresh(const std::filesystem::path& cache_root, const 
   return client.run(bootstrap_root);
 }
 
-std::optional<std::filesystem::path> tuf_cached_trusted_root(const std::filesystem::path& cache_root,
-                                                             std::string_view url) {
+std::optional<std::filesystem::path> tuf_cached_trusted_root(
+    const std::filesystem::path& cache_root, std::string_view url) {
   std::string base(url);
   while (!base.empty() && base.back() == '/') base.pop_back();
   std::filesystem::path p = tuf_cache_dir(cache_root, base) / "trusted_root.json";

@@ -75,9 +75,9 @@ TEST_CASE("trust-root refresh: TUF client workflow against fake repositories, py
   INFO(made_pki.out << made_pki.err);
   REQUIRE(made_pki.exit_code == 0);
   const fs::path repo = dir / "repo";
-  ProcessResult made = run_python(
-      python, {(source_dir() / "tests/cli/sigstore/make_tuf_repo.py").string(), repo.string(),
-               (pki / "trusted_root.json").string()});
+  ProcessResult made = run_python(python,
+                                  {(source_dir() / "tests/cli/sigstore/make_tuf_repo.py").string(),
+                                   repo.string(), (pki / "trusted_root.json").string()});
   INFO(made.out << made.err);
   REQUIRE(made.exit_code == 0);
   std::string why;
@@ -89,8 +89,12 @@ TEST_CASE("trust-root refresh: TUF client workflow against fake repositories, py
   const std::string pki_root = read_file(pki / "trusted_root.json");
 
   auto refresh = [&](const std::string& name, const fs::path& cache) {
-    std::vector<std::string> args = {"--json",       "trust-root", "refresh", "--url",
-                                     base + "/" + name, "--tuf-root",
+    std::vector<std::string> args = {"--json",
+                                     "trust-root",
+                                     "refresh",
+                                     "--url",
+                                     base + "/" + name,
+                                     "--tuf-root",
                                      (repo / "boot" / (name + ".json")).string()};
     return run_kernels(args, cache, "file:///nonexistent", no_root_env());
   };
@@ -154,16 +158,17 @@ TEST_CASE("trust-root refresh: TUF client workflow against fake repositories, py
 
   {  // verification uses the refreshed root; offline keeps it and says so once
     const fs::path cache = dir / "caches" / "use";
-    const std::map<std::string, std::optional<std::string>> env = {
-        {"KERNELS_SIGSTORE_TRUSTED_ROOT", std::nullopt},
-        {"KERNELS_SIGSTORE_TUF_URL", base + "/good"}};
+    const std::map<std::string, std::optional<std::string>> env = {{"KERNELS_SIGSTORE_TRUSTED_ROOT",
+                                                                    std::nullopt},
+                                                                   {"KERNELS_SIGSTORE_TUF_URL",
+                                                                    base + "/good"}};
     ProcessResult before = run_kernels({"trust-root", "show"}, cache, "file:///nonexistent", env);
     CHECK(before.exit_code == 0);
     CHECK(before.out == "built-in public-good trusted root\n");
     // The default URL is KERNELS_SIGSTORE_TUF_URL; its first root is given once.
-    ProcessResult first = run_kernels(
-        {"trust-root", "refresh", "--tuf-root", (repo / "boot" / "good.json").string()}, cache,
-        "file:///nonexistent", env);
+    ProcessResult first = run_kernels({"trust-root", "refresh", "--tuf-root",
+                                       (repo / "boot" / "good.json").string()},
+                                      cache, "file:///nonexistent", env);
     INFO(first.out << first.err);
     REQUIRE(first.exit_code == 0);
     CHECK(first.out.find("updated") != std::string::npos);
@@ -172,7 +177,8 @@ TEST_CASE("trust-root refresh: TUF client workflow against fake repositories, py
     ProcessResult shown = run_kernels({"trust-root", "show"}, cache, "file:///nonexistent", env);
     CHECK(shown.out == stored[0].string() + "\n");
     // Later refreshes need no --tuf-root: the cached root.json is the trusted one.
-    ProcessResult second = run_kernels({"trust-root", "refresh"}, cache, "file:///nonexistent", env);
+    ProcessResult second = run_kernels({"trust-root", "refresh"}, cache, "file:///nonexistent",
+                                       env);
     INFO(second.out << second.err);
     CHECK(second.exit_code == 0);
     CHECK(second.out.find("unchanged") != std::string::npos);
@@ -198,19 +204,20 @@ TEST_CASE("trust-root refresh: TUF client workflow against fake repositories, py
     MirrorRepo mirror(dir / "mirror", "acme/signed");
     mirror.publish(1, cpu);
     const std::string endpoint = file_endpoint(dir / "mirror");
-    std::map<std::string, std::optional<std::string>> env2 = {
-        {"KERNELS_SIGSTORE_TRUSTED_ROOT", std::nullopt},
-        {"KERNELS_SIGSTORE_TUF_URL", base + "/good2"}};
+    std::map<std::string, std::optional<std::string>> env2 = {{"KERNELS_SIGSTORE_TRUSTED_ROOT",
+                                                               std::nullopt},
+                                                              {"KERNELS_SIGSTORE_TUF_URL",
+                                                               base + "/good2"}};
     const fs::path cache2 = dir / "caches" / "use2";
-    const std::vector<std::string> verify = {"verify-signature", "acme/signed", "1",
-                                             "--all-variants", "--project-dir",
-                                             dir.path().string()};
+    const std::vector<std::string> verify = {
+        "verify-signature", "acme/signed",   "1",
+        "--all-variants",   "--project-dir", dir.path().string()};
     ProcessResult builtin = run_kernels(verify, cache2, endpoint, env2);
     INFO(builtin.out << builtin.err);
     CHECK(builtin.exit_code == 6);  // the built-in public-good root does not know the test CA
-    ProcessResult got = run_kernels(
-        {"trust-root", "refresh", "--tuf-root", (repo2 / "boot" / "good.json").string()}, cache2,
-        endpoint, env2);
+    ProcessResult got = run_kernels({"trust-root", "refresh", "--tuf-root",
+                                     (repo2 / "boot" / "good.json").string()},
+                                    cache2, endpoint, env2);
     INFO(got.out << got.err);
     REQUIRE(got.exit_code == 0);
     ProcessResult verified = run_kernels(verify, cache2, endpoint, env2);
@@ -230,8 +237,8 @@ TEST_CASE("trust-root refresh: TUF client workflow against fake repositories, py
     CHECK(offline_verify.exit_code == 0);
     // No answer at all (nothing listens): the same, naming the URL.
     std::map<std::string, std::optional<std::string>> down_env = env2;
-    down_env["KERNELS_SIGSTORE_TUF_URL"] =
-        "http://127.0.0.1:" + std::to_string(free_port()) + "/repo";
+    down_env["KERNELS_SIGSTORE_TUF_URL"] = "http://127.0.0.1:" + std::to_string(free_port()) +
+                                           "/repo";
     ProcessResult down = run_kernels({"--json", "trust-root", "refresh", "--tuf-root",
                                       (repo2 / "boot" / "good.json").string()},
                                      cache2, endpoint, down_env);

@@ -28,14 +28,15 @@ std::string_view builtin_tuf_root();
 // else the public-good one. No trailing '/'.
 std::string default_tuf_url();
 
-// <cache>/.kernels-sigstore/tuf/<key>: key is the URL's scheme-less host and path with every character
-// other than [A-Za-z0-9.-] written as '_', plus 8 hex of its SHA-256 (distinct URLs never share).
+// <cache>/.kernels-sigstore/tuf/<key>: key is the URL's scheme-less host and path with every
+// character other than [A-Za-z0-9.-] written as '_', plus 8 hex of its SHA-256 (distinct URLs never
+// share).
 std::filesystem::path tuf_cache_dir(const std::filesystem::path& cache_root, std::string_view url);
 
 // GETs `url`; at most `max_bytes` bytes. nullopt: the server says the file is not there (HTTP 403
 // or 404, which ends the root chain). A larger body must be an error (any code).
-using TufFetcher =
-    std::function<Result<std::optional<std::string>>(const std::string& url, std::size_t max_bytes)>;
+using TufFetcher = std::function<Result<std::optional<std::string>>(const std::string& url,
+                                                                    std::size_t max_bytes)>;
 
 struct TufRefreshed {
   std::int64_t root_version = 0, timestamp_version = 0, snapshot_version = 0, targets_version = 0;
@@ -57,7 +58,7 @@ Result<TufRefreshed> tuf_refresh(const std::filesystem::path& cache_root, const 
                                  const TufFetcher& fetch, std::int64_t now);
 
 // The trusted_root.json last verified by tuf_refresh for `url`, if there is one (its path).
-std::optional<std::filesystem::path> tuf_cached_trusted_root(const std::filesystem::path& cache_root,
-                                                             std::string_view url);
+std::optional<std::filesystem::path> tuf_cached_trusted_root(
+    const std::filesystem::path& cache_root, std::string_view url);
 
 }  // namespace kernels::sigstore
