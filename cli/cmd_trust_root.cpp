@@ -97,7 +97,10 @@ Result<void> run_refresh(CommandContext& ctx, const TrustRootArgs& args) {
 
   Result<HubOptions> options = hub_options_from_env({ctx.offline(), 1});
   if (!options) return options.error();
-  options->token.reset();  // the TUF repository is public: no Hub token goes there
+  // The TUF repository is the engine's endpoint here (HF_ENDPOINT may be a file:// mirror); it is
+  // public, so no Hub token goes there.
+  options->endpoint = url;
+  options->token.reset();
   options->max_retries = std::min(options->max_retries, 2);
   // Retries are shown with -v only: without an answer the one line below says what happened.
   options->log = [&console](HubOptions::LogLevel, std::string_view line) { console.debug(line); };

@@ -450,6 +450,9 @@ class Client {
                                  "root version " + std::to_string(root_.version));
         !r)
       return r;
+    // §5.4.3.1: the trusted version again: keep the trusted file (python-tuf does the same); its
+    // expiry is still checked below.
+    if (trusted_timestamp_ && ts->version == trusted_timestamp_->version) *ts = *trusted_timestamp_;
     const json* snap = meta_entry(*ts, "snapshot.json");
     if (!snap) return format_error(ts->file, "no meta \"snapshot.json\"");
     Result<FileInfo> info = file_info(*snap, ts->file, "snapshot.json");
