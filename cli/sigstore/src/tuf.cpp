@@ -640,6 +640,12 @@ Result<TufRefreshed> tuf_refresh(const std::filesystem::path& cache_root, const 
   return client.run(bootstrap_root);
 }
 
+Result<void> tuf_check_root(std::string_view root_json, std::string_view source) {
+  Result<Metadata> root = parse_metadata(std::string(root_json), std::string(source), "root");
+  if (!root) return std::move(root).error();
+  return check_threshold(*root, "root", *root, "its own keys");
+}
+
 std::optional<std::filesystem::path> tuf_cached_trusted_root(
     const std::filesystem::path& cache_root, std::string_view url) {
   std::string base(url);

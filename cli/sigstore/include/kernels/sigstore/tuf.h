@@ -57,6 +57,10 @@ Result<TufRefreshed> tuf_refresh(const std::filesystem::path& cache_root, const 
                                  std::optional<std::string_view> bootstrap_root,
                                  const TufFetcher& fetch, std::int64_t now);
 
+// Checks a TUF root.json on its own: well-formed, and signed by the threshold of its own root keys
+// (what every refresh checks of the root it starts from). Errors as tuf_refresh's.
+Result<void> tuf_check_root(std::string_view root_json, std::string_view source);
+
 // The trusted_root.json last verified by tuf_refresh for `url`, if there is one (its path).
 std::optional<std::filesystem::path> tuf_cached_trusted_root(
     const std::filesystem::path& cache_root, std::string_view url);
