@@ -131,10 +131,11 @@ Result<void> run_refresh(CommandContext& ctx, const TrustRootArgs& args) {
   Result<sigstore::TufRefreshed> done = sigstore::tuf_refresh(cache_root, url, boot, fetch, now);
   if (!done) {
     const Error& e = done.error();
-    // No answer at all (no network, DNS, refused): keep the last trusted root. A repository that
-    // answered with something wrong is an error: its refusal names the check.
-    if (!reached && (e.code == ErrorCode::network || e.code == ErrorCode::http_permanent))
-      return kept("cannot reach " + url + ": " + e.what);
+    // A download that failed (no network, DNS, refused, an HTTP error after the retries, a file
+    // missing): keep the last trusted root. Metadata that does not verify is an error: its refusal
+    // names the check.
+    if (e.code == ErrorCode::network || e.code == ErrorCode::http_permanent)
+      return kept((reached ? "fetch failed from " : "cannot reach ") + url + ": " + e.what);
     return std::move(done).error();
   }
   const sigstore::TufRefreshed& r = *done;

@@ -248,5 +248,16 @@ TEST_CASE("trust-root refresh: TUF client workflow against fake repositories, py
     const nlohmann::json doc = nlohmann::json::parse(down.out, nullptr, false);
     REQUIRE(doc.is_object());
     CHECK(doc["refreshed"] == false);
+    // A repository that answers, but not with timestamp.json (404): a failed fetch, not a
+    // refusal: the last root stays, said once.
+    ProcessResult empty = run_kernels({"trust-root", "refresh", "--url", base + "/nothing-here",
+                                       "--tuf-root", (repo2 / "boot" / "good.json").string()},
+                                      cache2, endpoint, env2);
+    INFO(empty.out << empty.err);
+    CHECK(empty.exit_code == 0);
+    CHECK(count_of(empty.err, "trust root not refreshed (fetch failed from ") == 1);
+    CHECK(empty.err.find("timestamp.json") != std::string::npos);
+    CHECK(read_file(cached_trusted_roots(cache2).at(0)) ==
+          read_file(dir / "pki2" / "trusted_root.json"));
   }
 }
