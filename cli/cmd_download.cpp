@@ -368,7 +368,7 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
   if (args.require_signatures || settings->require) {
     std::optional<std::filesystem::path> root_file;
     if (!args.trusted_root.empty()) root_file = args.trusted_root;
-    Result<sigstore::TrustedRoot> root = sigstore::load_trusted_root(root_file);
+    Result<sigstore::TrustedRoot> root = sigstore::load_trusted_root(root_file, ctx.cache().root());
     if (!root) return root.error();
     signatures = SignatureRequirement{std::move(*root), std::move(*settings)};
   } else if (!args.trusted_root.empty()) {
@@ -587,7 +587,8 @@ void add_download_command(CLI::App& app, CommandFn& chosen) {
                 "(also [tool.kernels.signatures] require = true)");
   cmd->add_option("--trusted-root", args->trusted_root,
                   "Sigstore trusted_root.json for --require-signatures (default: "
-                  "$KERNELS_SIGSTORE_TRUSTED_ROOT, else the built-in public-good root)");
+                  "$KERNELS_SIGSTORE_TRUSTED_ROOT, else the one `kernels trust-root refresh` "
+                  "stored, else the built-in public-good root)");
   add_system_options(*cmd, args->system);
   add_allow_untrusted_option(*cmd, args->allow_untrusted);
   cmd->callback([args, &chosen] {

@@ -66,7 +66,7 @@ Result<void> run_verify_signature(CommandContext& ctx, const VerifySignatureArgs
   // before anything is fetched.
   std::optional<std::filesystem::path> root_file;
   if (!args.trusted_root.empty()) root_file = args.trusted_root;
-  Result<sigstore::TrustedRoot> root = sigstore::load_trusted_root(root_file);
+  Result<sigstore::TrustedRoot> root = sigstore::load_trusted_root(root_file, ctx.cache().root());
   if (!root) return root.error();
   Result<sigstore::SignatureSettings> settings = sigstore::read_signature_settings(
       args.project_dir);
@@ -173,7 +173,7 @@ void add_verify_signature_command(CLI::App& app, CommandFn& chosen) {
                 "Skip variants without a digest in the metadata");
   cmd->add_option("--trusted-root", args->trusted_root,
                   "Sigstore trusted_root.json (default: $KERNELS_SIGSTORE_TRUSTED_ROOT, else the "
-                  "built-in public-good root)");
+                  "one `kernels trust-root refresh` stored, else the built-in public-good root)");
   cmd->add_option("--project-dir", args->project_dir,
                   "Where pyproject.toml's [tool.kernels.signatures] is read (default: .)");
   add_system_options(*cmd, args->system);

@@ -20,6 +20,7 @@ void add_lock_command(CLI::App& app, CommandFn& chosen);
 void add_download_command(CLI::App& app, CommandFn& chosen);
 void add_verify_command(CLI::App& app, CommandFn& chosen);
 void add_verify_signature_command(CLI::App& app, CommandFn& chosen);
+void add_trust_root_command(CLI::App& app, CommandFn& chosen);  // trust-root refresh / show
 void add_versions_command(CLI::App& app, CommandFn& chosen);
 void add_info_command(CLI::App& app, CommandFn& chosen);
 void add_variant_command(CLI::App& app, CommandFn& chosen);

@@ -225,8 +225,8 @@ nlohmann::json exit_codes_json() {
 }
 
 // The commands whose transfers and lock waits stop on SIGINT/SIGTERM (hub/interrupt.h).
-constexpr const char* kFetchingCommands[] = {"lock",    "download", "versions",        "info",
-                                             "variant", "mirror",   "verify-signature"};
+constexpr const char* kFetchingCommands[] = {
+    "lock", "download", "versions", "info", "variant", "mirror", "verify-signature", "trust-root"};
 
 int run(int argc, char** argv) {
   CLI::App app{"Lock, download, verify and inspect GPU kernel bundles from the Hugging Face Hub.",
@@ -264,6 +264,7 @@ int run(int argc, char** argv) {
   add_download_command(app, chosen);
   add_verify_command(app, chosen);
   add_verify_signature_command(app, chosen);
+  add_trust_root_command(app, chosen);
   add_versions_command(app, chosen);
   add_info_command(app, chosen);
   add_variant_command(app, chosen);

@@ -70,6 +70,9 @@ TEST_CASE("the bash completion script completes commands, subcommands and option
   write_file(dir / "kernels.bash", script.out);
   CHECK(bash_complete(dir / "kernels.bash", {"kernels", "dow"}) == "download\n");
   CHECK(bash_complete(dir / "kernels.bash", {"kernels", "cache", "pr"}) == "prune\n");
+  CHECK(bash_complete(dir / "kernels.bash", {"kernels", "trust-root", "r"}) == "refresh\n");
+  CHECK(bash_complete(dir / "kernels.bash", {"kernels", "trust-root", "refresh", "--u"}) ==
+        "--url\n");
   CHECK(bash_complete(dir / "kernels.bash", {"kernels", "download", "--all-v"}) ==
         "--all-variants\n");
   // A global option's value is skipped on the way to the command; global options complete after it.

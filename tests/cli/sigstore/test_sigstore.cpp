@@ -13,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "kernels/sigstore/tuf.h"
 #include "kernels/sigstore/verify.h"
 #include "support/skip.h"
 
@@ -80,6 +81,21 @@ TEST_CASE("the built-in public-good trusted root names Rekor, the CT logs and Fu
   CHECK(root->certificate_authorities[1].chain_der.size() == 2);
   REQUIRE(root->timestamp_authorities.size() == 1);
   CHECK(root->timestamp_authorities[0].chain_der.size() == 2);
+}
+
+TEST_CASE("the shipped TUF root.json (Sigstore's real keys) verifies under its own threshold") {
+  // Real public-good metadata: canonical JSON and ECDSA P-256 as Sigstore signs them. The test
+  // TUF repositories (tests/cli/commands/test_trust_root.cpp) cover ed25519 and the workflow.
+  const std::string root(kernels::sigstore::builtin_tuf_root());
+  REQUIRE(kernels::sigstore::tuf_check_root(root, "shipped").ok());
+  // One byte of the signed part changed (the expiry year): fewer than 3 valid signatures.
+  std::string changed = root;
+  const std::size_t at = changed.find("\"expires\": \"2026");
+  REQUIRE(at != std::string::npos);
+  changed[at + 15] = '7';
+  auto refused = kernels::sigstore::tuf_check_root(changed, "changed");
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().what.rfind("TUF signature: 0 valid signature(s) of the root role", 0) == 0);
 }
 
 TEST_CASE("a trusted root that is not one is refused, naming what is wrong") {

@@ -4,8 +4,8 @@
 //
 // Which file: --trusted-root FILE, else $KERNELS_SIGSTORE_TRUSTED_ROOT, else the public-good root
 // shipped with this program (cli/sigstore/data/trusted_root.json, compiled in; its origin and
-// version in cli/sigstore/data/README.md). There is no online (TUF) refresh yet: a root that
-// Sigstore rotates after this build must be passed by file.
+// version in cli/sigstore/data/README.md) unless `kernels trust-root refresh` (tuf.h) stored a
+// newer verified one in the cache, which is then used.
 #pragma once
 
 #include <cstdint>
@@ -57,8 +57,10 @@ Result<TrustedRoot> parse_trusted_root(std::string_view json, std::string_view s
 // The public-good trusted root compiled into this program.
 Result<TrustedRoot> builtin_trusted_root();
 // `explicit_file` if given, else $KERNELS_SIGSTORE_TRUSTED_ROOT if set and non-empty, else the
-// built-in one. A file that cannot be read is ErrorCode::io.
-Result<TrustedRoot> load_trusted_root(const std::optional<std::filesystem::path>& explicit_file);
+// trusted_root.json the last TUF refresh of default_tuf_url() verified into `cache_root` (when
+// given and present), else the built-in one. A file that cannot be read is ErrorCode::io.
+Result<TrustedRoot> load_trusted_root(const std::optional<std::filesystem::path>& explicit_file,
+                                      const std::optional<std::filesystem::path>& cache_root = {});
 
 // RFC 3339 UTC ("2021-03-07T03:20:29Z", fractions of a second allowed) to seconds since the epoch.
 std::optional<std::int64_t> parse_rfc3339(std::string_view text);
