@@ -21,8 +21,8 @@ flags=(-std=c++20 -O1 -g -DNDEBUG -fno-omit-frame-pointer -fsanitize=fuzzer,addr
 # sources of the parser it drives, and their libraries. fuzz_manifest: a bundle's manifest.json;
 # fuzz_hub: the Hub's answers and headers; fuzz_variant: variant names and selection;
 # fuzz_pyproject: pyproject.toml through the screen in front of toml++; fuzz_sigstore: Sigstore
-# bundles and trusted roots (cli/sigstore, without the compiled-in root); fuzz_unpack: `kernels
-# unpack` (cli/pack) over any archive, against a fixed lock.
+# bundles and trusted roots (cli/sigstore, without the compiled-in roots and the TUF client);
+# fuzz_unpack: `kernels unpack` (cli/pack) over any archive, against a fixed lock.
 # The library is compiled once into $out/liblockfile.a, again only when a file of it changed.
 lib="$out/liblockfile.a"
 if [ ! -f "$lib" ] || [ -n "$(find lockfile -newer "$lib" -name '*.[ch]*' | head -1)" ]; then
@@ -34,7 +34,7 @@ if [ ! -f "$lib" ] || [ -n "$(find lockfile -newer "$lib" -name '*.[ch]*' | head
   rm -f "$lib" && ar rcs "$lib" "$out"/lib-objects/*.o
 fi
 read -ra targets <<< "${FUZZ_TARGETS:-lockfile tree pyproject variant manifest hub sigstore unpack}"
-sigstore_sources="$(ls cli/sigstore/src/*.cpp | grep -v builtin_root.cpp | tr '\n' ' ')"
+sigstore_sources="$(ls cli/sigstore/src/*.cpp | grep -v -e builtin_root.cpp -e tuf.cpp | tr '\n' ' ')"
 declare -A extra_sources=([manifest]="loader/src/bundle_manifest.cpp" [hub]="cli/hub/hub_protocol.cpp"
                           [sigstore]="$sigstore_sources"
                           [unpack]="cli/pack/unpack.cpp cli/pack/pack.cpp cli/hub/hub_protocol.cpp")
