@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness.h"
+#include "python_oracle.h"
 #include "servers.h"
 #include "support/skip.h"
 
@@ -18,12 +19,7 @@ using namespace kernels::test;
 
 namespace {
 
-std::string tuf_python() {
-  const char* env = std::getenv("KERNELS_SIGSTORE_ORACLE");
-  fs::path venv = env && *env ? fs::path(env) : fs::path(KERNELS_SIGSTORE_ORACLE);
-  fs::path python = venv / "bin/python";
-  return ::access(python.c_str(), X_OK) == 0 ? python.string() : std::string();
-}
+std::string tuf_python() { return venv_python("KERNELS_SIGSTORE_ORACLE", KERNELS_SIGSTORE_ORACLE); }
 
 ProcessResult run_python(const std::string& python, std::vector<std::string> args) {
   ProcessSpec spec;

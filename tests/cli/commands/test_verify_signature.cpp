@@ -10,6 +10,7 @@
 #include "harness.h"
 #include "kernels/lockfile/cache.h"
 #include "kernels/lockfile/signature_record.h"
+#include "python_oracle.h"
 #include "support/skip.h"
 
 using namespace kernels::test;
@@ -17,10 +18,7 @@ using namespace kernels::test;
 namespace {
 
 std::string sigstore_python() {
-  const char* env = std::getenv("KERNELS_SIGSTORE_ORACLE");
-  fs::path venv = env && *env ? fs::path(env) : fs::path(KERNELS_SIGSTORE_ORACLE);
-  fs::path python = venv / "bin/python";
-  return ::access(python.c_str(), X_OK) == 0 ? python.string() : std::string();
+  return venv_python("KERNELS_SIGSTORE_ORACLE", KERNELS_SIGSTORE_ORACLE);
 }
 
 std::string content_of(const std::vector<MirrorFile>& files, const std::string& path) {
