@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "kernels/attention/params.h"
+#include "kernels/attention/row_finish.h"
 #include "kernels/common/mma.cuh"
 
 namespace kernels::attention {
@@ -17,7 +18,6 @@ namespace kernels::attention {
 template <int DV, class T>
 __device__ __forceinline__ void attention_combine(const CombineParams& p) {
   using Mma = device::MmaOp<T>;
-  constexpr float kLog2e = 1.4426950408889634f;
   constexpr int kRowsPerBlock = 4;
   const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;

@@ -22,7 +22,6 @@ __device__ __forceinline__ void write_rows(const FwdParams& p, const detail::Bat
                                            const float (&row_sum)[MT][2], float scale_log2,
                                            int row0, int group, int hk, int split, int num_splits,
                                            int lane) {
-  constexpr float kLog2e = 1.4426950408889634f;
   const bool split_mode = num_splits > 1;
   using Mma = device::MmaOp<T>;
 #pragma unroll

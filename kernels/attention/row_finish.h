@@ -9,6 +9,10 @@
 
 namespace kernels::attention {
 
+// exp(x) = exp2(x * kLog2e); the kernels keep scores and maxima in the log2 domain.
+inline constexpr float kLog2e = 1.4426950408889634f;
+inline constexpr float kLn2 = 0.6931471805599453f;
+
 // sum: the row's sum of exp2(x - mx) over its visible scores x (log2 domain); mx: their max in
 // the log2 domain, -inf when the row saw no key. Adds the sink logit (log2 domain) to both and
 // returns what the row's accumulators must be multiplied by (0 when the row saw no key).
@@ -26,7 +30,6 @@ struct RowNorm {
 };
 
 KERNELS_HOST_DEVICE RowNorm normalise_row(float sum, float mx) {
-  constexpr float kLn2 = 0.6931471805599453f;
   const bool empty = !(sum > 0.0f);  // also catches NaN
   return {empty ? 0.0f : 1.0f / sum, empty ? -INFINITY : (mx + log2f(sum)) * kLn2};
 }

@@ -6,6 +6,7 @@
 
 #include "kernels/attention/block_range.cuh"
 #include "kernels/attention/params.h"
+#include "kernels/attention/row_finish.h"
 
 namespace kernels::attention {
 
@@ -17,7 +18,6 @@ struct ScoreScale {
   float scale_log2;  // raw score -> log2 domain
 
   KERNELS_HOST_DEVICE explicit ScoreScale(const FwdParams& p) {
-    constexpr float kLog2e = 1.4426950408889634f;
     softcap_on = p.softcap > 0.0f;
     cap_in = softcap_on ? p.softmax_scale / p.softcap : 1.0f;
     scale_log2 = (softcap_on ? p.softcap : p.softmax_scale) * kLog2e;

@@ -35,6 +35,8 @@
 
 #include "kernels/attention/block_range.cuh"
 #include "kernels/attention/params.h"
+#include "kernels/attention/row_finish.h"
+#include "kernels/attention/score_mask.cuh"
 #include "kernels/common/mma.cuh"
 #include "kernels/common/softmax.cuh"
 #include "kernels/common/tma.cuh"
@@ -287,7 +289,6 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   constexpr int kBlockM = Tr::kBlockM;
   constexpr int kBlockN = Tr::kBlockN;
   constexpr int kStages = Tr::kStages;
-  constexpr float kLog2e = 1.4426950408889634f;
   const FwdParams& p = tp.fwd;
 
   extern __shared__ __align__(1024) unsigned char sm90_smem[];
@@ -424,10 +425,10 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   // This thread's two rows of the block (accumulator rows r and r + 8 of its warp).
   const int row0 = wg * 64 + (t / 32) * 16 + lane / 4;
 
-  // Softcap: s = softcap * tanh(scale * qk / softcap); the softcap factor joins the exp2 scale.
-  const bool softcap_on = p.softcap > 0.0f;
-  const float cap_in = softcap_on ? p.softmax_scale / p.softcap : 1.0f;
-  const float scale_log2 = (softcap_on ? p.softcap : p.softmax_scale) * kLog2e;
+  const ScoreScale scale(p);
+  const bool softcap_on = scale.softcap_on;
+  const float cap_in = scale.cap_in;
+  const float scale_log2 = scale.scale_log2;
 
   float o[DV / 2];
   float row_max[2];     // raw (capped, unscaled) scores
@@ -515,8 +516,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
       for (int c = 0; c < kBlockN / 8; ++c)
         mx = fmaxf(mx, fmaxf(s[4 * c + 2 * r], s[4 * c + 2 * r + 1]));
       mx = device::quad_max(mx);
-      // A row with no visible key so far keeps max -inf; use 0 so exp2 gives 0, not NaN.
-      const float base = mx == -INFINITY ? 0.0f : mx * scale_log2;
+      const float base = device::softmax_base(mx, scale_log2);
       correction[r] = device::fast_exp2(row_max[r] * scale_log2 - base);
       row_max[r] = mx;
       float sum = 0.0f;
@@ -638,23 +638,14 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
 
   // Normalise, add the sink, write out and LSE.
   auto epilogue = [&](const detail::Sm90Tile& w) {
-    const float kLn2 = 0.6931471805599453f;
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       const int i = w.m0 + row0 + 8 * r;
       float sum = device::quad_sum(row_sum[r]);
       float mx = row_max[r] * scale_log2;  // log2 domain from here on
-      float corr = 1.0f;
-      if (p.sinks != nullptr) {
-        const float sink = p.sinks[w.head] * kLog2e;
-        const float new_max = fmaxf(mx, sink);
-        corr = mx == -INFINITY ? 0.0f : device::fast_exp2(mx - new_max);
-        sum = sum * corr + device::fast_exp2(sink - new_max);
-        mx = new_max;
-      }
-      const bool empty = !(sum > 0.0f);  // also catches NaN
-      const float inv = empty ? 0.0f : corr / sum;
-      const float lse = empty ? -INFINITY : (mx + log2f(sum)) * kLn2;
+      const float corr = p.sinks != nullptr ? fold_sink(sum, mx, p.sinks[w.head] * kLog2e) : 1.0f;
+      const RowNorm f = normalise_row(sum, mx);
+      const float inv = f.inv * corr;
       // Each lane holds 2 columns of every 8-column group of the row; after a transpose within
       // the quad, one whole group (16 bytes) of every 4, stored with one vector store: a quarter
       // of the store instructions, each writing 64 contiguous bytes of a row (4-byte stores
@@ -677,7 +668,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
         const int64_t idx = p.lse_layout == LseLayout::head_total_q
                                 ? static_cast<int64_t>(w.head) * p.total_q + w.b.acc_row0 + i
                                 : (static_cast<int64_t>(w.b.bi) * p.h + w.head) * p.seqlen_q + i;
-        p.lse[idx] = lse;
+        p.lse[idx] = f.lse;
       }
     }
   };

@@ -19,6 +19,12 @@ __device__ __forceinline__ float quad_sum(float x) {
 
 __device__ __forceinline__ float fast_exp2(float x) { return exp2f(x); }
 
+// What a row's scores are offset by before exp2: its max in the log2 domain. A row with no
+// visible key so far keeps max -inf; 0 then, so exp2 gives 0, not NaN.
+__device__ __forceinline__ float softmax_base(float mx, float scale_log2) {
+  return mx == -INFINITY ? 0.0f : mx * scale_log2;
+}
+
 // One key block of the online softmax over MT x NT score fragments (rows lane / 4 and
 // lane / 4 + 8 of each 16-row tile: r = 0, 1). s holds raw scores on entry and the block's
 // probabilities p = exp2(s * scale_log2 - max * scale_log2) on return (one FFMA and one MUFU
@@ -36,8 +42,7 @@ __device__ __forceinline__ void online_softmax_step(float (&s)[MT][NT][4], float
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * r], s[mt][nt][2 * r + 1]));
       mx = quad_max(mx);
-      // A row with no visible key so far keeps max -inf; use 0 so exp2 gives 0, not NaN.
-      const float base = mx == -INFINITY ? 0.0f : mx * scale_log2;
+      const float base = softmax_base(mx, scale_log2);
       const float correction = fast_exp2(row_max[mt][r] * scale_log2 - base);
       row_max[mt][r] = mx;
       float sum = 0.0f;
