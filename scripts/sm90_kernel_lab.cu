@@ -627,7 +627,6 @@ int main(int argc, char** argv) {
   // Variants: <D, BlockN, Stages, T, Consumers, QStages, ChainTurns>.
   using D128v4 = Sm90FwdTraits<128, 128, 2, bf16, 2, 1, false>;  // turns resynchronised per tile
   using D128 = Sm90FwdTraits<128, 128, 2, bf16, 2, 1, true>;
-  using D128s3 = Sm90FwdTraits<128, 128, 3, bf16, 2, 1, true>;
   using D64 = Sm90FwdTraits<64, 128, 2, bf16, 3, 1, true>;
   using D64s3 = Sm90FwdTraits<64, 128, 3, bf16, 3, 1, true>;
   using D256 = Sm90FwdTraits<256, 80, 2, bf16, 2, 1, true>;
@@ -649,7 +648,6 @@ int main(int argc, char** argv) {
       g_persistent = persistent;
       ok &= check_variant<D128v4, B128>("d128 v4", rng);
       ok &= check_variant<D128, B128>("d128", rng);
-      ok &= check_variant<D128s3, B128>("d128 3 stages", rng);
       ok &= check_variant<D64, B64>("d64", rng);
       ok &= check_variant<D64s3, B64>("d64 3 stages", rng);
       ok &= check_variant<D256, B256>("d256 n80", rng);

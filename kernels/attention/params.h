@@ -30,6 +30,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/common/host_device.h"
+
 namespace kernels::attention {
 
 inline constexpr uint32_t kParamsAbiVersion = 1;
@@ -125,12 +127,6 @@ struct TmaFwdParams {
   TensorMap k;
   TensorMap v;
 };
-
-#if defined(__CUDACC__)
-#define KERNELS_HOST_DEVICE __host__ __device__
-#else
-#define KERNELS_HOST_DEVICE
-#endif
 
 // How the sm_90a kernels read a paged K/V block of block_n keys: by TMA when the block is whole
 // copies of rows of one page (pages of 16 rows or more, page size and block_n dividing one
