@@ -409,6 +409,9 @@ Result<LaunchPlan> plan_forward_sm90(const FwdParams& p, int64_t k_rows,
                        std::to_string(p.d) + ": the built-in kernels are faster");
   if (static_cast<std::size_t>(fwd->smem_bytes) > device.max_smem_per_block_optin)
     return not_covered("not enough shared memory");
+  // A tensor map has no zero-sized dimension: with no key rows at all (an empty cache) the
+  // built-in kernels write the rows' empty results.
+  if (k_rows == 0) return not_covered("no key rows (seqlen_k 0)");
   const int64_t rows_needed = paged ? p.page_size : p.cu_seqlens_k != nullptr ? 1 : p.seqlen_k;
   if (k_rows < rows_needed || k_rows > 0x7fffffffLL) return not_covered("k rows out of range");
   // The epilogue stores 16-byte groups of 8 columns.

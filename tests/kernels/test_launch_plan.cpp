@@ -256,6 +256,11 @@ TEST_CASE("plan_forward_sm90 covers prefill on sm_90 and says why not otherwise"
   };
   CHECK(why(p, 1000, DeviceFacts{8, 0, 108, 166912}).find("sm_90a") != std::string::npos);
   CHECK(why(decode_params(4096)).find("64 query rows") != std::string::npos);
+  // An empty cache (found by the PyTorch sweep, d96 batched with seqlen_k 0): no tensor map can
+  // have a zero-sized dimension, so the built-in kernels take the call.
+  FwdParams no_keys = p;
+  no_keys.seqlen_k = 0;
+  CHECK(why(no_keys, 0).find("no key rows") != std::string::npos);
   // seqused_k (a cache longer than what is used): covered, the kernel zeroes V past the end.
   FwdParams used = p;
   static const int32_t lens[2] = {1000, 900};
