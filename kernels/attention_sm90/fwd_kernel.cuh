@@ -88,6 +88,12 @@ struct Sm90FwdTraits {
   // (65536 per SM, one block per SM).
   static constexpr int kProducerRegs = kConsumers == 2 ? 24 : 32;
   static constexpr int kConsumerRegs = kConsumers == 2 ? 240 : 160;
+  // The softmax of key block j wholly under the P V of block j-1: no branch between the GEMMs'
+  // issue and their last wait (ptxas waits for every wgmma in flight where control flow merges),
+  // so the key-block step has a copy per softcap / mask case and K is released after the
+  // softmax. +1-3% at d192 and d256, where P V is long; no gain at d128 and -6% for short causal
+  // calls at d64 (docs/PERFORMANCE.md, ladder steps 15 and 18).
+  static constexpr bool kSoftmaxUnderPv = D >= 192;
 
   static_assert(D % 32 == 0 && D <= 256, "k16 steps; wgmma n <= 256");
   static_assert(DV % 32 == 0 && DV <= D, "the epilogue's 32-column groups; P V no wider than Q K^T");
@@ -101,6 +107,16 @@ struct Sm90FwdTraits {
 };
 
 namespace detail {
+
+// A step's option as a runtime bool or as a compile-time std::bool_constant (a copy of the step
+// without that branch).
+__device__ __forceinline__ bool flag_on(bool f) { return f; }
+template <bool B>
+__device__ __forceinline__ constexpr bool flag_on(std::bool_constant<B>) {
+  return B;
+}
+// The mask option decided inside the step, from the block's position (block_needs_mask).
+struct MaskIfNeeded {};
 
 // Barrier slots in shared memory, named for what their completion means.
 struct Sm90Barriers {
@@ -485,16 +501,24 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   };
 
   // S of key block `it` of tile `w` -> P (in s), running max and sums updated; returns the
-  // factor the output rows must be scaled by.
-  auto softmax_step = [&](const detail::Sm90Tile& w, int it, float (&correction)[2]) {
-    if (softcap_on) {
+  // factor the output rows must be scaled by. `cap` and `mask` say whether to apply the softcap
+  // and the mask: a runtime bool / detail::MaskIfNeeded, or std::true_type / std::false_type for
+  // a copy without that branch.
+  auto softmax_step = [&](auto cap, auto mask, const detail::Sm90Tile& w, int it,
+                          float (&correction)[2]) {
+    if (detail::flag_on(cap)) {
 #pragma unroll
       for (int i = 0; i < kBlockN / 2; ++i) s[i] = tanhf(s[i] * cap_in);
     }
     // Accumulator element i of this thread: row row0 + 8 * ((i / 2) % 2), column
     // 8 * (i / 4) + 2 * (lane % 4) + i % 2.
     const int n0 = (w.range.nb_max - 1 - it) * kBlockN;
-    if (detail::block_needs_mask(w.kb, w.b.sk, n0, kBlockN, w.i_min, w.i_max)) {
+    bool masked;
+    if constexpr (std::is_same_v<decltype(mask), detail::MaskIfNeeded>)
+      masked = detail::block_needs_mask(w.kb, w.b.sk, n0, kBlockN, w.i_min, w.i_max);
+    else
+      masked = detail::flag_on(mask);
+    if (masked) {
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         const int i = w.m0 + row0 + 8 * r;
@@ -571,6 +595,12 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     device::named_barrier_sync(kZeroBarrier, Tr::kConsumers * 128);
   };
 
+  // Whether key block `it` of tile `w` needs the mask (causal diagonal, window, or past the keys).
+  auto needs_mask = [&](const detail::Sm90Tile& w, int it) {
+    const int n0 = (w.range.nb_max - 1 - it) * kBlockN;
+    return detail::block_needs_mask(w.kb, w.b.sk, n0, kBlockN, w.i_min, w.i_max);
+  };
+
   // The key blocks of one tile: S_it = Q K_it^T and O += P_{it-1} V_{it-1} in flight together;
   // the softmax of S_it runs while P V still computes, and O is rescaled once P V is done.
   auto mainloop = [&](const detail::Sm90Tile& w) {
@@ -591,10 +621,10 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     release(bar.k_empty + kv % kStages);
     if (n == 1) release(bar.q_empty + qs);  // the last S of this Q is done
     float correction[2];
-    softmax_step(w, 0, correction);
+    softmax_step(softcap_on, detail::MaskIfNeeded{}, w, 0, correction);
     pack_p();
     KERNELS_SM90_TRACE_AT(14);
-    for (int it = 1; it < n; ++it) {
+    auto step = [&](auto cap, auto mask, int it) {
       const int g = kv + it;
       device::mbarrier_wait(bar.k_full + g % kStages, phase(g));
       device::mbarrier_wait(bar.v_full + (g - 1) % kStages, phase(g - 1));
@@ -607,9 +637,16 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
       device::wgmma_wait<1>();
       device::fence_registers(s);
       KERNELS_SM90_TRACE_AT(17);
-      release(bar.k_empty + g % kStages);
-      if (it == n - 1) release(bar.q_empty + qs);
-      softmax_step(w, it, correction);
+      if constexpr (!Tr::kSoftmaxUnderPv) {
+        release(bar.k_empty + g % kStages);
+        if (it == n - 1) release(bar.q_empty + qs);
+      }
+      softmax_step(cap, mask, w, it, correction);
+      if constexpr (Tr::kSoftmaxUnderPv) {
+        device::fence_registers(s);  // the softmax stays ahead of the releases' branches
+        release(bar.k_empty + g % kStages);
+        if (it == n - 1) release(bar.q_empty + qs);
+      }
       KERNELS_SM90_TRACE_AT(18);
       device::wgmma_wait<0>();
       device::fence_registers(o);
@@ -618,6 +655,19 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
       release(bar.v_empty + (g - 1) % kStages);
       rescale_o(correction);
       pack_p();
+    };
+    for (int it = 1; it < n; ++it) {
+      if constexpr (Tr::kSoftmaxUnderPv) {
+        // Softcap calls take the copy that also masks every block.
+        if (softcap_on)
+          step(std::true_type{}, std::true_type{}, it);
+        else if (needs_mask(w, it))
+          step(std::false_type{}, std::true_type{}, it);
+        else
+          step(std::false_type{}, std::false_type{}, it);
+      } else {
+        step(softcap_on, detail::MaskIfNeeded{}, it);
+      }
     }
     const int last = kv + n - 1;
     device::mbarrier_wait(bar.v_full + last % kStages, phase(last));
