@@ -506,33 +506,18 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   // a copy without that branch.
   auto softmax_step = [&](auto cap, auto mask, const detail::Sm90Tile& w, int it,
                           float (&correction)[2]) {
-    if (detail::flag_on(cap)) {
-#pragma unroll
-      for (int i = 0; i < kBlockN / 2; ++i) s[i] = tanhf(s[i] * cap_in);
-    }
-    // Accumulator element i of this thread: row row0 + 8 * ((i / 2) % 2), column
-    // 8 * (i / 4) + 2 * (lane % 4) + i % 2.
+    // A warp's rows of a wgmma accumulator are laid out as mma.sync's m16n8 fragments, one per
+    // 8 columns: element 4 * c + 2 * r + e is row lane / 4 + 8 * r, column 8 * c + 2 * (lane % 4)
+    // + e. So the built-in kernels' softcap and mask apply as they are.
+    auto& frags = reinterpret_cast<float(&)[1][kBlockN / 8][4]>(s);
+    if (detail::flag_on(cap)) apply_softcap(frags, cap_in);
     const int n0 = (w.range.nb_max - 1 - it) * kBlockN;
     bool masked;
     if constexpr (std::is_same_v<decltype(mask), detail::MaskIfNeeded>)
       masked = detail::block_needs_mask(w.kb, w.b.sk, n0, kBlockN, w.i_min, w.i_max);
     else
       masked = detail::flag_on(mask);
-    if (masked) {
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const int i = w.m0 + row0 + 8 * r;
-        const int hi_j = w.kb.hi(i, w.b.sk);
-        const int lo_j = w.kb.lo(i);
-#pragma unroll
-        for (int c = 0; c < kBlockN / 8; ++c)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int j = n0 + 8 * c + 2 * (lane % 4) + e;
-            if (j > hi_j || j < lo_j) s[4 * c + 2 * r + e] = -INFINITY;
-          }
-      }
-    }
+    if (masked) mask_scores(frags, w.kb, w.b.sk, n0, w.m0 + row0 - lane / 4, 1, lane);
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       float mx = row_max[r];
