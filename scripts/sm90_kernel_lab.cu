@@ -718,6 +718,23 @@ int main(int argc, char** argv) {
     both(D256n64{}, "d256 n64", {512}, {}, {1});
     both(D128{}, "d128 again", {512}, {16384}, {0, 1});
   }
+  // d128: the 128 x 176 tile against 128 x 128 over lengths and masks (persistent up to 4096 keys).
+  if (mode == "d128tiles") {
+    for (bool persistent : {false, true}) {
+      g_persistent = persistent;
+      ok &= check_variant<D128n176, B128>("d128 n176", rng);
+    }
+    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
+    if (!ok) return 1;
+    for (int round = 0; round < 2; ++round) {
+      g_persistent = true;
+      bench_variant<D128>("d128 n128", rng, {512, 1024, 4096});
+      bench_variant<D128n176>("d128 n176", rng, {512, 1024, 4096});
+      g_persistent = false;
+      bench_variant<D128>("d128 n128", rng, {8192, 16384});
+      bench_variant<D128n176>("d128 n176", rng, {8192, 16384});
+    }
+  }
   // d96: rows padded to 128 columns in shared memory.
   using B96 = FwdTraits<96, 96, 4, 128, 64, 2, bf16>;
   using D96 = Sm90FwdTraits<96, 128, 2, bf16, 2, 1, true>;

@@ -30,16 +30,23 @@ __device__ __forceinline__ uint64_t smem_descriptor(uint32_t smem_addr, uint32_t
   return desc;
 }
 
+// The descriptor of the same layout `bytes` further on. The start address is the low field, in
+// 16-byte units, and shared memory ends below 2^18 bytes, so the sum never carries into the next
+// field: one add per k step on a descriptor built once per tile, instead of building each.
+__device__ __forceinline__ uint64_t desc_advance(uint64_t desc, uint32_t bytes) {
+  return desc + (bytes >> 4);
+}
+
 // Descriptor of k16 step `kk` of a K-major tile with `Rows` rows starting at `tile`.
 template <int Rows>
 __device__ __forceinline__ uint64_t k_major_desc(uint32_t tile, int kk) {
-  return smem_descriptor(tile + (kk / 4) * Rows * 128 + (kk % 4) * 32, 16, 1024);
+  return desc_advance(smem_descriptor(tile, 16, 1024), (kk / 4) * Rows * 128 + (kk % 4) * 32);
 }
 
 // Descriptor of k16 step `kk` of an MN-major tile with `Rows` (reduction) rows.
 template <int Rows>
 __device__ __forceinline__ uint64_t mn_major_desc(uint32_t tile, int kk) {
-  return smem_descriptor(tile + kk * 2048, Rows * 128, 1024);
+  return desc_advance(smem_descriptor(tile, Rows * 128, 1024), kk * 2048);
 }
 
 // Orders this warpgroup's register writes (accumulators, A fragments) before the next wgmma.
