@@ -45,14 +45,17 @@ CONFIGS = [
 # gains 20% at 16k from a third consumer warpgroup, but its 128-row tile is 11-13% faster for
 # masked calls of at most 1024 query rows; d256 n80 beats n64 by 8-12% at 16k, n64 is ~5-8%
 # faster at 512 causal; d192 n64 is 3-8% faster than n112 at 512 causal. Where a head dim has
-# two tiles, plan_forward_sm90 gives short masked calls the smaller one. d128 n176 is no faster
-# at 16k and slower at 512. q/k 192 with v 128 (MLA-style prefill) takes d128's 128-key block;
-# d96 too, its rows padded to 128 columns in shared memory (S and P V compute 96).
+# two tiles, plan_forward_sm90 gives short masked calls the smaller one. d128 n176 is 1-4% faster
+# than n128 for calls with more than 4096 keys (one block per tile) and 2-19% slower for shorter
+# (persistent) ones: the plan gives it only those (key tiles wider than 128). q/k 192 with v 128
+# (MLA-style prefill) takes d128's 128-key block; d96 too, its rows padded to 128 columns in
+# shared memory (S and P V compute 96). The first tile of a head dim pair keeps the plain name.
 SM90_CONFIGS = [
     (64, 64, 128, 2, 3),
     (64, 64, 128, 2, 2),
     (96, 96, 128, 2, 2),
     (128, 128, 128, 2, 2),
+    (128, 128, 176, 2, 2),
     (192, 192, 112, 2, 2),
     (192, 192, 64, 2, 2),
     (192, 128, 128, 2, 2),
@@ -81,10 +84,10 @@ def combine_name(dv, dt):
 
 
 def sm90_name(d, dv, block_n, consumers, dt):
-    # The largest tile of a head dim pair keeps the plain name; a smaller one says its rows and keys.
+    # The first tile of a head dim pair keeps the plain name; another says its rows and keys.
     hd = f"hd{d}" if d == dv else f"hd{d}x{dv}"
-    largest = max(64 * c[4] * c[2] for c in SM90_CONFIGS if c[0] == d and c[1] == dv)
-    tile = "" if 64 * consumers * block_n == largest else f"_m{64 * consumers}n{block_n}"
+    first = next(c for c in SM90_CONFIGS if c[0] == d and c[1] == dv)
+    tile = "" if (block_n, consumers) == (first[2], first[4]) else f"_m{64 * consumers}n{block_n}"
     return f"kernels_attn_fwd_sm90_{hd}{tile}_{dt}"
 
 

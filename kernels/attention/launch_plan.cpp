@@ -375,6 +375,14 @@ Result<LaunchPlan> plan_forward_sm90(const FwdParams& p, int64_t k_rows,
   };
   const bool masked = p.is_causal || p.window_left >= 0 || p.window_right >= 0;
   const bool small = masked && p.seqlen_q <= kSm90NarrowMaxRows;
+  // The kernel walks tiles in rounds of gridDim.x (a snake order, sm90_tile_of_round). Short keys
+  // run persistent, one block per SM, so the next tile's loads overlap this tile's epilogue;
+  // long keys one block per tile, which the hardware balances best under a causal mask
+  // (measured: docs/PERFORMANCE.md, sm90 ladder step 5).
+  const bool persistent = p.seqlen_k <= kSm90PersistentMaxKeys;
+  // Key tiles wider than 128 (d128's 176) only for calls run one block per tile: 1-4% faster
+  // there, 2-19% slower persistent (ladder step 20).
+  auto suits_call = [&](const KernelInfo& k) { return k.block_n <= 128 || !persistent; };
   auto area = [](const KernelInfo& k) { return k.block_m * k.block_n; };
   const KernelInfo* fwd = nullptr;
   bool any_tile = false;
@@ -384,7 +392,8 @@ Result<LaunchPlan> plan_forward_sm90(const FwdParams& p, int64_t k_rows,
           k.dtype != p.dtype)
         continue;
       any_tile = true;
-      if (pages_fit(k) && (fwd == nullptr || (area(k) < area(*fwd)) == small)) fwd = &k;
+      if (pages_fit(k) && suits_call(k) && (fwd == nullptr || (area(k) < area(*fwd)) == small))
+        fwd = &k;
     }
     if (!paged) break;
   }
@@ -417,13 +426,8 @@ Result<LaunchPlan> plan_forward_sm90(const FwdParams& p, int64_t k_rows,
   // The epilogue stores 16-byte groups of 8 columns.
   for (int64_t s : {p.out_batch_stride, p.out_row_stride, p.out_head_stride})
     if (s % 8 != 0) return not_covered("out strides that are not multiples of 8 elements");
-  // The kernel walks tiles in rounds of gridDim.x (a snake order, sm90_tile_of_round). Short keys
-  // run persistent, one block per SM, so the next tile's loads overlap this tile's epilogue;
-  // long keys one block per tile, which the hardware balances best under a causal mask
-  // (measured: docs/PERFORMANCE.md, sm90 ladder step 5).
   const long long tiles = ceil_div(std::max(p.seqlen_q, 1), fwd->block_m) * p.h * p.b;
   if (tiles > 0x7fffffffLL) return not_covered("too many tiles");
-  const bool persistent = p.seqlen_k <= kSm90PersistentMaxKeys;
 
   LaunchPlan plan;
   KernelLaunch& f = plan.launches[0];

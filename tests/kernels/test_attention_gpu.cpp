@@ -364,6 +364,22 @@ TEST_CASE("sm90a bundle: the TMA kernels serve prefill, every head dim, dtype an
     c.sk = {333, 5, 1000, 64};
     check_on_tma(c);
   }
+  // More than 4096 keys (one block per tile): d128's 176-key tile, unmasked with softcap and
+  // causal with sinks.
+  for (bool causal : {false, true}) {
+    AttentionCase c;
+    c.d = c.dv = 128;
+    c.h = 4;
+    c.h_k = 2;
+    c.sq = {1100, 64};
+    c.sk = {5000, 4400};
+    c.causal = causal;
+    c.softcap = causal ? 0.0f : 15.0f;
+    c.sinks = causal;
+    const CaseResult r = check(c);
+    INFO(c.describe());
+    CHECK(r.kernel.find("_sm90_hd128_m128n176_") != std::string::npos);
+  }
   AttentionCase base;
   base.d = base.dv = 128;
   base.h = 8;

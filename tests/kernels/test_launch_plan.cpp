@@ -239,6 +239,17 @@ TEST_CASE("plan_forward_sm90 covers prefill on sm_90 and says why not otherwise"
   FwdParams long_keys = p;
   long_keys.seqlen_k = 8192;
   CHECK(plan_forward_sm90(long_keys, 8192, h100())->launches[0].grid[0] == 256);
+  // Long keys (one block per tile) take d128's 176-key tile, causal or not; short keys the
+  // 128-key one, masked or not.
+  CHECK(std::string(plan_forward_sm90(long_keys, 8192, h100())->launches[0].kernel_name) ==
+        "kernels_attn_fwd_sm90_hd128_m128n176_bf16");
+  FwdParams long_causal = long_keys;
+  long_causal.is_causal = 1;
+  long_causal.seqlen_q = 8192;
+  CHECK(std::string(plan_forward_sm90(long_causal, 8192, h100())->launches[0].kernel_name) ==
+        "kernels_attn_fwd_sm90_hd128_m128n176_bf16");
+  CHECK(std::string(plan_forward_sm90(causal, 1000, h100())->launches[0].kernel_name) ==
+        "kernels_attn_fwd_sm90_hd128_bf16");
   CHECK(l.tma_fwd.fwd.num_splits == 1);
   // Batched: (d, seqlen, heads, batch) with the tensors' own strides in bytes.
   const TensorMapSpec& q = l.tensor_maps[0];
