@@ -237,10 +237,7 @@ Result<Extracted> extract_to_staging(const fs::path& archive_path, const CacheDi
       }
       dirs.insert(parent);
     }
-    if (type == AE_IFDIR) {
-      if (out.files.count(name)) {
-        return refused(archive_path, "entry \"" + name + "\" is a file and a directory");
-      }
+    if (type == AE_IFDIR) {  // (a file of the same name already "appears twice")
       dirs.insert(name);
       auto made = staging.subdir(name, true);
       if (!made) return std::move(made).error();
