@@ -50,6 +50,30 @@ compiler_supports() {
   return "$rc"
 }
 
+# run_checked WHAT REPORTS LINES SELECTED EXCLUDED [CTEST_ARGS...]: runs the selected CTest tests of
+# $build_dir, then fails if any test failed or any instrumented process left a report in REPORTS
+# (the first LINES lines of each are shown), even one whose exit status a test expected to be
+# non-zero anyway. WHAT names the reports in the verdict ("sanitizer", "ThreadSanitizer"). Called
+# as `run_checked ... || status=$?`, so errexit is off inside and a failed ctest still has its
+# reports read.
+run_checked() {
+  local what=$1 reports=$2 lines=$3 selected=$4 excluded=$5
+  shift 5
+  local status=0
+  ctest --test-dir "$build_dir" --output-on-failure -j "${KERNELS_TEST_JOBS:-2}" -R "$selected" \
+    -E "$excluded" "$@" || status=$?
+  if [ -n "$(ls -A "$reports")" ]; then
+    echo "FAIL: $what reports in $reports:"
+    for f in "$reports"/*; do
+      echo "--- $f"
+      head -n "$lines" "$f"
+    done
+    status=1
+  fi
+  [ "$status" -eq 0 ] && echo "PASS: no test failed and no $what report"
+  return "$status"
+}
+
 if [ "$mode" = tsan ]; then
   build_dir="$(realpath -m "${KERNELS_TSAN_BUILD_DIR:-build-tsan}")"
   sanitize="-fsanitize=thread -fno-omit-frame-pointer"
@@ -81,17 +105,8 @@ if [ "$mode" = tsan ]; then
   [ "$short" = 1 ] &&
     selected='^(tests_loader:|tests_cli:.*([Rr]acing|flock is a no-op|[Bb]lob ?[Ll]ock|lock another process holds|ulimit)|storm:race_short$)'
   status=0
-  ctest --test-dir "$build_dir" --output-on-failure -j "${KERNELS_TEST_JOBS:-2}" -R "$selected" \
-    -E '^tests_loader:(python_.*|pip_install)$' "$@" || status=$?
-  if [ -n "$(ls -A "$reports")" ]; then
-    echo "FAIL: ThreadSanitizer reports in $reports:"
-    for f in "$reports"/*; do
-      echo "--- $f"
-      head -n 60 "$f"
-    done
-    status=1
-  fi
-  [ "$status" -eq 0 ] && echo "PASS: no test failed and no ThreadSanitizer report"
+  run_checked ThreadSanitizer "$reports" 60 "$selected" '^tests_loader:(python_.*|pip_install)$' \
+    "$@" || status=$?
   exit "$status"
 fi
 
@@ -128,15 +143,5 @@ excluded='^(fuzz:short|sanitize:.*|tests_loader:(python_.*|pip_install)|e2e:(ci_
 selected='.'
 [ "$short" = 1 ] && selected='^(tests_lockfile|tests_hub|tests_loader):'
 status=0
-ctest --test-dir "$build_dir" --output-on-failure -j "${KERNELS_TEST_JOBS:-2}" -R "$selected" \
-  -E "$excluded" "$@" || status=$?
-if [ -n "$(ls -A "$reports")" ]; then
-  echo "FAIL: sanitizer reports in $reports:"
-  for f in "$reports"/*; do
-    echo "--- $f"
-    head -n 40 "$f"
-  done
-  status=1
-fi
-[ "$status" -eq 0 ] && echo "PASS: no test failed and no sanitizer report"
+run_checked sanitizer "$reports" 40 "$selected" "$excluded" "$@" || status=$?
 exit "$status"

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "kernels/lockfile/error.h"
@@ -46,13 +47,20 @@ Result<PackSummary> pack_cache(const std::filesystem::path& cache_root, const Lo
 Result<PackSummary> pack_mirror(const std::filesystem::path& mirror_dir, const Lockfile& lock,
                                 const std::filesystem::path& archive_path);
 
+// Where unpack() stands when it calls its probe: the staging directory was just made (empty), or
+// the archive is extracted into it and nothing is verified yet.
+enum class UnpackStage { staging_created, extracted };
+// Called at each stage with the staging directory's path. Tests use it to do, at a known moment,
+// what a local user racing unpack could (swap a staged directory for a link, plant a FIFO).
+using UnpackProbe = std::function<void(UnpackStage, const std::filesystem::path& staging)>;
+
 // Unpacks into a cache root or a mirror directory (the archive says which), verifying every file
-// against `lock` before anything becomes visible. Errors: unsafe (11) for a refused entry,
-// integrity_mismatch (6) for bytes that do not match the lock, lockfile_invalid (5) for a
-// malformed archive manifest or tree.
+// against `lock` before anything becomes visible. Errors: unsafe (11) for a refused entry, or a
+// link, FIFO or device found in the staging directory; integrity_mismatch (6) for bytes that do
+// not match the lock; lockfile_invalid (5) for a malformed archive manifest or tree.
 Result<PackSummary> unpack(const std::filesystem::path& archive_path,
                            const std::filesystem::path& destination, const Lockfile& lock,
-                           const PackLimits& limits = {});
+                           const PackLimits& limits = {}, const UnpackProbe& probe = {});
 
 // The kind an archive made by pack_cache/pack_mirror declares in its first entry, read without
 // extracting anything.

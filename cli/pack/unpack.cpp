@@ -1,10 +1,15 @@
 // Reading packs. The archive is hostile until proven otherwise: only tar (pax/ustar) with zstd or
 // no compression is read; only regular files and directories with safe relative paths are
 // extracted, into a staging directory inside the destination; every file is verified against the
-// caller's lockfile; only then is anything moved to where a reader would look.
+// caller's lockfile; only then is anything moved to where a reader would look. The staging
+// directory is made and used only through directory fds (cache_dir.h): every staged file and
+// directory is created, read, verified, published and removed relative to the fd of the
+// directory above it, never by path, so a link or FIFO planted there is refused (exit 11), never
+// followed or waited on.
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <utf8proc.h>
 
@@ -63,14 +68,32 @@ struct ReadDeleter {
   void operator()(archive* a) const { archive_read_free(a); }
 };
 
-// Deletes the staging directory on every path out of unpack().
-struct StagingDir {
-  fs::path path;
-  ~StagingDir() {
-    std::error_code ec;
-    if (!path.empty()) fs::remove_all(path, ec);
-  }
+struct FdCloser {
+  int fd;
+  ~FdCloser() { ::close(fd); }
 };
+
+// Deletes the staging directory `name` of `destination` on every path out of unpack(), relative
+// to the destination's fd and never following a link (CacheDir::remove_all).
+struct StagingRemover {
+  const CacheDir& destination;
+  std::string name;
+  ~StagingRemover() { (void)destination.remove_all(name); }
+};
+
+// A staged file: the staging directory holding it, walked from the staging fd without following
+// links (made when `create`), and its name there.
+struct Staged {
+  CacheDir dir;
+  std::string name;
+};
+
+Result<Staged> staged(const CacheDir& staging, const std::string& name, bool create) {
+  const fs::path p(name);
+  auto dir = staging.subdir(p.parent_path(), create);
+  if (!dir) return std::move(dir).error();
+  return Staged{std::move(*dir), p.filename().string()};
+}
 
 // A name that could mean something else on another OS (drive letters) is refused everywhere.
 bool is_portable_entry_name(std::string_view name) {
@@ -137,7 +160,7 @@ struct Extracted {
   std::map<std::string, std::uint64_t> files;  // relative path -> size
 };
 
-Result<Extracted> extract_to_staging(const fs::path& archive_path, const fs::path& staging,
+Result<Extracted> extract_to_staging(const fs::path& archive_path, const CacheDir& staging,
                                      const PackLimits& limits) {
   std::unique_ptr<archive, ReadDeleter> a(archive_read_new());
   if (!a) return make_error(ErrorCode::internal, "out of memory", archive_path.string());
@@ -150,6 +173,7 @@ Result<Extracted> extract_to_staging(const fs::path& archive_path, const fs::pat
   }
   Extracted out;
   std::set<std::string> seen;
+  std::set<std::string> dirs;  // every directory the entries so far made or implied
   std::map<std::string, std::string> portable;  // folded key -> the path (prefix) that took it
   std::uint64_t total = 0, entries = 0;
   archive_entry* e = nullptr;
@@ -202,12 +226,25 @@ Result<Extracted> extract_to_staging(const fs::path& archive_path, const fs::pat
                                          "Unicode-normalising filesystems (macOS, Windows)");
       }
     }
-    const fs::path target = staging / name;
-    std::error_code ec;
-    if (type == AE_IFDIR) {
-      fs::create_directories(target, ec);
-      if (ec) return refused(archive_path, "cannot create directory \"" + name + "\": " + ec.message());
+    // A name that is a file and a directory ("a" and "a/b", either order) is refused here, so
+    // that whatever the staging walk below meets in its way was planted, not sent.
+    for (std::size_t slash = name.find('/'); slash != std::string::npos;
+         slash = name.find('/', slash + 1)) {
+      const std::string parent = name.substr(0, slash);
+      if (out.files.count(parent)) {
+        return refused(archive_path, "entry \"" + name + "\" is inside \"" + parent +
+                                         "\", which is a file");
+      }
+      dirs.insert(parent);
+    }
+    if (type == AE_IFDIR) {  // (a file of the same name already "appears twice")
+      dirs.insert(name);
+      auto made = staging.subdir(name, true);
+      if (!made) return std::move(made).error();
       continue;
+    }
+    if (dirs.count(name)) {
+      return refused(archive_path, "entry \"" + name + "\" is a file and a directory");
     }
     if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0) {
       return refused(archive_path, "entry \"" + name + "\" has no valid size");
@@ -217,16 +254,12 @@ Result<Extracted> extract_to_staging(const fs::path& archive_path, const fs::pat
       return refused(archive_path, "content exceeds the limit of " +
                                        std::to_string(limits.max_total_bytes) + " bytes");
     }
-    fs::create_directories(target.parent_path(), ec);
-    if (ec) return refused(archive_path, "cannot place \"" + name + "\": " + ec.message());
-    const int fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      const int err = errno;
-      if (err == EEXIST || err == ELOOP) {
-        return refused(archive_path, "cannot create \"" + name + "\" in the staging directory");
-      }
-      return staging_error("cannot create \"" + name + "\" in the staging directory", target, err);
-    }
+    auto at = staged(staging, name, true);
+    if (!at) return std::move(at).error();
+    const fs::path target = at->dir.path() / at->name;
+    auto opened = at->dir.open_regular(at->name, O_WRONLY | O_CREAT | O_EXCL);
+    if (!opened) return std::move(opened).error();
+    const int fd = *opened;
     std::uint64_t written = 0;
     Result<void> r = ok();
     for (;;) {
@@ -281,21 +314,42 @@ struct Verified {
   std::vector<Link> links;  // cache kind: snapshot links to create after publishing
 };
 
-Result<std::string> read_staged(const fs::path& p) {
-  std::FILE* f = std::fopen(p.c_str(), "rb");
-  if (!f) return make_error(ErrorCode::io, "cannot read staged file", p.string());
+// Opens a staged file for reading through the staging fd: a link, FIFO or device planted in its
+// place is exit 11, never followed or waited on. The fd is the caller's to close.
+Result<int> open_staged(const CacheDir& staging, const std::string& name) {
+  auto at = staged(staging, name, false);
+  if (!at) return std::move(at).error();
+  return at->dir.open_regular(at->name, O_RDONLY);
+}
+
+Result<std::string> read_staged(const CacheDir& staging, const std::string& name) {
+  auto fd = open_staged(staging, name);
+  if (!fd) return std::move(fd).error();
+  FdCloser closer{*fd};
   std::string s;
   char buf[65536];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
-  std::fclose(f);
+  for (;;) {
+    const ssize_t n = ::read(*fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return staging_error("cannot read staged file", staging.path() / name, errno);
+    if (n == 0) break;
+    s.append(buf, static_cast<std::size_t>(n));
+  }
   return s;
+}
+
+Result<void> check_staged(const CacheDir& staging, const std::string& name,
+                          const FileDigest& digest) {
+  auto fd = open_staged(staging, name);
+  if (!fd) return std::move(fd).error();
+  FdCloser closer{*fd};
+  return check_fd(*fd, digest, staging.path() / name);
 }
 
 // Verifies the files of every locked variant that the pack holds; each repo must bring at least
 // one complete variant. `file_for(entry)` names the staged file holding an entry's content.
 template <class FileFor>
-Result<void> verify_variants(const KernelLock& k, const RepoTree& tree, const fs::path& staging,
+Result<void> verify_variants(const KernelLock& k, const RepoTree& tree, const CacheDir& staging,
                              const Extracted& x, const fs::path& archive_path, Verified& v,
                              FileFor&& file_for, bool link) {
   const auto hashes = compute_variant_hashes(tree);
@@ -320,7 +374,8 @@ Result<void> verify_variants(const KernelLock& k, const RepoTree& tree, const fs
     }
     for (const TreeEntry& e : files) {
       const std::string name = file_for(e);
-      if (auto r = check_file(staging / name, e.digest()); !r) {
+      if (auto r = check_staged(staging, name, e.digest()); !r) {
+        if (r.error().code != ErrorCode::integrity_mismatch) return r;
         return mismatch("file " + e.path + " of " + k.repo_id + ": " + r.error().what,
                         archive_path.string());
       }
@@ -336,7 +391,7 @@ Result<void> verify_variants(const KernelLock& k, const RepoTree& tree, const fs
   return ok();
 }
 
-Result<void> verify_cache_pack(const Lockfile& lock, const fs::path& staging, const Extracted& x,
+Result<void> verify_cache_pack(const Lockfile& lock, const CacheDir& staging, const Extracted& x,
                                const fs::path& archive_path, Verified& v) {
   for (const auto& k : lock.kernels) {
     const std::string folder = repo_folder_name(k.repo_id);
@@ -345,7 +400,7 @@ Result<void> verify_cache_pack(const Lockfile& lock, const fs::path& staging, co
       return mismatch("the archive has no tree for " + k.repo_id + "@" + k.sha,
                       archive_path.string());
     }
-    auto text = read_staged(staging / tree_name);
+    auto text = read_staged(staging, tree_name);
     if (!text) return text.error();
     auto tree = parse_tree_cache(*text, archive_path.string() + ":" + tree_name);
     if (!tree) return tree.error();
@@ -356,8 +411,9 @@ Result<void> verify_cache_pack(const Lockfile& lock, const fs::path& staging, co
     if (!r) return r;
     for (const auto& [name, size] : x.files) {
       if (name.rfind(folder + "/refs/", 0) != 0) continue;
-      auto ref = read_staged(staging / name);
-      if (!ref || *ref != k.sha) {
+      auto ref = read_staged(staging, name);
+      if (!ref) return ref.error();
+      if (*ref != k.sha) {
         return mismatch("ref " + name + " does not point at the locked commit " + k.sha,
                         archive_path.string());
       }
@@ -367,7 +423,7 @@ Result<void> verify_cache_pack(const Lockfile& lock, const fs::path& staging, co
   return ok();
 }
 
-Result<void> verify_mirror_pack(const Lockfile& lock, const fs::path& staging, const Extracted& x,
+Result<void> verify_mirror_pack(const Lockfile& lock, const CacheDir& staging, const Extracted& x,
                                 const fs::path& archive_path, Verified& v) {
   std::set<std::string> locked_shas;
   for (const auto& k : lock.kernels) locked_shas.insert(k.sha);
@@ -377,7 +433,7 @@ Result<void> verify_mirror_pack(const Lockfile& lock, const fs::path& staging, c
       return mismatch("the archive has no tree listing for " + k.repo_id + "@" + k.sha,
                       archive_path.string());
     }
-    auto text = read_staged(staging / paths.tree(k.sha));
+    auto text = read_staged(staging, paths.tree(k.sha));
     if (!text) return text.error();
     auto tree = parse_tree_listing(*text, archive_path.string() + ":" + paths.tree(k.sha));
     if (!tree) return tree.error();
@@ -387,7 +443,8 @@ Result<void> verify_mirror_pack(const Lockfile& lock, const fs::path& staging, c
                              false);
     if (!r) return r;
     if (x.files.count(paths.refs())) {
-      auto refs = read_staged(staging / paths.refs());
+      auto refs = read_staged(staging, paths.refs());
+      if (!refs) return refs.error();
       auto doc = refs ? nlohmann::json::parse(*refs, nullptr, false) : nlohmann::json();
       if (!doc.is_object() || !doc.contains("branches") || !doc["branches"].is_array()) {
         return mismatch("refs of " + k.repo_id + " is not a refs listing", archive_path.string());
@@ -396,7 +453,8 @@ Result<void> verify_mirror_pack(const Lockfile& lock, const fs::path& staging, c
     }
     for (const auto& [name, size] : x.files) {
       if (name.rfind(paths.revision_dir() + "/", 0) != 0) continue;
-      auto rev = read_staged(staging / name);
+      auto rev = read_staged(staging, name);
+      if (!rev) return rev.error();
       auto doc = rev ? nlohmann::json::parse(*rev, nullptr, false) : nlohmann::json();
       if (!doc.is_object() || !doc.contains("sha") || !doc["sha"].is_string() ||
           !locked_shas.count(doc["sha"].get<std::string>())) {
@@ -411,8 +469,9 @@ Result<void> verify_mirror_pack(const Lockfile& lock, const fs::path& staging, c
   for (const auto& k : lock.kernels) {
     const std::string name = hub::organization_overview_path(k.repo_id.substr(0, k.repo_id.find('/')));
     if (!x.files.count(name) || v.files.count(name)) continue;
-    auto text = read_staged(staging / name);
-    auto doc = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+    auto text = read_staged(staging, name);
+    if (!text) return text.error();
+    auto doc = nlohmann::json::parse(*text, nullptr, false);
     if (!doc.is_object()) {
       return mismatch(name + " is not an organisation overview (a JSON object)",
                       archive_path.string());
@@ -462,7 +521,8 @@ Result<PackKind> read_pack_kind(const fs::path& archive_path) {
 }
 
 Result<PackSummary> unpack(const fs::path& archive_path, const fs::path& destination,
-                           const Lockfile& lock, const PackLimits& limits) {
+                           const Lockfile& lock, const PackLimits& limits,
+                           const UnpackProbe& probe) {
   std::error_code ec;
   if (!fs::is_regular_file(archive_path, ec)) {
     return make_error(ErrorCode::usage, "not a regular file", archive_path.string(),
@@ -473,21 +533,28 @@ Result<PackSummary> unpack(const fs::path& archive_path, const fs::path& destina
     return make_error(ErrorCode::io, "cannot create destination: " + ec.message(),
                       destination.string());
   }
-  StagingDir staging{unique_temp_path(destination / ".kernels-unpack")};
-  fs::create_directory(staging.path, ec);
-  if (ec) {
-    staging.path.clear();
-    return make_error(ErrorCode::io, "cannot create staging directory: " + ec.message(),
-                      destination.string());
+  // The destination itself may be a link the user made, as a cache root may (cache_safety.h);
+  // everything below it is reached from this fd.
+  auto dest = CacheDir::open(destination, {}, false);
+  if (!dest) return std::move(dest).error();
+  const std::string staging_name = unique_temp_path(".kernels-unpack").string();
+  if (::mkdirat(dest->fd(), staging_name.c_str(), 0700) != 0) {
+    return staging_error("cannot create the staging directory", destination / staging_name,
+                         errno);
   }
+  const StagingRemover remover{*dest, staging_name};
+  auto staging = dest->subdir(staging_name, false);
+  if (!staging) return std::move(staging).error();
+  if (probe) probe(UnpackStage::staging_created, staging->path());
 
-  auto extracted = extract_to_staging(archive_path, staging.path, limits);
+  auto extracted = extract_to_staging(archive_path, *staging, limits);
   if (!extracted) return extracted.error();
+  if (probe) probe(UnpackStage::extracted, staging->path());
 
   if (!extracted->files.count(std::string(kPackManifestName))) {
     return refused(archive_path, "no kernels-pack.json: not an archive made by `kernels pack`");
   }
-  auto manifest_text = read_staged(staging.path / std::string(kPackManifestName));
+  auto manifest_text = read_staged(*staging, std::string(kPackManifestName));
   if (!manifest_text) return manifest_text.error();
   auto kind_result = parse_pack_manifest(*manifest_text, archive_path);
   if (!kind_result) return kind_result.error();
@@ -496,8 +563,8 @@ Result<PackSummary> unpack(const fs::path& archive_path, const fs::path& destina
   Verified verified;
   verified.files.insert(std::string(kPackManifestName));
   auto v = kind == PackKind::cache
-               ? verify_cache_pack(lock, staging.path, *extracted, archive_path, verified)
-               : verify_mirror_pack(lock, staging.path, *extracted, archive_path, verified);
+               ? verify_cache_pack(lock, *staging, *extracted, archive_path, verified)
+               : verify_mirror_pack(lock, *staging, *extracted, archive_path, verified);
   if (!v) return v.error();
   for (const auto& [name, size] : extracted->files) {
     if (!verified.files.count(name)) {
@@ -520,14 +587,14 @@ Result<PackSummary> unpack(const fs::path& archive_path, const fs::path& destina
   }
   std::sort(order.begin(), order.end());
   for (const auto& [_, name] : order) {
-    // Into directories opened from the destination without following links (cache_dir.h): a
-    // link planted in the cache or mirror is refused (exit 11), never written through.
-    const fs::path final_path = destination / name;
-    auto dir = CacheDir::open_below(destination, final_path.parent_path(), true);
+    // From the staged file's directory into the destination's, both walked from their fds
+    // without following links: a link planted in the cache or mirror is refused (exit 11),
+    // never written through.
+    auto from = staged(*staging, name, false);
+    if (!from) return std::move(from).error();
+    auto dir = dest->subdir(fs::path(name).parent_path(), true);
     if (!dir) return std::move(dir).error();
-    if (auto r = dir->publish_from(staging.path / name, final_path.filename().string()); !r) {
-      return r.error();
-    }
+    if (auto r = dir->publish_from(from->dir, from->name, from->name); !r) return r.error();
     ++summary.files;
   }
   if (kind == PackKind::cache) {

@@ -1,5 +1,6 @@
 #include "kernels/lockfile/cache_dir.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "kernels/lockfile/atomic.h"
 
@@ -76,12 +78,22 @@ Result<CacheDir> CacheDir::open(const fs::path& root, const fs::path& relative, 
   }
   int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return io_error("cannot open the cache directory", root, errno);
-  CacheDir dir(fd, root);
+  return walk(CacheDir(fd, root), relative, create);
+}
+
+Result<CacheDir> CacheDir::subdir(const fs::path& relative, bool create) const {
+  const int fd = ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return io_error("cannot open directory", path_, errno);
+  return walk(CacheDir(fd, path_), relative, create);
+}
+
+Result<CacheDir> CacheDir::walk(CacheDir dir, const fs::path& relative, bool create) {
+  const fs::path whole = dir.path_ / relative;
   for (const fs::path& part : relative) {
     if (part.empty()) continue;  // a trailing "/"
     if (!plain_component(part)) {
       return make_error(ErrorCode::unsafe, "not a plain path component inside the cache",
-                        (root / relative).string(), "this is a bug: please report it");
+                        whole.string(), "this is a bug: please report it");
     }
     const fs::path shown = dir.path_ / part;
     const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
@@ -166,6 +178,63 @@ void CacheDir::remove(std::string_view name) const {
   ::unlinkat(fd_, std::string(name).c_str(), 0);
 }
 
+namespace {
+
+// Empties the directory `fd` (not closed here), depth first, never following a link: an entry
+// unlinkat() refuses as a directory is opened O_NOFOLLOW relative to `fd` and emptied in turn.
+// The names are read first, so removing does not race the directory stream. Returns the first
+// errno, 0 when all went.
+int remove_contents(int fd) {
+  std::vector<std::string> names;
+  const int listed = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  DIR* d = listed < 0 ? nullptr : ::fdopendir(listed);
+  if (d == nullptr) {
+    const int err = errno;
+    if (listed >= 0) ::close(listed);
+    return err;
+  }
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view n = e->d_name;
+    if (n != "." && n != "..") names.emplace_back(n);
+  }
+  ::closedir(d);
+  int first = 0;
+  for (const std::string& n : names) {
+    if (::unlinkat(fd, n.c_str(), 0) == 0 || errno == ENOENT) continue;
+    if (errno != EISDIR && errno != EPERM) {
+      if (first == 0) first = errno;
+      continue;
+    }
+    const int sub = ::openat(fd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub >= 0) {
+      const int err = remove_contents(sub);
+      ::close(sub);
+      if (first == 0) first = err;
+    }
+    if (::unlinkat(fd, n.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT && first == 0) {
+      first = errno;
+    }
+  }
+  return first;
+}
+
+}  // namespace
+
+Result<void> CacheDir::remove_all(std::string_view name) const {
+  const std::string n(name);
+  if (::unlinkat(fd_, n.c_str(), 0) == 0 || errno == ENOENT) return ok();
+  if (errno != EISDIR && errno != EPERM) return io_error("cannot remove", path_ / n, errno);
+  int err = 0;
+  const int sub = ::openat(fd_, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (sub >= 0) {
+    err = remove_contents(sub);
+    ::close(sub);
+  }
+  if (::unlinkat(fd_, n.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT && err == 0) err = errno;
+  if (err != 0) return io_error("cannot remove", path_ / n, err);
+  return ok();
+}
+
 Result<void> CacheDir::write_atomic(std::string_view name, std::string_view bytes,
                                     mode_t mode) const {
   return write_atomic_at(fd_, name, bytes, mode, path_);
@@ -186,16 +255,17 @@ Result<void> CacheDir::replace_symlink(std::string_view name, std::string_view t
   return ok();
 }
 
-Result<void> CacheDir::publish_from(const fs::path& temp, std::string_view name) const {
-  const int fd = ::open(temp.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return io_error("cannot open temp file to publish it", temp, errno);
-  const int synced = ::fsync(fd);
+Result<void> CacheDir::publish_from(const CacheDir& from, std::string_view temp,
+                                    std::string_view name) const {
+  const std::string t(temp);
+  auto fd = from.open_regular(t, O_RDONLY);
+  if (!fd) return std::move(fd).error();
+  const int synced = ::fsync(*fd);
   const int err = errno;
-  ::close(fd);
-  if (synced != 0) return io_error("fsync failed", temp, err);
-  if (::renameat(AT_FDCWD, temp.c_str(), fd_, std::string(name).c_str()) != 0) {
-    return io_error("cannot rename " + temp.filename().string() + " into place",
-                    path_ / std::string(name), errno);
+  ::close(*fd);
+  if (synced != 0) return io_error("fsync failed", from.path_ / t, err);
+  if (::renameat(from.fd_, t.c_str(), fd_, std::string(name).c_str()) != 0) {
+    return io_error("cannot rename " + t + " into place", path_ / std::string(name), errno);
   }
   if (::fsync(fd_) != 0 && errno != EINVAL && errno != ENOTSUP && errno != EBADF) {
     return io_error("fsync of directory failed", path_, errno);

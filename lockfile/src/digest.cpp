@@ -180,8 +180,37 @@ namespace {
 
 constexpr std::size_t kChunk = 1 << 20;
 
-// Streams a file through `feed`; only regular files (after following symlinks) are read, so a
-// FIFO or a device cannot block or feed endless bytes.
+// Streams an open file through `feed`, from its current offset; only a regular file is read, so
+// a FIFO or a device cannot block or feed endless bytes. `fd` stays open.
+template <class Feed>
+Result<std::uint64_t> stream_fd(int fd, const std::filesystem::path& path, Feed&& feed,
+                                std::uint64_t* size_out = nullptr) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    return make_error(ErrorCode::io, "not a regular file", path.string(),
+                      "only regular files (or symlinks to them) can be hashed");
+  }
+  if (size_out != nullptr) *size_out = static_cast<std::uint64_t>(st.st_size);
+  if (!feed.begin(static_cast<std::uint64_t>(st.st_size))) {
+    return make_error(ErrorCode::internal, "hash context unavailable", path.string());
+  }
+  std::unique_ptr<std::uint8_t[]> buf(new std::uint8_t[kChunk]);
+  std::uint64_t total = 0;
+  while (true) {
+    const ssize_t n = ::read(fd, buf.get(), kChunk);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return make_error(ErrorCode::io, std::string("read failed: ") + std::strerror(errno),
+                        path.string());
+    }
+    if (n == 0) break;
+    total += static_cast<std::uint64_t>(n);
+    feed.update(std::span<const std::uint8_t>(buf.get(), static_cast<std::size_t>(n)));
+  }
+  return total;
+}
+
+// The same for a path (symlinks followed), opened O_NONBLOCK so that a FIFO is not waited on.
 template <class Feed>
 Result<std::uint64_t> stream_file(const std::filesystem::path& path, Feed&& feed,
                                   std::uint64_t* size_out = nullptr) {
@@ -191,34 +220,9 @@ Result<std::uint64_t> stream_file(const std::filesystem::path& path, Feed&& feed
     return make_error(ErrorCode::io, std::string("cannot open: ") + std::strerror(err),
                       path.string());
   }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return make_error(ErrorCode::io, "not a regular file", path.string(),
-                      "only regular files (or symlinks to them) can be hashed");
-  }
-  if (size_out != nullptr) *size_out = static_cast<std::uint64_t>(st.st_size);
-  if (!feed.begin(static_cast<std::uint64_t>(st.st_size))) {
-    ::close(fd);
-    return make_error(ErrorCode::internal, "hash context unavailable", path.string());
-  }
-  std::unique_ptr<std::uint8_t[]> buf(new std::uint8_t[kChunk]);
-  std::uint64_t total = 0;
-  while (true) {
-    const ssize_t n = ::read(fd, buf.get(), kChunk);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return make_error(ErrorCode::io, std::string("read failed: ") + std::strerror(err),
-                        path.string());
-    }
-    if (n == 0) break;
-    total += static_cast<std::uint64_t>(n);
-    feed.update(std::span<const std::uint8_t>(buf.get(), static_cast<std::size_t>(n)));
-  }
+  auto r = stream_fd(fd, path, feed, size_out);
   ::close(fd);
-  return total;
+  return r;
 }
 
 // A ContentDigest made once stream_file knows the size (the git blob header needs it).
@@ -231,6 +235,29 @@ struct DigestFeed {
   }
   void update(std::span<const std::uint8_t> b) { h->update(b); }
 };
+
+// A file that grew or shrank while being read fails here instead of hashing a torn view.
+Result<std::string> finish_git_sha1(DigestFeed& feed, const std::filesystem::path& path) {
+  auto hex = feed.h->finish_hex();
+  if (!hex) {
+    Error e = std::move(hex).error();
+    e.object = path.string();
+    e.what = "file changed size while being hashed (" + e.what + ")";
+    return e;
+  }
+  return std::move(*hex);
+}
+
+Result<void> compare_digest(const std::string& actual, const FileDigest& digest,
+                            const std::filesystem::path& path) {
+  if (actual != digest.hex) {
+    const char* algo = digest.kind == FileDigest::Kind::sha256 ? "sha256" : "git sha1";
+    return make_error(ErrorCode::integrity_mismatch,
+                      std::string(algo) + " mismatch: expected " + digest.hex + ", got " + actual,
+                      path.string(), "the file is corrupt or was altered; fetch it again");
+  }
+  return ok();
+}
 
 }  // namespace
 
@@ -257,28 +284,24 @@ Result<std::string> git_blob_sha1_file(const std::filesystem::path& path) {
   DigestFeed feed{FileDigest::Kind::git_sha1, std::nullopt};
   auto r = stream_file(path, feed);
   if (!r) return std::move(r).error();
-  // A file that grew or shrank while being read fails here instead of hashing a torn view.
-  auto hex = feed.h->finish_hex();
-  if (!hex) {
-    Error e = std::move(hex).error();
-    e.object = path.string();
-    e.what = "file changed size while being hashed (" + e.what + ")";
-    return e;
-  }
-  return std::move(*hex);
+  return finish_git_sha1(feed, path);
 }
 
 Result<void> check_file(const std::filesystem::path& path, const FileDigest& digest) {
   auto actual = digest.kind == FileDigest::Kind::sha256 ? sha256_file(path)
                                                         : git_blob_sha1_file(path);
   if (!actual) return std::move(actual).error();
-  if (*actual != digest.hex) {
-    const char* algo = digest.kind == FileDigest::Kind::sha256 ? "sha256" : "git sha1";
-    return make_error(ErrorCode::integrity_mismatch,
-                      std::string(algo) + " mismatch: expected " + digest.hex + ", got " + *actual,
-                      path.string(), "the file is corrupt or was altered; fetch it again");
-  }
-  return ok();
+  return compare_digest(*actual, digest, path);
+}
+
+Result<void> check_fd(int fd, const FileDigest& digest, const std::filesystem::path& shown_as) {
+  DigestFeed feed{digest.kind, std::nullopt};
+  auto r = stream_fd(fd, shown_as, feed);
+  if (!r) return std::move(r).error();
+  auto actual = digest.kind == FileDigest::Kind::sha256 ? feed.h->finish_hex()
+                                                        : finish_git_sha1(feed, shown_as);
+  if (!actual) return std::move(actual).error();
+  return compare_digest(*actual, digest, shown_as);
 }
 
 std::string to_base64(std::span<const std::uint8_t> bytes) {

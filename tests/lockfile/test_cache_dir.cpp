@@ -5,8 +5,11 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -146,4 +149,74 @@ TEST_CASE("CacheDir: creates missing directories, refuses files and links in the
   // The root itself may be a link the user made.
   fs::create_directory_symlink(root, dir / "root-link");
   CHECK(CacheDir::open(dir / "root-link", "x/y", false).ok());
+}
+
+TEST_CASE("CacheDir: subdir walks from an open directory, refusing links in the way",
+          "[cache][safety]") {
+  test::ScratchDir dir;
+  const fs::path root = dir / "cache";
+  auto top = CacheDir::open(root, "a", true);
+  REQUIRE(top.ok());
+  auto made = top->subdir("b/c", true);
+  REQUIRE(made.ok());
+  CHECK(made->path() == root / "a" / "b" / "c");
+  CHECK(fs::is_directory(root / "a" / "b" / "c"));
+  // a/ swapped for a link after it was opened: the walk continues in the real one.
+  fs::rename(root / "a", dir / "a.real");
+  fs::create_directories(dir / "outside");
+  fs::create_directory_symlink(dir / "outside", root / "a");
+  auto again = top->subdir("b/d", true);
+  REQUIRE(again.ok());
+  CHECK(fs::is_directory(dir / "a.real" / "b" / "d"));
+  CHECK(fs::is_empty(dir / "outside"));
+  fs::create_directory_symlink(dir / "outside", dir / "a.real" / "b" / "link");
+  auto through_link = top->subdir("b/link/x", true);
+  REQUIRE_FALSE(through_link.ok());
+  CHECK(through_link.error().code == ErrorCode::unsafe);
+  CHECK(fs::is_empty(dir / "outside"));
+}
+
+TEST_CASE("CacheDir: remove_all removes a tree by fds and never follows a link inside it",
+          "[cache][safety]") {
+  test::ScratchDir dir;
+  const fs::path root = dir / "cache";
+  fs::create_directories(root / "t" / "d" / "e");
+  std::ofstream(root / "t" / "f") << "x";
+  std::ofstream(root / "t" / "d" / "e" / "g") << "y";
+  fs::create_directories(dir / "outside" / "sub");
+  std::ofstream(dir / "outside" / "victim") << "keep";
+  fs::create_directory_symlink(dir / "outside", root / "t" / "d" / "link");
+  fs::create_symlink(dir / "outside" / "victim", root / "t" / "file-link");
+  REQUIRE(::mkfifo((root / "t" / "fifo").c_str(), 0644) == 0);
+  auto top = CacheDir::open(root, {}, false);
+  REQUIRE(top.ok());
+  REQUIRE(top->remove_all("t").ok());
+  CHECK_FALSE(fs::exists(fs::symlink_status(root / "t")));
+  CHECK(entries_under(dir / "outside") == 2);  // victim and sub/ untouched
+  CHECK(top->remove_all("missing").ok());
+  // A link at the name itself goes, its target stays.
+  fs::create_directory_symlink(dir / "outside", root / "l");
+  REQUIRE(top->remove_all("l").ok());
+  CHECK_FALSE(fs::exists(fs::symlink_status(root / "l")));
+  CHECK(entries_under(dir / "outside") == 2);
+}
+
+TEST_CASE("CacheDir: publish_from renames between two open directories, refusing a FIFO",
+          "[cache][safety]") {
+  test::ScratchDir dir;
+  const fs::path root = dir / "cache";
+  auto from = CacheDir::open(root, "staging", true);
+  auto to = CacheDir::open(root, "blobs", true);
+  REQUIRE(from.ok());
+  REQUIRE(to.ok());
+  REQUIRE(from->write_atomic("t", "bytes").ok());
+  REQUIRE(to->publish_from(*from, "t", "final").ok());
+  CHECK_FALSE(fs::exists(root / "staging" / "t"));
+  std::ifstream in(root / "blobs" / "final");
+  CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == "bytes");
+  REQUIRE(::mkfifo((root / "staging" / "p").c_str(), 0644) == 0);
+  auto fifo = to->publish_from(*from, "p", "other");  // would block in open() without O_NONBLOCK
+  REQUIRE_FALSE(fifo.ok());
+  CHECK(fifo.error().code == ErrorCode::unsafe);
+  CHECK_FALSE(fs::exists(root / "blobs" / "other"));
 }

@@ -1,5 +1,7 @@
 // Streaming SHA-256 and git blob SHA-1 on OpenSSL EVP.
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
@@ -101,6 +103,35 @@ TEST_CASE("check_bytes and check_file name both digests on a mismatch", "[digest
   auto mismatch = check_file(dir / "f", sha);
   REQUIRE_FALSE(mismatch.ok());
   CHECK(mismatch.error().object == (dir / "f").string());
+}
+
+TEST_CASE("check_fd hashes an open file like check_file and refuses a FIFO", "[digest]") {
+  const std::string hello = "hello world";
+  const FileDigest git{FileDigest::Kind::git_sha1, "95d09f2b10159347eece71399a7e2e907ea3df4f"};
+  const FileDigest sha{FileDigest::Kind::sha256,
+                       "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"};
+  kernels::test::ScratchDir dir;
+  kernels::test::spit(dir / "f", hello);
+  for (const FileDigest& d : {git, sha}) {
+    const int fd = ::open((dir / "f").c_str(), O_RDONLY);
+    REQUIRE(fd >= 0);
+    CHECK(check_fd(fd, d, "shown").ok());
+    ::close(fd);
+  }
+  const int fd = ::open((dir / "f").c_str(), O_RDONLY);
+  REQUIRE(fd >= 0);
+  auto wrong = check_fd(fd, FileDigest{FileDigest::Kind::sha256, std::string(64, '0')}, "shown");
+  ::close(fd);
+  REQUIRE_FALSE(wrong.ok());
+  CHECK(wrong.error().code == ErrorCode::integrity_mismatch);
+  CHECK(wrong.error().object == "shown");
+  REQUIRE(::mkfifo((dir / "fifo").c_str(), 0600) == 0);
+  const int fifo = ::open((dir / "fifo").c_str(), O_RDONLY | O_NONBLOCK);
+  REQUIRE(fifo >= 0);
+  auto refused = check_fd(fifo, sha, "fifo");
+  ::close(fifo);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().what == "not a regular file");
 }
 
 TEST_CASE("file hashing refuses FIFOs and reports missing files", "[digest]") {

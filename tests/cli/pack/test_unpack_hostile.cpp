@@ -116,6 +116,19 @@ TEST_CASE("unpack refuses names that are one file on case-insensitive or normali
   refuse({{"\xFF\xFE.cubin", AE_IFREG, "a"}}, "not valid UTF-8");
 }
 
+// Staging is walked without following anything in the way (test_unpack_staging.cpp), so a name
+// that is a file and a directory must be refused from the archive's names alone, in any order.
+TEST_CASE("unpack refuses a name that is a file and a directory", "[pack][hostile]") {
+  const auto refuse = [](std::vector<RawEntry> entries, const std::string& says) {
+    entries.insert(entries.begin(), kManifest);
+    expect_refused(entries, ErrorCode::unsafe, true, {}, says);
+  };
+  refuse({{"a", AE_IFREG, "x"}, {"a/b", AE_IFREG, "y"}}, "is inside \"a\", which is a file");
+  refuse({{"a", AE_IFREG, "x"}, {"a/b/c", AE_IFREG, "y"}}, "which is a file");
+  refuse({{"a/b", AE_IFREG, "y"}, {"a", AE_IFREG, "x"}}, "is a file and a directory");
+  refuse({{"a", AE_IFDIR, ""}, {"a/b", AE_IFREG, "y"}, {"a", AE_IFREG, "x"}}, "appears twice");
+}
+
 TEST_CASE("unpack caps total size and entry count", "[pack][hostile]") {
   kernels::cli::PackLimits small;
   small.max_total_bytes = 1000;

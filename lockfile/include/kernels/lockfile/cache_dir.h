@@ -26,6 +26,8 @@ class CacheDir {
   // The same for a directory given as a path below `root` (e.g. a CacheLayout accessor's parent).
   static Result<CacheDir> open_below(const std::filesystem::path& root,
                                      const std::filesystem::path& dir, bool create);
+  // The directory fd() / relative, walked from this one the same way (this one stays open).
+  Result<CacheDir> subdir(const std::filesystem::path& relative, bool create) const;
 
   CacheDir(CacheDir&& other) noexcept;
   CacheDir& operator=(CacheDir&& other) noexcept;
@@ -45,19 +47,27 @@ class CacheDir {
   Result<int> open_regular(std::string_view name, int flags, mode_t mode = 0644) const;
   // unlinkat(fd(), name): the entry itself goes (a link, never its target); a missing one is fine.
   void remove(std::string_view name) const;
+  // The entry `name` and, when it is a directory, everything below it, each removed with unlinkat
+  // relative to its own directory's fd (opened O_NOFOLLOW): a link anywhere below is removed,
+  // never followed. A missing `name` is fine; the first failure is returned after the rest is
+  // tried.
+  Result<void> remove_all(std::string_view name) const;
   // write_atomic_at (atomic.h) in this directory.
   Result<void> write_atomic(std::string_view name, std::string_view bytes,
                             mode_t mode = 0644) const;
   // A symlink `name` -> `target`, made under a temp name and renamed over whatever is at `name`.
   Result<void> replace_symlink(std::string_view name, std::string_view target) const;
-  // publish_file (atomic.h) into this directory: fsync(temp), renameat(temp -> name), fsync of
-  // this directory. `temp` is a file of ours outside the walk (a staging directory).
-  Result<void> publish_from(const std::filesystem::path& temp, std::string_view name) const;
+  // publish_file (atomic.h) into this directory from another one (a staging directory of ours):
+  // fsync(from/temp), renameat(from/temp -> name), fsync of this directory. Both ends relative
+  // to their directory fds; a link or non-regular file at `temp` is refused (exit 11).
+  Result<void> publish_from(const CacheDir& from, std::string_view temp,
+                            std::string_view name) const;
   // renameat(from, to) within this directory.
   Result<void> rename(std::string_view from, std::string_view to) const;
 
  private:
   CacheDir(int fd, std::filesystem::path path) : fd_(fd), path_(std::move(path)) {}
+  static Result<CacheDir> walk(CacheDir dir, const std::filesystem::path& relative, bool create);
   int fd_ = -1;
   std::filesystem::path path_;
 };

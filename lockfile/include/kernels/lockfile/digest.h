@@ -93,6 +93,9 @@ Result<void> check_bytes(std::span<const std::uint8_t> bytes, const FileDigest& 
 Result<std::string> sha256_file(const std::filesystem::path& path);
 Result<std::string> git_blob_sha1_file(const std::filesystem::path& path);
 Result<void> check_file(const std::filesystem::path& path, const FileDigest& digest);
+// check_file for a file already open (read from its offset to the end, left open; a non-regular
+// file is refused, never read), e.g. one opened relative to a directory fd; `shown_as` names it.
+Result<void> check_fd(int fd, const FileDigest& digest, const std::filesystem::path& shown_as);
 
 // The per-file digests of a variant's metadata.json (variant_metadata.h): standard padded base64
 // of the SHA-256 or SHA-512 of the bytes.
