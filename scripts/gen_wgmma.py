@@ -4,9 +4,12 @@
   gen_wgmma.py OUT_HEADER
 
 PTX needs every accumulator register named in the instruction, so each (N, dtype, A source)
-is its own asm statement; this script writes them instead of a person. The output is checked
-in (reviewable, no generator step in the build); a test re-runs the script and diffs it.
+is its own asm statement; this script writes them instead of a person, formatted with the
+repository's .clang-format (clang-format 14). The output is checked in (reviewable, no generator
+step in the build); the test kernels:wgmma_ops_generated re-runs the script and diffs it.
 """
+import os
+import subprocess
 import sys
 
 NS = [64, 80, 96, 112, 128, 176, 192, 256]
@@ -75,6 +78,11 @@ def main():
         for n in NS:
             text += spec(ctype, ptx_t, n)
     text += "\n}  // namespace kernels::device\n"
+    # clang-format finds the style from the file name it is told, in the repository.
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kernels", "common",
+                        "wgmma_ops.cuh")
+    text = subprocess.run(["clang-format", f"--assume-filename={os.path.normpath(here)}"],
+                          input=text, capture_output=True, text=True, check=True).stdout
     with open(sys.argv[1], "w") as f:
         f.write(text)
 
