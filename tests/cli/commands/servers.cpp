@@ -18,7 +18,7 @@ std::unique_ptr<NginxServer> NginxServer::start(const fs::path& mirror, const fs
   fs::create_directories(work_dir / "tmp");
   fs::create_directories(work_dir / "logs");
   for (int attempt = 0; attempt < 3; ++attempt) {
-    server->port_ = free_port();
+    server->port_ = unused_port();
     std::ostringstream conf;
     fs::path w = fs::absolute(work_dir);
     conf << "daemon off;\nworker_processes 1;\npid " << (w / "nginx.pid").string() << ";\n"

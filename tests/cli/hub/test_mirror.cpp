@@ -3,15 +3,14 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <thread>
 
 #include "hub_test_support.h"
+#include "support/local_port.h"
 #include "support/skip.h"
 
 extern char** environ;
@@ -68,29 +67,6 @@ void check_mirror_reads(HubClient& client, const MirrorFixture& f, const fs::pat
   auto absent = client.fetch_text(kRepo, f.commit, "kernel-status.toml");
   REQUIRE(absent.ok());
   CHECK_FALSE(absent->has_value());
-}
-
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-bool port_accepts(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
 }
 
 // A child process, killed (SIGTERM, then SIGKILL) and reaped when the scope ends.
@@ -246,7 +222,7 @@ TEST_CASE("nginx serving the mirror directory statically is a working endpoint")
   auto nginx = find_nginx();
   if (nginx.empty()) KERNELS_SKIP("nginx is not installed (scripts/install-deps.sh installs nginx-light)");
   MirrorFixture f;
-  int port = free_port();
+  int port = test_support::unused_port();
   auto prefix = f.dir / "nginx";
   fs::create_directories(prefix / "logs");
   std::string conf = "daemon off;\nmaster_process off;\nworker_processes 1;\npid " +
@@ -267,12 +243,7 @@ TEST_CASE("nginx serving the mirror directory statically is a working endpoint")
   argv.push_back(nullptr);
   Child child;
   REQUIRE(posix_spawn(&child.pid, nginx.c_str(), nullptr, nullptr, argv.data(), environ) == 0);
-  bool up = false;
-  for (int i = 0; i < 300 && !up; ++i) {
-    up = port_accepts(port);
-    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  if (!up) {
+  if (!test_support::wait_for_port(port, std::chrono::seconds(3))) {
     child.stop();
     KERNELS_SKIP("nginx did not start: " + read_file(prefix / "logs/error.log"));
   }
