@@ -284,11 +284,11 @@ int kernels_loader_flash_attn_with_kvcache(const kl_kvcache_args* args, void* st
   });
 }
 
-int kernels_loader_device_source(int device, int ver, kl_source_info* caller) {
-  if (caller == nullptr) return null_arg("info");
+int kernels_loader_device_source(int device, int ver, kl_source_info* info) {
+  if (info == nullptr) return null_arg("info");
   // An output struct: a newer caller's larger one gets its extra bytes zeroed, an older one
   // (down to the first layout with struct_size) only the fields it has.
-  const std::uint32_t size = caller->struct_size;
+  const std::uint32_t size = info->struct_size;
   if (size < kFirstSourceInfoSize || size > (1u << 20)) {
     t_last_error = "kernels_loader: info.struct_size is " + std::to_string(size) +
                    ": not a kl_source_info layout\nhint: initialise it with "
@@ -298,7 +298,7 @@ int kernels_loader_device_source(int device, int ver, kl_source_info* caller) {
   }
   kl_source_info full;
   kernels_loader_source_info_init(&full);
-  kl_source_info* info = &full;
+  kl_source_info* out = &full;
   const int rc = guarded([&] {
     int status = KL_OK;
     Loader* l = get_loader(&status);
@@ -310,20 +310,20 @@ int kernels_loader_device_source(int device, int ver, kl_source_info* caller) {
       std::memcpy(dst, s.data(), n);
       dst[n] = '\0';
     };
-    info->source = static_cast<int32_t>(r->source);
-    info->reason_code =
+    out->source = static_cast<int32_t>(r->source);
+    out->reason_code =
         r->reason == kernels::loader::FallbackReason::none ? KL_OK : static_cast<int>(r->why.code);
     if (r->reason != kernels::loader::FallbackReason::none)
-      copy(info->reason, sizeof info->reason,
+      copy(out->reason, sizeof out->reason,
            std::string(kernels::loader::fallback_reason_name(r->reason)) + ": " + r->why.message());
-    copy(info->repo_id, sizeof info->repo_id, r->repo_id);
-    copy(info->sha, sizeof info->sha, r->sha);
-    copy(info->variant, sizeof info->variant, r->variant);
+    copy(out->repo_id, sizeof out->repo_id, r->repo_id);
+    copy(out->sha, sizeof out->sha, r->sha);
+    copy(out->variant, sizeof out->variant, r->variant);
     return static_cast<int>(KL_OK);
   });
-  std::memset(caller, 0, size);
-  std::memcpy(caller, &full, std::min<std::size_t>(size, sizeof full));
-  caller->struct_size = size;
+  std::memset(info, 0, size);
+  std::memcpy(info, &full, std::min<std::size_t>(size, sizeof full));
+  info->struct_size = size;
   return rc;
 }
 

@@ -18,8 +18,6 @@
 
 #include "kernels/lockfile/digest.h"
 
-extern char** environ;
-
 namespace kernels::test {
 
 TempDir::TempDir(const std::string& tag) {

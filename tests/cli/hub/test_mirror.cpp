@@ -13,8 +13,6 @@
 #include "support/local_port.h"
 #include "support/skip.h"
 
-extern char** environ;
-
 using namespace kernels;
 using namespace kernels::hub_test;
 
