@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
-#include <optional>
 #include <new>
+#include <optional>
 #include <string>
 
 #include "kernels/kernels_loader.h"
@@ -238,7 +238,8 @@ int kernels_loader_varlen_workspace_size(const kl_varlen_args* args, void* strea
   if (args == nullptr) return null_arg("args");
   if (bytes == nullptr) return null_arg("bytes");
   int status = KL_OK;
-  const auto a = adopt(*args, kernels_loader_varlen_args_init, kFirstVarlenArgsSize, "kl_varlen_args", "kernels_loader_varlen_args_init", &status);
+  const auto a = adopt(*args, kernels_loader_varlen_args_init, kFirstVarlenArgsSize,
+                       "kl_varlen_args", "kernels_loader_varlen_args_init", &status);
   if (!a) return status;
   return with_loader([&](Loader& l) {
     auto r = l.varlen_workspace_size(*a, stream);
@@ -251,7 +252,8 @@ int kernels_loader_varlen_workspace_size(const kl_varlen_args* args, void* strea
 int kernels_loader_flash_attn_varlen_func(const kl_varlen_args* args, void* stream) {
   if (args == nullptr) return null_arg("args");
   int status = KL_OK;
-  const auto a = adopt(*args, kernels_loader_varlen_args_init, kFirstVarlenArgsSize, "kl_varlen_args", "kernels_loader_varlen_args_init", &status);
+  const auto a = adopt(*args, kernels_loader_varlen_args_init, kFirstVarlenArgsSize,
+                       "kl_varlen_args", "kernels_loader_varlen_args_init", &status);
   if (!a) return status;
   return with_loader([&](Loader& l) {
     auto r = l.flash_attn_varlen_func(*a, stream);
@@ -259,11 +261,13 @@ int kernels_loader_flash_attn_varlen_func(const kl_varlen_args* args, void* stre
   });
 }
 
-int kernels_loader_kvcache_workspace_size(const kl_kvcache_args* args, void* stream, size_t* bytes) {
+int kernels_loader_kvcache_workspace_size(const kl_kvcache_args* args, void* stream,
+                                          size_t* bytes) {
   if (args == nullptr) return null_arg("args");
   if (bytes == nullptr) return null_arg("bytes");
   int status = KL_OK;
-  const auto a = adopt(*args, kernels_loader_kvcache_args_init, kFirstKvcacheArgsSize, "kl_kvcache_args", "kernels_loader_kvcache_args_init", &status);
+  const auto a = adopt(*args, kernels_loader_kvcache_args_init, kFirstKvcacheArgsSize,
+                       "kl_kvcache_args", "kernels_loader_kvcache_args_init", &status);
   if (!a) return status;
   return with_loader([&](Loader& l) {
     auto r = l.kvcache_workspace_size(*a, stream);
@@ -276,7 +280,8 @@ int kernels_loader_kvcache_workspace_size(const kl_kvcache_args* args, void* str
 int kernels_loader_flash_attn_with_kvcache(const kl_kvcache_args* args, void* stream) {
   if (args == nullptr) return null_arg("args");
   int status = KL_OK;
-  const auto a = adopt(*args, kernels_loader_kvcache_args_init, kFirstKvcacheArgsSize, "kl_kvcache_args", "kernels_loader_kvcache_args_init", &status);
+  const auto a = adopt(*args, kernels_loader_kvcache_args_init, kFirstKvcacheArgsSize,
+                       "kl_kvcache_args", "kernels_loader_kvcache_args_init", &status);
   if (!a) return status;
   return with_loader([&](Loader& l) {
     auto r = l.flash_attn_with_kvcache(*a, stream);
@@ -311,8 +316,9 @@ int kernels_loader_device_source(int device, int ver, kl_source_info* info) {
       dst[n] = '\0';
     };
     out->source = static_cast<int32_t>(r->source);
-    out->reason_code =
-        r->reason == kernels::loader::FallbackReason::none ? KL_OK : static_cast<int>(r->why.code);
+    out->reason_code = r->reason == kernels::loader::FallbackReason::none
+                           ? KL_OK
+                           : static_cast<int>(r->why.code);
     if (r->reason != kernels::loader::FallbackReason::none)
       copy(out->reason, sizeof out->reason,
            std::string(kernels::loader::fallback_reason_name(r->reason)) + ": " + r->why.message());
