@@ -127,6 +127,6 @@ using test_support::unused_port;
 using test_support::wait_for_port;
 
 fs::path fixtures_dir();  // tests/fixtures (KERNELS_FIXTURES_DIR)
-fs::path source_dir();   // KERNELS_SOURCE_DIR
+fs::path source_dir();    // KERNELS_SOURCE_DIR
 
 }  // namespace kernels::test
