@@ -9,9 +9,10 @@
  *   1. KERNELS_USE_BUILTIN=1                        -> built-in kernels.
  *   2. Lockfile: KERNELS_LOCKFILE, else <cache>/kernels.lock, where <cache> is the cache that
  *      `kernels download` fills ($KERNELS_CACHE, $HF_HUB_CACHE, $HF_HOME/hub,
- * ~/.cache/huggingface/hub). Without KERNELS_LOCKFILE, when that lock (the project downloaded last)
- * does not serve the family, the locks of the other projects that downloaded into the cache are
- * tried; used when those that serve it agree on the revision.
+ *      ~/.cache/huggingface/hub).
+ *      Without KERNELS_LOCKFILE, when that lock (the project downloaded last) does not serve the
+ *      family, the locks of the other projects that downloaded into the cache are tried; used
+ *      when those that serve it agree on the revision.
  *   3. The repo for ver=3 is KERNELS_FA3_REPO (default kernels-community/attention-fa3), for ver=4
  *      KERNELS_FA4_REPO (default kernels-community/attention-fa4).
  *   4. The variant for this GPU (cubin-cu<MAJ><MIN>-sm<CC>[a]) is chosen, read, hash-checked,
@@ -45,12 +46,14 @@
  *     KERNELS_LOADER_DEBUG_CHECKS=1: then they are checked too, which synchronises the stream.
  *
  * Minimal use (see loader/examples/attention_example.cpp):
- *   if (kernels_loader_init(NULL) != KL_OK) { fprintf(stderr, "%s\n", kernels_loader_last_error());
- * } kl_varlen_args a; kernels_loader_varlen_args_init(&a); a.q = ...; a.k = ...; a.v = ...;
- * a.cu_seqlens_q = ...; a.cu_seqlens_k = ...; a.max_seqlen_q = ...; a.max_seqlen_k = ...; a.causal
- * = 1; a.out = ...; size_t ws; kernels_loader_varlen_workspace_size(&a, stream, &ws);  (allocate ws
- * bytes once) a.workspace = ...; a.workspace_bytes = ws; int rc =
- * kernels_loader_flash_attn_varlen_func(&a, stream);
+ *   if (kernels_loader_init(NULL) != KL_OK)
+ *     fprintf(stderr, "%s\n", kernels_loader_last_error());
+ *   kl_varlen_args a; kernels_loader_varlen_args_init(&a);
+ *   a.q = ...; a.k = ...; a.v = ...; a.cu_seqlens_q = ...; a.cu_seqlens_k = ...;
+ *   a.max_seqlen_q = ...; a.max_seqlen_k = ...; a.causal = 1; a.out = ...;
+ *   size_t ws; kernels_loader_varlen_workspace_size(&a, stream, &ws);  (allocate ws bytes once)
+ *   a.workspace = ...; a.workspace_bytes = ws;
+ *   int rc = kernels_loader_flash_attn_varlen_func(&a, stream);
  */
 #ifndef KERNELS_LOADER_H
 #define KERNELS_LOADER_H
