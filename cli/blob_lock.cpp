@@ -129,12 +129,8 @@ std::optional<BlobLock> BlobLock::try_acquire(const std::filesystem::path& path,
       record_holder(fd);
       lock.fd_ = fd;
       return lock;
-    case Attempt::unsupported:
-      ::close(fd);
-      return lock;
-    case Attempt::busy:
-      ::close(fd);
-      return std::nullopt;
+    case Attempt::unsupported: ::close(fd); return lock;
+    case Attempt::busy: ::close(fd); return std::nullopt;
   }
   ::close(fd);
   return std::nullopt;
@@ -154,11 +150,8 @@ Result<BlobLock> BlobLock::acquire(const std::filesystem::path& path, const Blob
         record_holder(fd);
         lock.fd_ = fd;
         return lock;
-      case Attempt::unsupported:
-        ::close(fd);
-        return lock;
-      case Attempt::busy:
-        break;
+      case Attempt::unsupported: ::close(fd); return lock;
+      case Attempt::busy: break;
     }
     if (on_blocked && pause == std::chrono::milliseconds(5)) on_blocked(holder_of(fd));
     if (hub::interrupted()) {

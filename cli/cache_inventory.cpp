@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <optional>
 #include <map>
+#include <optional>
 #include <set>
 #include <system_error>
 
@@ -81,7 +81,8 @@ bool orphaned_temp(const CacheLayout& cache, const std::string& repo_id, const f
   if (dot == std::string::npos) return false;
   const bool resumable = name.size() == dot + 11;  // <etag>.incomplete
   if (!resumable) {
-    if (name.size() != dot + 1 + 8 + 11 || name.compare(dot + 9, std::string::npos, ".incomplete") != 0) {
+    if (name.size() != dot + 1 + 8 + 11 ||
+        name.compare(dot + 9, std::string::npos, ".incomplete") != 0) {
       return false;
     }
     for (std::size_t i = dot + 1; i < dot + 9; ++i) {
@@ -166,13 +167,14 @@ void collect_unreferenced_blobs(const CacheLayout& cache, const std::string& rep
   std::set<std::string> keep = referenced_blobs(cache, repo_id, remaining);
   std::time_t now = std::time(nullptr);
   for (const fs::path& blob : children(cache.blobs_dir(repo_id))) {
-    struct stat st{};
+    struct stat st {};
     if (::lstat(blob.c_str(), &st) != 0) continue;
     std::string name = blob.filename().string();
     if (is_temp_file(blob)) {
       // An in-flight download writes its temp file continuously; an hour of silence is debris.
       if (now - st.st_mtime >= kDebrisAge || orphaned_temp(cache, repo_id, blob)) {
-        actions.push_back({"temp file", repo_id, blob.string(), static_cast<std::uint64_t>(st.st_size)});
+        actions.push_back(
+            {"temp file", repo_id, blob.string(), static_cast<std::uint64_t>(st.st_size)});
       }
       continue;
     }
@@ -185,7 +187,7 @@ void collect_unreferenced_blobs(const CacheLayout& cache, const std::string& rep
 // The newest modification time of anything under `dir` (itself included; the walk stops after
 // 100000 entries); 0 when it cannot be read.
 std::time_t newest_mtime(const fs::path& dir) {
-  struct stat st{};
+  struct stat st {};
   if (::lstat(dir.c_str(), &st) != 0) return 0;
   std::time_t newest = st.st_mtime;
   std::error_code ec;
@@ -203,7 +205,7 @@ std::time_t newest_mtime(const fs::path& dir) {
 // alone (removing it failed the download with exit 13).
 bool download_in_flight(const CacheLayout& cache, const std::string& repo_id, std::time_t now) {
   for (const fs::path& blob : children(cache.blobs_dir(repo_id))) {
-    struct stat st{};
+    struct stat st {};
     if (is_temp_file(blob) && ::lstat(blob.c_str(), &st) == 0 && now - st.st_mtime < kDebrisAge &&
         !orphaned_temp(cache, repo_id, blob)) {
       return true;
@@ -219,10 +221,11 @@ bool download_in_flight(const CacheLayout& cache, const std::string& repo_id, st
 void collect_orphaned_temp_files(const CacheLayout& cache, const std::string& repo_id,
                                  std::vector<PruneAction>& actions) {
   for (const fs::path& blob : children(cache.blobs_dir(repo_id))) {
-    struct stat st{};
+    struct stat st {};
     if (is_temp_file(blob) && ::lstat(blob.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
         orphaned_temp(cache, repo_id, blob)) {
-      actions.push_back({"temp file", repo_id, blob.string(), static_cast<std::uint64_t>(st.st_size)});
+      actions.push_back(
+          {"temp file", repo_id, blob.string(), static_cast<std::uint64_t>(st.st_size)});
     }
   }
 }
@@ -249,7 +252,8 @@ void collect_revision_removal(const CacheLayout& cache, const std::string& repo_
                        ec ? 0 : static_cast<std::uint64_t>(size)});
   }
   for (const auto& [name, target] : refs) {
-    if (target == commit) actions.push_back({"ref", repo_id, cache.ref_path(repo_id, name).string(), 0});
+    if (target == commit)
+      actions.push_back({"ref", repo_id, cache.ref_path(repo_id, name).string(), 0});
   }
 }
 
@@ -267,7 +271,7 @@ RepoInfo scan_repo(const CacheLayout& cache, const std::string& repo_id) {
   RepoInfo info;
   info.repo_id = repo_id;
   for (const fs::path& blob : children(cache.blobs_dir(repo_id))) {
-    struct stat st{};
+    struct stat st {};
     if (::lstat(blob.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     if (is_temp_file(blob)) {
       ++info.temp_files;
@@ -291,7 +295,7 @@ RepoInfo scan_repo(const CacheLayout& cache, const std::string& repo_id) {
     std::error_code ec;
     for (auto it = fs::recursive_directory_iterator(snap, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      struct stat st{};
+      struct stat st {};
       if (::stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
       std::string rel = it->path().lexically_relative(snap).generic_string();
       std::string target = it->is_symlink(ec) ? fs::read_symlink(it->path(), ec).string() : rel;
@@ -354,7 +358,8 @@ void collect_stale_write_temps(const CacheLayout& cache, std::time_t now,
       continue;
     }
     if (is_our_temp_name(name) && now - st.st_mtime >= kDebrisAge) {
-      actions.push_back({"temp file", "", it->path().string(), static_cast<std::uint64_t>(st.st_size)});
+      actions.push_back(
+          {"temp file", "", it->path().string(), static_cast<std::uint64_t>(st.st_size)});
     }
   }
 }
@@ -415,7 +420,8 @@ Result<std::vector<PruneAction>> remove_from_cache(const CacheLayout& cache,
                       "`kernels cache ls` lists what the cache holds");
   }
   if (commit.empty()) {
-    actions.push_back({"repo", repo_id, cache.repo_dir(repo_id).string(), tree_bytes(cache.repo_dir(repo_id))});
+    actions.push_back(
+        {"repo", repo_id, cache.repo_dir(repo_id).string(), tree_bytes(cache.repo_dir(repo_id))});
     if (Result<void> r = apply(actions); !r) return r.error();
     return actions;
   }

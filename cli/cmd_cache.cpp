@@ -15,20 +15,30 @@ namespace {
 nlohmann::json revision_json(const RevisionInfo& rev) {
   nlohmann::json variants = nlohmann::json::array();
   for (const auto& v : rev.variants) {
-    variants.push_back({{"variant", v.variant}, {"files_present", v.files_present},
-                        {"files_expected", v.files_expected}, {"bytes", v.bytes},
+    variants.push_back({{"variant", v.variant},
+                        {"files_present", v.files_present},
+                        {"files_expected", v.files_expected},
+                        {"bytes", v.bytes},
                         {"complete", v.complete()}});
   }
-  return {{"commit", rev.commit},       {"refs", rev.refs},
-          {"tree_cached", rev.tree_cached}, {"complete", rev.complete()},
-          {"bytes", rev.bytes},         {"last_used", rev.last_used ? nlohmann::json(rev.last_used) : nlohmann::json(nullptr)},
-          {"variants", variants},       {"other_files", rev.other_files}};
+  return {{"commit", rev.commit},
+          {"refs", rev.refs},
+          {"tree_cached", rev.tree_cached},
+          {"complete", rev.complete()},
+          {"bytes", rev.bytes},
+          {"last_used", rev.last_used ? nlohmann::json(rev.last_used) : nlohmann::json(nullptr)},
+          {"variants", variants},
+          {"other_files", rev.other_files}};
 }
 
 nlohmann::json repo_json(const RepoInfo& repo, bool with_revisions) {
-  nlohmann::json j = {{"repo_id", repo.repo_id},     {"blobs", repo.blobs},
-                      {"bytes", repo.blob_bytes},    {"temp_files", repo.temp_files},
-                      {"last_used", repo.last_used ? nlohmann::json(repo.last_used) : nlohmann::json(nullptr)}, {"revisions", repo.revisions.size()}};
+  nlohmann::json j = {{"repo_id", repo.repo_id},
+                      {"blobs", repo.blobs},
+                      {"bytes", repo.blob_bytes},
+                      {"temp_files", repo.temp_files},
+                      {"last_used",
+                       repo.last_used ? nlohmann::json(repo.last_used) : nlohmann::json(nullptr)},
+                      {"revisions", repo.revisions.size()}};
   if (with_revisions) {
     j["revisions"] = nlohmann::json::array();
     for (const auto& rev : repo.revisions) j["revisions"].push_back(revision_json(rev));
@@ -39,7 +49,8 @@ nlohmann::json repo_json(const RepoInfo& repo, bool with_revisions) {
 std::string revision_status(const RevisionInfo& rev) {
   if (!rev.tree_cached) return "unknown (no cached tree)";
   std::size_t missing = 0;
-  for (const auto& v : rev.variants) missing += v.files_expected - std::min(v.files_expected, v.files_present);
+  for (const auto& v : rev.variants)
+    missing += v.files_expected - std::min(v.files_expected, v.files_present);
   return missing == 0 ? "complete" : "incomplete (" + std::to_string(missing) + " files missing)";
 }
 
@@ -47,10 +58,12 @@ Result<void> run_ls(CommandContext& ctx) {
   std::vector<RepoInfo> repos = scan_cache(ctx.cache());
   const Console& console = ctx.console();
   if (console.json()) {
-    nlohmann::json doc = {{"cache", ctx.cache().root().string()}, {"repos", nlohmann::json::array()},
+    nlohmann::json doc = {{"cache", ctx.cache().root().string()},
+                          {"repos", nlohmann::json::array()},
                           {"unpack_staging", nlohmann::json::array()}};
     for (const auto& r : repos) doc["repos"].push_back(repo_json(r, true));
-    for (const auto& p : unpack_staging_dirs(ctx.cache())) doc["unpack_staging"].push_back(p.string());
+    for (const auto& p : unpack_staging_dirs(ctx.cache()))
+      doc["unpack_staging"].push_back(p.string());
     console.set_result(std::move(doc));
     return ok();
   }
@@ -71,13 +84,14 @@ Result<void> run_ls(CommandContext& ctx) {
   }
   console.out(text);
   if (const auto staging = unpack_staging_dirs(ctx.cache()); !staging.empty()) {
-    console.info(std::to_string(staging.size()) +
-                 " unpack staging director" + (staging.size() == 1 ? "y" : "ies") +
-                 " (.kernels-unpack.*.incomplete) in " + ctx.cache().root().string() +
+    console.info(std::to_string(staging.size()) + " unpack staging director" +
+                 (staging.size() == 1 ? "y" : "ies") + " (.kernels-unpack.*.incomplete) in " +
+                 ctx.cache().root().string() +
                  ": an unpack is running or was killed; `kernels cache prune` removes those "
                  "older than an hour");
   }
-  if (repos.empty()) console.info("the cache at " + ctx.cache().root().string() + " holds no kernels");
+  if (repos.empty())
+    console.info("the cache at " + ctx.cache().root().string() + " holds no kernels");
   return ok();
 }
 
@@ -129,16 +143,21 @@ Result<void> run_cache_verify(CommandContext& ctx) {
     for (const RevisionInfo& rev : repo.revisions) {
       Result<RepoTree> tree = cache.read_tree(repo.repo_id, rev.commit);
       if (!tree) {
-        text += "UNKNOWN " + repo.repo_id + "@" + rev.commit + ": no cached tree to check against\n";
-        doc.push_back({{"repo_id", repo.repo_id}, {"commit", rev.commit}, {"path", nullptr},
-                       {"variant", nullptr}, {"status", "unknown"}, {"problem", "no cached tree"}});
+        text += "UNKNOWN " + repo.repo_id + "@" + rev.commit +
+                ": no cached tree to check against\n";
+        doc.push_back({{"repo_id", repo.repo_id},
+                       {"commit", rev.commit},
+                       {"path", nullptr},
+                       {"variant", nullptr},
+                       {"status", "unknown"},
+                       {"problem", "no cached tree"}});
         continue;
       }
       for (const TreeEntry& e : *tree) {
         if (!e.is_file) continue;
         std::filesystem::path p = cache.snapshot_file(repo.repo_id, rev.commit, e.path);
         std::error_code ec;
-        if (!std::filesystem::exists(std::filesystem::symlink_status(p, ec)) ) continue;
+        if (!std::filesystem::exists(std::filesystem::symlink_status(p, ec))) continue;
         ++checked;
         std::string problem;
         if (!std::filesystem::exists(p, ec)) {
@@ -148,17 +167,26 @@ Result<void> run_cache_verify(CommandContext& ctx) {
         }
         if (!problem.empty()) {
           ++bad;
-          text += "CORRUPT " + repo.repo_id + "@" + rev.commit + " " + e.path + ": " + problem + "\n";
-          doc.push_back({{"repo_id", repo.repo_id}, {"commit", rev.commit}, {"path", e.path},
-                         {"variant", nullptr}, {"status", "corrupt"}, {"problem", problem}});
+          text += "CORRUPT " + repo.repo_id + "@" + rev.commit + " " + e.path + ": " + problem +
+                  "\n";
+          doc.push_back({{"repo_id", repo.repo_id},
+                         {"commit", rev.commit},
+                         {"path", e.path},
+                         {"variant", nullptr},
+                         {"status", "corrupt"},
+                         {"problem", problem}});
         }
       }
       for (const auto& v : rev.variants) {
         if (!v.complete()) {
           text += "INCOMPLETE " + repo.repo_id + "@" + rev.commit + " " + v.variant + ": " +
-                  std::to_string(v.files_present) + "/" + std::to_string(v.files_expected) + " files\n";
-          doc.push_back({{"repo_id", repo.repo_id}, {"commit", rev.commit}, {"path", nullptr},
-                         {"variant", v.variant}, {"status", "incomplete"},
+                  std::to_string(v.files_present) + "/" + std::to_string(v.files_expected) +
+                  " files\n";
+          doc.push_back({{"repo_id", repo.repo_id},
+                         {"commit", rev.commit},
+                         {"path", nullptr},
+                         {"variant", v.variant},
+                         {"status", "incomplete"},
                          {"problem", std::to_string(v.files_present) + "/" +
                                          std::to_string(v.files_expected) + " files"}});
         }
@@ -167,27 +195,32 @@ Result<void> run_cache_verify(CommandContext& ctx) {
   }
   text += std::to_string(checked) + " files checked, " + std::to_string(bad) + " corrupt\n";
   if (ctx.console().json()) {
-    ctx.console().set_result({{"checked", checked}, {"corrupt", bad}, {"problems", std::move(doc)}});
+    ctx.console().set_result(
+        {{"checked", checked}, {"corrupt", bad}, {"problems", std::move(doc)}});
   } else {
     ctx.console().out(text);
   }
   if (bad) {
-    return make_error(ErrorCode::integrity_mismatch, std::to_string(bad) + " corrupt files in the cache",
-                      cache.root().string(),
+    return make_error(ErrorCode::integrity_mismatch,
+                      std::to_string(bad) + " corrupt files in the cache", cache.root().string(),
                       "`kernels verify --repair` in the project fetches them again, or `kernels "
                       "cache rm REPO@REV` removes the revision");
   }
   return ok();
 }
 
-Result<void> print_actions(CommandContext& ctx, const std::vector<PruneAction>& actions, bool dry_run) {
+Result<void> print_actions(CommandContext& ctx, const std::vector<PruneAction>& actions,
+                           bool dry_run) {
   std::uint64_t bytes = 0;
   std::string text;
   nlohmann::json doc = nlohmann::json::array();
   for (const auto& a : actions) {
     bytes += a.bytes;
     text += std::string(dry_run ? "would remove " : "removed ") + a.what + " " + a.path + "\n";
-    doc.push_back({{"what", a.what}, {"repo_id", text_or_null(a.repo_id)}, {"path", a.path}, {"bytes", a.bytes}});
+    doc.push_back({{"what", a.what},
+                   {"repo_id", text_or_null(a.repo_id)},
+                   {"path", a.path},
+                   {"bytes", a.bytes}});
   }
   text += std::string(dry_run ? "would free " : "freed ") + format_bytes(bytes) + "\n";
   if (ctx.console().json()) {
@@ -198,18 +231,21 @@ Result<void> print_actions(CommandContext& ctx, const std::vector<PruneAction>& 
   return ok();
 }
 
-Result<void> run_prune(CommandContext& ctx, const std::vector<std::string>& lockfiles, bool dry_run) {
+Result<void> run_prune(CommandContext& ctx, const std::vector<std::string>& lockfiles,
+                       bool dry_run) {
   std::vector<std::filesystem::path> sources;
   std::error_code ec;
-  if (std::filesystem::exists(ctx.cache().lockfile_path(), ec)) sources.push_back(ctx.cache().lockfile_path());
+  if (std::filesystem::exists(ctx.cache().lockfile_path(), ec))
+    sources.push_back(ctx.cache().lockfile_path());
   // Every project that downloaded into this cache keeps what its lock references.
   for (const auto& kept : ctx.cache().project_lockfiles()) sources.push_back(kept);
   for (const auto& l : lockfiles) sources.emplace_back(l);
   if (sources.empty()) {
-    return make_error(ErrorCode::lockfile_missing,
-                      "no lockfile says what to keep, so prune would remove everything",
-                      ctx.cache().lockfile_path().string(),
-                      "pass --lockfile PATH (repeatable), or `kernels cache rm REPO` to remove a repo");
+    return make_error(
+        ErrorCode::lockfile_missing,
+        "no lockfile says what to keep, so prune would remove everything",
+        ctx.cache().lockfile_path().string(),
+        "pass --lockfile PATH (repeatable), or `kernels cache rm REPO` to remove a repo");
   }
   LockedRevisions keep;
   for (const auto& path : sources) {
@@ -225,7 +261,8 @@ Result<void> run_prune(CommandContext& ctx, const std::vector<std::string>& lock
 Result<void> run_rm(CommandContext& ctx, const std::string& target) {
   Result<RepoRef> ref = parse_repo_ref(target);
   if (!ref) return ref.error();
-  Result<std::vector<PruneAction>> actions = remove_from_cache(ctx.cache(), ref->repo_id, ref->revision);
+  Result<std::vector<PruneAction>> actions = remove_from_cache(ctx.cache(), ref->repo_id,
+                                                               ref->revision);
   if (!actions) return actions.error();
   return print_actions(ctx, *actions, false);
 }
@@ -238,7 +275,8 @@ void add_cache_command(CLI::App& app, CommandFn& chosen) {
   cache->add_subcommand("ls", "List cached repos: revisions, size, last use, status")
       ->callback([&chosen] { chosen = [](CommandContext& ctx) { return run_ls(ctx); }; });
   auto show_repo = std::make_shared<std::string>();
-  CLI::App* show = cache->add_subcommand("show", "One repo: revisions, refs, variants, completeness");
+  CLI::App* show = cache->add_subcommand("show",
+                                         "One repo: revisions, refs, variants, completeness");
   show->add_option("repo_id", *show_repo, "org/name")->required();
   show->callback([show_repo, &chosen] {
     chosen = [show_repo](CommandContext& ctx) { return run_show(ctx, *show_repo); };
@@ -248,9 +286,12 @@ void add_cache_command(CLI::App& app, CommandFn& chosen) {
   auto prune_lockfiles = std::make_shared<std::vector<std::string>>();
   auto dry_run = std::make_shared<bool>(false);
   CLI::App* prune = cache->add_subcommand(
-      "prune", "Remove revisions no lockfile references (<cache>/kernels.lock, every project's lock "
-               "kept by download, and --lockfile)");
-  prune->add_option("--lockfile", *prune_lockfiles, "Also keep what this lockfile references (repeatable)")
+      "prune",
+      "Remove revisions no lockfile references (<cache>/kernels.lock, every project's lock "
+      "kept by download, and --lockfile)");
+  prune
+      ->add_option("--lockfile", *prune_lockfiles,
+                   "Also keep what this lockfile references (repeatable)")
       ->allow_extra_args(false);
   prune->add_flag("--dry-run,-n", *dry_run, "Only say what would be removed");
   prune->callback([prune_lockfiles, dry_run, &chosen] {

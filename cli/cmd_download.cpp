@@ -18,6 +18,7 @@
 
 #include "commands.h"
 #include "hub/interrupt.h"
+#include "kernel_checks.h"
 #include "kernels/lockfile/atomic.h"
 #include "kernels/lockfile/cache_dir.h"
 #include "kernels/lockfile/digest.h"
@@ -28,7 +29,6 @@
 #include "kernels/lockfile/variant_metadata.h"
 #include "kernels/sigstore/policy.h"
 #include "kernels/sigstore/verify.h"
-#include "kernel_checks.h"
 #include "project.h"
 #include "trusted_publisher.h"
 
@@ -72,9 +72,10 @@ Result<void> check_against_lock(const KernelLock& locked, const RepoTree& tree,
                                 const std::vector<std::string>& variants, const Console& console,
                                 Lockfile::Form form) {
   if (form == Lockfile::Form::dependency_list && locked.variants.empty()) {
-    console.info("  " + dependency_name(locked) +
-                 ": kernels.lock.hashes records no variant hashes for this commit; files are "
-                 "checked against the Hub tree and metadata.json digests (`kernels lock` records them)");
+    console.info(
+        "  " + dependency_name(locked) +
+        ": kernels.lock.hashes records no variant hashes for this commit; files are "
+        "checked against the Hub tree and metadata.json digests (`kernels lock` records them)");
     return ok();
   }
   std::map<std::string, VariantLock> computed = compute_variant_hashes(tree);
@@ -95,7 +96,8 @@ Result<void> check_against_lock(const KernelLock& locked, const RepoTree& tree,
     if (got == computed.end() || got->second.hash != want->second.hash) {
       return make_error(ErrorCode::integrity_mismatch,
                         "Lock file specifies kernel with hash " + want->second.hash +
-                            ", but the Hub's file list gives hash: " + got_hash + " (variant " + v + ")",
+                            ", but the Hub's file list gives hash: " + got_hash + " (variant " + v +
+                            ")",
                         locked.repo_id + "@" + locked.sha,
                         "nothing was downloaded; the Hub or mirror serves different files for the "
                         "locked commit than when it was locked");
@@ -119,15 +121,17 @@ class MetadataDigests {
                     const SignatureRequirement* signatures, bool check_minver) {
     for (const std::string& v : variants) {
       const std::string meta_path = "build/" + v + "/metadata.json";
-      auto meta = std::find_if(tree.begin(), tree.end(),
-                               [&](const TreeEntry& e) { return e.is_file && e.path == meta_path; });
+      auto meta = std::find_if(tree.begin(), tree.end(), [&](const TreeEntry& e) {
+        return e.is_file && e.path == meta_path;
+      });
       if (meta == tree.end() && signatures)
         return make_error(ErrorCode::integrity_mismatch,
                           "variant " + v + " is not signed: it has no metadata.json", where(locked),
                           "--require-signatures refuses unsigned variants; nothing of this "
                           "variant was made visible");
       if (meta == tree.end()) {
-        ctx.console().debug(locked.repo_id + ": " + v + " has no metadata.json, so no per-file digest");
+        ctx.console().debug(locked.repo_id + ": " + v +
+                            " has no metadata.json, so no per-file digest");
         continue;
       }
       std::optional<std::string> bundle;
@@ -136,8 +140,9 @@ class MetadataDigests {
         if (!b) return b.error();
         bundle = std::move(*b);
       }
-      const sigstore::IdentityPolicy policy =
-          signatures ? signatures->settings.policy_for(locked.repo_id) : sigstore::IdentityPolicy{};
+      const sigstore::IdentityPolicy policy = signatures
+                                                  ? signatures->settings.policy_for(locked.repo_id)
+                                                  : sigstore::IdentityPolicy{};
       // The signature is checked on the verified blob, before metadata.json is linked.
       FileCheck signed_check = nullptr;
       if (signatures)
@@ -148,8 +153,8 @@ class MetadataDigests {
                                            ctx.hub_access(where(locked)), ctx.console(), locks,
                                            signed_check);
       if (!report.ok()) return report.errors.front();
-      const std::filesystem::path meta_file =
-          ctx.cache().snapshot_file(locked.repo_id, locked.sha, meta_path);
+      const std::filesystem::path meta_file = ctx.cache().snapshot_file(locked.repo_id, locked.sha,
+                                                                        meta_path);
       if (signatures) {
         // Also when metadata.json was already in the cache (the check above did not run then).
         Result<void> c = check_signature(locked, v, meta_file, *bundle, signatures->root, policy);
@@ -160,8 +165,10 @@ class MetadataDigests {
       if (!parsed) return parsed.error();
       if (!parsed->digest && signatures)
         return make_error(ErrorCode::integrity_mismatch,
-                          "variant " + v + "'s signed metadata.json has no digest, so the "
-                          "signature covers none of its files", where(locked, meta_path),
+                          "variant " + v +
+                              "'s signed metadata.json has no digest, so the "
+                              "signature covers none of its files",
+                          where(locked, meta_path),
                           "--require-signatures needs a digest; nothing else of this variant "
                           "was made visible");
       // kernels 0.17.2 refuses a variant whose kernels-minver is newer before fetching it (at
@@ -192,7 +199,8 @@ class MetadataDigests {
         std::string all;
         for (const DigestViolation& w : wrong) all += "\n  " + w.message();
         return make_error(ErrorCode::integrity_mismatch,
-                          "the Hub's files of variant " + v + " are not those its metadata.json digest lists:" + all,
+                          "the Hub's files of variant " + v +
+                              " are not those its metadata.json digest lists:" + all,
                           where(locked), "nothing of this variant was downloaded");
       }
     }
@@ -204,12 +212,13 @@ class MetadataDigests {
 
   FileCheck check(const KernelLock& locked) const {
     if (covered_.empty()) return nullptr;
-    return [this, &locked](const TreeEntry& e, const std::filesystem::path& content) -> Result<void> {
+    return [this, &locked](const TreeEntry& e,
+                           const std::filesystem::path& content) -> Result<void> {
       auto it = covered_.find(e.path);
       if (it == covered_.end() || !is_digest_covered(it->second.second)) return ok();
       if (auto wrong = check_digest_file(*it->second.first, it->second.second, content)) {
-        return make_error(ErrorCode::integrity_mismatch, "metadata.json digest: " + wrong->message(),
-                          where(locked, e.path),
+        return make_error(ErrorCode::integrity_mismatch,
+                          "metadata.json digest: " + wrong->message(), where(locked, e.path),
                           "the file was not made visible in the cache; the Hub serves bytes its "
                           "variant's metadata.json does not describe");
       }
@@ -228,7 +237,8 @@ class MetadataDigests {
     if (entry == tree.end())
       return make_error(ErrorCode::integrity_mismatch,
                         "variant " + v + " is not signed: the Hub lists no metadata.json.sigstore",
-                        where(locked), "--require-signatures refuses unsigned variants; nothing "
+                        where(locked),
+                        "--require-signatures refuses unsigned variants; nothing "
                         "of this variant was made visible");
     if (snapshot_file_present(ctx.cache(), locked.repo_id, locked.sha, *entry)) {
       if (auto bytes = file_bytes(ctx.cache().snapshot_file(locked.repo_id, locked.sha, path)))
@@ -236,16 +246,16 @@ class MetadataDigests {
     }
     Result<HubClient*> hub = ctx.hub(where(locked, path));
     if (!hub) return hub.error();
-    Result<std::optional<std::string>> text =
-        (*hub)->fetch_text(locked.repo_id, locked.sha, path, 4 << 20);
+    Result<std::optional<std::string>> text = (*hub)->fetch_text(locked.repo_id, locked.sha, path,
+                                                                 4 << 20);
     if (!text) return text.error();
     if (!*text)
       return make_error(ErrorCode::integrity_mismatch, "the Hub lists but does not serve " + path,
                         where(locked), "nothing of this variant was made visible");
     const std::string& bytes = **text;
-    Result<void> c = check_bytes(
-        std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()),
-        entry->digest(), where(locked, path));
+    Result<void> c = check_bytes(std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                                           bytes.size()),
+                                 entry->digest(), where(locked, path));
     if (!c) return c.error();
     return bytes;
   }
@@ -294,12 +304,13 @@ Result<void> record_signature(const CacheLayout& cache, const KernelLock& locked
   record.source_repository = who.signer.source_repository;
   record.build_signer_uri = who.signer.build_signer_uri;
   record.subject_alt_name = who.signer.san;
-  record.integrated_time = static_cast<std::uint64_t>(std::max<std::int64_t>(who.integrated_time, 0));
+  record.integrated_time = static_cast<std::uint64_t>(
+      std::max<std::int64_t>(who.integrated_time, 0));
   record.log_url = who.log_url;
   record.log_index = who.log_index;
   record.trusted_root = root.source;
-  const std::filesystem::path path =
-      cache.signature_record_path(locked.repo_id, locked.sha, variant);
+  const std::filesystem::path path = cache.signature_record_path(locked.repo_id, locked.sha,
+                                                                 variant);
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
   return write_atomic(path, signature_record_text(record));
@@ -348,7 +359,8 @@ struct Outcome {
   Error result() const {
     if (count == 1) return *first_error;
     return make_error(first_error->code,
-                      "download incomplete: " + std::to_string(count) + " problems (above)", "", "");
+                      "download incomplete: " + std::to_string(count) + " problems (above)", "",
+                      "");
   }
 };
 
@@ -375,8 +387,8 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
     return make_error(ErrorCode::usage, "--trusted-root is used only with --require-signatures",
                       "command line", "add --require-signatures, or drop --trusted-root");
   }
-  Result<std::vector<TrustedPublishers::Allowed>> allowed =
-      allowed_untrusted(args.allow_untrusted, args.project_dir);
+  Result<std::vector<TrustedPublishers::Allowed>> allowed = allowed_untrusted(args.allow_untrusted,
+                                                                              args.project_dir);
   if (!allowed) return allowed.error();
   TrustedPublishers trust(std::move(*allowed));
 
@@ -422,8 +434,8 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
       if (selected.empty()) {
         Error e = make_error(ErrorCode::no_variant, "none of the requested variants exists",
                              locked.repo_id + "@" + locked.sha,
-                             "`kernels info " + locked.repo_id + " --revision " + locked.sha + " --variants" +
-                                 "` lists its variants");
+                             "`kernels info " + locked.repo_id + " --revision " + locked.sha +
+                                 " --variants" + "` lists its variants");
         outcome.record(e);
         continue;
       }
@@ -443,7 +455,8 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
                              "Cannot find a build variant for this system in " + locked.repo_id +
                                  " (revision: " + locked.sha + ")" +
                                  (choice.trace.empty() ? "" : ":\n\n" + choice.trace) +
-                                 newer_version_suggestion(ctx, locked.repo_id, *targets, facts.problem),
+                                 newer_version_suggestion(ctx, locked.repo_id, *targets,
+                                                          facts.problem),
                              locked.repo_id,
                              "`kernels variant` shows this machine's facts; --all-variants fetches "
                              "every variant");
@@ -473,19 +486,24 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
       files.insert(files.end(), f.begin(), f.end());
     }
     InstallReport report = install_files(ctx.cache(), locked.repo_id, locked.sha, files,
-                                         ctx.hub_access(locked.repo_id + "@" + locked.sha),
-                                         console, *locks, digests.check(locked));
+                                         ctx.hub_access(locked.repo_id + "@" + locked.sha), console,
+                                         *locks, digests.check(locked));
     fetched_files += report.fetched;
     fetched_bytes += report.bytes_fetched;
     if (hub::interrupted()) return make_error(ErrorCode::network, "interrupted", locked.repo_id);
     for (const Error& e : report.errors) {
-      if (e.code == ErrorCode::usage) return outcome.stop(e);  // a bad setting, as for the tree above
+      if (e.code == ErrorCode::usage)
+        return outcome.stop(e);  // a bad setting, as for the tree above
       outcome.record(e);
     }
     if (!report.ok()) continue;
-    downloaded.push_back({{"repo_id", locked.repo_id}, {"sha", locked.sha}, {"variants", selected},
-                          {"files", report.files}, {"fetched", report.fetched},
-                          {"bytes_fetched", report.bytes_fetched}, {"already_cached", report.already_cached}});
+    downloaded.push_back({{"repo_id", locked.repo_id},
+                          {"sha", locked.sha},
+                          {"variants", selected},
+                          {"files", report.files},
+                          {"fetched", report.fetched},
+                          {"bytes_fetched", report.bytes_fetched},
+                          {"already_cached", report.already_cached}});
     for (const auto& [variant, who] : digests.verified()) {
       Result<void> w = record_signature(ctx.cache(), locked, variant, who, signatures->root);
       if (!w) console.warn("could not record the verified signature: " + w.error().message());
@@ -534,13 +552,14 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
     }
     const std::filesystem::path kept = ctx.cache().project_lock_path(dir);
     std::error_code ec;
-    const std::string project_path = std::filesystem::weakly_canonical(std::filesystem::absolute(dir), ec).string();
+    const std::string project_path =
+        std::filesystem::weakly_canonical(std::filesystem::absolute(dir), ec).string();
     for (const auto& [path, bytes] :
          {std::pair{lock_hashes_path(ctx.cache().lockfile_path()), sidecar_bytes},
           std::pair{ctx.cache().lockfile_path(), project_bytes},
-          std::pair{lock_hashes_path(kept), sidecar_bytes},
-          std::pair{kept, project_bytes},
-          std::pair{kept.parent_path() / "project", std::optional<std::string>(project_path + "\n")}}) {
+          std::pair{lock_hashes_path(kept), sidecar_bytes}, std::pair{kept, project_bytes},
+          std::pair{kept.parent_path() / "project",
+                    std::optional<std::string>(project_path + "\n")}}) {
       if (!bytes || file_bytes(path) == bytes) continue;
       // Not a warning: without it the loader silently serves the built-in kernels. Written
       // through directories opened without following links (a planted .kernels-projects link
@@ -565,9 +584,10 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
                       {"fetched_bytes", fetched_bytes}});
   if (fetched_files > 0) {
     std::uint64_t cdn = ctx.http_requests() - std::min(ctx.http_requests(), ctx.hub_requests());
-    console.info("Fetched " + std::to_string(fetched_files) + " files (" + format_bytes(fetched_bytes) +
-                 ") in " + std::to_string(ctx.hub_requests()) + " Hub requests" +
-                 (cdn ? " (+" + std::to_string(cdn) + " to the CDN they redirect to)" : std::string()));
+    console.info(
+        "Fetched " + std::to_string(fetched_files) + " files (" + format_bytes(fetched_bytes) +
+        ") in " + std::to_string(ctx.hub_requests()) + " Hub requests" +
+        (cdn ? " (+" + std::to_string(cdn) + " to the CDN they redirect to)" : std::string()));
   }
   if (outcome.first_error) return outcome.result();
   return ok();
@@ -578,7 +598,8 @@ Result<void> run_download(CommandContext& ctx, const DownloadArgs& args) {
 void add_download_command(CLI::App& app, CommandFn& chosen) {
   auto args = std::make_shared<DownloadArgs>();
   CLI::App* cmd = app.add_subcommand("download", "Download locked kernels into the cache");
-  cmd->add_option("project_dir", args->project_dir, "Project directory with kernels.lock (default: .)");
+  cmd->add_option("project_dir", args->project_dir,
+                  "Project directory with kernels.lock (default: .)");
   cmd->add_flag("--all-variants", args->all_variants, "Download every build variant");
   cmd->add_option("--variant", args->variants, "Download this variant (repeatable)")
       ->allow_extra_args(false);

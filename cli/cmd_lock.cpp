@@ -15,8 +15,8 @@
 #include <optional>
 #include <sstream>
 
-#include <nlohmann/json.hpp>
 #include <toml++/toml.h>
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "kernel_depends.h"
@@ -41,7 +41,8 @@ Result<std::optional<std::string>> redirect_of(CommandContext& ctx, const std::s
   if (ctx.offline()) return std::optional<std::string>{};  // checked online only, like Python
   Result<HubClient*> hub = ctx.hub();
   if (!hub) return hub.error();
-  Result<std::optional<std::string>> text = (*hub)->fetch_text(repo_id, "main", "kernel-status.toml");
+  Result<std::optional<std::string>> text = (*hub)->fetch_text(repo_id, "main",
+                                                               "kernel-status.toml");
   if (!text) {
     // Python ignores a missing repo here; the refs request below reports it properly.
     if (text.error().code == ErrorCode::http_permanent) return std::optional<std::string>{};
@@ -68,12 +69,15 @@ Result<std::optional<std::string>> redirect_of(CommandContext& ctx, const std::s
 }
 
 // `checking`: --locked, which resolves the same way but writes nothing, and says so.
-// `follow_redirect`: kernels 0.16 honours a kernel-status.toml redirect; 0.17 (format 2) dropped it.
+// `follow_redirect`: kernels 0.16 honours a kernel-status.toml redirect; 0.17 (format 2) dropped
+// it.
 Result<KernelLock> lock_dependency(CommandContext& ctx, const KernelDependency& dep, bool checking,
                                    bool follow_redirect) {
   std::string repo_id = dep.repo_id;
-  Result<std::optional<std::string>> redirect =
-      follow_redirect ? redirect_of(ctx, repo_id) : Result<std::optional<std::string>>(std::nullopt);
+  Result<std::optional<std::string>> redirect = follow_redirect
+                                                    ? redirect_of(ctx, repo_id)
+                                                    : Result<std::optional<std::string>>(
+                                                          std::nullopt);
   if (!redirect) return redirect.error();
   if (*redirect) {
     ctx.console().warn("'" + repo_id + "' redirected to '" + **redirect + "'");
@@ -95,8 +99,8 @@ Result<KernelLock> lock_dependency(CommandContext& ctx, const KernelDependency& 
                                     : "change the version in pyproject.toml");
   }
   if (!versions->empty() && versions->rbegin()->first > dep.version) {
-    ctx.console().warn("You are using version " + std::to_string(dep.version) + " of '" +
-                       repo_id + "', but version " + std::to_string(versions->rbegin()->first) +
+    ctx.console().warn("You are using version " + std::to_string(dep.version) + " of '" + repo_id +
+                       "', but version " + std::to_string(versions->rbegin()->first) +
                        " is available.");
   }
   const std::string& commit = found->second;
@@ -166,15 +170,17 @@ class LockWalk {
     path_.push_back(name);
     // kernels 0.17.2 checks every new node, transitive ones included, before resolving it.
     if (Result<void> trusted = trust_.check(ctx_, key.repo_id); !trusted) return trusted;
-    Result<KernelLock> k =
-        key.revision ? lock_revision(ctx_, key.repo_id, *key.revision, checking_)
-                     : lock_dependency(ctx_, {key.repo_id, key.version.value_or(0)}, checking_, false);
+    Result<KernelLock> k = key.revision
+                               ? lock_revision(ctx_, key.repo_id, *key.revision, checking_)
+                               : lock_dependency(ctx_, {key.repo_id, key.version.value_or(0)},
+                                                 checking_, false);
     if (!k) return k.error();
     k->version = key.version;
     k->revision = key.revision;
     Result<RepoTree> tree = ctx_.tree(k->repo_id, k->sha);
     if (!tree) return tree.error();
-    Result<std::vector<MetadataDependency>> deps = kernel_depends_of(ctx_, k->repo_id, k->sha, *tree);
+    Result<std::vector<MetadataDependency>> deps = kernel_depends_of(ctx_, k->repo_id, k->sha,
+                                                                     *tree);
     if (!deps) return deps.error();
     for (const MetadataDependency& d : *deps) {
       KernelLock child;
@@ -182,7 +188,8 @@ class LockWalk {
       if (d.version) {
         if (*d.version > 1000000) {
           return make_error(ErrorCode::lockfile_invalid,
-                            "kernel-depends version " + std::to_string(*d.version) + " is out of range",
+                            "kernel-depends version " + std::to_string(*d.version) +
+                                " is out of range",
                             k->repo_id + "@" + k->sha);
         }
         child.version = static_cast<int>(*d.version);
@@ -239,7 +246,8 @@ std::vector<std::string> lock_differences(const Lockfile& old_lock, const Lockfi
       }
     }
     for (const auto& [name, v] : o->variants) {
-      if (!k.variants.count(name)) out.push_back(key(k) + ": variant " + name + " no longer exists");
+      if (!k.variants.count(name))
+        out.push_back(key(k) + ": variant " + name + " no longer exists");
     }
   }
   for (const auto& [k, o] : old_by_key) out.push_back(k + ": locked but not a dependency any more");
@@ -269,11 +277,12 @@ nlohmann::json lock_json(const Lockfile& lock, const std::filesystem::path& path
   for (const KernelLock& k : lock.kernels) {
     std::vector<std::string> variants;
     for (const auto& [name, hash] : k.variants) variants.push_back(name);
-    kernels.push_back({{"repo_id", k.repo_id},
-                       {"sha", k.sha},
-                       {"version", k.version ? nlohmann::json(*k.version) : nlohmann::json(nullptr)},
-                       {"revision", k.revision ? nlohmann::json(*k.revision) : nlohmann::json(nullptr)},
-                       {"variants", variants}});
+    kernels.push_back(
+        {{"repo_id", k.repo_id},
+         {"sha", k.sha},
+         {"version", k.version ? nlohmann::json(*k.version) : nlohmann::json(nullptr)},
+         {"revision", k.revision ? nlohmann::json(*k.revision) : nlohmann::json(nullptr)},
+         {"variants", variants}});
   }
   return {{"lockfile", path.string()},
           {"format", format_number(lock.form)},
@@ -329,16 +338,17 @@ Result<void> run_lock(CommandContext& ctx, const LockArgs& args) {
   std::filesystem::path path = dir / "kernels.lock";
   Result<std::vector<KernelDependency>> deps = read_pyproject(dir / "pyproject.toml");
   if (!deps) return deps.error();
-  Result<std::vector<TrustedPublishers::Allowed>> allowed =
-      allowed_untrusted(args.allow_untrusted, args.project_dir);
+  Result<std::vector<TrustedPublishers::Allowed>> allowed = allowed_untrusted(args.allow_untrusted,
+                                                                              args.project_dir);
   if (!allowed) return allowed.error();
   TrustedPublishers trust(std::move(*allowed));
   Result<Lockfile> existing = read_lockfile(path);
   if (!existing && existing.error().code != ErrorCode::lockfile_missing && args.format == 0 &&
       !args.locked) {
     Error e = existing.error();
-    e.hint = "its format is unknown: `kernels lock --format 2` (kernels 0.17) or `--format 1` "
-             "(kernels 0.16) replaces it";
+    e.hint =
+        "its format is unknown: `kernels lock --format 2` (kernels 0.17) or `--format 1` "
+        "(kernels 0.16) replaces it";
     return e;
   }
   Lockfile lock;
@@ -347,9 +357,9 @@ Result<void> run_lock(CommandContext& ctx, const LockArgs& args) {
                                : Lockfile::Form::dependency_list;
   const bool v2 = lock.form == Lockfile::Form::dependency_list;
   if (v2 && deps->empty()) {
-    return make_error(ErrorCode::lockfile_invalid, "No kernels found to lock.",
-                      (dir / "pyproject.toml").string(),
-                      "add a kernel to [tool.kernels.dependencies], e.g. \"kernels-community/relu\" = 1");
+    return make_error(
+        ErrorCode::lockfile_invalid, "No kernels found to lock.", (dir / "pyproject.toml").string(),
+        "add a kernel to [tool.kernels.dependencies], e.g. \"kernels-community/relu\" = 1");
   }
   if (v2) {
     LockWalk walk(ctx, args.locked, trust);
@@ -369,21 +379,22 @@ Result<void> run_lock(CommandContext& ctx, const LockArgs& args) {
     }
   }
   std::string bytes = serialize_lockfile(lock);
-  ctx.console().debug("Hub requests: " + std::to_string(ctx.hub_requests()) + " (all HTTP: " +
-                      std::to_string(ctx.http_requests()) + ")");
+  ctx.console().debug("Hub requests: " + std::to_string(ctx.hub_requests()) +
+                      " (all HTTP: " + std::to_string(ctx.http_requests()) + ")");
   if (ctx.console().json()) ctx.console().set_result(lock_json(lock, path, args.locked));
 
   if (args.locked) return check_locked(ctx, args, lock, bytes, path, existing);
 
   if (existing && existing->form != lock.form) {
     ctx.console().info("kernels.lock: format " + std::to_string(format_number(existing->form)) +
-                       " -> format " + std::to_string(format_number(lock.form)) +
-                       " (--format " + std::to_string(args.format) + ")");
+                       " -> format " + std::to_string(format_number(lock.form)) + " (--format " +
+                       std::to_string(args.format) + ")");
   }
   const std::filesystem::path sidecar = lock_hashes_path(path);
   if (v2) {
     // The sidecar first: a reader that sees the new lock finds its hashes.
-    if (Result<void> w = write_if_changed(sidecar, serialize_lock_hashes(lock_hashes_of(lock))); !w) {
+    if (Result<void> w = write_if_changed(sidecar, serialize_lock_hashes(lock_hashes_of(lock)));
+        !w) {
       return w;
     }
     return write_if_changed(path, bytes);
@@ -399,18 +410,19 @@ Result<void> run_lock(CommandContext& ctx, const LockArgs& args) {
 
 void add_lock_command(CLI::App& app, CommandFn& chosen) {
   auto args = std::make_shared<LockArgs>();
-  CLI::App* cmd = app.add_subcommand("lock", "Lock kernel revisions: pyproject.toml -> kernels.lock");
+  CLI::App* cmd = app.add_subcommand("lock",
+                                     "Lock kernel revisions: pyproject.toml -> kernels.lock");
   cmd->add_option("project_dir", args->project_dir, "Project directory (default: .)");
-  cmd->add_flag("--locked", args->locked,
-                "Check that kernels.lock is present and up to date (in its own format); never write it");
+  cmd->add_flag(
+      "--locked", args->locked,
+      "Check that kernels.lock is present and up to date (in its own format); never write it");
   cmd->add_option("--format", args->format,
                   "Lock format: 1 (kernels 0.16, hashes inside) or 2 (kernels 0.17, hashes in "
                   "kernels.lock.hashes). Default: the existing lock's, 2 for a new lock")
       ->check(CLI::IsMember({1, 2}));
   add_allow_untrusted_option(*cmd, args->allow_untrusted);
-  cmd->callback([args, &chosen] {
-    chosen = [args](CommandContext& ctx) { return run_lock(ctx, *args); };
-  });
+  cmd->callback(
+      [args, &chosen] { chosen = [args](CommandContext& ctx) { return run_lock(ctx, *args); }; });
 }
 
 }  // namespace kernels::cli

@@ -62,7 +62,8 @@ std::string merged_refs(const fs::path& refs_path, const RepoRefs& upstream,
                      {"converts", nlohmann::json::array()},
                      {"tags", nlohmann::json::array()}};
   for (const auto& [name, commit] : branches) {
-    out["branches"].push_back({{"name", name}, {"ref", "refs/heads/" + name}, {"targetCommit", commit}});
+    out["branches"].push_back(
+        {{"name", name}, {"ref", "refs/heads/" + name}, {"targetCommit", commit}});
   }
   return out.dump();
 }
@@ -70,7 +71,9 @@ std::string merged_refs(const fs::path& refs_path, const RepoRefs& upstream,
 Result<void> write_listing(const fs::path& path, const std::string& bytes) {
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
-  if (ec) return make_error(ErrorCode::io, "cannot create directory: " + ec.message(), path.parent_path().string());
+  if (ec)
+    return make_error(ErrorCode::io, "cannot create directory: " + ec.message(),
+                      path.parent_path().string());
   return write_atomic(path, bytes);
 }
 
@@ -104,8 +107,8 @@ Result<void> mirror_repo(CommandContext& ctx, HubClient& hub, const KernelLock& 
     variants.push_back(variant);
   }
   if (variants.empty()) {
-    return make_error(ErrorCode::no_variant, "no locked variant matches --variant",
-                      locked.repo_id, "`kernels info " + locked.repo_id + " --variants` lists its variants");
+    return make_error(ErrorCode::no_variant, "no locked variant matches --variant", locked.repo_id,
+                      "`kernels info " + locked.repo_id + " --variants` lists its variants");
   }
 
   std::vector<DownloadRequest> requests;
@@ -150,7 +153,8 @@ Result<void> mirror_repo(CommandContext& ctx, HubClient& hub, const KernelLock& 
   // Listings last: a client that can see them finds every file they name.
   Result<RepoRefs> refs = hub.list_refs(locked.repo_id);
   if (!refs) return refs.error();
-  if (auto r = write_listing(root / paths.tree(locked.sha), serialize_tree_listing(*tree)); !r) return r;
+  if (auto r = write_listing(root / paths.tree(locked.sha), serialize_tree_listing(*tree)); !r)
+    return r;
   const nlohmann::json revision{{"id", locked.repo_id}, {"sha", locked.sha}};
   if (auto r = write_listing(root / paths.revision(locked.sha), revision.dump()); !r) return r;
   for (const GitRef& b : refs->branches) {
@@ -187,8 +191,10 @@ Result<void> run_mirror(CommandContext& ctx, const MirrorArgs& args) {
         return overview.error();
       }
       ctx.console().warn("the Hub gives no organisation overview for '" + org + "' (" +
-                         overview.error().message() + "); `kernels lock` against this mirror "
-                         "will need --allow-untrusted " + org);
+                         overview.error().message() +
+                         "); `kernels lock` against this mirror "
+                         "will need --allow-untrusted " +
+                         org);
       continue;
     }
     const fs::path path = fs::path(args.to) / hub::organization_overview_path(org);
@@ -204,7 +210,8 @@ Result<void> run_mirror(CommandContext& ctx, const MirrorArgs& args) {
                        std::to_string(stats.fetched) + " files fetched (" +
                        format_bytes(stats.bytes) + "), " + std::to_string(stats.kept) +
                        " already present and verified. Serve it with any static web server, "
-                       "or use HF_ENDPOINT=file://" + fs::absolute(args.to).string());
+                       "or use HF_ENDPOINT=file://" +
+                       fs::absolute(args.to).string());
   }
   return ok();
 }
@@ -215,10 +222,12 @@ void add_mirror_command(CLI::App& app, CommandFn& chosen) {
   auto args = std::make_shared<MirrorArgs>();
   CLI::App* cmd = app.add_subcommand(
       "mirror", "Write a static mirror (HF_ENDPOINT layout) of everything kernels.lock references");
-  cmd->add_option("project_dir", args->project_dir, "Directory holding kernels.lock")->capture_default_str();
+  cmd->add_option("project_dir", args->project_dir, "Directory holding kernels.lock")
+      ->capture_default_str();
   cmd->add_option("--to", args->to, "Mirror directory to create or update")->required();
   cmd->add_option("--variant", args->variants, "Mirror only these variants (repeatable)");
-  cmd->callback([args, &chosen] { chosen = [args](CommandContext& ctx) { return run_mirror(ctx, *args); }; });
+  cmd->callback(
+      [args, &chosen] { chosen = [args](CommandContext& ctx) { return run_mirror(ctx, *args); }; });
 }
 
 }  // namespace kernels::cli

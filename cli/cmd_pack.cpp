@@ -32,7 +32,8 @@ struct UnpackArgs {
   std::uint64_t max_entries = 200000;
 };
 
-void report(const Console& console, std::string_view verb, const PackSummary& s, const fs::path& where) {
+void report(const Console& console, std::string_view verb, const PackSummary& s,
+            const fs::path& where) {
   if (console.json()) {
     console.set_result({{"action", verb},
                         {"kind", pack_kind_name(s.kind)},
@@ -53,7 +54,8 @@ Result<void> check_archive_name(const std::string& out) {
   std::transform(name.begin(), name.end(), name.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   auto ends_with = [&](std::string_view suffix) {
-    return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return name.size() >= suffix.size() &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
   if (ends_with(".tar.zst") || ends_with(".tzst")) return ok();
   for (std::string_view other : {".gz", ".tgz", ".xz", ".txz", ".bz2", ".tbz", ".tbz2", ".zip",
@@ -61,8 +63,9 @@ Result<void> check_archive_name(const std::string& out) {
     if (ends_with(other)) {
       return make_error(ErrorCode::usage,
                         "the archive would be a zstd-compressed tar, which this name does not say",
-                        out, "name it *.tar.zst (e.g. --out " +
-                                 (fs::path(out).parent_path() / "kernels.tar.zst").string() + ")");
+                        out,
+                        "name it *.tar.zst (e.g. --out " +
+                            (fs::path(out).parent_path() / "kernels.tar.zst").string() + ")");
     }
   }
   return ok();
@@ -73,9 +76,8 @@ Result<void> run_pack(CommandContext& ctx, const PackArgs& args) {
   Result<Lockfile> lock = read_project_lock(args.project_dir);
   if (!lock) return lock.error();
   if (Result<void> h = require_variant_hashes(*lock, args.project_dir, "pack"); !h) return h;
-  Result<PackSummary> s = args.from_mirror.empty()
-                              ? pack_cache(ctx.cache().root(), *lock, args.out)
-                              : pack_mirror(args.from_mirror, *lock, args.out);
+  Result<PackSummary> s = args.from_mirror.empty() ? pack_cache(ctx.cache().root(), *lock, args.out)
+                                                   : pack_mirror(args.from_mirror, *lock, args.out);
   if (!s) return s.error();
   report(ctx.console(), "packed", *s, args.out);
   return ok();
@@ -110,16 +112,16 @@ void add_pack_command(CLI::App& app, CommandFn& chosen) {
   auto args = std::make_shared<PackArgs>();
   CLI::App* cmd = app.add_subcommand(
       "pack", "Pack what kernels.lock references (from the cache, or a mirror) into a .tar.zst");
-  cmd->add_option("project_dir", args->project_dir, "Project directory with kernels.lock (default: .)");
+  cmd->add_option("project_dir", args->project_dir,
+                  "Project directory with kernels.lock (default: .)");
   cmd->add_option("--out", args->out,
                   "Archive to write: a zstd-compressed tar, so named *.tar.zst (or *.tzst; a name "
                   "ending .tar.gz, .tgz, .tar, .zip, ... is refused)")
       ->required();
   cmd->add_option("--from-mirror", args->from_mirror,
                   "Pack this static mirror directory instead of the cache");
-  cmd->callback([args, &chosen] {
-    chosen = [args](CommandContext& ctx) { return run_pack(ctx, *args); };
-  });
+  cmd->callback(
+      [args, &chosen] { chosen = [args](CommandContext& ctx) { return run_pack(ctx, *args); }; });
 }
 
 void add_unpack_command(CLI::App& app, CommandFn& chosen) {
@@ -127,15 +129,16 @@ void add_unpack_command(CLI::App& app, CommandFn& chosen) {
   CLI::App* cmd = app.add_subcommand(
       "unpack", "Verify an archive from `kernels pack` against kernels.lock, then unpack it");
   cmd->add_option("archive", args->archive, "Archive made by `kernels pack`")->required();
-  cmd->add_option("project_dir", args->project_dir, "Project directory with kernels.lock (default: .)");
-  cmd->add_option("--to", args->to, "Destination: a cache root (default: the cache) or a mirror directory");
+  cmd->add_option("project_dir", args->project_dir,
+                  "Project directory with kernels.lock (default: .)");
+  cmd->add_option("--to", args->to,
+                  "Destination: a cache root (default: the cache) or a mirror directory");
   cmd->add_option("--max-bytes", args->max_bytes, "Refuse archives holding more bytes than this")
       ->capture_default_str();
   cmd->add_option("--max-entries", args->max_entries, "Refuse archives with more entries than this")
       ->capture_default_str();
-  cmd->callback([args, &chosen] {
-    chosen = [args](CommandContext& ctx) { return run_unpack(ctx, *args); };
-  });
+  cmd->callback(
+      [args, &chosen] { chosen = [args](CommandContext& ctx) { return run_unpack(ctx, *args); }; });
 }
 
 }  // namespace kernels::cli

@@ -37,7 +37,8 @@ Result<void> run_variant(CommandContext& ctx, const VariantArgs& args) {
   if (std::filesystem::is_directory(args.target, ec)) {
     // Plain `kernels variant` outside a project: the machine's facts alone.
     bool default_target = args.target == ".";
-    if (!(default_target && !std::filesystem::exists(std::filesystem::path(args.target) / "kernels.lock", ec))) {
+    if (!(default_target &&
+          !std::filesystem::exists(std::filesystem::path(args.target) / "kernels.lock", ec))) {
       Result<Lockfile> lock = read_project_lock(args.target);
       if (!lock) return lock.error();
       for (const auto& k : lock->kernels) repos.emplace_back(k.repo_id, k.sha);
@@ -66,14 +67,15 @@ Result<void> run_variant(CommandContext& ctx, const VariantArgs& args) {
 
   nlohmann::json doc;
   const SystemInfo& base = targets->systems.front();
-  doc["machine"] = {
-      {"driver_found", driver.driver_found},
-      {"driver_cuda", base.driver_cuda ? nlohmann::json(base.driver_cuda->str()) : nlohmann::json(nullptr)},
-      {"problem", text_or_null(driver.problem)},
-      {"cpu", base.cpu},
-      {"os", base.os},
-      {"torch", base.torch ? nlohmann::json(base.torch->str()) : nlohmann::json(nullptr)},
-      {"backend", base.backend.str()}};
+  doc["machine"] = {{"driver_found", driver.driver_found},
+                    {"driver_cuda", base.driver_cuda ? nlohmann::json(base.driver_cuda->str())
+                                                     : nlohmann::json(nullptr)},
+                    {"problem", text_or_null(driver.problem)},
+                    {"cpu", base.cpu},
+                    {"os", base.os},
+                    {"torch",
+                     base.torch ? nlohmann::json(base.torch->str()) : nlohmann::json(nullptr)},
+                    {"backend", base.backend.str()}};
   doc["machine"]["gpus"] = nlohmann::json::array();
   for (const auto& gpu : driver.gpus) {
     doc["machine"]["gpus"].push_back({{"index", gpu.index},
@@ -81,7 +83,8 @@ Result<void> run_variant(CommandContext& ctx, const VariantArgs& args) {
                                       {"compute_capability", gpu.compute_capability.str()}});
   }
   std::string text;
-  text += "Driver: " + (base.driver_cuda ? "CUDA " + base.driver_cuda->str() : std::string("none")) +
+  text += "Driver: " +
+          (base.driver_cuda ? "CUDA " + base.driver_cuda->str() : std::string("none")) +
           (driver.problem.empty() ? "" : " (" + driver.problem + ")") + "\n";
   for (const auto& gpu : driver.gpus) {
     text += "GPU " + std::to_string(gpu.index) + ": " + gpu.name + ", compute capability " +
@@ -96,7 +99,9 @@ Result<void> run_variant(CommandContext& ctx, const VariantArgs& args) {
     if (!tree) return tree.error();
     std::vector<std::string> names = tree_variants(*tree);
     VariantChoice choice = choose_variants(names, *targets, driver.problem);
-    nlohmann::json entry = {{"repo_id", repo_id}, {"sha", commit}, {"chosen", choice.chosen},
+    nlohmann::json entry = {{"repo_id", repo_id},
+                            {"sha", commit},
+                            {"chosen", choice.chosen},
                             {"notes", choice.notes}};
     entry["selections"] = nlohmann::json::array();
     for (const SystemInfo& system : targets->systems) {
@@ -108,7 +113,8 @@ Result<void> run_variant(CommandContext& ctx, const VariantArgs& args) {
     text += choice.trace;
     // Without a target described (no GPU, no torch) nothing was traced: every variant's verdict
     // against the system description, so the reader still sees why none fits.
-    if (choice.trace.empty()) text += format_trace(select_variant(names, targets->systems.front())) + "\n";
+    if (choice.trace.empty())
+      text += format_trace(select_variant(names, targets->systems.front())) + "\n";
   }
   if (console.json()) {
     console.set_result(std::move(doc));
@@ -126,10 +132,12 @@ void add_system_options(CLI::App& command, SystemOptions& options) {
   command.add_option("--rocm", options.rocm, "Target torch build's ROCm version, e.g. 7.1");
   command.add_option("--tvm-ffi", options.tvm_ffi, "Target tvm-ffi version, e.g. 0.1");
   command.add_flag("--cxx98-abi", options.cxx98_abi, "Target torch uses the pre-C++11 ABI");
-  command.add_flag("--cxx11-abi", [&options](std::int64_t) { options.cxx98_abi = false; },
-                   "Target torch uses the C++11 ABI (the default)");
+  command.add_flag(
+      "--cxx11-abi", [&options](std::int64_t) { options.cxx98_abi = false; },
+      "Target torch uses the C++11 ABI (the default)");
   command.add_option("--cpu", options.cpu, "Target CPU: x86_64 or aarch64 (default: this machine)");
-  command.add_option("--os", options.os, "Target OS: linux, darwin or windows (default: this machine)");
+  command.add_option("--os", options.os,
+                     "Target OS: linux, darwin or windows (default: this machine)");
   command.add_option("--driver-cuda", options.driver_cuda,
                      "Target driver's CUDA version for cubin variants (default: probed)");
   command.add_option("--compute-capability", options.compute_capability,
@@ -139,7 +147,8 @@ void add_system_options(CLI::App& command, SystemOptions& options) {
 void add_variant_command(CLI::App& app, CommandFn& chosen) {
   auto args = std::make_shared<VariantArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "variant", "Show this machine's facts and which variants fit (a project dir or org/name[@rev])");
+      "variant",
+      "Show this machine's facts and which variants fit (a project dir or org/name[@rev])");
   cmd->add_option("target", args->target, "Project directory or repo id (default: .)");
   add_system_options(*cmd, args->system);
   cmd->callback([args, &chosen] {

@@ -55,8 +55,8 @@ std::string kind_name(FileProblem::Kind k) {
 
 // `unhashed_ok`: a format 2 lock whose sidecar does not name this commit; its variants are then
 // checked against the tree and the metadata digest only.
-VariantResult check_variant(const CacheLayout& cache, const KernelLock& locked, const RepoTree& tree,
-                            const std::string& variant, bool unhashed_ok) {
+VariantResult check_variant(const CacheLayout& cache, const KernelLock& locked,
+                            const RepoTree& tree, const std::string& variant, bool unhashed_ok) {
   VariantResult r;
   r.variant = variant;
   std::vector<TreeEntry> files = variant_files(tree, variant);
@@ -68,8 +68,8 @@ VariantResult check_variant(const CacheLayout& cache, const KernelLock& locked, 
     VariantCheck check = check_variant_on_disk(snap, variant, tree, lock->second);
     r.problems = check.problems;
     if (check.problems.empty() && !check.hash_matches) {
-      r.hash_problem = "files match the cached tree, but their variant hash " + check.computed_hash +
-                       " is not the locked " + lock->second.hash;
+      r.hash_problem = "files match the cached tree, but their variant hash " +
+                       check.computed_hash + " is not the locked " + lock->second.hash;
     }
     return r;
   }
@@ -97,10 +97,12 @@ Result<void> repair_variant(CommandContext& ctx, const KernelLock& locked, const
   std::vector<TreeEntry> refetch;
   std::vector<TreeEntry> files = variant_files(tree, bad.variant);
   for (const FileProblem& p : bad.problems) {
-    auto it = std::find_if(files.begin(), files.end(), [&](const TreeEntry& e) { return e.path == p.path; });
+    auto it = std::find_if(files.begin(), files.end(),
+                           [&](const TreeEntry& e) { return e.path == p.path; });
     if (it == files.end()) continue;
     std::error_code ec;
-    std::filesystem::path snap_file = ctx.cache().snapshot_file(locked.repo_id, locked.sha, it->path);
+    std::filesystem::path snap_file = ctx.cache().snapshot_file(locked.repo_id, locked.sha,
+                                                                it->path);
     if (p.kind != FileProblem::Kind::missing) {
       std::filesystem::remove(ctx.cache().blob_path(locked.repo_id, it->digest().hex), ec);
     }
@@ -134,7 +136,8 @@ Result<void> run_verify(CommandContext& ctx, const VerifyArgs& args) {
   for (const KernelLock& locked : lock->kernels) {
     const bool unhashed_ok = v2 && locked.variants.empty();
     if (unhashed_ok) {
-      console.info("note: kernels.lock.hashes records no variant hashes for " + dependency_name(locked) +
+      console.info("note: kernels.lock.hashes records no variant hashes for " +
+                   dependency_name(locked) +
                    "; its files are checked against the cached tree and metadata.json digests");
     }
     Result<RepoTree> tree = ctx.tree(locked.repo_id, locked.sha);
@@ -158,15 +161,21 @@ Result<void> run_verify(CommandContext& ctx, const VerifyArgs& args) {
       VariantResult r = check_variant(ctx.cache(), locked, *tree, v, unhashed_ok);
       nlohmann::json problems = nlohmann::json::array();
       for (const FileProblem& p : r.problems) {
-        problems.push_back({{"path", p.path}, {"kind", kind_name(p.kind)},
-                            {"expected", text_or_null(p.expected)}, {"actual", text_or_null(p.actual)}});
+        problems.push_back({{"path", p.path},
+                            {"kind", kind_name(p.kind)},
+                            {"expected", text_or_null(p.expected)},
+                            {"actual", text_or_null(p.actual)}});
       }
       bool good = r.problems.empty() && r.hash_problem.empty() && r.digest_problems.empty();
-      entry["variants"].push_back({{"variant", v}, {"files", r.files}, {"ok", good},
-                                   {"problems", problems}, {"hash_problem", text_or_null(r.hash_problem)},
+      entry["variants"].push_back({{"variant", v},
+                                   {"files", r.files},
+                                   {"ok", good},
+                                   {"problems", problems},
+                                   {"hash_problem", text_or_null(r.hash_problem)},
                                    {"digest_problems", r.digest_problems}});
       if (good) {
-        text += "OK      " + locked.repo_id + " " + v + " (" + std::to_string(r.files) + " files)\n";
+        text += "OK      " + locked.repo_id + " " + v + " (" + std::to_string(r.files) +
+                " files)\n";
         continue;
       }
       ++bad_count;
@@ -175,11 +184,13 @@ Result<void> run_verify(CommandContext& ctx, const VerifyArgs& args) {
         text += "        " + kind_name(p.kind) + ": " + p.path +
                 (p.kind == FileProblem::Kind::mismatch
                      ? " (expected " + p.expected + ", got " + p.actual + ")"
-                     : p.kind == FileProblem::Kind::unreadable ? " (" + p.actual + ")" : std::string()) +
+                 : p.kind == FileProblem::Kind::unreadable ? " (" + p.actual + ")"
+                                                           : std::string()) +
                 "\n";
       }
       if (!r.hash_problem.empty()) text += "        " + r.hash_problem + "\n";
-      for (const std::string& d : r.digest_problems) text += "        metadata.json digest: " + d + "\n";
+      for (const std::string& d : r.digest_problems)
+        text += "        metadata.json digest: " + d + "\n";
       if (args.repair && r.hash_problem.empty()) {
         if (Result<void> fixed = repair_variant(ctx, locked, *tree, r); !fixed) {
           console.error(fixed.error());
@@ -194,20 +205,23 @@ Result<void> run_verify(CommandContext& ctx, const VerifyArgs& args) {
         }
       } else {
         unrepaired = make_error(ErrorCode::integrity_mismatch,
-                                !r.hash_problem.empty()         ? r.hash_problem
+                                !r.hash_problem.empty() ? r.hash_problem
                                 : !r.digest_problems.empty() && r.problems.empty()
-                                    ? "files do not match their metadata.json digest: " + r.digest_problems.front()
+                                    ? "files do not match their metadata.json digest: " +
+                                          r.digest_problems.front()
                                     : "bad or missing files",
                                 locked.repo_id + " " + v,
-                                r.hash_problem.empty() ? "run `kernels verify --repair` to fetch them again"
-                                                       : "run `kernels lock` and `kernels download` again");
+                                r.hash_problem.empty()
+                                    ? "run `kernels verify --repair` to fetch them again"
+                                    : "run `kernels lock` and `kernels download` again");
       }
     }
     doc.push_back(entry);
   }
   if (console.json()) {
-    console.set_result({{"lockfile", (std::filesystem::path(args.project_dir) / "kernels.lock").string()},
-                        {"kernels", std::move(doc)}});
+    console.set_result(
+        {{"lockfile", (std::filesystem::path(args.project_dir) / "kernels.lock").string()},
+         {"kernels", std::move(doc)}});
   } else {
     console.out(text);
   }
@@ -225,11 +239,11 @@ Result<void> run_verify(CommandContext& ctx, const VerifyArgs& args) {
 void add_verify_command(CLI::App& app, CommandFn& chosen) {
   auto args = std::make_shared<VerifyArgs>();
   CLI::App* cmd = app.add_subcommand("verify", "Re-hash what kernels.lock references in the cache");
-  cmd->add_option("project_dir", args->project_dir, "Project directory with kernels.lock (default: .)");
+  cmd->add_option("project_dir", args->project_dir,
+                  "Project directory with kernels.lock (default: .)");
   cmd->add_flag("--repair", args->repair, "Fetch bad or missing files again");
-  cmd->callback([args, &chosen] {
-    chosen = [args](CommandContext& ctx) { return run_verify(ctx, *args); };
-  });
+  cmd->callback(
+      [args, &chosen] { chosen = [args](CommandContext& ctx) { return run_verify(ctx, *args); }; });
 }
 
 }  // namespace kernels::cli

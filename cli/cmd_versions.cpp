@@ -33,7 +33,8 @@ Result<void> run_versions(CommandContext& ctx, const std::string& repo_text) {
     if (console.json()) {
       nlohmann::json variants = nlohmann::json::array();
       for (const auto& d : s.trace) {
-        variants.push_back({{"variant", d.variant}, {"accepted", d.accepted}, {"reason", d.reason}});
+        variants.push_back(
+            {{"variant", d.variant}, {"accepted", d.accepted}, {"reason", d.reason}});
       }
       doc.push_back({{"version", n}, {"sha", commit}, {"variants", variants}});
     } else {

@@ -7,8 +7,8 @@
 
 #include <CLI/CLI.hpp>
 
-#include "kernels/lockfile/error.h"
 #include "command_context.h"
+#include "kernels/lockfile/error.h"
 #include "system_probe.h"
 #include "variant_choice.h"
 

@@ -106,7 +106,8 @@ class TerminalProgress final : public ProgressSink {
     double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
     std::string eta = "--";
     if (rate > 0 && total_ >= done_) {
-      eta = format_duration(std::chrono::duration<double>(static_cast<double>(total_ - done_) / rate));
+      eta = format_duration(
+          std::chrono::duration<double>(static_cast<double>(total_ - done_) / rate));
     }
     ProgressLine line;
     line.label = label_;
@@ -185,9 +186,10 @@ std::string ProgressLine::fit(std::size_t columns) const {
     const std::size_t fixed = label.size() + 1 + bytes.size() + tail.size();
     if (fixed + 3 + 10 > room) continue;  // " [" + at least 10 cells + "]"
     const std::size_t cells = std::min<std::size_t>(24, room - fixed - 3);
-    const auto filled =
-        static_cast<std::size_t>(static_cast<double>(cells) * std::clamp(fraction, 0.0, 1.0));
-    return label + " [" + std::string(filled, '#') + std::string(cells - filled, ' ') + "] " + bytes + tail;
+    const auto filled = static_cast<std::size_t>(static_cast<double>(cells) *
+                                                 std::clamp(fraction, 0.0, 1.0));
+    return label + " [" + std::string(filled, '#') + std::string(cells - filled, ' ') + "] " +
+           bytes + tail;
   }
   for (const std::string& tail : tails) {
     if (label.size() + 1 + bytes.size() + tail.size() <= room) return label + " " + bytes + tail;
@@ -197,7 +199,8 @@ std::string ProgressLine::fit(std::size_t columns) const {
 
 std::unique_ptr<ProgressSink> Console::progress(std::string label) const {
   if (options_.quiet || options_.progress == ProgressMode::never) return nullptr;
-  if (options_.progress == ProgressMode::automatic && (!stderr_tty_ || dumb_terminal_)) return nullptr;
+  if (options_.progress == ProgressMode::automatic && (!stderr_tty_ || dumb_terminal_))
+    return nullptr;
   return std::make_unique<TerminalProgress>(std::move(label));
 }
 

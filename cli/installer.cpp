@@ -8,24 +8,24 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <string_view>
 #include <cstring>
+#include <string_view>
 
 #include <map>
 #include <optional>
 #include <system_error>
 
+#include "hub/interrupt.h"
 #include "kernels/lockfile/atomic.h"
 #include "kernels/lockfile/cache_dir.h"
 #include "kernels/lockfile/env.h"
 #include "kernels/lockfile/repo_id.h"
-#include "hub/interrupt.h"
 
 namespace kernels::cli {
 namespace {
 
 bool regular_file_of_size(const std::filesystem::path& path, std::uint64_t size) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return false;  // follows the snapshot symlink
   return S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) == size;
 }
@@ -78,7 +78,8 @@ Result<void> publish_without_directory_sync(const CacheDir& blobs,
   if (fd == -1 || (fd >= 0 && ::fsync(fd) != 0)) {
     int err = errno;
     if (fd >= 0) ::close(fd);
-    return make_error(ErrorCode::io, std::string("cannot make the download durable: ") + std::strerror(err),
+    return make_error(ErrorCode::io,
+                      std::string("cannot make the download durable: ") + std::strerror(err),
                       temp.string(), "check the disk (space, permissions)");
   }
   if (fd >= 0) ::close(fd);
@@ -98,12 +99,15 @@ Result<void> publish_without_directory_sync(const CacheDir& blobs,
 // Within blobs/, by name relative to its verified fd, as every other use of the temp file.
 bool keep_resumable(const CacheDir& blobs, const DownloadRequest& request,
                     const std::filesystem::path& blob) {
-  struct stat st{};
+  struct stat st {};
   if (::fstatat(blobs.fd(), request.temp_path.filename().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-      !S_ISREG(st.st_mode) || st.st_size == 0 || static_cast<std::uint64_t>(st.st_size) >= request.size) {
+      !S_ISREG(st.st_mode) || st.st_size == 0 ||
+      static_cast<std::uint64_t>(st.st_size) >= request.size) {
     return false;
   }
-  return blobs.rename(request.temp_path.filename().string(), resumable_partial_path(blob).filename().string())
+  return blobs
+      .rename(request.temp_path.filename().string(),
+              resumable_partial_path(blob).filename().string())
       .ok();
 }
 
@@ -152,16 +156,19 @@ void fetch_batch(const CacheLayout& cache, const std::string& repo_id, const std
   std::vector<bool> was_resumed(jobs.size(), false);
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const std::string partial = resumable_partial_path(jobs[i]->blob).filename().string();
-    struct stat st{};
-    if (::fstatat(blobs->fd(), partial.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+    struct stat st {};
+    if (::fstatat(blobs->fd(), partial.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISREG(st.st_mode))
+      continue;
     if (!blobs->rename(partial, requests[i].temp_path.filename().string())) continue;
     ++resumed;
     resumed_bytes += static_cast<std::uint64_t>(st.st_size);
     was_resumed[i] = true;
   }
   if (resumed > 0) {
-    console.info("Resuming " + std::to_string(resumed) + " partial download" + (resumed == 1 ? "" : "s") +
-                 " of " + repo_id + " (" + format_bytes(resumed_bytes) + " already here)");
+    console.info("Resuming " + std::to_string(resumed) + " partial download" +
+                 (resumed == 1 ? "" : "s") + " of " + repo_id + " (" + format_bytes(resumed_bytes) +
+                 " already here)");
   }
   auto progress = console.progress("Downloading " + repo_id);  // the client reports on_start
   EarlyWriteback writeback(progress.get());
@@ -171,18 +178,20 @@ void fetch_batch(const CacheLayout& cache, const std::string& repo_id, const std
   std::vector<std::size_t> again;
   std::vector<DownloadRequest> again_requests;
   for (std::size_t i = 0; i < results.size() && i < jobs.size(); ++i) {
-    if (!was_resumed[i] || results[i].ok() || results[i].error().code != ErrorCode::integrity_mismatch ||
-        hub::interrupted()) {
+    if (!was_resumed[i] || results[i].ok() ||
+        results[i].error().code != ErrorCode::integrity_mismatch || hub::interrupted()) {
       continue;
     }
-    console.debug("the kept part of " + repo_id + "/" + requests[i].path + " was not the file's; fetching it whole");
+    console.debug("the kept part of " + repo_id + "/" + requests[i].path +
+                  " was not the file's; fetching it whole");
     blobs->remove(requests[i].temp_path.filename().string());
     again.push_back(i);
     again_requests.push_back(requests[i]);
   }
   if (!again.empty()) {
     std::vector<Result<void>> retried = hub.download(again_requests, &writeback);
-    for (std::size_t k = 0; k < again.size() && k < retried.size(); ++k) results[again[k]] = retried[k];
+    for (std::size_t k = 0; k < again.size() && k < retried.size(); ++k)
+      results[again[k]] = retried[k];
   }
   progress.reset();
   for (std::size_t i = 0; i < jobs.size(); ++i) {
@@ -241,7 +250,8 @@ void fetch_locked(const CacheLayout& cache, const std::string& repo_id, const st
       if (announced) return;
       announced = true;
       char limit[32];
-      std::snprintf(limit, sizeof limit, "%g s", static_cast<double>(locks.timeout.count()) / 1000.0);
+      std::snprintf(limit, sizeof limit, "%g s",
+                    static_cast<double>(locks.timeout.count()) / 1000.0);
       console.info("Blocking: waiting for the cache lock held by " + holder + " (" +
                    job->lock.string() + "), at most " + limit + " (KERNELS_LOCK_TIMEOUT)");
     });
@@ -271,7 +281,8 @@ bool blob_fsync_requested(const EnvLookup& env) { return env_truthy(env, "KERNEL
 
 bool snapshot_file_present(const CacheLayout& cache, const std::string& repo_id,
                            const std::string& commit, const TreeEntry& entry) {
-  return regular_file_of_size(cache.snapshot_file(repo_id, commit, entry.path), entry.content_size());
+  return regular_file_of_size(cache.snapshot_file(repo_id, commit, entry.path),
+                              entry.content_size());
 }
 
 InstallReport install_files(const CacheLayout& cache, const std::string& repo_id,

@@ -37,13 +37,14 @@ struct InstallReport {
   std::size_t linked = 0;          // snapshot entries created this run
   std::size_t fetched = 0;         // downloaded by us
   std::uint64_t bytes_fetched = 0;
-  std::vector<Error> errors;       // one per file that could not be made present
+  std::vector<Error> errors;  // one per file that could not be made present
   bool ok() const { return errors.empty(); }
 };
 
 // A check each file must pass, on its verified content (the blob), before its snapshot entry is
 // made, i.e. before it becomes visible (`download` checks the variant's metadata.json digest).
-using FileCheck = std::function<Result<void>(const TreeEntry& entry, const std::filesystem::path& content)>;
+using FileCheck =
+    std::function<Result<void>(const TreeEntry& entry, const std::filesystem::path& content)>;
 
 // KERNELS_FSYNC (a boolean switch, env_truthy): fsync every blob before its rename. Read once
 // per process by the installer.

@@ -45,7 +45,8 @@ DriverFacts probe_driver() {
   auto get_attribute = symbol<FnDeviceGetAttribute>(lib, "cuDeviceGetAttribute");
   auto get_name = symbol<FnDeviceGetName>(lib, "cuDeviceGetName");
   if (!init || !get_version || !get_count || !get_device || !get_attribute) {
-    facts.problem = std::string(name) + " lacks the driver entry points (cuInit, cuDriverGetVersion, ...)";
+    facts.problem = std::string(name) +
+                    " lacks the driver entry points (cuInit, cuDriverGetVersion, ...)";
     return facts;  // the library stays loaded: unloading a driver is never worth the risk
   }
   int version = 0;

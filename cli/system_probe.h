@@ -19,8 +19,8 @@ struct GpuFacts {
 };
 
 struct DriverFacts {
-  bool driver_found = false;    // libcuda.so.1 loaded and cuInit succeeded
-  std::string problem;          // why not, when not
+  bool driver_found = false;              // libcuda.so.1 loaded and cuInit succeeded
+  std::string problem;                    // why not, when not
   std::optional<MajorMinor> driver_cuda;  // newest CUDA version the driver supports
   std::vector<GpuFacts> gpus;
 };
@@ -31,14 +31,14 @@ DriverFacts probe_driver();
 
 // What a person states about the target system (all optional). Version strings are "2.10".
 struct SystemOptions {
-  std::string torch;           // --torch 2.10
-  std::string cuda;            // --cuda 12.8 (the torch build's CUDA)
-  std::string rocm;            // --rocm 7.1
-  std::string tvm_ffi;         // --tvm-ffi 0.1
-  bool cxx98_abi = false;      // --cxx98-abi (default cxx11, like every current torch wheel)
-  std::string cpu;             // --cpu x86_64 (default: this machine)
-  std::string os;              // --os linux (default: this machine)
-  std::string driver_cuda;     // --driver-cuda 13.0 (default: probed)
+  std::string torch;               // --torch 2.10
+  std::string cuda;                // --cuda 12.8 (the torch build's CUDA)
+  std::string rocm;                // --rocm 7.1
+  std::string tvm_ffi;             // --tvm-ffi 0.1
+  bool cxx98_abi = false;          // --cxx98-abi (default cxx11, like every current torch wheel)
+  std::string cpu;                 // --cpu x86_64 (default: this machine)
+  std::string os;                  // --os linux (default: this machine)
+  std::string driver_cuda;         // --driver-cuda 13.0 (default: probed)
   std::string compute_capability;  // --compute-capability 9.0 (default: probed GPUs)
 };
 

@@ -16,10 +16,10 @@ VariantChoice choose_variants(const std::vector<std::string>& names, const Targe
   };
   if (!cubins.empty()) {
     if (!targets.gpu_known) {
-      choice.notes.push_back("cubin variants: " +
-                             (driver_problem.empty() ? std::string("no GPU") : driver_problem) +
-                             ", so none is selected (use --all-variants, --variant, or "
-                             "--driver-cuda with --compute-capability)");
+      choice.notes.push_back(
+          "cubin variants: " + (driver_problem.empty() ? std::string("no GPU") : driver_problem) +
+          ", so none is selected (use --all-variants, --variant, or "
+          "--driver-cuda with --compute-capability)");
     } else {
       for (const SystemInfo& system : targets.systems) {
         VariantSelection s = select_variant(cubins, system);
@@ -33,8 +33,9 @@ VariantChoice choose_variants(const std::vector<std::string>& names, const Targe
   }
   if (!others.empty()) {
     if (!targets.torch_described) {
-      choice.notes.push_back("torch variants: no target described, so none is selected (use "
-                             "--torch MAJOR.MINOR with --cuda/--rocm, or --all-variants)");
+      choice.notes.push_back(
+          "torch variants: no target described, so none is selected (use "
+          "--torch MAJOR.MINOR with --cuda/--rocm, or --all-variants)");
     } else {
       VariantSelection s = select_variant(others, targets.systems.front());
       if (s.chosen) add(*s.chosen);

@@ -53,7 +53,9 @@ for org in os.listdir(api):
                     if not os.path.exists(dst):
                         os.link(src, dst)
 PY
-cdn_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+# shellcheck source=../tests/support/local_port.sh
+source tests/support/local_port.sh
+cdn_port="$(unused_port)"
 mkdir -p "$work/nginx/logs" "$work/nginx/tmp"
 cat > "$work/nginx/nginx.conf" <<CONF
 daemon off;
@@ -90,10 +92,8 @@ exec 4< <(start_hub own)
 pids+=($!)
 read -r own_port <&4
 own_endpoint="http://127.0.0.1:$own_port"
-for _ in $(seq 100); do  # nginx is up once it answers anything
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$cdn_port/")" != 000 ] && break
-  sleep 0.1
-done
+wait_for_port "$cdn_port" 10 ||
+  { echo "bench_cli: nginx did not start on port $cdn_port: $(cat "$work/nginx/logs/error.log")" >&2; exit 1; }
 
 now() { date +%s.%N; }
 elapsed() { python3 -c "print(f'{($2 - $1):.3f}')" ; }

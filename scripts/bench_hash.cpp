@@ -50,9 +50,10 @@ Speed best_gbps(const std::vector<std::uint8_t>& chunk, std::uint64_t total, int
 
 void report(const char* name, const Speed& s, std::uint64_t total_mib, std::uint64_t chunk_mib,
             int repeats, const std::string& hex) {
-  std::printf("%-9s %6.2f GB/s wall  %6.2f GB/s cpu  (%llu MiB in %llu MiB chunks, best of %d)  %s\n",
-              name, s.wall_gbps, s.cpu_gbps, static_cast<unsigned long long>(total_mib),
-              static_cast<unsigned long long>(chunk_mib), repeats, hex.c_str());
+  std::printf(
+      "%-9s %6.2f GB/s wall  %6.2f GB/s cpu  (%llu MiB in %llu MiB chunks, best of %d)  %s\n", name,
+      s.wall_gbps, s.cpu_gbps, static_cast<unsigned long long>(total_mib),
+      static_cast<unsigned long long>(chunk_mib), repeats, hex.c_str());
 }
 
 }  // namespace

@@ -117,8 +117,12 @@ int bench_cpu() {
     parse.push_back(ms_since(t0));
     if (!lock) return std::fprintf(stderr, "%s\n", lock.error().message().c_str()), 1;
     t0 = Clock::now();
-    auto out = find_verified_bundle({dir.path() / "kernels.lock", dir.path(),
-                                     "kernels-community/attention-fa3", "fa3", {13, 0}, {9, 0}});
+    auto out = find_verified_bundle({dir.path() / "kernels.lock",
+                                     dir.path(),
+                                     "kernels-community/attention-fa3",
+                                     "fa3",
+                                     {13, 0},
+                                     {9, 0}});
     verify.push_back(ms_since(t0));
     if (!out.bundle) return std::fprintf(stderr, "%s\n", out.error.message().c_str()), 1;
   }
@@ -148,7 +152,8 @@ int bench_cpu() {
   const int m = 20000;
   t0 = Clock::now();
   for (int i = 0; i < m; ++i) sink += (*l)->flash_attn_varlen_func(args, fake_stream(0)).ok();
-  report("cpu.Loader call over the fake driver", ms_since(t0) * 1e3 / m, "us (incl. fake's recording)");
+  report("cpu.Loader call over the fake driver", ms_since(t0) * 1e3 / m,
+         "us (incl. fake's recording)");
   return sink == 0;
 }
 
@@ -164,9 +169,10 @@ namespace {
 int bench_gpu(const std::filesystem::path& bundle_dir) {
   // Cold start, each stage on its own: a fresh process would pay all of them once.
   TempDir dir;
-  std::vector<BundleFile> files = {
-      BundleFile{"attention.cubin", read_file(bundle_dir / "attention.cubin"), true},
-      BundleFile{"manifest.json", read_file(bundle_dir / "manifest.json"), false}};
+  std::vector<BundleFile> files = {BundleFile{"attention.cubin",
+                                              read_file(bundle_dir / "attention.cubin"), true},
+                                   BundleFile{"manifest.json",
+                                              read_file(bundle_dir / "manifest.json"), false}};
   const std::size_t cubin = files[0].bytes.size();
   // Verified but not loaded: brings the verified bytes to 50 MB, the target's bundle size.
   files.push_back(BundleFile{"padding.bin", random_bytes(k50MB - cubin), true});
@@ -246,14 +252,16 @@ int bench_gpu(const std::filesystem::path& bundle_dir) {
   // The same launch, bare: one cuLaunchKernel with the plan's params.
   DeviceProperties props = *(*driver)->device_properties(0);
   auto v = validate_varlen(args, props);
-  auto plan = attention::plan_forward(
-      v.params, {props.compute_capability.major, props.compute_capability.minor, props.sm_count,
-                 props.max_smem_per_block_optin},
-      nullptr, 0);
+  auto plan = attention::plan_forward(v.params,
+                                      {props.compute_capability.major,
+                                       props.compute_capability.minor, props.sm_count,
+                                       props.max_smem_per_block_optin},
+                                      nullptr, 0);
   if (!plan) return std::fprintf(stderr, "%s\n", plan.error().message().c_str()), 1;
   const auto bytes = attention::builtin_image();
   auto lib = (*driver)->load_library(
-      std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()),
+      std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                                    bytes.size()),
       "bench");
   auto ctx = (*driver)->retain_primary_context(0);
   auto kernel = (*driver)->library_kernel(*lib, plan->launches[0].kernel_name);
@@ -267,10 +275,10 @@ int bench_gpu(const std::filesystem::path& bundle_dir) {
   std::copy(plan->launches[0].block, plan->launches[0].block + 3, cfg.block);
   cfg.smem_bytes = plan->launches[0].smem_bytes;
   cfg.args = &params;
-  if (!lib || !ctx || !kernel || !fn)
-    return std::fprintf(stderr, "bare launch setup failed\n"), 1;
+  if (!lib || !ctx || !kernel || !fn) return std::fprintf(stderr, "bare launch setup failed\n"), 1;
   if (plan->launches[0].smem_bytes > 48 * 1024) {
-    auto r = (*driver)->set_max_dynamic_smem(*fn, *ctx, static_cast<int>(plan->launches[0].smem_bytes));
+    auto r = (*driver)->set_max_dynamic_smem(*fn, *ctx,
+                                             static_cast<int>(plan->launches[0].smem_bytes));
     if (!r) return std::fprintf(stderr, "%s\n", r.error().message().c_str()), 1;
   }
   const double bare = timed([&] {
@@ -292,10 +300,11 @@ int bench_gpu(const std::filesystem::path& bundle_dir) {
 int make_cache(const std::filesystem::path& bundle_dir, const std::filesystem::path& root) {
   std::filesystem::create_directories(root);
   const std::string variant = bundle_dir.filename().string();
-  auto repo = add_repo(root, "kernels-community/attention-fa3",
-                       {{variant,
-                         {BundleFile{"attention.cubin", read_file(bundle_dir / "attention.cubin"), true},
-                          BundleFile{"manifest.json", read_file(bundle_dir / "manifest.json"), false}}}});
+  auto repo = add_repo(
+      root, "kernels-community/attention-fa3",
+      {{variant,
+        {BundleFile{"attention.cubin", read_file(bundle_dir / "attention.cubin"), true},
+         BundleFile{"manifest.json", read_file(bundle_dir / "manifest.json"), false}}}});
   write_lock(root / "kernels.lock", {repo});
   std::printf("cache %s: %s@%s %s\n", root.c_str(), repo.repo_id.c_str(), repo.sha.c_str(),
               variant.c_str());
@@ -309,6 +318,7 @@ int main(int argc, char** argv) {
 #ifdef KERNELS_BENCH_HAVE_CUDART
   if (mode == "gpu" && argc > 2) return bench_gpu(argv[2]);
 #endif
-  std::fprintf(stderr, "usage: bench_loader cpu | gpu <bundle_dir> | make-cache <bundle_dir> <root>\n");
+  std::fprintf(stderr,
+               "usage: bench_loader cpu | gpu <bundle_dir> | make-cache <bundle_dir> <root>\n");
   return 2;
 }

@@ -13,7 +13,7 @@
 #   --changed  (default; scripts/test.sh) the sources changed since the merge base with main
 #              ($KERNELS_TIDY_BASE, else main, else origin/main), committed or not, plus one
 #              representative translation unit per module (below), which also checks the headers
-#              it includes. The whole run takes ~9 CPU-minutes (153 files), too long for every
+#              it includes. The whole run takes ~23 CPU-minutes (158 files), too long for every
 #              test run on a 2-core CI machine; this takes seconds to a minute.
 #   --all      every source (by hand, or nightly)
 #   FILE...    only these sources (paths relative to the repository root)

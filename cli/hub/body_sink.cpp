@@ -85,9 +85,8 @@ Result<void> MemorySink::on_response(long, const Headers& headers) {
 
 Result<void> MemorySink::write(std::span<const std::uint8_t> bytes) {
   if (body_.size() + bytes.size() > max_bytes_) {
-    return make_error(too_big_,
-                      "answer larger than " + std::to_string(max_bytes_) + " bytes", object_,
-                      "check HF_ENDPOINT: the server sent far more than a Hub would");
+    return make_error(too_big_, "answer larger than " + std::to_string(max_bytes_) + " bytes",
+                      object_, "check HF_ENDPOINT: the server sent far more than a Hub would");
   }
   body_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   return ok();
@@ -111,8 +110,8 @@ Error FileSink::io_error(std::string what, int err) {
   const char* hint = err == EMFILE || err == ENFILE
                          ? "too many open files: raise `ulimit -n` or lower --jobs / KERNELS_JOBS"
                          : "check that the cache directory is writable and the disk is not full";
-  return make_error(ErrorCode::io, what + ": " + std::strerror(err),
-                    request_.temp_path.string(), hint);
+  return make_error(ErrorCode::io, what + ": " + std::strerror(err), request_.temp_path.string(),
+                    hint);
 }
 
 void FileSink::discard() {
@@ -306,10 +305,10 @@ Result<void> FileSink::finish() {
   auto actual = hasher_->finish_hex();
   if (!actual) return integrity_error(actual.error().what);
   if (*actual != request_.digest.hex) {
-    return integrity_error(std::string("digest mismatch: expected ") +
-                           (request_.digest.kind == FileDigest::Kind::sha256 ? "sha256 "
-                                                                               : "git-sha1 ") +
-                           request_.digest.hex + ", got " + *actual);
+    return integrity_error(
+        std::string("digest mismatch: expected ") +
+        (request_.digest.kind == FileDigest::Kind::sha256 ? "sha256 " : "git-sha1 ") +
+        request_.digest.hex + ", got " + *actual);
   }
   // No fsync here: it would stall every parallel transfer on this thread. Whether the bytes are
   // made durable before they become visible is the caller's choice (installer.cpp:

@@ -45,10 +45,8 @@ bool is_retryable_curl_code(CURLcode code) {
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
-    case CURLE_SSL_CONNECT_ERROR:
-      return true;
-    default:
-      return false;  // TLS verification, bad proxy name, malformed URL: retrying cannot help
+    case CURLE_SSL_CONNECT_ERROR: return true;
+    default: return false;  // TLS verification, bad proxy name, malformed URL: retrying cannot help
   }
 }
 
@@ -73,7 +71,7 @@ struct HttpEngine::Job {
   std::string url;
   int hops = 0;
   int failures = 0;
-  milliseconds waited_for_server{0};  // Retry-After time already honoured, all attempts
+  milliseconds waited_for_server{0};          // Retry-After time already honoured, all attempts
   std::optional<Clock::time_point> deadline;  // set at the first attempt: all attempts together
 
   CURL* easy = nullptr;
@@ -141,9 +139,8 @@ size_t on_header(char* buffer, size_t size, size_t count, void* userdata) {
     auto space = trimmed.find(' ');
     if (space != std::string_view::npos) {
       long status = 0;
-      for (std::size_t i = space + 1; i < trimmed.size() && std::isdigit(
-                                                               static_cast<unsigned char>(trimmed[i]));
-           ++i) {
+      for (std::size_t i = space + 1;
+           i < trimmed.size() && std::isdigit(static_cast<unsigned char>(trimmed[i])); ++i) {
         status = status * 10 + (trimmed[i] - '0');
       }
       job->status = status;
@@ -155,8 +152,8 @@ size_t on_header(char* buffer, size_t size, size_t count, void* userdata) {
   } else {
     auto colon = trimmed.find(':');
     if (colon != std::string_view::npos) {
-      job->response_headers[lower(trim(trimmed.substr(0, colon)))] =
-          std::string(trim(trimmed.substr(colon + 1)));
+      job->response_headers[lower(trim(trimmed.substr(0, colon)))] = std::string(
+          trim(trimmed.substr(colon + 1)));
     }
   }
   return size * count;
@@ -270,7 +267,8 @@ Error HttpEngine::network_error(const Job& job, std::string what) const {
   std::string hint;
   if (options_.proxy) {
     hint = "check the proxy set by " +
-           (options_.proxy_source.empty() ? std::string("the proxy option") : options_.proxy_source) +
+           (options_.proxy_source.empty() ? std::string("the proxy option")
+                                          : options_.proxy_source) +
            " (" + redact_url(*options_.proxy, "") + ") and the network";
   } else {
     hint = "check the network and HF_ENDPOINT (" + redact_url(options_.endpoint, endpoint_origin_) +
@@ -312,14 +310,17 @@ Result<void> HttpEngine::start(Job& job) {
 
   // The token goes to the endpoint's origin only; every redirect hop is a new request of ours.
   if (options_.token && !options_.token->empty() && url_origin(job.url) == endpoint_origin_) {
-    job.headers = curl_slist_append(job.headers, ("Authorization: Bearer " + *options_.token).c_str());
+    job.headers = curl_slist_append(job.headers,
+                                    ("Authorization: Bearer " + *options_.token).c_str());
   }
   job.headers = curl_slist_append(job.headers, "Accept-Encoding: identity");
   if (*offset > 0) {
-    job.headers = curl_slist_append(job.headers, ("Range: bytes=" + std::to_string(*offset) + "-").c_str());
+    job.headers = curl_slist_append(job.headers,
+                                    ("Range: bytes=" + std::to_string(*offset) + "-").c_str());
     if (job.request->send_if_range) {
       if (auto* file = dynamic_cast<FileSink*>(job.request->sink)) {
-        job.headers = curl_slist_append(job.headers, ("If-Range: " + file->if_range_etag()).c_str());
+        job.headers = curl_slist_append(job.headers,
+                                        ("If-Range: " + file->if_range_etag()).c_str());
       }
     }
   }
@@ -335,9 +336,11 @@ Result<void> HttpEngine::start(Job& job) {
   if (job.failures > 0) curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job.headers);
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(std::chrono::duration_cast<milliseconds>(options_.connect_timeout).count()));
+                   static_cast<long>(
+                       std::chrono::duration_cast<milliseconds>(options_.connect_timeout).count()));
   curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, static_cast<long>(std::max<std::int64_t>(1, options_.stall_timeout.count())));
+  curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME,
+                   static_cast<long>(std::max<std::int64_t>(1, options_.stall_timeout.count())));
   // The stall detector never fires for a server that trickles a byte a second; the deadline
   // (over all attempts of this request) does.
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
@@ -347,7 +350,8 @@ Result<void> HttpEngine::start(Job& job) {
   // 512 KiB receive buffer instead of libcurl's 16 KiB: a 1 GiB download then costs ~2,000
   // recv/write/hash rounds instead of ~65,000, which is most of the client's CPU time.
   curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 512L * 1024L);
-  if (!options_.user_agent.empty()) curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  if (!options_.user_agent.empty())
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
   if (options_.ca_file) curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_file->c_str());
   if (options_.ca_dir) curl_easy_setopt(easy, CURLOPT_CAPATH, options_.ca_dir->c_str());
   if (options_.proxy) curl_easy_setopt(easy, CURLOPT_PROXY, options_.proxy->c_str());
@@ -379,9 +383,9 @@ Result<void> HttpEngine::start(Job& job) {
 void HttpEngine::schedule_retry(Job& job, std::string why, std::optional<milliseconds> wait) {
   ++job.failures;
   if (job.failures > options_.max_retries) {
-    job.outcome.result = network_error(
-        job, why + " (gave up after " + std::to_string(job.failures) +
-                 (job.failures == 1 ? " attempt)" : " attempts)"));
+    job.outcome.result = network_error(job, why + " (gave up after " +
+                                                std::to_string(job.failures) +
+                                                (job.failures == 1 ? " attempt)" : " attempts)"));
     job.state = Job::State::done;
     return;
   }
@@ -391,11 +395,12 @@ void HttpEngine::schedule_retry(Job& job, std::string why, std::optional<millise
     // not each one: a server answering "Retry-After: 86400" every time costs one cap, not one
     // per retry.
     if (job.waited_for_server >= options_.retry_after_cap) {
-      job.outcome.result = network_error(
-          job, why + ": the server asks to wait " + std::to_string(wait->count() / 1000) +
-                   " s more (Retry-After) after " +
-                   std::to_string(job.waited_for_server.count() / 1000) +
-                   " s of waiting already; gave up");
+      job.outcome.result = network_error(job,
+                                         why + ": the server asks to wait " +
+                                             std::to_string(wait->count() / 1000) +
+                                             " s more (Retry-After) after " +
+                                             std::to_string(job.waited_for_server.count() / 1000) +
+                                             " s of waiting already; gave up");
       job.state = Job::State::done;
       return;
     }
@@ -408,10 +413,10 @@ void HttpEngine::schedule_retry(Job& job, std::string why, std::optional<millise
   }
   char pause[32];
   std::snprintf(pause, sizeof pause, "%g s", static_cast<double>(delay.count()) / 1000.0);
-  log(HubOptions::LogLevel::warning,
-      "network error: " + redact_url(job.url, endpoint_origin_) + ": " + why + "; retry " +
-          std::to_string(job.failures) + " of " + std::to_string(options_.max_retries) + " in " +
-          pause + " (KERNELS_RETRIES sets the number)");
+  log(HubOptions::LogLevel::warning, "network error: " + redact_url(job.url, endpoint_origin_) +
+                                         ": " + why + "; retry " + std::to_string(job.failures) +
+                                         " of " + std::to_string(options_.max_retries) + " in " +
+                                         pause + " (KERNELS_RETRIES sets the number)");
   // Start again from the original URL: redirect targets may be short-lived signed URLs.
   job.url = job.request->url;
   job.hops = 0;
@@ -460,13 +465,14 @@ void HttpEngine::finish_attempt(Job& job, int code) {
       what = "truncated transfer: the connection closed before the end of the answer (" + what +
              ")";
     }
-    if (rc == CURLE_UNSUPPORTED_PROTOCOL && std::string_view(job.errbuf).find("HTTP/0.9") !=
-                                                std::string_view::npos) {
+    if (rc == CURLE_UNSUPPORTED_PROTOCOL &&
+        std::string_view(job.errbuf).find("HTTP/0.9") != std::string_view::npos) {
       // What curl reports when a connection still holds bytes of an earlier answer that was
       // longer than its Content-Length: a broken server or proxy, worth a retry on a new
       // connection (retries never reuse one).
-      what = "the answer on this connection was not an HTTP answer (bytes left over from an "
-             "earlier answer longer than its Content-Length?)";
+      what =
+          "the answer on this connection was not an HTTP answer (bytes left over from an "
+          "earlier answer longer than its Content-Length?)";
       return schedule_retry(job, what, std::nullopt);
     }
     if (rc == CURLE_OPERATION_TIMEDOUT && job.status != 0) {
@@ -488,7 +494,8 @@ void HttpEngine::finish_attempt(Job& job, int code) {
     }
     if (scheme_of(job.url) == "https" && next_scheme == "http") {
       return done(make_error(ErrorCode::http_permanent, "redirect from https to plain http refused",
-                             object, "the server tried to downgrade the connection; check HF_ENDPOINT"));
+                             object,
+                             "the server tried to downgrade the connection; check HF_ENDPOINT"));
     }
     if (++job.hops > kMaxRedirects) {
       return done(make_error(ErrorCode::http_permanent,

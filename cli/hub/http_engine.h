@@ -17,18 +17,18 @@
 namespace kernels::cli::hub {
 
 struct HttpRequest {
-  std::string url;     // absolute http(s) URL
+  std::string url;  // absolute http(s) URL
   BodySink* sink = nullptr;
-  std::string object;  // names the request in errors, e.g. "org/name@<commit>: build/x.so"
+  std::string object;          // names the request in errors, e.g. "org/name@<commit>: build/x.so"
   bool send_if_range = false;  // downloads: resume with If-Range (sink must be a FileSink)
   std::uint64_t expected_bytes = 0;  // the body's expected size: lengthens the deadline
 };
 
 struct HttpOutcome {
   Result<void> result;
-  long status = 0;       // the final answer's status (0: no answer)
-  Headers headers;       // the final answer's headers
-  std::string final_url; // after redirects
+  long status = 0;        // the final answer's status (0: no answer)
+  Headers headers;        // the final answer's headers
+  std::string final_url;  // after redirects
 };
 
 struct HttpCallbacks {

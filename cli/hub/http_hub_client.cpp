@@ -53,7 +53,8 @@ class HttpHubClient final : public HubClient {
       return make_error(ErrorCode::usage, "unsafe repo path", path);
     }
     std::string next = url(tree_path(repo_id, revision, path)) +
-                       (recursive ? "?recursive=true&expand=false" : "?recursive=false&expand=false");
+                       (recursive ? "?recursive=true&expand=false"
+                                  : "?recursive=false&expand=false");
     RepoTree tree;
     std::set<std::string> seen;
     std::set<std::string> paths;  // across pages: each page alone is checked by the parser
@@ -224,8 +225,8 @@ class HttpHubClient final : public HubClient {
     std::vector<std::vector<std::size_t>> share(threads);
     std::vector<std::uint64_t> share_bytes(threads, 0);
     for (std::size_t k : order) {
-      auto t = static_cast<std::size_t>(
-          std::min_element(share_bytes.begin(), share_bytes.end()) - share_bytes.begin());
+      auto t = static_cast<std::size_t>(std::min_element(share_bytes.begin(), share_bytes.end()) -
+                                        share_bytes.begin());
       share[t].push_back(k);
       share_bytes[t] += requests[http_index[k]].size;
     }
@@ -265,7 +266,7 @@ class HttpHubClient final : public HubClient {
     HubOptions worker = options_;  // each run() is given its share of the jobs
     if (options_.log) {
       worker.log = [log = options_.log, mu = log_mutex_](HubOptions::LogLevel level,
-                                                          std::string_view line) {
+                                                         std::string_view line) {
         std::lock_guard<std::mutex> lock(*mu);
         log(level, line);
       };

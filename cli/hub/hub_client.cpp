@@ -23,7 +23,8 @@ std::map<int, std::string> RepoRefs::versions() const {
 
 Result<std::unique_ptr<HubClient>> HubClient::create(HubOptions options) {
   while (options.endpoint.size() > 1 && options.endpoint.back() == '/') options.endpoint.pop_back();
-  if (options.endpoint.rfind("file://", 0) == 0) return hub::make_mirror_hub_client(std::move(options));
+  if (options.endpoint.rfind("file://", 0) == 0)
+    return hub::make_mirror_hub_client(std::move(options));
   return hub::make_http_hub_client(std::move(options));
 }
 
@@ -51,7 +52,8 @@ Result<void> check_download_request(const DownloadRequest& request) {
                       download_object(request));
   }
   if ((request.digest.kind == FileDigest::Kind::sha256 && !is_lower_hex(request.digest.hex, 64)) ||
-      (request.digest.kind == FileDigest::Kind::git_sha1 && !is_lower_hex(request.digest.hex, 40))) {
+      (request.digest.kind == FileDigest::Kind::git_sha1 &&
+       !is_lower_hex(request.digest.hex, 40))) {
     return make_error(ErrorCode::usage, "malformed expected digest \"" + request.digest.hex + "\"",
                       download_object(request));
   }

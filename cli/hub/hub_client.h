@@ -73,7 +73,7 @@ struct HubOptions {
   // its blob lock) for days. 1 GiB: 120 s + 4096 s.
   std::chrono::seconds transfer_deadline_base{120};
   std::uint64_t transfer_min_rate = 256 * 1024;
-  std::string user_agent;                  // "kernels-cpp/<version>"
+  std::string user_agent;  // "kernels-cpp/<version>"
 
   // CA certificates (CURLOPT_CAINFO / CURLOPT_CAPATH): libcurl does not read these variables
   // itself. ca_source names the variable they came from, for error messages.

@@ -118,8 +118,10 @@ Result<void> check_proxy(const std::string& value, const char* name) {
                       std::string("set ") + name + " to http://host:port, or unset it");
   }
   static const char* known[] = {"http", "https", "socks4", "socks4a", "socks5", "socks5h"};
-  if (std::none_of(std::begin(known), std::end(known), [&](const char* k) { return scheme == k; })) {
-    return make_error(ErrorCode::usage, std::string(name) + " has an unsupported scheme \"" + scheme + "\"",
+  if (std::none_of(std::begin(known), std::end(known),
+                   [&](const char* k) { return scheme == k; })) {
+    return make_error(ErrorCode::usage,
+                      std::string(name) + " has an unsupported scheme \"" + scheme + "\"",
                       hub::redact_url(value, ""),
                       std::string("set ") + name + " to http://host:port, or unset it");
   }
@@ -163,7 +165,8 @@ Result<std::string> read_token_file(const fs::path& path, const std::string& var
       return make_error(ErrorCode::usage,
                         "the token file is larger than " + std::to_string(kMaxTokenFileBytes) +
                             " bytes: not a token",
-                        path.string(), "point " + var + " at a file holding the token, or unset it");
+                        path.string(),
+                        "point " + var + " at a file holding the token, or unset it");
     }
   }
   ::close(fd);
@@ -198,7 +201,8 @@ Result<std::optional<std::string>> hub_token_from_env() {
     }
   }
   auto from_variable = env("HF_TOKEN_PATH").has_value();
-  fs::path path = from_variable ? fs::path(expand_user(*env("HF_TOKEN_PATH"))) : hf_home() / "token";
+  fs::path path = from_variable ? fs::path(expand_user(*env("HF_TOKEN_PATH")))
+                                : hf_home() / "token";
   const std::string var = from_variable ? "HF_TOKEN_PATH" : "HF_HOME";
   std::error_code ec;
   if (!fs::exists(path, ec)) return std::optional<std::string>();
@@ -206,7 +210,8 @@ Result<std::optional<std::string>> hub_token_from_env() {
   if (!text) return std::move(text).error();
   auto token = trim(*text);
   if (token.empty()) return std::optional<std::string>();
-  if (auto r = check_token(token, "the token file", path.string(), var); !r) return std::move(r).error();
+  if (auto r = check_token(token, "the token file", path.string(), var); !r)
+    return std::move(r).error();
   return std::optional<std::string>(token);
 }
 
@@ -240,8 +245,9 @@ Result<HubOptions> hub_options_from_env(const HubCommandLine& given) {
     char* end = nullptr;
     double seconds = std::strtod(timeout->c_str(), &end);
     if (end == timeout->c_str() || *end != '\0' || !(seconds >= 1) || seconds > 86400) {
-      return make_error(ErrorCode::usage, "HF_HUB_DOWNLOAD_TIMEOUT is not a number of seconds (1 to 86400)",
-                        *timeout, "set HF_HUB_DOWNLOAD_TIMEOUT to e.g. 30, or unset it");
+      return make_error(ErrorCode::usage,
+                        "HF_HUB_DOWNLOAD_TIMEOUT is not a number of seconds (1 to 86400)", *timeout,
+                        "set HF_HUB_DOWNLOAD_TIMEOUT to e.g. 30, or unset it");
     }
     options.stall_timeout = std::chrono::seconds(static_cast<long>(seconds));
   }

@@ -138,7 +138,8 @@ std::optional<std::string> header(const Headers& headers, std::string_view name)
 
 Result<RepoRefs> parse_refs(std::string_view json, std::string_view source) {
   auto doc = nlohmann::json::parse(json, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) return malformed("refs are not a JSON object", source);
+  if (doc.is_discarded() || !doc.is_object())
+    return malformed("refs are not a JSON object", source);
   RepoRefs refs;
   auto branches = parse_ref_list(doc, "branches", source);
   if (!branches) return std::move(branches).error();
@@ -258,8 +259,7 @@ Error http_error(long status, const Headers& headers, std::string object, std::s
   }
   if (code == "RepoNotFound") {
     return make_error(ErrorCode::http_permanent,
-                      with_message("repository not found (" + status_text + ")"),
-                      std::move(object),
+                      with_message("repository not found (" + status_text + ")"), std::move(object),
                       status == 401 ? "check the repo id; if the repository is private, set "
                                       "HF_TOKEN to a token with read access"
                                     : "check the repo id (org/name) and HF_ENDPOINT");
@@ -294,8 +294,9 @@ Error http_error(long status, const Headers& headers, std::string object, std::s
     return make_error(ErrorCode::network, with_message("server error (" + status_text + ")"),
                       std::move(object), "the Hub is failing; try again later");
   }
-  return make_error(ErrorCode::http_permanent, with_message("request refused (" + status_text + ")"),
-                    std::move(object), "check HF_ENDPOINT and the request arguments");
+  return make_error(ErrorCode::http_permanent,
+                    with_message("request refused (" + status_text + ")"), std::move(object),
+                    "check HF_ENDPOINT and the request arguments");
 }
 
 std::optional<std::string> resolve_url(const std::string& base, const std::string& reference) {
@@ -341,7 +342,8 @@ std::string redact_url(std::string_view url, std::string_view endpoint_origin) {
     auto host_start = scheme_end + 3;
     auto path_start = s.find_first_of("/?#", host_start);
     auto at = s.rfind('@', path_start == std::string::npos ? s.size() : path_start);
-    if (at != std::string::npos && at >= host_start) s.replace(host_start, at - host_start + 1, "<redacted>@");
+    if (at != std::string::npos && at >= host_start)
+      s.replace(host_start, at - host_start + 1, "<redacted>@");
   }
   if (url_origin(url) != endpoint_origin) {
     auto q = s.find('?');

@@ -13,8 +13,8 @@
 
 #include "body_sink.h"
 #include "hub_backends.h"
-#include "interrupt.h"
 #include "hub_protocol.h"
+#include "interrupt.h"
 #include "transfer_threads.h"
 
 namespace kernels::cli::hub {
@@ -26,8 +26,7 @@ constexpr std::size_t kMaxApiAnswer = 64u << 20;
 std::string percent_decode(std::string_view s) {
   std::string out;
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
         std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
       out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
       i += 2;
@@ -76,7 +75,8 @@ class MirrorHubClient final : public HubClient {
     if (*text) return parse_revision_sha(**text, file.string());
     // A mirror that holds the tree of a commit knows that commit without a revision file.
     std::error_code ec;
-    if (is_lower_hex(revision, 40) && fs::is_regular_file(repo_dir(repo_id) / "tree" / revision, ec)) {
+    if (is_lower_hex(revision, 40) &&
+        fs::is_regular_file(repo_dir(repo_id) / "tree" / revision, ec)) {
       return revision;
     }
     return missing(repo_id, file, "RevisionNotFound");
@@ -188,7 +188,9 @@ class MirrorHubClient final : public HubClient {
   }
 
  private:
-  fs::path repo_dir(const std::string& repo_id) const { return root_ / "api" / "kernels" / repo_id; }
+  fs::path repo_dir(const std::string& repo_id) const {
+    return root_ / "api" / "kernels" / repo_id;
+  }
 
   fs::path resolve_file(const std::string& repo_id, const std::string& revision,
                         const std::string& path) const {
@@ -219,7 +221,8 @@ class MirrorHubClient final : public HubClient {
     int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       if (errno == ENOENT || errno == ENOTDIR) return std::optional<std::string>();
-      return make_error(ErrorCode::io, std::string("cannot read mirror file: ") + std::strerror(errno),
+      return make_error(ErrorCode::io,
+                        std::string("cannot read mirror file: ") + std::strerror(errno),
                         file.string(), "check the mirror directory's permissions");
     }
     std::string out;
@@ -230,7 +233,8 @@ class MirrorHubClient final : public HubClient {
       if (n < 0) {
         int err = errno;
         ::close(fd);
-        return make_error(ErrorCode::io, std::string("cannot read mirror file: ") + std::strerror(err),
+        return make_error(ErrorCode::io,
+                          std::string("cannot read mirror file: ") + std::strerror(err),
                           file.string());
       }
       if (n == 0) break;
@@ -263,8 +267,10 @@ class MirrorHubClient final : public HubClient {
     ++requests_;
     int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-      if (errno == ENOENT || errno == ENOTDIR) return missing(request.repo_id, file, "EntryNotFound");
-      return make_error(ErrorCode::io, std::string("cannot read mirror file: ") + std::strerror(errno),
+      if (errno == ENOENT || errno == ENOTDIR)
+        return missing(request.repo_id, file, "EntryNotFound");
+      return make_error(ErrorCode::io,
+                        std::string("cannot read mirror file: ") + std::strerror(errno),
                         file.string());
     }
     struct Closer {
@@ -284,7 +290,8 @@ class MirrorHubClient final : public HubClient {
       auto n = ::read(fd, buffer.data(), buffer.size());
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
-        return make_error(ErrorCode::io, std::string("cannot read mirror file: ") + std::strerror(errno),
+        return make_error(ErrorCode::io,
+                          std::string("cannot read mirror file: ") + std::strerror(errno),
                           file.string());
       }
       if (n == 0) break;

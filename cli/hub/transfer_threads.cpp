@@ -18,11 +18,10 @@ std::size_t transfer_threads(int jobs, std::size_t files) {
   return std::min({kMaxTransferThreads, cores, static_cast<std::size_t>(std::max(1, jobs)), files});
 }
 
-void run_on_threads(std::size_t threads,
-                    const std::function<void(std::size_t t,
-                                             const std::function<void(std::size_t)>& report)>& work,
-                    const std::function<void(std::size_t)>& on_done,
-                    const std::function<void()>& tick) {
+void run_on_threads(
+    std::size_t threads,
+    const std::function<void(std::size_t t, const std::function<void(std::size_t)>& report)>& work,
+    const std::function<void(std::size_t)>& on_done, const std::function<void()>& tick) {
   std::mutex mu;
   std::condition_variable changed;
   std::vector<std::size_t> finished;  // under mu

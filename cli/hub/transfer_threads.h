@@ -16,10 +16,9 @@ std::size_t transfer_threads(int jobs, std::size_t files);
 // once item i is finished; on_done(i) then runs on the calling thread, as does tick() about
 // every 100 ms (either may be empty). Returns when every worker has returned and every
 // reported item has been passed to on_done.
-void run_on_threads(std::size_t threads,
-                    const std::function<void(std::size_t t,
-                                             const std::function<void(std::size_t)>& report)>& work,
-                    const std::function<void(std::size_t)>& on_done,
-                    const std::function<void()>& tick);
+void run_on_threads(
+    std::size_t threads,
+    const std::function<void(std::size_t t, const std::function<void(std::size_t)>& report)>& work,
+    const std::function<void(std::size_t)>& on_done, const std::function<void()>& tick);
 
 }  // namespace kernels::cli::hub

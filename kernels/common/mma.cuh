@@ -1,7 +1,8 @@
 // Warp-level tensor-core primitives for sm_80+ (mma.sync m16n8k16, ldmatrix, cp.async).
 //
 // Fragment layouts follow the PTX ISA ("Matrix Fragments for mma.m16n8k16"): with lane = 4*g + t,
-//   A (16x16, row-major): a0 = (g, 2t..2t+1), a1 = (g+8, 2t..), a2 = (g, 8+2t..), a3 = (g+8, 8+2t..)
+//   A (16x16, row-major): a0 = (g, 2t..2t+1), a1 = (g+8, 2t..),
+//                         a2 = (g, 8+2t..),   a3 = (g+8, 8+2t..)
 //   B (16x8, "col"):      b0 = (k 2t..2t+1, n g), b1 = (k 8+2t.., n g)
 //   C (16x8, fp32):       c0,c1 = (g, 2t..2t+1), c2,c3 = (g+8, 2t..2t+1)
 #pragma once

@@ -52,10 +52,10 @@ __device__ __forceinline__ void prefetch_tma_descriptor(const void* desc) {
 }
 
 // A 4-D tile (c0 innermost) into shared memory; completes on `bar`. `desc` is the address of a
-// 128-byte tensor map in the kernel parameters (const __grid_constant__). Out-of-bounds elements are
-// zero-filled by the copy engine.
-__device__ __forceinline__ void tma_load_4d(void* smem_dst, const void* desc,
-                                            uint64_t* bar, int c0, int c1, int c2, int c3) {
+// 128-byte tensor map in the kernel parameters (const __grid_constant__). Out-of-bounds elements
+// are zero-filled by the copy engine.
+__device__ __forceinline__ void tma_load_4d(void* smem_dst, const void* desc, uint64_t* bar, int c0,
+                                            int c1, int c2, int c3) {
   asm volatile(
       "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
       " [%0], [%1, {%3, %4, %5, %6}], [%2];\n" ::"r"(smem_u32(smem_dst)),

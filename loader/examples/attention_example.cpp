@@ -57,13 +57,13 @@ kl_tensor tensor1(void* data, int dtype, int64_t n, int device) {
   return t;
 }
 
-#define CHECK_CUDA(call)                                                             \
-  do {                                                                               \
-    cudaError_t e_ = (call);                                                         \
-    if (e_ != cudaSuccess) {                                                         \
-      std::fprintf(stderr, "%s failed: %s\n", #call, cudaGetErrorString(e_));        \
-      return 1;                                                                      \
-    }                                                                                \
+#define CHECK_CUDA(call)                                                      \
+  do {                                                                        \
+    cudaError_t e_ = (call);                                                  \
+    if (e_ != cudaSuccess) {                                                  \
+      std::fprintf(stderr, "%s failed: %s\n", #call, cudaGetErrorString(e_)); \
+      return 1;                                                               \
+    }                                                                         \
   } while (0)
 
 }  // namespace
@@ -86,7 +86,9 @@ int main() {
   std::printf("cuda:%d ver=3 served by %s%s%s\n", device,
               source.source == KL_SOURCE_BUNDLE ? "bundle " : "built-in kernels",
               source.source == KL_SOURCE_BUNDLE ? source.repo_id : "",
-              source.source == KL_SOURCE_BUNDLE ? "" : (std::string(" (") + source.reason + ")").c_str());
+              source.source == KL_SOURCE_BUNDLE
+                  ? ""
+                  : (std::string(" (") + source.reason + ")").c_str());
 
   // 2. A ragged batch: two sequences of 3 and 5 tokens, GQA 4 query heads over 2 kv heads.
   const int h = 4, h_k = 2, d = 64;

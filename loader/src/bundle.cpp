@@ -6,10 +6,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <thread>
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <thread>
 
 #include "kernels/attention/launch_plan.h"
 #include "kernels/lockfile/cache.h"
@@ -116,7 +116,8 @@ Result<ReadFile> read_and_hash(const std::filesystem::path& path, std::uint64_t 
   ReadFile out;
   Error error;
   bool good = ::fstat(fd, &st) == 0;
-  if (!good) error = make_error(ErrorCode::io, std::string("fstat: ") + std::strerror(errno), path.string());
+  if (!good)
+    error = make_error(ErrorCode::io, std::string("fstat: ") + std::strerror(errno), path.string());
   if (good && !S_ISREG(st.st_mode)) {
     good = false;
     error = make_error(ErrorCode::unsafe, "not a regular file", path.string());
@@ -178,17 +179,19 @@ std::string_view fallback_reason_name(FallbackReason reason) {
 Result<std::set<std::string>> check_manifest(const BundleManifest& m, std::string_view family,
                                              const VariantName& variant, std::string_view source) {
   auto mismatch = [&](std::string what) {
-    return make_error(ErrorCode::no_variant, std::move(what), std::string(source),
-                      "the bundle was built for another loader; lock a bundle built with params ABI " +
-                          std::to_string(attention::kParamsAbiVersion));
+    return make_error(
+        ErrorCode::no_variant, std::move(what), std::string(source),
+        "the bundle was built for another loader; lock a bundle built with params ABI " +
+            std::to_string(attention::kParamsAbiVersion));
   };
   if (m.family != family)
-    return mismatch("family \"" + m.family + "\" is not the requested \"" + std::string(family) + "\"");
+    return mismatch("family \"" + m.family + "\" is not the requested \"" + std::string(family) +
+                    "\"");
   if (m.params_abi != attention::kParamsAbiVersion)
     return mismatch("params ABI " + std::to_string(m.params_abi) + " differs from this library's " +
                     std::to_string(attention::kParamsAbiVersion));
-  const std::string want_arch =
-      "sm" + std::to_string(variant.sm) + (variant.arch_specific ? "a" : "");
+  const std::string want_arch = "sm" + std::to_string(variant.sm) +
+                                (variant.arch_specific ? "a" : "");
   if (m.arch != want_arch)
     return mismatch("arch \"" + m.arch + "\" does not match the variant's " + want_arch);
   std::map<std::string_view, const attention::KernelInfo*> table;
@@ -203,13 +206,13 @@ Result<std::set<std::string>> check_manifest(const BundleManifest& m, std::strin
         info.head_dim != k.head_dim || info.head_dim_v != k.head_dim_v ||
         k.dtype != dtype_text(info.dtype) || (k.block_m != 0 && k.block_m != info.block_m) ||
         (k.block_n != 0 && k.block_n != info.block_n))
-      return mismatch("kernel \"" + k.name + "\" has another configuration (threads " +
-                      std::to_string(k.threads) + ", smem " + std::to_string(k.smem_bytes) +
-                      ", head dims " + std::to_string(k.head_dim) + "/" + std::to_string(k.head_dim_v) +
-                      ", " + k.dtype + ") than the launch plan assumes (threads " +
-                      std::to_string(info.threads) + ", smem " + std::to_string(info.smem_bytes) +
-                      ", head dims " + std::to_string(info.head_dim) + "/" +
-                      std::to_string(info.head_dim_v) + ", " + dtype_text(info.dtype) + ")");
+      return mismatch(
+          "kernel \"" + k.name + "\" has another configuration (threads " +
+          std::to_string(k.threads) + ", smem " + std::to_string(k.smem_bytes) + ", head dims " +
+          std::to_string(k.head_dim) + "/" + std::to_string(k.head_dim_v) + ", " + k.dtype +
+          ") than the launch plan assumes (threads " + std::to_string(info.threads) + ", smem " +
+          std::to_string(info.smem_bytes) + ", head dims " + std::to_string(info.head_dim) + "/" +
+          std::to_string(info.head_dim_v) + ", " + dtype_text(info.dtype) + ")");
     covered.insert(k.name);
   }
   if (covered.empty()) return mismatch("the manifest lists no kernels");
@@ -222,8 +225,8 @@ std::string variant_hash_of(const std::vector<MemoryFile>& files) {
     if (is_bytecode_path(f.rel_path)) continue;
     // Files checked against the tree carry their digest already: each byte is hashed once.
     const auto kind = f.lfs ? FileDigest::Kind::sha256 : FileDigest::Kind::git_sha1;
-    digests.push_back({f.rel_path, f.digest_hex.empty() ? ContentDigest::of(f.bytes, kind)
-                                                         : f.digest_hex});
+    digests.push_back(
+        {f.rel_path, f.digest_hex.empty() ? ContentDigest::of(f.bytes, kind) : f.digest_hex});
   }
   return git_lfs_concat_hash(std::move(digests));
 }
@@ -242,8 +245,8 @@ BundleOutcome find_verified_bundle(const BundleRequest& req) {
     Error e = lock.error();
     if (missing && e.hint.empty())
       e.hint = "run `kernels lock` and `kernels download`, or set KERNELS_LOCKFILE";
-    return fail(std::move(out), missing ? FallbackReason::lockfile_missing
-                                        : FallbackReason::lockfile_invalid,
+    return fail(std::move(out),
+                missing ? FallbackReason::lockfile_missing : FallbackReason::lockfile_invalid,
                 std::move(e));
   }
   const KernelLock* entry = lock->find(req.repo_id);
@@ -254,14 +257,15 @@ BundleOutcome find_verified_bundle(const BundleRequest& req) {
                            "name the locked repo with KERNELS_FA3_REPO / KERNELS_FA4_REPO"));
   out.sha = entry->sha;
   if (entry->variants.empty())
-    return fail(std::move(out), FallbackReason::no_variant,
-                make_error(ErrorCode::no_variant,
-                           "the lock pins no variant hashes for " + req.repo_id +
-                               ", so nothing of it can be verified",
-                           lock_object,
-                           "a format 2 (kernels 0.17) lock keeps them in kernels.lock.hashes beside "
-                           "it: run `kernels lock` in the project, then `kernels download`, which "
-                           "copies both into the cache"));
+    return fail(
+        std::move(out), FallbackReason::no_variant,
+        make_error(ErrorCode::no_variant,
+                   "the lock pins no variant hashes for " + req.repo_id +
+                       ", so nothing of it can be verified",
+                   lock_object,
+                   "a format 2 (kernels 0.17) lock keeps them in kernels.lock.hashes beside "
+                   "it: run `kernels lock` in the project, then `kernels download`, which "
+                   "copies both into the cache"));
 
   std::vector<std::string> names;
   for (const auto& [name, _] : entry->variants) names.push_back(name);
@@ -273,13 +277,13 @@ BundleOutcome find_verified_bundle(const BundleRequest& req) {
   if (!selection.chosen) {
     std::string listing;
     for (const auto& d : selection.trace) listing += "\n  " + d.variant + ": " + d.reason;
-    return fail(std::move(out), FallbackReason::no_variant,
-                make_error(ErrorCode::no_variant,
-                           "no locked variant of " + req.repo_id + " fits compute capability " +
-                               req.compute_capability.str() + " with a CUDA " +
-                               req.driver_cuda.str() + " driver; available:" +
-                               (listing.empty() ? std::string(" none") : listing),
-                           lock_object, "lock a bundle built for this GPU, or use the built-in kernels"));
+    return fail(
+        std::move(out), FallbackReason::no_variant,
+        make_error(ErrorCode::no_variant,
+                   "no locked variant of " + req.repo_id + " fits compute capability " +
+                       req.compute_capability.str() + " with a CUDA " + req.driver_cuda.str() +
+                       " driver; available:" + (listing.empty() ? std::string(" none") : listing),
+                   lock_object, "lock a bundle built for this GPU, or use the built-in kernels"));
   }
   const std::string variant = *selection.chosen;
   out.variant = variant;
@@ -309,7 +313,8 @@ BundleOutcome find_verified_bundle(const BundleRequest& req) {
     return fail(std::move(out), FallbackReason::integrity_mismatch,
                 make_error(ErrorCode::integrity_mismatch,
                            "the cached tree of " + variant + " hashes to " +
-                               (th == tree_hashes.end() ? std::string("nothing") : th->second.hash) +
+                               (th == tree_hashes.end() ? std::string("nothing")
+                                                        : th->second.hash) +
                                ", the lock pins " + vlock.hash,
                            cache.tree_path(*repo, entry->sha).string(),
                            "re-run `kernels download`; if it persists, the lock is stale"));
@@ -334,7 +339,8 @@ BundleOutcome find_verified_bundle(const BundleRequest& req) {
                   make_error(ErrorCode::integrity_mismatch,
                              "content hashes to " + file.digest_hex + ", the locked tree says " +
                                  digest.hex,
-                             path.string(), "re-run `kernels download`; the cached file is damaged"));
+                             path.string(),
+                             "re-run `kernels download`; the cached file is damaged"));
     files.push_back(std::move(file));
   }
   // The lock's hash, recomputed over the bytes that will be handed to the driver.
@@ -358,7 +364,8 @@ BundleOutcome find_verified_bundle(const BundleRequest& req) {
     if (metadata == nullptr)
       return fail(std::move(out), FallbackReason::unsigned_bundle,
                   make_error(ErrorCode::integrity_mismatch,
-                             "variant " + variant + " has no metadata.json, so nothing of it is signed",
+                             "variant " + variant +
+                                 " has no metadata.json, so nothing of it is signed",
                              cache.snapshot_dir(*repo, entry->sha).string() + "/" + prefix,
                              "lock a signed bundle, or unset KERNELS_REQUIRE_SIGNED"));
     SignatureCheck signature = check_signature_record(cache, entry->repo_id, entry->sha, variant,
@@ -382,10 +389,10 @@ BundleOutcome find_verified_bundle(const BundleRequest& req) {
                                std::string(manifest_file == nullptr ? kManifestFile : kImageFile),
                            cache.snapshot_dir(*repo, entry->sha).string() + "/" + prefix,
                            "a loader bundle holds attention.cubin and manifest.json"));
-  auto manifest = parse_bundle_manifest(
-      std::string_view(reinterpret_cast<const char*>(manifest_file->bytes.data()),
-                       manifest_file->bytes.size()),
-      manifest_object);
+  auto manifest = parse_bundle_manifest(std::string_view(reinterpret_cast<const char*>(
+                                                             manifest_file->bytes.data()),
+                                                         manifest_file->bytes.size()),
+                                        manifest_object);
   if (!manifest) return fail(std::move(out), FallbackReason::abi_mismatch, manifest.error());
   auto covered = check_manifest(*manifest, req.family, *vname, manifest_object);
   if (!covered) return fail(std::move(out), FallbackReason::abi_mismatch, covered.error());

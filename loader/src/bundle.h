@@ -12,22 +12,20 @@
 #include <utility>
 #include <vector>
 
+#include "bundle_manifest.h"
+#include "kernels/loader/loader.h"
 #include "kernels/lockfile/env.h"
 #include "kernels/lockfile/error.h"
 #include "kernels/lockfile/variant.h"
-#include "bundle_manifest.h"
-#include "kernels/loader/loader.h"
 
 namespace kernels::loader {
-
 
 // Checks a manifest against what this library can launch: family, params ABI, arch of the
 // variant, and for every kernel it lists, the configuration the launch plan assumes (a kernel
 // with another block size or shared memory would be launched wrongly). Returns the names of the
 // plan's kernels the manifest covers.
 Result<std::set<std::string>> check_manifest(const BundleManifest& manifest,
-                                             std::string_view family,
-                                             const VariantName& variant,
+                                             std::string_view family, const VariantName& variant,
                                              std::string_view source);
 
 // Bytes read from the cache: a vector whose resize() leaves the new bytes uninitialised, so a

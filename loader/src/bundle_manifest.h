@@ -34,6 +34,6 @@ struct BundleManifest {
 
 // Any text gives a manifest or ErrorCode::lockfile_invalid: the file comes from the cache, so
 // from whoever published the bundle (fuzzed by tests/fuzz/fuzz_manifest.cpp).
-Result<BundleManifest> parse_bundle_manifest(std::string_view json, std::string_view source);
+Result<BundleManifest> parse_bundle_manifest(std::string_view text, std::string_view source);
 
 }  // namespace kernels::loader

@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
-#include <optional>
 #include <new>
+#include <optional>
 #include <string>
 
 #include "kernels/kernels_loader.h"
@@ -238,7 +238,8 @@ int kernels_loader_varlen_workspace_size(const kl_varlen_args* args, void* strea
   if (args == nullptr) return null_arg("args");
   if (bytes == nullptr) return null_arg("bytes");
   int status = KL_OK;
-  const auto a = adopt(*args, kernels_loader_varlen_args_init, kFirstVarlenArgsSize, "kl_varlen_args", "kernels_loader_varlen_args_init", &status);
+  const auto a = adopt(*args, kernels_loader_varlen_args_init, kFirstVarlenArgsSize,
+                       "kl_varlen_args", "kernels_loader_varlen_args_init", &status);
   if (!a) return status;
   return with_loader([&](Loader& l) {
     auto r = l.varlen_workspace_size(*a, stream);
@@ -251,7 +252,8 @@ int kernels_loader_varlen_workspace_size(const kl_varlen_args* args, void* strea
 int kernels_loader_flash_attn_varlen_func(const kl_varlen_args* args, void* stream) {
   if (args == nullptr) return null_arg("args");
   int status = KL_OK;
-  const auto a = adopt(*args, kernels_loader_varlen_args_init, kFirstVarlenArgsSize, "kl_varlen_args", "kernels_loader_varlen_args_init", &status);
+  const auto a = adopt(*args, kernels_loader_varlen_args_init, kFirstVarlenArgsSize,
+                       "kl_varlen_args", "kernels_loader_varlen_args_init", &status);
   if (!a) return status;
   return with_loader([&](Loader& l) {
     auto r = l.flash_attn_varlen_func(*a, stream);
@@ -259,11 +261,13 @@ int kernels_loader_flash_attn_varlen_func(const kl_varlen_args* args, void* stre
   });
 }
 
-int kernels_loader_kvcache_workspace_size(const kl_kvcache_args* args, void* stream, size_t* bytes) {
+int kernels_loader_kvcache_workspace_size(const kl_kvcache_args* args, void* stream,
+                                          size_t* bytes) {
   if (args == nullptr) return null_arg("args");
   if (bytes == nullptr) return null_arg("bytes");
   int status = KL_OK;
-  const auto a = adopt(*args, kernels_loader_kvcache_args_init, kFirstKvcacheArgsSize, "kl_kvcache_args", "kernels_loader_kvcache_args_init", &status);
+  const auto a = adopt(*args, kernels_loader_kvcache_args_init, kFirstKvcacheArgsSize,
+                       "kl_kvcache_args", "kernels_loader_kvcache_args_init", &status);
   if (!a) return status;
   return with_loader([&](Loader& l) {
     auto r = l.kvcache_workspace_size(*a, stream);
@@ -276,7 +280,8 @@ int kernels_loader_kvcache_workspace_size(const kl_kvcache_args* args, void* str
 int kernels_loader_flash_attn_with_kvcache(const kl_kvcache_args* args, void* stream) {
   if (args == nullptr) return null_arg("args");
   int status = KL_OK;
-  const auto a = adopt(*args, kernels_loader_kvcache_args_init, kFirstKvcacheArgsSize, "kl_kvcache_args", "kernels_loader_kvcache_args_init", &status);
+  const auto a = adopt(*args, kernels_loader_kvcache_args_init, kFirstKvcacheArgsSize,
+                       "kl_kvcache_args", "kernels_loader_kvcache_args_init", &status);
   if (!a) return status;
   return with_loader([&](Loader& l) {
     auto r = l.flash_attn_with_kvcache(*a, stream);
@@ -284,11 +289,11 @@ int kernels_loader_flash_attn_with_kvcache(const kl_kvcache_args* args, void* st
   });
 }
 
-int kernels_loader_device_source(int device, int ver, kl_source_info* caller) {
-  if (caller == nullptr) return null_arg("info");
+int kernels_loader_device_source(int device, int ver, kl_source_info* info) {
+  if (info == nullptr) return null_arg("info");
   // An output struct: a newer caller's larger one gets its extra bytes zeroed, an older one
   // (down to the first layout with struct_size) only the fields it has.
-  const std::uint32_t size = caller->struct_size;
+  const std::uint32_t size = info->struct_size;
   if (size < kFirstSourceInfoSize || size > (1u << 20)) {
     t_last_error = "kernels_loader: info.struct_size is " + std::to_string(size) +
                    ": not a kl_source_info layout\nhint: initialise it with "
@@ -298,7 +303,7 @@ int kernels_loader_device_source(int device, int ver, kl_source_info* caller) {
   }
   kl_source_info full;
   kernels_loader_source_info_init(&full);
-  kl_source_info* info = &full;
+  kl_source_info* out = &full;
   const int rc = guarded([&] {
     int status = KL_OK;
     Loader* l = get_loader(&status);
@@ -310,20 +315,21 @@ int kernels_loader_device_source(int device, int ver, kl_source_info* caller) {
       std::memcpy(dst, s.data(), n);
       dst[n] = '\0';
     };
-    info->source = static_cast<int32_t>(r->source);
-    info->reason_code =
-        r->reason == kernels::loader::FallbackReason::none ? KL_OK : static_cast<int>(r->why.code);
+    out->source = static_cast<int32_t>(r->source);
+    out->reason_code = r->reason == kernels::loader::FallbackReason::none
+                           ? KL_OK
+                           : static_cast<int>(r->why.code);
     if (r->reason != kernels::loader::FallbackReason::none)
-      copy(info->reason, sizeof info->reason,
+      copy(out->reason, sizeof out->reason,
            std::string(kernels::loader::fallback_reason_name(r->reason)) + ": " + r->why.message());
-    copy(info->repo_id, sizeof info->repo_id, r->repo_id);
-    copy(info->sha, sizeof info->sha, r->sha);
-    copy(info->variant, sizeof info->variant, r->variant);
+    copy(out->repo_id, sizeof out->repo_id, r->repo_id);
+    copy(out->sha, sizeof out->sha, r->sha);
+    copy(out->variant, sizeof out->variant, r->variant);
     return static_cast<int>(KL_OK);
   });
-  std::memset(caller, 0, size);
-  std::memcpy(caller, &full, std::min<std::size_t>(size, sizeof full));
-  caller->struct_size = size;
+  std::memset(info, 0, size);
+  std::memcpy(info, &full, std::min<std::size_t>(size, sizeof full));
+  info->struct_size = size;
   return rc;
 }
 

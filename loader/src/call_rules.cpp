@@ -118,9 +118,10 @@ void check_sinks(TensorChecker& c, const kl_tensor& sinks, std::int64_t h, FwdPa
   p.sinks = static_cast<const float*>(sinks.data);
 }
 
-void check_descales(TensorChecker& c, const kl_tensor& qd, const kl_tensor& kd,
-                    const kl_tensor& vd) {
-  for (auto [t, n] : {std::pair{&qd, "q_descale"}, {&kd, "k_descale"}, {&vd, "v_descale"}}) {
+void check_descales(TensorChecker& c, const kl_tensor& q_descale, const kl_tensor& k_descale,
+                    const kl_tensor& v_descale) {
+  for (auto [t, n] :
+       {std::pair{&q_descale, "q_descale"}, {&k_descale, "k_descale"}, {&v_descale, "v_descale"}}) {
     c.tensor(*t, n);
     c.dtype(*t, n, KL_DTYPE_FLOAT32, "descale_dtype");
   }

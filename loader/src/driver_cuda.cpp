@@ -71,35 +71,38 @@ class CudaDriver final : public Driver {
       : handle_(handle), api_(api), version_(version) {}
   ~CudaDriver() override = default;  // libcuda stays mapped: contexts outlive us
 
-  std::string describe() const override {
-    return "libcuda.so.1 (CUDA " + version_.str() + ")";
-  }
+  std::string describe() const override { return "libcuda.so.1 (CUDA " + version_.str() + ")"; }
   Result<MajorMinor> cuda_version() override { return version_; }
 
   Result<int> device_count() override {
     int n = 0;
-    if (auto r = check(api_.cuDeviceGetCount(&n), "cuDeviceGetCount", "driver"); !r) return r.error();
+    if (auto r = check(api_.cuDeviceGetCount(&n), "cuDeviceGetCount", "driver"); !r)
+      return r.error();
     return n;
   }
 
   Result<DeviceProperties> device_properties(int ordinal) override {
     const std::string object = "cuda:" + std::to_string(ordinal);
     CUdevice dev = 0;
-    if (auto r = check(api_.cuDeviceGet(&dev, ordinal), "cuDeviceGet", object); !r) return r.error();
+    if (auto r = check(api_.cuDeviceGet(&dev, ordinal), "cuDeviceGet", object); !r)
+      return r.error();
     DeviceProperties p;
     p.ordinal = ordinal;
     char name[256] = {};
-    if (auto r = check(api_.cuDeviceGetName(name, sizeof name - 1, dev), "cuDeviceGetName", object); !r)
+    if (auto r = check(api_.cuDeviceGetName(name, sizeof name - 1, dev), "cuDeviceGetName", object);
+        !r)
       return r.error();
     p.name = name;
     int v = 0;
-    const std::pair<int, int*> attrs[] = {
-        {kAttrComputeCapabilityMajor, &p.compute_capability.major},
-        {kAttrComputeCapabilityMinor, &p.compute_capability.minor},
-        {kAttrMultiprocessorCount, &p.sm_count},
-        {kAttrMaxSharedMemoryPerBlockOptin, &v}};
+    const std::pair<int, int*> attrs[] = {{kAttrComputeCapabilityMajor,
+                                           &p.compute_capability.major},
+                                          {kAttrComputeCapabilityMinor,
+                                           &p.compute_capability.minor},
+                                          {kAttrMultiprocessorCount, &p.sm_count},
+                                          {kAttrMaxSharedMemoryPerBlockOptin, &v}};
     for (auto [attr, out] : attrs)
-      if (auto r = check(api_.cuDeviceGetAttribute(out, attr, dev), "cuDeviceGetAttribute", object); !r)
+      if (auto r = check(api_.cuDeviceGetAttribute(out, attr, dev), "cuDeviceGetAttribute", object);
+          !r)
         return r.error();
     p.max_smem_per_block_optin = static_cast<std::size_t>(v);
     return p;
@@ -108,9 +111,12 @@ class CudaDriver final : public Driver {
   Result<Context> retain_primary_context(int ordinal) override {
     const std::string object = "cuda:" + std::to_string(ordinal);
     CUdevice dev = 0;
-    if (auto r = check(api_.cuDeviceGet(&dev, ordinal), "cuDeviceGet", object); !r) return r.error();
+    if (auto r = check(api_.cuDeviceGet(&dev, ordinal), "cuDeviceGet", object); !r)
+      return r.error();
     void* ctx = nullptr;
-    if (auto r = check(api_.cuDevicePrimaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain", object); !r)
+    if (auto r = check(api_.cuDevicePrimaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain",
+                       object);
+        !r)
       return r.error();
     return ctx;
   }
@@ -126,7 +132,8 @@ class CudaDriver final : public Driver {
       return r.error();
     if (ctx == nullptr)
       return make_error(ErrorCode::no_device, "no CUDA context is current for the default stream",
-                        "stream", "make a device current first (cudaSetDevice / torch.cuda.set_device)");
+                        "stream",
+                        "make a device current first (cudaSetDevice / torch.cuda.set_device)");
     return ctx;
   }
 
@@ -141,7 +148,8 @@ class CudaDriver final : public Driver {
     return static_cast<int>(dev);
   }
 
-  Result<Library> load_library(std::span<const std::uint8_t> image, std::string_view label) override {
+  Result<Library> load_library(std::span<const std::uint8_t> image,
+                               std::string_view label) override {
     if (auto r = check_image_bounds(image, label); !r) return r.error();
     void* lib = nullptr;
     if (auto r = check(api_.cuLibraryLoadData(&lib, image.data(), nullptr, nullptr, 0, nullptr,
@@ -177,8 +185,8 @@ class CudaDriver final : public Driver {
   Result<void> set_max_dynamic_smem(Function function, Context context, int bytes) override {
     if (auto r = check(api_.cuCtxPushCurrent(context), "cuCtxPushCurrent", "context"); !r)
       return r.error();
-    const CUresult rc =
-        api_.cuFuncSetAttribute(function, kFuncAttrMaxDynamicSharedSizeBytes, bytes);
+    const CUresult rc = api_.cuFuncSetAttribute(function, kFuncAttrMaxDynamicSharedSizeBytes,
+                                                bytes);
     void* popped = nullptr;
     api_.cuCtxPopCurrent(&popped);
     return check(rc, "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)", "kernel");
@@ -201,7 +209,8 @@ class CudaDriver final : public Driver {
                             Stream stream) override {
     if (auto r = check(api_.cuCtxPushCurrent(context), "cuCtxPushCurrent", "context"); !r)
       return r.error();
-    CUresult rc = api_.cuMemcpyDtoHAsync(dst, reinterpret_cast<unsigned long long>(src), bytes, stream);
+    CUresult rc = api_.cuMemcpyDtoHAsync(dst, reinterpret_cast<unsigned long long>(src), bytes,
+                                         stream);
     if (rc == kSuccess) rc = api_.cuStreamSynchronize(stream);
     void* popped = nullptr;
     api_.cuCtxPopCurrent(&popped);
@@ -236,9 +245,11 @@ class CudaDriver final : public Driver {
     if (api_.cuGetErrorName(rc, &name) != kSuccess || name == nullptr) name = "CUDA_ERROR_?";
     if (api_.cuGetErrorString(rc, &text) != kSuccess || text == nullptr) text = "";
     return make_error(ErrorCode::no_device,
-                      std::string(call) + " failed: " + name + " (" + std::to_string(rc) + "): " + text,
+                      std::string(call) + " failed: " + name + " (" + std::to_string(rc) +
+                          "): " + text,
                       std::string(object),
-                      rc == kErrorNoDevice ? "no CUDA device is visible (CUDA_VISIBLE_DEVICES?)" : "");
+                      rc == kErrorNoDevice ? "no CUDA device is visible (CUDA_VISIBLE_DEVICES?)"
+                                           : "");
   }
 
   void* handle_;
@@ -264,31 +275,31 @@ Result<std::shared_ptr<Driver>> open_cuda_driver() {
   }
   Api api{};
   // Versioned names are the ones cuda.h maps the plain names to.
-  const bool complete =
-      resolve(handle, "cuInit", api.cuInit) &&
-      resolve(handle, "cuDriverGetVersion", api.cuDriverGetVersion) &&
-      resolve(handle, "cuGetErrorName", api.cuGetErrorName) &&
-      resolve(handle, "cuGetErrorString", api.cuGetErrorString) &&
-      resolve(handle, "cuDeviceGetCount", api.cuDeviceGetCount) &&
-      resolve(handle, "cuDeviceGet", api.cuDeviceGet) &&
-      resolve(handle, "cuDeviceGetName", api.cuDeviceGetName) &&
-      resolve(handle, "cuDeviceGetAttribute", api.cuDeviceGetAttribute) &&
-      resolve(handle, "cuDevicePrimaryCtxRetain", api.cuDevicePrimaryCtxRetain) &&
-      resolve(handle, "cuDevicePrimaryCtxRelease_v2", api.cuDevicePrimaryCtxRelease) &&
-      resolve(handle, "cuCtxGetCurrent", api.cuCtxGetCurrent) &&
-      resolve(handle, "cuCtxPushCurrent_v2", api.cuCtxPushCurrent) &&
-      resolve(handle, "cuCtxPopCurrent_v2", api.cuCtxPopCurrent) &&
-      resolve(handle, "cuCtxGetDevice", api.cuCtxGetDevice) &&
-      resolve(handle, "cuStreamGetCtx", api.cuStreamGetCtx) &&
-      resolve(handle, "cuLibraryLoadData", api.cuLibraryLoadData) &&
-      resolve(handle, "cuLibraryUnload", api.cuLibraryUnload) &&
-      resolve(handle, "cuLibraryGetKernel", api.cuLibraryGetKernel) &&
-      resolve(handle, "cuKernelGetFunction", api.cuKernelGetFunction) &&
-      resolve(handle, "cuFuncSetAttribute", api.cuFuncSetAttribute) &&
-      resolve(handle, "cuLaunchKernel", api.cuLaunchKernel) &&
-      resolve(handle, "cuMemcpyDtoHAsync_v2", api.cuMemcpyDtoHAsync) &&
-      resolve(handle, "cuStreamSynchronize", api.cuStreamSynchronize) &&
-      resolve(handle, "cuTensorMapEncodeTiled", api.cuTensorMapEncodeTiled);
+  const bool complete = resolve(handle, "cuInit", api.cuInit) &&
+                        resolve(handle, "cuDriverGetVersion", api.cuDriverGetVersion) &&
+                        resolve(handle, "cuGetErrorName", api.cuGetErrorName) &&
+                        resolve(handle, "cuGetErrorString", api.cuGetErrorString) &&
+                        resolve(handle, "cuDeviceGetCount", api.cuDeviceGetCount) &&
+                        resolve(handle, "cuDeviceGet", api.cuDeviceGet) &&
+                        resolve(handle, "cuDeviceGetName", api.cuDeviceGetName) &&
+                        resolve(handle, "cuDeviceGetAttribute", api.cuDeviceGetAttribute) &&
+                        resolve(handle, "cuDevicePrimaryCtxRetain", api.cuDevicePrimaryCtxRetain) &&
+                        resolve(handle, "cuDevicePrimaryCtxRelease_v2",
+                                api.cuDevicePrimaryCtxRelease) &&
+                        resolve(handle, "cuCtxGetCurrent", api.cuCtxGetCurrent) &&
+                        resolve(handle, "cuCtxPushCurrent_v2", api.cuCtxPushCurrent) &&
+                        resolve(handle, "cuCtxPopCurrent_v2", api.cuCtxPopCurrent) &&
+                        resolve(handle, "cuCtxGetDevice", api.cuCtxGetDevice) &&
+                        resolve(handle, "cuStreamGetCtx", api.cuStreamGetCtx) &&
+                        resolve(handle, "cuLibraryLoadData", api.cuLibraryLoadData) &&
+                        resolve(handle, "cuLibraryUnload", api.cuLibraryUnload) &&
+                        resolve(handle, "cuLibraryGetKernel", api.cuLibraryGetKernel) &&
+                        resolve(handle, "cuKernelGetFunction", api.cuKernelGetFunction) &&
+                        resolve(handle, "cuFuncSetAttribute", api.cuFuncSetAttribute) &&
+                        resolve(handle, "cuLaunchKernel", api.cuLaunchKernel) &&
+                        resolve(handle, "cuMemcpyDtoHAsync_v2", api.cuMemcpyDtoHAsync) &&
+                        resolve(handle, "cuStreamSynchronize", api.cuStreamSynchronize) &&
+                        resolve(handle, "cuTensorMapEncodeTiled", api.cuTensorMapEncodeTiled);
   if (!complete)
     return make_error(ErrorCode::no_device, "the CUDA driver lacks an entry point the loader needs",
                       "libcuda.so.1", "the loader needs a driver for CUDA 12.0 or newer");

@@ -26,7 +26,8 @@ Result<void> check_cu_seqlens(const std::vector<std::int32_t>& cu, const char* n
   for (std::size_t i = 1; i < cu.size(); ++i) {
     if (cu[i] < cu[i - 1])
       return bad(name, std::string(name) + " must be non-decreasing (entry " + std::to_string(i) +
-                           " is " + std::to_string(cu[i]) + " after " + std::to_string(cu[i - 1]) + ")");
+                           " is " + std::to_string(cu[i]) + " after " + std::to_string(cu[i - 1]) +
+                           ")");
     if (cu[i] - cu[i - 1] > max_len)
       return bad(name, "sequence " + std::to_string(i - 1) + " of " + name + " has " +
                            std::to_string(cu[i] - cu[i - 1]) + " rows, more than max_seqlen " +
@@ -59,8 +60,8 @@ Result<void> check_index_values(Driver& d, Context c, Stream s, const attention:
     used = std::move(*u);
     for (std::size_t i = 0; i < b; ++i)
       if (used[i] < 0 || used[i] > p.seqlen_k)
-        return bad("cache_seqlens", "cache_seqlens[" + std::to_string(i) + "] = " +
-                                        std::to_string(used[i]) + " is outside [0, " +
+        return bad("cache_seqlens", "cache_seqlens[" + std::to_string(i) +
+                                        "] = " + std::to_string(used[i]) + " is outside [0, " +
                                         std::to_string(p.seqlen_k) + "] (the cache's capacity)");
   }
   if (p.page_table != nullptr) {
@@ -72,8 +73,9 @@ Result<void> check_index_values(Driver& d, Context c, Stream s, const attention:
       for (std::size_t j = 0; j < pages; ++j)
         if ((*row)[j] < 0 || (*row)[j] >= p.num_pages)
           return bad("page_table", "page_table[" + std::to_string(i) + ", " + std::to_string(j) +
-                                       "] = " + std::to_string((*row)[j]) + " is not a page in [0, " +
-                                       std::to_string(p.num_pages) + ")");
+                                       "] = " + std::to_string((*row)[j]) +
+                                       " is not a page in [0, " + std::to_string(p.num_pages) +
+                                       ")");
     }
   }
   return ok();

@@ -438,8 +438,8 @@ std::optional<std::string> read_link(const fs::path& p) {
 Result<void> copy_into_place(const CacheDir& blobs, std::string_view etag, const CacheDir& dir,
                              const std::string& name) {
   auto io = [&](const std::string& what, int err) {
-    return make_error(ErrorCode::io, "cannot copy blob into the snapshot: " + what + ": " +
-                                         std::strerror(err),
+    return make_error(ErrorCode::io,
+                      "cannot copy blob into the snapshot: " + what + ": " + std::strerror(err),
                       (dir.path() / name).string());
   };
   const int in = blobs.open_file(etag, O_RDONLY | O_NONBLOCK);

@@ -4,10 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <cerrno>
 #include <cstring>
 #include <optional>
-#include <openssl/evp.h>
 
 namespace kernels {
 
@@ -126,9 +126,9 @@ void GitBlobSha1::update(std::string_view bytes) {
 
 Result<std::array<std::uint8_t, 20>> GitBlobSha1::finish() {
   if (seen_ != expected_) {
-    return make_error(ErrorCode::integrity_mismatch,
-                      "git blob hash fed " + std::to_string(seen_) + " bytes, expected " +
-                          std::to_string(expected_));
+    return make_error(ErrorCode::integrity_mismatch, "git blob hash fed " + std::to_string(seen_) +
+                                                         " bytes, expected " +
+                                                         std::to_string(expected_));
   }
   std::array<std::uint8_t, 20> out{};
   if (!s_->finish(out.data())) {
@@ -152,9 +152,9 @@ Result<FileDigest> FileDigest::from_etag(std::string_view etag) {
 }
 
 ContentDigest::ContentDigest(FileDigest::Kind kind, std::uint64_t size)
-    : state_(kind == FileDigest::Kind::sha256 ? std::variant<Sha256, GitBlobSha1>(Sha256())
-                                              : std::variant<Sha256, GitBlobSha1>(
-                                                    GitBlobSha1(size))) {}
+    : state_(kind == FileDigest::Kind::sha256
+                 ? std::variant<Sha256, GitBlobSha1>(Sha256())
+                 : std::variant<Sha256, GitBlobSha1>(GitBlobSha1(size))) {}
 
 void ContentDigest::update(std::span<const std::uint8_t> bytes) {
   std::visit([&](auto& h) { h.update(bytes); }, state_);
@@ -268,7 +268,8 @@ Result<void> check_bytes(std::span<const std::uint8_t> bytes, const FileDigest& 
     const char* algo = digest.kind == FileDigest::Kind::sha256 ? "sha256" : "git sha1";
     return make_error(ErrorCode::integrity_mismatch,
                       std::string(algo) + " mismatch: expected " + digest.hex + ", got " + actual,
-                      std::string(object), "the bytes are corrupt or were altered; fetch them again");
+                      std::string(object),
+                      "the bytes are corrupt or were altered; fetch them again");
   }
   return ok();
 }
@@ -334,8 +335,8 @@ struct Base64Feed {
   Result<std::string> finish() {
     std::array<std::uint8_t, 64> out{};
     if (!h->finish(out.data())) return make_error(ErrorCode::internal, "OpenSSL digest failed");
-    return to_base64(std::span<const std::uint8_t>(
-        out.data(), algorithm == DigestAlgorithm::sha256 ? 32 : 64));
+    return to_base64(
+        std::span<const std::uint8_t>(out.data(), algorithm == DigestAlgorithm::sha256 ? 32 : 64));
   }
 };
 

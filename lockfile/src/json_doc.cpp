@@ -123,11 +123,11 @@ class Parser {
  private:
   std::optional<Error> precheck() {
     auto at = [&](std::size_t off, std::string what, std::string hint) {
-      return make_error(ErrorCode::lockfile_invalid, std::move(what),
-                        location(s_, source_, off), std::move(hint));
+      return make_error(ErrorCode::lockfile_invalid, std::move(what), location(s_, source_, off),
+                        std::move(hint));
     };
-    if (s_.size() >= 2 && ((s_[0] == '\xFF' && s_[1] == '\xFE') ||
-                           (s_[0] == '\xFE' && s_[1] == '\xFF'))) {
+    if (s_.size() >= 2 &&
+        ((s_[0] == '\xFF' && s_[1] == '\xFE') || (s_[0] == '\xFE' && s_[1] == '\xFF'))) {
       return at(0, "file is UTF-16 encoded: expected UTF-8 JSON",
                 "re-save the file as UTF-8 without a byte order mark");
     }
@@ -185,9 +185,7 @@ class Parser {
     switch (c) {
       case '{': return parse_object(v, depth + 1);
       case '[': return parse_array(v, depth + 1);
-      case '"':
-        v.type = Value::Type::string;
-        return parse_string(v.text);
+      case '"': v.type = Value::Type::string; return parse_string(v.text);
       case 't': return parse_literal(v, "true", Value::Type::boolean, true);
       case 'f': return parse_literal(v, "false", Value::Type::boolean, false);
       case 'n': return parse_literal(v, "null", Value::Type::null, false);
@@ -278,7 +276,8 @@ class Parser {
           case 't': out += '\t'; break;
           case 'u': {
             char32_t cp;
-            if (!hex4(i_, &cp)) return set_error(esc, "malformed \\u escape: expected 4 hex digits");
+            if (!hex4(i_, &cp))
+              return set_error(esc, "malformed \\u escape: expected 4 hex digits");
             i_ += 4;
             if (cp >= 0xDC00 && cp <= 0xDFFF) {
               return set_error(esc, "lone low surrogate in \\u escape");
@@ -287,7 +286,8 @@ class Parser {
               char32_t lo;
               if (i_ + 6 > s_.size() || s_[i_] != '\\' || s_[i_ + 1] != 'u' || !hex4(i_ + 2, &lo) ||
                   lo < 0xDC00 || lo > 0xDFFF) {
-                return set_error(esc, "lone high surrogate in \\u escape: expected a low surrogate");
+                return set_error(esc,
+                                 "lone high surrogate in \\u escape: expected a low surrogate");
               }
               i_ += 6;
               cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
@@ -295,8 +295,7 @@ class Parser {
             append_utf8(out, cp);
             break;
           }
-          default:
-            return set_error(esc, std::string("invalid escape sequence '\\") + e + "'");
+          default: return set_error(esc, std::string("invalid escape sequence '\\") + e + "'");
         }
         continue;
       }
@@ -455,13 +454,34 @@ std::string quote_impl(std::string_view s, bool ascii) {
   for (std::size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
     switch (c) {
-      case '"': out += "\\\""; ++i; continue;
-      case '\\': out += "\\\\"; ++i; continue;
-      case '\n': out += "\\n"; ++i; continue;
-      case '\r': out += "\\r"; ++i; continue;
-      case '\t': out += "\\t"; ++i; continue;
-      case '\b': out += "\\b"; ++i; continue;
-      case '\f': out += "\\f"; ++i; continue;
+      case '"':
+        out += "\\\"";
+        ++i;
+        continue;
+      case '\\':
+        out += "\\\\";
+        ++i;
+        continue;
+      case '\n':
+        out += "\\n";
+        ++i;
+        continue;
+      case '\r':
+        out += "\\r";
+        ++i;
+        continue;
+      case '\t':
+        out += "\\t";
+        ++i;
+        continue;
+      case '\b':
+        out += "\\b";
+        ++i;
+        continue;
+      case '\f':
+        out += "\\f";
+        ++i;
+        continue;
       default: break;
     }
     if (c < 0x20) {

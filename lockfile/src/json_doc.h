@@ -2,8 +2,8 @@
 //
 // Why not nlohmann's DOM parser: it keeps the last of two duplicate keys silently, reports byte
 // offsets only, and recurses without a depth limit. This reader rejects duplicates at every level,
-// keeps each value's byte offset so errors can name <line>:<column>, bounds nesting (so the stack is
-// bounded whatever the input), and accepts exactly RFC 8259 in UTF-8 without a byte order mark.
+// keeps each value's byte offset so errors can name <line>:<column>, bounds nesting (so the stack
+// is bounded whatever the input), and accepts exactly RFC 8259 in UTF-8 without a byte order mark.
 #pragma once
 
 #include <cstddef>

@@ -6,10 +6,10 @@
 
 #include "file_read.h"
 #include "json_doc.h"
-#include "lock_json_reader.h"
-#include "kernels/lockfile/lock_hashes.h"
 #include "kernels/lockfile/atomic.h"
 #include "kernels/lockfile/digest.h"
+#include "kernels/lockfile/lock_hashes.h"
+#include "lock_json_reader.h"
 
 namespace kernels {
 
@@ -96,7 +96,8 @@ Result<std::string> LockJsonReader::repo_id(const json::Value& v, std::string_vi
   if (!is_repo_id(v.text)) {
     return at(v.offset, "expected \"" + std::string(key) +
                             "\" to be a Hub repo id \"org/name\" (letters, digits, '-', '_', "
-                            "'.'; no \"--\" or \"..\"), got " + shown(v));
+                            "'.'; no \"--\" or \"..\"), got " +
+                            shown(v));
   }
   return v.text;
 }
@@ -122,8 +123,10 @@ Result<std::map<std::string, VariantLock>> LockJsonReader::variant_locks(
   std::map<std::string, VariantLock> out;
   for (const json::Member& m : variants.members) {
     if (!is_variant_dir_name(m.key)) {
-      return at(m.key_offset, "expected a variant name (one directory name under build/, e.g. "
-                              "\"torch210-cxx11-cu128-x86_64-linux\"), got " + shown(m.key));
+      return at(m.key_offset,
+                "expected a variant name (one directory name under build/, e.g. "
+                "\"torch210-cxx11-cu128-x86_64-linux\"), got " +
+                    shown(m.key));
     }
     const std::string where = "variant " + shown(m.key);
     if (m.value.type != json::Value::Type::object) {
@@ -149,8 +152,9 @@ Result<std::map<std::string, VariantLock>> LockJsonReader::variant_locks(
                                   json::type_name(ht->type));
       }
       if (ht->text != kHashTypeGitLfsConcat) {
-        return at(ht->offset, "unknown hash_type " + shown(*ht) + ": expected \"" +
-                                  std::string(kHashTypeGitLfsConcat) + "\"",
+        return at(ht->offset,
+                  "unknown hash_type " + shown(*ht) + ": expected \"" +
+                      std::string(kHashTypeGitLfsConcat) + "\"",
                   "this lockfile was written by a newer tool; upgrade kernels");
       }
       vl.hash_type = ht->text;
@@ -173,10 +177,11 @@ class LockReader : detail::LockJsonReader {
     if (!doc) return std::move(doc).error();
     const json::Value& root = *doc;
     if (root.type != json::Value::Type::array) {
-      return at(root.offset,
-                std::string("expected a JSON array of locked kernels, found ") +
-                    json::type_name(root.type),
-                "kernels.lock is a list: [ {\"repo_id\": ..., \"sha\": ..., \"variants\": {...}} ]");
+      return at(
+          root.offset,
+          std::string("expected a JSON array of locked kernels, found ") +
+              json::type_name(root.type),
+          "kernels.lock is a list: [ {\"repo_id\": ..., \"sha\": ..., \"variants\": {...}} ]");
     }
     Lockfile lock;
     std::map<std::string, std::size_t, std::less<>> first_offset;
@@ -191,11 +196,10 @@ class LockReader : detail::LockJsonReader {
       if (i == 0) {
         lock.form = form;
       } else if (form != lock.form) {
-        return at(e.offset,
-                  "entry mixes the two lockfile forms: expected every entry to be " +
-                      std::string(lock.form == Lockfile::Form::repo_array
-                                      ? "{\"repo_id\", \"sha\", \"variants\"}"
-                                      : "{\"dependency\", \"lock\"}"));
+        return at(e.offset, "entry mixes the two lockfile forms: expected every entry to be " +
+                                std::string(lock.form == Lockfile::Form::repo_array
+                                                ? "{\"repo_id\", \"sha\", \"variants\"}"
+                                                : "{\"dependency\", \"lock\"}"));
       }
       auto k = list_form ? read_dependency_entry(e) : read_repo_entry(e);
       if (!k) return std::move(k).error();
@@ -346,8 +350,9 @@ std::string serialize_format2(const Lockfile& lock) {
   if (lock.kernels.empty()) return "[]";
   std::vector<const KernelLock*> sorted;
   for (const KernelLock& k : lock.kernels) sorted.push_back(&k);
-  std::stable_sort(sorted.begin(), sorted.end(),
-                   [](const KernelLock* a, const KernelLock* b) { return dependency_less(*a, *b); });
+  std::stable_sort(sorted.begin(), sorted.end(), [](const KernelLock* a, const KernelLock* b) {
+    return dependency_less(*a, *b);
+  });
   std::string out = "[\n";
   for (std::size_t i = 0; i < sorted.size(); ++i) {
     const KernelLock& k = *sorted[i];

@@ -74,14 +74,16 @@ Result<std::vector<std::string>> parse_allow_untrusted(const toml::table* kernel
   if (node == nullptr) return out;
   const std::string example = "e.g. allow-untrusted = [\"my-org\"] or [\"my-org/my-kernel\"]";
   if (!node->is_array()) {
-    return invalid(std::string("expected [tool.kernels] allow-untrusted to be an array of strings, found ") +
-                       toml_type_name(*node),
-                   where(source, node->source().begin), example);
+    return invalid(
+        std::string("expected [tool.kernels] allow-untrusted to be an array of strings, found ") +
+            toml_type_name(*node),
+        where(source, node->source().begin), example);
   }
   for (const toml::node& item : *node->as_array()) {
     const std::string at = where(source, item.source().begin);
     if (!item.is_string()) {
-      return invalid(std::string("expected an organisation or repo id string in allow-untrusted, found ") +
+      return invalid(std::string(
+                         "expected an organisation or repo id string in allow-untrusted, found ") +
                          toml_type_name(item),
                      at, example);
     }
@@ -96,8 +98,9 @@ Result<std::vector<std::string>> parse_allow_untrusted(const toml::table* kernel
   return out;
 }
 
-Result<std::vector<KernelDependency>> parse_impl(std::string_view text, std::string_view source,
-                                                 std::vector<std::string>* allow_untrusted = nullptr) {
+Result<std::vector<KernelDependency>> parse_impl(
+    std::string_view text, std::string_view source,
+    std::vector<std::string>* allow_untrusted = nullptr) {
   std::string ascii;  // what toml++ parses: toml_screen.h says why
   if (auto finding = screen_toml_for_parser(text, ascii))
     return invalid(std::move(finding->what),
@@ -133,8 +136,9 @@ Result<std::vector<KernelDependency>> parse_impl(std::string_view text, std::str
   const toml::node* deps_node = kernels_table ? kernels_table->get("dependencies") : nullptr;
   if (deps_node == nullptr) {
     const auto pos = kernels_table ? kernels_table->source().begin : toml::source_position{1, 1};
-    return invalid("no [tool.kernels.dependencies] table", where(source, pos),
-                   "add one, e.g.\n  [tool.kernels.dependencies]\n  \"kernels-community/relu\" = 1");
+    return invalid(
+        "no [tool.kernels.dependencies] table", where(source, pos),
+        "add one, e.g.\n  [tool.kernels.dependencies]\n  \"kernels-community/relu\" = 1");
   }
   if (!deps_node->is_table()) {
     return invalid(std::string("expected [tool.kernels.dependencies] to be a table, found ") +

@@ -58,10 +58,9 @@ class TreeReader {
     if (v == nullptr) return at(obj.offset, "missing key \"" + std::string(key) + "\"");
     auto n = v->as_uint64();
     if (!n) {
-      return at(v->offset, "expected \"" + std::string(key) +
-                               "\" to be a non-negative integer, found " +
-                               (v->type == json::Value::Type::number ? v->text
-                                                                     : json::type_name(v->type)));
+      return at(v->offset,
+                "expected \"" + std::string(key) + "\" to be a non-negative integer, found " +
+                    (v->type == json::Value::Type::number ? v->text : json::type_name(v->type)));
     }
     return *n;
   }
@@ -114,9 +113,8 @@ class TreeReader {
       auto type = string_field(e, "type");
       if (!type) return std::move(type).error();
       if (*type != "file" && *type != "directory") {
-        return at(e.find("type")->offset,
-                  "unknown entry type " + json::quote_ascii(*type) +
-                      ": expected \"file\" or \"directory\"");
+        return at(e.find("type")->offset, "unknown entry type " + json::quote_ascii(*type) +
+                                              ": expected \"file\" or \"directory\"");
       }
       t.is_file = *type == "file";
       auto path = path_field(e, "path", e.offset);
@@ -255,7 +253,9 @@ std::string serialize_tree_cache(const RepoTree& tree) {
   std::sort(files.begin(), files.end(),
             [](const TreeEntry* a, const TreeEntry* b) { return a->path < b->path; });
   files.erase(std::unique(files.begin(), files.end(),
-                          [](const TreeEntry* a, const TreeEntry* b) { return a->path == b->path; }),
+                          [](const TreeEntry* a, const TreeEntry* b) {
+                            return a->path == b->path;
+                          }),
               files.end());
   std::string out = "{\n \"format_version\": 1,\n \"files\": ";
   if (files.empty()) {

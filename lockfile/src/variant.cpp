@@ -191,8 +191,7 @@ std::optional<std::string> reject_reason(const VariantName& v, const SystemInfo&
   if (v.kind == K::cubin) {
     if (!sys.driver_cuda) return "needs a CUDA driver, none was found";
     if (v.cuda > *sys.driver_cuda) {
-      return "needs CUDA driver >= " + v.cuda.str() + ", driver supports " +
-             sys.driver_cuda->str();
+      return "needs CUDA driver >= " + v.cuda.str() + ", driver supports " + sys.driver_cuda->str();
     }
     if (!sys.compute_capability) return "needs a GPU, none was found";
     const MajorMinor cc = *sys.compute_capability;
@@ -203,8 +202,8 @@ std::optional<std::string> reject_reason(const VariantName& v, const SystemInfo&
                ", GPU is " + cc.str();
       }
     } else if (cc.major != want.major || cc.minor < want.minor) {
-      return "sm" + std::to_string(v.sm) + " runs on compute capability " + want.str() +
-             " up to " + std::to_string(want.major) + ".x, GPU is " + cc.str();
+      return "sm" + std::to_string(v.sm) + " runs on compute capability " + want.str() + " up to " +
+             std::to_string(want.major) + ".x, GPU is " + cc.str();
     }
     return std::nullopt;
   }
@@ -256,8 +255,9 @@ std::optional<std::string> reject_reason(const VariantName& v, const SystemInfo&
     if (b.version->major != sys.backend.version->major ||
         b.version->minor > sys.backend.version->minor) {
       return "CUDA " + b.version->str() + " is not compatible with the system CUDA " +
-             sys.backend.version->str() + " (needs the same major and a minor <= " +
-             std::to_string(sys.backend.version->minor) + ")";
+             sys.backend.version->str() +
+             " (needs the same major and a minor <= " + std::to_string(sys.backend.version->minor) +
+             ")";
     }
   } else if (b.str() != sys.backend.str()) {
     return "backend " + b.str() + " does not match the system backend " + sys.backend.str();
@@ -272,11 +272,13 @@ using SortKey = std::tuple<int, int, int, int, int, int, int>;
 
 // Preference order (ascending). Torch/tvm-ffi/noarch follow kernels variants.py::_sort_variants;
 // cubin variants sort after all of them, so adding cubin dirs never changes the Hugging Face
-// choice: exact architecture first, arch-specific ("a") before portable, newest toolkit, highest sm.
+// choice: exact architecture first, arch-specific ("a") before portable, newest toolkit, highest
+// sm.
 SortKey sort_key(const VariantName& v, const SystemInfo& sys) {
   using K = VariantName::Kind;
   auto backend_order = [&](const Backend& b) {
-    if (b.version && (b.name == "cuda" || b.name == "rocm" || b.name == "xpu" || b.name == "cann")) {
+    if (b.version &&
+        (b.name == "cuda" || b.name == "rocm" || b.name == "xpu" || b.name == "cann")) {
       return -b.version->minor;
     }
     return 0;
@@ -284,12 +286,9 @@ SortKey sort_key(const VariantName& v, const SystemInfo& sys) {
   switch (v.kind) {
     case K::torch_stable_abi:
       return {0, -v.framework.major, -v.framework.minor, backend_order(v.backend), 0, 0, 0};
-    case K::torch:
-      return {1, 0, v.cxxabi ? 1 : 0, backend_order(v.backend), 0, 0, 0};
-    case K::tvm_ffi:
-      return {2, 0, 0, backend_order(v.backend), 0, 0, 0};
-    case K::noarch:
-      return {2, 0, 0, v.noarch_backend == "universal" ? 1 : 0, 0, 0, 0};
+    case K::torch: return {1, 0, v.cxxabi ? 1 : 0, backend_order(v.backend), 0, 0, 0};
+    case K::tvm_ffi: return {2, 0, 0, backend_order(v.backend), 0, 0, 0};
+    case K::noarch: return {2, 0, 0, v.noarch_backend == "universal" ? 1 : 0, 0, 0, 0};
     case K::cubin: {
       const bool exact = sys.compute_capability &&
                          v.sm == sys.compute_capability->major * 10 + sys.compute_capability->minor;

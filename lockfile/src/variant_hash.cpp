@@ -109,8 +109,8 @@ VariantCheck check_variant_on_disk(const std::filesystem::path& snapshot_dir,
     auto actual = want.kind == FileDigest::Kind::sha256 ? sha256_file(on_disk)
                                                         : git_blob_sha1_file(on_disk);
     if (!actual) {
-      check.problems.push_back({FileProblem::Kind::unreadable, e.path, want.hex,
-                                actual.error().what});
+      check.problems.push_back(
+          {FileProblem::Kind::unreadable, e.path, want.hex, actual.error().what});
       continue;
     }
     if (*actual != want.hex) {

@@ -6,6 +6,8 @@
 # exists) over a static HTTP server of the same mirror. Needs only the `kernels` binary.
 set -uo pipefail
 : "${KERNELS_SOURCE_DIR:?}" "${KERNELS_BIN:?}"
+# shellcheck source=../support/local_port.sh
+source "$KERNELS_SOURCE_DIR/tests/support/local_port.sh"
 oracle="${KERNELS_PYTHON_ORACLE_017:-}"
 work=$(mktemp -d /tmp/kernels-trust.XXXXXX)
 server_pid=""
@@ -115,10 +117,9 @@ expect 2 "is not provided by this tool" -- k benchmark kernels-community/activat
 # 7. The Python kernels 0.17.2 oracle refuses the untrusted organisation too (over HTTP: the
 #    Python client has no file://), and ours, against the same server, refuses and overrides.
 if [ -x "$oracle/bin/python" ]; then
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  python3 -m http.server "$port" --bind 127.0.0.1 --directory "$work/hub" >/dev/null 2>&1 &
-  server_pid=$!
-  for _ in $(seq 50); do python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/api/organizations/shady/overview')" 2>/dev/null && break; sleep 0.1; done
+  start_static_server "$work/hub" || exit 1
+  server_pid=$static_server_pid
+  port=$static_server_port
   rm -f "$work/p-shady/kernels.lock"
   expect 1 "Kernel repository 'shady/relu' is not from a trusted publisher." -- \
     env HF_ENDPOINT="http://127.0.0.1:$port" KERNELS_CACHE="$work/py-cache" "$oracle/bin/python" -c \

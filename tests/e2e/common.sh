@@ -1,6 +1,8 @@
 # Shared by the end-to-end scripts: a scratch directory removed on exit, the local hub, and a
 # project locked against it.
 set -euo pipefail
+# shellcheck source=../support/local_port.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../support/local_port.sh"
 : "${KERNELS_SOURCE_DIR:?}" "${KERNELS_BUILD_DIR:?}" "${KERNELS_BIN:?}"
 hub="$KERNELS_BUILD_DIR/local-hub"
 if [ ! -f "$hub/api/kernels/kernels-community/attention-fa3/refs" ]; then
@@ -28,21 +30,20 @@ make_project() {
   HF_ENDPOINT="file://$hub" kernels lock "$dir"
 }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-# Serves $1 over HTTP on 127.0.0.1 with a real nginx; sets $nginx_url. Stopped on exit.
+# Serves $1 over HTTP on 127.0.0.1 with a real nginx; sets $nginx_url. Stopped on exit. nginx
+# cannot report a port it picked: when another process took the unused port first, it tries again
+# with a fresh one (three times).
 start_nginx() {
-  local root=$1 port conf
+  local root=$1 port conf attempt
   if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
     echo "SKIPPED: nginx is not installed (scripts/install-deps.sh installs nginx-light)"
     exit 0
   fi
-  port=$(free_port)
   mkdir -p "$scratch/nginx/tmp"
   conf="$scratch/nginx/nginx.conf"
-  cat > "$conf" <<NGINX
+  for attempt in 1 2 3; do
+    port=$(unused_port)
+    cat > "$conf" <<NGINX
 daemon off;
 worker_processes 1;
 pid $scratch/nginx/nginx.pid;
@@ -63,16 +64,17 @@ http {
   }
 }
 NGINX
-  "$(command -v nginx || echo /usr/sbin/nginx)" -c "$conf" -e "$scratch/nginx/error.log" &
-  nginx_pid=$!
-  cleanup_hooks+=("kill $nginx_pid; wait $nginx_pid 2>/dev/null")
-  for _ in $(seq 1 50); do
-    if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null; then
+    "$(command -v nginx || echo /usr/sbin/nginx)" -c "$conf" -e "$scratch/nginx/error.log" &
+    nginx_pid=$!
+    cleanup_hooks+=("kill $nginx_pid; wait $nginx_pid 2>/dev/null")
+    if wait_for_port "$port" 5; then
       nginx_url="http://127.0.0.1:$port"
       return 0
     fi
-    sleep 0.1
+    kill "$nginx_pid" 2>/dev/null || true
+    wait "$nginx_pid" 2>/dev/null || true
+    echo "nginx did not start on port $port (attempt $attempt of 3)" >&2
   done
   cat "$scratch/nginx/error.log" >&2
-  fail "nginx did not start on port $port"
+  fail "nginx did not start on 127.0.0.1 in 3 attempts"
 }

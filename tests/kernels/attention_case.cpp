@@ -36,7 +36,9 @@ std::string AttentionCase::describe() const {
   std::ostringstream s;
   s << (dtype == DType::bf16 ? "bf16" : "fp16") << " d=" << d << " dv=" << dv << " h=" << h
     << " h_k=" << h_k << " q=" << (varlen_q ? "varlen" : "batched") << " kv="
-    << (kv == KvLayout::varlen ? "varlen" : kv == KvLayout::cache ? "cache" : "paged");
+    << (kv == KvLayout::varlen  ? "varlen"
+        : kv == KvLayout::cache ? "cache"
+                                : "paged");
   if (kv == KvLayout::cache && !seqused) s << "(no seqused_k)";
   if (kv == KvLayout::paged) s << "(page " << page_size << ")";
   s << " sq=[";
@@ -108,8 +110,8 @@ CaseResult run_case(const AttentionCase& c, std::mt19937& rng) {
     for (int i = 0; i < c.sq[bi]; ++i)
       for (int hh = 0; hh < c.h; ++hh)
         for (int e = 0; e < c.d; ++e)
-          hq[q_at(bi, i) + hh * q_head + e] =
-              to_bits(ref.q[bi][(static_cast<size_t>(i) * c.h + hh) * c.d + e], c.dtype);
+          hq[q_at(bi, i) + hh * q_head + e] = to_bits(
+              ref.q[bi][(static_cast<size_t>(i) * c.h + hh) * c.d + e], c.dtype);
   const size_t o_elems = static_cast<size_t>(total_q) * o_row;
 
   // K and V.
@@ -123,11 +125,11 @@ CaseResult run_case(const AttentionCase& c, std::mt19937& rng) {
         const auto [kr, vr] = row_of(bi, j);
         for (int hh = 0; hh < c.h_k; ++hh) {
           for (int e = 0; e < c.d; ++e)
-            hk[kr + hh * k_head + e] =
-                to_bits(ref.k[bi][(static_cast<size_t>(j) * c.h_k + hh) * c.d + e], c.dtype);
+            hk[kr + hh * k_head + e] = to_bits(
+                ref.k[bi][(static_cast<size_t>(j) * c.h_k + hh) * c.d + e], c.dtype);
           for (int e = 0; e < c.dv; ++e)
-            hv[vr + hh * v_head + e] =
-                to_bits(ref.v[bi][(static_cast<size_t>(j) * c.h_k + hh) * c.dv + e], c.dtype);
+            hv[vr + hh * v_head + e] = to_bits(
+                ref.v[bi][(static_cast<size_t>(j) * c.h_k + hh) * c.dv + e], c.dtype);
         }
       }
   };
@@ -163,7 +165,8 @@ CaseResult run_case(const AttentionCase& c, std::mt19937& rng) {
     page_table.assign(static_cast<size_t>(b) * pt_stride, 1 << 28);
     int next = 0;
     for (int bi = 0; bi < b; ++bi)
-      for (int pg = 0; pg < (c.sk[bi] + ps - 1) / ps; ++pg) page_table[bi * pt_stride + pg] = perm[next++];
+      for (int pg = 0; pg < (c.sk[bi] + ps - 1) / ps; ++pg)
+        page_table[bi * pt_stride + pg] = perm[next++];
     k_batch = static_cast<int64_t>(ps) * k_row;
     v_batch = static_cast<int64_t>(ps) * v_row;
     hk.assign(static_cast<size_t>(num_pages) * k_batch, kPoison);
@@ -224,7 +227,7 @@ CaseResult run_case(const AttentionCase& c, std::mt19937& rng) {
   p.d = c.d;
   p.dv = c.dv;
   p.seqlen_q = max_sq;
-  p.seqlen_k = c.kv == KvLayout::paged ? static_cast<int>(pt_stride - 3) * c.page_size
+  p.seqlen_k = c.kv == KvLayout::paged   ? static_cast<int>(pt_stride - 3) * c.page_size
                : c.kv == KvLayout::cache ? capacity
                                          : max_sk;
   p.total_q = total_q;
@@ -235,7 +238,7 @@ CaseResult run_case(const AttentionCase& c, std::mt19937& rng) {
   p.is_causal = c.causal ? 1 : 0;
   p.sinks = c.sinks ? static_cast<const float*>(dsinks.get()) : nullptr;
   p.lse = c.lse ? static_cast<float*>(dlse.get()) : nullptr;
-  p.lse_layout = !c.lse ? attention::LseLayout::none
+  p.lse_layout = !c.lse       ? attention::LseLayout::none
                  : c.varlen_q ? attention::LseLayout::head_total_q
                               : attention::LseLayout::batch_head_seq;
   p.num_splits = c.num_splits;
@@ -243,7 +246,7 @@ CaseResult run_case(const AttentionCase& c, std::mt19937& rng) {
   const size_t ws_bytes = attention::workspace_size(p, g.facts);
   DeviceBuffer ws(ws_bytes);
   // Rows of k in its token dimension, as the loader passes it (the TMA maps stop there).
-  const int64_t k_rows = c.kv == KvLayout::varlen ? std::max(cu_k[b], 1)
+  const int64_t k_rows = c.kv == KvLayout::varlen  ? std::max(cu_k[b], 1)
                          : c.kv == KvLayout::cache ? capacity
                                                    : c.page_size;
   attention::LaunchPlan planned;

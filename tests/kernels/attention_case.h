@@ -36,14 +36,14 @@ struct AttentionCase {
 };
 
 struct CaseResult {
-  std::string error;        // non-empty: the plan or a launch failed
+  std::string error;  // non-empty: the plan or a launch failed
   int splits_used = 0;
-  std::string kernel;       // the forward kernel that ran
-  double err = 0;           // max |kernel - fp64 reference| over out
-  double err_low = 0;       // max |low-precision reference - fp64 reference|
-  double atol = 0;          // FA3's rounding term: 2 * max |(ref + 0.3 - 0.3) - ref| in the dtype
-  long unwritten = 0;       // out elements still NaN (poison) or not finite
-  double lse_err = 0;       // max |lse - reference| relative to 1 + |reference|
+  std::string kernel;         // the forward kernel that ran
+  double err = 0;             // max |kernel - fp64 reference| over out
+  double err_low = 0;         // max |low-precision reference - fp64 reference|
+  double atol = 0;            // FA3's rounding term: 2 * max |(ref + 0.3 - 0.3) - ref| in the dtype
+  long unwritten = 0;         // out elements still NaN (poison) or not finite
+  double lse_err = 0;         // max |lse - reference| relative to 1 + |reference|
   long lse_mismatch_inf = 0;  // rows where exactly one of kernel/reference is -inf
   std::vector<uint16_t> raw_out;  // the kernel's output bytes, for bitwise comparisons
 

@@ -28,15 +28,20 @@ __global__ void mma_tile_kernel(const T* a, const T* b, const T* v, float* c, fl
   }
   __syncwarp();
   uint32_t fa[4], fb[4], fv[4];
-  device::ldmatrix_x4(fa, SwizzledTile<16>::at(SwizzledTile<16>::lane_base(
-                              device::smem_addr(sa), lane % 16, (lane / 16) * 8), 0, 0));
-  device::ldmatrix_x4(fb, SwizzledTile<16>::at(SwizzledTile<16>::lane_base(
-                              device::smem_addr(sb), (lane / 16) * 8 + lane % 8, ((lane / 8) % 2) * 8),
-                          0, 0));
-  device::ldmatrix_x4_trans(fv, SwizzledTile<16>::at(SwizzledTile<16>::lane_base(
-                                    device::smem_addr(sv), ((lane / 8) % 2) * 8 + lane % 8,
-                                    (lane / 16) * 8),
-                                0, 0));
+  device::ldmatrix_x4(fa,
+                      SwizzledTile<16>::at(SwizzledTile<16>::lane_base(device::smem_addr(sa),
+                                                                       lane % 16, (lane / 16) * 8),
+                                           0, 0));
+  device::ldmatrix_x4(fb,
+                      SwizzledTile<16>::at(SwizzledTile<16>::lane_base(device::smem_addr(sb),
+                                                                       (lane / 16) * 8 + lane % 8,
+                                                                       ((lane / 8) % 2) * 8),
+                                           0, 0));
+  device::ldmatrix_x4_trans(
+      fv, SwizzledTile<16>::at(SwizzledTile<16>::lane_base(device::smem_addr(sv),
+                                                           ((lane / 8) % 2) * 8 + lane % 8,
+                                                           (lane / 16) * 8),
+                               0, 0));
   float acc[4][4] = {};
   device::MmaOp<T>::run(acc[0], fa, fb[0], fb[1]);  // C columns 0..7
   device::MmaOp<T>::run(acc[1], fa, fb[2], fb[3]);  // C columns 8..15
@@ -80,9 +85,8 @@ __global__ void cp_async_kernel(const uint4* src, uint4* dst) {
 // Two key blocks of 16 columns through online_softmax_step (MT = 1, NT = 2, OT = 2) for one
 // 16-row tile: s1, then acc += 1 (a stand-in for P V), then s2. Out: block 2's P, the running
 // max, the quad-reduced sum and acc, all 16x16 (or 16) row-major.
-__global__ void online_softmax_kernel(const float* s1, const float* s2, float scale_log2,
-                                      float* p2, float* row_max_out, float* row_sum_out,
-                                      float* acc_out) {
+__global__ void online_softmax_kernel(const float* s1, const float* s2, float scale_log2, float* p2,
+                                      float* row_max_out, float* row_sum_out, float* acc_out) {
   const int lane = threadIdx.x;
   const int g = lane / 4, t = lane % 4;
   auto at = [&](int n, int e) { return (g + (e / 2) * 8) * 16 + n * 8 + 2 * t + (e % 2); };

@@ -30,8 +30,9 @@ Loaded load() {
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess || count == 0) {
-    l.gpu.reason = err != cudaSuccess ? std::string("cudaGetDeviceCount: ") + cudaGetErrorString(err)
-                                      : "no CUDA device";
+    l.gpu.reason = err != cudaSuccess
+                       ? std::string("cudaGetDeviceCount: ") + cudaGetErrorString(err)
+                       : "no CUDA device";
     return l;
   }
   cudaDeviceProp prop{};
@@ -45,7 +46,7 @@ Loaded load() {
   l.gpu.facts.sm_count = prop.multiProcessorCount;
   l.gpu.facts.max_smem_per_block_optin = prop.sharedMemPerBlockOptin;
   err = cudaLibraryLoadData(&l.library, attention::builtin_image().data(), nullptr, nullptr, 0,
-                           nullptr, nullptr, 0);
+                            nullptr, nullptr, 0);
   if (err != cudaSuccess) {
     l.gpu.reason = std::string("cudaLibraryLoadData(builtin image): ") + cudaGetErrorString(err);
     return l;
@@ -61,7 +62,8 @@ Loaded load() {
       l.gpu.reason = std::string("cannot read KERNELS_ATTENTION_IMAGE ") + path;
       return l;
     }
-    err = cudaLibraryLoadData(&l.bundle, file_image.data(), nullptr, nullptr, 0, nullptr, nullptr, 0);
+    err = cudaLibraryLoadData(&l.bundle, file_image.data(), nullptr, nullptr, 0, nullptr, nullptr,
+                              0);
     if (err != cudaSuccess) {
       l.gpu.reason = std::string("cudaLibraryLoadData(") + path + "): " + cudaGetErrorString(err);
       return l;
@@ -88,7 +90,8 @@ std::string plan_call(const attention::FwdParams& p, std::int64_t k_rows, void* 
   Loaded& l = loaded();
   if (!l.gpu.available) return "no GPU: " + l.gpu.reason;
   auto portable = attention::plan_forward(p, l.gpu.facts, workspace, workspace_bytes);
-  if (!portable) return "plan_forward: " + portable.error().what + " (" + portable.error().object + ")";
+  if (!portable)
+    return "plan_forward: " + portable.error().what + " (" + portable.error().object + ")";
   plan = *portable;
   if (l.bundle == nullptr) return {};
   auto tma = attention::plan_forward_sm90(p, k_rows, l.gpu.facts);
@@ -107,13 +110,13 @@ std::string plan_call(const attention::FwdParams& p, std::int64_t k_rows, void* 
   for (int i = 0; i < 3; ++i) {
     const attention::TensorMapSpec& m = k.tensor_maps[i];
     const cuuint32_t element_strides[4] = {1, 1, 1, 1};
-    const CUresult rc = encode(
-        reinterpret_cast<CUtensorMap*>(maps[i]),
-        m.dtype == attention::DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
-                                          : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
-        4, const_cast<void*>(m.base), m.dims, m.strides, m.box, element_strides,
-        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-        CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    const CUresult rc = encode(reinterpret_cast<CUtensorMap*>(maps[i]),
+                               m.dtype == attention::DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+                                                                 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
+                               4, const_cast<void*>(m.base), m.dims, m.strides, m.box,
+                               element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                               CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (rc != CUDA_SUCCESS) return "cuTensorMapEncodeTiled failed: " + std::to_string(rc);
   }
   plan = *tma;
@@ -149,7 +152,8 @@ std::string launch(const attention::LaunchPlan& plan, cudaStream_t stream) {
 }
 
 void check_cuda(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
+  if (err != cudaSuccess)
+    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
 }
 
 DeviceBuffer::DeviceBuffer(std::size_t bytes) : bytes_(bytes) {

@@ -20,8 +20,8 @@ uint16_t to_bits(float x, DType t) {
   const uint32_t abs = u & 0x7fffffffu;
   if (abs > 0x7f800000u) return sign | 0x7e00u;
   if (abs >= 0x477ff000u) return sign | 0x7c00u;  // rounds to >= 65520: inf
-  if (abs < 0x38800000u) {                         // subnormal or zero in fp16
-    if (abs < 0x33000000u) return sign;            // below half of the smallest subnormal
+  if (abs < 0x38800000u) {                        // subnormal or zero in fp16
+    if (abs < 0x33000000u) return sign;           // below half of the smallest subnormal
     const int exp = static_cast<int>(abs >> 23);
     const uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
     const int shift = 126 - exp;  // value = mant * 2^(exp-150), in units of 2^-24

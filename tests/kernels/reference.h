@@ -1,7 +1,7 @@
 // CPU reference for the built-in attention kernels (FA3 semantics, see kernels/attention/params.h).
 //
-// Inputs are logical, per batch: q[b] is (sq[b], h, d), k[b] (sk[b], h_k, d), v[b] (sk[b], h_k, dv),
-// row-major floats that already hold the kernel's bf16/fp16 values. Two precisions:
+// Inputs are logical, per batch: q[b] is (sq[b], h, d), k[b] (sk[b], h_k, d), v[b] (sk[b], h_k,
+// dv), row-major floats that already hold the kernel's bf16/fp16 values. Two precisions:
 //   high: fp64 accumulation of everything, no rounding (the "ground truth");
 //   low:  what a naive 16-bit implementation computes: scores rounded to the dtype, softmax in
 //         fp32, probabilities rounded to the dtype, output rounded to the dtype. FA3's test rule

@@ -154,7 +154,7 @@ TEST_CASE("decode takes the 64-row tile, prefill the 128-row tile", "[plan]") {
   REQUIRE(plan.ok());
   CHECK(std::string(plan->launches[0].kernel_name) == "kernels_attn_fwd_hd128_bf16");
   CHECK(plan->launches[0].grid[0] == 1);  // ceil(68 / 128)
-  p.d = p.dv = 256;  // one tile size only
+  p.d = p.dv = 256;                       // one tile size only
   plan = plan_forward(p, h100(), nullptr, 0);
   REQUIRE(plan.ok());
   CHECK(std::string(plan->launches[0].kernel_name) == "kernels_attn_fwd_hd256_bf16");
@@ -254,7 +254,8 @@ TEST_CASE("plan_forward_sm90 covers prefill on sm_90 and says why not otherwise"
   // Batched: (d, seqlen, heads, batch) with the tensors' own strides in bytes.
   const TensorMapSpec& q = l.tensor_maps[0];
   CHECK((q.dims[0] == 128 && q.dims[1] == 1000 && q.dims[2] == 16 && q.dims[3] == 2));
-  CHECK((q.strides[0] == 16 * 128 * 2 && q.strides[1] == 256 && q.strides[2] == 1000 * 16 * 128 * 2));
+  CHECK(
+      (q.strides[0] == 16 * 128 * 2 && q.strides[1] == 256 && q.strides[2] == 1000 * 16 * 128 * 2));
   CHECK((q.box[0] == 64 && q.box[1] == 128));
   const TensorMapSpec& k = l.tensor_maps[1];
   CHECK((k.dims[1] == 1000 && k.dims[2] == 4 && k.dims[3] == 2 && k.box[1] == 128));
@@ -418,8 +419,7 @@ TEST_CASE("sm90 tensor maps of varlen q/k are one batch of all tokens", "[plan]"
 }
 
 TEST_CASE("covers: the kernel table is the one answer to which head dims run", "[plan]") {
-  for (int d : {64, 96, 128, 192, 256, 40, 80, 136})
-    CHECK(covers(d, d, DType::bf16).ok());
+  for (int d : {64, 96, 128, 192, 256, 40, 80, 136}) CHECK(covers(d, d, DType::bf16).ok());
   CHECK(covers(192, 128, DType::fp16).ok());  // the MLA-style pair the table has
   auto r = covers(64, 512, DType::bf16);
   REQUIRE_FALSE(r.ok());

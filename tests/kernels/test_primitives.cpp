@@ -17,15 +17,16 @@ using kernels::test::DType;
 
 namespace {
 
-#define KERNELS_REQUIRE_GPU()                                          \
-  do {                                                                 \
-    if (!kernels::test::gpu().available)                               \
-      KERNELS_SKIP("no CUDA device: " + kernels::test::gpu().reason);  \
+#define KERNELS_REQUIRE_GPU()                                         \
+  do {                                                                \
+    if (!kernels::test::gpu().available)                              \
+      KERNELS_SKIP("no CUDA device: " + kernels::test::gpu().reason); \
   } while (0)
 
 }  // namespace
 
-TEST_CASE("mma.sync m16n8k16 via ldmatrix from swizzled tiles matches the CPU", "[gpu][primitives]") {
+TEST_CASE("mma.sync m16n8k16 via ldmatrix from swizzled tiles matches the CPU",
+          "[gpu][primitives]") {
   KERNELS_REQUIRE_GPU();
   std::mt19937 rng(std::random_device{}());
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -56,8 +57,8 @@ TEST_CASE("mma.sync m16n8k16 via ldmatrix from swizzled tiles matches the CPU", 
         worst_c = std::max(worst_c, std::abs(c[r * 16 + col] - want_c) / (mag_c + 1e-30));
         worst_d = std::max(worst_d, std::abs(d[r * 16 + col] - want_d) / (mag_d + 1e-30));
       }
-    INFO((t == DType::bf16 ? "bf16" : "fp16") << " worst relative error C=" << worst_c
-                                              << " D=" << worst_d);
+    INFO((t == DType::bf16 ? "bf16" : "fp16")
+         << " worst relative error C=" << worst_c << " D=" << worst_d);
     CHECK(worst_c <= 1e-5);  // A * B^T (the Q K^T path)
     CHECK(worst_d <= 1e-5);  // A * V (the P V path, ldmatrix.trans)
   }
@@ -111,7 +112,7 @@ TEST_CASE("online_softmax_step over two key blocks matches the CPU", "[gpu][prim
   std::vector<float> s1(256), s2(256);
   for (auto& x : s1) x = normal(rng);
   for (auto& x : s2) x = normal(rng);
-  for (int c = 0; c < 16; ++c) s1[c] = -INFINITY;  // row 0 sees no key in block 1
+  for (int c = 0; c < 16; ++c) s1[c] = -INFINITY;                    // row 0 sees no key in block 1
   for (int c = 0; c < 16; ++c) s1[16 + c] = s2[16 + c] = -INFINITY;  // row 1 sees none at all
   const float scale_log2 = 0.125f * 1.4426950408889634f;
   std::vector<float> p2, mx, sum, acc;

@@ -41,9 +41,8 @@ std::string git_sha1_hex(std::string_view b) {
 TempDir::TempDir() {
   static std::atomic<int> counter{0};
   std::random_device rd;
-  path_ = fs::temp_directory_path() /
-          ("kernels-loader-test-" + std::to_string(::getpid()) + "-" +
-           std::to_string(counter++) + "-" + std::to_string(rd()));
+  path_ = fs::temp_directory_path() / ("kernels-loader-test-" + std::to_string(::getpid()) + "-" +
+                                       std::to_string(counter++) + "-" + std::to_string(rd()));
   fs::create_directories(path_);
 }
 
@@ -64,15 +63,16 @@ std::string manifest_json(const ManifestSpec& spec) {
     if (!spec.kernels.empty() &&
         std::find(spec.kernels.begin(), spec.kernels.end(), k.name) == spec.kernels.end())
       continue;
-    j["kernels"].push_back({{"name", k.name},
-                            {"kind", k.kind == attention::KernelKind::forward ? "forward" : "combine"},
-                            {"head_dim", k.head_dim},
-                            {"head_dim_v", k.head_dim_v},
-                            {"dtype", k.dtype == attention::DType::bf16 ? "bf16" : "fp16"},
-                            {"threads", k.threads + spec.threads_delta},
-                            {"smem_bytes", k.smem_bytes},
-                            {"block_m", k.block_m},
-                            {"block_n", k.block_n}});
+    j["kernels"].push_back(
+        {{"name", k.name},
+         {"kind", k.kind == attention::KernelKind::forward ? "forward" : "combine"},
+         {"head_dim", k.head_dim},
+         {"head_dim_v", k.head_dim_v},
+         {"dtype", k.dtype == attention::DType::bf16 ? "bf16" : "fp16"},
+         {"threads", k.threads + spec.threads_delta},
+         {"smem_bytes", k.smem_bytes},
+         {"block_m", k.block_m},
+         {"block_n", k.block_n}});
   }
   return j.dump(2);
 }
@@ -115,8 +115,8 @@ CachedRepo add_repo(const fs::path& root, const std::string& repo_id,
       std::string etag;
       if (f.lfs) {
         const std::string sha = sha256_hex(f.bytes);
-        const std::string pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:" + sha +
-                                    "\nsize " + std::to_string(f.bytes.size()) + "\n";
+        const std::string pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:" +
+                                    sha + "\nsize " + std::to_string(f.bytes.size()) + "\n";
         e.oid = git_sha1_hex(pointer);
         e.size = f.bytes.size();
         e.lfs = LfsInfo{sha, f.bytes.size(), pointer.size()};

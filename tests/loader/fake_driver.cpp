@@ -200,7 +200,8 @@ Result<void> FakeDriver::encode_tensor_map(const TiledTensorMap& m, void* out) {
   for (int i = 0; i < 4; ++i)
     if (m.dims[i] == 0 || m.box[i] == 0 || m.box[i] > 256)
       return fake_error("CUDA_ERROR_INVALID_VALUE: dims or box");
-  if (m.box[0] * 2 > 128) return fake_error("CUDA_ERROR_INVALID_VALUE: inner box above the swizzle");
+  if (m.box[0] * 2 > 128)
+    return fake_error("CUDA_ERROR_INVALID_VALUE: inner box above the swizzle");
   std::memset(out, 0, 128);
   std::memcpy(out, &m.base, sizeof m.base);
   tensor_maps_.push_back(m);
@@ -224,7 +225,8 @@ std::vector<std::string> FakeDriver::loaded_labels() const {
 
 int FakeDriver::live_libraries() const {
   std::lock_guard lock(mutex_);
-  return static_cast<int>(std::count_if(libs_.begin(), libs_.end(), [](const Lib& l) { return l.live; }));
+  return static_cast<int>(
+      std::count_if(libs_.begin(), libs_.end(), [](const Lib& l) { return l.live; }));
 }
 
 int FakeDriver::retained_contexts() const {

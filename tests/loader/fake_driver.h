@@ -49,7 +49,8 @@ class FakeDriver : public Driver {
   void release_primary_context(int ordinal) override;
   Result<Context> stream_context(Stream stream) override;
   Result<int> context_device(Context context) override;
-  Result<Library> load_library(std::span<const std::uint8_t> image, std::string_view label) override;
+  Result<Library> load_library(std::span<const std::uint8_t> image,
+                               std::string_view label) override;
   void unload_library(Library library) override;
   Result<Kernel> library_kernel(Library library, const char* name) override;
   Result<Function> kernel_function(Kernel kernel, Context context) override;
@@ -66,7 +67,7 @@ class FakeDriver : public Driver {
   // Observations.
   std::vector<RecordedLaunch> launches() const;
   std::vector<TiledTensorMap> tensor_maps() const;  // every encode_tensor_map, in order
-  std::vector<std::string> loaded_labels() const;  // every successful load_library, in order
+  std::vector<std::string> loaded_labels() const;   // every successful load_library, in order
   int live_libraries() const;
   int retained_contexts() const;
 

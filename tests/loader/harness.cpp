@@ -44,7 +44,8 @@ int Harness::warnings() const {
 int Harness::warnings_containing(const std::string& needle) const {
   std::lock_guard lock(mutex_);
   int n = 0;
-  for (const auto& l : log_) n += l.level == LogLevel::warning && l.text.find(needle) != std::string::npos;
+  for (const auto& l : log_)
+    n += l.level == LogLevel::warning && l.text.find(needle) != std::string::npos;
   return n;
 }
 

@@ -11,11 +11,11 @@
 #include <optional>
 #include <thread>
 
+#include "bundle.h"  // loader/src: variant_hash_of
 #include "kernels/attention/launch_plan.h"
 #include "kernels/lockfile/lock_hashes.h"
 #include "kernels/lockfile/variant_hash.h"
 #include "loader/harness.h"
-#include "bundle.h"  // loader/src: variant_hash_of
 
 using namespace kernels;
 using namespace kernels::loader;
@@ -141,8 +141,9 @@ TEST_CASE("no locked variant fits the GPU: no_variant, listing what is available
 TEST_CASE("a lock without variant hashes (kernels-data list form) is never trusted", "[loader]") {
   Harness h;
   const auto repo = h.publish_fa3();
-  std::ofstream(h.default_lock()) << R"([{"dependency": {"repo-id": "kernels-community/attention-fa3", )"
-                                  << R"("version": 1}, "lock": {"commit": ")" << repo.sha << R"("}}])";
+  std::ofstream(h.default_lock())
+      << R"([{"dependency": {"repo-id": "kernels-community/attention-fa3", )"
+      << R"("version": 1}, "lock": {"commit": ")" << repo.sha << R"("}}])";
   auto l = h.make();
   REQUIRE(l.ok());
   const auto s = source_of(**l);
@@ -153,8 +154,9 @@ TEST_CASE("a lock without variant hashes (kernels-data list form) is never trust
 
 // kernels 0.17's lock (format 2) pins commits only; `kernels lock` records the variant hashes in
 // kernels.lock.hashes and `kernels download` copies both into the cache (docs/LOCKFILE.md).
-TEST_CASE("a format 2 lock with its hashes sidecar serves the bundle, and the sidecar's hash is checked",
-          "[loader]") {
+TEST_CASE(
+    "a format 2 lock with its hashes sidecar serves the bundle, and the sidecar's hash is checked",
+    "[loader]") {
   Harness h;
   const auto repo = h.publish_fa3();
   auto lock = read_lockfile(h.default_lock());
@@ -275,7 +277,8 @@ TEST_CASE("a FIFO in place of a bundle file is refused at once, never waited on"
   CHECK_FALSE(loaded_any_bundle(h));
 }
 
-TEST_CASE("a cache other users can write is refused as the CLI refuses it: unsafe_cache", "[loader]") {
+TEST_CASE("a cache other users can write is refused as the CLI refuses it: unsafe_cache",
+          "[loader]") {
   namespace fs = std::filesystem;
   Harness h;
   h.publish_fa3();
@@ -304,8 +307,8 @@ TEST_CASE("a cache other users can write is refused as the CLI refuses it: unsaf
     fs::permissions(h.cache(), fs::perms::owner_all | fs::perms::group_read |
                                    fs::perms::group_exec | fs::perms::others_read |
                                    fs::perms::others_exec);
-    const fs::path snapshots =
-        CacheLayout(h.cache()).repo_dir("kernels-community/attention-fa3") / "snapshots";
+    const fs::path snapshots = CacheLayout(h.cache()).repo_dir("kernels-community/attention-fa3") /
+                               "snapshots";
     REQUIRE(fs::is_directory(snapshots));
     fs::rename(snapshots, h.cache() / "elsewhere");
     fs::create_directory_symlink(h.cache() / "elsewhere", snapshots);
@@ -322,7 +325,8 @@ TEST_CASE("a lock that pins another hash than the cached tree: integrity_mismatc
   Harness h;
   auto repo = h.publish_fa3();
   auto other = add_repo(h.cache().parent_path() / "other", repo.repo_id,
-                        {{"cubin-cu130-sm90a", bundle_files({.kernels = {"kernels_attn_fwd_hd64_bf16"}})}});
+                        {{"cubin-cu130-sm90a",
+                          bundle_files({.kernels = {"kernels_attn_fwd_hd64_bf16"}})}});
   other.sha = repo.sha;  // same commit, different content: the lock disagrees with the cache
   write_lock(h.default_lock(), {other});
   auto l = h.make();
@@ -388,7 +392,8 @@ int infos_containing(const Harness& h, const std::string& needle) {
   return n;
 }
 
-TEST_CASE("a shape the bundle does not cover runs on the built-in kernels, noted once", "[loader]") {
+TEST_CASE("a shape the bundle does not cover runs on the built-in kernels, noted once",
+          "[loader]") {
   Harness h;
   h.publish_fa3({.kernels = {"kernels_attn_fwd_hd128_bf16"}});
   auto l = h.make();
@@ -453,7 +458,8 @@ TEST_CASE("calls the TMA kernels do not cover use the portable kernels, noted on
   CHECK(h.warnings() == 0);
 }
 
-TEST_CASE("KERNELS_USE_BUILTIN=1 forces the built-in kernels and the bundle is never read", "[loader]") {
+TEST_CASE("KERNELS_USE_BUILTIN=1 forces the built-in kernels and the bundle is never read",
+          "[loader]") {
   Harness h;
   h.publish_fa3();
   SECTION("environment") { h.env["KERNELS_USE_BUILTIN"] = "1"; }
@@ -710,7 +716,8 @@ TEST_CASE("the in-memory variant hash equals the lockfile library's", "[loader]"
   const auto repo = add_repo(dir.path(), "org/name", {{"cubin-cu130-sm90a", files}});
   const auto expected = compute_variant_hashes(repo.tree).at("cubin-cu130-sm90a").hash;
   std::vector<MemoryFile> mem;
-  for (const auto& f : files) mem.push_back({f.rel_path, f.lfs, Bytes(f.bytes.begin(), f.bytes.end()), {}});
+  for (const auto& f : files)
+    mem.push_back({f.rel_path, f.lfs, Bytes(f.bytes.begin(), f.bytes.end()), {}});
   CHECK(variant_hash_of(mem) == expected);
   mem[0].bytes[12] ^= 1;
   CHECK(variant_hash_of(mem) != expected);
@@ -720,7 +727,8 @@ namespace {
 
 // Keeps `repos` as the lock of project `project` in the harness's cache, as `kernels download`
 // of that project does.
-void keep_project_lock(Harness& h, const std::string& project, const std::vector<CachedRepo>& repos) {
+void keep_project_lock(Harness& h, const std::string& project,
+                       const std::vector<CachedRepo>& repos) {
   const auto path = CacheLayout(h.cache()).project_lock_path(project);
   std::filesystem::create_directories(path.parent_path());
   write_lock(path, repos);
@@ -746,8 +754,10 @@ TEST_CASE("projects sharing a cache: the family is found through another project
   CHECK(h.warnings() == 0);
 }
 
-TEST_CASE("projects sharing a cache at different revisions: built-in, one warning naming KERNELS_LOCKFILE",
-          "[loader]") {
+TEST_CASE(
+    "projects sharing a cache at different revisions: built-in, one warning naming "
+    "KERNELS_LOCKFILE",
+    "[loader]") {
   Harness h;
   const auto a = h.publish_fa3();
   const auto b = h.publish_fa3({.kernels = {"kernels_attn_fwd_hd128_bf16"}});  // another commit

@@ -10,6 +10,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -18,7 +19,6 @@
 #include <numeric>
 #include <random>
 #include <stdexcept>
-#include <algorithm>
 #include <thread>
 
 #include "kernels/loader/loader.h"
@@ -41,7 +41,8 @@ TEST_CASE("the example program runs, or reports no GPU with exit status 14", "[l
   const char* moved = std::getenv("KERNELS_LOADER_EXAMPLE");
   const std::string example = moved ? moved : KERNELS_LOADER_EXAMPLE;
   const std::string log = (std::filesystem::temp_directory_path() /
-                           ("kernels-example-" + std::to_string(::getpid()) + ".err")).string();
+                           ("kernels-example-" + std::to_string(::getpid()) + ".err"))
+                              .string();
   const int status = std::system((example + " > /dev/null 2> " + log).c_str());
   REQUIRE(WIFEXITED(status));
   const int rc = WEXITSTATUS(status);
@@ -209,10 +210,19 @@ struct VarlenCase {
     if (!r) throw std::runtime_error(r.error().message());
     const auto out = dout.get(stream);
     const auto lse = dlse.get(stream);
-    Ref ref{h, h_k, d, true,
-            [&](int bi, int i, int hh, int x) { return from_bf16(q[(std::size_t(cu[bi] + i) * h + hh) * d + x]); },
-            [&](int bi, int j, int kh, int x) { return from_bf16(k[(std::size_t(cu[bi] + j) * h_k + kh) * d + x]); },
-            [&](int bi, int j, int kh, int x) { return from_bf16(v[(std::size_t(cu[bi] + j) * h_k + kh) * d + x]); }};
+    Ref ref{h,
+            h_k,
+            d,
+            true,
+            [&](int bi, int i, int hh, int x) {
+              return from_bf16(q[(std::size_t(cu[bi] + i) * h + hh) * d + x]);
+            },
+            [&](int bi, int j, int kh, int x) {
+              return from_bf16(k[(std::size_t(cu[bi] + j) * h_k + kh) * d + x]);
+            },
+            [&](int bi, int j, int kh, int x) {
+              return from_bf16(v[(std::size_t(cu[bi] + j) * h_k + kh) * d + x]);
+            }};
     double err = 0, lse_err = 0;
     std::vector<double> o;
     for (int bi = 0; bi < int(lens.size()); ++bi)
@@ -307,8 +317,15 @@ TEST_CASE("built-in kernels: paged decode with split-KV matches the CPU referenc
       return from_bf16((*ptr)[((std::size_t(pg) * page + j % page) * h_k + kh) * d + x]);
     };
   };
-  Ref ref{h, h_k, d, true, [&](int bi, int, int hh, int x) { return from_bf16(q[(std::size_t(bi) * h + hh) * d + x]); },
-          kv(kc), kv(vc)};
+  Ref ref{h,
+          h_k,
+          d,
+          true,
+          [&](int bi, int, int hh, int x) {
+            return from_bf16(q[(std::size_t(bi) * h + hh) * d + x]);
+          },
+          kv(kc),
+          kv(vc)};
   double err = 0, lse_err = 0;
   std::vector<double> o;
   for (int bi = 0; bi < b; ++bi)
@@ -340,7 +357,8 @@ TEST_CASE("a real bundle in a real cache serves the GPU and matches the referenc
   cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0);
   auto read = [](const std::filesystem::path& p) {
     std::ifstream f(p, std::ios::binary);
-    return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(f)),
+                                     std::istreambuf_iterator<char>());
   };
   TempDir tmp;
   const auto repo = add_repo(tmp.path(), "kernels-community/attention-fa3",

@@ -64,7 +64,8 @@ TEST_CASE("image bounds: a fatbin whose declared size exceeds the buffer is refu
   CHECK_FALSE(check_image_bounds(b, "x").ok());
 }
 
-TEST_CASE("image bounds: PTX must be NUL-terminated and empty images are refused", "[loader][image]") {
+TEST_CASE("image bounds: PTX must be NUL-terminated and empty images are refused",
+          "[loader][image]") {
   const std::string ptx = ".version 8.0\n.target sm_80\n";
   std::vector<std::uint8_t> b(ptx.begin(), ptx.end());
   CHECK_FALSE(check_image_bounds(b, "x").ok());
@@ -88,7 +89,8 @@ TEST_CASE("manifest: the kernels generator's manifest parses", "[loader][manifes
 
 TEST_CASE("manifest: malformed manifests are errors naming the file", "[loader][manifest]") {
   for (const char* text :
-       {"", "[]", R"({"format_version":2,"family":"fa3","params_abi":1,"arch":"sm90a","kernels":[]})",
+       {"", "[]",
+        R"({"format_version":2,"family":"fa3","params_abi":1,"arch":"sm90a","kernels":[]})",
         R"({"format_version":1,"params_abi":1,"arch":"sm90a","kernels":[]})",
         R"({"format_version":1,"family":"fa3","params_abi":"1","arch":"sm90a","kernels":[]})",
         R"({"format_version":1,"family":"fa3","params_abi":1,"arch":"sm90a","kernels":[{}]})"}) {
@@ -101,7 +103,8 @@ TEST_CASE("manifest: malformed manifests are errors naming the file", "[loader][
 
 // Found by fuzz_manifest: nlohmann's get<int>() of 1e300 is undefined behaviour (UBSan:
 // "outside the range of representable values"), and get<uint32_t>() of -1 or 2^32 wraps.
-TEST_CASE("manifest: numbers outside their type are malformed, not converted", "[loader][manifest]") {
+TEST_CASE("manifest: numbers outside their type are malformed, not converted",
+          "[loader][manifest]") {
   const std::string head = R"({"format_version":1,"family":"fa3","arch":"sm90a",)";
   for (const std::string tail :
        {R"("params_abi":1,"kernels":[{"name":"k","head_dim":1e300}]})",

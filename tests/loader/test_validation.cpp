@@ -116,15 +116,15 @@ TEST_CASE("rule device: every tensor on the stream's device, none on the host",
 TEST_CASE("rule dtype: q is float16 or bfloat16 (fp8 refused by these kernels)",
           "[loader][validation]") {
   expect(run_varlen([](kl_varlen_args& a) { a.q.dtype = KL_DTYPE_FLOAT32; }), "dtype", "q");
-  auto fp8 = run_varlen([](kl_varlen_args& a) {
-    a.q.dtype = a.k.dtype = a.v.dtype = KL_DTYPE_FLOAT8_E4M3;
-  });
+  auto fp8 = run_varlen(
+      [](kl_varlen_args& a) { a.q.dtype = a.k.dtype = a.v.dtype = KL_DTYPE_FLOAT8_E4M3; });
   expect(fp8, "dtype", "q");
   CHECK(fp8.error.what.find("float8") != std::string::npos);
 }
 
 TEST_CASE("rule dtype_mismatch: k and v have q's dtype", "[loader][validation]") {
-  expect(run_varlen([](kl_varlen_args& a) { a.k.dtype = KL_DTYPE_FLOAT16; }), "dtype_mismatch", "k");
+  expect(run_varlen([](kl_varlen_args& a) { a.k.dtype = KL_DTYPE_FLOAT16; }), "dtype_mismatch",
+         "k");
   expect(run_kvcache([](kl_kvcache_args& a) { a.v_cache.dtype = KL_DTYPE_FLOAT16; }),
          "dtype_mismatch", "v_cache");
 }
@@ -143,11 +143,10 @@ TEST_CASE("rule index_dtype: index tensors are int32", "[loader][validation]") {
 }
 
 TEST_CASE("rule lse_dtype and sinks_dtype and descale_dtype: float32", "[loader][validation]") {
-  expect(run_varlen([](kl_varlen_args& a) { a.softmax_lse.dtype = KL_DTYPE_BFLOAT16; }), "lse_dtype",
-         "softmax_lse");
-  expect(run_varlen([](kl_varlen_args& a) {
-           a.sinks = tensor(fake_ptr(20), KL_DTYPE_BFLOAT16, {8});
-         }),
+  expect(run_varlen([](kl_varlen_args& a) { a.softmax_lse.dtype = KL_DTYPE_BFLOAT16; }),
+         "lse_dtype", "softmax_lse");
+  expect(run_varlen(
+             [](kl_varlen_args& a) { a.sinks = tensor(fake_ptr(20), KL_DTYPE_BFLOAT16, {8}); }),
          "sinks_dtype", "sinks");
   expect(run_varlen([](kl_varlen_args& a) {
            a.k_descale = tensor(fake_ptr(21), KL_DTYPE_BFLOAT16, {2, 2});
@@ -156,11 +155,17 @@ TEST_CASE("rule lse_dtype and sinks_dtype and descale_dtype: float32", "[loader]
 }
 
 TEST_CASE("rule rank: varlen q is 3-D, batched q 4-D, paged caches 4-D", "[loader][validation]") {
-  expect(run_varlen([](kl_varlen_args& a) { a.q = tensor(fake_ptr(1), KL_DTYPE_BFLOAT16, {2, 32, 8, 128}); }),
+  expect(run_varlen([](kl_varlen_args& a) {
+           a.q = tensor(fake_ptr(1), KL_DTYPE_BFLOAT16, {2, 32, 8, 128});
+         }),
          "rank", "q");
-  expect(run_kvcache([](kl_kvcache_args& a) { a.q = tensor(fake_ptr(11), KL_DTYPE_BFLOAT16, {2, 8, 128}); }),
+  expect(run_kvcache([](kl_kvcache_args& a) {
+           a.q = tensor(fake_ptr(11), KL_DTYPE_BFLOAT16, {2, 8, 128});
+         }),
          "rank", "q");
-  expect(run_kvcache([](kl_kvcache_args& a) { a.k_cache = tensor(fake_ptr(12), KL_DTYPE_BFLOAT16, {256, 2, 128}); }),
+  expect(run_kvcache([](kl_kvcache_args& a) {
+           a.k_cache = tensor(fake_ptr(12), KL_DTYPE_BFLOAT16, {256, 2, 128});
+         }),
          "rank", "k_cache");
 }
 
@@ -176,45 +181,60 @@ TEST_CASE("rule last_dim_stride: q, k, v, out contiguous in the last dimension",
 // Regression (issue 12, defect 13): zero and negative strides on q/k/v/out reached the launch.
 TEST_CASE("rule stride: q, k, v, out strides are >= 1 and their span fits in int64",
           "[loader][validation]") {
-  for (std::int64_t bad : {std::int64_t{0}, std::int64_t{-1}, std::numeric_limits<std::int64_t>::min()}) {
+  for (std::int64_t bad :
+       {std::int64_t{0}, std::int64_t{-1}, std::numeric_limits<std::int64_t>::min()}) {
     INFO("stride " << bad);
     expect(run_varlen([&](kl_varlen_args& a) { a.q.stride[0] = bad; }), "stride", "q");
     expect(run_varlen([&](kl_varlen_args& a) { a.k.stride[1] = bad; }), "stride", "k");
     expect(run_varlen([&](kl_varlen_args& a) { a.v.stride[0] = bad; }), "stride", "v");
     expect(run_varlen([&](kl_varlen_args& a) { a.out.stride[1] = bad; }), "stride", "out");
-    expect(run_kvcache([&](kl_kvcache_args& a) { a.k_cache.stride[0] = bad; }), "stride", "k_cache");
-    expect(run_kvcache([&](kl_kvcache_args& a) { a.v_cache.stride[2] = bad; }), "stride", "v_cache");
+    expect(run_kvcache([&](kl_kvcache_args& a) { a.k_cache.stride[0] = bad; }), "stride",
+           "k_cache");
+    expect(run_kvcache([&](kl_kvcache_args& a) { a.v_cache.stride[2] = bad; }), "stride",
+           "v_cache");
     expect(run_kvcache([&](kl_kvcache_args& a) { a.out.stride[2] = bad; }), "stride", "out");
   }
-  expect(run_varlen([](kl_varlen_args& a) { a.q.stride[0] = std::int64_t{1} << 62; }), "stride", "q");
+  expect(run_varlen([](kl_varlen_args& a) { a.q.stride[0] = std::int64_t{1} << 62; }), "stride",
+         "q");
   // A dimension of extent 1 is never stepped over: its stride does not matter (torch gives any).
   CHECK(run_kvcache([](kl_kvcache_args& a) { a.q.stride[1] = 0; }).launches == 1);
 }
 
-TEST_CASE("rule contiguous: 1-D index tensors, LSE and sinks are contiguous", "[loader][validation]") {
+TEST_CASE("rule contiguous: 1-D index tensors, LSE and sinks are contiguous",
+          "[loader][validation]") {
   expect(run_varlen([](kl_varlen_args& a) { a.cu_seqlens_q.stride[0] = 2; }), "contiguous",
          "cu_seqlens_q");
   expect(run_varlen([](kl_varlen_args& a) { a.softmax_lse.stride[0] = 1; }), "contiguous",
          "softmax_lse");
 }
 
-TEST_CASE("rule index_contiguous: page_table's last dimension is contiguous", "[loader][validation]") {
+TEST_CASE("rule index_contiguous: page_table's last dimension is contiguous",
+          "[loader][validation]") {
   expect(run_kvcache([](kl_kvcache_args& a) { a.page_table.stride[1] = 2; }), "index_contiguous",
          "page_table");
 }
 
 TEST_CASE("rule shape: extents agree across tensors", "[loader][validation]") {
   expect(run_varlen([](kl_varlen_args& a) { a.out.shape[1] = 4; }), "shape", "out");
-  expect(run_varlen([](kl_varlen_args& a) { a.cu_seqlens_k.shape[0] = 4; }), "shape", "cu_seqlens_k");
-  expect(run_varlen([](kl_varlen_args& a) { a.k.shape[2] = 64; a.k.stride[1] = 64; a.k.stride[0] = 128; }),
+  expect(run_varlen([](kl_varlen_args& a) { a.cu_seqlens_k.shape[0] = 4; }), "shape",
+         "cu_seqlens_k");
+  expect(run_varlen([](kl_varlen_args& a) {
+           a.k.shape[2] = 64;
+           a.k.stride[1] = 64;
+           a.k.stride[0] = 128;
+         }),
          "shape", "k");
   expect(run_varlen([](kl_varlen_args& a) { a.v.shape[0] = 63; }), "shape", "v");
-  expect(run_varlen([](kl_varlen_args& a) { a.softmax_lse.shape[1] = 65; }), "shape", "softmax_lse");
-  expect(run_varlen([](kl_varlen_args& a) { a.sinks = tensor(fake_ptr(20), KL_DTYPE_FLOAT32, {2}); }),
+  expect(run_varlen([](kl_varlen_args& a) { a.softmax_lse.shape[1] = 65; }), "shape",
+         "softmax_lse");
+  expect(run_varlen(
+             [](kl_varlen_args& a) { a.sinks = tensor(fake_ptr(20), KL_DTYPE_FLOAT32, {2}); }),
          "shape", "sinks");
   expect(run_kvcache([](kl_kvcache_args& a) { a.cache_seqlens.shape[0] = 3; }), "shape",
          "cache_seqlens");
-  expect(run_kvcache([](kl_kvcache_args& a) { a.softmax_lse = tensor(fake_ptr(17), KL_DTYPE_FLOAT32, {8, 2}); }),
+  expect(run_kvcache([](kl_kvcache_args& a) {
+           a.softmax_lse = tensor(fake_ptr(17), KL_DTYPE_FLOAT32, {8, 2});
+         }),
          "shape", "softmax_lse");
   expect(run_varlen([](kl_varlen_args& a) { a.q.shape[0] = -1; }), "shape", "q");
 }
@@ -247,20 +267,29 @@ TEST_CASE("rule head_dim_v: dv != d only for the MLA shapes", "[loader][validati
          }),
          "head_dim_v", "v");
   // 192 x 128 (DeepSeek prefill) is allowed and launches.
-  CHECK(run_varlen([](kl_varlen_args& a) {
-          a.v = tensor(fake_ptr(3), KL_DTYPE_BFLOAT16, {64, 2, 128});
-          a.out = tensor(fake_ptr(4), KL_DTYPE_BFLOAT16, {64, 8, 128});
-        }, 192).launches == 1);
+  CHECK(run_varlen(
+            [](kl_varlen_args& a) {
+              a.v = tensor(fake_ptr(3), KL_DTYPE_BFLOAT16, {64, 2, 128});
+              a.out = tensor(fake_ptr(4), KL_DTYPE_BFLOAT16, {64, 8, 128});
+            },
+            192)
+            .launches == 1);
 }
 
 TEST_CASE("rule missing_companion: arguments that need another", "[loader][validation]") {
-  expect(run_varlen([](kl_varlen_args& a) { a.max_seqlen_q = -1; }), "missing_companion", "max_seqlen_q");
-  expect(run_varlen([](kl_varlen_args& a) { a.max_seqlen_k = -1; }), "missing_companion", "max_seqlen_k");
+  expect(run_varlen([](kl_varlen_args& a) { a.max_seqlen_q = -1; }), "missing_companion",
+         "max_seqlen_q");
+  expect(run_varlen([](kl_varlen_args& a) { a.max_seqlen_k = -1; }), "missing_companion",
+         "max_seqlen_k");
   expect(run_kvcache([](kl_kvcache_args& a) { a.cache_seqlens = {}; }), "missing_companion",
          "cache_seqlens");
-  expect(run_kvcache([](kl_kvcache_args& a) { a.k = tensor(fake_ptr(30), KL_DTYPE_BFLOAT16, {2, 1, 2, 128}); }),
+  expect(run_kvcache([](kl_kvcache_args& a) {
+           a.k = tensor(fake_ptr(30), KL_DTYPE_BFLOAT16, {2, 1, 2, 128});
+         }),
          "missing_companion", "v");
-  expect(run_kvcache([](kl_kvcache_args& a) { a.rotary_cos = tensor(fake_ptr(31), KL_DTYPE_BFLOAT16, {64, 32}); }),
+  expect(run_kvcache([](kl_kvcache_args& a) {
+           a.rotary_cos = tensor(fake_ptr(31), KL_DTYPE_BFLOAT16, {64, 32});
+         }),
          "missing_companion", "rotary_sin");
   expect(run_kvcache([](kl_kvcache_args& a) {
            a.rotary_cos = tensor(fake_ptr(31), KL_DTYPE_BFLOAT16, {64, 32});
@@ -284,15 +313,21 @@ TEST_CASE("rule missing_companion: arguments that need another", "[loader][valid
 
 TEST_CASE("rule mutually_exclusive: page_table with cu_seqlens_k or cache_batch_idx",
           "[loader][validation]") {
-  expect(run_varlen([](kl_varlen_args& a) { a.page_table = tensor(fake_ptr(8), KL_DTYPE_INT32, {2, 4}); }),
+  expect(run_varlen([](kl_varlen_args& a) {
+           a.page_table = tensor(fake_ptr(8), KL_DTYPE_INT32, {2, 4});
+         }),
          "mutually_exclusive", "page_table");
-  expect(run_kvcache([](kl_kvcache_args& a) { a.cache_batch_idx = tensor(fake_ptr(33), KL_DTYPE_INT32, {2}); }),
+  expect(run_kvcache([](kl_kvcache_args& a) {
+           a.cache_batch_idx = tensor(fake_ptr(33), KL_DTYPE_INT32, {2});
+         }),
          "mutually_exclusive", "cache_batch_idx");
 }
 
 TEST_CASE("rule batch_mismatch: page_table rows / cache batch equal the query batch",
           "[loader][validation]") {
-  expect(run_kvcache([](kl_kvcache_args& a) { a.page_table = tensor(fake_ptr(14), KL_DTYPE_INT32, {3, 4}); }),
+  expect(run_kvcache([](kl_kvcache_args& a) {
+           a.page_table = tensor(fake_ptr(14), KL_DTYPE_INT32, {3, 4});
+         }),
          "batch_mismatch", "page_table");
   expect(run_kvcache([](kl_kvcache_args& a) {
            a.page_table = {};
@@ -310,7 +345,8 @@ TEST_CASE("rule value_range: scalars inside their ranges", "[loader][validation]
   expect(run_varlen([](kl_varlen_args& a) { a.attention_chunk = -1; }), "value_range",
          "attention_chunk");
   expect(run_varlen([](kl_varlen_args& a) { a.sm_margin = 132; }), "value_range", "sm_margin");
-  expect(run_varlen([](kl_varlen_args& a) { a.softmax_scale = -0.5; }), "value_range", "softmax_scale");
+  expect(run_varlen([](kl_varlen_args& a) { a.softmax_scale = -0.5; }), "value_range",
+         "softmax_scale");
   expect(run_varlen([](kl_varlen_args& a) { a.max_seqlen_q = 65; }), "value_range", "max_seqlen_q");
   expect(run_varlen([](kl_varlen_args& a) { a.max_seqlen_k = 65; }), "value_range", "max_seqlen_k");
   expect(run_varlen([](kl_varlen_args& a) { a.pack_gqa = 2; }), "value_range", "pack_gqa");
@@ -368,9 +404,12 @@ TEST_CASE("rule value_range: row counts that overflow int64 are refused, not wra
 
 TEST_CASE("rule unsupported: features these kernels lack are refused, never ignored",
           "[loader][validation]") {
-  expect(run_varlen([](kl_varlen_args& a) { a.qv = tensor(fake_ptr(40), KL_DTYPE_BFLOAT16, {64, 8, 512}); }),
+  expect(run_varlen([](kl_varlen_args& a) {
+           a.qv = tensor(fake_ptr(40), KL_DTYPE_BFLOAT16, {64, 8, 512});
+         }),
          "unsupported", "qv");
-  expect(run_varlen([](kl_varlen_args& a) { a.seqused_q = tensor(fake_ptr(41), KL_DTYPE_INT32, {2}); }),
+  expect(run_varlen(
+             [](kl_varlen_args& a) { a.seqused_q = tensor(fake_ptr(41), KL_DTYPE_INT32, {2}); }),
          "unsupported", "seqused_q");
   expect(run_varlen([](kl_varlen_args& a) { a.attention_chunk = 128; }), "unsupported",
          "attention_chunk");
@@ -395,10 +434,12 @@ TEST_CASE("rule unsupported: features these kernels lack are refused, never igno
 TEST_CASE("shapes the kernels do not cover are refused by the plan before launch",
           "[loader][validation]") {
   // d <= 64 with dv 512 is FA3-legal (absorbed MLA) but has no kernel here.
-  auto o = run_varlen([](kl_varlen_args& a) {
-    a.v = tensor(fake_ptr(3), KL_DTYPE_BFLOAT16, {64, 2, 512});
-    a.out = tensor(fake_ptr(4), KL_DTYPE_BFLOAT16, {64, 8, 512});
-  }, 64);
+  auto o = run_varlen(
+      [](kl_varlen_args& a) {
+        a.v = tensor(fake_ptr(3), KL_DTYPE_BFLOAT16, {64, 2, 512});
+        a.out = tensor(fake_ptr(4), KL_DTYPE_BFLOAT16, {64, 8, 512});
+      },
+      64);
   REQUIRE_FALSE(o.ok);
   CHECK(o.error.code == ErrorCode::usage);
   CHECK(o.launches == 0);
@@ -501,7 +542,8 @@ TEST_CASE("debug value checks: bad cu_seqlens, cache_seqlens and page ids are re
   CHECK(v.h.driver->launches().empty());
 }
 
-TEST_CASE("without debug checks no index value is read (no synchronisation)", "[loader][validation]") {
+TEST_CASE("without debug checks no index value is read (no synchronisation)",
+          "[loader][validation]") {
   Harness h;
   auto l = h.make();
   REQUIRE(l.ok());
@@ -529,9 +571,11 @@ TEST_CASE("every query sequence empty: an empty LSE is accepted and nothing laun
 TEST_CASE("rule head_dim_covered: FA3-legal head dims without a kernel are refused in validation",
           "[loader][validation]") {
   // d <= 64 with dv 512 is FA3-legal (absorbed MLA); the launch plan's table has no such kernel.
-  auto o = run_varlen([](kl_varlen_args& a) {
-    a.v = tensor(fake_ptr(3), KL_DTYPE_BFLOAT16, {64, 2, 512});
-    a.out = tensor(fake_ptr(4), KL_DTYPE_BFLOAT16, {64, 8, 512});
-  }, 64);
+  auto o = run_varlen(
+      [](kl_varlen_args& a) {
+        a.v = tensor(fake_ptr(3), KL_DTYPE_BFLOAT16, {64, 2, 512});
+        a.out = tensor(fake_ptr(4), KL_DTYPE_BFLOAT16, {64, 8, 512});
+      },
+      64);
   expect(o, "head_dim_covered", "v");
 }

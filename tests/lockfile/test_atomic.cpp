@@ -32,7 +32,8 @@ TEST_CASE("write_atomic applies the mode through the umask", "[atomic]") {
   REQUIRE(write_atomic(dir / "a", "x", 0666).ok());
   REQUIRE(write_atomic(dir / "b", "x", 0600).ok());
   ::umask(old);
-  struct stat a {}, b {};
+  struct stat a {
+  }, b{};
   REQUIRE(::stat((dir / "a").c_str(), &a) == 0);
   REQUIRE(::stat((dir / "b").c_str(), &b) == 0);
   CHECK((a.st_mode & 0777) == 0644);
@@ -96,7 +97,9 @@ TEST_CASE("a write that fails midway (file size limit) keeps the old file and no
   REQUIRE(pid >= 0);
   if (pid == 0) {
     ::signal(SIGXFSZ, SIG_IGN);
-    struct rlimit lim {4096, 4096};
+    struct rlimit lim {
+      4096, 4096
+    };
     ::setrlimit(RLIMIT_FSIZE, &lim);
     auto r = write_atomic(p, std::string(1 << 20, 'x'));
     ::_exit(r.ok() ? 0 : (r.error().what.find("write failed") == 0 ? 42 : 1));

@@ -83,7 +83,8 @@ TEST_CASE("layout paths are exactly huggingface_hub's", "[cache]") {
   CHECK(c.ref_path(kRepo, "refs/pr/1") == "/c/kernels--kernels-community--relu/refs/refs/pr/1");
   CHECK(c.tree_path(kRepo, kCommit) ==
         "/c/kernels--kernels-community--relu/trees/" + kCommit + ".json");
-  CHECK(c.lock_path(kRepo, kEtag) == "/c/.locks/kernels--kernels-community--relu/" + kEtag + ".lock");
+  CHECK(c.lock_path(kRepo, kEtag) ==
+        "/c/.locks/kernels--kernels-community--relu/" + kEtag + ".lock");
   CHECK(c.snapshots_dir(kRepo) == "/c/kernels--kernels-community--relu/snapshots");
   CHECK(c.refs_dir(kRepo) == "/c/kernels--kernels-community--relu/refs");
   CHECK(c.trees_dir(kRepo) == "/c/kernels--kernels-community--relu/trees");

@@ -82,8 +82,9 @@ TEST_CASE("FileDigest::from_etag decides the kind from the length", "[digest]") 
 TEST_CASE("check_bytes and check_file name both digests on a mismatch", "[digest]") {
   const std::string hello = "hello world";
   const FileDigest git{FileDigest::Kind::git_sha1, "95d09f2b10159347eece71399a7e2e907ea3df4f"};
-  const auto span = std::span<const std::uint8_t>(
-      reinterpret_cast<const std::uint8_t*>(hello.data()), hello.size());
+  const auto span = std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(
+                                                      hello.data()),
+                                                  hello.size());
   CHECK(check_bytes(span, git, "hello").ok());
   const FileDigest sha{FileDigest::Kind::sha256, std::string(64, '0')};
   auto bad = check_bytes(span, sha, "hello");
@@ -159,8 +160,8 @@ TEST_CASE("ContentDigest fed in chunks gives the digest of the kind it was made 
     whole.update(content);
     CHECK(*git.finish_hex() == expected.get<std::string>());
     CHECK(*sha.finish_hex() == whole.finish_hex());
-    const std::span<const std::uint8_t> bytes(
-        reinterpret_cast<const std::uint8_t*>(content.data()), content.size());
+    const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(content.data()),
+                                              content.size());
     CHECK(ContentDigest::of(bytes, FileDigest::Kind::git_sha1) == expected.get<std::string>());
   }
 }

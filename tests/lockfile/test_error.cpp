@@ -9,14 +9,21 @@
 using namespace kernels;
 
 TEST_CASE("every error code has a distinct name and its documented exit code", "[error]") {
-  const std::vector<std::pair<ErrorCode, int>> table = {
-      {ErrorCode::usage, 2},          {ErrorCode::lockfile_missing, 3},
-      {ErrorCode::lockfile_stale, 4}, {ErrorCode::lockfile_invalid, 5},
-      {ErrorCode::integrity_mismatch, 6}, {ErrorCode::network, 7},
-      {ErrorCode::http_permanent, 8}, {ErrorCode::offline_not_cached, 9},
-      {ErrorCode::lock_timeout, 10},  {ErrorCode::unsafe, 11},
-      {ErrorCode::no_variant, 12},    {ErrorCode::io, 13},
-      {ErrorCode::no_device, 14},     {ErrorCode::untrusted, 15},     {ErrorCode::internal, 70}};
+  const std::vector<std::pair<ErrorCode, int>> table = {{ErrorCode::usage, 2},
+                                                        {ErrorCode::lockfile_missing, 3},
+                                                        {ErrorCode::lockfile_stale, 4},
+                                                        {ErrorCode::lockfile_invalid, 5},
+                                                        {ErrorCode::integrity_mismatch, 6},
+                                                        {ErrorCode::network, 7},
+                                                        {ErrorCode::http_permanent, 8},
+                                                        {ErrorCode::offline_not_cached, 9},
+                                                        {ErrorCode::lock_timeout, 10},
+                                                        {ErrorCode::unsafe, 11},
+                                                        {ErrorCode::no_variant, 12},
+                                                        {ErrorCode::io, 13},
+                                                        {ErrorCode::no_device, 14},
+                                                        {ErrorCode::untrusted, 15},
+                                                        {ErrorCode::internal, 70}};
   std::set<std::string_view> names;
   for (const auto& [code, exit] : table) {
     CHECK(exit_code(code) == exit);

@@ -63,9 +63,8 @@ TEST_CASE("an empty lock is written as [] and an empty variants map as {}", "[lo
   CHECK(serialize_lockfile(Lockfile{}) == "[]");
   Lockfile lock;
   lock.kernels.push_back({"org/name", kSha, {}, std::nullopt});
-  CHECK(serialize_lockfile(lock) ==
-        "[\n  {\n    \"repo_id\": \"org/name\",\n    \"sha\": \"" + std::string(kSha) +
-            "\",\n    \"variants\": {}\n  }\n]");
+  CHECK(serialize_lockfile(lock) == "[\n  {\n    \"repo_id\": \"org/name\",\n    \"sha\": \"" +
+                                        std::string(kSha) + "\",\n    \"variants\": {}\n  }\n]");
   auto back = parse_lockfile(serialize_lockfile(lock));
   REQUIRE(back.ok());
   CHECK(back->kernels[0].variants.empty());
@@ -95,7 +94,8 @@ TEST_CASE("strings are escaped exactly like Python json.dump(ensure_ascii=True)"
   Lockfile lock;
   KernelLock k{"org/name", kSha, {}, std::nullopt};
   // U+00E9, U+1F600 (surrogate pair), DEL, a control character, quote and backslash.
-  k.variants.emplace(std::string("v\xC3\xA9-\xF0\x9F\x98\x80-\x7F-\x01-\"-\\-/"), VariantLock{kHash});
+  k.variants.emplace(std::string("v\xC3\xA9-\xF0\x9F\x98\x80-\x7F-\x01-\"-\\-/"),
+                     VariantLock{kHash});
   lock.kernels.push_back(k);
   const std::string out = serialize_lockfile(lock);
   CHECK(out.find("\"v\\u00e9-\\ud83d\\ude00-\\u007f-\\u0001-\\\"-\\\\-/\": {") !=
@@ -109,7 +109,9 @@ TEST_CASE("serializer matches Python's json.dump(indent=2) on generated locks", 
   kernels::test::ScratchDir dir;
   Lockfile lock;
   for (int i = 0; i < 3; ++i) {
-    KernelLock k{"org-" + std::to_string(i) + "/kernel_" + std::to_string(i), kSha, {},
+    KernelLock k{"org-" + std::to_string(i) + "/kernel_" + std::to_string(i),
+                 kSha,
+                 {},
                  std::nullopt};
     for (int j = 0; j < i * 2; ++j) {
       k.variants.emplace("torch2" + std::to_string(j) + "-cxx11-cu12" + std::to_string(j) +
@@ -120,9 +122,9 @@ TEST_CASE("serializer matches Python's json.dump(indent=2) on generated locks", 
   }
   // Keys with every escaping class: controls, DEL, quotes, Latin-1, BMP and astral code points.
   std::mt19937 rng(2026);
-  const std::vector<std::pair<char32_t, char32_t>> ranges = {
-      {0x01, 0x1F}, {0x20, 0x7F}, {0x80, 0x7FF}, {0x800, 0xD7FF}, {0xE000, 0xFFFD},
-      {0x10000, 0x10FFFF}};
+  const std::vector<std::pair<char32_t, char32_t>> ranges = {{0x01, 0x1F},     {0x20, 0x7F},
+                                                             {0x80, 0x7FF},    {0x800, 0xD7FF},
+                                                             {0xE000, 0xFFFD}, {0x10000, 0x10FFFF}};
   KernelLock odd{"org/odd", kSha, {}, std::nullopt};
   for (int n = 0; n < 200; ++n) {
     std::string key;
@@ -233,9 +235,9 @@ TEST_CASE("validators: commit sha, variant hash and repo id", "[lockfile]") {
     INFO(good);
     CHECK(is_repo_id(good));
   }
-  for (const char* bad : {"name", "/name", "org/", "a/b/c", "org--x/name", "org/na..me",
-                          "-org/name", "org/name-", "../etc", "org/.hidden", "or g/name",
-                          "org/na\\me", ""}) {
+  for (const char* bad :
+       {"name", "/name", "org/", "a/b/c", "org--x/name", "org/na..me", "-org/name", "org/name-",
+        "../etc", "org/.hidden", "or g/name", "org/na\\me", ""}) {
     INFO(bad);
     CHECK_FALSE(is_repo_id(bad));
   }

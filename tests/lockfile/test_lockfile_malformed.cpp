@@ -112,13 +112,15 @@ TEST_CASE("duplicate keys are errors at every level", "[lockfile][malformed]") {
                                 kSha + R"(", "variants": {}}])";
   const std::string dup_variant_key = variant(R"({"hash": ")" + kHash + R"(", "hash": ")" + kHash +
                                               R"("})");
-  const std::string dup_variant_name =
-      R"([{"repo_id": "org/name", "sha": ")" + kSha + R"(", "variants": {"torch-cuda": {"hash": ")" +
-      kHash + R"("}, "torch-cuda": {"hash": ")" + kHash + R"("}}}])";
+  const std::string dup_variant_name = R"([{"repo_id": "org/name", "sha": ")" + kSha +
+                                       R"(", "variants": {"torch-cuda": {"hash": ")" + kHash +
+                                       R"("}, "torch-cuda": {"hash": ")" + kHash + R"("}}}])";
   const std::string dup_dep = R"([{"dependency": {"repo-id": "a/b", "repo-id": "a/c", "version": 1},
- "lock": {"commit": ")" + kSha + R"("}}])";
+ "lock": {"commit": ")" + kSha +
+                              R"("}}])";
   check_cases({
-      {"duplicate sha in an entry", dup_entry, pos_of(dup_entry, "\"sha\"", 2), "duplicate key \"sha\""},
+      {"duplicate sha in an entry", dup_entry, pos_of(dup_entry, "\"sha\"", 2),
+       "duplicate key \"sha\""},
       {"duplicate hash in a variant", dup_variant_key, pos_of(dup_variant_key, "\"hash\"", 2),
        "duplicate key \"hash\""},
       {"duplicate variant name", dup_variant_name, pos_of(dup_variant_name, "\"torch-cuda\"", 2),
@@ -135,14 +137,15 @@ TEST_CASE("duplicate keys are errors at every level", "[lockfile][malformed]") {
 TEST_CASE("duplicate repo entries are rejected, naming the first one", "[lockfile][malformed]") {
   const std::string text = "[\n" + good_entry() + ",\n" + good_entry("other/kernel") + ",\n" +
                            good_entry() + "\n]";
-  check_cases({{"same repo twice", text, "4:1", "duplicate entry for \"org/name\" (first at kernels.lock:2:1)"}});
+  check_cases({{"same repo twice", text, "4:1",
+                "duplicate entry for \"org/name\" (first at kernels.lock:2:1)"}});
 }
 
 TEST_CASE("wrong types and missing keys say what is expected", "[lockfile][malformed]") {
   const std::string obj = R"({"repo_id": "org/name"})";
   const std::string num_repo = R"([{"repo_id": 7, "sha": ")" + kSha + R"(", "variants": {}}])";
-  const std::string arr_variants =
-      R"([{"repo_id": "org/name", "sha": ")" + kSha + R"(", "variants": []}])";
+  const std::string arr_variants = R"([{"repo_id": "org/name", "sha": ")" + kSha +
+                                   R"(", "variants": []}])";
   const std::string missing_sha = R"([{"repo_id": "org/name", "variants": {}}])";
   const std::string num_hash = variant(R"({"hash": 12})");
   const std::string str_variant = variant(R"("sha256-x")");
@@ -150,7 +153,8 @@ TEST_CASE("wrong types and missing keys say what is expected", "[lockfile][malfo
   check_cases({
       {"top-level object", obj, "1:1", "expected a JSON array"},
       {"entry is a string", R"(["org/name"])", "1:2", "expected an object for each locked kernel"},
-      {"repo_id is a number", num_repo, pos_of(num_repo, "7"), "expected \"repo_id\" to be a string"},
+      {"repo_id is a number", num_repo, pos_of(num_repo, "7"),
+       "expected \"repo_id\" to be a string"},
       {"variants is an array", arr_variants, pos_of(arr_variants, "[]"),
        "expected \"variants\" to be an object"},
       {"sha missing", missing_sha, "1:2", "missing key \"sha\""},
@@ -175,7 +179,8 @@ TEST_CASE("bad values: sha, hash, hash_type, repo id, variant names, unknown var
   sha_case("non-hex sha", "g649efb56fb249ac8f7a57fa1866728ad0c60e52");
   auto hash_case = [&](const char* name, const std::string& hash) {
     const std::string t = variant(R"({"hash": ")" + hash + R"("})");
-    cases.push_back({name, t, pos_of(t, "\"" + hash + "\""), "\"sha256-\" followed by 64 lowercase hex"});
+    cases.push_back(
+        {name, t, pos_of(t, "\"" + hash + "\""), "\"sha256-\" followed by 64 lowercase hex"});
   };
   hash_case("hash without prefix", kHex64);
   hash_case("63 hex digits", "sha256-" + kHex64.substr(1));
@@ -190,8 +195,8 @@ TEST_CASE("bad values: sha, hash, hash_type, repo id, variant names, unknown var
   const std::string extra = variant(R"({"hash": ")" + kHash + R"(", "size": 3})");
   cases.push_back({"unknown key in a variant", extra, pos_of(extra, "\"size\""),
                    "unknown key \"size\" in variant \"torch-cuda\""});
-  const std::string bad_repo =
-      R"([{"repo_id": "../etc/passwd", "sha": ")" + kSha + R"(", "variants": {}}])";
+  const std::string bad_repo = R"([{"repo_id": "../etc/passwd", "sha": ")" + kSha +
+                               R"(", "variants": {}}])";
   cases.push_back({"traversal repo id", bad_repo, pos_of(bad_repo, "\"../etc"), "Hub repo id"});
   const std::string bad_variant = R"([{"repo_id": "org/name", "sha": ")" + kSha +
                                   R"(", "variants": {"../../x": {"hash": ")" + kHash + R"("}}}])";
@@ -203,15 +208,20 @@ TEST_CASE("bad values: sha, hash, hash_type, repo id, variant names, unknown var
 TEST_CASE("the list form is strict: unknown keys, bad commits and versions, mixed forms",
           "[lockfile][malformed]") {
   const std::string unknown = R"([{"dependency": {"repo-id": "a/b", "version": 1, "extra": 1},
- "lock": {"commit": ")" + kSha + R"("}}])";
+ "lock": {"commit": ")" + kSha +
+                              R"("}}])";
   const std::string bad_commit =
       R"([{"dependency": {"repo-id": "a/b", "version": 1}, "lock": {"commit": "abc"}}])";
-  const std::string neg = R"([{"dependency": {"repo-id": "a/b", "version": -1}, "lock": {"commit": ")" +
-                          kSha + R"("}}])";
-  const std::string flt = R"([{"dependency": {"repo-id": "a/b", "version": 1.5}, "lock": {"commit": ")" +
-                          kSha + R"("}}])";
-  const std::string mixed = "[" + good_entry() + R"(, {"dependency": {"repo-id": "a/b", "version": 1}, "lock": {"commit": ")" +
-                            kSha + R"("}}])";
+  const std::string neg =
+      R"([{"dependency": {"repo-id": "a/b", "version": -1}, "lock": {"commit": ")" + kSha +
+      R"("}}])";
+  const std::string flt =
+      R"([{"dependency": {"repo-id": "a/b", "version": 1.5}, "lock": {"commit": ")" + kSha +
+      R"("}}])";
+  const std::string mixed =
+      "[" + good_entry() +
+      R"(, {"dependency": {"repo-id": "a/b", "version": 1}, "lock": {"commit": ")" + kSha +
+      R"("}}])";
   check_cases({
       {"unknown key in dependency", unknown, pos_of(unknown, "\"extra\""),
        "unknown key \"extra\" in \"dependency\""},
@@ -227,7 +237,8 @@ TEST_CASE("10^5 levels of nesting fail fast with a bounded stack", "[lockfile][m
   const auto t0 = std::chrono::steady_clock::now();
   auto r = parse_lockfile(deep, "kernels.lock");
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::steady_clock::now() - t0).count();
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().what.find("nesting deeper than") != std::string::npos);
   CHECK(r.error().object == "kernels.lock:1:65");
@@ -241,7 +252,8 @@ TEST_CASE("a 10^6-element array is rejected in bounded time", "[lockfile][malfor
   const auto t0 = std::chrono::steady_clock::now();
   auto r = parse_lockfile(big, "kernels.lock");
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::steady_clock::now() - t0).count();
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == ErrorCode::lockfile_invalid);
   CHECK(r.error().what.find("JSON values") != std::string::npos);  // the value cap, not OOM

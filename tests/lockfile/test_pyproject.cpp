@@ -39,8 +39,8 @@ TEST_CASE("the real 8ac69fc5 pyproject fixtures parse in file order", "[pyprojec
 
 TEST_CASE("file order is kept even when it is not sorted", "[pyproject]") {
   std::string text = "[project]\nname = \"x\"\n\n[tool.kernels.dependencies]\n";
-  const std::vector<std::string> ids = {"zz/last", "aa/first", "mm/middle", "kernels-community/b",
-                                        "kernels-community/a", "q/q"};
+  const std::vector<std::string> ids = {
+      "zz/last", "aa/first", "mm/middle", "kernels-community/b", "kernels-community/a", "q/q"};
   for (std::size_t i = 0; i < ids.size(); ++i) {
     text += "\"" + ids[i] + "\" = " + std::to_string(i) + "\n";
   }
@@ -101,8 +101,7 @@ TEST_CASE("negative, float, boolean and table versions are errors at the value",
   check_error("[tool.kernels.dependencies]\n\"a/b\" = -1\n", "2:9", "out of range");
   check_error("[tool.kernels.dependencies]\n\"a/b\" = 1.5\n", "2:9", "found a float");
   check_error("[tool.kernels.dependencies]\n\"a/b\" = true\n", "2:9", "found a boolean");
-  check_error("[tool.kernels.dependencies]\n\"a/b\" = { version = 1 }\n", "2:9",
-              "found a table");
+  check_error("[tool.kernels.dependencies]\n\"a/b\" = { version = 1 }\n", "2:9", "found a table");
   check_error("[tool.kernels.dependencies]\n\"a/b\" = 99999999999\n", "2:9", "out of range");
 }
 
@@ -147,7 +146,8 @@ TEST_CASE("non-ASCII text reaches the TOML parser only as ASCII, and only where 
         "[project]\nreadme = \"\"\"a \\\n  b \xCA\xA0\"\"\"\n" + deps,
         // Valid TOML that toml++ itself mis-read: U+02A0 first after a line-ending backslash.
         "[project]\nreadme = \"\"\"a\\\n  \xCA\xA0"
-        "b\"\"\"\n" + deps,
+        "b\"\"\"\n" +
+            deps,
         "[project]\n\"caf\xC3\xA9\" = 1\n" + deps,
         "[project]\nemoji = \"\xF0\x9F\x98\x80\"\n" + deps}) {
     INFO(good);
@@ -156,19 +156,22 @@ TEST_CASE("non-ASCII text reaches the TOML parser only as ASCII, and only where 
     REQUIRE(r.ok());
     CHECK(*r == std::vector<KernelDependency>{{"org/name", 1}});
   }
-  check_error("[tool.kernels.dependencies]\n[tool.kernels.deptorch28-cxx11-cu129-x8\xCA\xA0"
-              "64-linuxendencies]\n",
-              "2:40", "a non-ASCII character outside a string or comment");
+  check_error(
+      "[tool.kernels.dependencies]\n[tool.kernels.deptorch28-cxx11-cu129-x8\xCA\xA0"
+      "64-linuxendencies]\n",
+      "2:40", "a non-ASCII character outside a string or comment");
   check_error(deps + "\"a/b\" = 1 \xC2\xA0\n", "3:11",
               "a non-ASCII character outside a string or comment");
-  check_error(deps + "# caf\xC3\n", "3:6", "not UTF-8");           // truncated sequence
+  check_error(deps + "# caf\xC3\n", "3:6", "not UTF-8");             // truncated sequence
   check_error(deps + "x = \"\xED\xA0\x80\"\n", "3:6", "not UTF-8");  // a surrogate
   check_error(deps + "x = \"\xC0\xAF\"\n", "3:6", "not UTF-8");      // overlong '/'
   // Errors toml++ finds in the ASCII copy, on the same line.
   for (const std::string& bad : {"[project]\nreadme = \"\"\"a\\\xCA\xA0"  // "\ʠ" is no escape
-                                 "b\"\"\"\n" + deps,
+                                 "b\"\"\"\n" +
+                                     deps,
                                  "[project]\nname = -\"attention-\xCA\xA0"
-                                 "b\"\"\"\"x\n" + deps}) {
+                                 "b\"\"\"\"x\n" +
+                                     deps}) {
     INFO(bad);
     auto r = parse_pyproject(bad, "pyproject.toml");
     REQUIRE_FALSE(r.ok());
@@ -176,7 +179,8 @@ TEST_CASE("non-ASCII text reaches the TOML parser only as ASCII, and only where 
     CHECK(r.error().object.rfind("pyproject.toml:2:", 0) == 0);
   }
   // A non-ASCII repo id is still refused (as a malformed repo id, at its key).
-  auto key = parse_pyproject("[tool.kernels.dependencies]\n\"org/n\xC3\xA9\" = 1\n", "pyproject.toml");
+  auto key = parse_pyproject("[tool.kernels.dependencies]\n\"org/n\xC3\xA9\" = 1\n",
+                             "pyproject.toml");
   REQUIRE_FALSE(key.ok());
   CHECK(key.error().object.rfind("pyproject.toml:2:", 0) == 0);
 }

@@ -52,8 +52,8 @@ TEST_CASE("serialize_tree_listing round-trips through parse_tree_listing", "[rep
 }
 
 TEST_CASE("unsafe paths and malformed oids in a listing are errors", "[repo_tree]") {
-  for (const char* path : {"../etc/passwd", "/abs", "a//b", "a/./b", "a\\\\b", "", "a/../b",
-                           "a/\\u0001"}) {
+  for (const char* path :
+       {"../etc/passwd", "/abs", "a//b", "a/./b", "a\\\\b", "", "a/../b", "a/\\u0001"}) {
     const std::string json = std::string(R"([{"type":"file","oid":")") + kOid +
                              R"(","size":1,"path":")" + path + R"("}])";
     INFO(json);
@@ -86,10 +86,9 @@ TEST_CASE("a listing that names a path twice is an error", "[repo_tree]") {
   REQUIRE_FALSE(twice.ok());
   CHECK(twice.error().code == kernels::ErrorCode::lockfile_invalid);
   CHECK(twice.error().what.find("listed twice") != std::string::npos);
-  auto dir_and_file = parse_tree_listing(
-      R"([{"type":"directory","oid":")" + std::string(kOid) + R"(","size":0,"path":"build/x/a.py"},)" +
-          entry + "]",
-      "tree.json");
+  auto dir_and_file = parse_tree_listing(R"([{"type":"directory","oid":")" + std::string(kOid) +
+                                             R"(","size":0,"path":"build/x/a.py"},)" + entry + "]",
+                                         "tree.json");
   CHECK_FALSE(dir_and_file.ok());
 }
 
@@ -97,8 +96,7 @@ TEST_CASE("is_safe_repo_path accepts nested relative paths only", "[repo_tree]")
   CHECK(is_safe_repo_path("build/torch-cuda/__init__.py"));
   CHECK(is_safe_repo_path(".gitattributes"));
   CHECK(is_safe_repo_path("a..b/c"));
-  for (const char* bad : {"", "/", "/a", "a/", "a//b", ".", "..", "a/..", "./a", "a\\b",
-                          "a\nb"}) {
+  for (const char* bad : {"", "/", "/a", "a/", "a//b", ".", "..", "a/..", "./a", "a\\b", "a\nb"}) {
     INFO(bad);
     CHECK_FALSE(is_safe_repo_path(bad));
   }
@@ -113,12 +111,16 @@ TEST_CASE("trees/<commit>.json is written exactly as huggingface_hub writes it",
       " \"files\": {\n"
       "  \".gitattributes\": {\n"
       "   \"size\": 345,\n"
-      "   \"blob_id\": \"" + kOid + "\"\n"
+      "   \"blob_id\": \"" +
+      kOid +
+      "\"\n"
       "  },\n"
       "  \"pytorch_model.bin\": {\n"
       "   \"size\": 440473133,\n"
       "   \"blob_id\": \"ba5d19791be1dd7992e33bd61f20207b0f7f50a5\",\n"
-      "   \"lfs_sha256\": \"" + kLfs + "\",\n"
+      "   \"lfs_sha256\": \"" +
+      kLfs +
+      "\",\n"
       "   \"lfs_size\": 440473133,\n"
       "   \"xet_hash\": \"xet-abc\"\n"
       "  }\n"
@@ -134,22 +136,23 @@ TEST_CASE("the tree cache matches Python's json.dump(indent=1) for the vector tr
     KERNELS_SKIP("python3 is not available to produce the reference bytes");
   }
   kernels::test::ScratchDir dir;
-  auto tree = parse_tree_listing(
-      kernels::test::hash_vectors()["hub_tree_listing_recursive"].dump(), "vectors");
+  auto tree = parse_tree_listing(kernels::test::hash_vectors()["hub_tree_listing_recursive"].dump(),
+                                 "vectors");
   REQUIRE(tree.ok());
   kernels::test::spit(dir / "listing.json", serialize_tree_listing(*tree));
   // The to_json rule of huggingface_hub _tree_cache.py, files sorted by path.
-  kernels::test::spit(dir / "ref.py",
-                      "import json,sys\n"
-                      "files={}\n"
-                      "for e in json.load(open(sys.argv[1])):\n"
-                      "  if e['type']!='file': continue\n"
-                      "  info={'size':e['size'],'blob_id':e['oid']}\n"
-                      "  if 'lfs' in e: info['lfs_sha256']=e['lfs']['oid']; info['lfs_size']=e['lfs']['size']\n"
-                      "  if 'xetHash' in e: info['xet_hash']=e['xetHash']\n"
-                      "  files[e['path']]=info\n"
-                      "data={'format_version':1,'files':{p:files[p] for p in sorted(files)}}\n"
-                      "sys.stdout.write(json.dumps(data, indent=1))\n");
+  kernels::test::spit(
+      dir / "ref.py",
+      "import json,sys\n"
+      "files={}\n"
+      "for e in json.load(open(sys.argv[1])):\n"
+      "  if e['type']!='file': continue\n"
+      "  info={'size':e['size'],'blob_id':e['oid']}\n"
+      "  if 'lfs' in e: info['lfs_sha256']=e['lfs']['oid']; info['lfs_size']=e['lfs']['size']\n"
+      "  if 'xetHash' in e: info['xet_hash']=e['xetHash']\n"
+      "  files[e['path']]=info\n"
+      "data={'format_version':1,'files':{p:files[p] for p in sorted(files)}}\n"
+      "sys.stdout.write(json.dumps(data, indent=1))\n");
   const std::string cmd = "python3 " + (dir / "ref.py").string() + " " +
                           (dir / "listing.json").string() + " > " + (dir / "py.json").string();
   REQUIRE(std::system(cmd.c_str()) == 0);

@@ -46,7 +46,8 @@ TEST_CASE("random mutations of a tree listing and a pyproject never escape as ex
           "[robustness]") {
   const std::string tree = kernels::test::hash_vectors()["hub_tree_listing_recursive"].dump();
   const std::string toml = kernels::test::slurp(
-      kernels::test::hf_fixtures() / "kernels@8ac69fc5/kernels/tests/kernel_locking/pyproject.toml");
+      kernels::test::hf_fixtures() /
+      "kernels@8ac69fc5/kernels/tests/kernel_locking/pyproject.toml");
   REQUIRE(parse_tree_listing(tree, "t").ok());
   REQUIRE(parse_pyproject(toml).ok());
   std::mt19937 rng(777);
@@ -75,11 +76,11 @@ TEST_CASE("deeply nested TOML is an error, not a stack overflow", "[robustness]"
 }
 
 TEST_CASE("tree sizes: -1, 1e3, 1.5, \"123\", 2^64 and 1e400 are all rejected", "[robustness]") {
-  for (const char* size : {"-1", "1e3", "1.5", "\"123\"", "18446744073709551616", "1e400",
-                           "null", "true"}) {
+  for (const char* size :
+       {"-1", "1e3", "1.5", "\"123\"", "18446744073709551616", "1e400", "null", "true"}) {
     INFO("size " << size);
-    const std::string json = std::string(R"([{"type":"file","oid":")") + kOid +
-                             R"(","size":)" + size + R"(,"path":"a"}])";
+    const std::string json = std::string(R"([{"type":"file","oid":")") + kOid + R"(","size":)" +
+                             size + R"(,"path":"a"}])";
     auto r = parse_tree_listing(json, "t");
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().what.find("non-negative integer") != std::string::npos);
@@ -143,10 +144,10 @@ TEST_CASE("eight processes linking the same snapshot files all succeed", "[robus
 TEST_CASE("a lockfile rewritten while it is read is always seen whole", "[robustness]") {
   kernels::test::ScratchDir dir;
   const auto p = dir / "kernels.lock";
-  const auto lock_a = read_lockfile(
-      kernels::test::hf_fixtures() / "kernels@8ac69fc5/kernels/tests/kernel_locking/kernels.lock");
-  const auto lock_b = read_lockfile(
-      kernels::test::hf_fixtures() / "kernels@8ac69fc5/kernels/tests/layer_locking/kernels.lock");
+  const auto lock_a = read_lockfile(kernels::test::hf_fixtures() /
+                                    "kernels@8ac69fc5/kernels/tests/kernel_locking/kernels.lock");
+  const auto lock_b = read_lockfile(kernels::test::hf_fixtures() /
+                                    "kernels@8ac69fc5/kernels/tests/layer_locking/kernels.lock");
   REQUIRE(lock_a.ok());
   REQUIRE(lock_b.ok());
   REQUIRE(write_lockfile(p, *lock_a).ok());
@@ -176,9 +177,10 @@ TEST_CASE("a valid but non-canonical lock parses and re-serializes canonically",
   // Unsorted variant keys, other whitespace, hash_type first: what a hand edit produces.
   const std::string sha = "d649efb56fb249ac8f7a57fa1866728ad0c60e52";
   const std::string hash = "sha256-" + std::string(64, 'a');
-  const std::string messy = "[{\"variants\":{\"torch-xpu\":{\"hash_type\":\"git_lfs_concat\",\"hash\":\"" +
-                            hash + "\"},\"torch-cpu\":{\"hash\":\"" + hash +
-                            "\"}},\"sha\":\"" + sha + "\",\"repo_id\":\"org/name\"}]\n";
+  const std::string messy =
+      "[{\"variants\":{\"torch-xpu\":{\"hash_type\":\"git_lfs_concat\",\"hash\":\"" + hash +
+      "\"},\"torch-cpu\":{\"hash\":\"" + hash + "\"}},\"sha\":\"" + sha +
+      "\",\"repo_id\":\"org/name\"}]\n";
   auto lock = parse_lockfile(messy);
   REQUIRE(lock.ok());
   const std::string canonical = serialize_lockfile(*lock);

@@ -88,8 +88,8 @@ TEST_CASE("stable-ABI, tvm-ffi and noarch names parse", "[variant]") {
   CHECK(t->kind == VariantName::Kind::tvm_ffi);
   CHECK(t->framework == MajorMinor{0, 1});
 
-  for (const char* n : {"cpu", "cuda", "metal", "neuron", "rocm", "tpu", "xpu", "npu",
-                        "universal"}) {
+  for (const char* n :
+       {"cpu", "cuda", "metal", "neuron", "rocm", "tpu", "xpu", "npu", "universal"}) {
     auto v = parse_variant_name(std::string("torch-") + n);
     INFO(n);
     REQUIRE(v.ok());
@@ -138,7 +138,8 @@ std::string spell(const VariantName& v) {
 TEST_CASE("every variant in the real locks and in build-variants.json parses and spells back",
           "[variant]") {
   std::set<std::string> names;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(kernels::test::hf_fixtures())) {
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(kernels::test::hf_fixtures())) {
     if (entry.path().filename() != "kernels.lock") continue;
     auto lock = read_lockfile(entry.path());
     REQUIRE(lock.ok());
@@ -170,8 +171,8 @@ TEST_CASE("names outside the grammar are rejected with the reason", "[variant]")
   for (const char* bad :
        {"", "torch", "torch2-cxx11-cu128-x86_64-linux", "torch210-cxx11-cu128-x86_64",
         "torch210-cxx11-cu128-riscv64-linux", "torch210-cxx11-cu128-x86_64-freebsd",
-        "torch210-cxx11-vulkan-x86_64-linux", "torch-opencl", "cubin-cu1-sm90a",
-        "cubin-cu130-sm9", "cubin-cu130-sm90b", "cubin-cu130", "cubin-130-sm90", "jax05-cpu-x86_64-linux",
+        "torch210-cxx11-vulkan-x86_64-linux", "torch-opencl", "cubin-cu1-sm90a", "cubin-cu130-sm9",
+        "cubin-cu130-sm90b", "cubin-cu130", "cubin-130-sm90", "jax05-cpu-x86_64-linux",
         "torch210-cxx11-cu128-x86_64-linux-extra", "../torch-cuda"}) {
     INFO(bad);
     auto v = parse_variant_name(bad);
@@ -182,12 +183,15 @@ TEST_CASE("names outside the grammar are rejected with the reason", "[variant]")
 }
 
 TEST_CASE("Hugging Face selection test vectors (kernels tests/test_variants.py)", "[variant]") {
-  const std::vector<std::string> variants = {
-      "torch210-cxx11-cu126-x86_64-linux", "torch210-cxx11-cu128-x86_64-linux",
-      "torch210-cxx11-cu130-x86_64-linux", "torch210-cxx11-rocm70-x86_64-linux",
-      "torch210-cxx11-cpu-x86_64-linux",   "torch210-cpu-aarch64-darwin",
-      "torch210-metal-aarch64-darwin",     "torch-cuda",
-      "torch-cpu"};
+  const std::vector<std::string> variants = {"torch210-cxx11-cu126-x86_64-linux",
+                                             "torch210-cxx11-cu128-x86_64-linux",
+                                             "torch210-cxx11-cu130-x86_64-linux",
+                                             "torch210-cxx11-rocm70-x86_64-linux",
+                                             "torch210-cxx11-cpu-x86_64-linux",
+                                             "torch210-cpu-aarch64-darwin",
+                                             "torch210-metal-aarch64-darwin",
+                                             "torch-cuda",
+                                             "torch-cpu"};
   struct Row {
     SystemInfo system;
     const char* expected;
@@ -213,10 +217,13 @@ TEST_CASE("Hugging Face selection test vectors (kernels tests/test_variants.py)"
 
 TEST_CASE("preference: stable ABI first (newest), tagless before cxx11, noarch and universal last",
           "[variant]") {
-  const std::vector<std::string> variants = {
-      "torch-universal", "torch-cuda", "torch210-cxx11-cu128-x86_64-linux",
-      "torch210-cu128-x86_64-linux", "torch-stable-abi28-cu128-x86_64-linux",
-      "torch-stable-abi29-cu126-x86_64-linux", "tvm-ffi01-cu128-x86_64-linux"};
+  const std::vector<std::string> variants = {"torch-universal",
+                                             "torch-cuda",
+                                             "torch210-cxx11-cu128-x86_64-linux",
+                                             "torch210-cu128-x86_64-linux",
+                                             "torch-stable-abi28-cu128-x86_64-linux",
+                                             "torch-stable-abi29-cu126-x86_64-linux",
+                                             "tvm-ffi01-cu128-x86_64-linux"};
   SystemInfo s = cuda_system({12, 8});
   s.tvm_ffi = MajorMinor{0, 1};
   auto sel = select_variant(variants, s);
@@ -225,10 +232,11 @@ TEST_CASE("preference: stable ABI first (newest), tagless before cxx11, noarch a
     REQUIRE(d.accepted);
     order.push_back(d.variant);
   }
-  CHECK(order == std::vector<std::string>{
-                     "torch-stable-abi29-cu126-x86_64-linux", "torch-stable-abi28-cu128-x86_64-linux",
-                     "torch210-cu128-x86_64-linux", "torch210-cxx11-cu128-x86_64-linux",
-                     "tvm-ffi01-cu128-x86_64-linux", "torch-cuda", "torch-universal"});
+  CHECK(order ==
+        std::vector<std::string>{"torch-stable-abi29-cu126-x86_64-linux",
+                                 "torch-stable-abi28-cu128-x86_64-linux",
+                                 "torch210-cu128-x86_64-linux", "torch210-cxx11-cu128-x86_64-linux",
+                                 "tvm-ffi01-cu128-x86_64-linux", "torch-cuda", "torch-universal"});
   CHECK(sel.trace[0].reason == "compatible, preferred");
   CHECK(sel.trace[1].reason == "compatible");
 }
@@ -236,12 +244,12 @@ TEST_CASE("preference: stable ABI first (newest), tagless before cxx11, noarch a
 TEST_CASE("torch rejections name the mismatch", "[variant]") {
   SystemInfo s = cuda_system({12, 8});
   s.cxx11_abi = false;
-  auto sel = select_variant({"torch210-cxx11-cu128-x86_64-linux", "torch29-cxx98-cu128-x86_64-linux",
-                             "torch210-cxx98-cu128-aarch64-linux", "torch210-cxx98-cu130-x86_64-linux",
-                             "torch210-cxx98-rocm71-x86_64-linux",
-                             "torch-stable-abi211-cu128-x86_64-linux", "tvm-ffi01-cu128-x86_64-linux",
-                             "torch-rocm", "not-a-variant"},
-                            s);
+  auto sel = select_variant(
+      {"torch210-cxx11-cu128-x86_64-linux", "torch29-cxx98-cu128-x86_64-linux",
+       "torch210-cxx98-cu128-aarch64-linux", "torch210-cxx98-cu130-x86_64-linux",
+       "torch210-cxx98-rocm71-x86_64-linux", "torch-stable-abi211-cu128-x86_64-linux",
+       "tvm-ffi01-cu128-x86_64-linux", "torch-rocm", "not-a-variant"},
+      s);
   CHECK_FALSE(sel.chosen.has_value());
   CHECK(decision(sel, "torch210-cxx11-cu128-x86_64-linux").reason ==
         "C++ ABI cxx11 does not match torch's ABI cxx98");
@@ -249,8 +257,8 @@ TEST_CASE("torch rejections name the mismatch", "[variant]") {
         "torch 2.9 does not match the system torch 2.10");
   CHECK(decision(sel, "torch210-cxx98-cu128-aarch64-linux").reason ==
         "CPU aarch64 does not match the system CPU x86_64");
-  CHECK(decision(sel, "torch210-cxx98-cu130-x86_64-linux").reason.find(
-            "CUDA 13.0 is not compatible with the system CUDA 12.8") == 0);
+  CHECK(decision(sel, "torch210-cxx98-cu130-x86_64-linux")
+            .reason.find("CUDA 13.0 is not compatible with the system CUDA 12.8") == 0);
   CHECK(decision(sel, "torch210-cxx98-rocm71-x86_64-linux").reason ==
         "backend rocm71 does not match the system backend cu128");
   CHECK(decision(sel, "torch-stable-abi211-cu128-x86_64-linux").reason ==
@@ -263,7 +271,8 @@ TEST_CASE("torch rejections name the mismatch", "[variant]") {
   CHECK(sel.trace.back().variant == "not-a-variant");
 }
 
-TEST_CASE("ROCm needs an exact version, Metal needs macOS 26, CANN matches torch-npu", "[variant]") {
+TEST_CASE("ROCm needs an exact version, Metal needs macOS 26, CANN matches torch-npu",
+          "[variant]") {
   SystemInfo rocm;
   rocm.torch = MajorMinor{2, 10};
   rocm.backend = Backend{"rocm", MajorMinor{7, 1}};
@@ -320,8 +329,9 @@ TEST_CASE("cubin: smXY runs on the same major with minor >= Y", "[variant]") {
 
 TEST_CASE("cubin preference: exact architecture, then arch-specific, then newest toolkit",
           "[variant]") {
-  const std::vector<std::string> names = {"cubin-cu128-sm80", "cubin-cu130-sm80", "cubin-cu128-sm86",
-                                          "cubin-cu128-sm90a", "cubin-cu130-sm90", "cubin-cu129-sm90a",
+  const std::vector<std::string> names = {"cubin-cu128-sm80", "cubin-cu130-sm80",
+                                          "cubin-cu128-sm86", "cubin-cu128-sm90a",
+                                          "cubin-cu130-sm90", "cubin-cu129-sm90a",
                                           "cubin-cu132-sm90a"};
   auto h100 = select_variant(names, gpu({13, 0}, {9, 0}));
   REQUIRE(h100.chosen.has_value());
@@ -330,7 +340,7 @@ TEST_CASE("cubin preference: exact architecture, then arch-specific, then newest
   CHECK(h100.trace[2].variant == "cubin-cu130-sm90");
   auto a10 = select_variant(names, gpu({13, 0}, {8, 6}));
   REQUIRE(a10.chosen.has_value());
-  CHECK(*a10.chosen == "cubin-cu128-sm86");        // exact match beats a newer toolkit
+  CHECK(*a10.chosen == "cubin-cu128-sm86");           // exact match beats a newer toolkit
   CHECK(a10.trace[1].variant == "cubin-cu130-sm80");  // then newest toolkit
   CHECK(a10.trace[2].variant == "cubin-cu128-sm80");
 }
@@ -344,7 +354,8 @@ TEST_CASE("cubin variants never change the Hugging Face choice", "[variant]") {
   CHECK(decision(sel, "cubin-cu128-sm90a").accepted);
 }
 
-TEST_CASE("without torch, noarch torch-* variants are rejected and a cubin is chosen", "[variant]") {
+TEST_CASE("without torch, noarch torch-* variants are rejected and a cubin is chosen",
+          "[variant]") {
   SystemInfo s = gpu({12, 8}, {9, 0});
   s.backend = Backend{"cuda", MajorMinor{12, 8}};
   auto sel = select_variant({"torch-cuda", "torch-universal", "cubin-cu128-sm90a"}, s);
@@ -354,8 +365,7 @@ TEST_CASE("without torch, noarch torch-* variants are rejected and a cubin is ch
 }
 
 TEST_CASE("format_trace prints the Python kernels trace lines", "[variant]") {
-  auto sel = select_variant({"torch-cuda", "torch-universal", "torch-rocm"},
-                            cuda_system({12, 8}));
+  auto sel = select_variant({"torch-cuda", "torch-universal", "torch-rocm"}, cuda_system({12, 8}));
   CHECK(format_trace(sel) ==
         "torch-cuda compatible, preferred \u2705\n"
         "torch-universal compatible \u2705\n"

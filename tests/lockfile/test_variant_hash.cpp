@@ -136,8 +136,8 @@ TEST_CASE("a symlinked snapshot re-verifies against the lock", "[variant_hash]")
     CHECK(check.ok());
   }
   const auto legacy = expected_variants("expected_lock_entry_kernels_lt_0_16_bytecode_included");
-  const auto check =
-      check_variant_on_disk(snap, kVariant, vector_tree(), legacy.at(kVariant), HashRules::legacy);
+  const auto check = check_variant_on_disk(snap, kVariant, vector_tree(), legacy.at(kVariant),
+                                           HashRules::legacy);
   CHECK(check.ok());
 }
 
@@ -231,8 +231,7 @@ TEST_CASE("variant_files lists one variant's files without bytecode or directori
   CHECK(variant_files(tree, "no-such-variant").empty());
 }
 
-TEST_CASE("the concat hash over the vectors' ordered inputs is the locked hash",
-          "[variant_hash]") {
+TEST_CASE("the concat hash over the vectors' ordered inputs is the locked hash", "[variant_hash]") {
   const auto& inputs = hash_vectors()["ordered_hash_inputs_ge_0_16"];
   const auto& locked = hash_vectors()["expected_lock_entry_kernels_ge_0_16"]["variants"];
   for (const auto& [variant, files] : inputs.items()) {

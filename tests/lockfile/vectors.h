@@ -19,8 +19,7 @@ inline const nlohmann::json& hash_vectors() {
 }
 
 inline std::string base64_decode(const std::string& in) {
-  static const std::string abc =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static const std::string abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   unsigned v = 0;
   int bits = -8;

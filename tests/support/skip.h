@@ -4,9 +4,9 @@
 
 #include <iostream>
 
-#define KERNELS_SKIP(reason)                                        \
-  do {                                                              \
-    std::cout << "SKIPPED: " << (reason) << std::endl;              \
-    WARN("SKIPPED: " << (reason));                                  \
-    return;                                                         \
+#define KERNELS_SKIP(reason)                           \
+  do {                                                 \
+    std::cout << "SKIPPED: " << (reason) << std::endl; \
+    WARN("SKIPPED: " << (reason));                     \
+    return;                                            \
   } while (0)

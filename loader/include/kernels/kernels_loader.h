@@ -8,7 +8,8 @@
  * Which kernels serve a device (decided once per device, on first use)
  *   1. KERNELS_USE_BUILTIN=1                        -> built-in kernels.
  *   2. Lockfile: KERNELS_LOCKFILE, else <cache>/kernels.lock, where <cache> is the cache that
- *      `kernels download` fills ($KERNELS_CACHE, $HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub).
+ *      `kernels download` fills ($KERNELS_CACHE, $HF_HUB_CACHE, $HF_HOME/hub,
+ *      ~/.cache/huggingface/hub).
  *      Without KERNELS_LOCKFILE, when that lock (the project downloaded last) does not serve the
  *      family, the locks of the other projects that downloaded into the cache are tried; used
  *      when those that serve it agree on the revision.
@@ -45,7 +46,8 @@
  *     KERNELS_LOADER_DEBUG_CHECKS=1: then they are checked too, which synchronises the stream.
  *
  * Minimal use (see loader/examples/attention_example.cpp):
- *   if (kernels_loader_init(NULL) != KL_OK) { fprintf(stderr, "%s\n", kernels_loader_last_error()); }
+ *   if (kernels_loader_init(NULL) != KL_OK)
+ *     fprintf(stderr, "%s\n", kernels_loader_last_error());
  *   kl_varlen_args a; kernels_loader_varlen_args_init(&a);
  *   a.q = ...; a.k = ...; a.v = ...; a.cu_seqlens_q = ...; a.cu_seqlens_k = ...;
  *   a.max_seqlen_q = ...; a.max_seqlen_k = ...; a.causal = 1; a.out = ...;
@@ -75,7 +77,7 @@ enum kl_status {
   KL_ERR_UNSAFE = 11,
   KL_ERR_NO_VARIANT = 12, /* no kernels for this GPU / ver / shape */
   KL_ERR_IO = 13,
-  KL_ERR_NO_DEVICE = 14,  /* no CUDA driver or device, or a driver call failed */
+  KL_ERR_NO_DEVICE = 14, /* no CUDA driver or device, or a driver call failed */
   KL_ERR_INTERNAL = 70
 };
 
@@ -105,11 +107,11 @@ typedef struct kl_tensor {
  * window_size, attention_chunk, softcap, num_splits, pack_gqa, sm_margin, return_softmax_lse,
  * sinks, ver). Defaults come from kernels_loader_varlen_args_init(). */
 typedef struct kl_varlen_args {
-  uint32_t struct_size; /* sizeof(kl_varlen_args), set by _init */
-  int32_t ver;          /* 3 or 4 */
-  kl_tensor q;          /* (total_q, h, d) */
-  kl_tensor k;          /* (total_k, h_k, d) */
-  kl_tensor v;          /* (total_k, h_k, dv) */
+  uint32_t struct_size;   /* sizeof(kl_varlen_args), set by _init */
+  int32_t ver;            /* 3 or 4 */
+  kl_tensor q;            /* (total_q, h, d) */
+  kl_tensor k;            /* (total_k, h_k, d) */
+  kl_tensor v;            /* (total_k, h_k, dv) */
   kl_tensor cu_seqlens_q; /* (b+1,) int32 */
   kl_tensor cu_seqlens_k; /* (b+1,) int32 */
   int64_t max_seqlen_q;   /* required; -1 = not given */
@@ -117,20 +119,20 @@ typedef struct kl_varlen_args {
   kl_tensor seqused_q;
   kl_tensor seqused_k;
   kl_tensor page_table;
-  double softmax_scale;   /* 0 = default (d ** -0.5) */
+  double softmax_scale; /* 0 = default (d ** -0.5) */
   int32_t causal;
-  int32_t window_left;    /* -1 = unbounded */
+  int32_t window_left; /* -1 = unbounded */
   int32_t window_right;
   int32_t attention_chunk;
-  float softcap;          /* 0 = off */
-  int32_t num_splits;     /* 0 = heuristic, 1 = off (deterministic), n */
-  int32_t pack_gqa;       /* -1 = None (heuristic), 0, 1 */
+  float softcap;      /* 0 = off */
+  int32_t num_splits; /* 0 = heuristic, 1 = off (deterministic), n */
+  int32_t pack_gqa;   /* -1 = None (heuristic), 0, 1 */
   int32_t sm_margin;
   kl_tensor qv;
   kl_tensor q_descale, k_descale, v_descale;
-  kl_tensor sinks;        /* (h,) fp32 (FA3 takes bf16; the Python wrapper converts) */
-  kl_tensor out;          /* (total_q, h, dv), caller-allocated, dtype of q */
-  kl_tensor softmax_lse;  /* optional: (h, total_q) fp32 */
+  kl_tensor sinks;       /* (h,) fp32 (FA3 takes bf16; the Python wrapper converts) */
+  kl_tensor out;         /* (total_q, h, dv), caller-allocated, dtype of q */
+  kl_tensor softmax_lse; /* optional: (h, total_q) fp32 */
   void* workspace;
   size_t workspace_bytes;
 } kl_varlen_args;
@@ -150,13 +152,13 @@ typedef struct kl_kvcache_args {
   kl_tensor k, v;    /* append-KV: not supported by these kernels, must be NULL */
   kl_tensor qv;
   kl_tensor rotary_cos, rotary_sin;
-  kl_tensor cache_seqlens;   /* (b,) int32 */
+  kl_tensor cache_seqlens; /* (b,) int32 */
   kl_tensor cache_batch_idx;
   kl_tensor cache_leftpad;
-  kl_tensor page_table;      /* (b, max_pages_per_seq) int32 */
-  kl_tensor cu_seqlens_q;    /* (b+1,) int32 */
+  kl_tensor page_table;   /* (b, max_pages_per_seq) int32 */
+  kl_tensor cu_seqlens_q; /* (b+1,) int32 */
   kl_tensor cu_seqlens_k_new;
-  int64_t max_seqlen_q;      /* required with cu_seqlens_q; -1 = not given */
+  int64_t max_seqlen_q; /* required with cu_seqlens_q; -1 = not given */
   kl_tensor rotary_seqlens;
   kl_tensor q_descale, k_descale, v_descale;
   double softmax_scale;
@@ -170,19 +172,19 @@ typedef struct kl_kvcache_args {
   int32_t pack_gqa;
   int32_t sm_margin;
   kl_tensor sinks;
-  kl_tensor out;          /* (b, s_q, h, dv) or (total_q, h, dv) */
-  kl_tensor softmax_lse;  /* optional: (b, h, s_q), or (h, total_q) with cu_seqlens_q */
+  kl_tensor out;         /* (b, s_q, h, dv) or (total_q, h, dv) */
+  kl_tensor softmax_lse; /* optional: (b, h, s_q), or (h, total_q) with cu_seqlens_q */
   void* workspace;
   size_t workspace_bytes;
 } kl_kvcache_args;
 
 typedef struct kl_options {
   uint32_t struct_size;
-  const char* lockfile;   /* NULL: $KERNELS_LOCKFILE, else <cache>/kernels.lock */
-  const char* cache_dir;  /* NULL: the cache the environment selects */
-  const char* fa3_repo;   /* NULL: $KERNELS_FA3_REPO, else kernels-community/attention-fa3 */
-  const char* fa4_repo;   /* NULL: $KERNELS_FA4_REPO, else kernels-community/attention-fa4 */
-  int32_t force_builtin;  /* -1: $KERNELS_USE_BUILTIN, 0: no, 1: yes */
+  const char* lockfile;  /* NULL: $KERNELS_LOCKFILE, else <cache>/kernels.lock */
+  const char* cache_dir; /* NULL: the cache the environment selects */
+  const char* fa3_repo;  /* NULL: $KERNELS_FA3_REPO, else kernels-community/attention-fa3 */
+  const char* fa4_repo;  /* NULL: $KERNELS_FA4_REPO, else kernels-community/attention-fa4 */
+  int32_t force_builtin; /* -1: $KERNELS_USE_BUILTIN, 0: no, 1: yes */
 } kl_options;
 
 enum kl_source { KL_SOURCE_UNAVAILABLE = 0, KL_SOURCE_BUNDLE = 1, KL_SOURCE_BUILTIN = 2 };
@@ -191,9 +193,9 @@ enum kl_source { KL_SOURCE_UNAVAILABLE = 0, KL_SOURCE_BUNDLE = 1, KL_SOURCE_BUIL
  * struct_size says which layout the caller has (the library writes no byte past it). */
 typedef struct kl_source_info {
   uint32_t struct_size; /* sizeof(kl_source_info), set by _init */
-  int32_t source;   /* enum kl_source */
-  int32_t reason_code; /* kl_status of the bundle failure, KL_OK when the bundle serves */
-  char reason[512]; /* why built-in / unavailable; empty for a bundle */
+  int32_t source;       /* enum kl_source */
+  int32_t reason_code;  /* kl_status of the bundle failure, KL_OK when the bundle serves */
+  char reason[512];     /* why built-in / unavailable; empty for a bundle */
   char repo_id[128];
   char sha[48];
   char variant[64];

@@ -1,9 +1,6 @@
 #include "harness.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -21,8 +18,6 @@
 
 #include "kernels/lockfile/digest.h"
 
-extern char** environ;
-
 namespace kernels::test {
 
 TempDir::TempDir(const std::string& tag) {
@@ -38,8 +33,8 @@ TempDir::TempDir(const std::string& tag) {
 TempDir::~TempDir() {
   std::error_code ec;
   // Tests make read-only trees; give write permission back so they can be removed.
-  for (auto it = fs::recursive_directory_iterator(path_, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(path_, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (it->is_directory(ec) && !it->is_symlink(ec)) {
       fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
     }
@@ -95,7 +90,8 @@ ProcessResult run_process(const ProcessSpec& spec) {
   char buffer[65536];
   auto deadline = start + spec.timeout;
   while (open_fds > 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       result.timed_out = true;
       ::kill(pid, SIGKILL);
@@ -191,7 +187,8 @@ void MirrorRepo::write_refs() {
   };
   if (main_commit_) add("main", *main_commit_);
   for (const auto& [n, commit] : versions_) add("v" + std::to_string(n), commit);
-  nlohmann::json refs = {{"branches", branches}, {"converts", nlohmann::json::array()},
+  nlohmann::json refs = {{"branches", branches},
+                         {"converts", nlohmann::json::array()},
                          {"tags", nlohmann::json::array()}};
   write_file(api / "refs", refs.dump());
   // The organisation's overview, trusted (as kernels-community is on the Hub), unless the test
@@ -208,7 +205,8 @@ std::string MirrorRepo::publish(int version, const std::vector<MirrorFile>& file
   std::map<std::string, std::string> contents;
   std::set<std::string> dirs;
   for (const MirrorFile& f : files) {
-    for (auto slash = f.path.find('/'); slash != std::string::npos; slash = f.path.find('/', slash + 1)) {
+    for (auto slash = f.path.find('/'); slash != std::string::npos;
+         slash = f.path.find('/', slash + 1)) {
       dirs.insert(f.path.substr(0, slash));
     }
   }
@@ -235,7 +233,8 @@ std::string MirrorRepo::publish(int version, const std::vector<MirrorFile>& file
     tree.push_back(e);
     contents[f.path] = f.content;
   }
-  std::sort(tree.begin(), tree.end(), [](const TreeEntry& a, const TreeEntry& b) { return a.path < b.path; });
+  std::sort(tree.begin(), tree.end(),
+            [](const TreeEntry& a, const TreeEntry& b) { return a.path < b.path; });
   std::string listing = serialize_tree_listing(tree);
   std::string commit = git_sha1(repo_id_ + listing);
   publish_exact(version, commit, listing, contents);
@@ -255,7 +254,8 @@ void MirrorRepo::publish_exact(int version, const std::string& commit, const std
   write_refs();
 }
 
-void MirrorRepo::tamper_file(const std::string& commit, const std::string& path, const std::string& bytes) {
+void MirrorRepo::tamper_file(const std::string& commit, const std::string& path,
+                             const std::string& bytes) {
   write_file(root_ / "kernels" / repo_id_ / "resolve" / commit / path, bytes);
 }
 
@@ -268,7 +268,8 @@ void MirrorRepo::add_status_redirect(const std::string& destination) {
   std::string toml = "kind = \"redirect\"\ndestination = \"" + destination + "\"\n";
   write_file(root_ / "kernels" / repo_id_ / "resolve/main/kernel-status.toml", toml);
   if (main_commit_) {
-    write_file(root_ / "kernels" / repo_id_ / "resolve" / *main_commit_ / "kernel-status.toml", toml);
+    write_file(root_ / "kernels" / repo_id_ / "resolve" / *main_commit_ / "kernel-status.toml",
+               toml);
   }
 }
 
@@ -277,17 +278,20 @@ RepoTree MirrorRepo::tree(const std::string& commit) const {
   return parse_tree_listing(json, "mirror tree").value();
 }
 
-std::string file_endpoint(const fs::path& mirror_root) { return "file://" + fs::absolute(mirror_root).string(); }
+std::string file_endpoint(const fs::path& mirror_root) {
+  return "file://" + fs::absolute(mirror_root).string();
+}
 
-std::vector<MirrorFile> make_variant_files(const std::string& variant, int count, std::size_t bytes_each,
-                                           unsigned seed) {
+std::vector<MirrorFile> make_variant_files(const std::string& variant, int count,
+                                           std::size_t bytes_each, unsigned seed) {
   std::vector<MirrorFile> files;
   std::mt19937 rng(seed);
   for (int i = 0; i < count; ++i) {
     MirrorFile f;
     bool binary = i % 3 == 0;
-    f.path = "build/" + variant + "/" + (binary ? "kernel_" + std::to_string(i) + ".cubin"
-                                                : "module_" + std::to_string(i) + ".py");
+    f.path = "build/" + variant + "/" +
+             (binary ? "kernel_" + std::to_string(i) + ".cubin"
+                     : "module_" + std::to_string(i) + ".py");
     f.lfs = binary;
     f.content.resize(bytes_each);
     for (char& c : f.content) c = static_cast<char>('a' + rng() % 26);
@@ -309,14 +313,16 @@ std::vector<MirrorFile> make_variant_files_with_metadata(const std::string& vari
   files.push_back({prefix + "metadata.json",
                    R"({"name": "attn", "id": "_attn_0000001", "version": 1, "license": "MIT", )"
                    R"("python-depends": [], "backend": {"type": "cuda"}, )" +
-                       (kernel_depends.empty() ? std::string() : "\"kernel-depends\": " + kernel_depends + ", ") +
+                       (kernel_depends.empty() ? std::string()
+                                               : "\"kernel-depends\": " + kernel_depends + ", ") +
                        R"("digest": {"algorithm": "sha256", "files": {)" + digest + "}}}\n",
                    false});
   return files;
 }
 
-BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv_in,
-                                     const std::map<std::string, std::optional<std::string>>& env_in) {
+BackgroundProcess::BackgroundProcess(
+    const std::vector<std::string>& argv_in,
+    const std::map<std::string, std::optional<std::string>>& env_in) {
   int out_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   std::map<std::string, std::string> env;
@@ -391,7 +397,8 @@ std::string BackgroundProcess::read_line(std::chrono::milliseconds timeout) {
       buffered_.erase(0, nl + 1);
       return line;
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 || out_fd_ < 0) return "";
     pollfd fd{out_fd_, POLLIN, 0};
     if (::poll(&fd, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -400,35 +407,6 @@ std::string BackgroundProcess::read_line(std::chrono::milliseconds timeout) {
     if (n <= 0) return "";
     buffered_.append(buffer, static_cast<std::size_t>(n));
   }
-}
-
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-bool wait_for_port(int port, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    ::close(fd);
-    if (ok) return true;
-    ::usleep(20000);
-  }
-  return false;
 }
 
 fs::path fixtures_dir() { return KERNELS_FIXTURES_DIR; }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/lockfile/repo_tree.h"
+#include "support/local_port.h"
 
 namespace kernels::test {
 
@@ -121,10 +122,11 @@ class BackgroundProcess {
   std::string buffered_;
 };
 
-int free_port();  // a port nothing listens on right now (127.0.0.1)
-bool wait_for_port(int port, std::chrono::milliseconds timeout);
+using test_support::RefusingPort;
+using test_support::unused_port;
+using test_support::wait_for_port;
 
 fs::path fixtures_dir();  // tests/fixtures (KERNELS_FIXTURES_DIR)
-fs::path source_dir();   // KERNELS_SOURCE_DIR
+fs::path source_dir();    // KERNELS_SOURCE_DIR
 
 }  // namespace kernels::test

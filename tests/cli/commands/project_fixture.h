@@ -19,10 +19,12 @@ struct LockedProject {
   std::string endpoint = file_endpoint(mirror);
 
   explicit LockedProject(int files_per_variant = 4, std::size_t bytes_each = 3000) {
-    std::vector<MirrorFile> files = make_variant_files("cubin-cu130-sm90a", files_per_variant, bytes_each, 11);
+    std::vector<MirrorFile> files = make_variant_files("cubin-cu130-sm90a", files_per_variant,
+                                                       bytes_each, 11);
     auto more = make_variant_files("cubin-cu130-sm80", files_per_variant, bytes_each, 12);
     files.insert(files.end(), more.begin(), more.end());
-    more = make_variant_files("torch210-cxx11-cu128-x86_64-linux", files_per_variant, bytes_each / 3, 13);
+    more = make_variant_files("torch210-cxx11-cu128-x86_64-linux", files_per_variant,
+                              bytes_each / 3, 13);
     files.insert(files.end(), more.begin(), more.end());
     files.push_back({"README.md", "# attn\n", false});
     commit = repo.publish(1, files);
@@ -45,7 +47,8 @@ struct LockedProject {
   // A file of the given variant (the first LFS one when lfs is true).
   TreeEntry entry_of(const std::string& variant, bool lfs) const {
     for (const auto& e : repo.tree(commit)) {
-      if (e.is_file && e.path.rfind("build/" + variant + "/", 0) == 0 && e.lfs.has_value() == lfs) return e;
+      if (e.is_file && e.path.rfind("build/" + variant + "/", 0) == 0 && e.lfs.has_value() == lfs)
+        return e;
     }
     throw std::runtime_error("no such entry");
   }

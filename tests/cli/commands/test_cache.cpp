@@ -11,7 +11,8 @@
 
 using namespace kernels::test;
 
-TEST_CASE("cache ls and show describe repos, revisions, refs, variants and completeness", "[cache]") {
+TEST_CASE("cache ls and show describe repos, revisions, refs, variants and completeness",
+          "[cache]") {
   LockedProject p;
   REQUIRE(p.download({"--variant", "cubin-cu130-sm90a"}).exit_code == 0);
   ProcessResult ls = p.run({"cache", "ls"});
@@ -29,7 +30,8 @@ TEST_CASE("cache ls and show describe repos, revisions, refs, variants and compl
   CHECK(doc["repos"][0]["revisions"][0]["refs"][0] == "v1");
   CHECK(doc["repos"][0]["revisions"][0]["complete"] == true);
 
-  fs::remove(p.layout().snapshot_file("org/attn", p.commit, p.entry_of("cubin-cu130-sm90a", false).path));
+  fs::remove(
+      p.layout().snapshot_file("org/attn", p.commit, p.entry_of("cubin-cu130-sm90a", false).path));
   ProcessResult show = p.run({"cache", "show", "org/attn"});
   INFO(show.out);
   REQUIRE(show.exit_code == 0);
@@ -53,7 +55,8 @@ TEST_CASE("cache verify re-hashes every file and names the corrupt ones", "[cach
   CHECK(r.out.find("CORRUPT org/attn@" + p.commit + " " + e.path) != std::string::npos);
 }
 
-TEST_CASE("cache prune keeps what a lockfile references and removes the rest, dry run first", "[cache]") {
+TEST_CASE("cache prune keeps what a lockfile references and removes the rest, dry run first",
+          "[cache]") {
   LockedProject p;
   REQUIRE(p.download({"--variant", "cubin-cu130-sm80"}).exit_code == 0);
   const std::string v1_lock = read_file(p.project / "kernels.lock");
@@ -142,7 +145,8 @@ TEST_CASE("cache rm reports the bytes it freed", "[cache]") {
   REQUIRE(p.download().exit_code == 0);
   auto blob_bytes = [&] {
     std::uint64_t total = 0;
-    for (const auto& e : fs::directory_iterator(p.layout().blobs_dir("org/attn"))) total += e.file_size();
+    for (const auto& e : fs::directory_iterator(p.layout().blobs_dir("org/attn")))
+      total += e.file_size();
     return total;
   };
   const std::uint64_t whole = blob_bytes();
@@ -172,8 +176,8 @@ namespace {
 
 void age(const fs::path& p, std::chrono::hours by) {
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(p, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     fs::last_write_time(it->path(), fs::file_time_type::clock::now() - by, ec);
   }
   fs::last_write_time(p, fs::file_time_type::clock::now() - by, ec);
@@ -212,7 +216,8 @@ TEST_CASE("cache prune leaves a repo with a download in flight alone", "[cache]"
 }
 
 // Issue 15: a killed download's temp files stayed for an hour although nobody owned them.
-TEST_CASE("cache prune removes at once a temp file whose download died (its blob lock is free)", "[cache]") {
+TEST_CASE("cache prune removes at once a temp file whose download died (its blob lock is free)",
+          "[cache]") {
   LockedProject p;
   REQUIRE(p.download().exit_code == 0);
   const kernels::CacheLayout layout = p.layout();
@@ -291,12 +296,13 @@ TEST_CASE("cache ls shows unpack staging directories and prune removes old ones"
 // Regression (issue 12, defect 3): a cache other users can write was used silently, a symlink
 // planted at a blob lock made a (root) download create a file anywhere, and one planted at
 // snapshots/<sha>/build made it create directories and links outside the cache.
-TEST_CASE("a cache writable by others is refused with exit 11 naming the path and the fix", "[cache][safety]") {
+TEST_CASE("a cache writable by others is refused with exit 11 naming the path and the fix",
+          "[cache][safety]") {
   LockedProject p;
   REQUIRE(p.download().exit_code == 0);
   const kernels::CacheLayout layout = p.layout();
-  for (const fs::path& dir : {p.cache, layout.blobs_dir("org/attn"), layout.snapshot_dir("org/attn", p.commit),
-                              p.cache / ".locks"}) {
+  for (const fs::path& dir : {p.cache, layout.blobs_dir("org/attn"),
+                              layout.snapshot_dir("org/attn", p.commit), p.cache / ".locks"}) {
     INFO(dir);
     fs::permissions(dir, fs::perms::others_write, fs::perm_options::add);
     ProcessResult r = p.run({"cache", "ls"});
@@ -335,7 +341,8 @@ TEST_CASE("a symlink planted at a blob lock is not followed", "[cache][safety]")
   CHECK(p.run({"verify", p.project.string()}).exit_code == 0);
 }
 
-TEST_CASE("a symlink planted inside a snapshot is refused, nothing is made outside the cache", "[cache][safety]") {
+TEST_CASE("a symlink planted inside a snapshot is refused, nothing is made outside the cache",
+          "[cache][safety]") {
   LockedProject p(1, 100);
   const fs::path outside = p.dir / "outside";
   fs::create_directories(outside);
@@ -351,15 +358,17 @@ TEST_CASE("a symlink planted inside a snapshot is refused, nothing is made outsi
 
 // Found by the crash storm (issue 12): a process killed inside an atomic write (tree, ref, kept
 // lock, snapshot link) left "<name>.<8 hex>.incomplete", which prune never removed.
-TEST_CASE("prune removes temp files of killed atomic writes once untouched for an hour", "[cache]") {
+TEST_CASE("prune removes temp files of killed atomic writes once untouched for an hour",
+          "[cache]") {
   LockedProject p;
   REQUIRE(p.download().exit_code == 0);
   const kernels::CacheLayout layout = p.layout();
   const fs::path trees = layout.trees_dir("org/attn");
-  const std::vector<fs::path> old_temps = {
-      trees / (p.commit + ".json.0badc0de.incomplete"),
-      layout.refs_dir("org/attn") / "v1.0badc0de.incomplete", p.cache / "kernels.lock.0badc0de.incomplete",
-      layout.snapshot_dir("org/attn", p.commit) / "README.md.0badc0de.incomplete"};
+  const std::vector<fs::path> old_temps = {trees / (p.commit + ".json.0badc0de.incomplete"),
+                                           layout.refs_dir("org/attn") / "v1.0badc0de.incomplete",
+                                           p.cache / "kernels.lock.0badc0de.incomplete",
+                                           layout.snapshot_dir("org/attn", p.commit) /
+                                               "README.md.0badc0de.incomplete"};
   for (const fs::path& t : old_temps) {
     write_file(t, "left by a killed write");
     age(t, std::chrono::hours(2));
@@ -381,8 +390,10 @@ TEST_CASE("prune removes temp files of killed atomic writes once untouched for a
   CHECK(p.run({"verify", p.project.string()}).exit_code == 0);
 }
 
-TEST_CASE("a symlink planted at any cache directory a download writes is refused (exit 11), nothing made outside",
-          "[cache][safety]") {
+TEST_CASE(
+    "a symlink planted at any cache directory a download writes is refused (exit 11), nothing made "
+    "outside",
+    "[cache][safety]") {
   // Issue 12: every write goes through directories opened from the root without following links
   // (lockfile/cache_dir.h); .kernels-projects (each project's kept lock) was followed before.
   for (const std::string level :

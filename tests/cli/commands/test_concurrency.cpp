@@ -16,11 +16,13 @@ using namespace kernels::test;
 
 namespace {
 
-void race(const LockedProject& p, int processes, const std::map<std::string, std::optional<std::string>>& env) {
+void race(const LockedProject& p, int processes,
+          const std::map<std::string, std::optional<std::string>>& env) {
   std::vector<ProcessResult> results(static_cast<std::size_t>(processes));
   std::vector<std::thread> threads;
   for (int i = 0; i < processes; ++i) {
-    threads.emplace_back([&, i] { results[static_cast<std::size_t>(i)] = p.download({"--all-variants"}, env); });
+    threads.emplace_back(
+        [&, i] { results[static_cast<std::size_t>(i)] = p.download({"--all-variants"}, env); });
   }
   for (auto& t : threads) t.join();
   for (const auto& r : results) {
@@ -45,7 +47,8 @@ TEST_CASE("6 kernels download processes racing on one cache all succeed and the 
   race(p, 6, {});
 }
 
-TEST_CASE("the race stays correct when flock is a no-op (KERNELS_DISABLE_FLOCK=1)", "[concurrency]") {
+TEST_CASE("the race stays correct when flock is a no-op (KERNELS_DISABLE_FLOCK=1)",
+          "[concurrency]") {
   LockedProject p(30, 20000);
   race(p, 6, {{"KERNELS_DISABLE_FLOCK", "1"}});
 }
@@ -71,8 +74,9 @@ TEST_CASE("a blob lock held by another process times out with exit 10 naming the
 
 // Regressions (issue 15): waiting for another process's lock printed nothing for up to 600 s,
 // and the timeout said "2.0000 s".
-TEST_CASE("waiting for a lock another process holds says so once, naming the holder, and -q silences it",
-          "[concurrency][lock]") {
+TEST_CASE(
+    "waiting for a lock another process holds says so once, naming the holder, and -q silences it",
+    "[concurrency][lock]") {
   LockedProject p(2, 100);
   std::vector<int> held;
   for (const char* variant : {"cubin-cu130-sm80", "cubin-cu130-sm90a"}) {
@@ -88,7 +92,8 @@ TEST_CASE("waiting for a lock another process holds says so once, naming the hol
   ProcessResult r = p.download({"--all-variants"}, {{"KERNELS_LOCK_TIMEOUT", "1"}});
   INFO(r.err);
   CHECK(r.exit_code == 10);
-  const std::string blocking = "Blocking: waiting for the cache lock held by process " + std::to_string(::getpid());
+  const std::string blocking = "Blocking: waiting for the cache lock held by process " +
+                               std::to_string(::getpid());
   const auto first = r.err.find(blocking);
   CHECK(first != std::string::npos);
   CHECK(r.err.find("Blocking:", first + 1) == std::string::npos);  // once, though two locks wait
@@ -105,8 +110,10 @@ TEST_CASE("waiting for a lock another process holds says so once, naming the hol
   CHECK(p.download().exit_code == 0);
 }
 
-TEST_CASE("a read-only cache serves download (warm), verify, cache ls/show/verify, variant and lock --offline",
-          "[concurrency][readonly]") {
+TEST_CASE(
+    "a read-only cache serves download (warm), verify, cache ls/show/verify, variant and lock "
+    "--offline",
+    "[concurrency][readonly]") {
   LockedProject p(3, 500);
   REQUIRE(p.download().exit_code == 0);
   // Root ignores permission bits, so the check runs as an unprivileged user (nobody).
@@ -114,20 +121,24 @@ TEST_CASE("a read-only cache serves download (warm), verify, cache ls/show/verif
     KERNELS_SKIP("running as root and setpriv is not installed: cannot test a read-only cache");
   }
   // nobody must reach the binary: every parent directory needs o+x.
-  for (fs::path dir = fs::path(kernels_binary()).parent_path(); dir != dir.root_path(); dir = dir.parent_path()) {
+  for (fs::path dir = fs::path(kernels_binary()).parent_path(); dir != dir.root_path();
+       dir = dir.parent_path()) {
     if ((fs::status(dir).permissions() & fs::perms::others_exec) == fs::perms::none) {
       KERNELS_SKIP("the kernels binary is not reachable by an unprivileged user (" + dir.string() +
                    " lacks o+x): cannot test a read-only cache");
     }
   }
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(p.cache); it != fs::recursive_directory_iterator(); ++it) {
+  for (auto it = fs::recursive_directory_iterator(p.cache);
+       it != fs::recursive_directory_iterator(); ++it) {
     if (!it->is_symlink()) {
-      fs::permissions(it->path(), fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write,
+      fs::permissions(it->path(),
+                      fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write,
                       fs::perm_options::remove, ec);
     }
   }
-  fs::permissions(p.cache, fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write,
+  fs::permissions(p.cache,
+                  fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write,
                   fs::perm_options::remove, ec);
   std::vector<std::string> prefix;
   if (::geteuid() == 0) prefix = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
@@ -136,20 +147,23 @@ TEST_CASE("a read-only cache serves download (warm), verify, cache ls/show/verif
     spec.prefix = prefix;
     spec.argv = {kernels_binary()};
     spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-    spec.env = {{"KERNELS_CACHE", p.cache.string()}, {"HF_ENDPOINT", "http://127.0.0.1:9/unreachable"},
-                {"HF_HOME", "/nonexistent-hf-home"}, {"HF_HUB_OFFLINE", std::nullopt},
+    spec.env = {{"KERNELS_CACHE", p.cache.string()},
+                {"HF_ENDPOINT", "http://127.0.0.1:9/unreachable"},
+                {"HF_HOME", "/nonexistent-hf-home"},
+                {"HF_HUB_OFFLINE", std::nullopt},
                 {"KERNELS_DRIVER_LIBRARY", "libcuda-absent-in-tests.so.1"}};
     return run_process(spec);
   };
   // The project dir is only read.
-  for (auto& args : std::vector<std::vector<std::string>>{
-           {"download", "--all-variants", p.project.string()},
-           {"verify", p.project.string()},
-           {"cache", "ls"},
-           {"cache", "show", "org/attn"},
-           {"cache", "verify"},
-           {"variant", p.project.string()},
-           {"--offline", "lock", "--locked", p.project.string()}}) {
+  for (auto& args :
+       std::vector<std::vector<std::string>>{{"download", "--all-variants", p.project.string()},
+                                             {"verify", p.project.string()},
+                                             {"cache", "ls"},
+                                             {"cache", "show", "org/attn"},
+                                             {"cache", "verify"},
+                                             {"variant", p.project.string()},
+                                             {"--offline", "lock", "--locked",
+                                              p.project.string()}}) {
     ProcessResult r = as_nobody(args);
     INFO(args[0] << " " << args[1] << ": " << r.out << r.err);
     CHECK(r.exit_code == 0);

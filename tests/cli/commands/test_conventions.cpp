@@ -125,7 +125,8 @@ TEST_CASE(
     "KERNELS_RETRIES sets how often a refused connection is retried, and a bad value is exit 2",
     "[download][retry]") {
   TempDir dir;
-  const std::string endpoint = "http://127.0.0.1:" + std::to_string(free_port());
+  const RefusingPort refusing;
+  const std::string endpoint = refusing.url();
   ProcessResult none = run_kernels({"versions", "org/attn"}, dir / "cache", endpoint,
                                    {{"KERNELS_RETRIES", "0"}});
   INFO(none.err);

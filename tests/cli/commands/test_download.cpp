@@ -5,9 +5,9 @@
 #include <sys/stat.h>
 
 #include "harness.h"
-#include "project_fixture.h"
 #include "kernels/lockfile/cache.h"
 #include "kernels/lockfile/lockfile.h"
+#include "project_fixture.h"
 #include "support/skip.h"
 
 using namespace kernels::test;
@@ -19,11 +19,12 @@ using Project = LockedProject;
 std::size_t count_files(const fs::path& dir, const std::string& suffix = "") {
   std::size_t n = 0;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     std::string name = it->path().filename().string();
     if (!it->is_directory(ec) && (suffix.empty() || name.size() >= suffix.size() &&
-                                                        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)) {
+                                                        name.compare(name.size() - suffix.size(),
+                                                                     suffix.size(), suffix) == 0)) {
       ++n;
     }
   }
@@ -39,7 +40,8 @@ TEST_CASE("download --all-variants writes the Hugging Face cache layout", "[down
   REQUIRE(r.exit_code == 0);
   CHECK(r.out.empty());
   // A new lock is format 2: kernels 0.17's line (0.16's for format 1: the test below).
-  CHECK(r.err.find("Downloading kernel: org/attn (revision: " + p.commit + ")") != std::string::npos);
+  CHECK(r.err.find("Downloading kernel: org/attn (revision: " + p.commit + ")") !=
+        std::string::npos);
   auto layout = p.layout();
   kernels::RepoTree tree = p.repo.tree(p.commit);
   std::size_t files = 0;
@@ -85,7 +87,8 @@ TEST_CASE("warm download is a no-op: no network, no writes", "[download][warm]")
   CHECK(count_files(p.layout().blobs_dir("org/attn"), ".incomplete") == 0);
 }
 
-TEST_CASE("a file whose bytes differ from the tree never becomes visible (exit 6)", "[download][integrity]") {
+TEST_CASE("a file whose bytes differ from the tree never becomes visible (exit 6)",
+          "[download][integrity]") {
   Project p;
   kernels::RepoTree tree = p.repo.tree(p.commit);
   const kernels::TreeEntry* victim = nullptr;
@@ -100,7 +103,8 @@ TEST_CASE("a file whose bytes differ from the tree never becomes visible (exit 6
   CHECK(r.err.find(victim->path) != std::string::npos);
   auto layout = p.layout();
   CHECK_FALSE(fs::exists(layout.blob_path("org/attn", victim->digest().hex)));
-  CHECK_FALSE(fs::exists(fs::symlink_status(layout.snapshot_file("org/attn", p.commit, victim->path))));
+  CHECK_FALSE(
+      fs::exists(fs::symlink_status(layout.snapshot_file("org/attn", p.commit, victim->path))));
   CHECK(count_files(layout.blobs_dir("org/attn"), ".incomplete") == 0);
 }
 
@@ -125,7 +129,8 @@ TEST_CASE("a tree that no longer matches the lock's variant hash stops before an
   CHECK_FALSE(fs::exists(p.layout().blobs_dir("org/attn")));
 }
 
-TEST_CASE("download without a GPU selects no cubin variant and says why (exit 12)", "[download][variant]") {
+TEST_CASE("download without a GPU selects no cubin variant and says why (exit 12)",
+          "[download][variant]") {
   Project p;
   ProcessResult r = p.download({});
   CHECK(r.exit_code == 12);
@@ -133,11 +138,12 @@ TEST_CASE("download without a GPU selects no cubin variant and says why (exit 12
   CHECK(r.err.find("Cannot find a build variant for this system in org/attn") != std::string::npos);
 }
 
-TEST_CASE("download picks the cubin variant for a stated GPU and the torch variant for a stated torch",
-          "[download][variant]") {
+TEST_CASE(
+    "download picks the cubin variant for a stated GPU and the torch variant for a stated torch",
+    "[download][variant]") {
   Project p;
-  ProcessResult r = p.download({"--driver-cuda", "13.0", "--compute-capability", "9.0", "--torch", "2.10",
-                                "--cuda", "12.9"});
+  ProcessResult r = p.download({"--driver-cuda", "13.0", "--compute-capability", "9.0", "--torch",
+                                "2.10", "--cuda", "12.9"});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   fs::path build = p.layout().snapshot_dir("org/attn", p.commit) / "build";
@@ -153,7 +159,8 @@ TEST_CASE("download picks the cubin variant for a stated GPU and the torch varia
 
 TEST_CASE("download --variant fetches exactly the named variants", "[download][variant]") {
   Project p;
-  ProcessResult r = p.download({"--variant", "cubin-cu130-sm80", "--variant", "torch210-cxx11-cu128-x86_64-linux"});
+  ProcessResult r = p.download(
+      {"--variant", "cubin-cu130-sm80", "--variant", "torch210-cxx11-cu128-x86_64-linux"});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   fs::path build = p.layout().snapshot_dir("org/attn", p.commit) / "build";
@@ -163,43 +170,47 @@ TEST_CASE("download --variant fetches exactly the named variants", "[download][v
   CHECK(p.download({"--variant", "cubin-cu999-sm1"}).exit_code == 12);
 }
 
-TEST_CASE("offline download of what is not cached is exit 9, of what is cached 0", "[download][offline]") {
+TEST_CASE("offline download of what is not cached is exit 9, of what is cached 0",
+          "[download][offline]") {
   Project p;
   ProcessResult cold = p.download({"--all-variants"}, {{"HF_HUB_OFFLINE", "1"}});
   CHECK(cold.exit_code == 9);
   CHECK(cold.err.find("offline") != std::string::npos);
   REQUIRE(p.download().exit_code == 0);
-  ProcessResult warm = run_kernels({"--offline", "download", "--all-variants", p.project.string()}, p.cache,
-                                   "file:///nonexistent");
+  ProcessResult warm = run_kernels({"--offline", "download", "--all-variants", p.project.string()},
+                                   p.cache, "file:///nonexistent");
   INFO(warm.err);
   CHECK(warm.exit_code == 0);
 }
 
 TEST_CASE("a missing kernels.lock is exit 3 with Python's message", "[download]") {
   TempDir dir;
-  ProcessResult r = run_kernels({"download", dir.path().string()}, dir / "cache", "file:///nonexistent");
+  ProcessResult r = run_kernels({"download", dir.path().string()}, dir / "cache",
+                                "file:///nonexistent");
   CHECK(r.exit_code == 3);
   CHECK(r.err.find("No kernels.lock file found in: " + dir.path().string()) != std::string::npos);
 }
 
-TEST_CASE("quiet mode prints nothing on success, and non-TTY output has no escapes or carriage returns",
-          "[download][output]") {
+TEST_CASE(
+    "quiet mode prints nothing on success, and non-TTY output has no escapes or carriage returns",
+    "[download][output]") {
   Project p;
-  ProcessResult quiet = run_kernels({"--quiet", "download", "--all-variants", p.project.string()}, p.cache,
-                                    p.endpoint);
+  ProcessResult quiet = run_kernels({"--quiet", "download", "--all-variants", p.project.string()},
+                                    p.cache, p.endpoint);
   REQUIRE(quiet.exit_code == 0);
   CHECK(quiet.err.empty());
   CHECK(quiet.out.empty());
   TempDir other;
-  ProcessResult loud = run_kernels({"-v", "download", "--all-variants", p.project.string()}, other / "cache",
-                                   p.endpoint, {{"FORCE_COLOR", "1"}});
+  ProcessResult loud = run_kernels({"-v", "download", "--all-variants", p.project.string()},
+                                   other / "cache", p.endpoint, {{"FORCE_COLOR", "1"}});
   REQUIRE(loud.exit_code == 0);
   CHECK(loud.err.find('\r') == std::string::npos);
   CHECK(loud.err.find('\x1b') == std::string::npos);
   CHECK(loud.err.find("fetched org/attn/build/") != std::string::npos);
 }
 
-TEST_CASE("copy mode (HF_HUB_DISABLE_SYMLINKS=1) stores regular files that verify", "[download][cache]") {
+TEST_CASE("copy mode (HF_HUB_DISABLE_SYMLINKS=1) stores regular files that verify",
+          "[download][cache]") {
   Project p;
   ProcessResult r = p.download({"--all-variants"}, {{"HF_HUB_DISABLE_SYMLINKS", "1"}});
   INFO(r.err);
@@ -220,8 +231,9 @@ TEST_CASE("help lists every exit code", "[output]") {
   TempDir dir;
   ProcessResult r = run_kernels({"--help"}, dir / "cache", "file:///x");
   CHECK(r.exit_code == 0);
-  for (const char* line : {"2   usage", "3   lockfile_missing", "4   lockfile_stale", "6   integrity_mismatch",
-                           "9   offline_not_cached", "10  lock_timeout", "12  no_variant", "70  internal"}) {
+  for (const char* line :
+       {"2   usage", "3   lockfile_missing", "4   lockfile_stale", "6   integrity_mismatch",
+        "9   offline_not_cached", "10  lock_timeout", "12  no_variant", "70  internal"}) {
     CHECK(r.out.find(line) != std::string::npos);
   }
   ProcessResult bad = run_kernels({"download", "--no-such-flag"}, dir / "cache", "file:///x");
@@ -230,12 +242,14 @@ TEST_CASE("help lists every exit code", "[output]") {
 
 TEST_CASE("an exception escaping a command is exit 70 with a message, never a crash", "[output]") {
   TempDir dir;
-  ProcessResult r = run_kernels({"cache", "path"}, dir / "cache", "file:///x", {{"KERNELS_TEST_THROW", "1"}});
+  ProcessResult r = run_kernels({"cache", "path"}, dir / "cache", "file:///x",
+                                {{"KERNELS_TEST_THROW", "1"}});
   CHECK(r.exit_code == 70);
   CHECK(r.err.find("error: internal error: test hook KERNELS_TEST_THROW=1") != std::string::npos);
 }
 
-TEST_CASE("KERNELS_FSYNC=1 (durable blobs) downloads the same verified bytes", "[download][cache]") {
+TEST_CASE("KERNELS_FSYNC=1 (durable blobs) downloads the same verified bytes",
+          "[download][cache]") {
   Project p;
   ProcessResult r = p.download({"--all-variants"}, {{"KERNELS_FSYNC", "1"}});
   INFO(r.err);
@@ -246,7 +260,8 @@ TEST_CASE("KERNELS_FSYNC=1 (durable blobs) downloads the same verified bytes", "
   CHECK(count_files(p.layout().blobs_dir("org/attn"), ".incomplete") == 0);
 }
 
-TEST_CASE("parallel transfers from --jobs or KERNELS_JOBS, and a bad value is exit 2", "[download][jobs]") {
+TEST_CASE("parallel transfers from --jobs or KERNELS_JOBS, and a bad value is exit 2",
+          "[download][jobs]") {
   for (const char* jobs : {"1", "3"}) {
     Project p;
     ProcessResult r = p.download({"--all-variants", "--jobs", jobs});
@@ -279,7 +294,8 @@ TEST_CASE("parallel transfers from --jobs or KERNELS_JOBS, and a bad value is ex
 
 // Regression (issue 12, defect 15): download exited 0 when it could not copy the lock into the
 // cache, and the loader then silently served the built-in kernels.
-TEST_CASE("download fails (exit 13) when it cannot copy kernels.lock into the cache", "[download]") {
+TEST_CASE("download fails (exit 13) when it cannot copy kernels.lock into the cache",
+          "[download]") {
   Project p;
   fs::create_directories(p.layout().lockfile_path() / "in-the-way");
   ProcessResult r = p.download();

@@ -10,9 +10,9 @@
 #include "fake_hub.h"
 
 using namespace kernels::test;
-using kernels::testing::Fault;
 using kernels::testing::FakeFile;
 using kernels::testing::FakeHub;
+using kernels::testing::Fault;
 
 namespace {
 
@@ -21,8 +21,8 @@ std::vector<FakeFile> bundle_files() {
   for (int i = 0; i < 6; ++i) {
     files.push_back({"build/cubin-cu130-sm90a/part" + std::to_string(i) + ".cubin",
                      std::string(40000 + i, static_cast<char>('a' + i)), true});
-    files.push_back({"build/cubin-cu130-sm90a/meta" + std::to_string(i) + ".json", "{\"i\":" + std::to_string(i) + "}",
-                     false});
+    files.push_back({"build/cubin-cu130-sm90a/meta" + std::to_string(i) + ".json",
+                     "{\"i\":" + std::to_string(i) + "}", false});
   }
   files.push_back({"README.md", "# demo\n", false});
   return files;
@@ -44,7 +44,8 @@ struct HubProject {
 
 }  // namespace
 
-TEST_CASE("fake Hub: lock is 3 requests, download is 1 tree + 1 GET per file, no HEAD", "[fakehub]") {
+TEST_CASE("fake Hub: lock is 3 requests, download is 1 tree + 1 GET per file, no HEAD",
+          "[fakehub]") {
   HubProject p;
   ProcessResult lock = p.run({"lock", (p.dir / "project").string()});
   INFO(lock.err);
@@ -68,21 +69,25 @@ TEST_CASE("fake Hub: lock is 3 requests, download is 1 tree + 1 GET per file, no
   CHECK(p.run({"verify", (p.dir / "project").string()}, "cache2").exit_code == 0);
 }
 
-TEST_CASE("fake Hub: a flipped byte on the wire is exit 6 and leaves nothing visible", "[fakehub][integrity]") {
+TEST_CASE("fake Hub: a flipped byte on the wire is exit 6 and leaves nothing visible",
+          "[fakehub][integrity]") {
   HubProject p;
   REQUIRE(p.run({"lock", (p.dir / "project").string()}).exit_code == 0);
   std::string victim = "build/cubin-cu130-sm90a/meta2.json";
-  p.hub.fault(FakeHub::resolve_path("org/attn", p.commit, victim), Fault::body(Fault::Kind::flip_byte, -1));
+  p.hub.fault(FakeHub::resolve_path("org/attn", p.commit, victim),
+              Fault::body(Fault::Kind::flip_byte, -1));
   ProcessResult dl = p.run({"download", "--all-variants", (p.dir / "project").string()}, "cache2");
   CHECK(dl.exit_code == 6);
   CHECK(dl.err.find(victim) != std::string::npos);
   kernels::CacheLayout cache(p.dir / "cache2");
   CHECK_FALSE(fs::exists(fs::symlink_status(cache.snapshot_file("org/attn", p.commit, victim))));
   // The other files made it, and a clean retry completes the set.
-  CHECK(fs::exists(cache.snapshot_file("org/attn", p.commit, "build/cubin-cu130-sm90a/meta1.json")));
+  CHECK(
+      fs::exists(cache.snapshot_file("org/attn", p.commit, "build/cubin-cu130-sm90a/meta1.json")));
 }
 
-TEST_CASE("fake Hub: a transient 503 is retried, a gated repo is exit 8 with a hint", "[fakehub][network]") {
+TEST_CASE("fake Hub: a transient 503 is retried, a gated repo is exit 8 with a hint",
+          "[fakehub][network]") {
   HubProject p;
   REQUIRE(p.run({"lock", (p.dir / "project").string()}).exit_code == 0);
   p.hub.fault(FakeHub::resolve_path("org/attn", p.commit, "build/cubin-cu130-sm90a/meta0.json"),
@@ -92,7 +97,8 @@ TEST_CASE("fake Hub: a transient 503 is retried, a gated repo is exit 8 with a h
   CHECK(dl.exit_code == 0);
 
   p.hub.repo("org/attn").gated();
-  ProcessResult gated = p.run({"download", "--all-variants", (p.dir / "project").string()}, "cache3");
+  ProcessResult gated = p.run({"download", "--all-variants", (p.dir / "project").string()},
+                              "cache3");
   CHECK(gated.exit_code == 8);
   CHECK(gated.err.find("hint:") != std::string::npos);
 }

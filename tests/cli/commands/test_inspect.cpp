@@ -7,7 +7,8 @@
 
 using namespace kernels::test;
 
-TEST_CASE("versions prints Python's format: one block per vN with the variant trace", "[versions]") {
+TEST_CASE("versions prints Python's format: one block per vN with the variant trace",
+          "[versions]") {
   LockedProject p;
   p.repo.publish(2, make_variant_files("cubin-cu130-sm90a", 1, 10, 21));
   ProcessResult r = p.run({"versions", "org/attn"});
@@ -24,27 +25,31 @@ TEST_CASE("versions prints Python's format: one block per vN with the variant tr
 
 TEST_CASE("versions of a repo without vN branches says so", "[versions]") {
   TempDir dir;
-  write_file(dir / "mirror/api/kernels/org/plain/refs",
-             R"({"branches":[{"name":"main","ref":"refs/heads/main","targetCommit":"0123456789abcdef0123456789abcdef01234567"}],"converts":[],"tags":[]})");
-  ProcessResult r = run_kernels({"versions", "org/plain"}, dir / "cache", file_endpoint(dir / "mirror"));
+  write_file(
+      dir / "mirror/api/kernels/org/plain/refs",
+      R"({"branches":[{"name":"main","ref":"refs/heads/main","targetCommit":"0123456789abcdef0123456789abcdef01234567"}],"converts":[],"tags":[]})");
+  ProcessResult r = run_kernels({"versions", "org/plain"}, dir / "cache",
+                                file_endpoint(dir / "mirror"));
   CHECK(r.exit_code == 0);
   CHECK(r.out == "Repository does not support kernel versions: org/plain\n");
 }
 
-TEST_CASE("info --variants lists variants with sizes and hashes, and the bundle manifest", "[info]") {
+TEST_CASE("info --variants lists variants with sizes and hashes, and the bundle manifest",
+          "[info]") {
   LockedProject p;
   std::vector<MirrorFile> files = make_variant_files("cubin-cu130-sm90a", 2, 100, 31);
-  files.push_back({"build/cubin-cu130-sm90a/manifest.json",
-                   R"({"format_version":1,"family":"fa3","params_abi":1,"arch":"sm90a","cuda":"13.0","kernels":[{"name":"fwd"}]})",
-                   false});
+  files.push_back(
+      {"build/cubin-cu130-sm90a/manifest.json",
+       R"({"format_version":1,"family":"fa3","params_abi":1,"arch":"sm90a","cuda":"13.0","kernels":[{"name":"fwd"}]})",
+       false});
   std::string v2 = p.repo.publish(2, files);
   ProcessResult text = p.run({"info", "org/attn", "--variants"});
   INFO(text.err);
   REQUIRE(text.exit_code == 0);
   CHECK(text.out.rfind("Repository: org/attn\nRevision: v2\n", 0) == 0);
   CHECK(text.out.find("Backends: cuda\nCommit: " + v2 + "\nVariants: 1\n") != std::string::npos);
-  CHECK(text.out.find("manifest.json: family=fa3 arch=sm90a cuda=13.0 params_abi=1 format_version=1 kernels=1") !=
-        std::string::npos);
+  CHECK(text.out.find("manifest.json: family=fa3 arch=sm90a cuda=13.0 params_abi=1 "
+                      "format_version=1 kernels=1") != std::string::npos);
 
   // A revision given twice, two ways, is refused instead of one of them being used silently.
   ProcessResult both = p.run({"info", "org/attn@main", "--version", "1"});
@@ -85,7 +90,8 @@ TEST_CASE("variant shows machine facts and the accept/reject trace per target", 
   CHECK(nogpu.out.find("Driver: none (no CUDA driver") != std::string::npos);
   CHECK(nogpu.out.find("cubin variants: no CUDA driver") != std::string::npos);
 
-  ProcessResult h100 = p.run({"--json", "variant", "org/attn", "--driver-cuda", "13.0", "--compute-capability", "9.0"});
+  ProcessResult h100 = p.run(
+      {"--json", "variant", "org/attn", "--driver-cuda", "13.0", "--compute-capability", "9.0"});
   INFO(h100.err);
   REQUIRE(h100.exit_code == 0);
   auto doc = nlohmann::json::parse(h100.out);
@@ -94,7 +100,8 @@ TEST_CASE("variant shows machine facts and the accept/reject trace per target", 
   CHECK(doc["kernels"][0]["chosen"][0] == "cubin-cu130-sm90a");
 
   // The text trace names each variant once per target, not twice.
-  ProcessResult text = p.run({"variant", "org/attn", "--driver-cuda", "13.0", "--compute-capability", "9.0"});
+  ProcessResult text = p.run(
+      {"variant", "org/attn", "--driver-cuda", "13.0", "--compute-capability", "9.0"});
   INFO(text.out);
   REQUIRE(text.exit_code == 0);
   std::size_t count = 0;
@@ -109,7 +116,8 @@ TEST_CASE("variant outside a project prints the machine's facts alone", "[varian
   ProcessSpec spec;
   spec.argv = {kernels_binary(), "variant"};
   spec.cwd = dir.path();
-  spec.env = {{"KERNELS_CACHE", (dir / "cache").string()}, {"KERNELS_DRIVER_LIBRARY", "libcuda-absent-in-tests.so.1"}};
+  spec.env = {{"KERNELS_CACHE", (dir / "cache").string()},
+              {"KERNELS_DRIVER_LIBRARY", "libcuda-absent-in-tests.so.1"}};
   ProcessResult r = run_process(spec);
   INFO(r.err);
   CHECK(r.exit_code == 0);

@@ -8,7 +8,8 @@
 
 using namespace kernels::test;
 
-TEST_CASE("lock and download against nginx serving a mirror: files + 3 requests at most", "[nginx]") {
+TEST_CASE("lock and download against nginx serving a mirror: files + 3 requests at most",
+          "[nginx]") {
   TempDir dir("kernels-nginx");
   MirrorRepo repo(dir / "mirror", "org/attn");
   std::vector<MirrorFile> files = make_variant_files("cubin-cu130-sm90a", 12, 5000, 41);
@@ -20,14 +21,15 @@ TEST_CASE("lock and download against nginx serving a mirror: files + 3 requests 
   if (!nginx) KERNELS_SKIP(why);
 
   write_file(dir / "project/pyproject.toml", "[tool.kernels.dependencies]\n\"org/attn\" = 1\n");
-  ProcessResult lock = run_kernels({"lock", (dir / "project").string()}, dir / "cache", nginx->endpoint());
+  ProcessResult lock = run_kernels({"lock", (dir / "project").string()}, dir / "cache",
+                                   nginx->endpoint());
   INFO(lock.err);
   REQUIRE(lock.exit_code == 0);
   CHECK(read_file(dir / "project/kernels.lock").find(commit) != std::string::npos);
 
   // A second cache, so download lists the tree itself (cold, as on a fresh machine).
-  ProcessResult dl = run_kernels({"download", "--all-variants", (dir / "project").string()}, dir / "cache2",
-                                 nginx->endpoint());
+  ProcessResult dl = run_kernels({"download", "--all-variants", (dir / "project").string()},
+                                 dir / "cache2", nginx->endpoint());
   INFO(dl.err);
   REQUIRE(dl.exit_code == 0);
   std::vector<std::string> requests = nginx->requests();
@@ -48,7 +50,8 @@ TEST_CASE("lock and download against nginx serving a mirror: files + 3 requests 
   CHECK(requests.size() <= files.size() + 4);
   for (const auto& r : requests) CHECK(r.rfind("HEAD ", 0) != 0);
 
-  ProcessResult verify = run_kernels({"verify", (dir / "project").string()}, dir / "cache2", nginx->endpoint());
+  ProcessResult verify = run_kernels({"verify", (dir / "project").string()}, dir / "cache2",
+                                     nginx->endpoint());
   INFO(verify.out << verify.err);
   CHECK(verify.exit_code == 0);
 }

@@ -233,8 +233,8 @@ TEST_CASE("trust-root refresh: TUF client workflow against fake repositories, py
     CHECK(offline_verify.exit_code == 0);
     // No answer at all (nothing listens): the same, naming the URL.
     std::map<std::string, std::optional<std::string>> down_env = env2;
-    down_env["KERNELS_SIGSTORE_TUF_URL"] = "http://127.0.0.1:" + std::to_string(free_port()) +
-                                           "/repo";
+    const RefusingPort refusing;
+    down_env["KERNELS_SIGSTORE_TUF_URL"] = refusing.url() + "/repo";
     ProcessResult down = run_kernels({"--json", "trust-root", "refresh", "--tuf-root",
                                       (repo2 / "boot" / "good.json").string()},
                                      cache2, endpoint, down_env);

@@ -20,9 +20,9 @@ namespace {
 // Runs the binary with stdin/stdout/stderr on a new pseudo-terminal; returns what it printed.
 // `columns` 0: a terminal that reports no size (as forkpty makes it without one). `env`: set or
 // (nullopt) unset in the child.
-std::pair<int, std::string> run_on_tty(const LockedProject& p, std::vector<std::string> args,
-                                       bool no_color = false, unsigned short columns = 0,
-                                       const std::map<std::string, std::optional<std::string>>& env = {}) {
+std::pair<int, std::string> run_on_tty(
+    const LockedProject& p, std::vector<std::string> args, bool no_color = false,
+    unsigned short columns = 0, const std::map<std::string, std::optional<std::string>>& env = {}) {
   int master = -1;
   winsize size{};
   size.ws_row = 24;
@@ -81,7 +81,8 @@ std::pair<int, std::string> run_on_tty(const LockedProject& p, std::vector<std::
 
 }  // namespace
 
-TEST_CASE("on a terminal, download draws a progress bar with bytes, rate and ETA", "[output][tty]") {
+TEST_CASE("on a terminal, download draws a progress bar with bytes, rate and ETA",
+          "[output][tty]") {
   LockedProject p(6, 20000);
   auto [code, out] = run_on_tty(p, {"download", "--all-variants", p.project.string()});
   INFO(out);
@@ -91,7 +92,8 @@ TEST_CASE("on a terminal, download draws a progress bar with bytes, rate and ETA
   CHECK(out.find("/s") != std::string::npos);
 
   LockedProject q(2, 100);
-  auto [quiet_code, quiet_out] = run_on_tty(q, {"--quiet", "download", "--all-variants", q.project.string()});
+  auto [quiet_code,
+        quiet_out] = run_on_tty(q, {"--quiet", "download", "--all-variants", q.project.string()});
   CHECK(quiet_code == 0);
   CHECK(quiet_out.empty());
 }
@@ -138,8 +140,8 @@ TEST_CASE("the progress line never reaches the terminal's last column", "[output
                         Case{0, std::nullopt, 80}, Case{120, std::nullopt, 120}}) {
     INFO("tty columns " << c.columns << ", COLUMNS " << c.env_columns.value_or("unset"));
     LockedProject p(6, 20000);
-    auto [code, out] = run_on_tty(p, {"download", "--all-variants", p.project.string()}, true, c.columns,
-                                  {{"COLUMNS", c.env_columns}});
+    auto [code, out] = run_on_tty(p, {"download", "--all-variants", p.project.string()}, true,
+                                  c.columns, {{"COLUMNS", c.env_columns}});
     CHECK(code == 0);
     const std::vector<std::string> lines = progress_lines(out);
     REQUIRE_FALSE(lines.empty());
@@ -159,19 +161,24 @@ TEST_CASE("no progress line on TERM=dumb", "[output][tty]") {
   INFO(out);
   CHECK(code == 0);
   CHECK(out.find("\x1b[") == std::string::npos);
-  CHECK(out.find("Downloading kernel: org/attn") != std::string::npos);  // the log lines stay (format-2 lock: 0.17's wording)
+  CHECK(out.find("Downloading kernel: org/attn") !=
+        std::string::npos);  // the log lines stay (format-2 lock: 0.17's wording)
 }
 
-TEST_CASE("progress never draws nothing on a terminal, progress always draws into a pipe", "[output][tty]") {
+TEST_CASE("progress never draws nothing on a terminal, progress always draws into a pipe",
+          "[output][tty]") {
   LockedProject p(6, 20000);
-  auto [code, out] = run_on_tty(p, {"--progress=never", "download", "--all-variants", p.project.string()}, true, 80);
+  auto [code,
+        out] = run_on_tty(p, {"--progress=never", "download", "--all-variants", p.project.string()},
+                          true, 80);
   INFO(out);
   CHECK(code == 0);
   CHECK(progress_lines(out).empty());
   CHECK(out.find("Downloading kernel: org/attn") != std::string::npos);
 
   LockedProject q(6, 20000);
-  ProcessResult piped = q.run({"download", "--all-variants", "--progress", "always", q.project.string()},
+  ProcessResult piped = q.run({"download", "--all-variants", "--progress", "always",
+                               q.project.string()},
                               {{"COLUMNS", "70"}});
   INFO(piped.err);
   CHECK(piped.exit_code == 0);
@@ -179,7 +186,8 @@ TEST_CASE("progress never draws nothing on a terminal, progress always draws int
   REQUIRE_FALSE(lines.empty());
   for (const std::string& line : lines) CHECK(line.size() < 70);  // no terminal: COLUMNS says
 
-  ProcessResult quiet = q.run({"-q", "--progress=always", "download", "--all-variants", q.project.string()});
+  ProcessResult quiet = q.run(
+      {"-q", "--progress=always", "download", "--all-variants", q.project.string()});
   CHECK(quiet.exit_code == 0);
   CHECK(quiet.err.empty());
   ProcessResult bad = q.run({"--progress=sometimes", "download", q.project.string()});

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <map>
 
-#include <sys/file.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "blob_lock.h"
@@ -21,9 +21,10 @@ using namespace kernels::cli;
 using kernels::test::TempDir;
 namespace fs = std::filesystem;
 
-TEST_CASE("choose_variants: cubin by GPU, torch by described system, notes when neither is known", "[units]") {
-  std::vector<std::string> names = {"cubin-cu130-sm80", "cubin-cu130-sm90a", "torch210-cxx11-cu128-x86_64-linux",
-                                    "torch-cuda"};
+TEST_CASE("choose_variants: cubin by GPU, torch by described system, notes when neither is known",
+          "[units]") {
+  std::vector<std::string> names = {"cubin-cu130-sm80", "cubin-cu130-sm90a",
+                                    "torch210-cxx11-cu128-x86_64-linux", "torch-cuda"};
   SystemOptions options;
   options.cpu = "x86_64";
   options.os = "linux";
@@ -40,7 +41,8 @@ TEST_CASE("choose_variants: cubin by GPU, torch by described system, notes when 
   auto h100 = describe_targets(options, DriverFacts{});
   REQUIRE(h100.ok());
   c = choose_variants(names, *h100, "");
-  CHECK(c.chosen == std::vector<std::string>{"cubin-cu130-sm90a", "torch210-cxx11-cu128-x86_64-linux"});
+  CHECK(c.chosen ==
+        std::vector<std::string>{"cubin-cu130-sm90a", "torch210-cxx11-cu128-x86_64-linux"});
 
   DriverFacts two_gpus;
   two_gpus.driver_cuda = MajorMinor{13, 0};
@@ -74,7 +76,8 @@ TEST_CASE("probe_driver without libcuda reports the fact instead of failing", "[
   CHECK(f.problem.find("no CUDA driver") != std::string::npos);
 }
 
-TEST_CASE("BlobLock: exclusive, bounded wait, released on destruction, a no-op when disabled", "[units][lock]") {
+TEST_CASE("BlobLock: exclusive, bounded wait, released on destruction, a no-op when disabled",
+          "[units][lock]") {
   TempDir dir;
   fs::path path = dir / ".locks/kernels--org--x/abc.lock";
   BlobLockPolicy policy;
@@ -142,7 +145,8 @@ TEST_CASE("KERNELS_DISABLE_FLOCK and KERNELS_FSYNC are boolean switches read by 
   CHECK_FALSE(BlobLockPolicy::from_env(env_of({{"KERNELS_LOCK_TIMEOUT", "inf"}})).ok());
 }
 
-TEST_CASE("ProgressLine::fit never fills the last column and keeps the bar longest", "[units][output]") {
+TEST_CASE("ProgressLine::fit never fills the last column and keeps the bar longest",
+          "[units][output]") {
   ProgressLine line;
   line.label = "Downloading kernels-community/attention-fa3";
   line.bytes = "117.2 MiB / 1.2 GiB";

@@ -63,13 +63,17 @@ TEST_CASE("verify of a lock nothing was downloaded for fails (exit 6)", "[verify
 TEST_CASE("bidi and zero-width characters in paths are shown as <U+XXXX>, never raw", "[verify]") {
   TempDir dir{"kernels-bidi"};
   MirrorRepo repo(dir / "mirror", "org/bidi");
-  const std::string hidden = "build/cubin-cu130-sm80/evil\xe2\x80\xae" "nibuc.py\xe2\x80\x8b";
+  const std::string hidden =
+      "build/cubin-cu130-sm80/evil\xe2\x80\xae"
+      "nibuc.py\xe2\x80\x8b";
   std::string commit = repo.publish(1, {{hidden, "x = 1\n", false},
                                         {"build/cubin-cu130-sm80/ok.py", "y = 2\n", false}});
   write_file(dir / "project" / "pyproject.toml", "[tool.kernels.dependencies]\n\"org/bidi\" = 1\n");
   const std::string endpoint = file_endpoint(dir / "mirror");
-  REQUIRE(run_kernels({"lock", (dir / "project").string()}, dir / "cache", endpoint).exit_code == 0);
-  REQUIRE(run_kernels({"download", "--all-variants", (dir / "project").string()}, dir / "cache", endpoint)
+  REQUIRE(run_kernels({"lock", (dir / "project").string()}, dir / "cache", endpoint).exit_code ==
+          0);
+  REQUIRE(run_kernels({"download", "--all-variants", (dir / "project").string()}, dir / "cache",
+                      endpoint)
               .exit_code == 0);
   fs::remove(kernels::CacheLayout(dir / "cache").snapshot_file("org/bidi", commit, hidden));
   ProcessResult bad = run_kernels({"verify", (dir / "project").string()}, dir / "cache", endpoint);

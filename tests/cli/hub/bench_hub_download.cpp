@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
   for (int i = 0; i < files; ++i) {
     std::string bytes(size, '\0');
     for (auto& c : bytes) c = static_cast<char>(rng());
-    content.push_back({"build/v/f" + std::to_string(i), std::move(bytes), lfs_every > 0 && i % lfs_every == 0});
+    content.push_back(
+        {"build/v/f" + std::to_string(i), std::move(bytes), lfs_every > 0 && i % lfs_every == 0});
   }
   hub.add_repo("bench/repo").branch("v1", std::move(content));
 
@@ -53,7 +54,8 @@ int main(int argc, char** argv) {
     auto tree = client->list_tree("bench/repo", commit);
     auto requests = requests_for(tree.value(), "bench/repo", commit, dir.path());
     auto results = client->download(requests);
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+                         .count();
     for (const auto& r : results) {
       if (!r.ok()) {
         std::fprintf(stderr, "bench_hub_download: %s\n", r.error().message().c_str());
@@ -62,10 +64,12 @@ int main(int argc, char** argv) {
     }
     auto stats = client->stats();
     double mib = static_cast<double>(stats.bytes) / (1 << 20);
-    std::printf("run %d: %d files x %zu KiB, jobs %d: %.3f s, %.1f MiB/s, %llu requests (%llu to the Hub port)\n",
-                run + 1, files, size / 1024, jobs, seconds, mib / seconds,
-                static_cast<unsigned long long>(stats.requests),
-                static_cast<unsigned long long>(stats.hub_requests));
+    std::printf(
+        "run %d: %d files x %zu KiB, jobs %d: %.3f s, %.1f MiB/s, %llu requests (%llu to the Hub "
+        "port)\n",
+        run + 1, files, size / 1024, jobs, seconds, mib / seconds,
+        static_cast<unsigned long long>(stats.requests),
+        static_cast<unsigned long long>(stats.hub_requests));
     best = std::min(best, seconds);
   }
   std::printf("best: %.3f s\n", best);

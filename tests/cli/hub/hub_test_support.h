@@ -92,16 +92,26 @@ class ScopedEnv {
 
 // Every variable hub_options_from_env reads, unset; a test sets what it needs on top.
 inline ScopedEnv clean_hub_env() {
-  return ScopedEnv{{"HF_ENDPOINT", std::nullopt},          {"HF_TOKEN", std::nullopt},
-                   {"HUGGING_FACE_HUB_TOKEN", std::nullopt}, {"HF_TOKEN_PATH", std::nullopt},
-                   {"HF_HOME", std::nullopt},              {"HF_HUB_OFFLINE", std::nullopt},
-                   {"TRANSFORMERS_OFFLINE", std::nullopt}, {"HF_HUB_DISABLE_IMPLICIT_TOKEN", std::nullopt},
-                   {"HUGGINGFACE_CO_STAGING", std::nullopt}, {"CURL_CA_BUNDLE", std::nullopt},
-                   {"SSL_CERT_FILE", std::nullopt},        {"SSL_CERT_DIR", std::nullopt},
-                   {"REQUESTS_CA_BUNDLE", std::nullopt},   {"http_proxy", std::nullopt},
-                   {"https_proxy", std::nullopt},          {"HTTPS_PROXY", std::nullopt},
-                   {"all_proxy", std::nullopt},            {"ALL_PROXY", std::nullopt},
-                   {"no_proxy", std::nullopt},             {"NO_PROXY", std::nullopt},
+  return ScopedEnv{{"HF_ENDPOINT", std::nullopt},
+                   {"HF_TOKEN", std::nullopt},
+                   {"HUGGING_FACE_HUB_TOKEN", std::nullopt},
+                   {"HF_TOKEN_PATH", std::nullopt},
+                   {"HF_HOME", std::nullopt},
+                   {"HF_HUB_OFFLINE", std::nullopt},
+                   {"TRANSFORMERS_OFFLINE", std::nullopt},
+                   {"HF_HUB_DISABLE_IMPLICIT_TOKEN", std::nullopt},
+                   {"HUGGINGFACE_CO_STAGING", std::nullopt},
+                   {"CURL_CA_BUNDLE", std::nullopt},
+                   {"SSL_CERT_FILE", std::nullopt},
+                   {"SSL_CERT_DIR", std::nullopt},
+                   {"REQUESTS_CA_BUNDLE", std::nullopt},
+                   {"http_proxy", std::nullopt},
+                   {"https_proxy", std::nullopt},
+                   {"HTTPS_PROXY", std::nullopt},
+                   {"all_proxy", std::nullopt},
+                   {"ALL_PROXY", std::nullopt},
+                   {"no_proxy", std::nullopt},
+                   {"NO_PROXY", std::nullopt},
                    {"HF_HUB_DOWNLOAD_TIMEOUT", std::nullopt}};
 }
 
@@ -144,7 +154,8 @@ inline std::vector<DownloadRequest> requests_for(const RepoTree& tree, const std
 }
 
 // The tree of `repo_id` at `commit`, fetched through `client`; throws on failure.
-inline RepoTree fetch_tree(HubClient& client, const std::string& repo_id, const std::string& commit) {
+inline RepoTree fetch_tree(HubClient& client, const std::string& repo_id,
+                           const std::string& commit) {
   auto tree = client.list_tree(repo_id, commit);
   if (!tree) throw std::runtime_error(tree.error().message());
   return *tree;

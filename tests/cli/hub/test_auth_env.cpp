@@ -337,13 +337,13 @@ TEST_CASE("SOCKS proxy URLs are accepted") {
 
 // Regression (issue 12, defect 5): a server or proxy that echoed the token in X-Error-Message got
 // it printed (even with -q), and the -vv wire log passed escape characters through.
-TEST_CASE("X-Error-Message is shown redacted and without escape characters, in errors and the wire log") {
+TEST_CASE(
+    "X-Error-Message is shown redacted and without escape characters, in errors and the wire log") {
   FakeHub hub;
   hub.add_repo(kRepo).branch("v1", {{"a.txt", "a\n"}});
-  const std::string hostile = "denied for Bearer " + kToken + " \x1b[2J\x1b]0;owned\x07 token=" +
-                              kToken + " \xe2\x80\xae";
-  hub.fault(FakeHub::refs_path(kRepo),
-            Fault::answer(403, "", {{"X-Error-Message", hostile}}, 1));
+  const std::string hostile = "denied for Bearer " + kToken +
+                              " \x1b[2J\x1b]0;owned\x07 token=" + kToken + " \xe2\x80\xae";
+  hub.fault(FakeHub::refs_path(kRepo), Fault::answer(403, "", {{"X-Error-Message", hostile}}, 1));
   std::vector<std::string> lines;
   auto options = fast_options(hub.endpoint());
   options.token = kToken;

@@ -21,7 +21,8 @@ struct Fixture {
   std::string commit;
 
   Fixture() {
-    hub.add_repo(kRepo).branch("v1", {{"small.txt", small}, {"big.bin", big}, {"build/k.so", lfs, true}});
+    hub.add_repo(kRepo).branch("v1",
+                               {{"small.txt", small}, {"big.bin", big}, {"build/k.so", lfs, true}});
     commit = hub.repo(kRepo).commit("v1");
   }
   DownloadRequest request(HubClient& client, const std::string& path) {
@@ -29,7 +30,9 @@ struct Fixture {
     hub.reset_counts();
     return r;
   }
-  std::string path_of(const std::string& file) const { return FakeHub::resolve_path(kRepo, commit, file); }
+  std::string path_of(const std::string& file) const {
+    return FakeHub::resolve_path(kRepo, commit, file);
+  }
 };
 
 struct RecordingProgress : cli::ProgressSink {
@@ -77,7 +80,8 @@ TEST_CASE("regular and LFS files download and verify, LFS goes through a 302 to 
 TEST_CASE("whole flow for one repo: refs + tree + one GET per file, no HEAD") {
   FakeHub hub;
   std::vector<FakeFile> files;
-  for (int i = 0; i < 12; ++i) files.push_back({"build/v/f" + std::to_string(i), random_bytes(1000 + i, i)});
+  for (int i = 0; i < 12; ++i)
+    files.push_back({"build/v/f" + std::to_string(i), random_bytes(1000 + i, i)});
   hub.add_repo("org/flow").branch("v1", files);
   TempDir dir;
   auto client = make_client(fast_options(hub.endpoint()));
@@ -98,7 +102,8 @@ TEST_CASE("parallel download of many files: all correct, one request each") {
   FakeHub hub;
   std::vector<FakeFile> files;
   for (int i = 0; i < 48; ++i) {
-    files.push_back({"build/many/f" + std::to_string(i) + ".bin", random_bytes(20000 + 97 * i, 100 + i), i % 4 == 0});
+    files.push_back({"build/many/f" + std::to_string(i) + ".bin",
+                     random_bytes(20000 + 97 * i, 100 + i), i % 4 == 0});
   }
   hub.add_repo("org/many").branch("v1", files);
   auto commit = hub.repo("org/many").commit("v1");
@@ -106,7 +111,8 @@ TEST_CASE("parallel download of many files: all correct, one request each") {
   auto options = fast_options(hub.endpoint());
   options.jobs = 8;
   auto client = make_client(options);
-  auto requests = requests_for(fetch_tree(*client, "org/many", commit), "org/many", commit, dir.path());
+  auto requests = requests_for(fetch_tree(*client, "org/many", commit), "org/many", commit,
+                               dir.path());
   REQUIRE(requests.size() == 48);
   hub.reset_counts();
   auto results = client->download(requests);
@@ -123,7 +129,8 @@ TEST_CASE("jobs bounds the transfers in flight across the download threads") {
   FakeHub hub;
   std::vector<FakeFile> files;
   for (int i = 0; i < 12; ++i) {
-    files.push_back({"build/slow/f" + std::to_string(i) + ".bin", random_bytes(5000 + i, 300 + i), false});
+    files.push_back(
+        {"build/slow/f" + std::to_string(i) + ".bin", random_bytes(5000 + i, 300 + i), false});
   }
   hub.add_repo("org/slow").branch("v1", files);
   auto commit = hub.repo("org/slow").commit("v1");
@@ -133,7 +140,8 @@ TEST_CASE("jobs bounds the transfers in flight across the download threads") {
     auto options = fast_options(hub.endpoint());
     options.jobs = jobs;
     auto client = make_client(options);
-    auto requests = requests_for(fetch_tree(*client, "org/slow", commit), "org/slow", commit, dir.path());
+    auto requests = requests_for(fetch_tree(*client, "org/slow", commit), "org/slow", commit,
+                                 dir.path());
     REQUIRE(requests.size() == 12);
     for (const auto& r : requests) {  // every answer waits 100 ms, so transfers overlap
       Fault slow;
@@ -243,7 +251,8 @@ TEST_CASE("truncated body without Content-Length (clean close) is caught and res
   CHECK(log[1].range == "bytes=30000-");
 }
 
-TEST_CASE("an answer shorter than the file is resumed on a fresh connection, never read as HTTP/0.9") {
+TEST_CASE(
+    "an answer shorter than the file is resumed on a fresh connection, never read as HTTP/0.9") {
   // issue 12 #15: the server announces (and sends) 60000 bytes of 200000, then sends the rest on
   // the kept-alive connection. Before, the retry rode that connection and read the leftover bytes
   // as its answer: "Received HTTP/0.9 when not allowed", not retried (exit 7).
@@ -468,8 +477,9 @@ TEST_CASE("a link planted where the temp file goes is refused (exit 11), nothing
   CHECK(f.hub.request_count() == 0);
 }
 
-TEST_CASE("the temp file goes into the directory opened before, even if its path is swapped for a link",
-          "[safety]") {
+TEST_CASE(
+    "the temp file goes into the directory opened before, even if its path is swapped for a link",
+    "[safety]") {
   Fixture f;
   auto client = make_client(fast_options(f.hub.endpoint()));
   const fs::path blobs = f.dir.path() / "blobs";

@@ -36,7 +36,8 @@ struct PythonFacing {
 
 TEST_CASE("fake Hub: HEAD on a regular file gives ETag, X-Repo-Commit and the size, no body") {
   PythonFacing f;
-  auto res = f.http.Head(FakeHub::resolve_path(kRepo, "v1", "build/torch-universal/relu/__init__.py"));
+  auto res = f.http.Head(
+      FakeHub::resolve_path(kRepo, "v1", "build/torch-universal/relu/__init__.py"));
   REQUIRE(res);
   CHECK(res->status == 200);
   CHECK(res->body.empty());
@@ -66,7 +67,8 @@ TEST_CASE("fake Hub: HEAD on an LFS file is a 302 with X-Linked-Etag and X-Linke
 
 TEST_CASE("fake Hub: a full ref name sent as one encoded segment resolves like the branch") {
   PythonFacing f;
-  auto res = f.http.Get("/api/kernels/kernels-community/relu/tree/refs%2Fheads%2Fv1/build?recursive=false");
+  auto res = f.http.Get(
+      "/api/kernels/kernels-community/relu/tree/refs%2Fheads%2Fv1/build?recursive=false");
   REQUIRE(res);
   CHECK(res->status == 200);
   auto listing = nlohmann::json::parse(res->body);

@@ -3,18 +3,15 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <thread>
 
 #include "hub_test_support.h"
+#include "support/local_port.h"
 #include "support/skip.h"
-
-extern char** environ;
 
 using namespace kernels;
 using namespace kernels::hub_test;
@@ -70,29 +67,6 @@ void check_mirror_reads(HubClient& client, const MirrorFixture& f, const fs::pat
   CHECK_FALSE(absent->has_value());
 }
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-bool port_accepts(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
-
 // A child process, killed (SIGTERM, then SIGKILL) and reaped when the scope ends.
 struct Child {
   pid_t pid = -1;
@@ -126,7 +100,8 @@ std::string find_nginx() {
 
 }  // namespace
 
-TEST_CASE("file:// mirror: refs, revision, tree, files and fetch_text all read from the directory") {
+TEST_CASE(
+    "file:// mirror: refs, revision, tree, files and fetch_text all read from the directory") {
   MirrorFixture f;
   auto client = make_client(fast_options(f.file_endpoint()));
   check_mirror_reads(*client, f, f.dir / "out");
@@ -163,8 +138,12 @@ TEST_CASE("file:// mirror: missing repo, revision and file map like the Hub's 40
   auto rev = client->resolve_revision(kRepo, "v7");
   REQUIRE_FALSE(rev.ok());
   CHECK_THAT(rev.error().what, Catch::Contains("revision not found"));
-  DownloadRequest r{kRepo, f.commit, "build/nothing.so", {FileDigest::Kind::git_sha1, std::string(40, 'c')},
-                    3, f.dir / "out" / "n"};
+  DownloadRequest r{kRepo,
+                    f.commit,
+                    "build/nothing.so",
+                    {FileDigest::Kind::git_sha1, std::string(40, 'c')},
+                    3,
+                    f.dir / "out" / "n"};
   auto results = client->download({&r, 1});
   REQUIRE_FALSE(results[0].ok());
   CHECK(results[0].error().code == ErrorCode::http_permanent);
@@ -221,8 +200,8 @@ TEST_CASE("fake_hub_server serves a mirror, prints its port and exits on SIGTERM
   posix_spawn_file_actions_adddup2(&actions, out[1], 1);
   posix_spawn_file_actions_addclose(&actions, out[0]);
   std::string mirror = (f.dir / "mirror").string();
-  std::vector<std::string> args = {FAKE_HUB_SERVER, "--mirror", mirror, "--port", "0", "--print-port",
-                                   "--max-seconds", "30"};
+  std::vector<std::string> args = {FAKE_HUB_SERVER, "--mirror",      mirror, "--port", "0",
+                                   "--print-port",  "--max-seconds", "30"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -244,35 +223,43 @@ TEST_CASE("fake_hub_server serves a mirror, prints its port and exits on SIGTERM
 
 TEST_CASE("nginx serving the mirror directory statically is a working endpoint") {
   auto nginx = find_nginx();
-  if (nginx.empty()) KERNELS_SKIP("nginx is not installed (scripts/install-deps.sh installs nginx-light)");
+  if (nginx.empty())
+    KERNELS_SKIP("nginx is not installed (scripts/install-deps.sh installs nginx-light)");
   MirrorFixture f;
-  int port = free_port();
+  int port = test_support::unused_port();
   auto prefix = f.dir / "nginx";
   fs::create_directories(prefix / "logs");
   std::string conf = "daemon off;\nmaster_process off;\nworker_processes 1;\npid " +
-                     (prefix / "nginx.pid").string() + ";\nerror_log " + (prefix / "logs/error.log").string() +
+                     (prefix / "nginx.pid").string() + ";\nerror_log " +
+                     (prefix / "logs/error.log").string() +
                      ";\nevents { worker_connections 64; }\nhttp {\n  access_log off;\n"
-                     "  client_body_temp_path " + (prefix / "body").string() + ";\n"
-                     "  proxy_temp_path " + (prefix / "proxy").string() + ";\n"
-                     "  fastcgi_temp_path " + (prefix / "fastcgi").string() + ";\n"
-                     "  uwsgi_temp_path " + (prefix / "uwsgi").string() + ";\n"
-                     "  scgi_temp_path " + (prefix / "scgi").string() + ";\n"
+                     "  client_body_temp_path " +
+                     (prefix / "body").string() +
+                     ";\n"
+                     "  proxy_temp_path " +
+                     (prefix / "proxy").string() +
+                     ";\n"
+                     "  fastcgi_temp_path " +
+                     (prefix / "fastcgi").string() +
+                     ";\n"
+                     "  uwsgi_temp_path " +
+                     (prefix / "uwsgi").string() +
+                     ";\n"
+                     "  scgi_temp_path " +
+                     (prefix / "scgi").string() +
+                     ";\n"
                      "  default_type application/octet-stream;\n"
-                     "  server { listen 127.0.0.1:" + std::to_string(port) + "; root " +
-                     (f.dir / "mirror").string() + "; }\n}\n";
+                     "  server { listen 127.0.0.1:" +
+                     std::to_string(port) + "; root " + (f.dir / "mirror").string() + "; }\n}\n";
   write_file(prefix / "nginx.conf", conf);
-  std::vector<std::string> args = {nginx, "-p", prefix.string(), "-c", (prefix / "nginx.conf").string()};
+  std::vector<std::string> args = {nginx, "-p", prefix.string(), "-c",
+                                   (prefix / "nginx.conf").string()};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   Child child;
   REQUIRE(posix_spawn(&child.pid, nginx.c_str(), nullptr, nullptr, argv.data(), environ) == 0);
-  bool up = false;
-  for (int i = 0; i < 300 && !up; ++i) {
-    up = port_accepts(port);
-    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  if (!up) {
+  if (!test_support::wait_for_port(port, std::chrono::seconds(3))) {
     child.stop();
     KERNELS_SKIP("nginx did not start: " + read_file(prefix / "logs/error.log"));
   }

@@ -81,7 +81,8 @@ TEST_CASE("list_tree follows Link pagination and returns every entry once") {
   CHECK(paths.size() == 9);
   CHECK(paths.count("build/v/f6") == 1);
   auto recursive_queries = 0;
-  for (const auto& r : hub.requests()) recursive_queries += r.query.find("recursive=true") != std::string::npos;
+  for (const auto& r : hub.requests())
+    recursive_queries += r.query.find("recursive=true") != std::string::npos;
   CHECK(recursive_queries == 5);
 }
 
@@ -142,7 +143,8 @@ TEST_CASE("unknown revision: RevisionNotFound maps to http_permanent with a revi
   CHECK(hub.request_count() == 1);
 }
 
-TEST_CASE("missing file: fetch_text gives nullopt, download gives EntryNotFound, one request each") {
+TEST_CASE(
+    "missing file: fetch_text gives nullopt, download gives EntryNotFound, one request each") {
   FakeHub hub;
   add_relu(hub);
   auto commit = hub.repo("kernels-community/relu").commit("v1");
@@ -223,12 +225,17 @@ TEST_CASE("offline: every call fails with offline_not_cached and no request is s
   auto refs = client->list_refs("kernels-community/relu");
   REQUIRE_FALSE(refs.ok());
   CHECK(refs.error().code == ErrorCode::offline_not_cached);
-  CHECK(client->list_tree("kernels-community/relu", "v1").error().code == ErrorCode::offline_not_cached);
+  CHECK(client->list_tree("kernels-community/relu", "v1").error().code ==
+        ErrorCode::offline_not_cached);
   CHECK(client->fetch_text("kernels-community/relu", "v1", "x").error().code ==
         ErrorCode::offline_not_cached);
   TempDir dir;
-  DownloadRequest r{"kernels-community/relu", std::string(40, 'a'), "x",
-                    {FileDigest::Kind::git_sha1, std::string(40, 'b')}, 1, dir / "x"};
+  DownloadRequest r{"kernels-community/relu",
+                    std::string(40, 'a'),
+                    "x",
+                    {FileDigest::Kind::git_sha1, std::string(40, 'b')},
+                    1,
+                    dir / "x"};
   CHECK(client->download({&r, 1})[0].error().code == ErrorCode::offline_not_cached);
   CHECK(hub.request_count() == 0);
 }
@@ -255,7 +262,8 @@ TEST_CASE("percent-encoding: revisions as one component, file paths keep '/'") {
 
 TEST_CASE("Link header: the rel=next target, wherever it is in the list") {
   CHECK(hub::next_link("<https://h/api?cursor=2>; rel=\"next\"") == "https://h/api?cursor=2");
-  CHECK(hub::next_link("<https://h/last>; rel=\"last\", <https://h/n>; rel=\"next\"") == "https://h/n");
+  CHECK(hub::next_link("<https://h/last>; rel=\"last\", <https://h/n>; rel=\"next\"") ==
+        "https://h/n");
   CHECK_FALSE(hub::next_link("<https://h/last>; rel=\"last\"").has_value());
   CHECK_FALSE(hub::next_link("garbage").has_value());
 }
@@ -264,7 +272,8 @@ TEST_CASE("Retry-After: seconds, HTTP dates, garbage, negative and past values")
   auto now = std::chrono::system_clock::from_time_t(1700000000);  // 2023-11-14T22:13:20Z
   CHECK(hub::parse_retry_after("2", now) == std::chrono::milliseconds(2000));
   CHECK(hub::parse_retry_after(" 0 ", now) == std::chrono::milliseconds(0));
-  CHECK(hub::parse_retry_after("Tue, 14 Nov 2023 22:13:25 GMT", now) == std::chrono::milliseconds(5000));
+  CHECK(hub::parse_retry_after("Tue, 14 Nov 2023 22:13:25 GMT", now) ==
+        std::chrono::milliseconds(5000));
   CHECK_FALSE(hub::parse_retry_after("Tue, 14 Nov 2023 22:13:00 GMT", now).has_value());
   CHECK_FALSE(hub::parse_retry_after("-1", now).has_value());
   CHECK_FALSE(hub::parse_retry_after("soon", now).has_value());
@@ -272,7 +281,8 @@ TEST_CASE("Retry-After: seconds, HTTP dates, garbage, negative and past values")
   CHECK(hub::parse_retry_after("99999999999999999999999", now) == std::chrono::milliseconds::max());
   // Found by fuzz_hub: a date this far out overflowed system_clock's nanoseconds (UB) and wrapped
   // to some date in 2101.
-  CHECK(hub::parse_retry_after("Tue, 14 Nov 20222:13:25 GMT", now) == std::chrono::milliseconds::max());
+  CHECK(hub::parse_retry_after("Tue, 14 Nov 20222:13:25 GMT", now) ==
+        std::chrono::milliseconds::max());
 }
 
 TEST_CASE("URL redaction removes credentials, and queries of foreign origins") {
@@ -345,7 +355,9 @@ TEST_CASE("a relative Link target is resolved against the page's URL") {
   add_relu(hub);
   auto commit = hub.repo("kernels-community/relu").commit("v1");
   auto path = FakeHub::tree_path("kernels-community/relu", commit);
-  hub.fault(path, Fault::answer(200, "[]", {{"Link", "<" + path + "?recursive=true&cursor=0>; rel=\"next\""}}));
+  hub.fault(path,
+            Fault::answer(200, "[]",
+                          {{"Link", "<" + path + "?recursive=true&cursor=0>; rel=\"next\""}}));
   auto client = make_client(fast_options(hub.endpoint()));
   auto tree = client->list_tree("kernels-community/relu", commit);
   REQUIRE(tree.ok());
@@ -364,10 +376,12 @@ TEST_CASE("a path listed on two pages of a tree listing is an error") {
   auto client = make_client(fast_options(hub.endpoint()));
   auto real = client->list_tree("kernels-community/relu", commit);
   REQUIRE(real.ok());
-  const auto file = std::find_if(real->begin(), real->end(), [](const TreeEntry& e) { return e.is_file; });
+  const auto file = std::find_if(real->begin(), real->end(),
+                                 [](const TreeEntry& e) { return e.is_file; });
   REQUIRE(file != real->end());
-  hub.fault(path, Fault::answer(200, serialize_tree_listing({*file}),
-                                {{"Link", "<" + path + "?recursive=true&cursor=0>; rel=\"next\""}}));
+  hub.fault(path,
+            Fault::answer(200, serialize_tree_listing({*file}),
+                          {{"Link", "<" + path + "?recursive=true&cursor=0>; rel=\"next\""}}));
   auto tree = client->list_tree("kernels-community/relu", commit);
   REQUIRE_FALSE(tree.ok());
   CHECK(tree.error().code == ErrorCode::lockfile_invalid);
@@ -381,7 +395,10 @@ TEST_CASE("endless empty tree pages end the listing with an error after a few") 
   add_relu(hub);
   auto commit = hub.repo("kernels-community/relu").commit("v1");
   auto path = FakeHub::tree_path("kernels-community/relu", commit);
-  hub.fault(path, Fault::answer(200, "[]", {{"Link", "<" + path + "?recursive=true&cursor={n}>; rel=\"next\""}}, -1));
+  hub.fault(path,
+            Fault::answer(200, "[]",
+                          {{"Link", "<" + path + "?recursive=true&cursor={n}>; rel=\"next\""}},
+                          -1));
   auto client = make_client(fast_options(hub.endpoint()));
   auto tree = client->list_tree("kernels-community/relu", commit);
   REQUIRE_FALSE(tree.ok());

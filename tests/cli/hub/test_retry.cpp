@@ -1,10 +1,8 @@
 // Retries: which failures are retried, how often, how long the client waits.
 #include <catch2/catch.hpp>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include "hub_test_support.h"
+#include "support/local_port.h"
 
 using namespace kernels;
 using namespace kernels::hub_test;
@@ -18,19 +16,6 @@ constexpr const char* kRepo = "org/retry";
 FakeHub& with_repo(FakeHub& hub) {
   hub.add_repo(kRepo).branch("v1", {{"a.txt", "alpha\n"}});
   return hub;
-}
-
-// A port on 127.0.0.1 that nothing listens on (bound, never listened, then closed).
-int closed_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 }  // namespace
@@ -148,7 +133,8 @@ TEST_CASE("permanent errors are never retried: 400, 401, 403, 404, 410") {
 }
 
 TEST_CASE("connection refused is retried, then reported as a network error") {
-  auto options = fast_options("http://127.0.0.1:" + std::to_string(closed_port()));
+  const test_support::RefusingPort refusing;
+  auto options = fast_options(refusing.url());
   options.max_retries = 2;
   std::size_t warnings = 0;
   options.log = [&](HubOptions::LogLevel level, std::string_view) {

@@ -16,9 +16,10 @@ constexpr const char* kRepo = "org/tls";
 
 // A self-signed certificate for 127.0.0.1, made with the openssl tool; false when it cannot be.
 bool make_certificate(const fs::path& dir) {
-  std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
-                    "-addext subjectAltName=IP:127.0.0.1 -keyout '" + (dir / "key.pem").string() +
-                    "' -out '" + (dir / "cert.pem").string() + "' >/dev/null 2>&1";
+  std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+      "-addext subjectAltName=IP:127.0.0.1 -keyout '" +
+      (dir / "key.pem").string() + "' -out '" + (dir / "cert.pem").string() + "' >/dev/null 2>&1";
   return std::system(cmd.c_str()) == 0 && fs::exists(dir / "cert.pem");
 }
 
@@ -34,7 +35,8 @@ struct TlsHub {
     hub = std::make_unique<FakeHub>(options);
     ready = hub->port() > 0;
     if (ready) {
-      hub->add_repo(kRepo).branch("v1", {{"a.txt", "alpha\n"}, {"k.so", random_bytes(3000, 4), true}});
+      hub->add_repo(kRepo).branch("v1",
+                                  {{"a.txt", "alpha\n"}, {"k.so", random_bytes(3000, 4), true}});
     }
   }
   std::string cert() const { return (dir / "cert.pem").string(); }

@@ -21,8 +21,8 @@ namespace pack_test {
 
 TempDir::TempDir() {
   std::random_device rd;
-  path = fs::temp_directory_path() / ("kernels-pack-test-" + std::to_string(::getpid()) + "-" +
-                                      std::to_string(rd()));
+  path = fs::temp_directory_path() /
+         ("kernels-pack-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
   fs::create_directories(path);
 }
 
@@ -92,8 +92,8 @@ Fixture::Fixture(std::map<std::string, std::string> repo_files) : files(std::mov
   const std::string api = "api/kernels/" + repo;
   write_file(mirror / api / "tree" / sha, kernels::serialize_tree_listing(tree));
   write_file(mirror / api / "refs",
-             "{\"branches\":[{\"name\":\"v1\",\"ref\":\"refs/heads/v1\",\"targetCommit\":\"" +
-                 sha + "\"}],\"converts\":[],\"tags\":[]}");
+             "{\"branches\":[{\"name\":\"v1\",\"ref\":\"refs/heads/v1\",\"targetCommit\":\"" + sha +
+                 "\"}],\"converts\":[],\"tags\":[]}");
   write_file(mirror / api / "revision" / "v1", "{\"id\":\"" + repo + "\",\"sha\":\"" + sha + "\"}");
   for (const auto& [path, content] : files) {
     write_file(mirror / "kernels" / repo / "resolve" / sha / path, content);
@@ -116,7 +116,8 @@ void write_tar(const fs::path& out, const std::vector<RawEntry>& entries, bool z
     if (!r.hardlink.empty()) archive_entry_set_hardlink(e, r.hardlink.c_str());
     if (r.type == AE_IFCHR) archive_entry_set_rdev(e, makedev(1, 3));
     archive_entry_set_size(e, r.type == AE_IFREG && r.hardlink.empty()
-                                  ? static_cast<la_int64_t>(r.data.size()) : 0);
+                                  ? static_cast<la_int64_t>(r.data.size())
+                                  : 0);
     archive_write_header(a, e);
     if (r.type == AE_IFREG && !r.data.empty()) archive_write_data(a, r.data.data(), r.data.size());
     archive_entry_free(e);
@@ -155,7 +156,10 @@ std::string raw_header(const std::string& name, char typeflag, std::uint64_t siz
   }
   put_octal(h + 136, 12, 0);
   h[156] = typeflag;
-  std::memcpy(h + 257, "ustar\0" "00", 8);
+  std::memcpy(h + 257,
+              "ustar\0"
+              "00",
+              8);
   std::memset(h + 148, ' ', 8);
   unsigned sum = 0;
   for (unsigned char c : h) sum += c;

@@ -87,7 +87,11 @@ TEST_CASE("packing refuses a cache whose blob was corrupted", "[pack]") {
   const kernels::CacheLayout layout(f.cache);
   const auto path = layout.snapshot_file(f.repo, f.sha, "build/cubin-cu130-sm80/attention.cubin");
   const auto target = fs::canonical(path);
-  { std::fstream s(target, std::ios::in | std::ios::out | std::ios::binary); s.seekp(10); s.put('X'); }
+  {
+    std::fstream s(target, std::ios::in | std::ios::out | std::ios::binary);
+    s.seekp(10);
+    s.put('X');
+  }
   auto packed = kernels::cli::pack_cache(f.cache, f.lock, f.dir.path / "bad.tar.zst");
   REQUIRE_FALSE(packed.ok());
   CHECK(packed.error().code == kernels::ErrorCode::integrity_mismatch);
@@ -123,8 +127,7 @@ TEST_CASE("read_pack_kind names the kind without extracting anything", "[pack]")
 
 // Regression (issue 12, defect 1): two locked files with the same bytes share one blob; the pack
 // wrote it twice and unpack refused the archive ("appears twice").
-TEST_CASE("a cache whose variants share a file packs the shared blob once and unpacks",
-          "[pack]") {
+TEST_CASE("a cache whose variants share a file packs the shared blob once and unpacks", "[pack]") {
   const std::string init = "from .ops import attention\n";
   Fixture f({
       {"build/cubin-cu130-sm90a/__init__.py", init},

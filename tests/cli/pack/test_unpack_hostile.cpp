@@ -24,8 +24,8 @@ const RawEntry kManifest{"kernels-pack.json", AE_IFREG, R"({"format_version":1,"
 std::size_t count_files(const fs::path& root) {
   std::size_t n = 0;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(root, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
     n += !it->is_directory();
   }
   return n;
@@ -104,7 +104,11 @@ TEST_CASE("unpack refuses names that are one file on case-insensitive or normali
   // NFC U+00E9 and NFD e + U+0301: one name on macOS.
   refuse({{"caf\xC3\xA9.cubin", AE_IFREG, "a"}, {"cafe\xCC\x81.cubin", AE_IFREG, "b"}}, one_name);
   // A zero-width joiner that HFS+ ignores when comparing names.
-  refuse({{"ab.cubin", AE_IFREG, "a"}, {"a\xE2\x80\x8D" "b.cubin", AE_IFREG, "b"}}, one_name);
+  refuse({{"ab.cubin", AE_IFREG, "a"},
+          {"a\xE2\x80\x8D"
+           "b.cubin",
+           AE_IFREG, "b"}},
+         one_name);
   // Directories that differ only in case merge there, even without directory entries.
   refuse({{"Build/x.cubin", AE_IFREG, "a"}, {"build/y.cubin", AE_IFREG, "b"}}, one_name);
   refuse({{"build", AE_IFDIR, ""}, {"BUILD", AE_IFDIR, ""}}, one_name);
@@ -235,16 +239,19 @@ void expect_raw_refused(const std::string& bytes) {
   CHECK_FALSE(fs::exists(f.dir.path / "evil"));
 }
 
-const std::string kRawManifest = raw_entry("kernels-pack.json", '0', R"({"format_version":1,"kind":"cache"})");
+const std::string kRawManifest = raw_entry("kernels-pack.json", '0',
+                                           R"({"format_version":1,"kind":"cache"})");
 
 }  // namespace
 
-TEST_CASE("unpack refuses a PAX header that renames an innocent entry to a traversal", "[pack][hostile]") {
+TEST_CASE("unpack refuses a PAX header that renames an innocent entry to a traversal",
+          "[pack][hostile]") {
   expect_raw_refused(kRawManifest + pax_entry({{"path", "../evil"}}) +
                      raw_entry("innocent.txt", '0', "evil") + raw_end());
 }
 
-TEST_CASE("unpack refuses a PAX size that disagrees with the ustar size (smuggled entries)", "[pack][hostile]") {
+TEST_CASE("unpack refuses a PAX size that disagrees with the ustar size (smuggled entries)",
+          "[pack][hostile]") {
   // The PAX record claims 0 bytes; the data block that follows holds a whole tar header.
   const std::string smuggled = raw_entry("../evil", '0', "x");
   expect_raw_refused(kRawManifest + pax_entry({{"size", "0"}}) +

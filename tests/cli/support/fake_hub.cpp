@@ -71,9 +71,11 @@ RepoTree tree_of(const Commit& commit) {
 std::string refs_json(const RepoState& repo) {
   json refs{{"branches", json::array()}, {"converts", json::array()}, {"tags", json::array()}};
   for (const auto& [name, commit] : repo.branches)
-    refs["branches"].push_back({{"name", name}, {"ref", "refs/heads/" + name}, {"targetCommit", commit}});
+    refs["branches"].push_back(
+        {{"name", name}, {"ref", "refs/heads/" + name}, {"targetCommit", commit}});
   for (const auto& [name, commit] : repo.tags)
-    refs["tags"].push_back({{"name", name}, {"ref", "refs/tags/" + name}, {"targetCommit", commit}});
+    refs["tags"].push_back(
+        {{"name", name}, {"ref", "refs/tags/" + name}, {"targetCommit", commit}});
   return refs.dump();
 }
 
@@ -311,8 +313,9 @@ std::size_t FakeHub::request_count() const {
 
 std::size_t FakeHub::request_count(const std::string& path) const {
   std::lock_guard<std::mutex> lock(state_->mu);
-  return static_cast<std::size_t>(std::count_if(state_->log.begin(), state_->log.end(),
-                                                [&](const RequestRecord& r) { return r.path == path; }));
+  return static_cast<std::size_t>(
+      std::count_if(state_->log.begin(), state_->log.end(),
+                    [&](const RequestRecord& r) { return r.path == path; }));
 }
 
 std::size_t FakeHub::authorization_headers_seen(int port) const {

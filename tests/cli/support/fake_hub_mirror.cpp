@@ -37,7 +37,8 @@ Result<void> FakeHub::write_mirror(const fs::path& dir) const {
   for (const auto& [id, repo] : state_->repos) {
     const std::string org = id.substr(0, id.find('/'));
     if (std::string overview = state_->overview_of(org); !overview.empty()) {
-      if (auto r = write_file(dir / "api" / "organizations" / org / "overview", overview); !r) return r;
+      if (auto r = write_file(dir / "api" / "organizations" / org / "overview", overview); !r)
+        return r;
     }
     auto api = dir / "api" / "kernels" / id;
     if (auto r = write_file(api / "refs", refs_json(repo)); !r) return r;
@@ -50,9 +51,11 @@ Result<void> FakeHub::write_mirror(const fs::path& dir) const {
       if (auto r = revision(name, commit); !r) return r;
     for (const auto& [sha, commit] : repo.commits) {
       if (auto r = revision(sha, sha); !r) return r;
-      if (auto r = write_file(api / "tree" / sha, serialize_tree_listing(tree_of(commit))); !r) return r;
+      if (auto r = write_file(api / "tree" / sha, serialize_tree_listing(tree_of(commit))); !r)
+        return r;
       for (const auto& f : commit.files) {
-        if (auto r = write_file(dir / "kernels" / id / "resolve" / sha / f.path, *f.content); !r) return r;
+        if (auto r = write_file(dir / "kernels" / id / "resolve" / sha / f.path, *f.content); !r)
+          return r;
       }
     }
   }
@@ -107,7 +110,8 @@ Result<void> FakeHub::load_mirror(const fs::path& dir) {
     auto text = read_file(org.path() / "overview");
     if (!text) continue;
     auto doc = json::parse(*text, nullptr, false);
-    if (doc.is_object()) trust[org.path().filename().string()] = doc.value("trustedKernelPublisher", false);
+    if (doc.is_object())
+      trust[org.path().filename().string()] = doc.value("trustedKernelPublisher", false);
   }
   std::lock_guard<std::mutex> lock(state_->mu);
   for (auto& [org, t] : trust) state_->org_trust[org] = t;

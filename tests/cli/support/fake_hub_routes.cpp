@@ -69,12 +69,12 @@ void FakeHub::State::serve_bytes(const httplib::Request& req, httplib::Response&
   if (!fault && range.empty() && req.method != "HEAD") {
     // The common case streams the shared bytes with no copy, so the server is not what a
     // download benchmark measures.
-    res.set_content_provider(
-        content->size(), "application/octet-stream",
-        [content](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
-          return sink.write(content->data() + offset,
-                            std::min(length, content->size() - offset));
-        });
+    res.set_content_provider(content->size(), "application/octet-stream",
+                             [content](std::size_t offset, std::size_t length,
+                                       httplib::DataSink& sink) {
+                               return sink.write(content->data() + offset,
+                                                 std::min(length, content->size() - offset));
+                             });
     return;
   }
   auto body = std::make_shared<std::string>(*content);
@@ -92,7 +92,8 @@ void FakeHub::State::serve_bytes(const httplib::Request& req, httplib::Response&
       // The validator changed: the whole body, as RFC 9110 says.
     } else if (has(Kind::wrong_range_start)) {
       res.status = 206;
-      res.set_header("Content-Range", "bytes 0-" + std::to_string(content->size() - 1) + "/" + total);
+      res.set_header("Content-Range",
+                     "bytes 0-" + std::to_string(content->size() - 1) + "/" + total);
     } else if (start >= content->size()) {
       res.status = 416;
       res.set_header("Content-Range", "bytes */" + total);
@@ -111,14 +112,15 @@ void FakeHub::State::serve_bytes(const httplib::Request& req, httplib::Response&
   if (has(Kind::trickle) && req.method != "HEAD") {
     const auto every = fault->stall;
     const auto until = std::chrono::steady_clock::now() + detail::kMaxStall;
-    res.set_content_provider(
-        body->size(), type,
-        [this, body, every, until](std::size_t offset, std::size_t, httplib::DataSink& sink) {
-          if (stopping || std::chrono::steady_clock::now() >= until) return false;
-          sink.write(body->data() + offset, 1);
-          sleep_bounded(every);
-          return true;
-        });
+    res.set_content_provider(body->size(), type,
+                             [this, body, every, until](std::size_t offset, std::size_t,
+                                                        httplib::DataSink& sink) {
+                               if (stopping || std::chrono::steady_clock::now() >= until)
+                                 return false;
+                               sink.write(body->data() + offset, 1);
+                               sleep_bounded(every);
+                               return true;
+                             });
     return;
   }
   if (has(Kind::short_length) && req.method != "HEAD") {
@@ -126,13 +128,14 @@ void FakeHub::State::serve_bytes(const httplib::Request& req, httplib::Response&
     // sits on the connection as the start of the next answer.
     auto keep = std::min(fault->keep_bytes, body->size());
     auto pause = fault->stall;
-    res.set_content_provider(
-        keep, type, [this, body, keep, pause](std::size_t, std::size_t, httplib::DataSink& sink) {
-          if (!sink.write(body->data(), keep)) return false;
-          sleep_bounded(pause);
-          sink.write(body->data() + keep, body->size() - keep);
-          return true;
-        });
+    res.set_content_provider(keep, type,
+                             [this, body, keep, pause](std::size_t, std::size_t,
+                                                       httplib::DataSink& sink) {
+                               if (!sink.write(body->data(), keep)) return false;
+                               sleep_bounded(pause);
+                               sink.write(body->data() + keep, body->size() - keep);
+                               return true;
+                             });
     return;
   }
   if (req.method == "HEAD" || !fault ||
@@ -151,13 +154,13 @@ void FakeHub::State::serve_bytes(const httplib::Request& req, httplib::Response&
     return;
   }
   bool stalls = has(Kind::stall);
-  res.set_content_provider(
-      body->size(), type,
-      [this, body, keep, stall, stalls](std::size_t offset, std::size_t, httplib::DataSink& sink) {
-        if (offset < keep) sink.write(body->data() + offset, keep - offset);
-        if (stalls) sleep_bounded(stall);
-        return false;
-      });
+  res.set_content_provider(body->size(), type,
+                           [this, body, keep, stall, stalls](std::size_t offset, std::size_t,
+                                                             httplib::DataSink& sink) {
+                             if (offset < keep) sink.write(body->data() + offset, keep - offset);
+                             if (stalls) sleep_bounded(stall);
+                             return false;
+                           });
 }
 
 void FakeHub::State::route_hub(const httplib::Request& req, httplib::Response& res,
@@ -206,7 +209,8 @@ void FakeHub::State::route_hub(const httplib::Request& req, httplib::Response& r
   if (api && parts.size() >= 6 && parts[4] == "tree") {
     auto commit = commit_of(repo, parts[5]);
     if (!commit) return hub_error(res, 404, "RevisionNotFound", "Invalid rev id: " + parts[5]);
-    if (repo.gated) return hub_error(res, 403, "GatedRepo", "Access to this repository is restricted");
+    if (repo.gated)
+      return hub_error(res, 403, "GatedRepo", "Access to this repository is restricted");
     auto path = join(parts, 6);
     bool recursive = req.get_param_value("recursive") == "true" ||
                      req.get_param_value("recursive") == "True" ||
@@ -241,7 +245,8 @@ void FakeHub::State::route_hub(const httplib::Request& req, httplib::Response& r
     auto commit = commit_of(repo, parts[4]);
     if (!commit) return hub_error(res, 404, "RevisionNotFound", "Invalid rev id: " + parts[4]);
     res.set_header("X-Repo-Commit", *commit);
-    if (repo.gated) return hub_error(res, 403, "GatedRepo", "Access to this repository is restricted");
+    if (repo.gated)
+      return hub_error(res, 403, "GatedRepo", "Access to this repository is restricted");
     auto path = join(parts, 5);
     const auto& stored = repo.commits.at(*commit).files;
     auto it = std::find_if(stored.begin(), stored.end(),
@@ -266,11 +271,10 @@ void FakeHub::State::route_hub(const httplib::Request& req, httplib::Response& r
   hub_error(res, 404, "", "Not found");
 }
 
-void FakeHub::State::handle(int server_port, const httplib::Request& req,
-                            httplib::Response& res) {
+void FakeHub::State::handle(int server_port, const httplib::Request& req, httplib::Response& res) {
   const int now = ++in_flight;
-  for (int seen = max_in_flight.load(); now > seen && !max_in_flight.compare_exchange_weak(seen, now);) {
-  }
+  for (int seen = max_in_flight.load();
+       now > seen && !max_in_flight.compare_exchange_weak(seen, now);) {}
   struct Leave {
     std::atomic<int>& n;
     ~Leave() { --n; }
@@ -285,9 +289,9 @@ void FakeHub::State::handle(int server_port, const httplib::Request& req,
     if (log.size() < kMaxLoggedRequests) {
       std::string query;
       for (const auto& [k, v] : req.params) query += (query.empty() ? "" : "&") + k + "=" + v;
-      log.push_back({req.method, req.path, query, server_port, req.get_header_value("Authorization"),
-                     req.get_header_value("Range"), req.get_header_value("If-Range"),
-                     req.get_header_value("Accept-Encoding")});
+      log.push_back({req.method, req.path, query, server_port,
+                     req.get_header_value("Authorization"), req.get_header_value("Range"),
+                     req.get_header_value("If-Range"), req.get_header_value("Accept-Encoding")});
     }
     fault = take_fault(req.path);
     request_number = log.size();
@@ -329,7 +333,8 @@ void FakeHub::State::handle(int server_port, const httplib::Request& req,
     std::shared_ptr<const std::string> content;
     {
       std::lock_guard<std::mutex> lock(mu);
-      if (parts.size() == 2 && parts[0] == "lfs" && blobs.count(parts[1])) content = blobs[parts[1]];
+      if (parts.size() == 2 && parts[0] == "lfs" && blobs.count(parts[1]))
+        content = blobs[parts[1]];
     }
     if (!content) return hub_error(res, 404, "", "No such blob");
     return serve_bytes(req, res, content, "\"" + parts[1] + "\"", fault);

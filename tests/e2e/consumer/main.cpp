@@ -15,6 +15,7 @@ int main() {
     return kernels::exit_code(source.error().code);
   }
   std::printf("C++ consumer: cuda:0 ver=3 served by %s\n",
-              source->source == kernels::loader::Source::bundle ? "the bundle" : "the built-in kernels");
+              source->source == kernels::loader::Source::bundle ? "the bundle"
+                                                                : "the built-in kernels");
   return 0;
 }

@@ -44,11 +44,11 @@ enum class FallbackReason {
   load_failed,         // the driver refused the image, or a kernel it lists is missing
   shape_not_covered,   // (per call) the bundle has no kernel for this shape: such calls run on the
                        // built-in kernels and are noted once at info level, never warned about
-  unsafe_cache,        // another user can write the cache (the CLI's exit 11): nothing of it is read
+  unsafe_cache,  // another user can write the cache (the CLI's exit 11): nothing of it is read
   // KERNELS_REQUIRE_SIGNED=1 (Options::require_signed) and no verified signature is recorded for
   // the variant: it has no metadata.json, or `kernels download --require-signatures` never
   // recorded one for this commit and variant (lockfile/signature_record.h).
-  unsigned_bundle,       // named "unsigned"
+  unsigned_bundle,  // named "unsigned"
   // KERNELS_REQUIRE_SIGNED=1 and a record is there but does not vouch for the cached bytes:
   // malformed or older format, another repo / commit / variant, not verified, or naming another
   // metadata.json than the one the lock verifies.
@@ -68,9 +68,9 @@ struct Options {
   // Also check index values (cu_seqlens, cache_seqlens, page ids) before each launch; this
   // synchronises the stream. Default: $KERNELS_LOADER_DEBUG_CHECKS.
   std::optional<bool> debug_checks;
-  EnvLookup env;                                   // default: the process environment
-  LogSink log;                                     // default: warnings and errors to stderr
-  std::shared_ptr<Driver> driver;                  // default: open_cuda_driver()
+  EnvLookup env;                   // default: the process environment
+  LogSink log;                     // default: warnings and errors to stderr
+  std::shared_ptr<Driver> driver;  // default: open_cuda_driver()
   // Default: the image built into this library. Tests substitute their own.
   std::optional<std::span<const std::uint8_t>> builtin_image;
 };

@@ -1,9 +1,9 @@
 // Publishing files: never a half-written file under its final name.
 #pragma once
 
+#include <sys/types.h>
 #include <filesystem>
 #include <string_view>
-#include <sys/types.h>
 
 #include "kernels/lockfile/error.h"
 
@@ -17,8 +17,8 @@ Result<void> write_atomic(const std::filesystem::path& path, std::string_view by
 // The same inside the directory `dir_fd` (one component `name`, never following a link there):
 // what write_atomic does once it has the directory, and what CacheDir uses. `shown_as` names the
 // directory in errors.
-Result<void> write_atomic_at(int dir_fd, std::string_view name, std::string_view bytes,
-                             mode_t mode, const std::filesystem::path& shown_as);
+Result<void> write_atomic_at(int dir_fd, std::string_view name, std::string_view bytes, mode_t mode,
+                             const std::filesystem::path& shown_as);
 
 // A unique temp path next to `final_path`: "<final>.<8 hex>.incomplete". Used by downloads that
 // stream into a file and publish it with publish_file().

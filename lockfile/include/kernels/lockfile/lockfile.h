@@ -2,7 +2,8 @@
 //
 // Format 1 (kernels <= 0.16, Python json.dump(indent=2), no trailing newline, pyproject order):
 //   [ { "repo_id": "org/name", "sha": "<40 hex>",
-//       "variants": { "<variant>": { "hash": "sha256-<64 hex>", "hash_type": "git_lfs_concat" } } } ]
+//       "variants": { "<variant>": { "hash": "sha256-<64 hex>",
+//                                    "hash_type": "git_lfs_concat" } } } ]
 // Format 2 (kernels 0.17, serde_json pretty, no trailing newline, sorted by dependency):
 //   [ { "dependency": { "repo-id": "org/name", "version": 1 | "revision": "<oid>" },
 //       "lock": { "commit": "<40 hex>" } } ]

@@ -21,7 +21,8 @@ struct LfsInfo {
 };
 
 struct TreeEntry {
-  std::string path;  // repo-relative POSIX path, validated: no "..", no leading "/", no "\\", no NUL
+  std::string
+      path;  // repo-relative POSIX path, validated: no "..", no leading "/", no "\\", no NUL
   bool is_file = true;  // "file" or "directory"
   std::string oid;      // git blob sha1 (40 hex) for files
   std::uint64_t size = 0;

@@ -26,7 +26,7 @@ struct Backend {
   // "cuda", "rocm", "xpu", "cann", "cpu", "metal", "neuron", "tpu"
   std::string name;
   std::optional<MajorMinor> version;  // cuda 12.8, rocm 7.1, xpu 2025.3, cann 8.0
-  std::string str() const;             // variant spelling: "cu128", "rocm71", "cpu"
+  std::string str() const;            // variant spelling: "cu128", "rocm71", "cpu"
   bool operator==(const Backend&) const = default;
 };
 
@@ -46,8 +46,8 @@ struct VariantName {
   std::string noarch_backend;
 
   // cubin
-  MajorMinor cuda;   // toolkit that produced the cubin
-  int sm = 0;        // 90 for sm90a, 80 for sm80
+  MajorMinor cuda;             // toolkit that produced the cubin
+  int sm = 0;                  // 90 for sm90a, 80 for sm80
   bool arch_specific = false;  // the trailing "a": runs only on exactly that compute capability
 };
 
