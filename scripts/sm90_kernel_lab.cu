@@ -9,8 +9,8 @@
 //     kernels/attention/launch_plan.cpp build/lockfile/libkernels_lockfile.a
 //   .device-carry/lab [check|bench|all]
 #include <cuda.h>
-#include <cuda_runtime.h>
 #include <cudaTypedefs.h>
+#include <cuda_runtime.h>
 #include <dlfcn.h>
 
 #include <algorithm>
@@ -44,22 +44,24 @@ __device__ __forceinline__ void kernels_sm90_trace(int event) {
 using namespace kernels::attention;
 using bf16 = __nv_bfloat16;
 
-#define CHECK(x)                                                                     \
-  do {                                                                               \
-    cudaError_t e_ = (x);                                                            \
-    if (e_ != cudaSuccess) {                                                         \
+#define CHECK(x)                                                                              \
+  do {                                                                                        \
+    cudaError_t e_ = (x);                                                                     \
+    if (e_ != cudaSuccess) {                                                                  \
       std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                  \
-    }                                                                                \
+      std::exit(1);                                                                           \
+    }                                                                                         \
   } while (0)
 
 template <class Tr>
-__global__ void __launch_bounds__(Tr::kThreads, 1) sm90_kernel(const __grid_constant__ TmaFwdParams p) {
+__global__ void __launch_bounds__(Tr::kThreads, 1)
+    sm90_kernel(const __grid_constant__ TmaFwdParams p) {
   attention_forward_sm90<Tr>(p);
 }
 
 template <class Tr>
-__global__ void __launch_bounds__(Tr::kThreads) builtin_kernel(const __grid_constant__ FwdParams p) {
+__global__ void __launch_bounds__(Tr::kThreads)
+    builtin_kernel(const __grid_constant__ FwdParams p) {
   attention_forward<Tr>(p);
 }
 
@@ -92,15 +94,18 @@ __global__ void reference_kernel(FwdParams p, float* out, float* lse) {
   const int hk = head / (p.h / p.h_k);
   const bf16* q = static_cast<const bf16*>(p.q) + q_off + head * p.q_head_stride;
   auto krow = [&](int j) {
-    return (p.cu_seqlens_k ? (k_row0 + j) * p.k_row_stride : bi * p.k_batch_stride + j * p.k_row_stride) +
+    return (p.cu_seqlens_k ? (k_row0 + j) * p.k_row_stride
+                           : bi * p.k_batch_stride + j * p.k_row_stride) +
            hk * p.k_head_stride;
   };
   auto vrow = [&](int j) {
-    return (p.cu_seqlens_k ? (k_row0 + j) * p.v_row_stride : bi * p.v_batch_stride + j * p.v_row_stride) +
+    return (p.cu_seqlens_k ? (k_row0 + j) * p.v_row_stride
+                           : bi * p.v_batch_stride + j * p.v_row_stride) +
            hk * p.v_head_stride;
   };
   const int offset = sk - sq;
-  const int right = p.is_causal ? (p.window_right >= 0 ? min(p.window_right, 0) : 0) : p.window_right;
+  const int right = p.is_causal ? (p.window_right >= 0 ? min(p.window_right, 0) : 0)
+                                : p.window_right;
   const bool has_right = p.is_causal || p.window_right >= 0;
   const int hi = has_right ? min(sk - 1, i + offset + right) : sk - 1;
   const int lo = p.window_left >= 0 ? max(0, i + offset - p.window_left) : 0;
@@ -201,7 +206,9 @@ struct Nvml {
         watts += mw / 1000.0;
         ++n;
       }
-      struct timespec ts{0, 2000000};
+      struct timespec ts {
+        0, 2000000
+      };
       nanosleep(&ts, nullptr);
     }
     return n ? std::make_pair(mhz / n, watts / n) : std::make_pair(0.0, 0.0);
@@ -320,7 +327,8 @@ void launch_sm90(const Buffers& B, cudaStream_t stream = 0) {
   encode(maps[2], &tp.v);
   static bool attr = false;
   if (!attr) {
-    CHECK(cudaFuncSetAttribute(sm90_kernel<Tr>, cudaFuncAttributeMaxDynamicSharedMemorySize, Tr::kSmemBytes));
+    CHECK(cudaFuncSetAttribute(sm90_kernel<Tr>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               Tr::kSmemBytes));
     attr = true;
   }
   static int sms = [] {
@@ -338,7 +346,8 @@ template <class Tr>
 void launch_builtin(const Buffers& B) {
   static bool attr = false;
   if (!attr) {
-    CHECK(cudaFuncSetAttribute(builtin_kernel<Tr>, cudaFuncAttributeMaxDynamicSharedMemorySize, Tr::kSmemBytes));
+    CHECK(cudaFuncSetAttribute(builtin_kernel<Tr>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               Tr::kSmemBytes));
     attr = true;
   }
   const int group = B.p.h / B.p.h_k;
@@ -374,7 +383,8 @@ Err compare(const Buffers& B) {
       if (B.p.lse_layout == LseLayout::head_total_q)
         idx = static_cast<size_t>(h) * B.p.total_q + row;
       else
-        idx = (static_cast<size_t>(row / B.p.seqlen_q) * B.p.h + h) * B.p.seqlen_q + row % B.p.seqlen_q;
+        idx = (static_cast<size_t>(row / B.p.seqlen_q) * B.p.h + h) * B.p.seqlen_q +
+              row % B.p.seqlen_q;
       const float a = lse[idx], r = ref_lse[static_cast<size_t>(row) * B.p.h + h];
       if (std::isinf(r) && std::isinf(a)) continue;
       e.lse = std::max(e.lse, static_cast<double>(std::fabs(a - r)));
@@ -420,10 +430,11 @@ bool check_variant(const char* name, std::mt19937& rng) {
     // FA3's rule with the built-in kernel as the low-precision reference.
     const bool pass = e.finite && e.out <= 2 * eb.out + 2e-3 && e.lse <= 1e-3 + 2 * eb.lse;
     ok &= pass;
-    std::printf("%-18s b=%d sq=%d sk=%d h=%d/%d causal=%d varlen=%d wl=%d cap=%g sinks=%d: "
-                "err %.5f (built-in %.5f) lse %.2e  %s\n",
-                name, pr.b, B.p.seqlen_q, B.p.seqlen_k, pr.h, pr.hk, pr.causal, pr.varlen,
-                pr.window_left, pr.softcap, pr.sinks, e.out, eb.out, e.lse, pass ? "ok" : "FAIL");
+    std::printf(
+        "%-18s b=%d sq=%d sk=%d h=%d/%d causal=%d varlen=%d wl=%d cap=%g sinks=%d: "
+        "err %.5f (built-in %.5f) lse %.2e  %s\n",
+        name, pr.b, B.p.seqlen_q, B.p.seqlen_k, pr.h, pr.hk, pr.causal, pr.varlen, pr.window_left,
+        pr.softcap, pr.sinks, e.out, eb.out, e.lse, pass ? "ok" : "FAIL");
     release(B);
   }
   return ok;
@@ -499,10 +510,11 @@ void bench_variant(const char* name, std::mt19937& rng, std::vector<int> seqlens
       const float t = time_ms([&] { launch_sm90<Tr>(B); });
       const int iters = std::max(3, static_cast<int>(5e13 / flops));
       const Sustained su = time_ms_sustained([&] { launch_sm90<Tr>(B); }, iters);
-      std::printf("BENCH %-22s %-4s d=%3d causal=%d seqlen=%5d: isolated %6.1f  sustained %6.1f "
-                  "TFLOP/s  (%4.0f MHz, %3.0f W)\n",
-                  name, g_persistent ? "pers" : "grid", d, causal, s, flops / t / 1e9,
-                  flops / su.ms / 1e9, su.mhz, su.watts);
+      std::printf(
+          "BENCH %-22s %-4s d=%3d causal=%d seqlen=%5d: isolated %6.1f  sustained %6.1f "
+          "TFLOP/s  (%4.0f MHz, %3.0f W)\n",
+          name, g_persistent ? "pers" : "grid", d, causal, s, flops / t / 1e9, flops / su.ms / 1e9,
+          su.mhz, su.watts);
       std::fflush(stdout);
       release(B);
     }
@@ -517,8 +529,10 @@ void bench_builtin(const char* name, std::mt19937& rng, int d, std::vector<int> 
       const double flops = 4.0 * pr.b * s * static_cast<double>(s) * pr.h * d / (causal ? 2 : 1);
       const int iters = std::max(3, static_cast<int>(5e13 / flops));
       const Sustained su = time_ms_sustained([&] { launch_builtin<Builtin>(B); }, iters);
-      std::printf("BENCH %-22s grid d=%3d causal=%d seqlen=%5d: sustained %6.1f TFLOP/s  (%4.0f MHz, %3.0f W)\n",
-                  name, d, causal, s, flops / su.ms / 1e9, su.mhz, su.watts);
+      std::printf(
+          "BENCH %-22s grid d=%3d causal=%d seqlen=%5d: sustained %6.1f TFLOP/s  (%4.0f MHz, %3.0f "
+          "W)\n",
+          name, d, causal, s, flops / su.ms / 1e9, su.mhz, su.watts);
       release(B);
     }
 }
@@ -549,10 +563,18 @@ void trace_variant(const char* name, std::mt19937& rng, int s, bool causal, int 
   long long t0 = static_cast<long long>(buf[kTraceCap] >> 8);
   // Phase names by the event that ends them (consumer events 11..22, producer 0..3).
   const char* phase[23] = {};
-  phase[11] = "wait Q,K0";  phase[12] = "wait turn0"; phase[13] = "S0 wgmma";
-  phase[14] = "softmax0";   phase[15] = "wait K,V";   phase[16] = "wait turn";
-  phase[17] = "S wgmma";    phase[18] = "softmax";    phase[19] = "PV wgmma";
-  phase[20] = "wait V,turn"; phase[21] = "last PV";   phase[22] = "epilogue";
+  phase[11] = "wait Q,K0";
+  phase[12] = "wait turn0";
+  phase[13] = "S0 wgmma";
+  phase[14] = "softmax0";
+  phase[15] = "wait K,V";
+  phase[16] = "wait turn";
+  phase[17] = "S wgmma";
+  phase[18] = "softmax";
+  phase[19] = "PV wgmma";
+  phase[20] = "wait V,turn";
+  phase[21] = "last PV";
+  phase[22] = "epilogue";
   phase[10] = "to next tile";
   for (int role = 1; role <= Tr::kConsumers; ++role) {
     double sum[23] = {};
@@ -577,7 +599,8 @@ void trace_variant(const char* name, std::mt19937& rng, int s, bool causal, int 
       }
       prev = t;
     }
-    std::printf("  consumer wg %d: %d tiles, %.0f clocks per tile (from tile %d)\n", role - 1, tiles,
+    std::printf("  consumer wg %d: %d tiles, %.0f clocks per tile (from tile %d)\n", role - 1,
+                tiles,
                 tiles > from ? static_cast<double>(last_tile - first_tile) / (tiles - from) : 0.0,
                 from);
     for (int ev = 10; ev <= 22; ++ev)
@@ -600,7 +623,10 @@ void trace_variant(const char* name, std::mt19937& rng, int s, bool causal, int 
   if (start >= 0) {
     std::printf("  timeline (clocks from tile 3's start on wg 0, to tile 5's):");
     for (int role = 0; role <= Tr::kConsumers; ++role) {
-      std::printf("\n    %s:", role == 0 ? "producer" : role == 1 ? "wg0" : role == 2 ? "wg1" : "wg2");
+      std::printf("\n    %s:", role == 0   ? "producer"
+                               : role == 1 ? "wg0"
+                               : role == 2 ? "wg1"
+                                           : "wg2");
       for (unsigned i = 0; i < std::min<unsigned>(n[role], kTraceCap); ++i) {
         const long long t = static_cast<long long>(buf[role * kTraceCap + i] >> 8);
         if (t < start - 2000 || (stop >= 0 && t > stop)) continue;

@@ -17,13 +17,13 @@
 #include <set>
 #include <vector>
 
+#include "hub_protocol.h"
 #include "kernels/lockfile/atomic.h"
 #include "kernels/lockfile/cache.h"
 #include "kernels/lockfile/digest.h"
 #include "kernels/lockfile/repo_tree.h"
 #include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
-#include "hub_protocol.h"
 #include "pack/pack_paths.h"
 
 namespace kernels::cli {
@@ -139,8 +139,8 @@ class PackWriter {
 
   Result<void> close() {
     if (archive_write_close(a_.get()) != ARCHIVE_OK) {
-      return make_error(ErrorCode::io, std::string("cannot finish archive: ") +
-                                           archive_error_string(a_.get()),
+      return make_error(ErrorCode::io,
+                        std::string("cannot finish archive: ") + archive_error_string(a_.get()),
                         path_.string());
     }
     return ok();
@@ -162,14 +162,13 @@ class PackWriter {
     archive_entry_set_perm(e.get(), 0644);
     archive_entry_set_size(e.get(), static_cast<la_int64_t>(size));
     if (archive_write_header(a_.get(), e.get()) != ARCHIVE_OK) {
-      return make_error(ErrorCode::io, std::string("cannot add entry: ") +
-                                           archive_error_string(a_.get()),
-                        name);
+      return make_error(ErrorCode::io,
+                        std::string("cannot add entry: ") + archive_error_string(a_.get()), name);
     }
     auto write = [&](const void* data, std::size_t n) -> Result<void> {
       if (archive_write_data(a_.get(), data, n) != static_cast<la_ssize_t>(n)) {
-        return make_error(ErrorCode::io, std::string("cannot write entry data: ") +
-                                             archive_error_string(a_.get()),
+        return make_error(ErrorCode::io,
+                          std::string("cannot write entry data: ") + archive_error_string(a_.get()),
                           name);
       }
       return ok();
@@ -194,10 +193,13 @@ Result<std::string> read_small_file(const fs::path& path) {
   for (;;) {
     const ssize_t n = ::read(*fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return make_error(ErrorCode::io, std::string("cannot read: ") + std::strerror(errno), path.string());
+    if (n < 0)
+      return make_error(ErrorCode::io, std::string("cannot read: ") + std::strerror(errno),
+                        path.string());
     if (n == 0) break;
     s.append(buf, static_cast<std::size_t>(n));
-    if (s.size() > (1u << 20)) return make_error(ErrorCode::unsafe, "larger than 1 MiB", path.string());
+    if (s.size() > (1u << 20))
+      return make_error(ErrorCode::unsafe, "larger than 1 MiB", path.string());
   }
   return s;
 }
@@ -214,7 +216,10 @@ Result<PackSummary> write_pack(PackKind kind, const fs::path& archive_path, Fill
     fs::create_directories(archive_path.parent_path(), ec);
   }
   const fs::path temp = unique_temp_path(archive_path);
-  auto cleanup = [&] { std::error_code ec; fs::remove(temp, ec); };
+  auto cleanup = [&] {
+    std::error_code ec;
+    fs::remove(temp, ec);
+  };
   auto writer = PackWriter::open(temp);
   if (!writer) return writer.error();
   Result<void> r = writer->add_bytes(std::string(kPackManifestName), pack_manifest(kind));
@@ -248,7 +253,8 @@ Result<PackSummary> pack_cache(const fs::path& cache_root, const Lockfile& lock,
         return r;
       }
       std::error_code ec;
-      for (const auto& ref : fs::recursive_directory_iterator(cache.repo_dir(k.repo_id) / "refs", ec)) {
+      for (const auto& ref :
+           fs::recursive_directory_iterator(cache.repo_dir(k.repo_id) / "refs", ec)) {
         if (!ref.is_regular_file()) continue;
         auto text = read_small_file(ref.path());
         if (text && *text == k.sha) {
@@ -324,8 +330,8 @@ Result<PackSummary> pack_mirror(const fs::path& mirror_dir, const Lockfile& lock
         if (!present) continue;
         for (const TreeEntry& e : files) {
           if (auto r = w.add_verified_file(paths.resolve(k.sha, e.path),
-                                           mirror_dir / paths.resolve(k.sha, e.path),
-                                           e.digest(), e.content_size());
+                                           mirror_dir / paths.resolve(k.sha, e.path), e.digest(),
+                                           e.content_size());
               !r) {
             return r;
           }

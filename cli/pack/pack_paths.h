@@ -17,7 +17,9 @@ class MirrorPaths {
 
   std::string refs() const { return api_ + "/refs"; }
   std::string revision_dir() const { return api_ + "/revision"; }
-  std::string revision(std::string_view rev) const { return api_ + "/revision/" + std::string(rev); }
+  std::string revision(std::string_view rev) const {
+    return api_ + "/revision/" + std::string(rev);
+  }
   std::string tree(std::string_view commit) const { return api_ + "/tree/" + std::string(commit); }
   std::string resolve(std::string_view commit, std::string_view path) const {
     return files_ + "/resolve/" + std::string(commit) + "/" + std::string(path);

@@ -23,6 +23,7 @@
 #include <set>
 #include <vector>
 
+#include "hub_protocol.h"
 #include "kernels/lockfile/atomic.h"
 #include "kernels/lockfile/cache.h"
 #include "kernels/lockfile/cache_dir.h"
@@ -30,7 +31,6 @@
 #include "kernels/lockfile/repo_tree.h"
 #include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
-#include "hub_protocol.h"
 #include "pack/pack.h"
 #include "pack/pack_paths.h"
 
@@ -56,8 +56,9 @@ Error mismatch(std::string what, std::string object) {
 Error staging_error(const std::string& what, const fs::path& path, int err) {
   std::string hint = "check the destination directory";
   if (err == ENOSPC || err == EDQUOT || err == EFBIG) {
-    hint = "free disk space (the archive's content needs room in the destination), or unpack "
-           "with --to onto another filesystem";
+    hint =
+        "free disk space (the archive's content needs room in the destination), or unpack "
+        "with --to onto another filesystem";
   } else if (err == EACCES || err == EPERM || err == EROFS) {
     hint = "check that the destination is writable by this user";
   }
@@ -119,7 +120,8 @@ bool is_short_name_alias(std::string_view part) {  // "KERNEL~1.CUB", "PROGRA~1"
 // second would silently replace the first. Such archives are refused on every OS, like drive
 // letters. Returns the folded key of each path prefix ("A", "A/b.cubin"), or why the name is
 // not portable.
-Result<std::vector<std::string>> portable_keys(std::string_view name, const fs::path& archive_path) {
+Result<std::vector<std::string>> portable_keys(std::string_view name,
+                                               const fs::path& archive_path) {
   std::vector<std::string> keys;
   std::string key;
   std::size_t start = 0;
@@ -141,11 +143,12 @@ Result<std::vector<std::string>> portable_keys(std::string_view name, const fs::
     const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(part.data()),
                                 static_cast<utf8proc_ssize_t>(part.size()), &folded,
                                 static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE |
-                                                               UTF8PROC_CASEFOLD | UTF8PROC_IGNORE));
+                                                               UTF8PROC_CASEFOLD |
+                                                               UTF8PROC_IGNORE));
     if (n < 0) {
       std::free(folded);
-      return refused(archive_path, "entry \"" + std::string(name.substr(0, 200)) +
-                                       "\" is not valid UTF-8");
+      return refused(archive_path,
+                     "entry \"" + std::string(name.substr(0, 200)) + "\" is not valid UTF-8");
     }
     if (!key.empty()) key += '/';
     key.append(reinterpret_cast<const char*>(folded), static_cast<std::size_t>(n));
@@ -185,8 +188,7 @@ Result<Extracted> extract_to_staging(const fs::path& archive_path, const CacheDi
       return refused(archive_path, std::string("malformed archive: ") + (msg ? msg : "bad header"));
     }
     if (++entries > limits.max_entries) {
-      return refused(archive_path,
-                     "more than " + std::to_string(limits.max_entries) + " entries");
+      return refused(archive_path, "more than " + std::to_string(limits.max_entries) + " entries");
     }
     const char* raw = archive_entry_pathname(e);
     std::string name = raw ? raw : "";
@@ -201,15 +203,17 @@ Result<Extracted> extract_to_staging(const fs::path& archive_path, const CacheDi
       return refused(archive_path, "entry \"" + name + "\" is a hard link; links are not allowed");
     }
     if (type != AE_IFREG && type != AE_IFDIR) {
-      const char* kind = type == AE_IFLNK ? "a symbolic link"
+      const char* kind = type == AE_IFLNK                       ? "a symbolic link"
                          : type == AE_IFCHR || type == AE_IFBLK ? "a device file"
-                         : type == AE_IFIFO ? "a FIFO"
-                         : type == AE_IFSOCK ? "a socket" : "not a regular file";
+                         : type == AE_IFIFO                     ? "a FIFO"
+                         : type == AE_IFSOCK                    ? "a socket"
+                                                                : "not a regular file";
       return refused(archive_path, "entry \"" + name + "\" is " + kind +
                                        "; only regular files and directories are allowed");
     }
     if (archive_entry_sparse_count(e) > 0) {
-      return refused(archive_path, "entry \"" + name + "\" is a sparse file; sparse entries are not allowed");
+      return refused(archive_path,
+                     "entry \"" + name + "\" is a sparse file; sparse entries are not allowed");
     }
     if (!seen.insert(name).second) {
       return refused(archive_path, "entry \"" + name + "\" appears twice");
@@ -232,8 +236,8 @@ Result<Extracted> extract_to_staging(const fs::path& archive_path, const CacheDi
          slash = name.find('/', slash + 1)) {
       const std::string parent = name.substr(0, slash);
       if (out.files.count(parent)) {
-        return refused(archive_path, "entry \"" + name + "\" is inside \"" + parent +
-                                         "\", which is a file");
+        return refused(archive_path,
+                       "entry \"" + name + "\" is inside \"" + parent + "\", which is a file");
       }
       dirs.insert(parent);
     }
@@ -270,13 +274,14 @@ Result<Extracted> extract_to_staging(const fs::path& archive_path, const CacheDi
       if (d == ARCHIVE_EOF) break;
       if (d != ARCHIVE_OK) {
         const char* msg = archive_error_string(a.get());
-        r = refused(archive_path, "truncated or corrupt data in \"" + name + "\": " +
-                                      (msg ? msg : "read error"));
+        r = refused(archive_path,
+                    "truncated or corrupt data in \"" + name + "\": " + (msg ? msg : "read error"));
         break;
       }
       if (static_cast<std::uint64_t>(offset) != written || written + size > declared) {
-        r = refused(archive_path, "entry \"" + name + "\" holds more data than its header says "
-                                  "(or sparse data)");
+        r = refused(archive_path, "entry \"" + name +
+                                      "\" holds more data than its header says "
+                                      "(or sparse data)");
         break;
       }
       const char* p = static_cast<const char*>(buf);
@@ -285,7 +290,8 @@ Result<Extracted> extract_to_staging(const fs::path& archive_path, const CacheDi
         const ssize_t n = ::write(fd, p, left);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
-          r = staging_error("cannot write to the staging directory", target, n < 0 ? errno : ENOSPC);
+          r = staging_error("cannot write to the staging directory", target,
+                            n < 0 ? errno : ENOSPC);
           break;
         }
         p += n;
@@ -405,9 +411,9 @@ Result<void> verify_cache_pack(const Lockfile& lock, const CacheDir& staging, co
     auto tree = parse_tree_cache(*text, archive_path.string() + ":" + tree_name);
     if (!tree) return tree.error();
     v.files.insert(tree_name);
-    auto r = verify_variants(k, *tree, staging, x, archive_path, v,
-                             [&](const TreeEntry& e) { return folder + "/blobs/" + e.digest().hex; },
-                             true);
+    auto r = verify_variants(
+        k, *tree, staging, x, archive_path, v,
+        [&](const TreeEntry& e) { return folder + "/blobs/" + e.digest().hex; }, true);
     if (!r) return r;
     for (const auto& [name, size] : x.files) {
       if (name.rfind(folder + "/refs/", 0) != 0) continue;
@@ -438,9 +444,9 @@ Result<void> verify_mirror_pack(const Lockfile& lock, const CacheDir& staging, c
     auto tree = parse_tree_listing(*text, archive_path.string() + ":" + paths.tree(k.sha));
     if (!tree) return tree.error();
     v.files.insert(paths.tree(k.sha));
-    auto r = verify_variants(k, *tree, staging, x, archive_path, v,
-                             [&](const TreeEntry& e) { return paths.resolve(k.sha, e.path); },
-                             false);
+    auto r = verify_variants(
+        k, *tree, staging, x, archive_path, v,
+        [&](const TreeEntry& e) { return paths.resolve(k.sha, e.path); }, false);
     if (!r) return r;
     if (x.files.count(paths.refs())) {
       auto refs = read_staged(staging, paths.refs());
@@ -467,7 +473,8 @@ Result<void> verify_mirror_pack(const Lockfile& lock, const CacheDir& staging, c
   // An organisation overview of a locked repo's organisation: a JSON object, as the Hub answers
   // (what it says is read by `kernels lock`'s trusted-publisher check, not here).
   for (const auto& k : lock.kernels) {
-    const std::string name = hub::organization_overview_path(k.repo_id.substr(0, k.repo_id.find('/')));
+    const std::string name = hub::organization_overview_path(
+        k.repo_id.substr(0, k.repo_id.find('/')));
     if (!x.files.count(name) || v.files.count(name)) continue;
     auto text = read_staged(staging, name);
     if (!text) return text.error();
@@ -511,10 +518,12 @@ Result<PackKind> read_pack_kind(const fs::path& archive_path) {
   const char* name = archive_entry_pathname(e);
   if (!name || kPackManifestName != name || archive_entry_filetype(e) != AE_IFREG ||
       archive_entry_size(e) <= 0 || archive_entry_size(e) > 4096) {
-    return refused(archive_path, "no kernels-pack.json first: not an archive made by `kernels pack`");
+    return refused(archive_path,
+                   "no kernels-pack.json first: not an archive made by `kernels pack`");
   }
   std::string text(static_cast<std::size_t>(archive_entry_size(e)), '\0');
-  if (archive_read_data(a.get(), text.data(), text.size()) != static_cast<la_ssize_t>(text.size())) {
+  if (archive_read_data(a.get(), text.data(), text.size()) !=
+      static_cast<la_ssize_t>(text.size())) {
     return refused(archive_path, "truncated kernels-pack.json");
   }
   return parse_pack_manifest(text, archive_path);
@@ -539,8 +548,7 @@ Result<PackSummary> unpack(const fs::path& archive_path, const fs::path& destina
   if (!dest) return std::move(dest).error();
   const std::string staging_name = unique_temp_path(".kernels-unpack").string();
   if (::mkdirat(dest->fd(), staging_name.c_str(), 0700) != 0) {
-    return staging_error("cannot create the staging directory", destination / staging_name,
-                         errno);
+    return staging_error("cannot create the staging directory", destination / staging_name, errno);
   }
   const StagingRemover remover{*dest, staging_name};
   auto staging = dest->subdir(staging_name, false);

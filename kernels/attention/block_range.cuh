@@ -36,12 +36,9 @@ KERNELS_HOST_DEVICE BatchInfo batch_info(const FwdParams& p, int bi) {
     b.o_row0 = static_cast<int64_t>(bi) * p.out_batch_stride;
     b.acc_row0 = bi * p.seqlen_q;
   }
-  if (p.seqused_k != nullptr)
-    b.sk = p.seqused_k[bi];
-  else if (p.cu_seqlens_k != nullptr)
-    b.sk = p.cu_seqlens_k[bi + 1] - p.cu_seqlens_k[bi];
-  else
-    b.sk = p.seqlen_k;
+  if (p.seqused_k != nullptr) b.sk = p.seqused_k[bi];
+  else if (p.cu_seqlens_k != nullptr) b.sk = p.cu_seqlens_k[bi + 1] - p.cu_seqlens_k[bi];
+  else b.sk = p.seqlen_k;
   return b;
 }
 
@@ -51,7 +48,7 @@ struct KeyBounds {
   int offset;      // sk - sq
   bool has_right;  // causal or window_right >= 0
   int right;
-  bool has_left;   // window_left >= 0
+  bool has_left;  // window_left >= 0
   int left;
 
   KERNELS_HOST_DEVICE KeyBounds(const FwdParams& p, const BatchInfo& b) {
@@ -87,9 +84,8 @@ struct KeyBlockRange {
   int nb_max;
 };
 
-KERNELS_HOST_DEVICE KeyBlockRange key_block_range(const KeyBounds& kb, int sk, int i_min,
-                                                         int i_max, int block_n, int split,
-                                                         int num_splits) {
+KERNELS_HOST_DEVICE KeyBlockRange key_block_range(const KeyBounds& kb, int sk, int i_min, int i_max,
+                                                  int block_n, int split, int num_splits) {
   int n_hi = sk;
   if (kb.has_right) n_hi = device::imax(0, device::imin(n_hi, i_max + kb.offset + kb.right + 1));
   int n_lo = 0;
@@ -108,7 +104,7 @@ KERNELS_HOST_DEVICE KeyBlockRange key_block_range(const KeyBounds& kb, int sk, i
 
 // Whether key block [n0, n0 + block_n) needs a per-element mask for positions [i_min, i_max].
 KERNELS_HOST_DEVICE bool block_needs_mask(const KeyBounds& kb, int sk, int n0, int block_n,
-                                                 int i_min, int i_max) {
+                                          int i_min, int i_max) {
   return n0 + block_n > sk || (kb.has_right && n0 + block_n - 1 > i_min + kb.offset + kb.right) ||
          (kb.has_left && n0 < i_max + kb.offset - kb.left);
 }

@@ -29,7 +29,8 @@ __device__ __forceinline__ void attention_combine(const CombineParams& p) {
   const int64_t base = static_cast<int64_t>(head) * p.total_q + row;
 
   float mx = -INFINITY;
-  for (int s = lane; s < p.num_splits; s += 32) mx = fmaxf(mx, p.lse_accum[s * stride_split + base]);
+  for (int s = lane; s < p.num_splits; s += 32)
+    mx = fmaxf(mx, p.lse_accum[s * stride_split + base]);
   const float sink = p.sinks != nullptr ? p.sinks[head] : -INFINITY;
   mx = fmaxf(mx, sink);
 #pragma unroll
@@ -52,10 +53,9 @@ __device__ __forceinline__ void attention_combine(const CombineParams& p) {
     i = row - bi * p.seqlen_q;
   }
   T* out = static_cast<T*>(p.out) + static_cast<int64_t>(head) * p.out_head_stride +
-           (p.cu_seqlens_q != nullptr
-                ? static_cast<int64_t>(row) * p.out_row_stride
-                : static_cast<int64_t>(bi) * p.out_batch_stride +
-                      static_cast<int64_t>(i) * p.out_row_stride);
+           (p.cu_seqlens_q != nullptr ? static_cast<int64_t>(row) * p.out_row_stride
+                                      : static_cast<int64_t>(bi) * p.out_batch_stride +
+                                            static_cast<int64_t>(i) * p.out_row_stride);
   for (int col = lane * 4; col < p.dv; col += 128) {
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     if (!empty) {

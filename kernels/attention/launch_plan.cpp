@@ -71,8 +71,7 @@ long long ceil_div(long long a, long long b) { return (a + b - 1) / b; }
 // efficiency is within 85% of the best.
 int heuristic_splits(long long total_blocks, long long slots, long long n_blocks) {
   if (total_blocks >= 0.8 * slots || n_blocks <= 4) return 1;
-  const int max_splits =
-      static_cast<int>(std::min<long long>({kMaxSplits, slots, n_blocks}));
+  const int max_splits = static_cast<int>(std::min<long long>({kMaxSplits, slots, n_blocks}));
   auto eligible = [&](int s) {
     return s == 1 || ceil_div(n_blocks, s) != ceil_div(n_blocks, s - 1);
   };
@@ -120,8 +119,10 @@ Result<void> covers(int d, int dv, DType dtype) {
   for (const KernelInfo& k : kTable) {
     if (k.kind != KernelKind::forward || k.dtype != dtype) continue;
     if (k.head_dim == rd && k.head_dim_v == rdv) return ok();
-    if (k.head_dim != k.head_dim_v && pairs.find(std::to_string(k.head_dim) + "x") == std::string::npos)
-      pairs += (pairs.empty() ? "" : ", ") + std::to_string(k.head_dim) + "x" + std::to_string(k.head_dim_v);
+    if (k.head_dim != k.head_dim_v &&
+        pairs.find(std::to_string(k.head_dim) + "x") == std::string::npos)
+      pairs += (pairs.empty() ? "" : ", ") + std::to_string(k.head_dim) + "x" +
+               std::to_string(k.head_dim_v);
   }
   return usage("no kernel for head dims (" + std::to_string(d) + ", " + std::to_string(dv) + ") " +
                    dtype_name(dtype),
@@ -136,8 +137,9 @@ int choose_num_splits(const FwdParams& p, const DeviceFacts& device) {
   // grid.z = b * splits must stay within 65535.
   const long long grid_cap = std::max<long long>(1, 65535 / p.b);
   if (p.num_splits > 0)
-    return static_cast<int>(std::clamp<long long>(
-        std::min<long long>({p.num_splits, n_blocks, grid_cap}), 1, kMaxSplits));
+    return static_cast<int>(
+        std::clamp<long long>(std::min<long long>({p.num_splits, n_blocks, grid_cap}), 1,
+                              kMaxSplits));
   const long long m_blocks = ceil_div(std::max<long long>(packed_rows(p), 1), k->block_m);
   const long long total = m_blocks * p.h_k * p.b;
   // Blocks resident per SM: limited by shared memory and by registers (a 128-row 4-warp block
@@ -212,9 +214,9 @@ Result<LaunchPlan> plan_forward(FwdParams p, const DeviceFacts& device, void* wo
   for (const void* ptr : {p.q, p.k, p.v, static_cast<const void*>(p.out)})
     if (ptr == nullptr || !aligned16(ptr))
       return usage("q, k, v and out must be non-null and 16-byte aligned", "FwdParams.q/k/v/out");
-  for (int64_t s : {p.q_batch_stride, p.q_row_stride, p.q_head_stride, p.k_batch_stride,
-                    p.k_row_stride, p.k_head_stride, p.v_batch_stride, p.v_row_stride,
-                    p.v_head_stride})
+  for (int64_t s :
+       {p.q_batch_stride, p.q_row_stride, p.q_head_stride, p.k_batch_stride, p.k_row_stride,
+        p.k_head_stride, p.v_batch_stride, p.v_row_stride, p.v_head_stride})
     if (!stride_ok(s))
       return usage("q/k/v strides must be multiples of 8 elements (16 bytes)",
                    "FwdParams.*_stride");
@@ -245,8 +247,8 @@ Result<LaunchPlan> plan_forward(FwdParams p, const DeviceFacts& device, void* wo
     const std::size_t rows = static_cast<std::size_t>(splits) * p.h * p.total_q;
     auto* base = static_cast<unsigned char*>(workspace);
     p.out_accum = reinterpret_cast<float*>(base);
-    p.lse_accum =
-        reinterpret_cast<float*>(base + align_up(rows * p.dv * sizeof(float), kWorkspaceAlign));
+    p.lse_accum = reinterpret_cast<float*>(base +
+                                           align_up(rows * p.dv * sizeof(float), kWorkspaceAlign));
   } else {
     p.out_accum = nullptr;
     p.lse_accum = nullptr;
@@ -411,7 +413,8 @@ Result<LaunchPlan> plan_forward_sm90(const FwdParams& p, int64_t k_rows,
   if (fwd == nullptr)
     return not_covered("page size " + std::to_string(p.page_size) +
                        " would be gathered row by row: the built-in kernels are faster below head "
-                       "dim " + std::to_string(kSm90MinHeadDimGathered));
+                       "dim " +
+                       std::to_string(kSm90MinHeadDimGathered));
   if (paged && !gathered && p.page_size < kSm90MinPageRowsSmallHeads && p.d <= 128)
     return not_covered("page size " + std::to_string(p.page_size) + " below " +
                        std::to_string(kSm90MinPageRowsSmallHeads) + " rows at head dim " +

@@ -20,8 +20,8 @@
 #include <span>
 #include <string>
 
-#include "kernels/lockfile/error.h"
 #include "kernels/attention/params.h"
+#include "kernels/lockfile/error.h"
 
 namespace kernels::attention {
 
@@ -128,7 +128,7 @@ Result<LaunchPlan> plan_forward_sm90(const FwdParams& params, int64_t k_rows,
                                      const DeviceFacts& device);
 
 // The tensor maps of an sm90 launch over q, k and v with (block_m, block_n) tiles.
-std::array<TensorMapSpec, 3> sm90_tensor_maps(const FwdParams& params, int64_t k_rows,
-                                              int block_m, int block_n);
+std::array<TensorMapSpec, 3> sm90_tensor_maps(const FwdParams& params, int64_t k_rows, int block_m,
+                                              int block_n);
 
 }  // namespace kernels::attention

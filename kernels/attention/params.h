@@ -75,7 +75,7 @@ struct FwdParams {
   int32_t total_q;   // number of query rows: cu_seqlens_q[b] for varlen, else b*seqlen_q
 
   float softmax_scale;
-  float softcap;  // 0 = off
+  float softcap;                      // 0 = off
   int32_t window_left, window_right;  // -1 = unbounded
   int32_t is_causal;                  // 0 or 1
 

@@ -56,8 +56,8 @@ template <int D_, int BlockN_, int Stages_, class T_, int Consumers_ = 2, int QS
           bool ChainTurns_ = true, int DV_ = D_>
 struct Sm90FwdTraits {
   using T = T_;
-  static constexpr int D = D_;    // q/k head dim
-  static constexpr int DV = DV_;  // v (and out) head dim
+  static constexpr int D = D_;                   // q/k head dim
+  static constexpr int DV = DV_;                 // v (and out) head dim
   static constexpr int kConsumers = Consumers_;  // warpgroups of 64 query rows
   static constexpr int kBlockM = 64 * kConsumers;
   static constexpr int kBlockN = BlockN_;
@@ -96,7 +96,8 @@ struct Sm90FwdTraits {
   static constexpr bool kSoftmaxUnderPv = D >= 192;
 
   static_assert(D % 32 == 0 && D <= 256, "k16 steps; wgmma n <= 256");
-  static_assert(DV % 32 == 0 && DV <= D, "the epilogue's 32-column groups; P V no wider than Q K^T");
+  static_assert(DV % 32 == 0 && DV <= D,
+                "the epilogue's 32-column groups; P V no wider than Q K^T");
   static_assert(kConsumers == 2 || kConsumers == 3, "register split for 2 or 3 consumers");
   static_assert(kQStages == 1 || kQStages == 2, "one or two Q slots");
   static_assert(kBlockN % 16 == 0 && kBlockN <= 256, "wgmma n and k multiples");
@@ -138,8 +139,8 @@ struct TmaRows {
 __device__ __forceinline__ TmaRows tma_rows(const FwdParams& p, int bi) {
   const bool varlen_q = p.cu_seqlens_q != nullptr;
   const bool varlen_k = p.cu_seqlens_k != nullptr;
-  return {varlen_q ? p.cu_seqlens_q[bi] : 0, varlen_q ? 0 : bi,
-          varlen_k ? p.cu_seqlens_k[bi] : 0, varlen_k ? 0 : bi};
+  return {varlen_q ? p.cu_seqlens_q[bi] : 0, varlen_q ? 0 : bi, varlen_k ? p.cu_seqlens_k[bi] : 0,
+          varlen_k ? 0 : bi};
 }
 
 // One tile of the persistent schedule: kBlockM query rows of one (batch, head), and the key
@@ -184,7 +185,8 @@ namespace detail {
 // With one block per tile there is one round. Both the producer and the consumers walk it.
 __device__ __forceinline__ int sm90_tile_of_round(int r) {
   const int first = r * static_cast<int>(gridDim.x);
-  return first + ((r & 1) ? static_cast<int>(gridDim.x - 1 - blockIdx.x) : static_cast<int>(blockIdx.x));
+  return first +
+         ((r & 1) ? static_cast<int>(gridDim.x - 1 - blockIdx.x) : static_cast<int>(blockIdx.x));
 }
 
 }  // namespace detail
@@ -234,8 +236,8 @@ __device__ __forceinline__ void produce_gathered(const TmaFwdParams& tp, const S
       const int row = i / kUnits;
       const int u = i % kUnits;
       const int2 ps = rows[row];
-      const char* src = src0 + (ps.x * page_stride + ps.y * row_stride) * 2 +
-                        (u / 8) * 128 + (u % 8) * 16;
+      const char* src = src0 + (ps.x * page_stride + ps.y * row_stride) * 2 + (u / 8) * 128 +
+                        (u % 8) * 16;
       const uint32_t dst = dst0 + (u / 8) * kBlockN * 128 + row * 128 + ((u % 8) ^ (row % 8)) * 16;
       device::cp_async_16(dst, src, u * 8 < kCols);  // past the head dim (96): zeros
     }
@@ -315,12 +317,8 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   unsigned char* sV = sK + kStages * Tr::kKBytes;
   uint64_t* bar_base = reinterpret_cast<uint64_t*>(sV + kStages * Tr::kVBytes);
   uint64_t* kv_bar = bar_base + 2 * Tr::kQStages;
-  const detail::Sm90Barriers bar{bar_base,
-                                 bar_base + Tr::kQStages,
-                                 kv_bar,
-                                 kv_bar + kStages,
-                                 kv_bar + 2 * kStages,
-                                 kv_bar + 3 * kStages};
+  const detail::Sm90Barriers bar{bar_base,         bar_base + Tr::kQStages, kv_bar,
+                                 kv_bar + kStages, kv_bar + 2 * kStages,    kv_bar + 3 * kStages};
 
   const int m_blocks = (p.seqlen_q + kBlockM - 1) / kBlockM;
   const int num_tiles = sm90_tiles(p.seqlen_q, p.h, p.b, kBlockM);
@@ -384,16 +382,16 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
                               c * 64, rows.q_row + w.m0, w.head, rows.q_batch);
         ++q_count;
         // One K or V block (kChunks column chunks) into its ring slot once the slot's readers
-        // are done with it. Paged: the block is kBlockN / seg copies of seg rows, each from one page (pages past
-        // the batch's last are never looked up: the last one is read again, and masked). The
-        // block's page numbers are read up front, as independent loads, and serve K and V.
+        // are done with it. Paged: the block is kBlockN / seg copies of seg rows, each from one
+        // page (pages past the batch's last are never looked up: the last one is read again, and
+        // masked). The block's page numbers are read up front, as independent loads, and serve K
+        // and V.
         const bool paged = p.page_table != nullptr;
         const int seg = paged ? min(kBlockN, p.page_size) : kBlockN;
         constexpr int kMaxSegs = kBlockN / 16;  // plan_forward_sm90: pages of 16 rows or more
         int page_of[kMaxSegs];
         auto load_block = [&](auto chunks, unsigned char* ring, const TensorMap* map,
-                              uint64_t* full, uint64_t* empty, int slot, uint32_t phase,
-                              int key0) {
+                              uint64_t* full, uint64_t* empty, int slot, uint32_t phase, int key0) {
           constexpr int kBlockChunks = decltype(chunks)::value;
           constexpr int kSlotBytes = kBlockChunks * kBlockN * 128;
           device::mbarrier_wait(empty + slot, phase ^ 1);
@@ -421,8 +419,8 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
               if (i * seg < kBlockN)
                 page_of[i] = table[min(key0 + i * seg, w.b.sk - 1) / p.page_size];
           }
-          load_block(std::integral_constant<int, Tr::kChunks>{}, sK, &tp.k, bar.k_full,
-                     bar.k_empty, slot, phase, key0);
+          load_block(std::integral_constant<int, Tr::kChunks>{}, sK, &tp.k, bar.k_full, bar.k_empty,
+                     slot, phase, key0);
           KERNELS_SM90_TRACE_AT(2);
           load_block(std::integral_constant<int, Tr::kChunksV>{}, sV, &tp.v, bar.v_full,
                      bar.v_empty, slot, phase, key0);
@@ -447,8 +445,8 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   const float scale_log2 = scale.scale_log2;
 
   float o[DV / 2];
-  float row_max[2];     // raw (capped, unscaled) scores
-  float row_sum[2];     // this lane's partial sums
+  float row_max[2];             // raw (capped, unscaled) scores
+  float row_sum[2];             // this lane's partial sums
   float s[kBlockN / 2];         // S of the newest key block, then its P
   uint32_t a[kBlockN / 16][4];  // P of the previous block as the A operand
 
@@ -496,7 +494,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
 #pragma unroll
     for (int kk = 0; kk < kBlockN / 16; ++kk)
       device::Wgmma<T, DV>::template rs<1>(o, a[kk], device::mn_major_desc<kBlockN>(v_tile(g), kk),
-                                          1);
+                                           1);
     device::wgmma_commit();
   };
 
@@ -505,7 +503,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   // and the mask: a runtime bool / detail::MaskIfNeeded, or std::true_type / std::false_type for
   // a copy without that branch.
   auto softmax_step = [&](auto cap, auto mask, const detail::Sm90Tile& w, int it,
-                          float (&correction)[2]) {
+                          float(&correction)[2]) {
     // A warp's rows of a wgmma accumulator are laid out as mma.sync's m16n8 fragments, one per
     // 8 columns: element 4 * c + 2 * r + e is row lane / 4 + 8 * r, column 8 * c + 2 * (lane % 4)
     // + e. So the built-in kernels' softcap and mask apply as they are.
@@ -515,8 +513,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     bool masked;
     if constexpr (std::is_same_v<decltype(mask), detail::MaskIfNeeded>)
       masked = detail::block_needs_mask(w.kb, w.b.sk, n0, kBlockN, w.i_min, w.i_max);
-    else
-      masked = detail::flag_on(mask);
+    else masked = detail::flag_on(mask);
     if (masked) mask_scores(frags, w.kb, w.b.sk, n0, w.m0 + row0 - lane / 4, 1, lane);
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
@@ -540,7 +537,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
       row_sum[r] = row_sum[r] * correction[r] + sum;
     }
   };
-  auto rescale_o = [&](const float (&correction)[2]) {
+  auto rescale_o = [&](const float(&correction)[2]) {
 #pragma unroll
     for (int c = 0; c < DV / 8; ++c)
 #pragma unroll
@@ -644,12 +641,9 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     for (int it = 1; it < n; ++it) {
       if constexpr (Tr::kSoftmaxUnderPv) {
         // Softcap calls take the copy that also masks every block.
-        if (softcap_on)
-          step(std::true_type{}, std::true_type{}, it);
-        else if (needs_mask(w, it))
-          step(std::false_type{}, std::true_type{}, it);
-        else
-          step(std::false_type{}, std::false_type{}, it);
+        if (softcap_on) step(std::true_type{}, std::true_type{}, it);
+        else if (needs_mask(w, it)) step(std::false_type{}, std::true_type{}, it);
+        else step(std::false_type{}, std::false_type{}, it);
       } else {
         step(softcap_on, detail::MaskIfNeeded{}, it);
       }
