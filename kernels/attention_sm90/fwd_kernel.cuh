@@ -498,6 +498,12 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     device::wgmma_commit();
   };
 
+  // Whether key block `it` of tile `w` needs the mask (causal diagonal, window, or past the keys).
+  auto needs_mask = [&](const detail::Sm90Tile& w, int it) {
+    const int n0 = (w.range.nb_max - 1 - it) * kBlockN;
+    return detail::block_needs_mask(w.kb, w.b.sk, n0, kBlockN, w.i_min, w.i_max);
+  };
+
   // S of key block `it` of tile `w` -> P (in s), running max and sums updated; returns the
   // factor the output rows must be scaled by. `cap` and `mask` say whether to apply the softcap
   // and the mask: a runtime bool / detail::MaskIfNeeded, or std::true_type / std::false_type for
@@ -511,8 +517,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     if (detail::flag_on(cap)) apply_softcap(frags, cap_in);
     const int n0 = (w.range.nb_max - 1 - it) * kBlockN;
     bool masked;
-    if constexpr (std::is_same_v<decltype(mask), detail::MaskIfNeeded>)
-      masked = detail::block_needs_mask(w.kb, w.b.sk, n0, kBlockN, w.i_min, w.i_max);
+    if constexpr (std::is_same_v<decltype(mask), detail::MaskIfNeeded>) masked = needs_mask(w, it);
     else masked = detail::flag_on(mask);
     if (masked) mask_scores(frags, w.kb, w.b.sk, n0, w.m0 + row0 - lane / 4, 1, lane);
 #pragma unroll
@@ -575,12 +580,6 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     }
     device::fence_proxy_async_shared();
     device::named_barrier_sync(kZeroBarrier, Tr::kConsumers * 128);
-  };
-
-  // Whether key block `it` of tile `w` needs the mask (causal diagonal, window, or past the keys).
-  auto needs_mask = [&](const detail::Sm90Tile& w, int it) {
-    const int n0 = (w.range.nb_max - 1 - it) * kBlockN;
-    return detail::block_needs_mask(w.kb, w.b.sk, n0, kBlockN, w.i_min, w.i_max);
   };
 
   // The key blocks of one tile: S_it = Q K_it^T and O += P_{it-1} V_{it-1} in flight together;
