@@ -537,6 +537,27 @@ void bench_builtin(const char* name, std::mt19937& rng, int d, std::vector<int> 
     }
 }
 
+// One shape (b sequences of s tokens, h heads), sustained launches: for wave-count effects.
+template <class Tr>
+void bench_shape(const char* name, std::mt19937& rng, int b, int s, int h, bool causal) {
+  constexpr int d = Tr::D;
+  Problem pr{b, s, s, h, h, d, causal, true};
+  pr.lens_q.assign(pr.b, s);
+  pr.lens_k.assign(pr.b, s);
+  Buffers B = make(pr, rng);
+  const double flops = 4.0 * b * s * static_cast<double>(s) * h * d / (causal ? 2 : 1);
+  const int iters = std::max(3, static_cast<int>(5e13 / flops));
+  const Sustained su = time_ms_sustained([&] { launch_sm90<Tr>(B); }, iters);
+  const int tiles = sm90_tiles(s, h, b, Tr::kBlockM);
+  std::printf(
+      "SHAPE %-12s %-4s d=%3d causal=%d b=%d s=%5d h=%2d tiles=%5d: sustained %6.1f TFLOP/s  "
+      "(%4.0f MHz, %3.0f W)\n",
+      name, g_persistent ? "pers" : "grid", d, causal, b, s, h, tiles, flops / su.ms / 1e9, su.mhz,
+      su.watts);
+  std::fflush(stdout);
+  release(B);
+}
+
 #ifdef KERNELS_SM90_TRACE
 // Where one block's time goes: per-phase clocks averaged over its tiles (the first two skipped),
 // and one tile's timeline.
@@ -664,6 +685,9 @@ int main(int argc, char** argv) {
     trace_variant<D128>("d128", rng, 512, true, 7);
     trace_variant<D128>("d128", rng, 2048, false, 7);
     trace_variant<D64>("d64", rng, 512, false, 7);
+    using D64w2t = Sm90FwdTraits<64, 128, 2, bf16, 2, 1, true>;
+    trace_variant<D64w2t>("d64 2wg", rng, 512, true, 7);
+    trace_variant<D64w2t>("d64 2wg", rng, 512, false, 7);
     g_persistent = false;
     trace_variant<D128>("d128", rng, 16384, false, 700);
     return 0;
@@ -776,6 +800,40 @@ int main(int argc, char** argv) {
     g_persistent = false;
     bench_variant<D96>("d96", rng, {16384});
     bench_builtin<B96>("d96 built-in", rng, 96, {512, 2048, 16384});
+  }
+  // The partial last wave: the same kernel on shapes whose tile count is, or is not, a whole
+  // number of waves (132 SMs on H100/H200 SXM), and d64's tiles for short causal calls.
+  using D64n64 = Sm90FwdTraits<64, 64, 2, bf16, 2, 1, true>;
+  using D64n96 = Sm90FwdTraits<64, 96, 2, bf16, 2, 1, true>;
+  using D64n64s3 = Sm90FwdTraits<64, 64, 3, bf16, 2, 1, true>;
+  if (mode == "tail") {
+    for (bool persistent : {false, true}) {
+      g_persistent = persistent;
+      ok &= check_variant<D64n64, B64>("d64 n64", rng);
+      ok &= check_variant<D64n96, B64>("d64 n96", rng);
+      ok &= check_variant<D64n64s3, B64>("d64 n64 s3", rng);
+    }
+    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
+    if (!ok) return 1;
+    for (int round = 0; round < 2; ++round) {
+      g_persistent = false;
+      for (auto [s, h] : {std::pair{16384, 16}, {16384, 33}, {16896, 16}, {16384, 32}}) {
+        bench_shape<D128n176>("d128 n176", rng, 1, s, h, false);
+        bench_shape<D128>("d128 n128", rng, 1, s, h, false);
+      }
+      for (auto [s, h] : {std::pair{16384, 8}, {16384, 33}})
+        bench_shape<D256>("d256 n80", rng, 1, s, h, false);
+      for (auto [s, h] : {std::pair{16384, 32}, {16384, 66}})
+        bench_shape<D64>("d64 3wg", rng, 1, s, h, false);
+      g_persistent = true;
+      for (int s : {512, 1024}) {
+        bench_shape<D64w2>("d64 n128", rng, 16384 / s, s, 32, true);
+        bench_shape<D64n64>("d64 n64", rng, 16384 / s, s, 32, true);
+        bench_shape<D64n96>("d64 n96", rng, 16384 / s, s, 32, true);
+        bench_shape<D64n64s3>("d64 n64 s3", rng, 16384 / s, s, 32, true);
+        bench_shape<D64>("d64 3wg", rng, 16384 / s, s, 32, true);
+      }
+    }
   }
   if (mode == "all" || mode == "bench") {
     g_persistent = true;
