@@ -23,6 +23,7 @@
 #include "kernels/lockfile/atomic.h"
 #include "kernels/lockfile/lock_hashes.h"
 #include "kernels/lockfile/pyproject.h"
+#include "kernels/lockfile/text.h"
 #include "kernels/lockfile/variant_hash.h"
 #include "trusted_publisher.h"
 
@@ -127,9 +128,7 @@ Result<KernelLock> lock_dependency(CommandContext& ctx, const KernelDependency& 
 // commit, so it must be a full commit id.
 Result<KernelLock> lock_revision(CommandContext& ctx, const std::string& repo_id,
                                  const std::string& revision, bool checking) {
-  std::string commit = revision;
-  std::transform(commit.begin(), commit.end(), commit.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string commit = ascii_lower(revision);
   if (!is_commit_sha(commit)) {
     return make_error(ErrorCode::lockfile_invalid,
                       "Invalid git object id, expected 40 or 64 hexadecimal digits: " + revision,

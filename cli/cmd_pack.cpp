@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "kernels/lockfile/text.h"
 #include "pack/pack.h"
 #include "project.h"
 
@@ -50,9 +51,7 @@ void report(const Console& console, std::string_view verb, const PackSummary& s,
 // The archive is always a zstd-compressed tar: a name that says otherwise (k.tar.gz) would make
 // `tar xzf` and file managers fail on it, so such a name is refused before anything is written.
 Result<void> check_archive_name(const std::string& out) {
-  std::string name = fs::path(out).filename().string();
-  std::transform(name.begin(), name.end(), name.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string name = ascii_lower(fs::path(out).filename().string());
   auto ends_with = [&](std::string_view suffix) {
     return name.size() >= suffix.size() &&
            name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;

@@ -1,4 +1,6 @@
 #include "body_sink.h"
+#include "kernels/lockfile/fd_io.h"
+#include "kernels/lockfile/text.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -58,9 +60,7 @@ std::optional<ContentRange> parse_content_range(std::string_view v) {
 Result<void> refuse_content_encoding(const Headers& headers, const std::string& object) {
   auto encoding = header(headers, "content-encoding");
   if (!encoding) return ok();
-  std::string e = *encoding;
-  std::transform(e.begin(), e.end(), e.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string e = ascii_lower(*encoding);
   if (e.empty() || e == "identity") return ok();
   return make_error(ErrorCode::http_permanent,
                     "the server sent Content-Encoding: " + *encoding +
@@ -279,17 +279,8 @@ Result<void> FileSink::write(std::span<const std::uint8_t> bytes) {
     return integrity_error("received more than the " + std::to_string(request_.size) +
                            " bytes the Hub listed");
   }
-  const std::uint8_t* p = bytes.data();
-  std::size_t left = bytes.size();
-  while (left > 0) {
-    auto n = ::write(fd_, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return io_error("cannot write the download", errno);
-    }
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
+  if (const int err = write_all(fd_, bytes.data(), bytes.size()); err != 0)
+    return io_error("cannot write the download", err);
   hasher_->update(bytes);
   held_ += bytes.size();
   return ok();

@@ -1,6 +1,7 @@
 #include "http_engine.h"
 
 #include "interrupt.h"
+#include "kernels/lockfile/text.h"
 
 #include <curl/curl.h>
 
@@ -19,19 +20,6 @@ using std::chrono::milliseconds;
 
 constexpr int kMaxRedirects = 10;
 constexpr std::uint64_t kMaxDiscardedBody = 1 << 20;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 bool is_retryable_curl_code(CURLcode code) {
   switch (code) {
@@ -52,7 +40,7 @@ bool is_retryable_curl_code(CURLcode code) {
 
 std::string scheme_of(std::string_view url) {
   auto colon = url.find("://");
-  return colon == std::string_view::npos ? std::string() : lower(url.substr(0, colon));
+  return colon == std::string_view::npos ? std::string() : ascii_lower(url.substr(0, colon));
 }
 
 void global_init() {
@@ -133,7 +121,7 @@ namespace {
 size_t on_header(char* buffer, size_t size, size_t count, void* userdata) {
   auto* job = static_cast<HttpEngine::Job*>(userdata);
   std::string_view line(buffer, size * count);
-  auto trimmed = trim(line);
+  auto trimmed = trim_space(line);
   if (trimmed.substr(0, 5) == "HTTP/") {
     job->status = 0;
     auto space = trimmed.find(' ');
@@ -152,8 +140,8 @@ size_t on_header(char* buffer, size_t size, size_t count, void* userdata) {
   } else {
     auto colon = trimmed.find(':');
     if (colon != std::string_view::npos) {
-      job->response_headers[lower(trim(trimmed.substr(0, colon)))] = std::string(
-          trim(trimmed.substr(colon + 1)));
+      job->response_headers[ascii_lower(trim_space(trimmed.substr(0, colon)))] = std::string(
+          trim_space(trimmed.substr(colon + 1)));
     }
   }
   return size * count;
@@ -195,11 +183,11 @@ static int on_debug(CURL*, curl_infotype type, char* data, size_t size, void* us
   std::string_view text(data, size);
   while (!text.empty()) {
     auto eol = text.find('\n');
-    auto line = trim(text.substr(0, eol));
+    auto line = trim_space(text.substr(0, eol));
     text = eol == std::string_view::npos ? std::string_view() : text.substr(eol + 1);
     if (line.empty()) continue;
     std::string out(prefix);
-    auto name = lower(line.substr(0, line.find(':')));
+    auto name = ascii_lower(line.substr(0, line.find(':')));
     if (name == "authorization" || name == "proxy-authorization" || name == "cookie" ||
         name == "set-cookie") {
       out += std::string(line.substr(0, line.find(':'))) + ": <redacted>";

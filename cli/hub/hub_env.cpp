@@ -16,6 +16,8 @@
 #include "hub_client.h"
 #include "hub_protocol.h"
 #include "kernels/lockfile/env.h"
+#include "kernels/lockfile/fd_io.h"
+#include "kernels/lockfile/text.h"
 
 #ifndef KERNELS_HUB_VERSION
 #define KERNELS_HUB_VERSION "0"
@@ -61,13 +63,6 @@ Result<int> retries_from_env(int default_retries) {
                       "fix or unset KERNELS_RETRIES (default 5)");
   }
   return n;
-}
-
-std::string trim(std::string s) {
-  auto not_space = [](unsigned char c) { return !std::isspace(c); };
-  s.erase(s.begin(), std::find_if(s.begin(), s.end(), not_space));
-  s.erase(std::find_if(s.rbegin(), s.rend(), not_space).base(), s.end());
-  return s;
 }
 
 // "~" and "~/..." as Python's os.path.expanduser reads them (the HOME variable).
@@ -147,29 +142,19 @@ Result<std::string> read_token_file(const fs::path& path, const std::string& var
                       path.string(), "point " + var + " at a file holding the token, or unset it");
   }
   std::string text;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return make_error(ErrorCode::usage,
-                        std::string("cannot read the token file: ") + std::strerror(err),
-                        path.string(), hint);
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-    if (text.size() > kMaxTokenFileBytes) {
-      ::close(fd);
-      return make_error(ErrorCode::usage,
-                        "the token file is larger than " + std::to_string(kMaxTokenFileBytes) +
-                            " bytes: not a token",
-                        path.string(),
-                        "point " + var + " at a file holding the token, or unset it");
-    }
-  }
+  const int err = read_to_end(fd, text, kMaxTokenFileBytes);
   ::close(fd);
+  if (err == EFBIG) {
+    return make_error(ErrorCode::usage,
+                      "the token file is larger than " + std::to_string(kMaxTokenFileBytes) +
+                          " bytes: not a token",
+                      path.string(), "point " + var + " at a file holding the token, or unset it");
+  }
+  if (err != 0) {
+    return make_error(ErrorCode::usage,
+                      std::string("cannot read the token file: ") + std::strerror(err),
+                      path.string(), hint);
+  }
   return text;
 }
 
@@ -194,7 +179,7 @@ Result<std::optional<std::string>> hub_token_from_env() {
     return std::optional<std::string>();
   for (const char* name : {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"}) {
     if (auto v = env(name)) {
-      auto token = trim(*v);
+      const std::string token(trim_space(*v));
       if (token.empty()) continue;
       if (auto r = check_token(token, name, name, name); !r) return std::move(r).error();
       return std::optional<std::string>(token);
@@ -208,7 +193,7 @@ Result<std::optional<std::string>> hub_token_from_env() {
   if (!fs::exists(path, ec)) return std::optional<std::string>();
   auto text = read_token_file(path, var);
   if (!text) return std::move(text).error();
-  auto token = trim(*text);
+  const std::string token(trim_space(*text));
   if (token.empty()) return std::optional<std::string>();
   if (auto r = check_token(token, "the token file", path.string(), var); !r)
     return std::move(r).error();

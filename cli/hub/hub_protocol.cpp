@@ -1,4 +1,5 @@
 #include "hub_protocol.h"
+#include "kernels/lockfile/text.h"
 
 #include <curl/curl.h>
 
@@ -28,19 +29,6 @@ std::string quote(std::string_view s, bool keep_slash) {
     }
   }
   return out;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
 }
 
 Error malformed(std::string what, std::string_view source) {
@@ -131,7 +119,7 @@ std::string resolve_path(std::string_view repo_id, std::string_view revision,
 }
 
 std::optional<std::string> header(const Headers& headers, std::string_view name) {
-  auto it = headers.find(lower(name));
+  auto it = headers.find(ascii_lower(name));
   if (it == headers.end()) return std::nullopt;
   return it->second;
 }
@@ -172,12 +160,12 @@ std::optional<std::string> next_link(std::string_view link_header) {
     if (close == std::string_view::npos) return std::nullopt;
     auto url = link_header.substr(open + 1, close - open - 1);
     auto next = link_header.find('<', close);
-    auto params = lower(link_header.substr(close + 1, next == std::string_view::npos
-                                                          ? std::string_view::npos
-                                                          : next - close - 1));
+    auto params = ascii_lower(link_header.substr(close + 1, next == std::string_view::npos
+                                                                ? std::string_view::npos
+                                                                : next - close - 1));
     if (params.find("rel=\"next\"") != std::string::npos ||
         params.find("rel=next") != std::string::npos) {
-      return std::string(trim(url));
+      return std::string(trim_space(url));
     }
     pos = close + 1;
   }
@@ -186,7 +174,7 @@ std::optional<std::string> next_link(std::string_view link_header) {
 
 std::optional<std::chrono::milliseconds> parse_retry_after(
     std::string_view value, std::chrono::system_clock::time_point now) {
-  value = trim(value);
+  value = trim_space(value);
   if (value.empty()) return std::nullopt;
   if (std::all_of(value.begin(), value.end(),
                   [](unsigned char c) { return std::isdigit(c) != 0; })) {
@@ -325,7 +313,7 @@ std::string url_origin(std::string_view url) {
     if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
-      result = lower(scheme) + "://" + lower(host) + ":" + port;
+      result = ascii_lower(scheme) + "://" + ascii_lower(host) + ":" + port;
     }
     curl_free(scheme);
     curl_free(host);

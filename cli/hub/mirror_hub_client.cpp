@@ -15,6 +15,7 @@
 #include "hub_backends.h"
 #include "hub_protocol.h"
 #include "interrupt.h"
+#include "kernels/lockfile/fd_io.h"
 #include "transfer_threads.h"
 
 namespace kernels::cli::hub {
@@ -226,27 +227,18 @@ class MirrorHubClient final : public HubClient {
                         file.string(), "check the mirror directory's permissions");
     }
     std::string out;
-    char buffer[1 << 16];
-    for (;;) {
-      auto n = ::read(fd, buffer, sizeof buffer);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        int err = errno;
-        ::close(fd);
-        return make_error(ErrorCode::io,
-                          std::string("cannot read mirror file: ") + std::strerror(err),
-                          file.string());
-      }
-      if (n == 0) break;
-      if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
-        ::close(fd);
-        return make_error(ErrorCode::integrity_mismatch,
-                          "mirror file larger than " + std::to_string(max_bytes) + " bytes",
-                          file.string(), "the mirror holds something else than the Hub serves");
-      }
-      out.append(buffer, static_cast<std::size_t>(n));
-    }
+    const int err = read_to_end(fd, out, max_bytes);
     ::close(fd);
+    if (err == EFBIG) {
+      return make_error(ErrorCode::integrity_mismatch,
+                        "mirror file larger than " + std::to_string(max_bytes) + " bytes",
+                        file.string(), "the mirror holds something else than the Hub serves");
+    }
+    if (err != 0) {
+      return make_error(ErrorCode::io,
+                        std::string("cannot read mirror file: ") + std::strerror(err),
+                        file.string());
+    }
     bytes_ += out.size();
     return std::optional<std::string>(std::move(out));
   }

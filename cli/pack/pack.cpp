@@ -21,6 +21,7 @@
 #include "kernels/lockfile/atomic.h"
 #include "kernels/lockfile/cache.h"
 #include "kernels/lockfile/digest.h"
+#include "kernels/lockfile/fd_io.h"
 #include "kernels/lockfile/repo_tree.h"
 #include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
@@ -104,8 +105,8 @@ class PackWriter {
       std::vector<char> buf(1 << 20);
       std::uint64_t left = size;
       while (left > 0) {
-        const ssize_t got = ::read(*fd, buf.data(), std::min<std::uint64_t>(left, buf.size()));
-        if (got < 0 && errno == EINTR) continue;
+        const ssize_t got = read_retrying(*fd, buf.data(),
+                                          std::min<std::uint64_t>(left, buf.size()));
         if (got < 0) {
           return make_error(ErrorCode::io, std::string("cannot read: ") + std::strerror(errno),
                             source.string());
@@ -189,18 +190,11 @@ Result<std::string> read_small_file(const fs::path& path) {
   if (!fd) return fd.error();
   const FdCloser closer{*fd};
   std::string s;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(*fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0)
-      return make_error(ErrorCode::io, std::string("cannot read: ") + std::strerror(errno),
-                        path.string());
-    if (n == 0) break;
-    s.append(buf, static_cast<std::size_t>(n));
-    if (s.size() > (1u << 20))
-      return make_error(ErrorCode::unsafe, "larger than 1 MiB", path.string());
-  }
+  const int err = read_to_end(*fd, s, 1u << 20);
+  if (err == EFBIG) return make_error(ErrorCode::unsafe, "larger than 1 MiB", path.string());
+  if (err != 0)
+    return make_error(ErrorCode::io, std::string("cannot read: ") + std::strerror(err),
+                      path.string());
   return s;
 }
 

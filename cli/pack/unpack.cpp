@@ -28,6 +28,7 @@
 #include "kernels/lockfile/cache.h"
 #include "kernels/lockfile/cache_dir.h"
 #include "kernels/lockfile/digest.h"
+#include "kernels/lockfile/fd_io.h"
 #include "kernels/lockfile/repo_tree.h"
 #include "kernels/lockfile/variant_files.h"
 #include "kernels/lockfile/variant_hash.h"
@@ -284,20 +285,10 @@ Result<Extracted> extract_to_staging(const fs::path& archive_path, const CacheDi
                                       "(or sparse data)");
         break;
       }
-      const char* p = static_cast<const char*>(buf);
-      std::size_t left = size;
-      while (left > 0) {
-        const ssize_t n = ::write(fd, p, left);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-          r = staging_error("cannot write to the staging directory", target,
-                            n < 0 ? errno : ENOSPC);
-          break;
-        }
-        p += n;
-        left -= static_cast<std::size_t>(n);
+      if (const int err = write_all(fd, buf, size); err != 0) {
+        r = staging_error("cannot write to the staging directory", target, err);
+        break;
       }
-      if (!r) break;
       written += size;
     }
     ::close(fd);
@@ -333,14 +324,8 @@ Result<std::string> read_staged(const CacheDir& staging, const std::string& name
   if (!fd) return std::move(fd).error();
   FdCloser closer{*fd};
   std::string s;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(*fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return staging_error("cannot read staged file", staging.path() / name, errno);
-    if (n == 0) break;
-    s.append(buf, static_cast<std::size_t>(n));
-  }
+  if (const int err = read_to_end(*fd, s, s.max_size()); err != 0)
+    return staging_error("cannot read staged file", staging.path() / name, err);
   return s;
 }
 

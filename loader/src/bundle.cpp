@@ -15,6 +15,7 @@
 #include "kernels/lockfile/cache.h"
 #include "kernels/lockfile/cache_safety.h"
 #include "kernels/lockfile/digest.h"
+#include "kernels/lockfile/fd_io.h"
 #include "kernels/lockfile/lockfile.h"
 #include "kernels/lockfile/signature_record.h"
 #include "kernels/lockfile/variant_files.h"
@@ -47,13 +48,10 @@ struct ReadFile {
 // always of exactly the bytes left in `dst`. Returns 0 or an errno (-1: the file shrank).
 int read_hashing(int fd, std::uint8_t* dst, std::uint64_t size, ContentDigest& hasher) {
   auto read_some = [fd, dst, size](std::uint64_t done) -> std::int64_t {
-    for (;;) {
-      const ssize_t n = ::read(fd, dst + done, std::min(kChunk, size - done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return -errno;
-      if (n == 0) return -1000000;  // shrank
-      return n;
-    }
+    const ssize_t n = read_retrying(fd, dst + done, std::min(kChunk, size - done));
+    if (n < 0) return -errno;
+    if (n == 0) return -1000000;  // shrank
+    return n;
   };
   auto as_errno = [](std::int64_t r) { return r == -1000000 ? -1 : static_cast<int>(-r); };
   if (size < 8 * kChunk) {

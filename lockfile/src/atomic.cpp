@@ -13,6 +13,8 @@
 
 #include <openssl/rand.h>
 
+#include "kernels/lockfile/fd_io.h"
+
 namespace kernels {
 
 namespace {
@@ -97,16 +99,9 @@ Result<void> write_atomic_at(int dir_fd, std::string_view name, std::string_view
     ::unlinkat(dir_fd, temp.c_str(), 0);
     return e;
   };
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return fail(io_error("write failed", temp_shown, err));
-    }
-    done += static_cast<std::size_t>(n);
+  if (const int err = write_all(fd, bytes.data(), bytes.size()); err != 0) {
+    ::close(fd);
+    return fail(io_error("write failed", temp_shown, err));
   }
   if (::fsync(fd) != 0) {
     const int err = errno;

@@ -17,6 +17,7 @@
 #include "kernels/lockfile/atomic.h"
 #include "kernels/lockfile/cache_dir.h"
 #include "kernels/lockfile/digest.h"
+#include "kernels/lockfile/fd_io.h"
 #include "kernels/lockfile/lockfile.h"
 
 namespace kernels {
@@ -454,17 +455,12 @@ Result<void> copy_into_place(const CacheDir& blobs, std::string_view etag, const
   int err = 0;
   std::vector<char> buffer(1 << 20);
   for (;;) {
-    const ssize_t n = ::read(in, buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
+    const ssize_t n = read_retrying(in, buffer.data(), buffer.size());
     if (n <= 0) {
       if (n < 0) err = errno;
       break;
     }
-    for (ssize_t done = 0; done < n && err == 0;) {
-      const ssize_t w = ::write(out, buffer.data() + done, static_cast<std::size_t>(n - done));
-      if (w < 0 && errno != EINTR) err = errno;
-      if (w > 0) done += w;
-    }
+    err = write_all(out, buffer.data(), static_cast<std::size_t>(n));
     if (err != 0) break;
   }
   if (err == 0 && ::fsync(out) != 0) err = errno;

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <optional>
 
+#include "kernels/lockfile/fd_io.h"
+
 namespace kernels {
 
 std::string to_hex(std::span<const std::uint8_t> bytes) {
@@ -197,9 +199,8 @@ Result<std::uint64_t> stream_fd(int fd, const std::filesystem::path& path, Feed&
   std::unique_ptr<std::uint8_t[]> buf(new std::uint8_t[kChunk]);
   std::uint64_t total = 0;
   while (true) {
-    const ssize_t n = ::read(fd, buf.get(), kChunk);
+    const ssize_t n = read_retrying(fd, buf.get(), kChunk);
     if (n < 0) {
-      if (errno == EINTR) continue;
       return make_error(ErrorCode::io, std::string("read failed: ") + std::strerror(errno),
                         path.string());
     }

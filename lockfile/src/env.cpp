@@ -1,4 +1,5 @@
 #include "kernels/lockfile/env.h"
+#include "kernels/lockfile/text.h"
 
 #include <cctype>
 #include <cstdlib>
@@ -14,9 +15,8 @@ EnvLookup process_env() {
 }
 
 bool env_truthy(std::string_view value) {
-  std::string upper(value);
-  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return upper == "1" || upper == "ON" || upper == "YES" || upper == "TRUE";
+  const std::string v = ascii_lower(value);
+  return v == "1" || v == "on" || v == "yes" || v == "true";
 }
 
 bool env_truthy(const EnvLookup& env, std::string_view name) {

@@ -1,5 +1,7 @@
 #include "file_read.h"
 
+#include "kernels/lockfile/fd_io.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,31 +51,18 @@ Result<std::string> read_small_file(const std::filesystem::path& path, std::size
                       path.string(), "this is not a file this tool writes; regenerate it");
   }
   std::string out;
-  out.resize(static_cast<std::size_t>(st.st_size) + 1);
-  std::size_t done = 0;
-  while (true) {
-    if (done == out.size()) {
-      if (out.size() > max_bytes) break;
-      out.resize(std::min(out.size() * 2, max_bytes + 1));
-    }
-    const ssize_t n = ::read(fd, out.data() + done, out.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return make_error(ErrorCode::io, std::string("read failed: ") + std::strerror(err),
-                        path.string());
-    }
-    if (n == 0) break;
-    done += static_cast<std::size_t>(n);
-  }
+  out.reserve(static_cast<std::size_t>(st.st_size));
+  const int err = read_to_end(fd, out, max_bytes);
   ::close(fd);
-  if (done > max_bytes) {
+  if (err == EFBIG) {
     return make_error(ErrorCode::lockfile_invalid,
                       "file grew past the " + std::to_string(max_bytes) + "-byte limit while read",
                       path.string(), "this is not a file this tool writes; regenerate it");
   }
-  out.resize(done);
+  if (err != 0) {
+    return make_error(ErrorCode::io, std::string("read failed: ") + std::strerror(err),
+                      path.string());
+  }
   return out;
 }
 

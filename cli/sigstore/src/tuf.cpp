@@ -16,6 +16,7 @@
 #include "crypto.h"
 #include "json_read.h"
 #include "kernels/lockfile/cache_dir.h"
+#include "kernels/lockfile/text.h"
 #include "kernels/sigstore/trusted_root.h"
 
 namespace kernels::sigstore {
@@ -265,9 +266,7 @@ Result<FileInfo> file_info(const json& entry, const std::string& in_file, const 
   if (const json* h = object_at(entry, "hashes")) {
     for (const auto& [alg, value] : h->items()) {
       if (!value.is_string()) return format_error(in_file, "\"" + name + "\" has a bad hash");
-      std::string v = value.get<std::string>();
-      for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      info.hashes[alg] = v;
+      info.hashes[alg] = ascii_lower(value.get<std::string>());
     }
   }
   return info;
