@@ -55,30 +55,14 @@ for org in os.listdir(api):
 PY
 # shellcheck source=../tests/support/local_port.sh
 source tests/support/local_port.sh
-cdn_port="$(unused_port)"
-mkdir -p "$work/nginx/logs" "$work/nginx/tmp"
-cat > "$work/nginx/nginx.conf" <<CONF
-daemon off;
-worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log warn;
-$( [ "$(id -u)" = 0 ] && echo "user root;" )
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/tmp;
-  proxy_temp_path $work/nginx/tmp;
-  fastcgi_temp_path $work/nginx/tmp;
-  uwsgi_temp_path $work/nginx/tmp;
-  scgi_temp_path $work/nginx/tmp;
-  default_type application/octet-stream;
-  sendfile on;
-  server { listen 127.0.0.1:$cdn_port; root $work/cdn; }
-}
-CONF
-[ -x /usr/sbin/nginx ] || { echo "bench_cli: nginx is not installed (scripts/install-deps.sh installs it)" >&2; exit 2; }
-/usr/sbin/nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/logs/error.log" &
-pids+=($!)
+# shellcheck source=../tests/support/nginx.sh
+source tests/support/nginx.sh
+rc=0
+start_nginx_server "$work/cdn" "$work/nginx" || rc=$?
+[ "$rc" != 2 ] || { echo "bench_cli: nginx is not installed (scripts/install-deps.sh installs it)" >&2; exit 2; }
+[ "$rc" = 0 ] || { echo "bench_cli: nginx did not start" >&2; exit 1; }
+pids+=("$nginx_server_pid")
+cdn_port=$nginx_server_port
 
 start_hub() {  # start_hub FD [fake_hub_server args...]: prints the Hub endpoint on FD's reader
   local log="$work/hub-$1.log"; shift
@@ -92,8 +76,6 @@ exec 4< <(start_hub own)
 pids+=($!)
 read -r own_port <&4
 own_endpoint="http://127.0.0.1:$own_port"
-wait_for_port "$cdn_port" 10 ||
-  { echo "bench_cli: nginx did not start on port $cdn_port: $(cat "$work/nginx/logs/error.log")" >&2; exit 1; }
 
 now() { date +%s.%N; }
 elapsed() { python3 -c "print(f'{($2 - $1):.3f}')" ; }
@@ -107,8 +89,9 @@ project "$work/p-ours"
 project "$work/p-py"
 clean_env=(env -u HF_HUB_OFFLINE -u HF_TOKEN -u HF_HUB_CACHE HF_ENDPOINT="$endpoint" HF_HOME="$work/hf-home")
 
-# Cold lock (fresh caches: nothing from an earlier run).
-t0=$(now); "${clean_env[@]}" KERNELS_CACHE="$work/c-ours" "$ours" -v lock "$work/p-ours" 2>"$work/lock-ours.log"; t1=$(now)
+# Cold lock (fresh caches: nothing from an earlier run). The Python oracle is kernels 0.16, so ours
+# writes the 0.16 lock format (--format 1) for the byte comparison below.
+t0=$(now); "${clean_env[@]}" KERNELS_CACHE="$work/c-ours" "$ours" -v lock --format 1 "$work/p-ours" 2>"$work/lock-ours.log"; t1=$(now)
 lock_ours=$(elapsed "$t0" "$t1")
 lock_requests=$(sed -n 's/.*Hub requests: \([0-9]*\).*/\1/p' "$work/lock-ours.log" | tail -1)
 t0=$(now); "${clean_env[@]}" KERNELS_CACHE="$work/c-py" "$py_kernels" lock "$work/p-py" 2>"$work/lock-py.log"; t1=$(now)

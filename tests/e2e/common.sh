@@ -3,6 +3,8 @@
 set -euo pipefail
 # shellcheck source=../support/local_port.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../support/local_port.sh"
+# shellcheck source=../support/nginx.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../support/nginx.sh"
 : "${KERNELS_SOURCE_DIR:?}" "${KERNELS_BUILD_DIR:?}" "${KERNELS_BIN:?}"
 hub="$KERNELS_BUILD_DIR/local-hub"
 if [ ! -f "$hub/api/kernels/kernels-community/attention-fa3/refs" ]; then
@@ -30,51 +32,16 @@ make_project() {
   HF_ENDPOINT="file://$hub" kernels lock "$dir"
 }
 
-# Serves $1 over HTTP on 127.0.0.1 with a real nginx; sets $nginx_url. Stopped on exit. nginx
-# cannot report a port it picked: when another process took the unused port first, it tries again
-# with a fresh one (three times).
+# Serves $1 over HTTP on 127.0.0.1 with a real nginx (tests/support/nginx.sh); sets $nginx_url.
+# Stopped on exit.
 start_nginx() {
-  local root=$1 port conf attempt
-  if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  local rc=0
+  start_nginx_server "$1" "$scratch/nginx" || rc=$?
+  if [ "$rc" = 2 ]; then
     echo "SKIPPED: nginx is not installed (scripts/install-deps.sh installs nginx-light)"
     exit 0
   fi
-  mkdir -p "$scratch/nginx/tmp"
-  conf="$scratch/nginx/nginx.conf"
-  for attempt in 1 2 3; do
-    port=$(unused_port)
-    cat > "$conf" <<NGINX
-daemon off;
-worker_processes 1;
-pid $scratch/nginx/nginx.pid;
-error_log $scratch/nginx/error.log;
-events { worker_connections 64; }
-http {
-  access_log $scratch/nginx/access.log;
-  client_body_temp_path $scratch/nginx/tmp;
-  proxy_temp_path $scratch/nginx/tmp;
-  fastcgi_temp_path $scratch/nginx/tmp;
-  uwsgi_temp_path $scratch/nginx/tmp;
-  scgi_temp_path $scratch/nginx/tmp;
-  default_type application/octet-stream;
-  server {
-    listen 127.0.0.1:$port;
-    root $root;
-    location / { try_files \$uri =404; }
-  }
-}
-NGINX
-    "$(command -v nginx || echo /usr/sbin/nginx)" -c "$conf" -e "$scratch/nginx/error.log" &
-    nginx_pid=$!
-    cleanup_hooks+=("kill $nginx_pid; wait $nginx_pid 2>/dev/null")
-    if wait_for_port "$port" 5; then
-      nginx_url="http://127.0.0.1:$port"
-      return 0
-    fi
-    kill "$nginx_pid" 2>/dev/null || true
-    wait "$nginx_pid" 2>/dev/null || true
-    echo "nginx did not start on port $port (attempt $attempt of 3)" >&2
-  done
-  cat "$scratch/nginx/error.log" >&2
-  fail "nginx did not start on 127.0.0.1 in 3 attempts"
+  [ "$rc" = 0 ] || fail "nginx did not start on 127.0.0.1 in 3 attempts"
+  cleanup_hooks+=("kill $nginx_server_pid; wait $nginx_server_pid 2>/dev/null")
+  nginx_url="http://127.0.0.1:$nginx_server_port"
 }

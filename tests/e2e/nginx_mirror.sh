@@ -26,6 +26,6 @@ kernels lock --locked "$project" || fail "the lock does not resolve identically 
 cmp "$project/kernels.lock" "$scratch/lock-before" || fail "lock --locked changed kernels.lock"
 kernels download --all-variants "$project" || fail "download from nginx failed"
 kernels verify "$project" || fail "the cache filled from nginx does not verify"
-grep -q "GET /kernels/kernels-community/attention-fa3/resolve/" "$scratch/nginx/access.log" \
+grep -q "GET /kernels/kernels-community/attention-fa3/resolve/" "$scratch/nginx/logs/access.log" \
   || fail "nginx served no file (the download did not go through it)"
 echo "PASS: mirror served by nginx filled an empty cache that verifies"

@@ -11,6 +11,7 @@
 
 #include "hub_test_support.h"
 #include "support/local_port.h"
+#include "support/nginx_server.h"
 #include "support/skip.h"
 
 using namespace kernels;
@@ -90,13 +91,6 @@ struct Child {
     return exit_status;
   }
 };
-
-std::string find_nginx() {
-  for (const char* p : {"/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"}) {
-    if (::access(p, X_OK) == 0) return p;
-  }
-  return {};
-}
 
 }  // namespace
 
@@ -222,47 +216,10 @@ TEST_CASE("fake_hub_server serves a mirror, prints its port and exits on SIGTERM
 }
 
 TEST_CASE("nginx serving the mirror directory statically is a working endpoint") {
-  auto nginx = find_nginx();
-  if (nginx.empty())
-    KERNELS_SKIP("nginx is not installed (scripts/install-deps.sh installs nginx-light)");
   MirrorFixture f;
-  int port = test_support::unused_port();
-  auto prefix = f.dir / "nginx";
-  fs::create_directories(prefix / "logs");
-  std::string conf = "daemon off;\nmaster_process off;\nworker_processes 1;\npid " +
-                     (prefix / "nginx.pid").string() + ";\nerror_log " +
-                     (prefix / "logs/error.log").string() +
-                     ";\nevents { worker_connections 64; }\nhttp {\n  access_log off;\n"
-                     "  client_body_temp_path " +
-                     (prefix / "body").string() +
-                     ";\n"
-                     "  proxy_temp_path " +
-                     (prefix / "proxy").string() +
-                     ";\n"
-                     "  fastcgi_temp_path " +
-                     (prefix / "fastcgi").string() +
-                     ";\n"
-                     "  uwsgi_temp_path " +
-                     (prefix / "uwsgi").string() +
-                     ";\n"
-                     "  scgi_temp_path " +
-                     (prefix / "scgi").string() +
-                     ";\n"
-                     "  default_type application/octet-stream;\n"
-                     "  server { listen 127.0.0.1:" +
-                     std::to_string(port) + "; root " + (f.dir / "mirror").string() + "; }\n}\n";
-  write_file(prefix / "nginx.conf", conf);
-  std::vector<std::string> args = {nginx, "-p", prefix.string(), "-c",
-                                   (prefix / "nginx.conf").string()};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  Child child;
-  REQUIRE(posix_spawn(&child.pid, nginx.c_str(), nullptr, nullptr, argv.data(), environ) == 0);
-  if (!test_support::wait_for_port(port, std::chrono::seconds(3))) {
-    child.stop();
-    KERNELS_SKIP("nginx did not start: " + read_file(prefix / "logs/error.log"));
-  }
-  auto client = make_client(fast_options("http://127.0.0.1:" + std::to_string(port)));
+  std::string why;
+  auto nginx = test_support::NginxServer::start(f.dir / "mirror", f.dir / "nginx", why);
+  if (!nginx) KERNELS_SKIP(why);
+  auto client = make_client(fast_options(nginx->endpoint()));
   check_mirror_reads(*client, f, f.dir / "out");
 }
