@@ -194,6 +194,7 @@ void kernels_loader_varlen_args_init(kl_varlen_args* a) {
   a->window_left = a->window_right = -1;
   a->num_splits = 1;  // FA3's varlen default
   a->pack_gqa = -1;
+  a->check_values = -1;
 }
 
 void kernels_loader_source_info_init(kl_source_info* info) {
@@ -212,6 +213,7 @@ void kernels_loader_kvcache_args_init(kl_kvcache_args* a) {
   a->rotary_interleaved = 1;
   a->num_splits = 0;  // FA3's kvcache default: heuristic
   a->pack_gqa = -1;
+  a->check_values = -1;
 }
 
 int kernels_loader_init(const kl_options* options) {

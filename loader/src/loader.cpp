@@ -349,12 +349,13 @@ struct Loader::Impl {
   }
 
   // validate (prepare) -> plan -> pick -> launch.
-  Result<void> run(Prepared& p, int ver, void* workspace, std::size_t workspace_bytes,
-                   Stream stream, std::string_view entry) {
+  // check_values: the call's kl_*_args.check_values (-1: the loader's debug_checks).
+  Result<void> run(Prepared& p, int ver, int check_values, void* workspace,
+                   std::size_t workspace_bytes, Stream stream, std::string_view entry) {
     const SourceSelection& sel = selection(*p.dev, ver);
     if (auto r = sel.usable(entry); !r) return r;
     if (p.call.empty) return ok();
-    if (debug_checks) {
+    if (check_values < 0 ? debug_checks : check_values != 0) {
       if (auto r = check_index_values(*driver, p.dev->context, stream, p.call.params); !r) {
         Error e = r.error();
         e.object = std::string(entry) + ": " + e.object;
@@ -509,7 +510,7 @@ Result<std::size_t> Loader::varlen_workspace_size(const kl_varlen_args& args, St
 Result<void> Loader::flash_attn_varlen_func(const kl_varlen_args& args, Stream stream) {
   auto p = impl_->prepare(args, stream, validate_varlen, "flash_attn_varlen_func");
   if (!p) return p.error();
-  return impl_->run(*p, args.ver, args.workspace, args.workspace_bytes, stream,
+  return impl_->run(*p, args.ver, args.check_values, args.workspace, args.workspace_bytes, stream,
                     "flash_attn_varlen_func");
 }
 
@@ -523,7 +524,7 @@ Result<std::size_t> Loader::kvcache_workspace_size(const kl_kvcache_args& args, 
 Result<void> Loader::flash_attn_with_kvcache(const kl_kvcache_args& args, Stream stream) {
   auto p = impl_->prepare(args, stream, validate_kvcache, "flash_attn_with_kvcache");
   if (!p) return p.error();
-  return impl_->run(*p, args.ver, args.workspace, args.workspace_bytes, stream,
+  return impl_->run(*p, args.ver, args.check_values, args.workspace, args.workspace_bytes, stream,
                     "flash_attn_with_kvcache");
 }
 

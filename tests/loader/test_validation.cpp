@@ -499,6 +499,35 @@ TEST_CASE("debug value checks: valid index values pass and launch", "[loader][va
   CHECK(v.h.driver->launches().size() == 2);
 }
 
+TEST_CASE("a call's check_values overrides the loader's debug checks either way",
+          "[loader][validation]") {
+  auto bad_cu = [](Harness& h, const kl_varlen_args& a) {
+    h.driver->set_memory(a.cu_seqlens_q.data, ints({0, 40, 30}));  // decreasing
+    h.driver->set_memory(a.cu_seqlens_k.data, ints({0, 30, 64}));
+  };
+  SECTION("checks off in the loader, on for the call") {
+    Harness h;
+    auto l = Loader::create(h.options());
+    REQUIRE(l.ok());
+    auto a = valid_varlen();
+    bad_cu(h, a);
+    REQUIRE((*l)->flash_attn_varlen_func(a, fake_stream(0)).ok());  // -1: the loader's (off)
+    CHECK(h.driver->host_copies() == 0);
+    a.check_values = 1;
+    auto r = (*l)->flash_attn_varlen_func(a, fake_stream(0));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().what.find("non-decreasing") != std::string::npos);
+  }
+  SECTION("checks on in the loader, off for the call") {
+    ValueHarness v;
+    auto a = valid_varlen();
+    bad_cu(v.h, a);
+    REQUIRE_FALSE(v.loader->flash_attn_varlen_func(a, fake_stream(0)).ok());
+    a.check_values = 0;
+    CHECK(v.loader->flash_attn_varlen_func(a, fake_stream(0)).ok());
+  }
+}
+
 TEST_CASE("debug value checks: bad cu_seqlens, cache_seqlens and page ids are refused",
           "[loader][validation]") {
   ValueHarness v;

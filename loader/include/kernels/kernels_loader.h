@@ -43,7 +43,9 @@
  *     the call returns a status and kernels_loader_last_error() says what and why.
  *   - Thread-safe. Several GPUs: the stream's device decides.
  *   - Index values (cu_seqlens, cache_seqlens, page ids) are trusted, as FA3 trusts them, unless
- *     KERNELS_LOADER_DEBUG_CHECKS=1: then they are checked too, which synchronises the stream.
+ *     a call's check_values is 1, or -1 (the default) with KERNELS_LOADER_DEBUG_CHECKS=1 when the
+ *     library started: then they are checked too, which synchronises the stream. (The Python
+ *     package reads the variable at every call and sets check_values from it.)
  *
  * Minimal use (see loader/examples/attention_example.cpp):
  *   if (kernels_loader_init(NULL) != KL_OK)
@@ -135,6 +137,11 @@ typedef struct kl_varlen_args {
   kl_tensor softmax_lse; /* optional: (h, total_q) fp32 */
   void* workspace;
   size_t workspace_bytes;
+  /* The index tensors' values (cu_seqlens, cache_seqlens / seqused_k, page ids) copied to the host
+   * and checked before the launch, which synchronises the stream and cannot be graph-captured:
+   * -1 (the _init default) as KERNELS_LOADER_DEBUG_CHECKS said when the library started, 0 no,
+   * 1 yes. */
+  int32_t check_values;
 } kl_varlen_args;
 
 /* FA3's flash_attn_with_kvcache(q, k_cache, v_cache, k, v, qv, rotary_cos, rotary_sin,
@@ -176,6 +183,11 @@ typedef struct kl_kvcache_args {
   kl_tensor softmax_lse; /* optional: (b, h, s_q), or (h, total_q) with cu_seqlens_q */
   void* workspace;
   size_t workspace_bytes;
+  /* The index tensors' values (cu_seqlens, cache_seqlens / seqused_k, page ids) copied to the host
+   * and checked before the launch, which synchronises the stream and cannot be graph-captured:
+   * -1 (the _init default) as KERNELS_LOADER_DEBUG_CHECKS said when the library started, 0 no,
+   * 1 yes. */
+  int32_t check_values;
 } kl_kvcache_args;
 
 typedef struct kl_options {

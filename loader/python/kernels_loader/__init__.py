@@ -92,6 +92,7 @@ class _VarlenArgs(ctypes.Structure):
         ("qv", _T), ("q_descale", _T), ("k_descale", _T), ("v_descale", _T), ("sinks", _T),
         ("out", _T), ("softmax_lse", _T),
         ("workspace", ctypes.c_void_p), ("workspace_bytes", ctypes.c_size_t),
+        ("check_values", ctypes.c_int32),
     ]
 
 
@@ -110,6 +111,7 @@ class _KvcacheArgs(ctypes.Structure):
         ("num_splits", ctypes.c_int32), ("pack_gqa", ctypes.c_int32), ("sm_margin", ctypes.c_int32),
         ("sinks", _T), ("out", _T), ("softmax_lse", _T),
         ("workspace", ctypes.c_void_p), ("workspace_bytes", ctypes.c_size_t),
+        ("check_values", ctypes.c_int32),
     ]
 
 
@@ -318,39 +320,6 @@ def _debug_checks_enabled():
     return _env_truthy("KERNELS_LOADER_DEBUG_CHECKS")
 
 
-def _check_values(cu_seqlens=(), max_seqlens=(), totals=(), cache_seqlens=None, page_table=None,
-                  page_size=None, num_pages=None):
-    """FA3 trusts these values and reads out of bounds when they are wrong. Checking them needs
-    the values on the host (a synchronisation), so it runs only with KERNELS_LOADER_DEBUG_CHECKS=1."""
-    for name, cu, max_len, total in zip(("cu_seqlens_q", "cu_seqlens_k"), cu_seqlens, max_seqlens, totals):
-        if cu is None:
-            continue
-        c = cu.tolist()
-        bad = None
-        if not c or c[0] != 0:
-            bad = "must start at 0"
-        elif any(b < a for a, b in zip(c, c[1:])):
-            bad = "must be non-decreasing"
-        elif total is not None and c[-1] != total:
-            bad = "ends at %d but the tensor has %d rows" % (c[-1], total)
-        elif max_len is not None and max(b - a for a, b in zip(c, c[1:]) or [0]) > max_len:
-            bad = "has a sequence longer than max_seqlen (%d)" % max_len
-        if bad:
-            raise KernelsLoaderError(KL_ERR_INVALID_ARGUMENT, "%s %s [values]" % (name, bad))
-    if cache_seqlens is not None and page_table is not None:
-        lens = cache_seqlens.tolist()
-        capacity = page_table.shape[1] * page_size
-        if any(n < 0 or n > capacity for n in lens):
-            raise KernelsLoaderError(KL_ERR_INVALID_ARGUMENT,
-                                     "cache_seqlens exceeds page_table capacity %d [values]" % capacity)
-        for b, n in enumerate(lens):
-            used = page_table[b, : -(-n // page_size)].tolist() if n else []
-            if any(p < 0 or p >= num_pages for p in used):
-                raise KernelsLoaderError(KL_ERR_INVALID_ARGUMENT,
-                                         "page_table row %d names a page outside [0, %d) [values]"
-                                         % (b, num_pages))
-
-
 def _refuse(**unsupported):
     for name, value in unsupported.items():
         if value is not None:
@@ -425,30 +394,16 @@ def _outputs(torch, entry, a, out=None):
     return out, lse
 
 
-def _check_call_values(entry, a):
-    """KERNELS_LOADER_DEBUG_CHECKS=1: the index values, on the host (a synchronisation)."""
-    q, pt = a["q"], a["page_table"]
-    if entry == "flash_attn_varlen_func":
-        k, paged = a["k"], pt is not None
-        _check_values((a["cu_seqlens_q"], None if paged else a["cu_seqlens_k"]),
-                      (a["max_seqlen_q"], a["max_seqlen_k"]), (q.shape[0], None if paged else k.shape[0]),
-                      a["seqused_k"] if paged else None, pt,
-                      k.shape[1] if paged else None, k.shape[0] if paged else None)
-    else:
-        k_cache = a["k_cache"]
-        _check_values((a["cu_seqlens_q"],), (a["max_seqlen_q"],), (q.shape[0],), a["cache_seqlens"], pt,
-                      k_cache.shape[1] if pt is not None else None, k_cache.shape[0])
-
-
 def _launch(torch, entry, a, out=None):
     """The call itself (eager): allocates out/softmax_lse (and a workspace when the call splits),
     fills the args struct, launches on torch's current stream. Returns (out, softmax_lse or None)."""
     arg_list, _struct, init_name, ws_name, fn_name = _ENTRY[entry]
     lib = _library()
     out, lse = _outputs(torch, entry, a, out)
-    if _debug_checks_enabled():
-        _check_call_values(entry, a)
     s = _blank(_struct, init_name)
+    # The index values are checked by the library (value_checks.cpp), per call as the variable says
+    # now: a copy to the host, so the stream synchronises.
+    s.check_values = 1 if _debug_checks_enabled() else 0
     tensors = dict(a, sinks=_sinks(a["sinks"]), out=out, softmax_lse=lse)
     for name, kind, _default in arg_list + (("out", "Tensor", None), ("softmax_lse", "Tensor?", None)):
         if kind.startswith("Tensor") and tensors[name] is not None:
