@@ -806,6 +806,29 @@ int main(int argc, char** argv) {
   using D64n64 = Sm90FwdTraits<64, 64, 2, bf16, 2, 1, true>;
   using D64n96 = Sm90FwdTraits<64, 96, 2, bf16, 2, 1, true>;
   using D64n64s3 = Sm90FwdTraits<64, 64, 3, bf16, 2, 1, true>;
+  // d128 with three consumer warpgroups (192-row tiles: a third less K/V traffic per query row)
+  // and narrower key blocks to fit 160 registers.
+  using D128m192n64 = Sm90FwdTraits<128, 64, 2, bf16, 3, 1, true>;
+  using D128m192n64s4 = Sm90FwdTraits<128, 64, 4, bf16, 3, 1, true>;
+  using D128m192n96 = Sm90FwdTraits<128, 96, 2, bf16, 3, 1, true>;
+  if (mode == "m192") {
+    for (bool persistent : {false, true}) {
+      g_persistent = persistent;
+      ok &= check_variant<D128m192n64, B128>("d128 m192n64", rng);
+      ok &= check_variant<D128m192n64s4, B128>("d128 m192n64 s4", rng);
+      ok &= check_variant<D128m192n96, B128>("d128 m192n96", rng);
+    }
+    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
+    if (!ok) return 1;
+    g_persistent = false;
+    for (int round = 0; round < 2; ++round)
+      for (int causal : {0, 1}) {
+        bench_shape<D128n176>("d128 n176", rng, 1, 16384, 16, causal);
+        bench_shape<D128m192n64>("d128 m192n64", rng, 1, 16384, 16, causal);
+        bench_shape<D128m192n64s4>("d128 m192n64s4", rng, 1, 16384, 16, causal);
+        bench_shape<D128m192n96>("d128 m192n96", rng, 1, 16384, 16, causal);
+      }
+  }
   if (mode == "tail") {
     for (bool persistent : {false, true}) {
       g_persistent = persistent;
