@@ -28,10 +28,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// The process environment (lockfile env.h's lookup); a variable set to "" counts as unset here,
+// as huggingface_hub treats its settings.
 std::optional<std::string> env(const char* name) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) return std::nullopt;
-  return std::string(v);
+  std::optional<std::string> v = process_env()(name);
+  if (v && v->empty()) return std::nullopt;
+  return v;
 }
 
 // KERNELS_JOBS, when --jobs did not say: 1 to 256, else ErrorCode::usage naming the variable.
