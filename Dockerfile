@@ -28,8 +28,8 @@
 #   KERNELS_BUILD_JOBS   parallel compile jobs (default: every core the builder gives)
 # tests/docker/check_dockerfile.sh checks these properties without an engine; e2e:docker_build
 # builds the image where an engine answers.
-# The build stages need no CUDA image: nvcc comes from PyPI, pinned (the devel image's nvcc
-# 13.0.0 is another build, V13.0.48, whose cubin differs in its toolkit note).
+# The build stages need no CUDA image: nvcc comes from PyPI, pinned. CUDA 13.0.0's nvcc (V13.0.48,
+# as in the nvidia/cuda:13.0.0 devel image) is another build: its cubin differs in the toolkit note.
 ARG BUILD_IMAGE=ubuntu:24.04
 ARG RUNTIME_IMAGE=nvidia/cuda:13.0.0-base-ubuntu24.04
 
