@@ -35,9 +35,14 @@ cannot() {
 }
 [ -x "$kernels" ] || cannot "no kernels CLI at $kernels: build $build_dir first (scripts/build.sh)"
 if [ "$check" = 0 ]; then
-  grep -q "^local_hub:" <(cmake --build "$build_dir" --target help 2>/dev/null) \
-    || cannot "$build_dir compiles no kernels (no nvcc, or -DKERNELS_WITH_CUDA=OFF): it has no local hub"
-  cmake --build "$build_dir" --target local_hub
+  if ! out=$(cmake --build "$build_dir" --target local_hub 2>&1); then
+    echo "$out" >&2
+    case "$out" in
+      *"unknown target"*) cannot "$build_dir compiles no kernels (no nvcc, or -DKERNELS_WITH_CUDA=OFF): it has no local hub" ;;
+    esac
+    echo "update_deploy_lock: rebuilding the local hub in $build_dir failed" >&2
+    exit 1
+  fi
 fi
 [ -f "$hub/api/kernels/kernels-community/attention-fa3/refs" ] \
   || cannot "no local hub at $hub: $build_dir compiles no kernels (no nvcc, or -DKERNELS_WITH_CUDA=OFF)"
