@@ -2,12 +2,14 @@
 # cache and secret mounts) with the engine's built-in Dockerfile frontend, Docker 20.10 or later:
 # no `# syntax=` line, so no frontend image is pulled and an air-gapped builder works. Docker 23+
 # clients need their buildx component for BuildKit; a 20.10-22 client needs DOCKER_BUILDKIT=1.
-#   deps     the build dependencies only (scripts/install-deps.sh): a source edit reuses this layer.
-#   build    compiles the CLI, the loader and the kernels (nvcc from the CUDA base image) in a
-#            cached build directory, installs them stripped into /opt/kernels/prefix, publishes
-#            the built bundle into /opt/kernels/local-hub, then runs scripts/fetch_kernels.sh:
-#            `kernels lock --locked` against a committed scripts/deploy/kernels.lock (a plain
-#            `kernels lock` where none is committed), download, verify.
+#   deps     the build dependencies only (scripts/install-deps.sh) and the pinned CUDA compiler
+#            (scripts/install-nvcc.sh: PyPI's nvcc wheels, checked by hash, version in
+#            scripts/nvcc-requirements.txt): a source edit reuses these layers.
+#   build    compiles the CLI, the loader and the kernels (the pinned nvcc) in a cached build
+#            directory, installs them stripped into /opt/kernels/prefix, publishes the built
+#            bundle into /opt/kernels/local-hub, then runs scripts/fetch_kernels.sh: `kernels lock
+#            --locked` against the committed scripts/deploy/kernels.lock (a stale one stops the
+#            build, naming scripts/update_deploy_lock.sh), download, verify.
 #   runtime  the CLI, the loader library, its C and C++ headers, CMake and pkg-config files, the
 #            Python package and the verified cache, read-only, with HF_HUB_OFFLINE=1, run as the
 #            unprivileged user `kernels`: the server never touches the network.
@@ -18,26 +20,38 @@
 #   docker build --build-arg HF_ENDPOINT=file:///src/my-mirror -t attention-server .   # a mirror in the build context
 #
 # HF_ENDPOINT defaults to the local hub the build stage makes from this build context (the sm90a
-# bundle, built with the base image's nvcc). Build arguments for slow or GPU-less builders:
-#   KERNELS_CMAKE_ARGS   extra configure arguments, e.g. -DKERNELS_WITH_CUDA=OFF: no kernels are
-#                        compiled, so no local hub exists and HF_ENDPOINT must name a hub or mirror
+# bundle, built with the pinned nvcc, so its bytes and the hub's commit are the ones the committed
+# lock names; docs/DOCKER.md, "The lock"). Build arguments for slow or GPU-less builders:
+#   KERNELS_CMAKE_ARGS   extra configure arguments, e.g. -DKERNELS_WITH_CUDA=OFF: no nvcc is
+#                        installed and no kernels are compiled, so no local hub exists and
+#                        HF_ENDPOINT must name a hub or mirror that has the locked commit
 #   KERNELS_BUILD_JOBS   parallel compile jobs (default: every core the builder gives)
 # tests/docker/check_dockerfile.sh checks these properties without an engine; e2e:docker_build
 # builds the image where an engine answers.
-ARG BUILD_IMAGE=nvidia/cuda:13.0.0-devel-ubuntu24.04
+# The build stages need no CUDA image: nvcc comes from PyPI, pinned. CUDA 13.0.0's nvcc (V13.0.48,
+# as in the nvidia/cuda:13.0.0 devel image) is another build: its cubin differs in the toolkit note.
+ARG BUILD_IMAGE=ubuntu:24.04
 ARG RUNTIME_IMAGE=nvidia/cuda:13.0.0-base-ubuntu24.04
 
 FROM ${BUILD_IMAGE} AS deps
 ENV DEBIAN_FRONTEND=noninteractive
 WORKDIR /src
-# Only what installs the dependencies: editing any other file reuses this layer.
-COPY scripts/install-deps.sh scripts/install-deps.sh
+# Only what installs the dependencies: editing any other file reuses these layers.
+COPY scripts/install-deps.sh scripts/install-nvcc.sh scripts/nvcc-requirements.txt scripts/
 # apt's downloads and lists live in cache mounts, kept between builds and never in a layer.
 RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
     --mount=type=cache,target=/var/lib/apt,sharing=locked \
     rm -f /etc/apt/apt.conf.d/docker-clean \
  && echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' > /etc/apt/apt.conf.d/keep-cache \
  && scripts/install-deps.sh --build-only
+# The pinned nvcc into /opt/nvcc; its path in /opt/nvcc.path for the build step. pip's downloads
+# live in a cache mount. Skipped when the build compiles no kernels.
+ARG KERNELS_CMAKE_ARGS=""
+RUN --mount=type=cache,target=/root/.cache/pip \
+    case " ${KERNELS_CMAKE_ARGS} " in \
+      *" -DKERNELS_WITH_CUDA=OFF "*) echo "Dockerfile: -DKERNELS_WITH_CUDA=OFF: no nvcc installed" ;; \
+      *) scripts/install-nvcc.sh /opt/nvcc > /opt/nvcc.path ;; \
+    esac
 
 FROM deps AS build
 COPY . .
@@ -48,7 +62,8 @@ COPY . .
 ARG KERNELS_CMAKE_ARGS=""
 ARG KERNELS_BUILD_JOBS=""
 RUN --mount=type=cache,target=/src/build,id=kernels-build \
-    args="-DKERNELS_BUILD_TESTS=OFF ${KERNELS_CMAKE_ARGS}" \
+    nvcc="$(cat /opt/nvcc.path 2>/dev/null || true)" \
+ && args="-DKERNELS_BUILD_TESTS=OFF ${nvcc:+-DCMAKE_CUDA_COMPILER=$nvcc }${KERNELS_CMAKE_ARGS}" \
  && if [ "$(cat build/.docker-cmake-args 2>/dev/null)" != "$args" ]; then \
       find build -mindepth 1 -delete; fi \
  && KERNELS_CMAKE_ARGS="$args" KERNELS_BUILD_JOBS="${KERNELS_BUILD_JOBS}" scripts/build.sh \
@@ -67,23 +82,18 @@ ARG HF_ENDPOINT=file:///opt/kernels/local-hub
 # The project is fetched where the runtime image keeps it, /opt/kernels/project: the cache records
 # each project under its path (.kernels-projects/), so the runtime's offline `kernels download`
 # finds it recorded and writes nothing into its read-only cache.
-# Against the local hub this build published, the lock is made here: that hub's commit is derived
-# from the bundle's bytes, which embed the nvcc build, so a kernels.lock from any other build
-# (e.g. left by scripts/ci_install_dependency.sh on the host) pins a commit it does not have
-# (docs/DOCKER.md, "The lock"). Against another HF_ENDPOINT a committed lock is checked (--locked).
+# The committed scripts/deploy/kernels.lock pins the commit of the local hub that the pinned nvcc
+# gives (the hub's commit is derived from the bundle's bytes); `kernels lock --locked` checks it
+# against HF_ENDPOINT, so a lock left stale by a kernel change stops the build, naming
+# scripts/update_deploy_lock.sh (docs/DOCKER.md, "The lock").
 RUN --mount=type=secret,id=hf_token,required=false \
     if [ -s /run/secrets/hf_token ]; then export HF_TOKEN_PATH=/run/secrets/hf_token; fi \
- && mkdir -p /opt/kernels/project && cp scripts/deploy/pyproject.toml /opt/kernels/project/ \
- && if [ "${HF_ENDPOINT}" = file:///opt/kernels/local-hub ]; then \
-      if [ ! -d /opt/kernels/local-hub ]; then \
-        echo "Dockerfile: no local hub was built (no nvcc in BUILD_IMAGE, or KERNELS_CMAKE_ARGS has -DKERNELS_WITH_CUDA=OFF): pass --build-arg HF_ENDPOINT=<hub or mirror>" >&2; \
-        exit 1; fi; \
-      if [ -e scripts/deploy/kernels.lock ]; then \
-        echo "Dockerfile: not using scripts/deploy/kernels.lock from the build context: it pins another build's local hub; locking against the one this build published"; fi; \
-    else \
-      for f in scripts/deploy/kernels.lock scripts/deploy/kernels.lock.hashes; do \
-        if [ -e "$f" ]; then cp "$f" /opt/kernels/project/; fi; done; \
-    fi \
+ && if [ "${HF_ENDPOINT}" = file:///opt/kernels/local-hub ] && [ ! -d /opt/kernels/local-hub ]; then \
+      echo "Dockerfile: no local hub was built (KERNELS_CMAKE_ARGS has -DKERNELS_WITH_CUDA=OFF): pass --build-arg HF_ENDPOINT=<hub or mirror>" >&2; \
+      exit 1; fi \
+ && mkdir -p /opt/kernels/project \
+ && cp scripts/deploy/pyproject.toml scripts/deploy/kernels.lock scripts/deploy/kernels.lock.hashes \
+       /opt/kernels/project/ \
  && HF_ENDPOINT="${HF_ENDPOINT}" \
     scripts/fetch_kernels.sh /opt/kernels/prefix/bin/kernels /opt/kernels/project /opt/kernels/cache
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The kernel steps of a Docker build or a CI install, in one place (the Dockerfile and
 # scripts/ci_install_dependency.sh both run this):
-#   1. kernels lock --locked   (a committed kernels.lock must still match the Hub), or kernels lock
+#   1. kernels lock --locked   (a committed kernels.lock must still match the Hub; a stale one
+#                               stops it, naming the fix), or kernels lock where none is committed
 #   2. kernels download        (every locked variant: the build machine's GPU, if any, is not the
 #                               one the image runs on)
 #   3. kernels verify          (re-hash everything in the cache)
@@ -15,11 +16,18 @@ if [ $# -lt 3 ]; then
 fi
 kernels=$1 project=$2 cache=$3 read_only=${4:-}
 export KERNELS_CACHE=$cache
-echo "fetch_kernels: HF_ENDPOINT=${HF_ENDPOINT:-https://huggingface.co} KERNELS_CACHE=$cache project=$project"
+endpoint=${HF_ENDPOINT:-https://huggingface.co}
+echo "fetch_kernels: HF_ENDPOINT=$endpoint KERNELS_CACHE=$cache project=$project"
 
 if [ -f "$project/kernels.lock" ]; then
   echo "fetch_kernels: checking the committed $project/kernels.lock against the Hub"
-  "$kernels" lock --locked "$project"
+  rc=0
+  "$kernels" lock --locked "$project" || rc=$?
+  if [ "$rc" = 3 ] || [ "$rc" = 4 ]; then
+    echo "fetch_kernels: $project/kernels.lock does not match $endpoint (kernels lock --locked: exit $rc)." >&2
+    echo "fetch_kernels: this repository's scripts/deploy/kernels.lock is refreshed by scripts/update_deploy_lock.sh (docs/DOCKER.md, \"The lock\"): run it and commit scripts/deploy/kernels.lock and kernels.lock.hashes; for another project, run \`kernels lock PROJECT_DIR\` against the same HF_ENDPOINT" >&2
+  fi
+  [ "$rc" = 0 ] || exit "$rc"
 else
   echo "fetch_kernels: no kernels.lock in $project; locking now"
   "$kernels" lock "$project"

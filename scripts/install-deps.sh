@@ -5,15 +5,16 @@
 #   scripts/install-deps.sh --build-only build dependencies only (what the Dockerfile needs)
 set -euo pipefail
 
+# python3-venv: scripts/install-nvcc.sh puts the pinned nvcc into a virtual environment.
 packages=(
-  build-essential cmake ninja-build pkg-config python3
+  build-essential cmake ninja-build pkg-config python3 python3-venv
   libcli11-dev libcurl4-openssl-dev nlohmann-json3-dev libssl-dev libarchive-dev
   libtomlplusplus-dev libutf8proc-dev zstd
 )
 if [ "${1:-}" != "--build-only" ]; then
   # python3-jsonschema, zsh, fish, groff-base: the --json schema, completion and man page tests;
   # clang-format, clang-tidy: the format check and scripts/tidy.sh (both version 14 on Debian 12).
-  packages+=(catch2 libcpp-httplib-dev nginx-light python3-venv clang clang-format clang-tidy
+  packages+=(catch2 libcpp-httplib-dev nginx-light clang clang-format clang-tidy
              python3-jsonschema zsh fish groff-base)
 fi
 

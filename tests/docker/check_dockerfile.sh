@@ -49,9 +49,17 @@ need(copy_all is not None, "the sources are copied (COPY . ...)")
 need(deps_run is not None, "the dependencies are installed by scripts/install-deps.sh")
 if copy_all is not None and deps_run is not None:
     need(deps_run < copy_all, "dependencies are installed before the sources are copied (a source edit must reuse the dependency layer)")
-    copies_before = [r for w, r in flat[:deps_run] if w == "COPY"]
-    need(all("install-deps.sh" in r for r in copies_before),
-         "only scripts/install-deps.sh is copied before the dependency step")
+    dependency_files = {"scripts/install-deps.sh", "scripts/install-nvcc.sh", "scripts/nvcc-requirements.txt"}
+    for r in (r for w, r in flat[:copy_all] if w == "COPY" and "--from" not in r):
+        sources = [a for a in r.split()[:-1] if not a.startswith("--")]
+        need(set(sources) <= dependency_files,
+             f"only the dependency scripts ({', '.join(sorted(dependency_files))}) are copied before the sources: COPY {r}")
+
+# The kernels are compiled by the pinned nvcc (scripts/nvcc-requirements.txt), installed before the
+# sources are copied: the local hub's commit, which the committed lock pins, depends on its bytes.
+nvcc_run = next((i for i, (w, r) in enumerate(flat) if w == "RUN" and "scripts/install-nvcc.sh" in r), None)
+need(nvcc_run is not None and copy_all is not None and nvcc_run < copy_all,
+     "the pinned nvcc is installed by scripts/install-nvcc.sh before the sources are copied")
 
 runs = [r for w, r in flat if w == "RUN"]
 apt_runs = [r for r in runs if "apt-get" in r or "install-deps.sh" in r]
@@ -70,6 +78,15 @@ for w, r in flat:
         problems.append(f"no {w} carries a token ({w} {r[:60]}): use --secret id=hf_token")
 fetch = [r for r in runs if "fetch_kernels.sh" in r]
 need(bool(fetch), "the kernels are fetched by scripts/fetch_kernels.sh (lock --locked, download, verify)")
+need(any("-DCMAKE_CUDA_COMPILER=" in r for r in build_runs),
+     "the build step configures the kernels with the pinned nvcc (-DCMAKE_CUDA_COMPILER=...)")
+import os, subprocess
+need(all("scripts/deploy/kernels.lock" in r for r in fetch),
+     "the fetch step always uses the committed scripts/deploy/kernels.lock (checked with lock --locked)")
+need(os.path.isfile(f"{root}/scripts/deploy/kernels.lock") and os.path.isfile(f"{root}/scripts/deploy/kernels.lock.hashes"),
+     "scripts/deploy/kernels.lock and kernels.lock.hashes are in the tree (scripts/update_deploy_lock.sh makes them)")
+ignored = subprocess.run(["git", "-C", root, "check-ignore", "-q", "scripts/deploy/kernels.lock"]).returncode == 0
+need(not ignored, "scripts/deploy/kernels.lock is not ignored by git (it is committed)")
 need(all("--mount=type=secret,id=hf_token" in r for r in fetch),
      "the fetch step reads the token from a build secret (--mount=type=secret,id=hf_token)")
 fetch_script = open(f"{root}/scripts/fetch_kernels.sh").read()
@@ -98,7 +115,8 @@ for p in problems:
     print("FAIL: Dockerfile:", p)
 if problems:
     sys.exit(1)
-print(f"PASS: {path}: {len(stages)} stages; dependencies before sources; apt and build cache mounts; "
-      "token as a build secret; fetch with lock --locked; stripped install; runtime as a non-root "
+print(f"PASS: {path}: {len(stages)} stages; dependencies and the pinned nvcc before sources; apt and "
+      "build cache mounts; token as a build secret; fetch with lock --locked against the committed "
+      "lock; stripped install; runtime as a non-root "
       "USER with ENTRYPOINT, HEALTHCHECK and OCI labels")
 PY

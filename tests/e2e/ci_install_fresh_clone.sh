@@ -11,7 +11,8 @@ export HF_ENDPOINT="file://$hub"
 KERNELS_CACHE="$cache" "$scratch/clone/scripts/ci_install_dependency.sh" > "$scratch/first.log" 2>&1 \
   || { cat "$scratch/first.log"; fail "first ci_install_dependency.sh run failed"; }
 cat "$scratch/first.log"
-[ -f "$scratch/clone/scripts/deploy/kernels.lock" ] || fail "no kernels.lock was written"
+# The clone carries the committed lock: ci_install_dependency.sh checked it (lock --locked).
+grep -q "checking the committed .*kernels.lock" "$scratch/first.log" || fail "the committed scripts/deploy/kernels.lock was not checked"
 KERNELS_CACHE="$cache" kernels verify "$scratch/clone/scripts/deploy" || fail "cache does not verify"
 [ -n "$(find "$cache" -path '*snapshots*' -name attention.cubin)" ] || fail "bundle not in the cache"
 

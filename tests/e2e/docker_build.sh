@@ -4,7 +4,7 @@
 #                                  Docker 23+ client needs its buildx component, a 20.10-22 client
 #                                  has BuildKit built in (DOCKER_BUILDKIT=1, set here); a client
 #                                  that has neither makes the test skip and say so.
-#   KERNELS_DOCKER_BUILD_IMAGE     base images (default: the Dockerfile's nvidia/cuda images;
+#   KERNELS_DOCKER_BUILD_IMAGE     base images (default: the Dockerfile's, ubuntu:24.04 and nvidia/cuda;
 #   KERNELS_DOCKER_RUNTIME_IMAGE   where they cannot be pulled, the local stand-ins that
 #                                  scripts/docker-stand-in-images.sh makes, else the test skips)
 #   KERNELS_DOCKER_CMAKE_ARGS      the KERNELS_CMAKE_ARGS build argument, e.g. -DKERNELS_WITH_CUDA=OFF
@@ -50,8 +50,8 @@ image_ready() { docker image inspect "$1" >/dev/null 2>&1 || docker pull -q "$1"
 pick_image() {  # pick_image NAMED STAND_IN: prints the image to use, or nothing
   if image_ready "$1"; then echo "$1"; elif docker image inspect "$2" >/dev/null 2>&1; then echo "$2"; fi
 }
-build_image=$(pick_image "${KERNELS_DOCKER_BUILD_IMAGE:-nvidia/cuda:13.0.0-devel-ubuntu24.04}" \
-  kernels-stand-in/cuda:13.0-devel-ubuntu24.04)
+build_image=$(pick_image "${KERNELS_DOCKER_BUILD_IMAGE:-ubuntu:24.04}" \
+  kernels-stand-in/ubuntu:24.04)
 runtime_image=$(pick_image "${KERNELS_DOCKER_RUNTIME_IMAGE:-nvidia/cuda:13.0.0-base-ubuntu24.04}" \
   kernels-stand-in/ubuntu:24.04)
 if [ -z "$build_image" ] || [ -z "$runtime_image" ]; then
