@@ -7,12 +7,15 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <set>
 #include <system_error>
 
 #include "blob_lock.h"
+#include "kernels/lockfile/cache_dir.h"
 #include "kernels/lockfile/repo_id.h"
 #include "kernels/lockfile/variant_files.h"
 
@@ -99,10 +102,13 @@ bool orphaned_temp(const CacheLayout& cache, const std::string& repo_id, const f
   return free;
 }
 
-// Bytes of the regular files under `dir`, symlinks not followed, each inode counted once (a
-// hard-linked copy frees nothing more). What removing the directory gives back.
+// Bytes of the regular files under `dir`, symlinks not followed (`dir` itself included: a link
+// there frees nothing), each inode counted once (a hard-linked copy frees nothing more). What
+// removing the directory gives back.
 std::uint64_t tree_bytes(const fs::path& dir) {
   std::uint64_t bytes = 0;
+  struct stat top {};
+  if (::lstat(dir.c_str(), &top) != 0 || !S_ISDIR(top.st_mode)) return 0;
   std::set<std::pair<dev_t, ino_t>> seen;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::none, ec);
@@ -150,14 +156,48 @@ std::set<std::string> referenced_blobs(const CacheLayout& cache, const std::stri
   return etags;
 }
 
-Result<void> remove_path(const fs::path& path) {
-  std::error_code ec;
-  fs::remove_all(path, ec);
-  if (ec) {
-    return make_error(ErrorCode::io, "cannot remove: " + ec.message(), path.string(),
-                      "check that the cache is writable by this user");
+// `path`'s directory, opened from the cache root down without following a link; nullopt when
+// it is missing (then so is `path`). A link at any level is ErrorCode::unsafe naming it.
+Result<std::optional<CacheDir>> open_parent(const CacheLayout& cache, const fs::path& path) {
+  Result<CacheDir> dir = CacheDir::open_below(cache.root(), path.parent_path(), false);
+  if (dir) return std::optional<CacheDir>(std::move(*dir));
+  // The walk's error carries no errno: a missing directory is told by looking again. Only an
+  // answer of "missing" is used, and it leads to no removal.
+  struct stat st {};
+  if (dir.error().code == ErrorCode::io && ::lstat(path.parent_path().c_str(), &st) != 0 &&
+      errno == ENOENT) {
+    return std::optional<CacheDir>();
   }
-  return ok();
+  return std::move(dir).error();
+}
+
+// Whether `path` is there, looked at (and with `remove`, removed) relative to its directory's
+// descriptor; a link at `path` itself is an entry like any other, removed and never followed.
+Result<bool> reach(const CacheLayout& cache, const fs::path& path, bool remove) {
+  const std::string name = path.filename().string();
+  if (name.empty() || name == "." || name == "..") {
+    return make_error(ErrorCode::internal, "not an entry of the cache", path.string(),
+                      "this is a bug: please report it");
+  }
+  Result<std::optional<CacheDir>> dir = open_parent(cache, path);
+  if (!dir) return std::move(dir).error();
+  if (!*dir) return false;
+  struct stat st {};
+  if (::fstatat((*dir)->fd(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return false;
+    return make_error(ErrorCode::io, std::string("cannot look at: ") + std::strerror(errno),
+                      path.string(), "check that the cache is readable by this user");
+  }
+  if (remove) {
+    if (Result<void> r = (*dir)->remove_all(name); !r) return std::move(r).error();
+  }
+  return true;
+}
+
+bool inside_any(const fs::path& path, const std::vector<fs::path>& dirs) {
+  return std::any_of(dirs.begin(), dirs.end(), [&](const fs::path& dir) {
+    return std::mismatch(dir.begin(), dir.end(), path.begin(), path.end()).first == dir.end();
+  });
 }
 
 // Blobs and old temp files that `remaining` commits do not need.
@@ -228,13 +268,6 @@ void collect_orphaned_temp_files(const CacheLayout& cache, const std::string& re
           {"temp file", repo_id, blob.string(), static_cast<std::uint64_t>(st.st_size)});
     }
   }
-}
-
-Result<void> apply(const std::vector<PruneAction>& actions) {
-  for (const PruneAction& a : actions) {
-    if (Result<void> r = remove_path(a.path); !r) return r;
-  }
-  return ok();
 }
 
 void collect_revision_removal(const CacheLayout& cache, const std::string& repo_id,
@@ -404,10 +437,7 @@ Result<std::vector<PruneAction>> prune_cache(const CacheLayout& cache, const Loc
     }
     collect_unreferenced_blobs(cache, repo_id, remaining, actions);
   }
-  if (!dry_run) {
-    if (Result<void> r = apply(actions); !r) return r.error();
-  }
-  return actions;
+  return remove_listed(cache, actions, dry_run);
 }
 
 Result<std::vector<PruneAction>> remove_from_cache(const CacheLayout& cache,
@@ -422,8 +452,7 @@ Result<std::vector<PruneAction>> remove_from_cache(const CacheLayout& cache,
   if (commit.empty()) {
     actions.push_back(
         {"repo", repo_id, cache.repo_dir(repo_id).string(), tree_bytes(cache.repo_dir(repo_id))});
-    if (Result<void> r = apply(actions); !r) return r.error();
-    return actions;
+    return remove_listed(cache, actions, false);
   }
   std::map<std::string, std::string> refs = read_refs(cache, repo_id);
   std::string resolved = commit;
@@ -438,8 +467,38 @@ Result<std::vector<PruneAction>> remove_from_cache(const CacheLayout& cache,
     if (snap.filename().string() != resolved) remaining.push_back(snap.filename().string());
   }
   collect_unreferenced_blobs(cache, repo_id, remaining, actions);
-  if (Result<void> r = apply(actions); !r) return r.error();
-  return actions;
+  return remove_listed(cache, actions, false);
+}
+
+Result<std::vector<PruneAction>> remove_listed(const CacheLayout& cache,
+                                               const std::vector<PruneAction>& actions,
+                                               bool dry_run) {
+  std::vector<PruneAction> present;
+  for (const PruneAction& a : actions) {
+    Result<bool> there = reach(cache, a.path, false);
+    if (!there) return std::move(there).error();
+    if (*there) present.push_back(a);
+  }
+  if (dry_run) return present;
+  std::vector<PruneAction> removed;
+  std::vector<fs::path> removed_entries;
+  for (const PruneAction& a : present) {
+    if (inside_any(a.path, removed_entries)) {  // a blob of a repo folder removed whole
+      removed.push_back(a);
+      continue;
+    }
+    Result<bool> gone = reach(cache, a.path, true);
+    if (!gone) return std::move(gone).error();
+    if (*gone) {
+      removed.push_back(a);
+      removed_entries.emplace_back(a.path);
+    }
+  }
+  return removed;
+}
+
+Result<bool> remove_in_cache(const CacheLayout& cache, const fs::path& path) {
+  return reach(cache, path, true);
 }
 
 std::string format_time(std::time_t t) {

@@ -75,6 +75,23 @@ Result<std::vector<PruneAction>> remove_from_cache(const CacheLayout& cache,
                                                    const std::string& repo_id,
                                                    const std::string& commit);
 
+// Carries out a list of prune_cache or remove_from_cache, through descriptors: each action's
+// directory is opened from the cache root down without following links (CacheDir::open_below)
+// and the entry removed relative to it (CacheDir::remove_all), so a link planted at any level is
+// ErrorCode::unsafe (exit 11) naming it, and nothing outside the cache is removed. Every
+// directory is opened and every entry looked at before the first removal (a link planted before
+// the command removes nothing), then again for each removal (one planted since is refused too).
+// Returns what was removed: an entry already gone is left out (another process removed it), one
+// inside a directory removed before it is kept (it went with it). With dry_run nothing is
+// removed and what is there is returned.
+Result<std::vector<PruneAction>> remove_listed(const CacheLayout& cache,
+                                               const std::vector<PruneAction>& actions,
+                                               bool dry_run);
+
+// Removes `path` (below the cache root) and everything under it the same way; false when
+// nothing was there (its directory is missing too).
+Result<bool> remove_in_cache(const CacheLayout& cache, const std::filesystem::path& path);
+
 std::string format_time(std::time_t t);  // "2026-11-23 21:40" UTC, "-" for 0
 
 }  // namespace kernels::cli

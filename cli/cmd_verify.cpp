@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cache_inventory.h"
 #include "commands.h"
 #include "json_document.h"
 #include "kernels/lockfile/variant_files.h"
@@ -100,17 +101,15 @@ Result<void> repair_variant(CommandContext& ctx, const KernelLock& locked, const
     auto it = std::find_if(files.begin(), files.end(),
                            [&](const TreeEntry& e) { return e.path == p.path; });
     if (it == files.end()) continue;
-    std::error_code ec;
-    std::filesystem::path snap_file = ctx.cache().snapshot_file(locked.repo_id, locked.sha,
-                                                                it->path);
+    // Through descriptors (remove_in_cache): a link planted above either is exit 11, never
+    // followed out of the cache.
+    const CacheLayout& cache = ctx.cache();
     if (p.kind != FileProblem::Kind::missing) {
-      std::filesystem::remove(ctx.cache().blob_path(locked.repo_id, it->digest().hex), ec);
+      const auto blob = cache.blob_path(locked.repo_id, it->digest().hex);
+      if (Result<bool> r = remove_in_cache(cache, blob); !r) return std::move(r).error();
     }
-    std::filesystem::remove(snap_file, ec);
-    if (ec) {
-      return make_error(ErrorCode::io, "cannot remove the bad file: " + ec.message(),
-                        snap_file.string(), "check that the cache is writable");
-    }
+    const auto snap_file = cache.snapshot_file(locked.repo_id, locked.sha, it->path);
+    if (Result<bool> r = remove_in_cache(cache, snap_file); !r) return std::move(r).error();
     refetch.push_back(*it);
   }
   Result<BlobLockPolicy> locks = ctx.locks();

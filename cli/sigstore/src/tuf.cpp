@@ -421,9 +421,8 @@ class Client {
       if (!same_keys(root_, *next, "timestamp") || !same_keys(root_, *next, "snapshot")) {
         trusted_timestamp_.reset();
         trusted_snapshot_.reset();
-        std::error_code ec;
-        std::filesystem::remove(dir_->path() / "timestamp.json", ec);
-        std::filesystem::remove(dir_->path() / "snapshot.json", ec);
+        dir_->remove("timestamp.json");
+        dir_->remove("snapshot.json");
       }
       root_ = std::move(*next);
       if (auto r = store("root.json", root_.bytes); !r) return r;

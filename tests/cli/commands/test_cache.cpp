@@ -5,8 +5,12 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <map>
+#include <optional>
+
 #include <nlohmann/json.hpp>
 
+#include "cache_inventory.h"
 #include "project_fixture.h"
 
 using namespace kernels::test;
@@ -432,4 +436,146 @@ TEST_CASE("a link at a resumable partial file's name is neither resumed from nor
   CHECK(read_file(outside) == "kept bytes of nothing");
   CHECK(fs::is_regular_file(fs::symlink_status(blob)));
   CHECK(p.run({"verify", p.project.string()}).exit_code == 0);
+}
+
+// Regression (issue 12, cache safety model): prune and rm removed by path
+// (std::filesystem::remove_all of paths joined from the cache root), so a directory of the cache
+// replaced by a link to one outside led the removal there. The permission check before every
+// command refuses such a link (exit 11) unless KERNELS_ALLOW_SHARED_CACHE is set; with it set,
+// only the removal's own walk from the root (CacheDir) stands in the way.
+TEST_CASE("cache prune and cache rm never remove through a link planted in the cache",
+          "[cache][safety]") {
+  const std::map<std::string, std::optional<std::string>> shared = {
+      {"KERNELS_ALLOW_SHARED_CACHE", "1"}};
+  LockedProject p(1, 100);
+  REQUIRE(p.download().exit_code == 0);
+  const kernels::CacheLayout layout = p.layout();
+  const fs::path outside = p.dir / "outside";
+
+  SECTION("a repo folder that is a link: prune refuses, nothing where it points is removed") {
+    // Looks like a repo no lock references, so prune would remove its revision and blobs.
+    const fs::path sentinel = outside / "snapshots" / std::string(40, 'b') / "sentinel";
+    write_file(sentinel, "not the cache's");
+    write_file(outside / "blobs" / "sentinel-blob", "not the cache's");
+    const fs::path planted = layout.repo_dir("org/planted");
+    fs::create_directory_symlink(outside, planted);
+    ProcessResult r = p.run({"cache", "prune"}, shared);
+    INFO(r.out << r.err);
+    CHECK(r.exit_code == 11);
+    CHECK(r.err.find("symbolic link") != std::string::npos);
+    CHECK(r.err.find(planted.string()) != std::string::npos);
+    CHECK(fs::exists(sentinel));
+    CHECK(fs::exists(outside / "blobs" / "sentinel-blob"));
+    // Refused before anything was removed.
+    CHECK(p.run({"verify", p.project.string()}, shared).exit_code == 0);
+    // `cache rm` of that repo removes the link itself, never what it points to, and frees
+    // nothing.
+    ProcessResult rm = p.run({"cache", "rm", "org/planted"}, shared);
+    INFO(rm.out << rm.err);
+    CHECK(rm.exit_code == 0);
+    CHECK_FALSE(fs::exists(fs::symlink_status(planted)));
+    CHECK(fs::exists(sentinel));
+    CHECK(rm.out.find("freed 0 B") != std::string::npos);
+  }
+
+  SECTION("blobs/ that is a link: prune refuses, the stray file behind it stays") {
+    const fs::path blobs = layout.blobs_dir("org/attn");
+    fs::create_directories(outside);
+    fs::rename(blobs, outside / "blobs");
+    fs::create_directory_symlink(outside / "blobs", blobs);
+    const fs::path stray = outside / "blobs" / "stray";  // no snapshot uses it: prune's to remove
+    write_file(stray, "not the cache's");
+    ProcessResult r = p.run({"cache", "prune"}, shared);
+    INFO(r.out << r.err);
+    CHECK(r.exit_code == 11);
+    CHECK(r.err.find("symbolic link") != std::string::npos);
+    CHECK(r.err.find(blobs.string()) != std::string::npos);
+    CHECK(fs::exists(stray));
+    ProcessResult dry = p.run({"cache", "prune", "--dry-run"}, shared);
+    CHECK(dry.exit_code == 11);  // the dry run says what the real one would meet
+  }
+
+  SECTION("snapshots/ that is a link: `cache rm REPO@REV` refuses, the snapshot behind it stays") {
+    const fs::path snapshots = layout.snapshot_dir("org/attn", p.commit).parent_path();
+    fs::create_directories(outside);
+    fs::rename(snapshots, outside / "snapshots");
+    fs::create_directory_symlink(outside / "snapshots", snapshots);
+    ProcessResult r = p.run({"cache", "rm", "org/attn@v1"}, shared);
+    INFO(r.out << r.err);
+    CHECK(r.exit_code == 11);
+    CHECK(r.err.find(snapshots.string()) != std::string::npos);
+    CHECK(fs::is_directory(outside / "snapshots" / p.commit));
+    CHECK_FALSE(fs::is_empty(outside / "snapshots" / p.commit));
+  }
+}
+
+// The same with the link swapped in after prune listed what to remove (no check before the
+// command can see it): each removal opens its directory from the root anew.
+TEST_CASE(
+    "a cache directory swapped for a link between prune's listing and its removals is "
+    "not followed",
+    "[cache][safety]") {
+  LockedProject p(1, 100);
+  REQUIRE(p.download().exit_code == 0);
+  const kernels::CacheLayout layout = p.layout();
+  const fs::path outside = p.dir / "outside";
+  fs::create_directories(outside);
+
+  SECTION("the repo folder") {
+    // Nothing is kept: the revision, its tree and refs, the folder and its blobs are listed.
+    auto listed = kernels::cli::prune_cache(layout, {}, true);
+    REQUIRE(listed.ok());
+    REQUIRE_FALSE(listed->empty());
+    const fs::path repo = layout.repo_dir("org/attn");
+    fs::rename(repo, outside / "repo");
+    fs::create_directory_symlink(outside / "repo", repo);
+    auto applied = kernels::cli::remove_listed(layout, *listed, false);
+    REQUIRE_FALSE(applied.ok());
+    CHECK(applied.error().code == kernels::ErrorCode::unsafe);
+    CHECK(applied.error().object == repo.string());
+    CHECK_FALSE(fs::is_empty(outside / "repo" / "snapshots" / p.commit));
+    CHECK_FALSE(fs::is_empty(outside / "repo" / "blobs"));
+  }
+
+  SECTION("blobs/") {
+    const fs::path blobs = layout.blobs_dir("org/attn");
+    write_file(blobs / "stray", "no snapshot uses it");
+    const kernels::cli::LockedRevisions keep = {{"org/attn", p.commit}};
+    auto listed = kernels::cli::prune_cache(layout, keep, true);
+    REQUIRE(listed.ok());
+    REQUIRE(listed->size() == 1);
+    CHECK(listed->front().path == (blobs / "stray").string());
+    fs::rename(blobs, outside / "blobs");
+    fs::create_directory_symlink(outside / "blobs", blobs);
+    auto applied = kernels::cli::remove_listed(layout, *listed, false);
+    REQUIRE_FALSE(applied.ok());
+    CHECK(applied.error().code == kernels::ErrorCode::unsafe);
+    CHECK(fs::exists(outside / "blobs" / "stray"));
+  }
+}
+
+// What prune reports is what it removed: an entry another process removed since the listing is
+// left out; the blobs of a repo folder removed whole are counted with their bytes.
+TEST_CASE("prune reports only what it removed, with the bytes it freed", "[cache]") {
+  LockedProject p(1, 100);
+  REQUIRE(p.download().exit_code == 0);
+  const kernels::CacheLayout layout = p.layout();
+  const fs::path blobs = layout.blobs_dir("org/attn");
+  std::uint64_t blob_bytes = 0;
+  for (const auto& e : fs::directory_iterator(blobs)) blob_bytes += e.file_size();
+  write_file(blobs / "stray", "12345");
+  auto listed = kernels::cli::prune_cache(layout, {}, true);
+  REQUIRE(listed.ok());
+  fs::remove(blobs / "stray");  // by someone else, after the listing
+  auto applied = kernels::cli::remove_listed(layout, *listed, false);
+  REQUIRE(applied.ok());
+  CHECK_FALSE(fs::exists(layout.repo_dir("org/attn")));
+  std::uint64_t reported_blobs = 0;
+  for (const auto& a : *applied) {
+    INFO(a.path);
+    CHECK(a.path != (blobs / "stray").string());
+    if (a.what == "blob") reported_blobs += a.bytes;
+  }
+  CHECK(reported_blobs == blob_bytes);
+  CHECK(applied->size() + 1 == listed->size());
 }

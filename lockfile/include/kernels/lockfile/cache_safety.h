@@ -9,8 +9,8 @@
 //
 // Checked: the root, .locks and its repo folders, .kernels-projects and its project folders, each
 // repo folder and its blobs/, snapshots/, refs/ and trees/, and each snapshots/<commit>. Writes
-// below them go through CacheDir (cache_dir.h), which never follows a link at any level. A path
-// that does not exist yet is fine: we create it with this process's umask.
+// and removals below them go through CacheDir (cache_dir.h), which never follows a link at any
+// level. A path that does not exist yet is fine: we create it with this process's umask.
 //
 // Part of the cache contract, so both readers of the cache apply the same rule: the CLI before
 // every command, the loader before it reads a lock or a bundle from the cache.
