@@ -143,15 +143,23 @@ _nvml = None
 last_timing = {}  # clocks, power and host time of the last time_ms call
 
 
-def time_ms(fn, iters, rounds=5):
-    """Median over `rounds` of the per-call time of `iters` back-to-back calls (CUDA events).
-    Also leaves in last_timing the host time per call and the SM clock / power NVML read while
-    the last round drained."""
+def time_ms(fn, iters, rounds=5, warmup_s=0.3):
+    """Median over `rounds` of the per-call time of `iters` back-to-back calls (CUDA events),
+    after `warmup_s` seconds of the same calls: the GPU runs at its power limit under these
+    loads, and a candidate timed right after an idle or lighter stretch runs at clocks it cannot
+    sustain (measured 2026-11-28 on an H200, d128 16k, 31 ms rounds: 693 TFLOP/s timed first after
+    idle, 649-665 in the four runs after it). Also leaves in last_timing the host time per
+    call and the SM clock / power NVML read while the last round drained."""
     global _nvml
     if _nvml is None:
         _nvml = Nvml()
     fn()
     torch.cuda.synchronize()
+    warm_until = time.perf_counter() + warmup_s
+    while time.perf_counter() < warm_until:
+        for _ in range(iters):
+            fn()
+        torch.cuda.synchronize()
     results = []
     samples = []
     host_us = 0.0

@@ -858,6 +858,42 @@ int main(int argc, char** argv) {
       }
     }
   }
+  // Long unmasked calls persistent (one block per SM walking tiles, the next tile's loads under
+  // this one's epilogue) against one block per tile.
+  if (mode == "pers") {
+    for (int round = 0; round < 2; ++round)
+      for (bool persistent : {false, true}) {
+        g_persistent = persistent;
+        for (auto [b, s] : {std::pair{1, 16384}, {2, 8192}}) {
+          bench_shape<D128n176>("d128 n176", rng, b, s, 16, false);
+          bench_shape<D128>("d128 n128", rng, b, s, 16, false);
+          bench_shape<D64>("d64 3wg", rng, b, s, 32, false);
+          bench_shape<D192>("d192 n112", rng, b, s, 10, false);
+          bench_shape<D256>("d256 n80", rng, b, s, 8, false);
+        }
+        bench_shape<D128n176>("d128 n176 causal", rng, 1, 16384, 16, true);
+      }
+  }
+  // d64 short calls with wider key blocks: fewer, longer key-block steps per tile.
+  using D64w2n192 = Sm90FwdTraits<64, 192, 2, bf16, 2, 1, true>;
+  using D64w2n256 = Sm90FwdTraits<64, 256, 2, bf16, 2, 1, true>;
+  if (mode == "d64wide") {
+    for (bool persistent : {false, true}) {
+      g_persistent = persistent;
+      ok &= check_variant<D64w2n192, B64>("d64 2wg n192", rng);
+      ok &= check_variant<D64w2n256, B64>("d64 2wg n256", rng);
+    }
+    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
+    if (!ok) return 1;
+    g_persistent = true;
+    for (int round = 0; round < 2; ++round)
+      for (auto [s, causal] : {std::pair{512, 1}, {1024, 1}, {2048, 1}, {512, 0}}) {
+        bench_shape<D64w2>("d64 2wg n128", rng, 16384 / s, s, 32, causal);
+        bench_shape<D64w2n192>("d64 2wg n192", rng, 16384 / s, s, 32, causal);
+        bench_shape<D64w2n256>("d64 2wg n256", rng, 16384 / s, s, 32, causal);
+        bench_shape<D64>("d64 3wg", rng, 16384 / s, s, 32, causal);
+      }
+  }
   if (mode == "all" || mode == "bench") {
     g_persistent = true;
     bench_variant<D64>("d64 3wg", rng, {512, 1024, 2048, 4096});
