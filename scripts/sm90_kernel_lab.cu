@@ -470,13 +470,19 @@ struct Sustained {
   double mhz, watts;
 };
 
+// After 0.3 s of the same launches, so that the GPU has settled at its power limit (as
+// scripts/bench_attention.py's time_ms does): a variant timed right after a lighter one, or
+// after the GPU idled, otherwise runs at clocks it cannot sustain.
 template <class F>
 Sustained time_ms_sustained(F&& f, int iters) {
   cudaEvent_t a, b;
   cudaEventCreate(&a);
   cudaEventCreate(&b);
-  f();
-  cudaDeviceSynchronize();
+  const auto warm_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  do {
+    for (int i = 0; i < iters; ++i) f();
+    cudaDeviceSynchronize();
+  } while (std::chrono::steady_clock::now() < warm_until);
   std::vector<float> ts;
   std::pair<double, double> clocks{0, 0};
   for (int round = 0; round < 3; ++round) {
