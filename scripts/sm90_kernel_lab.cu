@@ -900,6 +900,25 @@ int main(int argc, char** argv) {
         bench_shape<D64>("d64 3wg", rng, 16384 / s, s, 32, causal);
       }
   }
+  // The shapes where the per-tile work weighs most (short calls), for A/B runs of two builds.
+  if (mode == "short") {
+    for (bool persistent : {false, true}) {
+      g_persistent = persistent;
+      ok &= check_variant<D64w2, B64>("d64 2wg", rng);
+      ok &= check_variant<D128, B128>("d128", rng);
+    }
+    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
+    if (!ok) return 1;
+    g_persistent = true;
+    bench_shape<D64w2>("d64 2wg", rng, 32, 512, 32, true);
+    bench_shape<D64w2>("d64 2wg", rng, 16, 1024, 32, true);
+    bench_shape<D64>("d64 3wg", rng, 32, 512, 32, false);
+    bench_shape<D128>("d128", rng, 32, 512, 16, true);
+    bench_shape<D128>("d128", rng, 32, 512, 16, false);
+    bench_shape<D256n64>("d256 n64", rng, 32, 512, 8, true);
+    g_persistent = false;
+    bench_shape<D128n176>("d128 n176", rng, 1, 16384, 16, false);
+  }
   if (mode == "all" || mode == "bench") {
     g_persistent = true;
     bench_variant<D64>("d64 3wg", rng, {512, 1024, 2048, 4096});

@@ -37,6 +37,7 @@
 #include "kernels/attention/params.h"
 #include "kernels/attention/row_finish.h"
 #include "kernels/attention/score_mask.cuh"
+#include "kernels/common/fast_div.h"
 #include "kernels/common/mma.cuh"
 #include "kernels/common/softmax.cuh"
 #include "kernels/common/tma.cuh"
@@ -94,6 +95,9 @@ struct Sm90FwdTraits {
   // softmax. +1-3% at d192 and d256, where P V is long; no gain at d128 and -6% for short causal
   // calls at d64 (docs/PERFORMANCE.md, ladder steps 15 and 18).
   static constexpr bool kSoftmaxUnderPv = D >= 192;
+  // Tile decode by multiply-shift (FastDiv) where the registers allow: +0.6-2.7% on short calls
+  // at d64/d128 (ladder step 31); the 128x176 and d192 kernels spill with its multipliers live.
+  static constexpr bool kFastTileDecode = D <= 128 && kBlockN <= 128;
 
   static_assert(D % 32 == 0 && D <= 256, "k16 steps; wgmma n <= 256");
   static_assert(DV % 32 == 0 && DV <= D,
@@ -143,6 +147,22 @@ __device__ __forceinline__ TmaRows tma_rows(const FwdParams& p, int bi) {
           varlen_k ? 0 : bi};
 }
 
+// The divisors that turn a tile index into (batch, head, m-block), fixed for the launch. With
+// Div = device::FastDiv every thread sets them up once and decodes each tile with multiplies (a
+// run-time division is a ~20-instruction chain on the tile's critical path; ladder step 31 in
+// docs/PERFORMANCE.md); device::PlainDiv divides, for kernels without the registers to spare.
+template <class Div>
+struct Sm90TileDecode {
+  int m_blocks;
+  int h;
+  Div by_m_blocks, by_h, by_group;
+  __device__ __forceinline__ Sm90TileDecode(const FwdParams& p, int m_blocks_)
+      : m_blocks(m_blocks_), h(p.h), by_m_blocks(m_blocks_), by_h(p.h), by_group(p.h / p.h_k) {}
+};
+template <class Tr>
+using Sm90TileDecodeOf =
+    Sm90TileDecode<std::conditional_t<Tr::kFastTileDecode, device::FastDiv, device::PlainDiv>>;
+
 // One tile of the persistent schedule: kBlockM query rows of one (batch, head), and the key
 // blocks they see. The producer and the consumers derive it identically from the tile index.
 struct Sm90Tile {
@@ -156,12 +176,24 @@ struct Sm90Tile {
 
   // Tiles are numbered m-blocks fastest, from the last (the heaviest under a causal mask) to the
   // first, then heads, then batches: blocks running at once share one head's K and V in L2.
-  __device__ __forceinline__ Sm90Tile(const FwdParams& p, int t, int m_blocks, int block_m,
+  template <class Dec>
+  __device__ __forceinline__ Sm90Tile(const FwdParams& p, const Dec& dec, int t, int block_m,
                                       int block_n)
-      : head((t / m_blocks) % p.h),
-        hk(head / (p.h / p.h_k)),
-        m0((m_blocks - 1 - t % m_blocks) * block_m),
-        b(batch_info(p, t / m_blocks / p.h)),
+      : Sm90Tile(p, dec, dec.by_m_blocks.div(t), t, block_m, block_n) {}
+
+ private:
+  // mh = t / m_blocks: the (batch, head) pair.
+  template <class Dec>
+  __device__ __forceinline__ Sm90Tile(const FwdParams& p, const Dec& dec, int mh, int t,
+                                      int block_m, int block_n)
+      : Sm90Tile(p, dec, mh, dec.by_h.div(mh), t, block_m, block_n) {}
+  template <class Dec>
+  __device__ __forceinline__ Sm90Tile(const FwdParams& p, const Dec& dec, int mh, int bi, int t,
+                                      int block_m, int block_n)
+      : head(mh - bi * dec.h),
+        hk(dec.by_group.div(head)),
+        m0((dec.m_blocks - 1 - (t - mh * dec.m_blocks)) * block_m),
+        b(batch_info(p, bi)),
         kb(p, b),
         i_min(m0),
         i_max(min(m0 + block_m - 1, b.sq - 1)),
@@ -205,8 +237,8 @@ namespace detail {
 template <class Tr>
 __device__ __forceinline__ void produce_gathered(const TmaFwdParams& tp, const Sm90Barriers& bar,
                                                  unsigned char* sQ, unsigned char* sK,
-                                                 unsigned char* sV, int2* row_table, int m_blocks,
-                                                 int num_tiles) {
+                                                 unsigned char* sV, int2* row_table,
+                                                 const Sm90TileDecodeOf<Tr>& dec, int num_tiles) {
   constexpr int kBlockN = Tr::kBlockN;
   constexpr int kStages = Tr::kStages;
   constexpr int kRowsBarrier = Tr::kConsumers + 2;  // after the consumers' named barriers
@@ -254,7 +286,7 @@ __device__ __forceinline__ void produce_gathered(const TmaFwdParams& tp, const S
   for (int r = 0; r * static_cast<int>(gridDim.x) < num_tiles; ++r) {
     const int tt = sm90_tile_of_round(r);
     if (tt >= num_tiles) continue;
-    const Sm90Tile w(p, tt, m_blocks, Tr::kBlockM, kBlockN);
+    const Sm90Tile w(p, dec, tt, Tr::kBlockM, kBlockN);
     if (w.empty || w.n_blocks == 0) continue;
     if (t == 0) {
       const TmaRows rows = tma_rows(p, w.b.bi);
@@ -322,7 +354,8 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
 
   const int m_blocks = (p.seqlen_q + kBlockM - 1) / kBlockM;
   const int num_tiles = sm90_tiles(p.seqlen_q, p.h, p.b, kBlockM);
-  auto tile = [&](int t) { return detail::Sm90Tile(p, t, m_blocks, kBlockM, kBlockN); };
+  const detail::Sm90TileDecodeOf<Tr> decode(p, m_blocks);
+  auto tile = [&](int t) { return detail::Sm90Tile(p, decode, t, kBlockM, kBlockN); };
 
   constexpr int kConsumerWarps = 4 * Tr::kConsumers;
   // Paged K/V whose pages TMA cannot copy whole (sm90_pages_by_tma): every producer thread
@@ -350,7 +383,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     if (warpgroup == 0 && gather) {
       device::setmaxnreg_dec<Tr::kProducerRegs>();
       detail::produce_gathered<Tr>(tp, bar, sQ, sK, sV,
-                                   reinterpret_cast<int2*>(bar_base + Tr::kBarriers), m_blocks,
+                                   reinterpret_cast<int2*>(bar_base + Tr::kBarriers), decode,
                                    num_tiles);
       return;
     }
