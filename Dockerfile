@@ -45,10 +45,15 @@ RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
  && echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' > /etc/apt/apt.conf.d/keep-cache \
  && scripts/install-deps.sh --build-only
 # The pinned nvcc into /opt/nvcc; its path in /opt/nvcc.path for the build step. pip's downloads
-# live in a cache mount. Skipped when the build compiles no kernels.
+# live in a cache mount. Skipped when the build compiles no kernels. A builder behind a
+# TLS-inspecting proxy passes the CA bundle that trusts it as the build secret ca_bundle
+# (`--secret id=ca_bundle,src=/etc/ssl/certs/ca-certificates.crt`): read here and in the fetch
+# step only, in no layer; the wheels are still checked by hash.
 ARG KERNELS_CMAKE_ARGS=""
 RUN --mount=type=cache,target=/root/.cache/pip \
-    case " ${KERNELS_CMAKE_ARGS} " in \
+    --mount=type=secret,id=ca_bundle,required=false \
+    if [ -s /run/secrets/ca_bundle ]; then export PIP_CERT=/run/secrets/ca_bundle; fi \
+ && case " ${KERNELS_CMAKE_ARGS} " in \
       *" -DKERNELS_WITH_CUDA=OFF "*) echo "Dockerfile: -DKERNELS_WITH_CUDA=OFF: no nvcc installed" ;; \
       *) scripts/install-nvcc.sh /opt/nvcc > /opt/nvcc.path ;; \
     esac
@@ -87,7 +92,9 @@ ARG HF_ENDPOINT=file:///opt/kernels/local-hub
 # against HF_ENDPOINT, so a lock left stale by a kernel change stops the build, naming
 # scripts/update_deploy_lock.sh (docs/DOCKER.md, "The lock").
 RUN --mount=type=secret,id=hf_token,required=false \
+    --mount=type=secret,id=ca_bundle,required=false \
     if [ -s /run/secrets/hf_token ]; then export HF_TOKEN_PATH=/run/secrets/hf_token; fi \
+ && if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi \
  && if [ "${HF_ENDPOINT}" = file:///opt/kernels/local-hub ] && [ ! -d /opt/kernels/local-hub ]; then \
       echo "Dockerfile: no local hub was built (KERNELS_CMAKE_ARGS has -DKERNELS_WITH_CUDA=OFF): pass --build-arg HF_ENDPOINT=<hub or mirror>" >&2; \
       exit 1; fi \

@@ -25,7 +25,8 @@ venv=$1
 [ "$(uname -m)" = x86_64 ] || die "the pinned wheels are x86_64 only; this machine is $(uname -m)"
 python3 -m venv "$venv" || die "python3 -m venv $venv failed (install python3-venv)"
 "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --require-hashes \
-  -r "$requirements" || die "pip could not install $requirements into $venv"
+  -r "$requirements" \
+  || die "pip could not install $requirements into $venv (PyPI unreachable or not trusted: behind a TLS-inspecting proxy, set PIP_CERT to the CA bundle that trusts it; in the Dockerfile, pass it as the build secret ca_bundle)"
 nvcc=$(echo "$venv"/lib/python3*/site-packages/nvidia/cu13/bin/nvcc)
 [ -x "$nvcc" ] || die "no nvcc in $venv after installing $requirements"
 # The layout CMake's FindCUDAToolkit and nvcc.profile expect: nvcc links with

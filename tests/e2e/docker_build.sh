@@ -13,6 +13,9 @@
 #   KERNELS_DOCKER_HUB             a local hub directory (e.g. build/local-hub): copied into the
 #                                  clone's build context and used as HF_ENDPOINT, for builds that
 #                                  compile no kernels themselves
+#   KERNELS_DOCKER_CA_BUNDLE       a CA bundle file passed as the build secret ca_bundle, for a
+#                                  builder behind a TLS-inspecting proxy (pip's PyPI downloads and
+#                                  an https HF_ENDPOINT trust it), e.g. /etc/ssl/certs/ca-certificates.crt
 # The runtime image must then, with no network: verify its cache on a read-only root filesystem,
 # do so as a user who cannot write the cache, find every shared library of the CLI and the loader,
 # and load the loader from Python. The image must run as a non-root user with an ENTRYPOINT, a
@@ -66,6 +69,10 @@ args=(--build-arg "BUILD_IMAGE=$build_image" --build-arg "RUNTIME_IMAGE=$runtime
       --secret "id=hf_token,src=$scratch/token" --progress plain)
 [ -z "${KERNELS_DOCKER_CMAKE_ARGS:-}" ] || args+=(--build-arg "KERNELS_CMAKE_ARGS=$KERNELS_DOCKER_CMAKE_ARGS")
 [ -z "${KERNELS_DOCKER_BUILD_JOBS:-}" ] || args+=(--build-arg "KERNELS_BUILD_JOBS=$KERNELS_DOCKER_BUILD_JOBS")
+if [ -n "${KERNELS_DOCKER_CA_BUNDLE:-}" ]; then
+  [ -s "$KERNELS_DOCKER_CA_BUNDLE" ] || fail "KERNELS_DOCKER_CA_BUNDLE=$KERNELS_DOCKER_CA_BUNDLE is not a non-empty file"
+  args+=(--secret "id=ca_bundle,src=$KERNELS_DOCKER_CA_BUNDLE")
+fi
 if [ -n "${KERNELS_DOCKER_HUB:-}" ]; then
   [ -d "$KERNELS_DOCKER_HUB/api/kernels" ] || fail "KERNELS_DOCKER_HUB=$KERNELS_DOCKER_HUB is not a local hub (no api/kernels/ in it)"
   cp -a "$KERNELS_DOCKER_HUB" "$scratch/clone/e2e-hub"
