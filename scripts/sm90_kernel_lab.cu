@@ -223,6 +223,7 @@ struct Problem {
   float softcap = 0;
   bool sinks = false;
   std::vector<int> lens_q, lens_k;  // varlen
+  float scale_mul = 1;  // > 1: rows whose max keeps growing by more than 2^8 over key blocks
 };
 
 struct Buffers {
@@ -283,7 +284,7 @@ Buffers make(const Problem& pr, std::mt19937& rng) {
   p.seqlen_q = pr.sq;
   p.seqlen_k = pr.sk;
   p.total_q = total_q;
-  p.softmax_scale = 1.0f / std::sqrt(static_cast<float>(pr.d));
+  p.softmax_scale = pr.scale_mul / std::sqrt(static_cast<float>(pr.d));
   p.softcap = pr.softcap;
   p.window_left = pr.window_left;
   p.window_right = -1;
@@ -414,6 +415,8 @@ bool check_variant(const char* name, std::mt19937& rng) {
       {2, 513, 513, 4, 4, d, false, false, 100, 15.0f, true},
       {5, 0, 0, 4, 2, d, true, true, -1, 0, false, {1, 300, 0, 257, 1000}, {7, 300, 5, 400, 1000}},
       {4, 0, 0, 4, 4, d, false, true, 64, 0, true, {128, 129, 64, 700}, {128, 200, 1, 700}},
+      {2, 600, 1500, 4, 2, d, false, false, -1, 0, false, {}, {}, 12.0f},
+      {2, 900, 900, 4, 4, d, true, false, -1, 0, true, {}, {}, 12.0f},
   };
   bool ok = true;
   for (auto& pr : probs) {
@@ -431,10 +434,10 @@ bool check_variant(const char* name, std::mt19937& rng) {
     const bool pass = e.finite && e.out <= 2 * eb.out + 2e-3 && e.lse <= 1e-3 + 2 * eb.lse;
     ok &= pass;
     std::printf(
-        "%-18s b=%d sq=%d sk=%d h=%d/%d causal=%d varlen=%d wl=%d cap=%g sinks=%d: "
+        "%-18s b=%d sq=%d sk=%d h=%d/%d causal=%d varlen=%d wl=%d cap=%g sinks=%d scale x%g: "
         "err %.5f (built-in %.5f) lse %.2e  %s\n",
         name, pr.b, B.p.seqlen_q, B.p.seqlen_k, pr.h, pr.hk, pr.causal, pr.varlen, pr.window_left,
-        pr.softcap, pr.sinks, e.out, eb.out, e.lse, pass ? "ok" : "FAIL");
+        pr.softcap, pr.sinks, pr.scale_mul, e.out, eb.out, e.lse, pass ? "ok" : "FAIL");
     release(B);
   }
   return ok;
@@ -666,6 +669,21 @@ void trace_variant(const char* name, std::mt19937& rng, int s, bool causal, int 
   release(B);
 }
 #endif
+
+// Variants with the output rescaled after every key block, or only when a row's offset moves.
+template <class Tr>
+struct Eager : Tr {
+  static constexpr bool kLazyRescale = false;
+};
+template <class Tr>
+struct Lazy : Tr {
+  static constexpr bool kLazyRescale = true;
+};
+// A variant whose key-block step keeps every exponential under the previous block's P V.
+template <class Tr>
+struct UnderPv : Tr {
+  static constexpr bool kSoftmaxUnderPv = true;
+};
 
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "all";
@@ -918,6 +936,53 @@ int main(int argc, char** argv) {
     bench_shape<D256n64>("d256 n64", rng, 32, 512, 8, true);
     g_persistent = false;
     bench_shape<D128n176>("d128 n176", rng, 1, 16384, 16, false);
+  }
+  // Lazy rescaling (kLazyRescale) against the output rescaled after every key block, and d128's
+  // 128x176 kernel with its softmax wholly under P V; every variant in one process, alternating.
+  if (mode == "lazy") {
+    for (bool persistent : {false, true}) {
+      g_persistent = persistent;
+      ok &= check_variant<Lazy<D128>, B128>("d128 lazy", rng);
+      ok &= check_variant<Lazy<D128n176>, B128>("d128 n176 lazy", rng);
+      ok &= check_variant<UnderPv<Lazy<D128n176>>, B128>("d128 n176 upv", rng);
+      ok &= check_variant<Lazy<D64>, B64>("d64 3wg lazy", rng);
+      ok &= check_variant<Lazy<D64w2>, B64>("d64 2wg lazy", rng);
+      ok &= check_variant<D192, B192>("d192 lazy", rng);
+      ok &= check_variant<D256, B256>("d256 n80 lazy", rng);
+      ok &= check_variant<D256n64, B256>("d256 n64 lazy", rng);
+      ok &= check_variant<Eager<D128>, B128>("d128 eager", rng);
+    }
+    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
+    if (!ok) return 1;
+    for (int round = 0; round < 2; ++round) {
+      g_persistent = false;
+      bench_shape<Lazy<D128n176>>("d128 n176 lazy", rng, 1, 16384, 16, false);
+      bench_shape<Eager<D128n176>>("d128 n176 eager", rng, 1, 16384, 16, false);
+      bench_shape<UnderPv<Lazy<D128n176>>>("d128 n176 upv lazy", rng, 1, 16384, 16, false);
+      bench_shape<D256>("d256 n80 lazy", rng, 1, 16384, 8, false);
+      bench_shape<Eager<D256>>("d256 n80 eager", rng, 1, 16384, 8, false);
+      bench_shape<D256>("d256 n80 lazy", rng, 1, 16384, 8, true);
+      bench_shape<Eager<D256>>("d256 n80 eager", rng, 1, 16384, 8, true);
+      bench_shape<D192>("d192 lazy", rng, 1, 16384, 10, false);
+      bench_shape<Eager<D192>>("d192 eager", rng, 1, 16384, 10, false);
+      bench_shape<Lazy<D64>>("d64 3wg lazy", rng, 1, 16384, 32, false);
+      bench_shape<Eager<D64>>("d64 3wg eager", rng, 1, 16384, 32, false);
+      bench_shape<Lazy<D128n176>>("d128 n176 lazy", rng, 1, 16384, 16, true);
+      bench_shape<Eager<D128n176>>("d128 n176 eager", rng, 1, 16384, 16, true);
+      g_persistent = true;
+      bench_shape<Lazy<D64w2>>("d64 2wg lazy", rng, 32, 512, 32, true);
+      bench_shape<Eager<D64w2>>("d64 2wg eager", rng, 32, 512, 32, true);
+      bench_shape<Lazy<D64w2>>("d64 2wg lazy", rng, 16, 1024, 32, true);
+      bench_shape<Eager<D64w2>>("d64 2wg eager", rng, 16, 1024, 32, true);
+      bench_shape<Lazy<D128>>("d128 lazy", rng, 32, 512, 16, false);
+      bench_shape<Eager<D128>>("d128 eager", rng, 32, 512, 16, false);
+      bench_shape<Lazy<D128>>("d128 lazy", rng, 32, 512, 16, true);
+      bench_shape<Eager<D128>>("d128 eager", rng, 32, 512, 16, true);
+      bench_shape<D256n64>("d256 n64 lazy", rng, 32, 512, 8, true);
+      bench_shape<Eager<D256n64>>("d256 n64 eager", rng, 32, 512, 8, true);
+      bench_shape<D256>("d256 n80 lazy", rng, 8, 2048, 8, false);
+      bench_shape<Eager<D256>>("d256 n80 eager", rng, 8, 2048, 8, false);
+    }
   }
   if (mode == "all" || mode == "bench") {
     g_persistent = true;

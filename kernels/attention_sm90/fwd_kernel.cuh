@@ -98,6 +98,11 @@ struct Sm90FwdTraits {
   // Tile decode by multiply-shift (FastDiv) where the registers allow: +0.6-2.7% on short calls
   // at d64/d128 (ladder step 31); the 128x176 and d192 kernels spill with its multipliers live.
   static constexpr bool kFastTileDecode = D <= 128 && kBlockN <= 128;
+  // A row's softmax offset moves only when its max grows by more than 2^8 (softmax_max_moves),
+  // so the output is rescaled only for the key blocks where some row of the warp moved it:
+  // +1-6% at d192/d256 (128 output columns a thread to scale per key block); -2..-4% at d64 and
+  // d128, whose softmax waits for P V (ladder step 32 in docs/PERFORMANCE.md).
+  static constexpr bool kLazyRescale = kSoftmaxUnderPv;
 
   static_assert(D % 32 == 0 && D <= 256, "k16 steps; wgmma n <= 256");
   static_assert(DV % 32 == 0 && DV <= D,
@@ -537,12 +542,13 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     return detail::block_needs_mask(w.kb, w.b.sk, n0, kBlockN, w.i_min, w.i_max);
   };
 
-  // S of key block `it` of tile `w` -> P (in s), running max and sums updated; returns the
-  // factor the output rows must be scaled by. `cap` and `mask` say whether to apply the softcap
-  // and the mask: a runtime bool / detail::MaskIfNeeded, or std::true_type / std::false_type for
-  // a copy without that branch.
+  // S of key block `it` of tile `w` -> P (in s), running max and sums updated; sets the factor
+  // the output rows must be scaled by, and returns whether any row of the warp has one other
+  // than 1. `cap` and `mask` say whether to apply the softcap and the mask: a runtime bool /
+  // detail::MaskIfNeeded, or std::true_type / std::false_type for a copy without that branch.
   auto softmax_step = [&](auto cap, auto mask, const detail::Sm90Tile& w, int it,
                           float(&correction)[2]) {
+    bool moved = false;
     // A warp's rows of a wgmma accumulator are laid out as mma.sync's m16n8 fragments, one per
     // 8 columns: element 4 * c + 2 * r + e is row lane / 4 + 8 * r, column 8 * c + 2 * (lane % 4)
     // + e. So the built-in kernels' softcap and mask apply as they are.
@@ -560,8 +566,15 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
       for (int c = 0; c < kBlockN / 8; ++c)
         mx = fmaxf(mx, fmaxf(s[4 * c + 2 * r], s[4 * c + 2 * r + 1]));
       mx = device::quad_max(mx);
+      if constexpr (Tr::kLazyRescale) {
+        const bool moves = device::softmax_max_moves(row_max[r], mx, scale_log2);
+        moved |= moves;
+        if (!moves) mx = row_max[r];
+      }
       const float base = device::softmax_base(mx, scale_log2);
       correction[r] = device::fast_exp2(row_max[r] * scale_log2 - base);
+      if constexpr (Tr::kLazyRescale)
+        if (mx == row_max[r]) correction[r] = 1.0f;  // exactly, whatever exp2 rounds to
       row_max[r] = mx;
       float sum = 0.0f;
 #pragma unroll
@@ -574,8 +587,10 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
         }
       row_sum[r] = row_sum[r] * correction[r] + sum;
     }
+    return !Tr::kLazyRescale || __any_sync(0xffffffffu, moved);
   };
-  auto rescale_o = [&](const float(&correction)[2]) {
+  auto rescale_o = [&](const float(&correction)[2], bool needed) {
+    if (!needed) return;
 #pragma unroll
     for (int c = 0; c < DV / 8; ++c)
 #pragma unroll
@@ -655,7 +670,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
         release(bar.k_empty + g % kStages);
         if (it == n - 1) release(bar.q_empty + qs);
       }
-      softmax_step(cap, mask, w, it, correction);
+      const bool rescale = softmax_step(cap, mask, w, it, correction);
       if constexpr (Tr::kSoftmaxUnderPv) {
         device::fence_registers(s);  // the softmax stays ahead of the releases' branches
         release(bar.k_empty + g % kStages);
@@ -667,7 +682,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
       device::fence_registers(a);
       KERNELS_SM90_TRACE_AT(19);
       release(bar.v_empty + (g - 1) % kStages);
-      rescale_o(correction);
+      rescale_o(correction, rescale);
       pack_p();
     };
     for (int it = 1; it < n; ++it) {

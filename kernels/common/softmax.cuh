@@ -25,6 +25,18 @@ __device__ __forceinline__ float softmax_base(float mx, float scale_log2) {
   return mx == -INFINITY ? 0.0f : mx * scale_log2;
 }
 
+// The offset a row's exponentials use after a key block whose scores reach mx (raw; the row's
+// running max so far included), given the offset `used` so far: the new max only once it exceeds
+// `used` by more than 2^kMaxStaleLog2 in the exp2 domain (FA4's lazy rescaling). Until then
+// p = exp2(s * scale_log2 - used * scale_log2) stays at most 2^kMaxStaleLog2, which fp32 sums and
+// bf16/fp16 P hold with the same relative precision, and the output accumulators need no rescale.
+// The result is exact: the row's sum and output share the offset, and the LSE is taken from it.
+// A row with no visible key keeps -inf (the comparison with NaN is false).
+inline constexpr float kMaxStaleLog2 = 8.0f;
+__device__ __forceinline__ bool softmax_max_moves(float used, float mx, float scale_log2) {
+  return (mx - used) * scale_log2 > kMaxStaleLog2;
+}
+
 // One key block of the online softmax over MT x NT score fragments (rows lane / 4 and
 // lane / 4 + 8 of each 16-row tile: r = 0, 1). s holds raw scores on entry and the block's
 // probabilities p = exp2(s * scale_log2 - max * scale_log2) on return (one FFMA and one MUFU

@@ -46,7 +46,7 @@ std::string AttentionCase::describe() const {
   s << "] sk=[";
   for (size_t i = 0; i < sk.size(); ++i) s << (i ? "," : "") << sk[i];
   s << "] causal=" << causal << " window=(" << window_left << "," << window_right
-    << ") softcap=" << softcap << " sinks=" << sinks << " lse=" << lse
+    << ") softcap=" << softcap << " scale_mul=" << scale_mul << " sinks=" << sinks << " lse=" << lse
     << " num_splits=" << num_splits << " padded=" << padded_strides << " graph=" << graph;
   return s.str();
 }
@@ -69,7 +69,7 @@ CaseResult run_case(const AttentionCase& c, std::mt19937& rng) {
   ref.window_left = c.window_left;
   ref.window_right = c.window_right;
   ref.softcap = c.softcap;
-  ref.softmax_scale = 1.0f / std::sqrt(static_cast<float>(c.d));
+  ref.softmax_scale = c.scale_mul / std::sqrt(static_cast<float>(c.d));
   auto draw = [&](size_t n) {
     std::vector<float> x(n);
     for (auto& e : x) e = round_to(normal(rng), c.dtype);

@@ -26,6 +26,9 @@ struct AttentionCase {
   bool causal = false;
   int window_left = -1, window_right = -1;
   float softcap = 0.0f;
+  // Multiplies the usual 1 / sqrt(d) softmax scale: at 12, a row's max keeps growing by more
+  // than 2^8 (exp2 domain) from one key block to the next, so the kernels' lazy rescale moves.
+  float scale_mul = 1.0f;
   bool sinks = false;
   bool lse = true;
   int num_splits = 1;

@@ -421,6 +421,37 @@ TEST_CASE("sm90a bundle: the TMA kernels serve prefill, every head dim, dtype an
   check_on_tma(c);
 }
 
+TEST_CASE("sm90a bundle: rows whose max keeps growing across key blocks (the lazy rescale)",
+          "[gpu]") {
+  KERNELS_REQUIRE_SM90_BUNDLE();
+  // Scores 12x the usual scale: each row's max grows past the kernels' 2^8 threshold after its
+  // first key block, so the output's rescale runs in some blocks and not in others (d >= 192
+  // rescale lazily), unmasked and causal (with sinks) on both tiles of each head dim.
+  struct Shape {
+    bool causal;
+    std::vector<int> sq, sk;
+  };
+  const Shape shapes[] = {{false, {1100, 300}, {1500, 700}},
+                          {true, {1000, 300}, {1500, 700}},   // masked, at most 1024 rows
+                          {true, {1100, 300}, {1500, 700}}};  // masked, the larger tile
+  for (DType t : {DType::bf16, DType::fp16})
+    for (HeadDims hd : {HeadDims{192, 192}, HeadDims{192, 128}, HeadDims{256, 256}})
+      for (const Shape& sh : shapes) {
+        AttentionCase c;
+        c.dtype = t;
+        c.d = hd.d;
+        c.dv = hd.dv;
+        c.h = 4;
+        c.h_k = 2;
+        c.sq = sh.sq;
+        c.sk = sh.sk;
+        c.causal = sh.causal;
+        c.sinks = sh.causal;
+        c.scale_mul = 12.0f;
+        check_on_tma(c);
+      }
+}
+
 TEST_CASE("sm90a bundle: chunked prefill over a paged cache, and a cache with seqused_k", "[gpu]") {
   KERNELS_REQUIRE_SM90_BUNDLE();
   // Unused cache rows and the tails of last pages hold NaN (the harness poisons them), page
