@@ -679,6 +679,11 @@ template <class Tr>
 struct Lazy : Tr {
   static constexpr bool kLazyRescale = true;
 };
+// A variant that masks through a bit per element (mask_scores_bits).
+template <class Tr>
+struct MaskBits : Tr {
+  static constexpr bool kMaskBits = true;
+};
 // A variant whose key-block step keeps every exponential under the previous block's P V.
 template <class Tr>
 struct UnderPv : Tr {
@@ -982,6 +987,38 @@ int main(int argc, char** argv) {
       bench_shape<Eager<D256n64>>("d256 n64 eager", rng, 32, 512, 8, true);
       bench_shape<D256>("d256 n80 lazy", rng, 8, 2048, 8, false);
       bench_shape<Eager<D256>>("d256 n80 eager", rng, 8, 2048, 8, false);
+    }
+  }
+  // The mask through a bit per element against two compares per element, on the calls where the
+  // masked (diagonal) blocks weigh most; and d64's short causal call with a whole number of
+  // rounds (b = 33: 4224 tiles = 32 x 132) against the benchmark's b = 32 (4096 tiles).
+  if (mode == "mask") {
+    for (bool persistent : {false, true}) {
+      g_persistent = persistent;
+      ok &= check_variant<MaskBits<D64w2>, B64>("d64 2wg bits", rng);
+      ok &= check_variant<MaskBits<D128>, B128>("d128 bits", rng);
+      ok &= check_variant<MaskBits<D128n176>, B128>("d128 n176 bits", rng);
+      ok &= check_variant<MaskBits<D192n64>, B192>("d192 n64 bits", rng);
+      ok &= check_variant<MaskBits<D256n64>, B256>("d256 n64 bits", rng);
+    }
+    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
+    if (!ok) return 1;
+    for (int round = 0; round < 2; ++round) {
+      g_persistent = true;
+      bench_shape<D64w2>("d64 2wg", rng, 32, 512, 32, true);
+      bench_shape<MaskBits<D64w2>>("d64 2wg bits", rng, 32, 512, 32, true);
+      bench_shape<D64w2>("d64 2wg b33", rng, 33, 512, 32, true);
+      bench_shape<D64w2>("d64 2wg", rng, 16, 1024, 32, true);
+      bench_shape<MaskBits<D64w2>>("d64 2wg bits", rng, 16, 1024, 32, true);
+      bench_shape<D128>("d128", rng, 32, 512, 16, true);
+      bench_shape<MaskBits<D128>>("d128 bits", rng, 32, 512, 16, true);
+      bench_shape<D256n64>("d256 n64", rng, 32, 512, 8, true);
+      bench_shape<MaskBits<D256n64>>("d256 n64 bits", rng, 32, 512, 8, true);
+      bench_shape<D192n64>("d192 n64", rng, 32, 512, 10, true);
+      bench_shape<MaskBits<D192n64>>("d192 n64 bits", rng, 32, 512, 10, true);
+      g_persistent = false;
+      bench_shape<D128n176>("d128 n176", rng, 1, 16384, 16, true);
+      bench_shape<MaskBits<D128n176>>("d128 n176 bits", rng, 1, 16384, 16, true);
     }
   }
   if (mode == "all" || mode == "bench") {
