@@ -1021,6 +1021,21 @@ int main(int argc, char** argv) {
       bench_shape<MaskBits<D128n176>>("d128 n176 bits", rng, 1, 16384, 16, true);
     }
   }
+  // d128 unmarked at 16k: the shipped 128x176 against its softmax wholly under P V (eager and
+  // lazy rescale) and the 128x128 tile with both; three alternating rounds.
+  if (mode == "d128nc") {
+    g_persistent = false;
+    ok &= check_variant<UnderPv<D128n176>, B128>("d128 n176 upv", rng);
+    ok &= check_variant<UnderPv<Lazy<D128>>, B128>("d128 upv lazy", rng);
+    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
+    if (!ok) return 1;
+    for (int round = 0; round < 3; ++round) {
+      bench_shape<D128n176>("d128 n176", rng, 1, 16384, 16, false);
+      bench_shape<UnderPv<D128n176>>("d128 n176 upv", rng, 1, 16384, 16, false);
+      bench_shape<UnderPv<Lazy<D128n176>>>("d128 n176 upv lazy", rng, 1, 16384, 16, false);
+      bench_shape<UnderPv<Lazy<D128>>>("d128 n128 upv lazy", rng, 1, 16384, 16, false);
+    }
+  }
   if (mode == "all" || mode == "bench") {
     g_persistent = true;
     bench_variant<D64>("d64 3wg", rng, {512, 1024, 2048, 4096});

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/attention/params.h"
 #include "kernels/common/host_device.h"
@@ -107,6 +108,27 @@ KERNELS_HOST_DEVICE bool block_needs_mask(const KeyBounds& kb, int sk, int n0, i
                                           int i_min, int i_max) {
   return n0 + block_n > sk || (kb.has_right && n0 + block_n - 1 > i_min + kb.offset + kb.right) ||
          (kb.has_left && n0 < i_max + kb.offset - kb.left);
+}
+
+// The keys a lane holds of one accumulator row (mma.sync m16n8 fragments, NT of them): element
+// k = 2 * nt + e is key first + 8 * nt + e. Bit k of the result is set when position i sees that
+// key (lo(i) <= key <= hi(i)). The keys increase with k, so the visible ones are one run of bits,
+// found with a few integer operations instead of two compares per element.
+template <int NT>
+using LaneBits = std::conditional_t<(2 * NT > 32), unsigned long long, unsigned>;
+
+template <int NT>
+KERNELS_HOST_DEVICE LaneBits<NT> lane_visible_bits(const KeyBounds& kb, int sk, int i, int first) {
+  using Word = LaneBits<NT>;
+  constexpr int kBits = 8 * sizeof(Word);
+  static_assert(2 * NT <= kBits, "a lane's elements of a row fit one word");
+  // How many of the lane's elements lie before key offset a (from `first`).
+  auto before = [](int a) {
+    a = device::imin(device::imax(a, 0), 8 * NT);
+    return 2 * (a >> 3) + device::imin(a & 7, 2);
+  };
+  auto low_bits = [](int n) { return n >= kBits ? ~Word{0} : (Word{1} << n) - 1; };
+  return low_bits(before(kb.hi(i, sk) - first + 1)) & ~low_bits(before(kb.lo(i) - first));
 }
 
 }  // namespace kernels::attention::detail

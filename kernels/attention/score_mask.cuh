@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cmath>
-#include <type_traits>
 
 #include "kernels/attention/block_range.cuh"
 #include "kernels/attention/params.h"
@@ -58,29 +57,16 @@ __device__ __forceinline__ void mask_scores(float (&s)[MT][NT][4], const detail:
     }
 }
 
-// mask_scores for one 16-row tile (MT = 1, group 1) with the row's visible keys turned into a bit
-// per element first: a lane's elements of a row sit at columns c(k) = 8 * (k / 2) + k % 2 from its
-// first (k = 2 * nt + e), increasing with k, so the visible ones are the bits [kA, kB) of one
-// word, found with a few integer operations per row instead of two compares per element.
+// mask_scores for one 16-row tile (MT = 1, group 1) through a bit per element
+// (lane_visible_bits): a few integer operations a row, then one bit test per element, which ptxas
+// turns into R2P and FSEL, instead of two compares per element.
 template <int NT>
-__device__ __forceinline__ void mask_scores_bits(float (&s)[1][NT][4],
-                                                 const detail::KeyBounds& kb, int sk, int n0,
-                                                 int row0, int lane) {
-  using Word = std::conditional_t<(2 * NT > 32), unsigned long long, unsigned>;
-  constexpr int kBits = 8 * sizeof(Word);
-  static_assert(2 * NT <= kBits, "a lane's elements of a row fit one word");
-  // How many of the lane's elements lie before column offset a.
-  auto before = [](int a) {
-    a = device::imin(device::imax(a, 0), 8 * NT);
-    return 2 * (a >> 3) + device::imin(a & 7, 2);
-  };
-  auto low_bits = [](int n) { return n >= kBits ? ~Word{0} : (Word{1} << n) - 1; };
-  const int first = n0 + (lane % 4) * 2;  // the lane's first column
+__device__ __forceinline__ void mask_scores_bits(float (&s)[1][NT][4], const detail::KeyBounds& kb,
+                                                 int sk, int n0, int row0, int lane) {
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    const int i = row0 + lane / 4 + r * 8;
-    const Word visible =
-        low_bits(before(kb.hi(i, sk) - first + 1)) & ~low_bits(before(kb.lo(i) - first));
+    const auto visible = detail::lane_visible_bits<NT>(kb, sk, row0 + lane / 4 + r * 8,
+                                                       n0 + (lane % 4) * 2);
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt)
 #pragma unroll

@@ -565,8 +565,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     if (masked) {
       if constexpr (Tr::kMaskBits)
         mask_scores_bits(frags, w.kb, w.b.sk, n0, w.m0 + row0 - lane / 4, lane);
-      else
-        mask_scores(frags, w.kb, w.b.sk, n0, w.m0 + row0 - lane / 4, 1, lane);
+      else mask_scores(frags, w.kb, w.b.sk, n0, w.m0 + row0 - lane / 4, 1, lane);
     }
 #pragma unroll
     for (int r = 0; r < 2; ++r) {

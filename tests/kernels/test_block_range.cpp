@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <sstream>
 #include <string>
+#include <type_traits>
 
 #include "kernels/attention/block_range.cuh"
 #include "reference.h"
@@ -108,6 +109,38 @@ TEST_CASE("KeyBounds: the keys row i sees are exactly lo(i) to hi(i)", "[block_r
   });
   INFO(failure);
   CHECK(failure.empty());
+}
+
+TEST_CASE("lane_visible_bits: bit k says whether the lane's k-th key is visible", "[block_range]") {
+  // A lane's keys of a row: first + 8 * (k / 2) + k % 2 for k < 2 * NT (16, 32 and 44 bits: the
+  // 64-, 128- and 176-key blocks), from every column offset and block position, so the run of
+  // bits starts and ends inside and outside the lane's keys.
+  auto check_nt = [](auto nt) -> std::string {
+    constexpr int NT = decltype(nt)::value;
+    return for_each_case([](const Case& c) -> std::string {
+      if (c.num_splits != 1 || c.block_n != 2 || c.group != 1 || c.block_m != 4) return "";
+      const FwdParams p = params_of(c);
+      const KeyBounds kb(p, batch_info(p, 0));
+      for (int i = 0; i < c.sq; ++i)
+        for (int first = -8 * NT - 3; first <= c.sk + 3; ++first) {
+          const auto bits = lane_visible_bits<NT>(kb, c.sk, i, first);
+          for (int k = 0; k < 2 * NT; ++k) {
+            const int j = first + 8 * (k / 2) + k % 2;
+            const bool want = j >= kb.lo(i) && j <= kb.hi(i, c.sk);
+            if (want != (((bits >> k) & 1) != 0))
+              return "NT=" + std::to_string(NT) + " i=" + std::to_string(i) +
+                     " first=" + std::to_string(first) + " k=" + std::to_string(k);
+          }
+        }
+      return "";
+    });
+  };
+  for (const std::string& failure :
+       {check_nt(std::integral_constant<int, 8>{}), check_nt(std::integral_constant<int, 16>{}),
+        check_nt(std::integral_constant<int, 22>{})}) {
+    INFO(failure);
+    CHECK(failure.empty());
+  }
 }
 
 TEST_CASE("key_block_range covers every visible key and splits partition it", "[block_range]") {
