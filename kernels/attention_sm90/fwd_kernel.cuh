@@ -156,6 +156,11 @@ __device__ __forceinline__ TmaRows tma_rows(const FwdParams& p, int bi) {
           varlen_k ? 0 : bi};
 }
 
+// Where tile t lies: its batch, query head, KV head and m-block (Sm90Tile's numbering).
+struct Sm90TileIndex {
+  int bi, head, hk, m_block;
+};
+
 // The divisors that turn a tile index into (batch, head, m-block), fixed for the launch. With
 // Div = device::FastDiv every thread sets them up once and decodes each tile with multiplies (a
 // run-time division is a ~20-instruction chain on the tile's critical path; ladder step 31 in
@@ -167,6 +172,13 @@ struct Sm90TileDecode {
   Div by_m_blocks, by_h, by_group;
   __device__ __forceinline__ Sm90TileDecode(const FwdParams& p, int m_blocks_)
       : m_blocks(m_blocks_), h(p.h), by_m_blocks(m_blocks_), by_h(p.h), by_group(p.h / p.h_k) {}
+
+  __device__ __forceinline__ Sm90TileIndex index(int t) const {
+    const int mh = by_m_blocks.div(t);  // the (batch, head) pair
+    const int bi = by_h.div(mh);
+    const int head = mh - bi * h;
+    return {bi, head, by_group.div(head), m_blocks - 1 - (t - mh * m_blocks)};
+  }
 };
 template <class Tr>
 using Sm90TileDecodeOf =
@@ -174,6 +186,8 @@ using Sm90TileDecodeOf =
 
 // One tile of the persistent schedule: kBlockM query rows of one (batch, head), and the key
 // blocks they see. The producer and the consumers derive it identically from the tile index.
+// Tiles are numbered m-blocks fastest, from the last (the heaviest under a causal mask) to the
+// first, then heads, then batches: blocks running at once share one head's K and V in L2.
 struct Sm90Tile {
   int head, hk, m0;
   BatchInfo b;
@@ -183,26 +197,12 @@ struct Sm90Tile {
   int n_blocks;
   bool empty;  // no query row of this batch falls in the tile
 
-  // Tiles are numbered m-blocks fastest, from the last (the heaviest under a causal mask) to the
-  // first, then heads, then batches: blocks running at once share one head's K and V in L2.
-  template <class Dec>
-  __device__ __forceinline__ Sm90Tile(const FwdParams& p, const Dec& dec, int t, int block_m,
+  __device__ __forceinline__ Sm90Tile(const FwdParams& p, const Sm90TileIndex& at, int block_m,
                                       int block_n)
-      : Sm90Tile(p, dec, dec.by_m_blocks.div(t), t, block_m, block_n) {}
-
- private:
-  // mh = t / m_blocks: the (batch, head) pair.
-  template <class Dec>
-  __device__ __forceinline__ Sm90Tile(const FwdParams& p, const Dec& dec, int mh, int t,
-                                      int block_m, int block_n)
-      : Sm90Tile(p, dec, mh, dec.by_h.div(mh), t, block_m, block_n) {}
-  template <class Dec>
-  __device__ __forceinline__ Sm90Tile(const FwdParams& p, const Dec& dec, int mh, int bi, int t,
-                                      int block_m, int block_n)
-      : head(mh - bi * dec.h),
-        hk(dec.by_group.div(head)),
-        m0((dec.m_blocks - 1 - (t - mh * dec.m_blocks)) * block_m),
-        b(batch_info(p, bi)),
+      : head(at.head),
+        hk(at.hk),
+        m0(at.m_block * block_m),
+        b(batch_info(p, at.bi)),
         kb(p, b),
         i_min(m0),
         i_max(min(m0 + block_m - 1, b.sq - 1)),
@@ -295,7 +295,7 @@ __device__ __forceinline__ void produce_gathered(const TmaFwdParams& tp, const S
   for (int r = 0; r * static_cast<int>(gridDim.x) < num_tiles; ++r) {
     const int tt = sm90_tile_of_round(r);
     if (tt >= num_tiles) continue;
-    const Sm90Tile w(p, dec, tt, Tr::kBlockM, kBlockN);
+    const Sm90Tile w(p, dec.index(tt), Tr::kBlockM, kBlockN);
     if (w.empty || w.n_blocks == 0) continue;
     if (t == 0) {
       const TmaRows rows = tma_rows(p, w.b.bi);
@@ -364,7 +364,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   const int m_blocks = (p.seqlen_q + kBlockM - 1) / kBlockM;
   const int num_tiles = sm90_tiles(p.seqlen_q, p.h, p.b, kBlockM);
   const detail::Sm90TileDecodeOf<Tr> decode(p, m_blocks);
-  auto tile = [&](int t) { return detail::Sm90Tile(p, decode, t, kBlockM, kBlockN); };
+  auto tile = [&](int t) { return detail::Sm90Tile(p, decode.index(t), kBlockM, kBlockN); };
 
   constexpr int kConsumerWarps = 4 * Tr::kConsumers;
   // Paged K/V whose pages TMA cannot copy whole (sm90_pages_by_tma): every producer thread
