@@ -76,6 +76,17 @@ struct HeadDims {
 constexpr HeadDims kHeadDims[] = {{64, 64},   {96, 96},   {128, 128},
                                   {192, 192}, {192, 128}, {256, 256}};
 
+// A case of 4 query heads over 2 KV heads (GQA) in dtype t and head dims hd.
+AttentionCase gqa_case(DType t, HeadDims hd) {
+  AttentionCase c;
+  c.dtype = t;
+  c.d = hd.d;
+  c.dv = hd.dv;
+  c.h = 4;
+  c.h_k = 2;
+  return c;
+}
+
 }  // namespace
 
 TEST_CASE("varlen: every head dim and dtype, ragged batch with an empty sequence", "[gpu]") {
@@ -83,12 +94,7 @@ TEST_CASE("varlen: every head dim and dtype, ragged batch with an empty sequence
   for (DType t : {DType::bf16, DType::fp16})
     for (HeadDims hd : kHeadDims)
       for (bool causal : {false, true}) {
-        AttentionCase c;
-        c.dtype = t;
-        c.d = hd.d;
-        c.dv = hd.dv;
-        c.h = 4;
-        c.h_k = 2;
+        AttentionCase c = gqa_case(t, hd);
         c.sq = {113, 0, 257, 1};
         c.sk = {203, 0, 257, 77};
         c.causal = causal;
@@ -437,12 +443,7 @@ TEST_CASE("sm90a bundle: rows whose max keeps growing across key blocks (the laz
   for (DType t : {DType::bf16, DType::fp16})
     for (HeadDims hd : {HeadDims{192, 192}, HeadDims{192, 128}, HeadDims{256, 256}})
       for (const Shape& sh : shapes) {
-        AttentionCase c;
-        c.dtype = t;
-        c.d = hd.d;
-        c.dv = hd.dv;
-        c.h = 4;
-        c.h_k = 2;
+        AttentionCase c = gqa_case(t, hd);
         c.sq = sh.sq;
         c.sk = sh.sk;
         c.causal = sh.causal;
