@@ -690,6 +690,22 @@ struct UnderPv : Tr {
   static constexpr bool kSoftmaxUnderPv = true;
 };
 
+// check_variant in both launch modes: one block per tile, then persistent.
+template <class Tr, class Builtin>
+bool check_modes(const char* name, std::mt19937& rng) {
+  bool ok = true;
+  for (bool persistent : {false, true}) {
+    g_persistent = persistent;
+    ok &= check_variant<Tr, Builtin>(name, rng);
+  }
+  return ok;
+}
+
+bool report(bool ok) {
+  std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
+  return ok;
+}
+
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "all";
   std::mt19937 rng(std::random_device{}());
@@ -706,6 +722,7 @@ int main(int argc, char** argv) {
   using D64 = Sm90FwdTraits<64, 128, 2, bf16, 3, 1, true>;
   using D64s3 = Sm90FwdTraits<64, 128, 3, bf16, 3, 1, true>;
   using D256 = Sm90FwdTraits<256, 80, 2, bf16, 2, 1, true>;
+  using D64w2 = Sm90FwdTraits<64, 128, 2, bf16, 2, 1, true>;
   bool ok = true;
 #ifdef KERNELS_SM90_TRACE
   if (mode == "trace") {
@@ -714,32 +731,21 @@ int main(int argc, char** argv) {
     trace_variant<D128>("d128", rng, 512, true, 7);
     trace_variant<D128>("d128", rng, 2048, false, 7);
     trace_variant<D64>("d64", rng, 512, false, 7);
-    using D64w2t = Sm90FwdTraits<64, 128, 2, bf16, 2, 1, true>;
-    trace_variant<D64w2t>("d64 2wg", rng, 512, true, 7);
-    trace_variant<D64w2t>("d64 2wg", rng, 512, false, 7);
+    trace_variant<D64w2>("d64 2wg", rng, 512, true, 7);
+    trace_variant<D64w2>("d64 2wg", rng, 512, false, 7);
     g_persistent = false;
     trace_variant<D128>("d128", rng, 16384, false, 700);
     return 0;
   }
 #endif
   if (mode == "all" || mode == "check") {
-    for (bool persistent : {false, true}) {
-      g_persistent = persistent;
-      ok &= check_variant<D128v4, B128>("d128 v4", rng);
-      ok &= check_variant<D128, B128>("d128", rng);
-      ok &= check_variant<D64, B64>("d64", rng);
-      ok &= check_variant<D64s3, B64>("d64 3 stages", rng);
-      ok &= check_variant<D256, B256>("d256 n80", rng);
-    }
-    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
-  }
-  using D64w2 = Sm90FwdTraits<64, 128, 2, bf16, 2, 1, true>;
-  if (mode == "all" || mode == "check") {
-    for (bool persistent : {false, true}) {
-      g_persistent = persistent;
-      ok &= check_variant<D64w2, B64>("d64 2wg", rng);
-    }
-    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
+    ok &= check_modes<D128v4, B128>("d128 v4", rng);
+    ok &= check_modes<D128, B128>("d128", rng);
+    ok &= check_modes<D64, B64>("d64", rng);
+    ok &= check_modes<D64s3, B64>("d64 3 stages", rng);
+    ok &= check_modes<D256, B256>("d256 n80", rng);
+    ok &= check_modes<D64w2, B64>("d64 2wg", rng);
+    report(ok);
   }
   // Smaller tiles for short masked calls: fewer padded rows, less of the causal diagonal.
   using B192 = FwdTraits<192, 192, 8, 128, 64, 2, bf16>;
@@ -747,13 +753,9 @@ int main(int argc, char** argv) {
   using D192n64 = Sm90FwdTraits<192, 64, 2, bf16, 2, 1, true>;
   using D256n64 = Sm90FwdTraits<256, 64, 2, bf16, 2, 1, true>;
   if (mode == "small") {
-    for (bool persistent : {false, true}) {
-      g_persistent = persistent;
-      ok &= check_variant<D192n64, B192>("d192 n64", rng);
-      ok &= check_variant<D256n64, B256>("d256 n64", rng);
-    }
-    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
-    if (!ok) return 1;
+    ok &= check_modes<D192n64, B192>("d192 n64", rng);
+    ok &= check_modes<D256n64, B256>("d256 n64", rng);
+    if (!report(ok)) return 1;
     g_persistent = true;
     const std::vector<int> s = {512, 1024, 2048};
     bench_variant<D192>("d192 n112", rng, s, {1});
@@ -765,19 +767,15 @@ int main(int argc, char** argv) {
   // version of kernels/attention_sm90/fwd_kernel.cuh and run each binary in one GPU session.
   using D128n176 = Sm90FwdTraits<128, 176, 2, bf16, 2, 1, true>;
   if (mode == "ab") {
-    for (bool persistent : {false, true}) {
-      g_persistent = persistent;
-      ok &= check_variant<D128, B128>("d128", rng);
-      ok &= check_variant<D128n176, B128>("d128 n176", rng);
-      ok &= check_variant<D64, B64>("d64 3wg", rng);
-      ok &= check_variant<D64w2, B64>("d64 2wg", rng);
-      ok &= check_variant<D192, B192>("d192 n112", rng);
-      ok &= check_variant<D192n64, B192>("d192 n64", rng);
-      ok &= check_variant<D256, B256>("d256 n80", rng);
-      ok &= check_variant<D256n64, B256>("d256 n64", rng);
-    }
-    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
-    if (!ok) return 1;
+    ok &= check_modes<D128, B128>("d128", rng);
+    ok &= check_modes<D128n176, B128>("d128 n176", rng);
+    ok &= check_modes<D64, B64>("d64 3wg", rng);
+    ok &= check_modes<D64w2, B64>("d64 2wg", rng);
+    ok &= check_modes<D192, B192>("d192 n112", rng);
+    ok &= check_modes<D192n64, B192>("d192 n64", rng);
+    ok &= check_modes<D256, B256>("d256 n80", rng);
+    ok &= check_modes<D256n64, B256>("d256 n64", rng);
+    if (!report(ok)) return 1;
     // Persistent up to 4096 keys, one block per tile beyond (launch_plan.cpp).
     auto both = [&](auto tr, const char* name, std::vector<int> short_s, std::vector<int> long_s,
                     std::vector<int> causals) {
@@ -799,12 +797,8 @@ int main(int argc, char** argv) {
   }
   // d128: the 128 x 176 tile against 128 x 128 over lengths and masks (persistent up to 4096 keys).
   if (mode == "d128tiles") {
-    for (bool persistent : {false, true}) {
-      g_persistent = persistent;
-      ok &= check_variant<D128n176, B128>("d128 n176", rng);
-    }
-    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
-    if (!ok) return 1;
+    ok &= check_modes<D128n176, B128>("d128 n176", rng);
+    if (!report(ok)) return 1;
     for (int round = 0; round < 2; ++round) {
       g_persistent = true;
       bench_variant<D128>("d128 n128", rng, {512, 1024, 4096});
@@ -818,12 +812,8 @@ int main(int argc, char** argv) {
   using B96 = FwdTraits<96, 96, 4, 128, 64, 2, bf16>;
   using D96 = Sm90FwdTraits<96, 128, 2, bf16, 2, 1, true>;
   if (mode == "d96") {
-    for (bool persistent : {false, true}) {
-      g_persistent = persistent;
-      ok &= check_variant<D96, B96>("d96", rng);
-    }
-    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
-    if (!ok) return 1;
+    ok &= check_modes<D96, B96>("d96", rng);
+    if (!report(ok)) return 1;
     g_persistent = true;
     bench_variant<D96>("d96", rng, {512, 2048});
     g_persistent = false;
@@ -841,14 +831,10 @@ int main(int argc, char** argv) {
   using D128m192n64s4 = Sm90FwdTraits<128, 64, 4, bf16, 3, 1, true>;
   using D128m192n96 = Sm90FwdTraits<128, 96, 2, bf16, 3, 1, true>;
   if (mode == "m192") {
-    for (bool persistent : {false, true}) {
-      g_persistent = persistent;
-      ok &= check_variant<D128m192n64, B128>("d128 m192n64", rng);
-      ok &= check_variant<D128m192n64s4, B128>("d128 m192n64 s4", rng);
-      ok &= check_variant<D128m192n96, B128>("d128 m192n96", rng);
-    }
-    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
-    if (!ok) return 1;
+    ok &= check_modes<D128m192n64, B128>("d128 m192n64", rng);
+    ok &= check_modes<D128m192n64s4, B128>("d128 m192n64 s4", rng);
+    ok &= check_modes<D128m192n96, B128>("d128 m192n96", rng);
+    if (!report(ok)) return 1;
     g_persistent = false;
     for (int round = 0; round < 2; ++round)
       for (int causal : {0, 1}) {
@@ -859,14 +845,10 @@ int main(int argc, char** argv) {
       }
   }
   if (mode == "tail") {
-    for (bool persistent : {false, true}) {
-      g_persistent = persistent;
-      ok &= check_variant<D64n64, B64>("d64 n64", rng);
-      ok &= check_variant<D64n96, B64>("d64 n96", rng);
-      ok &= check_variant<D64n64s3, B64>("d64 n64 s3", rng);
-    }
-    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
-    if (!ok) return 1;
+    ok &= check_modes<D64n64, B64>("d64 n64", rng);
+    ok &= check_modes<D64n96, B64>("d64 n96", rng);
+    ok &= check_modes<D64n64s3, B64>("d64 n64 s3", rng);
+    if (!report(ok)) return 1;
     for (int round = 0; round < 2; ++round) {
       g_persistent = false;
       for (auto [s, h] : {std::pair{16384, 16}, {16384, 33}, {16896, 16}, {16384, 32}}) {
@@ -907,13 +889,9 @@ int main(int argc, char** argv) {
   using D64w2n192 = Sm90FwdTraits<64, 192, 2, bf16, 2, 1, true>;
   using D64w2n256 = Sm90FwdTraits<64, 256, 2, bf16, 2, 1, true>;
   if (mode == "d64wide") {
-    for (bool persistent : {false, true}) {
-      g_persistent = persistent;
-      ok &= check_variant<D64w2n192, B64>("d64 2wg n192", rng);
-      ok &= check_variant<D64w2n256, B64>("d64 2wg n256", rng);
-    }
-    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
-    if (!ok) return 1;
+    ok &= check_modes<D64w2n192, B64>("d64 2wg n192", rng);
+    ok &= check_modes<D64w2n256, B64>("d64 2wg n256", rng);
+    if (!report(ok)) return 1;
     g_persistent = true;
     for (int round = 0; round < 2; ++round)
       for (auto [s, causal] : {std::pair{512, 1}, {1024, 1}, {2048, 1}, {512, 0}}) {
@@ -925,13 +903,9 @@ int main(int argc, char** argv) {
   }
   // The shapes where the per-tile work weighs most (short calls), for A/B runs of two builds.
   if (mode == "short") {
-    for (bool persistent : {false, true}) {
-      g_persistent = persistent;
-      ok &= check_variant<D64w2, B64>("d64 2wg", rng);
-      ok &= check_variant<D128, B128>("d128", rng);
-    }
-    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
-    if (!ok) return 1;
+    ok &= check_modes<D64w2, B64>("d64 2wg", rng);
+    ok &= check_modes<D128, B128>("d128", rng);
+    if (!report(ok)) return 1;
     g_persistent = true;
     bench_shape<D64w2>("d64 2wg", rng, 32, 512, 32, true);
     bench_shape<D64w2>("d64 2wg", rng, 16, 1024, 32, true);
@@ -945,20 +919,16 @@ int main(int argc, char** argv) {
   // Lazy rescaling (kLazyRescale) against the output rescaled after every key block, and d128's
   // 128x176 kernel with its softmax wholly under P V; every variant in one process, alternating.
   if (mode == "lazy") {
-    for (bool persistent : {false, true}) {
-      g_persistent = persistent;
-      ok &= check_variant<Lazy<D128>, B128>("d128 lazy", rng);
-      ok &= check_variant<Lazy<D128n176>, B128>("d128 n176 lazy", rng);
-      ok &= check_variant<UnderPv<Lazy<D128n176>>, B128>("d128 n176 upv", rng);
-      ok &= check_variant<Lazy<D64>, B64>("d64 3wg lazy", rng);
-      ok &= check_variant<Lazy<D64w2>, B64>("d64 2wg lazy", rng);
-      ok &= check_variant<D192, B192>("d192 lazy", rng);
-      ok &= check_variant<D256, B256>("d256 n80 lazy", rng);
-      ok &= check_variant<D256n64, B256>("d256 n64 lazy", rng);
-      ok &= check_variant<Eager<D128>, B128>("d128 eager", rng);
-    }
-    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
-    if (!ok) return 1;
+    ok &= check_modes<Lazy<D128>, B128>("d128 lazy", rng);
+    ok &= check_modes<Lazy<D128n176>, B128>("d128 n176 lazy", rng);
+    ok &= check_modes<UnderPv<Lazy<D128n176>>, B128>("d128 n176 upv", rng);
+    ok &= check_modes<Lazy<D64>, B64>("d64 3wg lazy", rng);
+    ok &= check_modes<Lazy<D64w2>, B64>("d64 2wg lazy", rng);
+    ok &= check_modes<D192, B192>("d192 lazy", rng);
+    ok &= check_modes<D256, B256>("d256 n80 lazy", rng);
+    ok &= check_modes<D256n64, B256>("d256 n64 lazy", rng);
+    ok &= check_modes<Eager<D128>, B128>("d128 eager", rng);
+    if (!report(ok)) return 1;
     for (int round = 0; round < 2; ++round) {
       g_persistent = false;
       bench_shape<Lazy<D128n176>>("d128 n176 lazy", rng, 1, 16384, 16, false);
@@ -993,16 +963,12 @@ int main(int argc, char** argv) {
   // masked (diagonal) blocks weigh most; and d64's short causal call with a whole number of
   // rounds (b = 33: 4224 tiles = 32 x 132) against the benchmark's b = 32 (4096 tiles).
   if (mode == "mask") {
-    for (bool persistent : {false, true}) {
-      g_persistent = persistent;
-      ok &= check_variant<MaskBits<D64w2>, B64>("d64 2wg bits", rng);
-      ok &= check_variant<MaskBits<D128>, B128>("d128 bits", rng);
-      ok &= check_variant<MaskBits<D128n176>, B128>("d128 n176 bits", rng);
-      ok &= check_variant<MaskBits<D192n64>, B192>("d192 n64 bits", rng);
-      ok &= check_variant<MaskBits<D256n64>, B256>("d256 n64 bits", rng);
-    }
-    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
-    if (!ok) return 1;
+    ok &= check_modes<MaskBits<D64w2>, B64>("d64 2wg bits", rng);
+    ok &= check_modes<MaskBits<D128>, B128>("d128 bits", rng);
+    ok &= check_modes<MaskBits<D128n176>, B128>("d128 n176 bits", rng);
+    ok &= check_modes<MaskBits<D192n64>, B192>("d192 n64 bits", rng);
+    ok &= check_modes<MaskBits<D256n64>, B256>("d256 n64 bits", rng);
+    if (!report(ok)) return 1;
     for (int round = 0; round < 2; ++round) {
       g_persistent = true;
       bench_shape<D64w2>("d64 2wg", rng, 32, 512, 32, true);
@@ -1021,14 +987,13 @@ int main(int argc, char** argv) {
       bench_shape<MaskBits<D128n176>>("d128 n176 bits", rng, 1, 16384, 16, true);
     }
   }
-  // d128 unmarked at 16k: the shipped 128x176 against its softmax wholly under P V (eager and
+  // d128 unmasked at 16k: the shipped 128x176 against its softmax wholly under P V (eager and
   // lazy rescale) and the 128x128 tile with both; three alternating rounds.
   if (mode == "d128nc") {
     g_persistent = false;
     ok &= check_variant<UnderPv<D128n176>, B128>("d128 n176 upv", rng);
     ok &= check_variant<UnderPv<Lazy<D128>>, B128>("d128 upv lazy", rng);
-    std::printf("CHECK %s\n", ok ? "PASSED" : "FAILED");
-    if (!ok) return 1;
+    if (!report(ok)) return 1;
     for (int round = 0; round < 3; ++round) {
       bench_shape<D128n176>("d128 n176", rng, 1, 16384, 16, false);
       bench_shape<UnderPv<D128n176>>("d128 n176 upv", rng, 1, 16384, 16, false);
