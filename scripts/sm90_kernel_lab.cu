@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels/attention/fwd_kernel.cuh"
@@ -567,6 +568,41 @@ void bench_shape(const char* name, std::mt19937& rng, int b, int s, int h, bool 
   release(B);
 }
 
+// One shape, each launch after 150 ms of idle GPU (median of 9): clocks at their maximum and
+// power far below the limit, so the time is work per clock (a sustained run's clock is set by
+// the power limit). The mean SM clock NVML read while the launches ran is reported.
+template <class Tr>
+void bench_cool(const char* name, std::mt19937& rng, int b, int s, int h, bool causal) {
+  constexpr int d = Tr::D;
+  Problem pr{b, s, s, h, h, d, causal, true};
+  pr.lens_q.assign(pr.b, s);
+  pr.lens_k.assign(pr.b, s);
+  Buffers B = make(pr, rng);
+  const double flops = 4.0 * b * s * static_cast<double>(s) * h * d / (causal ? 2 : 1);
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0);
+  cudaEventCreate(&e1);
+  std::vector<float> ts;
+  double mhz = 0;
+  for (int i = 0; i < 9; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    cudaEventRecord(e0);
+    launch_sm90<Tr>(B);
+    cudaEventRecord(e1);
+    mhz += g_nvml.sample_until([&] { return cudaEventQuery(e1) == cudaSuccess; }).first / 9;
+    cudaEventSynchronize(e1);
+    float ms;
+    cudaEventElapsedTime(&ms, e0, e1);
+    ts.push_back(ms);
+  }
+  CHECK(cudaGetLastError());
+  std::sort(ts.begin(), ts.end());
+  std::printf("COOL  %-12s grid d=%3d causal=%d b=%d s=%5d h=%2d: %6.1f TFLOP/s  (%4.0f MHz)\n",
+              name, d, causal, b, s, h, flops / ts[ts.size() / 2] / 1e9, mhz);
+  std::fflush(stdout);
+  release(B);
+}
+
 #ifdef KERNELS_SM90_TRACE
 // Where one block's time goes: per-phase clocks averaged over its tiles (the first two skipped),
 // and one tile's timeline.
@@ -688,6 +724,21 @@ struct MaskBits : Tr {
 template <class Tr>
 struct UnderPv : Tr {
   static constexpr bool kSoftmaxUnderPv = true;
+};
+
+#ifdef KERNELS_SM90_ABLATE
+// A variant with the parts in A (kAblate* bits) left out of its key-block step.
+template <class Tr, int A>
+struct Ablate : Tr {
+  static constexpr int kAblate = A;
+};
+#endif
+
+// A variant whose every key block takes the row max (kCheckedOffset off: the kernel before
+// ladder step 35).
+template <class Tr>
+struct Unchecked : Tr {
+  static constexpr bool kCheckedOffset = false;
 };
 
 // check_variant in both launch modes: one block per tile, then persistent.
@@ -1001,6 +1052,82 @@ int main(int argc, char** argv) {
       bench_shape<UnderPv<Lazy<D128>>>("d128 n128 upv lazy", rng, 1, 16384, 16, false);
     }
   }
+  // Ladder step 35: the row offsets checked through the sums instead of a row max every key
+  // block, against the kernel before it; every d <= 128 kernel, short and long calls, two
+  // alternating rounds.
+  if (mode == "checked") {
+    ok &= check_modes<D128n176, B128>("d128 n176", rng);
+    ok &= check_modes<D128, B128>("d128", rng);
+    ok &= check_modes<D64, B64>("d64 3wg", rng);
+    ok &= check_modes<D64w2, B64>("d64 2wg", rng);
+    ok &= check_modes<D96, B96>("d96", rng);
+    ok &= check_modes<Unchecked<D64w2>, B64>("d64 2wg old", rng);
+    report(ok);  // timed either way: the GPU suite's rule (FA3's) is the gate, this one stricter
+    for (int round = 0; round < 2; ++round) {
+      g_persistent = false;
+      bench_shape<D128n176>("d128 n176", rng, 1, 16384, 16, false);
+      bench_shape<Unchecked<D128n176>>("d128 n176 old", rng, 1, 16384, 16, false);
+      bench_shape<D128n176>("d128 n176", rng, 1, 16384, 16, true);
+      bench_shape<Unchecked<D128n176>>("d128 n176 old", rng, 1, 16384, 16, true);
+      bench_shape<D64>("d64 3wg", rng, 1, 16384, 32, false);
+      bench_shape<Unchecked<D64>>("d64 3wg old", rng, 1, 16384, 32, false);
+      bench_shape<D96>("d96", rng, 1, 16384, 21, false);
+      bench_shape<Unchecked<D96>>("d96 old", rng, 1, 16384, 21, false);
+      bench_cool<D128n176>("d128 n176", rng, 1, 16384, 16, false);
+      bench_cool<Unchecked<D128n176>>("d128 n176 old", rng, 1, 16384, 16, false);
+      g_persistent = true;
+      bench_shape<D64w2>("d64 2wg", rng, 32, 512, 32, true);
+      bench_shape<Unchecked<D64w2>>("d64 2wg old", rng, 32, 512, 32, true);
+      bench_shape<D128>("d128", rng, 32, 512, 16, true);
+      bench_shape<Unchecked<D128>>("d128 old", rng, 32, 512, 16, true);
+      bench_shape<D128>("d128", rng, 32, 512, 16, false);
+      bench_shape<Unchecked<D128>>("d128 old", rng, 32, 512, 16, false);
+      bench_shape<D128>("d128", rng, 8, 2048, 16, false);
+      bench_shape<Unchecked<D128>>("d128 old", rng, 8, 2048, 16, false);
+    }
+  }
+#ifdef KERNELS_SM90_ABLATE
+  // Leave one part of the key-block step out (scripts/sm90_ablate.py): what each costs in time
+  // and, at the power limit, in energy; d128's 128x176 and d256's 128x80 kernels on the long
+  // unmasked call, three alternating rounds. Variants with a part left out compute wrong outputs.
+  if (mode == "ablate") {
+    g_persistent = false;
+    using Tree = Ablate<D128n176, kVariantTreeMax>;
+    using TreeSum = Ablate<D128n176, kVariantTreeMax | kVariantTreeSum>;
+    ok &= check_variant<D128n176, B128>("d128 n176", rng);
+    ok &= check_variant<Tree, B128>("treemax", rng);
+    ok &= check_variant<TreeSum, B128>("treemax+sum", rng);
+    if (!report(ok)) return 1;
+    constexpr int kSm = kAblateSoftmax;
+    using PvFirst = Ablate<D128n176, kVariantPvFirst>;
+    using KAhead = Ablate<D128n176, kVariantKAhead>;
+    using Both = Ablate<D128n176, kVariantPvFirst | kVariantKAhead>;
+    ok &= check_variant<PvFirst, B128>("pv first", rng);
+    ok &= check_variant<KAhead, B128>("k ahead", rng);
+    ok &= check_variant<Both, B128>("pv first k ahead", rng);
+    if (!report(ok)) return 1;
+    auto variants = [&](auto bench) {
+      bench(D128n176{}, "d128 n176");
+      bench(Ablate<D128n176, kSm>{}, "-softmax");
+      bench(Ablate<D128n176, kTimeNoFullWait>{}, "-fullwait");
+      bench(Ablate<D128n176, kSm | kTimeNoFullWait>{}, "-sm -fullwait");
+      bench(Ablate<D128n176, kAblateTurns>{}, "-turns");
+      bench(Ablate<D128n176, kSm | kAblateTurns>{}, "-sm -turns");
+      bench(PvFirst{}, "pv first");
+      bench(KAhead{}, "k ahead");
+      bench(Both{}, "pvfirst kahead");
+      bench(Ablate<D128n176, kSm | kVariantPvFirst>{}, "-sm pvfirst");
+    };
+    for (int round = 0; round < 2; ++round) {
+      variants([&](auto tr, const char* name) {
+        bench_shape<decltype(tr)>(name, rng, 1, 16384, 16, false);
+      });
+      variants([&](auto tr, const char* name) {
+        bench_cool<decltype(tr)>(name, rng, 1, 16384, 16, false);
+      });
+    }
+  }
+#endif
   if (mode == "all" || mode == "bench") {
     g_persistent = true;
     bench_variant<D64>("d64 3wg", rng, {512, 1024, 2048, 4096});

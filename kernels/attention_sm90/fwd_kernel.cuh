@@ -107,6 +107,15 @@ struct Sm90FwdTraits {
   // operations a row, then R2P and FSEL) instead of two compares per element: +1-2% on short
   // causal calls at d64 and d128, neutral at d192/d256 (ladder step 33).
   static constexpr bool kMaskBits = !kSoftmaxUnderPv;
+  // After a tile's first key block, the exponentials use the row offsets in use without a row
+  // max: a block's probabilities go straight into P V's A operand, and only when one of them
+  // could exceed 2^8 (a lane's partial row sum above 2^8, or a row with no offset yet) does the
+  // warp take the max and move the offsets (softmax_step_checked). The max's instructions cost
+  // 9% at d128 (ladder step 35 in docs/PERFORMANCE.md): +4-6% at d128 16k, +13% at d64 16k,
+  // +5% at d96, +1-3% at d128 512. The step waits for P V before the softmax (P's registers are
+  // rewritten), as the d <= 128 path's SASS did anyway; not for d64's 128x128 kernel (short
+  // masked calls: -3.5% at causal 512).
+  static constexpr bool kCheckedOffset = !kSoftmaxUnderPv && !(D == 64 && kConsumers == 2);
 
   static_assert(D % 32 == 0 && D <= 256, "k16 steps; wgmma n <= 256");
   static_assert(DV % 32 == 0 && DV <= D,
@@ -487,7 +496,7 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
   const float scale_log2 = scale.scale_log2;
 
   float o[DV / 2];
-  float row_max[2];             // raw (capped, unscaled) scores
+  float row_max[2] = {-INFINITY, -INFINITY};  // the rows' offsets: raw (capped, unscaled) scores
   float row_sum[2];             // this lane's partial sums
   float s[kBlockN / 2];         // S of the newest key block, then its P
   uint32_t a[kBlockN / 16][4];  // P of the previous block as the A operand
@@ -546,13 +555,10 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     return detail::block_needs_mask(w.kb, w.b.sk, n0, kBlockN, w.i_min, w.i_max);
   };
 
-  // S of key block `it` of tile `w` -> P (in s), running max and sums updated; sets the factor
-  // the output rows must be scaled by, and returns whether any row of the warp has one other
-  // than 1. `cap` and `mask` say whether to apply the softcap and the mask: a runtime bool /
-  // detail::MaskIfNeeded, or std::true_type / std::false_type for a copy without that branch.
-  auto softmax_step = [&](auto cap, auto mask, const detail::Sm90Tile& w, int it,
-                          float(&correction)[2]) {
-    bool moved = false;
+  // The softcap and the mask of key block `it` of tile `w`, on S in place. `cap` and `mask` say
+  // whether to apply them: a runtime bool / detail::MaskIfNeeded, or std::true_type /
+  // std::false_type for a copy without that branch.
+  auto cap_and_mask = [&](auto cap, auto mask, const detail::Sm90Tile& w, int it) {
     // A warp's rows of a wgmma accumulator are laid out as mma.sync's m16n8 fragments, one per
     // 8 columns: element 4 * c + 2 * r + e is row lane / 4 + 8 * r, column 8 * c + 2 * (lane % 4)
     // + e. So the built-in kernels' softcap and mask apply as they are.
@@ -567,13 +573,26 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
         mask_scores_bits(frags, w.kb, w.b.sk, n0, w.m0 + row0 - lane / 4, lane);
       else mask_scores(frags, w.kb, w.b.sk, n0, w.m0 + row0 - lane / 4, 1, lane);
     }
+  };
+  // The max of row r over this block's scores and the row's offset in use (the quad's lanes).
+  auto block_row_max = [&](int r) {
+    float mx = row_max[r];
+#pragma unroll
+    for (int c = 0; c < kBlockN / 8; ++c)
+      mx = fmaxf(mx, fmaxf(s[4 * c + 2 * r], s[4 * c + 2 * r + 1]));
+    return device::quad_max(mx);
+  };
+
+  // S of key block `it` of tile `w` -> P (in s), running max and sums updated; sets the factor
+  // the output rows must be scaled by, and returns whether any row of the warp has one other
+  // than 1.
+  auto softmax_step = [&](auto cap, auto mask, const detail::Sm90Tile& w, int it,
+                          float(&correction)[2]) {
+    bool moved = false;
+    cap_and_mask(cap, mask, w, it);
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      float mx = row_max[r];
-#pragma unroll
-      for (int c = 0; c < kBlockN / 8; ++c)
-        mx = fmaxf(mx, fmaxf(s[4 * c + 2 * r], s[4 * c + 2 * r + 1]));
-      mx = device::quad_max(mx);
+      float mx = block_row_max(r);
       if constexpr (Tr::kLazyRescale) {
         const bool moves = device::softmax_max_moves(row_max[r], mx, scale_log2);
         moved |= moves;
@@ -596,6 +615,58 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
       row_sum[r] = row_sum[r] * correction[r] + sum;
     }
     return !Tr::kLazyRescale || __any_sync(0xffffffffu, moved);
+  };
+
+  // Key block `it` (not a tile's first) with the row offsets in use (kCheckedOffset): P goes
+  // straight into `a`, P V's A operand (so the block before's P V must be done), and S is kept.
+  // A lane's partial row sum of at most 2^kMaxStaleLog2 bounds every probability it summed, as
+  // the lazy rescale's rule asks; above it, or for a row with no offset yet (no visible key so
+  // far), the warp takes the rows' maxima, moves the offsets of the rows whose max grew past
+  // the bound (softmax_max_moves) and recomputes the block from S. Returns whether the output
+  // must be scaled by `correction`.
+  auto softmax_step_checked = [&](auto cap, auto mask, const detail::Sm90Tile& w, int it,
+                                  float(&correction)[2]) {
+    cap_and_mask(cap, mask, w, it);
+    float sum[2];
+    auto exponentials = [&] {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const float base = device::softmax_base(row_max[r], scale_log2);
+        sum[r] = 0.0f;
+#pragma unroll
+        for (int c = 0; c < kBlockN / 8; ++c) {
+          const float p0 = device::fast_exp2(fmaf(s[4 * c + 2 * r], scale_log2, -base));
+          const float p1 = device::fast_exp2(fmaf(s[4 * c + 2 * r + 1], scale_log2, -base));
+          sum[r] += p0;
+          sum[r] += p1;
+          a[c / 2][2 * (c % 2) + r] = Mma::pack(p0, p1);  // pack_p's order
+        }
+      }
+    };
+    exponentials();
+    bool check = false;
+#pragma unroll
+    for (int r = 0; r < 2; ++r) check |= sum[r] > device::kMaxStaleP || row_max[r] == -INFINITY;
+    bool moved = false;
+    if (__any_sync(0xffffffffu, check)) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const float mx = block_row_max(r);
+        correction[r] = 1.0f;
+        if (device::softmax_max_moves(row_max[r], mx, scale_log2)) {
+          correction[r] =
+              device::fast_exp2(row_max[r] * scale_log2 - device::softmax_base(mx, scale_log2));
+          row_max[r] = mx;
+          moved = true;
+        }
+      }
+      moved = __any_sync(0xffffffffu, moved);
+      if (moved) exponentials();
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r)
+      row_sum[r] = (moved ? row_sum[r] * correction[r] : row_sum[r]) + sum[r];
+    return moved;
   };
   auto rescale_o = [&](const float(&correction)[2], bool needed) {
     if (!needed) return;
@@ -674,6 +745,17 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
       device::wgmma_wait<1>();
       device::fence_registers(s);
       KERNELS_SM90_TRACE_AT(17);
+      if constexpr (Tr::kCheckedOffset) {
+        release(bar.k_empty + g % kStages);
+        if (it == n - 1) release(bar.q_empty + qs);
+        device::wgmma_wait<0>();  // the block before's P V is done with `a`
+        device::fence_registers(o);
+        device::fence_registers(a);
+        KERNELS_SM90_TRACE_AT(19);
+        release(bar.v_empty + (g - 1) % kStages);
+        rescale_o(correction, softmax_step_checked(cap, mask, w, it, correction));
+        return;
+      }
       if constexpr (!Tr::kSoftmaxUnderPv) {
         release(bar.k_empty + g % kStages);
         if (it == n - 1) release(bar.q_empty + qs);

@@ -33,6 +33,8 @@ __device__ __forceinline__ float softmax_base(float mx, float scale_log2) {
 // The result is exact: the row's sum and output share the offset, and the LSE is taken from it.
 // A row with no visible key keeps -inf (the comparison with NaN is false).
 inline constexpr float kMaxStaleLog2 = 8.0f;
+// The same bound on p itself.
+inline constexpr float kMaxStaleP = static_cast<float>(1u << static_cast<unsigned>(kMaxStaleLog2));
 __device__ __forceinline__ bool softmax_max_moves(float used, float mx, float scale_log2) {
   return (mx - used) * scale_log2 > kMaxStaleLog2;
 }
