@@ -427,22 +427,26 @@ TEST_CASE("sm90a bundle: the TMA kernels serve prefill, every head dim, dtype an
   check_on_tma(c);
 }
 
-TEST_CASE("sm90a bundle: rows whose max keeps growing across key blocks (the lazy rescale)",
+TEST_CASE("sm90a bundle: rows whose max keeps growing across key blocks (lazy offsets)",
           "[gpu]") {
   KERNELS_REQUIRE_SM90_BUNDLE();
   // Scores 12x the usual scale: each row's max grows past the kernels' 2^8 threshold after its
-  // first key block, so the output's rescale runs in some blocks and not in others (d >= 192
-  // rescale lazily), unmasked and causal (with sinks) on both tiles of each head dim.
+  // first key block, so the offsets move in some blocks and not in others: d >= 192 rescale
+  // lazily, d <= 128 check their offsets through the row sums (kCheckedOffset) and take the
+  // row max only when those exceed the bound. Unmasked and causal (with sinks) on both tiles of
+  // each head dim (more than 4096 keys: d128's 128x176).
   struct Shape {
     bool causal;
     std::vector<int> sq, sk;
   };
   const Shape shapes[] = {{false, {1100, 300}, {1500, 700}},
-                          {true, {1000, 300}, {1500, 700}},   // masked, at most 1024 rows
-                          {true, {1100, 300}, {1500, 700}}};  // masked, the larger tile
+                          {true, {1000, 300}, {1500, 700}},  // masked, at most 1024 rows
+                          {true, {1100, 300}, {1500, 700}},  // masked, the larger tile
+                          {false, {200}, {4500}}};           // d128's 128x176 only
   for (DType t : {DType::bf16, DType::fp16})
-    for (HeadDims hd : {HeadDims{192, 192}, HeadDims{192, 128}, HeadDims{256, 256}})
+    for (HeadDims hd : kHeadDims)
       for (const Shape& sh : shapes) {
+        if (sh.sk[0] > 4096 && hd.d != 128) continue;  // the same tiles as above, slower reference
         AttentionCase c = gqa_case(t, hd);
         c.sq = sh.sq;
         c.sk = sh.sk;
