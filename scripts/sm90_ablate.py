@@ -7,7 +7,9 @@ part of the softmax, or one GEMM, out: the "leave one stage out" measurement, wh
 H200's power limit says what each part costs in energy as well as in time. The copy computes
 wrong outputs whenever a part is left out; the lab does not check those variants.
 
-A variant is Tr with `static constexpr int kAblate` set to an or of the bits below.
+A variant is Tr with `static constexpr int kAblate` set to an or of the bits below. The softmax
+bits act on the step that takes the row max every key block (softmax_step: d >= 192, or
+kCheckedOffset off), as the kernel was when they were measured (ladder step 35).
 
 Usage: scripts/sm90_ablate.py OUT   (writes OUT/kernels/attention_sm90/fwd_kernel.cuh)
 """
@@ -53,32 +55,33 @@ EDITS = [
         "  static constexpr int kAblate = 0;\n",
     ),
     (
-        "    bool moved = false;\n",
+        "    bool moved = false;\n    cap_and_mask(cap, mask, w, it);\n",
         "    bool moved = false;\n"
-        "    if constexpr ((Tr::kAblate & kAblateSoftmax) != 0) return false;\n",
+        "    if constexpr ((Tr::kAblate & kAblateSoftmax) != 0) return false;\n"
+        "    cap_and_mask(cap, mask, w, it);\n",
     ),
     (
         "#pragma unroll\n"
-        "      for (int c = 0; c < kBlockN / 8; ++c)\n"
-        "        mx = fmaxf(mx, fmaxf(s[4 * c + 2 * r], s[4 * c + 2 * r + 1]));\n",
-        "      if constexpr ((Tr::kAblate & kVariantTreeMax) != 0) {\n"
-        "        float t[kBlockN / 8];\n"
+        "    for (int c = 0; c < kBlockN / 8; ++c)\n"
+        "      mx = fmaxf(mx, fmaxf(s[4 * c + 2 * r], s[4 * c + 2 * r + 1]));\n",
+        "    if constexpr ((Tr::kAblate & kVariantTreeMax) != 0) {\n"
+        "      float t[kBlockN / 8];\n"
         "#pragma unroll\n"
-        "        for (int c = 0; c < kBlockN / 8; ++c) t[c] = fmaxf(s[4 * c + 2 * r], s[4 * c + 2 * r + 1]);\n"
+        "      for (int c = 0; c < kBlockN / 8; ++c) t[c] = fmaxf(s[4 * c + 2 * r], s[4 * c + 2 * r + 1]);\n"
         "#pragma unroll\n"
-        "        for (int w = 1; w < kBlockN / 8; w *= 2)\n"
+        "      for (int w = 1; w < kBlockN / 8; w *= 2)\n"
         "#pragma unroll\n"
-        "          for (int c = 0; c + w < kBlockN / 8; c += 2 * w) t[c] = fmaxf(t[c], t[c + w]);\n"
-        "        mx = fmaxf(mx, t[0]);\n"
-        "      } else {\n"
+        "        for (int c = 0; c + w < kBlockN / 8; c += 2 * w) t[c] = fmaxf(t[c], t[c + w]);\n"
+        "      mx = fmaxf(mx, t[0]);\n"
+        "    } else {\n"
         "#pragma unroll\n"
-        "      for (int c = 0; c < kBlockN / 8; ++c)\n"
-        "        mx = fmaxf(mx, fmaxf(s[4 * c + 2 * r], s[4 * c + 2 * r + 1]));\n"
-        "      }\n",
+        "    for (int c = 0; c < kBlockN / 8; ++c)\n"
+        "      mx = fmaxf(mx, fmaxf(s[4 * c + 2 * r], s[4 * c + 2 * r + 1]));\n"
+        "    }\n",
     ),
     (
-        "      mx = device::quad_max(mx);\n",
-        "      mx = device::quad_max(mx);\n"
+        "      float mx = block_row_max(r);\n",
+        "      float mx = block_row_max(r);\n"
         "      if constexpr ((Tr::kAblate & kAblateMax) != 0) mx = 0.0f;\n",
     ),
     (
