@@ -497,9 +497,9 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
 
   float o[DV / 2];
   float row_max[2] = {-INFINITY, -INFINITY};  // the rows' offsets: raw (capped, unscaled) scores
-  float row_sum[2];             // this lane's partial sums
-  float s[kBlockN / 2];         // S of the newest key block, then its P
-  uint32_t a[kBlockN / 16][4];  // P of the previous block as the A operand
+  float row_sum[2];                           // this lane's partial sums
+  float s[kBlockN / 2];                       // S of the newest key block, then its P
+  uint32_t a[kBlockN / 16][4];                // P of the previous block as the A operand
 
   // Ring positions count K/V blocks over all tiles of this block, as the producer does.
   int kv = 0;
@@ -654,8 +654,8 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
         const float mx = block_row_max(r);
         correction[r] = 1.0f;
         if (device::softmax_max_moves(row_max[r], mx, scale_log2)) {
-          correction[r] =
-              device::fast_exp2(row_max[r] * scale_log2 - device::softmax_base(mx, scale_log2));
+          correction[r] = device::fast_exp2(row_max[r] * scale_log2 -
+                                            device::softmax_base(mx, scale_log2));
           row_max[r] = mx;
           moved = true;
         }

@@ -427,8 +427,7 @@ TEST_CASE("sm90a bundle: the TMA kernels serve prefill, every head dim, dtype an
   check_on_tma(c);
 }
 
-TEST_CASE("sm90a bundle: rows whose max keeps growing across key blocks (lazy offsets)",
-          "[gpu]") {
+TEST_CASE("sm90a bundle: rows whose max keeps growing across key blocks (lazy offsets)", "[gpu]") {
   KERNELS_REQUIRE_SM90_BUNDLE();
   // Scores 12x the usual scale: each row's max grows past the kernels' 2^8 threshold after its
   // first key block, so the offsets move in some blocks and not in others: d >= 192 rescale
