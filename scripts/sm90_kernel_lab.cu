@@ -760,6 +760,12 @@ struct Checked : Tr {
   static constexpr bool kCheckedOffset = true;
 };
 
+// The checked step with the softcap and mask applied before its wait for P V.
+template <class Tr>
+struct MaskUnderPv : Tr {
+  static constexpr bool kMaskUnderPv = true;
+};
+
 // check_variant in both launch modes: one block per tile, then persistent.
 template <class Tr, class Builtin>
 bool check_modes(const char* name, std::mt19937& rng) {
@@ -1088,6 +1094,28 @@ int main(int argc, char** argv) {
       bench_pair<Unchecked, D128>("d128", "old", rng, 32, 512, 16, true);
       bench_pair<Unchecked, D128>("d128", "old", rng, 32, 512, 16, false);
       bench_pair<Unchecked, D128>("d128", "old", rng, 8, 2048, 16, false);
+    }
+  }
+  // The checked step masking under P V against the shipped kernels, on the calls where masked
+  // blocks weigh most; d64's 128x128 kernel (shipped without the checked step) both ways.
+  if (mode == "maskpv") {
+    ok &= check_modes<MaskUnderPv<D128>, B128>("d128 maskpv", rng);
+    ok &= check_modes<MaskUnderPv<D128n176>, B128>("d128 n176 maskpv", rng);
+    ok &= check_modes<MaskUnderPv<D64>, B64>("d64 3wg maskpv", rng);
+    ok &= check_modes<MaskUnderPv<Checked<D64w2>>, B64>("d64 2wg checked maskpv", rng);
+    ok &= check_modes<MaskUnderPv<D96>, B96>("d96 maskpv", rng);
+    if (!report(ok)) return 1;
+    for (int round = 0; round < 2; ++round) {
+      g_persistent = true;
+      bench_pair<MaskUnderPv, Checked<D64w2>>("d64 2wg checked", "maskpv", rng, 32, 512, 32, true);
+      bench_shape<D64w2>("d64 2wg", rng, 32, 512, 32, true);
+      bench_pair<MaskUnderPv, D128>("d128", "maskpv", rng, 32, 512, 16, true);
+      bench_pair<MaskUnderPv, D128>("d128", "maskpv", rng, 8, 2048, 16, true);
+      bench_pair<MaskUnderPv, D96>("d96", "maskpv", rng, 32, 512, 21, true);
+      g_persistent = false;
+      bench_pair<MaskUnderPv, D128n176>("d128 n176", "maskpv", rng, 1, 16384, 16, true);
+      bench_pair<MaskUnderPv, D128n176>("d128 n176", "maskpv", rng, 1, 16384, 16, false);
+      bench_pair<MaskUnderPv, D64>("d64 3wg", "maskpv", rng, 1, 16384, 32, true);
     }
   }
 #ifdef KERNELS_SM90_ABLATE
