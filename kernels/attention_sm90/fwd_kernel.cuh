@@ -116,9 +116,6 @@ struct Sm90FwdTraits {
   // rewritten), as the d <= 128 path's SASS did anyway; not for d64's 128x128 kernel (short
   // masked calls: -3.5% at causal 512).
   static constexpr bool kCheckedOffset = !kSoftmaxUnderPv && !(D == 64 && kConsumers == 2);
-  // With kCheckedOffset, the softcap and the mask applied to S before the wait for P V (as the
-  // row-max step's SASS has them) instead of after it. Not measured yet: off.
-  static constexpr bool kMaskUnderPv = false;
 
   static_assert(D % 32 == 0 && D <= 256, "k16 steps; wgmma n <= 256");
   static_assert(DV % 32 == 0 && DV <= D,
@@ -751,17 +748,12 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
       if constexpr (Tr::kCheckedOffset) {
         release(bar.k_empty + g % kStages);
         if (it == n - 1) release(bar.q_empty + qs);
-        if constexpr (Tr::kMaskUnderPv) cap_and_mask(cap, mask, w, it);
         device::wgmma_wait<0>();  // the block before's P V is done with `a`
         device::fence_registers(o);
         device::fence_registers(a);
         KERNELS_SM90_TRACE_AT(19);
         release(bar.v_empty + (g - 1) % kStages);
-        bool moved;
-        if constexpr (Tr::kMaskUnderPv)  // S is capped and masked already
-          moved = softmax_step_checked(std::false_type{}, std::false_type{}, w, it, correction);
-        else moved = softmax_step_checked(cap, mask, w, it, correction);
-        rescale_o(correction, moved);
+        rescale_o(correction, softmax_step_checked(cap, mask, w, it, correction));
         return;
       }
       if constexpr (!Tr::kSoftmaxUnderPv) {
