@@ -763,6 +763,74 @@ struct Checked : Tr {
   static constexpr bool kCheckedOffset = true;
 };
 
+// Variants whose checked step takes a pair of exponentials with one MUFU.EX2 on 16-bit inputs.
+template <class Tr>
+struct PairF16 : Tr {
+  static constexpr kernels::device::Exp2Pair kExp2Pair = kernels::device::Exp2Pair::kF16;
+};
+template <class Tr>
+struct PairBF16 : Tr {
+  static constexpr kernels::device::Exp2Pair kExp2Pair = kernels::device::Exp2Pair::kBF16;
+};
+
+// Variants that take the exponentials of every N-th 8-column group on the FMA pipe.
+template <int N>
+struct FmaExp {
+  template <class Tr>
+  struct Of : Tr {
+    static constexpr int kExp2FmaEvery = N;
+  };
+};
+
+// MUFU.EX2 throughput: a full SM of warps, each thread eight independent chains of exponentials
+// (fp32, or pairs in f16x2 / bf16x2); results per clock per SM from the block's clock64.
+template <int Kind>
+__global__ void mufu_probe(unsigned long long* cycles, float* sink, int iters) {
+  uint32_t v[8];
+#pragma unroll
+  for (int j = 0; j < 8; ++j) v[j] = Kind == 0 ? __float_as_uint(0.25f + 0.01f * j) : 0x34003400u;
+  __syncthreads();
+  const unsigned long long t0 = clock64();
+  for (int i = 0; i < iters; ++i)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      if constexpr (Kind == 0)
+        asm volatile("ex2.approx.ftz.f32 %0, %1;" : "=r"(v[j]) : "r"(v[j] ^ 0x80000000u));
+      else if constexpr (Kind == 1)
+        asm volatile("ex2.approx.f16x2 %0, %1;" : "=r"(v[j]) : "r"(v[j] ^ 0x80008000u));
+      else asm volatile("ex2.approx.ftz.bf16x2 %0, %1;" : "=r"(v[j]) : "r"(v[j] ^ 0x80008000u));
+    }
+  __syncthreads();
+  if (threadIdx.x == 0) cycles[blockIdx.x] = clock64() - t0;
+  uint32_t x = 0;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) x ^= v[j];
+  if (x == 0x12345678u) sink[0] = 1.0f;
+}
+
+void probe_mufu() {
+  unsigned long long* cycles;
+  float* sink;
+  CHECK(cudaMalloc(&cycles, 8 * 1024));
+  CHECK(cudaMalloc(&sink, 4));
+  const int iters = 4096;
+  auto run = [&](auto kernel, const char* name, int per_op) {
+    for (int rep = 0; rep < 2; ++rep) {
+      kernel<<<132, 1024>>>(cycles, sink, iters);
+      CHECK(cudaDeviceSynchronize());
+    }
+    unsigned long long c;
+    CHECK(cudaMemcpy(&c, cycles, 8, cudaMemcpyDeviceToHost));
+    std::printf("MUFU %-7s %.2f exponentials per clock per SM (%llu clocks)\n", name,
+                1024.0 * iters * 8 * per_op / static_cast<double>(c), c);
+  };
+  run(mufu_probe<0>, "f32", 1);
+  run(mufu_probe<1>, "f16x2", 2);
+  run(mufu_probe<2>, "bf16x2", 2);
+  CHECK(cudaFree(cycles));
+  CHECK(cudaFree(sink));
+}
+
 // check_variant in both launch modes: one block per tile, then persistent.
 template <class Tr, class Builtin>
 bool check_modes(const char* name, std::mt19937& rng) {
@@ -1091,6 +1159,41 @@ int main(int argc, char** argv) {
       bench_pair<Unchecked, D128>("d128", "old", rng, 32, 512, 16, true);
       bench_pair<Unchecked, D128>("d128", "old", rng, 32, 512, 16, false);
       bench_pair<Unchecked, D128>("d128", "old", rng, 8, 2048, 16, false);
+    }
+  }
+  // The checked step's exponentials: pairs on 16-bit inputs (device::exp2_pack; sm_90 splits
+  // them into two MUFU.EX2.F16) or every N-th 8-column group on the FMA pipe (device::exp2_fma),
+  // against one fp32 MUFU.EX2 each; long and short calls, sustained and cool.
+  if (mode == "pexp") {
+    probe_mufu();
+    using F2 = FmaExp<2>;
+    using F3 = FmaExp<3>;
+    using F4 = FmaExp<4>;
+    ok &= check_modes<F3::Of<D128n176>, B128>("d128 n176 fma3", rng);
+    ok &= check_modes<F2::Of<D128n176>, B128>("d128 n176 fma2", rng);
+    ok &= check_modes<F3::Of<D64>, B64>("d64 3wg fma3", rng);
+    ok &= check_modes<F3::Of<D96>, B96>("d96 fma3", rng);
+    ok &= check_modes<F3::Of<D128>, B128>("d128 fma3", rng);
+    ok &= check_modes<PairF16<D128n176>, B128>("d128 n176 f16x2", rng);
+    report(ok);  // timed either way: the GPU suite's rule (FA3's) is the gate
+    for (int round = 0; round < 2; ++round) {
+      g_persistent = false;
+      bench_shape<D128n176>("d128 n176", rng, 1, 16384, 16, false);
+      bench_shape<F2::Of<D128n176>>("d128 n176 fma2", rng, 1, 16384, 16, false);
+      bench_shape<F3::Of<D128n176>>("d128 n176 fma3", rng, 1, 16384, 16, false);
+      bench_shape<F4::Of<D128n176>>("d128 n176 fma4", rng, 1, 16384, 16, false);
+      bench_shape<PairF16<D128n176>>("d128 n176 f16x2", rng, 1, 16384, 16, false);
+      bench_cool<D128n176>("d128 n176", rng, 1, 16384, 16, false);
+      bench_cool<F2::Of<D128n176>>("d128 n176 fma2", rng, 1, 16384, 16, false);
+      bench_cool<F3::Of<D128n176>>("d128 n176 fma3", rng, 1, 16384, 16, false);
+      bench_cool<F4::Of<D128n176>>("d128 n176 fma4", rng, 1, 16384, 16, false);
+      bench_cool<PairF16<D128n176>>("d128 n176 f16x2", rng, 1, 16384, 16, false);
+      bench_pair<F3::Of, D128n176>("d128 n176", "fma3", rng, 1, 16384, 16, true);
+      bench_pair<F3::Of, D64>("d64 3wg", "fma3", rng, 1, 16384, 32, false);
+      bench_pair<F3::Of, D96>("d96", "fma3", rng, 1, 16384, 21, false);
+      g_persistent = true;
+      bench_pair<F3::Of, D128>("d128", "fma3", rng, 32, 512, 16, true);
+      bench_pair<F3::Of, D128>("d128", "fma3", rng, 32, 512, 16, false);
     }
   }
 #ifdef KERNELS_SM90_ABLATE

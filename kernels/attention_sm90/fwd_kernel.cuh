@@ -116,6 +116,11 @@ struct Sm90FwdTraits {
   // rewritten), as the d <= 128 path's SASS did anyway; not for d64's 128x128 kernel (short
   // masked calls: -3.5% at causal 512).
   static constexpr bool kCheckedOffset = !kSoftmaxUnderPv && !(D == 64 && kConsumers == 2);
+  // How the checked step takes its exponentials (device::exp2_pack).
+  static constexpr device::Exp2Pair kExp2Pair = device::Exp2Pair::kF32;
+  // And which of its exponentials go to the FMA pipe (device::exp2_fma): the pairs of every
+  // kExp2FmaEvery-th 8-column group of a row (0: none).
+  static constexpr int kExp2FmaEvery = 0;
 
   static_assert(D % 32 == 0 && D <= 256, "k16 steps; wgmma n <= 256");
   static_assert(DV % 32 == 0 && DV <= D,
@@ -635,11 +640,23 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
         sum[r] = 0.0f;
 #pragma unroll
         for (int c = 0; c < kBlockN / 8; ++c) {
-          const float p0 = device::fast_exp2(fmaf(s[4 * c + 2 * r], scale_log2, -base));
-          const float p1 = device::fast_exp2(fmaf(s[4 * c + 2 * r + 1], scale_log2, -base));
+          float p0, p1;
+          if constexpr (Tr::kExp2FmaEvery > 0) {
+            if (c % Tr::kExp2FmaEvery == Tr::kExp2FmaEvery - 1) {
+              const device::Exp2FmaArg arg(scale_log2, base);
+              p0 = device::exp2_fma(arg(s[4 * c + 2 * r]));
+              p1 = device::exp2_fma(arg(s[4 * c + 2 * r + 1]));
+              a[c / 2][2 * (c % 2) + r] = Mma::pack(p0, p1);
+              sum[r] += p0;
+              sum[r] += p1;
+              continue;
+            }
+          }
+          a[c / 2][2 * (c % 2) + r] = device::exp2_pack<T, Tr::kExp2Pair>(  // pack_p's order
+              fmaf(s[4 * c + 2 * r], scale_log2, -base),
+              fmaf(s[4 * c + 2 * r + 1], scale_log2, -base), p0, p1);
           sum[r] += p0;
           sum[r] += p1;
-          a[c / 2][2 * (c % 2) + r] = Mma::pack(p0, p1);  // pack_p's order
         }
       }
     };
