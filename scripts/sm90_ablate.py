@@ -44,9 +44,6 @@ inline constexpr int kTimeNoFullWait = 2048;
 inline constexpr int kAblateTurns = 4096;
 inline constexpr int kVariantPvFirst = 8192;
 inline constexpr int kVariantKAhead = 16384;
-// The checked step (kCheckedOffset) with the softcap and the mask applied to S before its wait
-// for P V, as the row-max step's SASS has them, instead of after it (correct).
-inline constexpr int kVariantMaskUnderPv = 32768;
 """
 
 # (what to find, what to put instead); each must occur exactly once.
@@ -196,18 +193,6 @@ EDITS = [
         "          } else\n"
         "          load_block(std::integral_constant<int, Tr::kChunksV>{}, sV, &tp.v, bar.v_full,\n"
         "                     bar.v_empty, slot, phase, key0);\n",
-    ),
-    (
-        "        device::wgmma_wait<0>();  // the block before's P V is done with `a`\n",
-        "        if constexpr ((Tr::kAblate & kVariantMaskUnderPv) != 0) cap_and_mask(cap, mask, w, it);\n"
-        "        device::wgmma_wait<0>();  // the block before's P V is done with `a`\n",
-    ),
-    (
-        "        rescale_o(correction, softmax_step_checked(cap, mask, w, it, correction));\n",
-        "        if constexpr ((Tr::kAblate & kVariantMaskUnderPv) != 0)  // S is masked already\n"
-        "          rescale_o(correction, softmax_step_checked(std::false_type{}, std::false_type{}, w,\n"
-        "                                                     it, correction));\n"
-        "        else rescale_o(correction, softmax_step_checked(cap, mask, w, it, correction));\n",
     ),
     (
         "    issue_pv(last);\n",

@@ -746,9 +746,6 @@ template <class Tr, int A>
 struct Ablate : Tr {
   static constexpr int kAblate = A;
 };
-// The checked step with the softcap and mask applied before its wait for P V.
-template <class Tr>
-using MaskUnderPv = Ablate<Tr, kVariantMaskUnderPv>;
 #endif
 
 // A variant whose every key block takes the row max (kCheckedOffset off: the kernel before
@@ -756,30 +753,6 @@ using MaskUnderPv = Ablate<Tr, kVariantMaskUnderPv>;
 template <class Tr>
 struct Unchecked : Tr {
   static constexpr bool kCheckedOffset = false;
-};
-// And one with it on (d64's 128x128 kernel ships without).
-template <class Tr>
-struct Checked : Tr {
-  static constexpr bool kCheckedOffset = true;
-};
-
-// Variants whose checked step takes a pair of exponentials with one MUFU.EX2 on 16-bit inputs.
-template <class Tr>
-struct PairF16 : Tr {
-  static constexpr kernels::device::Exp2Pair kExp2Pair = kernels::device::Exp2Pair::kF16;
-};
-template <class Tr>
-struct PairBF16 : Tr {
-  static constexpr kernels::device::Exp2Pair kExp2Pair = kernels::device::Exp2Pair::kBF16;
-};
-
-// Variants that take the exponentials of every N-th 8-column group on the FMA pipe.
-template <int N>
-struct FmaExp {
-  template <class Tr>
-  struct Of : Tr {
-    static constexpr int kExp2FmaEvery = N;
-  };
 };
 
 // MUFU.EX2 throughput: a full SM of warps, each thread eight independent chains of exponentials
@@ -1138,12 +1111,12 @@ int main(int argc, char** argv) {
   }
   // Ladder step 35: the row offsets checked through the sums instead of a row max every key
   // block, against the kernel before it ("old"); every d <= 128 kernel, short and long calls,
-  // two alternating rounds (d64's 128x128 kernel, which ships without, against "checked").
+  // two alternating rounds.
   if (mode == "checked") {
     ok &= check_modes<D128n176, B128>("d128 n176", rng);
     ok &= check_modes<D128, B128>("d128", rng);
     ok &= check_modes<D64, B64>("d64 3wg", rng);
-    ok &= check_modes<Checked<D64w2>, B64>("d64 2wg checked", rng);
+    ok &= check_modes<D64w2, B64>("d64 2wg", rng);
     ok &= check_modes<D96, B96>("d96", rng);
     report(ok);  // timed either way: the GPU suite's rule (FA3's) is the gate, this one stricter
     for (int round = 0; round < 2; ++round) {
@@ -1155,70 +1128,16 @@ int main(int argc, char** argv) {
       bench_cool<D128n176>("d128 n176", rng, 1, 16384, 16, false);
       bench_cool<Unchecked<D128n176>>("d128 n176 old", rng, 1, 16384, 16, false);
       g_persistent = true;
-      bench_pair<Checked, D64w2>("d64 2wg", "checked", rng, 32, 512, 32, true);
+      bench_pair<Unchecked, D64w2>("d64 2wg", "old", rng, 32, 512, 32, true);
       bench_pair<Unchecked, D128>("d128", "old", rng, 32, 512, 16, true);
       bench_pair<Unchecked, D128>("d128", "old", rng, 32, 512, 16, false);
       bench_pair<Unchecked, D128>("d128", "old", rng, 8, 2048, 16, false);
     }
   }
-  // The checked step's exponentials: pairs on 16-bit inputs (device::exp2_pack; sm_90 splits
-  // them into two MUFU.EX2.F16) or every N-th 8-column group on the FMA pipe (device::exp2_fma),
-  // against one fp32 MUFU.EX2 each; long and short calls, sustained and cool.
-  if (mode == "pexp") {
-    probe_mufu();
-    using F2 = FmaExp<2>;
-    using F3 = FmaExp<3>;
-    using F4 = FmaExp<4>;
-    ok &= check_modes<F3::Of<D128n176>, B128>("d128 n176 fma3", rng);
-    ok &= check_modes<F2::Of<D128n176>, B128>("d128 n176 fma2", rng);
-    ok &= check_modes<F3::Of<D64>, B64>("d64 3wg fma3", rng);
-    ok &= check_modes<F3::Of<D96>, B96>("d96 fma3", rng);
-    ok &= check_modes<F3::Of<D128>, B128>("d128 fma3", rng);
-    ok &= check_modes<PairF16<D128n176>, B128>("d128 n176 f16x2", rng);
-    report(ok);  // timed either way: the GPU suite's rule (FA3's) is the gate
-    for (int round = 0; round < 2; ++round) {
-      g_persistent = false;
-      bench_shape<D128n176>("d128 n176", rng, 1, 16384, 16, false);
-      bench_shape<F2::Of<D128n176>>("d128 n176 fma2", rng, 1, 16384, 16, false);
-      bench_shape<F3::Of<D128n176>>("d128 n176 fma3", rng, 1, 16384, 16, false);
-      bench_shape<F4::Of<D128n176>>("d128 n176 fma4", rng, 1, 16384, 16, false);
-      bench_shape<PairF16<D128n176>>("d128 n176 f16x2", rng, 1, 16384, 16, false);
-      bench_cool<D128n176>("d128 n176", rng, 1, 16384, 16, false);
-      bench_cool<F2::Of<D128n176>>("d128 n176 fma2", rng, 1, 16384, 16, false);
-      bench_cool<F3::Of<D128n176>>("d128 n176 fma3", rng, 1, 16384, 16, false);
-      bench_cool<F4::Of<D128n176>>("d128 n176 fma4", rng, 1, 16384, 16, false);
-      bench_cool<PairF16<D128n176>>("d128 n176 f16x2", rng, 1, 16384, 16, false);
-      bench_pair<F3::Of, D128n176>("d128 n176", "fma3", rng, 1, 16384, 16, true);
-      bench_pair<F3::Of, D64>("d64 3wg", "fma3", rng, 1, 16384, 32, false);
-      bench_pair<F3::Of, D96>("d96", "fma3", rng, 1, 16384, 21, false);
-      g_persistent = true;
-      bench_pair<F3::Of, D128>("d128", "fma3", rng, 32, 512, 16, true);
-      bench_pair<F3::Of, D128>("d128", "fma3", rng, 32, 512, 16, false);
-    }
-  }
+  // MUFU.EX2's rate: 16 exponentials per clock per SM in fp32, f16x2 and bf16x2 alike (sm_90
+  // splits a pair into two MUFU.EX2.F16 / .BF16), so 16-bit pairs do not save MUFU time.
+  if (mode == "mufu") probe_mufu();
 #ifdef KERNELS_SM90_ABLATE
-  // The checked step masking under P V against the shipped kernels, on the calls where masked
-  // blocks weigh most; d64's 128x128 kernel (shipped without the checked step) both ways.
-  if (mode == "maskpv") {
-    ok &= check_modes<MaskUnderPv<D128>, B128>("d128 maskpv", rng);
-    ok &= check_modes<MaskUnderPv<D128n176>, B128>("d128 n176 maskpv", rng);
-    ok &= check_modes<MaskUnderPv<D64>, B64>("d64 3wg maskpv", rng);
-    ok &= check_modes<MaskUnderPv<Checked<D64w2>>, B64>("d64 2wg checked maskpv", rng);
-    ok &= check_modes<MaskUnderPv<D96>, B96>("d96 maskpv", rng);
-    if (!report(ok)) return 1;
-    for (int round = 0; round < 2; ++round) {
-      g_persistent = true;
-      bench_pair<MaskUnderPv, Checked<D64w2>>("d64 2wg checked", "maskpv", rng, 32, 512, 32, true);
-      bench_shape<D64w2>("d64 2wg", rng, 32, 512, 32, true);
-      bench_pair<MaskUnderPv, D128>("d128", "maskpv", rng, 32, 512, 16, true);
-      bench_pair<MaskUnderPv, D128>("d128", "maskpv", rng, 8, 2048, 16, true);
-      bench_pair<MaskUnderPv, D96>("d96", "maskpv", rng, 32, 512, 21, true);
-      g_persistent = false;
-      bench_pair<MaskUnderPv, D128n176>("d128 n176", "maskpv", rng, 1, 16384, 16, true);
-      bench_pair<MaskUnderPv, D128n176>("d128 n176", "maskpv", rng, 1, 16384, 16, false);
-      bench_pair<MaskUnderPv, D64>("d64 3wg", "maskpv", rng, 1, 16384, 32, true);
-    }
-  }
   // Leave one part of the key-block step out (scripts/sm90_ablate.py): what each costs in time
   // and, at the power limit, in energy; d128's 128x176 and d256's 128x80 kernels on the long
   // unmasked call, three alternating rounds. Variants with a part left out compute wrong outputs.

@@ -112,15 +112,11 @@ struct Sm90FwdTraits {
   // could exceed 2^8 (a lane's partial row sum above 2^8, or a row with no offset yet) does the
   // warp take the max and move the offsets (softmax_step_checked). The max's instructions cost
   // 9% at d128 (ladder step 35 in docs/PERFORMANCE.md): +4-6% at d128 16k, +13% at d64 16k,
-  // +5% at d96, +1-3% at d128 512. The step waits for P V before the softmax (P's registers are
-  // rewritten), as the d <= 128 path's SASS did anyway; not for d64's 128x128 kernel (short
-  // masked calls: -3.5% at causal 512).
-  static constexpr bool kCheckedOffset = !kSoftmaxUnderPv && !(D == 64 && kConsumers == 2);
-  // How the checked step takes its exponentials (device::exp2_pack).
-  static constexpr device::Exp2Pair kExp2Pair = device::Exp2Pair::kF32;
-  // And which of its exponentials go to the FMA pipe (device::exp2_fma): the pairs of every
-  // kExp2FmaEvery-th 8-column group of a row (0: none).
-  static constexpr int kExp2FmaEvery = 0;
+  // +5% at d96, +1-3% at d128 512. The step waits for P V before the exponentials (P's
+  // registers are rewritten) and applies the softcap and mask before that wait, under P V
+  // (ladder step 37: +5-6% more at d128 16k, +1-3% on causal calls, and d64's 128x128 kernel
+  // gains from the step too).
+  static constexpr bool kCheckedOffset = !kSoftmaxUnderPv;
 
   static_assert(D % 32 == 0 && D <= 256, "k16 steps; wgmma n <= 256");
   static_assert(DV % 32 == 0 && DV <= D,
@@ -622,16 +618,15 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     return !Tr::kLazyRescale || __any_sync(0xffffffffu, moved);
   };
 
-  // Key block `it` (not a tile's first) with the row offsets in use (kCheckedOffset): P goes
-  // straight into `a`, P V's A operand (so the block before's P V must be done), and S is kept.
+  // A key block's S, softcapped and masked (not a tile's first block), with the row offsets in
+  // use (kCheckedOffset): P goes straight into `a`, P V's A operand (so the block before's P V
+  // must be done), and S is kept.
   // A lane's partial row sum of at most 2^kMaxStaleLog2 bounds every probability it summed, as
   // the lazy rescale's rule asks; above it, or for a row with no offset yet (no visible key so
   // far), the warp takes the rows' maxima, moves the offsets of the rows whose max grew past
   // the bound (softmax_max_moves) and recomputes the block from S. Returns whether the output
   // must be scaled by `correction`.
-  auto softmax_step_checked = [&](auto cap, auto mask, const detail::Sm90Tile& w, int it,
-                                  float(&correction)[2]) {
-    cap_and_mask(cap, mask, w, it);
+  auto softmax_step_checked = [&](float(&correction)[2]) {
     float sum[2];
     auto exponentials = [&] {
 #pragma unroll
@@ -640,23 +635,11 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
         sum[r] = 0.0f;
 #pragma unroll
         for (int c = 0; c < kBlockN / 8; ++c) {
-          float p0, p1;
-          if constexpr (Tr::kExp2FmaEvery > 0) {
-            if (c % Tr::kExp2FmaEvery == Tr::kExp2FmaEvery - 1) {
-              const device::Exp2FmaArg arg(scale_log2, base);
-              p0 = device::exp2_fma(arg(s[4 * c + 2 * r]));
-              p1 = device::exp2_fma(arg(s[4 * c + 2 * r + 1]));
-              a[c / 2][2 * (c % 2) + r] = Mma::pack(p0, p1);
-              sum[r] += p0;
-              sum[r] += p1;
-              continue;
-            }
-          }
-          a[c / 2][2 * (c % 2) + r] = device::exp2_pack<T, Tr::kExp2Pair>(  // pack_p's order
-              fmaf(s[4 * c + 2 * r], scale_log2, -base),
-              fmaf(s[4 * c + 2 * r + 1], scale_log2, -base), p0, p1);
+          const float p0 = device::fast_exp2(fmaf(s[4 * c + 2 * r], scale_log2, -base));
+          const float p1 = device::fast_exp2(fmaf(s[4 * c + 2 * r + 1], scale_log2, -base));
           sum[r] += p0;
           sum[r] += p1;
+          a[c / 2][2 * (c % 2) + r] = Mma::pack(p0, p1);  // pack_p's order
         }
       }
     };
@@ -765,12 +748,13 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
       if constexpr (Tr::kCheckedOffset) {
         release(bar.k_empty + g % kStages);
         if (it == n - 1) release(bar.q_empty + qs);
-        device::wgmma_wait<0>();  // the block before's P V is done with `a`
+        cap_and_mask(cap, mask, w, it);  // under P V
+        device::wgmma_wait<0>();         // the block before's P V is done with `a`
         device::fence_registers(o);
         device::fence_registers(a);
         KERNELS_SM90_TRACE_AT(19);
         release(bar.v_empty + (g - 1) % kStages);
-        rescale_o(correction, softmax_step_checked(cap, mask, w, it, correction));
+        rescale_o(correction, softmax_step_checked(correction));
         return;
       }
       if constexpr (!Tr::kSoftmaxUnderPv) {

@@ -2,14 +2,8 @@
 // four lanes of a quad (lane = 4*g + t), so row reductions are two xor-shuffles.
 #pragma once
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
 #include <cmath>
 #include <cstdint>
-#include <type_traits>
-
-#include "kernels/common/mma.cuh"
 
 namespace kernels::device {
 
@@ -24,66 +18,6 @@ __device__ __forceinline__ float quad_sum(float x) {
 }
 
 __device__ __forceinline__ float fast_exp2(float x) { return exp2f(x); }
-
-// exp2 on the FMA pipe instead of MUFU.EX2 (a warp's MUFU takes 8 issue cycles per
-// instruction, FFMA one), for x given as y = (x + 127) / 254 clamped to [0, 1], which one FFMA.SAT
-// from a score gives (Exp2FmaArg). 2^floor(x) comes from the exponent bits of an add rounded down,
-// 2^frac(x) from a cubic (relative error below 8.6e-5, under the rounding of P to 16 bits).
-// x <= -127 (a masked -inf) gives exactly 0; x >= 127 gives 2^127, so probabilities checked
-// against a bound still exceed it. A NaN score gives 0, not NaN.
-struct Exp2FmaArg {
-  float a, b;
-  __device__ __forceinline__ Exp2FmaArg(float scale_log2, float base)
-      : a(scale_log2 * (1.0f / 254.0f)), b((127.0f - base) * (1.0f / 254.0f)) {}
-  __device__ __forceinline__ float operator()(float s) const {
-    float y;  // one FFMA.SAT (ptxas leaves __saturatef(fmaf()) as FFMA, FADD.SAT)
-    asm("fma.rn.ftz.sat.f32 %0, %1, %2, %3;" : "=f"(y) : "f"(s), "f"(a), "f"(b));
-    return y;
-  }
-};
-__device__ __forceinline__ float exp2_fma(float y) {
-  constexpr float kShift = 12582912.0f - 127.0f;  // 1.5 * 2^23: an add leaves an integer in the
-                                                  // mantissa's low bits; -127 undoes the offset
-  const float t = __fmaf_rd(y, 254.0f, kShift);   // 1.5 * 2^23 + floor(x)
-  const float f = fmaf(y, 254.0f, kShift - t);    // frac(x), exact
-  const float p = fmaf(fmaf(fmaf(0.0770664141f, f, 0.22764568f), f, 0.695116639f), f, 1.0f);
-  return __uint_as_float(__float_as_uint(p) + (__float_as_uint(t) << 23));
-}
-
-// How exp2_pack takes a pair of exponentials: one MUFU.EX2 each in fp32, or one for the pair on
-// 16-bit inputs (ex2.approx.f16x2, or .bf16x2 for bf16 P).
-enum class Exp2Pair { kF32, kF16, kBF16 };
-
-// p0 = exp2(x0), p1 = exp2(x1), returned packed to T as P V's A operand wants them (lo = p0).
-// kF16 rounds x to fp16 (11 significant bits: for |x| < 16 an error of at most 2^-8 in x, so
-// 0.3% in p where p >= 2^-16 and less above) and p to fp16, then, for bf16 P, to bf16; the
-// floats are the 16-bit results, so a row's sum holds exactly what P V multiplies. kBF16 rounds
-// x to 8 significant bits (2^-5 at |x| = 4..8: 1.1% in p) for bf16 P alone.
-template <class T, Exp2Pair Kind>
-__device__ __forceinline__ uint32_t exp2_pack(float x0, float x1, float& p0, float& p1) {
-  if constexpr (Kind == Exp2Pair::kF32) {
-    p0 = fast_exp2(x0);
-    p1 = fast_exp2(x1);
-    return MmaOp<T>::pack(p0, p1);
-  } else if constexpr (Kind == Exp2Pair::kF16) {
-    const __half2 x = __floats2half2_rn(x0, x1);
-    uint32_t y;
-    asm("ex2.approx.f16x2 %0, %1;" : "=r"(y) : "r"(reinterpret_cast<const uint32_t&>(x)));
-    const float2 p = __half22float2(reinterpret_cast<const __half2&>(y));
-    p0 = p.x;
-    p1 = p.y;
-    if constexpr (std::is_same_v<T, __half>) return y;
-    else return MmaOp<T>::pack(p0, p1);
-  } else {
-    static_assert(std::is_same_v<T, __nv_bfloat16>, "bf16 exponentials give bf16 P");
-    const uint32_t x = MmaOp<T>::pack(x0, x1);
-    uint32_t y;
-    asm("ex2.approx.ftz.bf16x2 %0, %1;" : "=r"(y) : "r"(x));
-    p0 = __uint_as_float(y << 16);
-    p1 = __uint_as_float(y & 0xffff0000u);
-    return y;
-  }
-}
 
 // What a row's scores are offset by before exp2: its max in the log2 domain. A row with no
 // visible key so far keeps max -inf; 0 then, so exp2 gives 0, not NaN.
