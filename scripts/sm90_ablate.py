@@ -80,8 +80,9 @@ EDITS = [
         "    }\n",
     ),
     (
-        "      const float mx = block_row_max(r);\n",
-        "      const float mx = (Tr::kAblate & kAblateMax) != 0 ? 0.0f : block_row_max(r);\n",
+        "      float mx = block_row_max(r);\n",
+        "      float mx = block_row_max(r);\n"
+        "      if constexpr ((Tr::kAblate & kAblateMax) != 0) mx = 0.0f;\n",
     ),
     (
         "      float sum = 0.0f;\n",

@@ -593,16 +593,17 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     cap_and_mask(cap, mask, w, it);
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      const float mx = block_row_max(r);
-      float base;
+      float mx = block_row_max(r);
       if constexpr (Tr::kLazyRescale) {
-        base = device::softmax_move_offset(row_max[r], mx, scale_log2, correction[r]);
-        moved |= correction[r] != 1.0f;
-      } else {
-        base = device::softmax_base(mx, scale_log2);
-        correction[r] = device::fast_exp2(row_max[r] * scale_log2 - base);
-        row_max[r] = mx;
+        const bool moves = device::softmax_max_moves(row_max[r], mx, scale_log2);
+        moved |= moves;
+        if (!moves) mx = row_max[r];
       }
+      const float base = device::softmax_base(mx, scale_log2);
+      correction[r] = device::fast_exp2(row_max[r] * scale_log2 - base);
+      if constexpr (Tr::kLazyRescale)
+        if (mx == row_max[r]) correction[r] = 1.0f;  // exactly, whatever exp2 rounds to
+      row_max[r] = mx;
       float sum = 0.0f;
 #pragma unroll
       for (int c = 0; c < kBlockN / 8; ++c)
@@ -650,8 +651,14 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
     if (__any_sync(0xffffffffu, check)) {
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
-        device::softmax_move_offset(row_max[r], block_row_max(r), scale_log2, correction[r]);
-        moved |= correction[r] != 1.0f;
+        const float mx = block_row_max(r);
+        correction[r] = 1.0f;
+        if (device::softmax_max_moves(row_max[r], mx, scale_log2)) {
+          correction[r] = device::fast_exp2(row_max[r] * scale_log2 -
+                                            device::softmax_base(mx, scale_log2));
+          row_max[r] = mx;
+          moved = true;
+        }
       }
       moved = __any_sync(0xffffffffu, moved);
       if (moved) exponentials();
@@ -748,26 +755,26 @@ __device__ __forceinline__ void attention_forward_sm90(const TmaFwdParams& tp) {
         KERNELS_SM90_TRACE_AT(19);
         release(bar.v_empty + (g - 1) % kStages);
         rescale_o(correction, softmax_step_checked(correction));
-      } else {
-        if constexpr (!Tr::kSoftmaxUnderPv) {
-          release(bar.k_empty + g % kStages);
-          if (it == n - 1) release(bar.q_empty + qs);
-        }
-        const bool rescale = softmax_step(cap, mask, w, it, correction);
-        if constexpr (Tr::kSoftmaxUnderPv) {
-          device::fence_registers(s);  // the softmax stays ahead of the releases' branches
-          release(bar.k_empty + g % kStages);
-          if (it == n - 1) release(bar.q_empty + qs);
-        }
-        KERNELS_SM90_TRACE_AT(18);
-        device::wgmma_wait<0>();
-        device::fence_registers(o);
-        device::fence_registers(a);
-        KERNELS_SM90_TRACE_AT(19);
-        release(bar.v_empty + (g - 1) % kStages);
-        rescale_o(correction, rescale);
-        pack_p();
+        return;
       }
+      if constexpr (!Tr::kSoftmaxUnderPv) {
+        release(bar.k_empty + g % kStages);
+        if (it == n - 1) release(bar.q_empty + qs);
+      }
+      const bool rescale = softmax_step(cap, mask, w, it, correction);
+      if constexpr (Tr::kSoftmaxUnderPv) {
+        device::fence_registers(s);  // the softmax stays ahead of the releases' branches
+        release(bar.k_empty + g % kStages);
+        if (it == n - 1) release(bar.q_empty + qs);
+      }
+      KERNELS_SM90_TRACE_AT(18);
+      device::wgmma_wait<0>();
+      device::fence_registers(o);
+      device::fence_registers(a);
+      KERNELS_SM90_TRACE_AT(19);
+      release(bar.v_empty + (g - 1) % kStages);
+      rescale_o(correction, rescale);
+      pack_p();
     };
     for (int it = 1; it < n; ++it) {
       if constexpr (Tr::kSoftmaxUnderPv) {

@@ -39,18 +39,6 @@ __device__ __forceinline__ bool softmax_max_moves(float used, float mx, float sc
   return (mx - used) * scale_log2 > kMaxStaleLog2;
 }
 
-// A row's offset `used` moved to mx, its max after a key block, where softmax_max_moves says it
-// must. Sets the factor the row's sum and output are scaled by, exactly 1 where the offset stays
-// (and only there), and returns the base of the offset now in use (softmax_base).
-__device__ __forceinline__ float softmax_move_offset(float& used, float mx, float scale_log2,
-                                                     float& correction) {
-  const float next = softmax_max_moves(used, mx, scale_log2) ? mx : used;
-  const float base = softmax_base(next, scale_log2);
-  correction = next == used ? 1.0f : fast_exp2(used * scale_log2 - base);
-  used = next;
-  return base;
-}
-
 // One key block of the online softmax over MT x NT score fragments (rows lane / 4 and
 // lane / 4 + 8 of each 16-row tile: r = 0, 1). s holds raw scores on entry and the block's
 // probabilities p = exp2(s * scale_log2 - max * scale_log2) on return (one FFMA and one MUFU
