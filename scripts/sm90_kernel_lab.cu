@@ -1139,8 +1139,8 @@ int main(int argc, char** argv) {
   if (mode == "mufu") probe_mufu();
 #ifdef KERNELS_SM90_ABLATE
   // Leave one part of the key-block step out (scripts/sm90_ablate.py): what each costs in time
-  // and, at the power limit, in energy; d128's 128x176 and d256's 128x80 kernels on the long
-  // unmasked call, three alternating rounds. Variants with a part left out compute wrong outputs.
+  // and, at the power limit, in energy; d128's 128x176 kernel on the long unmasked call, two
+  // rounds, each sustained then cool. Variants with a part left out compute wrong outputs.
   if (mode == "ablate") {
     g_persistent = false;
     using Base = Unchecked<D128n176>;  // the step with a row max every key block
